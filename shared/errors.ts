@@ -1,0 +1,107 @@
+/**
+ * The domain errors of the lottery system, each with a stable code that travels in
+ * protocol error frames and in log lines. Built-in errors (`TypeError`, `RangeError`,
+ * `SyntaxError`) are used where they carry the meaning; these classes are for the
+ * conditions callers branch on.
+ *
+ * @module
+ */
+
+/** Stable error codes: the numeric value goes on the wire, the name into logs. */
+export const ErrorCode = {
+  /** A frame or message could not be decoded. */
+  MALFORMED: 1,
+  /** A message type the receiver does not know or does not expect now. */
+  UNEXPECTED_MESSAGE: 2,
+  /** A bet failed validation; the whole batch was refused. */
+  INVALID_BET: 3,
+  /** The agency id is outside 1..N or does not match the session. */
+  INVALID_AGENCY: 4,
+  /** The draw already happened: no more bets are accepted. */
+  DRAW_CLOSED: 5,
+  /** A batch arrived out of order (sequence gap). */
+  OUT_OF_ORDER: 6,
+  /** The bets could not be stored. */
+  STORAGE_FAILED: 7,
+  /** The agency's secret is wrong or missing. */
+  UNAUTHORIZED: 8,
+  /** The server is shutting down. */
+  SHUTTING_DOWN: 9,
+  /** A configured limit (connections, frame size, idle time) was exceeded. */
+  LIMIT_EXCEEDED: 10,
+} as const;
+
+/** One of the numeric {@linkcode ErrorCode} values. */
+export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
+
+const CODE_NAMES: ReadonlyMap<number, string> = new Map(
+  Object.entries(ErrorCode).map(([name, code]) => [code, name]),
+);
+
+/**
+ * Returns the symbolic name of an error code, or `UNKNOWN_<n>` for a code this version
+ * does not know.
+ *
+ * @param code The numeric code.
+ * @returns The name, e.g. `INVALID_BET`.
+ */
+export function errorCodeName(code: number): string {
+  return CODE_NAMES.get(code) ?? `UNKNOWN_${code}`;
+}
+
+/** A configuration value is missing or invalid; carries every problem found. */
+export class ConfigError extends Error {
+  /** One human-readable line per bad key. */
+  readonly problems: readonly string[];
+
+  /**
+   * @param problems One line per bad key: key, source and what was expected.
+   * @param options Standard error options.
+   */
+  constructor(problems: readonly string[], options?: ErrorOptions) {
+    super(problems.join("; "), options);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+/** The peer broke the protocol, or answered with an error frame. */
+export class ProtocolError extends Error {
+  /** The stable error code. */
+  readonly code: ErrorCode;
+
+  /**
+   * @param code The stable error code.
+   * @param message What went wrong.
+   * @param options Standard error options.
+   */
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ProtocolError";
+    this.code = code;
+  }
+}
+
+/** The connection failed: refused, reset, closed mid-frame or timed out. */
+export class ConnectionError extends Error {
+  /**
+   * @param message What went wrong.
+   * @param options Standard error options; `cause` holds the underlying error.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConnectionError";
+  }
+}
+
+/** A bet failed validation. */
+export class InvalidBetError extends ProtocolError {
+  /**
+   * @param message Which field is wrong and what was expected.
+   * @param options Standard error options.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.INVALID_BET, message, options);
+    this.name = "InvalidBetError";
+  }
+}

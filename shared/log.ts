@@ -1,0 +1,174 @@
+/**
+ * Logging in the course's format, on top of LogTape:
+ *
+ * `YYYY-MM-DD HH:MM:SS LEVEL    action: <action> | result: <result> | key: value | …`
+ *
+ * Lines go to stdout one `write` each, so `docker logs` shows every line at once.
+ * The course's tests split a line on `|`, then each part on its last `:`; values are
+ * sanitized so they never contain `|` or a line break.
+ *
+ * @module
+ */
+import { configureSync, getLogger, type Logger, type LogRecord } from "@logtape/logtape";
+
+/** The level names accepted in configuration, as the course writes them. */
+export const LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] as const;
+
+/** One of {@linkcode LOG_LEVELS}. */
+export type LogLevelName = typeof LOG_LEVELS[number];
+
+/** The result field of an action line. */
+export type ActionResult = "success" | "fail" | "in_progress";
+
+/** Extra `key: value` pairs of an action line, printed in insertion order. */
+export type LogFields = Readonly<Record<string, string | number | bigint | boolean>>;
+
+const TAPE_LEVEL = {
+  DEBUG: "debug",
+  INFO: "info",
+  WARNING: "warning",
+  ERROR: "error",
+  CRITICAL: "fatal",
+} as const;
+
+const COURSE_LEVEL: Readonly<Record<string, LogLevelName>> = {
+  trace: "DEBUG",
+  debug: "DEBUG",
+  info: "INFO",
+  warning: "WARNING",
+  error: "ERROR",
+  fatal: "CRITICAL",
+};
+
+/** Makes a value safe for the course's parser: no `|`, no line breaks. */
+function sanitize(value: string): string {
+  return value.replaceAll("|", "¦").replace(/[\r\n]+/g, " ");
+}
+
+/**
+ * Builds the message part of an action line.
+ *
+ * @param action The action name, e.g. `apuesta_recibida`.
+ * @param result `success`, `fail` or `in_progress`.
+ * @param fields Extra pairs, in order.
+ * @returns `action: a | result: r | k: v …`
+ *
+ * @example Usage
+ * ```ts
+ * formatAction("apuesta_recibida", "success", { cantidad: 80 });
+ * // "action: apuesta_recibida | result: success | cantidad: 80"
+ * ```
+ */
+export function formatAction(action: string, result: ActionResult, fields: LogFields = {}): string {
+  let line = `action: ${sanitize(action)} | result: ${result}`;
+  for (const [key, value] of Object.entries(fields)) {
+    line += ` | ${sanitize(key)}: ${sanitize(String(value))}`;
+  }
+  return line;
+}
+
+function pad2(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+/**
+ * Formats a whole log line the way Python's `%(asctime)s %(levelname)-8s %(message)s`
+ * does, in local time.
+ *
+ * @param date When it happened.
+ * @param level The course's level name.
+ * @param message The message, usually from {@linkcode formatAction}.
+ * @returns The line, without a trailing newline.
+ */
+export function formatLogLine(date: Date, level: LogLevelName, message: string): string {
+  const stamp = `${date.getFullYear()}-${pad2(date.getMonth() + 1)}-${pad2(date.getDate())} ` +
+    `${pad2(date.getHours())}:${pad2(date.getMinutes())}:${pad2(date.getSeconds())}`;
+  return `${stamp} ${level.padEnd(8)} ${message}`;
+}
+
+/** Where formatted lines go; defaults to a synchronous write to stdout. */
+export type LineWriter = (line: string) => void;
+
+const encoder = new TextEncoder();
+
+function writeStdout(line: string): void {
+  const bytes = encoder.encode(line + "\n");
+  let written = 0;
+  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+}
+
+function recordText(record: LogRecord): string {
+  return record.message.map((part) => typeof part === "string" ? part : String(part)).join("");
+}
+
+/** Options of {@linkcode setupLogging}. */
+export interface LoggingOptions {
+  /**
+   * Receives each formatted line.
+   * @default a synchronous write to stdout
+   */
+  readonly writer?: LineWriter;
+}
+
+/**
+ * Configures LogTape for the whole process: every `tp0` logger writes course-format lines
+ * at or above `level`. Safe to call again (tests, config reload): it replaces the setup.
+ *
+ * @param level The lowest level printed.
+ * @param options Where lines go.
+ */
+export function setupLogging(level: LogLevelName, options: LoggingOptions = {}): void {
+  const writer = options.writer ?? writeStdout;
+  configureSync({
+    reset: true,
+    sinks: {
+      course: (record: LogRecord) =>
+        writer(
+          formatLogLine(
+            new Date(record.timestamp),
+            COURSE_LEVEL[record.level] ?? "INFO",
+            recordText(record),
+          ),
+        ),
+    },
+    loggers: [
+      { category: ["tp0"], lowestLevel: TAPE_LEVEL[level], sinks: ["course"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["course"] },
+    ],
+  });
+}
+
+/** Logs course-format action lines; one per component (`server`, `client`, …). */
+export interface ActionLogger {
+  /** Logs at DEBUG. */
+  debug(action: string, result: ActionResult, fields?: LogFields): void;
+  /** Logs at INFO. */
+  info(action: string, result: ActionResult, fields?: LogFields): void;
+  /** Logs at WARNING. */
+  warning(action: string, result: ActionResult, fields?: LogFields): void;
+  /** Logs at ERROR. */
+  error(action: string, result: ActionResult, fields?: LogFields): void;
+  /** Logs at CRITICAL. */
+  critical(action: string, result: ActionResult, fields?: LogFields): void;
+  /** Whether DEBUG lines are printed, to skip building costly fields. */
+  readonly isDebugEnabled: () => boolean;
+}
+
+/**
+ * Returns the action logger of a component.
+ *
+ * @param component A category under `tp0`, e.g. `server`.
+ * @returns The logger.
+ */
+export function getActionLogger(component: string): ActionLogger {
+  const logger: Logger = getLogger(["tp0", component]);
+  return {
+    // The line goes in as a property: a message template would read `{…}` in values.
+    debug: (a, r, f) => logger.debug("{line}", { line: formatAction(a, r, f) }),
+    info: (a, r, f) => logger.info("{line}", { line: formatAction(a, r, f) }),
+    warning: (a, r, f) => logger.warn("{line}", { line: formatAction(a, r, f) }),
+    error: (a, r, f) => logger.error("{line}", { line: formatAction(a, r, f) }),
+    critical: (a, r, f) => logger.fatal("{line}", { line: formatAction(a, r, f) }),
+    isDebugEnabled: () => logger.isEnabledFor("debug"),
+  };
+}
