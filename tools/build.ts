@@ -1,0 +1,408 @@
+/**
+ * Builds `bin/server` and `bin/client`.
+ *
+ * It first tries `deno compile` with each program's least permissions. `deno compile`
+ * downloads its runtime (denort) from Deno's release host unless `DENORT_BIN` names a
+ * local one; where that download fails, it writes launcher scripts instead: bash scripts
+ * that `exec` the pinned Deno on the entry point with the same permissions, so signals
+ * reach the program and its exit code is the script's.
+ *
+ * ```sh
+ * deno task build
+ * DENORT_BIN=/path/to/denort deno task build
+ * ```
+ *
+ * @module
+ */
+import { dirname, join, relative, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+/** One program to build. */
+export interface BuildTarget {
+  /** The output name inside the output directory, e.g. `server`. */
+  readonly name: string;
+  /** The entry point, relative to the project root. */
+  readonly entry: string;
+  /** The permission flags it runs with. */
+  readonly permissions: readonly string[];
+}
+
+/** The project's programs and their least permissions. */
+export const TARGETS: readonly BuildTarget[] = [
+  {
+    name: "server",
+    entry: "server/main.ts",
+    permissions: ["--allow-net", "--allow-read", "--allow-write", "--allow-env"],
+  },
+  {
+    name: "client",
+    entry: "client/main.ts",
+    permissions: ["--allow-net", "--allow-read", "--allow-env"],
+  },
+];
+
+/** A `deno compile` invocation. */
+export interface CompileCommand {
+  /** The Deno binary. */
+  readonly denoPath: string;
+  /** Its arguments, starting with `compile`. */
+  readonly args: readonly string[];
+  /** The working directory (the project root). */
+  readonly cwd: string;
+  /** Kill it after this many milliseconds. */
+  readonly timeoutMs: number;
+}
+
+/** The outcome of a {@linkcode CompileCommand}. */
+export interface CompileResult {
+  /** Whether it exited with 0. */
+  readonly success: boolean;
+  /** Its exit code. */
+  readonly code: number;
+  /** What it printed (stderr, then stdout). */
+  readonly output: string;
+  /** Whether it was killed for taking too long. */
+  readonly timedOut: boolean;
+}
+
+/** Runs a {@linkcode CompileCommand}; injectable so tests need no real compile. */
+export type CompileRunner = (command: CompileCommand) => Promise<CompileResult>;
+
+/** The build failed for a reason other than the runtime download. */
+export class BuildError extends Error {
+  /**
+   * @param message What failed, std style: "Cannot build …".
+   * @param options Standard error options.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "BuildError";
+  }
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Runs `deno compile` as a child process with its environment (so `DENORT_BIN` is
+ * honoured), capturing its output and killing it after the timeout.
+ *
+ * @param command The invocation.
+ * @returns Its exit status and output.
+ *
+ * @example Usage
+ * ```ts
+ * const result = await runCompile({
+ *   denoPath: Deno.execPath(),
+ *   args: ["compile", "--output", "bin/server", "server/main.ts"],
+ *   cwd: Deno.cwd(),
+ *   timeoutMs: 60_000,
+ * });
+ * ```
+ */
+export async function runCompile(command: CompileCommand): Promise<CompileResult> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), command.timeoutMs);
+  try {
+    const { code, success, stdout, stderr } = await new Deno.Command(command.denoPath, {
+      args: [...command.args],
+      cwd: command.cwd,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: controller.signal,
+    }).output();
+    const output = decoder.decode(stderr) + decoder.decode(stdout);
+    return { success, code, output, timedOut: controller.signal.aborted };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// deno-lint-ignore no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+/**
+ * Tells whether a failed `deno compile` failed because it could not get its runtime,
+ * and why, in a few words.
+ *
+ * @param output What `deno compile` printed.
+ * @returns The reason, or `undefined` when the failure is something else (e.g. a type error).
+ *
+ * @example Usage
+ * ```ts
+ * runtimeFetchFailure("error sending request for url (https://dl.deno.land/…/denort-….zip): …");
+ * // "cannot download https://dl.deno.land/…/denort-….zip (…)"
+ * ```
+ */
+export function runtimeFetchFailure(output: string): string | undefined {
+  const text = output.replace(ANSI, "");
+  const download = /error sending request for url \((\S+)\)/.exec(text);
+  const missing = /Could not find denort at '([^']*)'/.exec(text);
+  if (!download && !missing && !/Setting up base binary/.test(text)) return undefined;
+  // The innermost cause of the error chain, e.g. "failed to lookup address information: …".
+  const causes = [...text.matchAll(/^\s*\d+: (.+)$/gm)].map((match) => match[1]!.trim());
+  const cause = causes.at(-1);
+  if (missing) return `DENORT_BIN "${missing[1]}" not found`;
+  if (download) return `cannot download ${download[1]}${cause ? ` (${cause})` : ""}`;
+  return cause ?? "setting up the runtime failed";
+}
+
+/** Options of {@linkcode launcherScript}. */
+export interface LauncherOptions {
+  /** The absolute path of the Deno binary to run; `deno` on PATH is used if it is gone. */
+  readonly denoPath: string;
+  /** The absolute path of the entry point. */
+  readonly entry: string;
+  /** Permission flags. */
+  readonly permissions: readonly string[];
+  /** The absolute path of the project's `deno.json`, if it has one. */
+  readonly config?: string;
+  /** The program's name, for the comment. */
+  readonly name: string;
+}
+
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * Writes the text of a launcher script. It does not change directory (config paths are
+ * relative to the caller's cwd) and `exec`s Deno, so signals such as SIGTERM reach the
+ * program and the exit code is the program's.
+ *
+ * @param options Deno, entry point, permissions and config.
+ * @returns The bash script.
+ *
+ * @example Usage
+ * ```ts
+ * launcherScript({
+ *   name: "server",
+ *   denoPath: Deno.execPath(),
+ *   entry: "/repo/server/main.ts",
+ *   permissions: ["--allow-net"],
+ * });
+ * ```
+ */
+export function launcherScript(options: LauncherOptions): string {
+  const args = [
+    "run",
+    "--cached-only",
+    ...(options.config ? ["--config", options.config] : []),
+    ...options.permissions,
+  ].map((arg) => (/^[\w.\/=-]+$/.test(arg) ? arg : shellQuote(arg)));
+  return [
+    "#!/usr/bin/env bash",
+    `# ${options.name}: written by tools/build.ts because deno compile could not build a`,
+    "# standalone binary. It runs the program with the pinned Deno; exec hands signals and",
+    "# the exit code to the program. Rebuild with: deno task build",
+    `deno=${shellQuote(options.denoPath)}`,
+    `[ -x "$deno" ] || deno=deno`,
+    `exec "$deno" ${args.join(" ")} ${shellQuote(options.entry)} "$@"`,
+    "",
+  ].join("\n");
+}
+
+/** Options of {@linkcode buildBinaries}. */
+export interface BuildOptions {
+  /**
+   * The project root.
+   *
+   * @default {the parent of this file's folder}
+   */
+  readonly root?: string;
+  /**
+   * The output directory, relative to the root.
+   *
+   * @default {"bin"}
+   */
+  readonly outDir?: string;
+  /**
+   * The Deno binary used to compile and pinned in launchers.
+   *
+   * @default {Deno.execPath()}
+   */
+  readonly denoPath?: string;
+  /**
+   * The programs to build.
+   *
+   * @default {TARGETS}
+   */
+  readonly targets?: readonly BuildTarget[];
+  /**
+   * Runs `deno compile`.
+   *
+   * @default {runCompile}
+   */
+  readonly compile?: CompileRunner;
+  /**
+   * Per-compile timeout in milliseconds.
+   *
+   * @default {60000}
+   */
+  readonly timeoutMs?: number;
+  /**
+   * The `DENORT_BIN` value; a full `deno` there is refused, since it cannot serve as the
+   * runtime (the binary would start Deno's REPL instead of the program).
+   *
+   * @default {Deno.env.get("DENORT_BIN")}
+   */
+  readonly denortBin?: string;
+  /** Called with progress lines. */
+  readonly onProgress?: (line: string) => void;
+}
+
+/** What {@linkcode buildBinaries} produced. */
+export interface BuildResult {
+  /** `binaries` from `deno compile`, or `launchers` when it could not get its runtime. */
+  readonly kind: "binaries" | "launchers";
+  /** The written files, absolute. */
+  readonly outputs: readonly string[];
+  /** Why launchers were written. */
+  readonly reason?: string;
+}
+
+/** Whether a binary is the full Deno CLI (which prints `deno X.Y.Z` for `--version`). */
+async function isFullDeno(path: string): Promise<boolean> {
+  try {
+    const { stdout } = await new Deno.Command(path, {
+      args: ["--version"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+      signal: AbortSignal.timeout(5000),
+    }).output();
+    return /^deno \d+\.\d+\.\d+/.test(decoder.decode(stdout));
+  } catch {
+    return false;
+  }
+}
+
+async function writeExecutable(path: string, text: string): Promise<void> {
+  const temp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    await Deno.writeTextFile(temp, text, { mode: 0o755 });
+    await Deno.chmod(temp, 0o755);
+    await Deno.rename(temp, path);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Builds every target: standalone binaries with `deno compile`, or launcher scripts for
+ * all of them when `deno compile` cannot get its runtime. Any other compile failure
+ * (e.g. a type error) is an error.
+ *
+ * @param options Root, output directory, Deno binary and compile runner.
+ * @returns What was produced.
+ * @throws {BuildError} If an entry point is missing or `deno compile` fails otherwise.
+ *
+ * @example Usage
+ * ```ts
+ * const result = await buildBinaries();
+ * // result.kind === "launchers" where denort cannot be downloaded
+ * ```
+ */
+export async function buildBinaries(options: BuildOptions = {}): Promise<BuildResult> {
+  const root = resolve(options.root ?? join(dirname(fileURLToPath(import.meta.url)), ".."));
+  const outDir = resolve(root, options.outDir ?? "bin");
+  const denoPath = options.denoPath ?? Deno.execPath();
+  const targets = options.targets ?? TARGETS;
+  const compile = options.compile ?? runCompile;
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const denortBin = "denortBin" in options ? options.denortBin : Deno.env.get("DENORT_BIN");
+  const progress = options.onProgress ?? (() => {});
+  const configPath = join(root, "deno.json");
+  const config = existsSync(configPath) ? configPath : undefined;
+
+  for (const target of targets) {
+    if (!existsSync(join(root, target.entry))) {
+      throw new BuildError(`Cannot build ${target.name}: entry point "${target.entry}" not found`);
+    }
+  }
+  await Deno.mkdir(outDir, { recursive: true });
+
+  let reason: string | undefined;
+  if (denortBin && await isFullDeno(denortBin)) {
+    reason = `DENORT_BIN "${denortBin}" is the full deno, which cannot serve as the runtime`;
+  }
+  const outputs: string[] = [];
+  for (const target of reason === undefined ? targets : []) {
+    const output = join(outDir, target.name);
+    progress(`build: deno compile ${target.entry} -> ${relative(root, output)}`);
+    const result = await compile({
+      denoPath,
+      args: [
+        "compile",
+        "--output",
+        output,
+        ...(config ? ["--config", config] : []),
+        ...target.permissions,
+        join(root, target.entry),
+      ],
+      cwd: root,
+      timeoutMs,
+    });
+    if (result.success) {
+      outputs.push(output);
+      continue;
+    }
+    if (result.timedOut) {
+      reason = `deno compile took longer than ${Math.round(timeoutMs / 1000)} s`;
+      break;
+    }
+    reason = runtimeFetchFailure(result.output);
+    if (reason === undefined) {
+      throw new BuildError(
+        `Cannot build ${target.name}: deno compile exited with code ${result.code}\n${result.output.trimEnd()}`,
+      );
+    }
+    break;
+  }
+  if (reason === undefined) return { kind: "binaries", outputs };
+
+  progress(`build: no standalone binaries (${reason}); writing launcher scripts instead`);
+  const launchers: string[] = [];
+  for (const target of targets) {
+    const path = join(outDir, target.name);
+    await writeExecutable(
+      path,
+      launcherScript({
+        name: relative(root, path),
+        denoPath,
+        entry: join(root, target.entry),
+        permissions: target.permissions,
+        ...(config ? { config } : {}),
+      }),
+    );
+    launchers.push(path);
+  }
+  return { kind: "launchers", outputs: launchers, reason };
+}
+
+/**
+ * Describes a build result in one line.
+ *
+ * @param result What {@linkcode buildBinaries} returned.
+ * @param root The project root, to print relative paths.
+ * @returns E.g. `bin/server, bin/client: standalone binaries (deno compile)`.
+ */
+export function describeBuild(result: BuildResult, root: string): string {
+  const names = result.outputs.map((path) => relative(root, path)).join(", ");
+  return result.kind === "binaries"
+    ? `${names}: standalone binaries (deno compile)`
+    : `${names}: launcher scripts (deno compile could not fetch its runtime: ${result.reason})`;
+}
+
+if (import.meta.main) {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+  try {
+    const result = await buildBinaries({ root, onProgress: (line) => console.error(line) });
+    console.log(describeBuild(result, root));
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    Deno.exit(1);
+  }
+}
