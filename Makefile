@@ -1,0 +1,64 @@
+# Thin wrappers around `deno task`, for a machine that has make and npm but no Deno:
+# tools/bootstrap_deno.sh prints the pinned Deno's path, installing it on first use.
+# Every target runs from the repository root. `make help` lists them.
+
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+# Recursively expanded: the bootstrap runs only when a recipe uses $(DENO).
+DENO = $(or $(shell "$(ROOT)/tools/bootstrap_deno.sh"),$(error Cannot run Deno: tools/bootstrap_deno.sh found or installed none))
+# Number of agencies (clients) for gen-compose and dataset.
+N ?= 5
+# Optional output file for gen-compose (default docker-compose-dev.yaml).
+OUT ?=
+# A course dataset.zip to import with `make dataset ZIP=path/to/dataset.zip`.
+ZIP ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test check build dataset bench up down logs validate-echo gen-compose \
+	docker-image docker-compose-up docker-compose-down docker-compose-logs
+
+help: ## List the targets
+	@echo "Usage: make <target> [N=5] [OUT=file] [ZIP=dataset.zip]"
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN { FS = ":.*## " } { printf "  %-21s %s\n", $$1, $$2 }'
+
+demo: ## Run the server and agencies locally on generated data
+	cd "$(ROOT)" && "$(DENO)" task demo
+
+test: ## Check formatting, lint and types, then run every test
+	cd "$(ROOT)" && "$(DENO)" task test
+
+check: ## deno fmt --check, deno lint, deno check
+	cd "$(ROOT)" && "$(DENO)" task check
+
+build: ## Build bin/server and bin/client
+	cd "$(ROOT)" && "$(DENO)" task build
+
+dataset: ## Generate .data/agency-{1..N}.csv, or import ZIP=dataset.zip
+	cd "$(ROOT)" && "$(DENO)" task dataset $(if $(ZIP),import "$(abspath $(ZIP))",generate --agencies $(N))
+
+bench: ## Run the benchmarks
+	cd "$(ROOT)" && "$(DENO)" task bench
+
+up: ## Build the images and start the compose deployment
+	cd "$(ROOT)" && "$(DENO)" task up
+
+down: ## Stop and remove the compose deployment
+	cd "$(ROOT)" && "$(DENO)" task down
+
+logs: ## Follow the compose deployment's logs
+	cd "$(ROOT)" && "$(DENO)" task logs
+
+validate-echo: ## Check the echo server with nc from the compose network
+	cd "$(ROOT)" && "$(DENO)" task validate-echo
+
+gen-compose: ## Write the compose file for N clients (OUT=file to name it)
+	cd "$(ROOT)" && "$(DENO)" task gen-compose $(OUT) $(N)
+
+docker-image: ## Build the server and client images (course name)
+	cd "$(ROOT)" && "$(DENO)" task images
+
+docker-compose-up: up ## Same as up (course name)
+
+docker-compose-down: down ## Same as down (course name)
+
+docker-compose-logs: logs ## Same as logs (course name)
