@@ -1,0 +1,289 @@
+/**
+ * An agency (exercises 6–8): streams its CSV to the server in batches of at most
+ * `batch.maxAmount` bets and 8 KiB, with a bounded window of unacknowledged batches,
+ * declares itself done, then asks for its winners and for the total.
+ *
+ * A lost connection is not fatal: the agency reconnects with backoff and resumes at
+ * the sequence the server's WELCOME names (batching is deterministic for a given file
+ * and `maxAmount`, so batch `seq` always holds the same bets).
+ *
+ * @module
+ */
+import type { BetFields } from "../shared/bet.ts";
+import { ConnectionError, ErrorCode, errorCodeName, ProtocolError } from "../shared/errors.ts";
+import type { ActionLogger } from "../shared/log.ts";
+import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
+import { FrameBuilder, MessageType } from "../shared/protocol/mod.ts";
+import { readBets } from "./bets_csv.ts";
+import type { ClientConfig } from "./config.ts";
+import { connectWithRetry, sleep } from "./connect.ts";
+
+/** What an agency run achieved. */
+export interface AgencyResult {
+  /** Bets the server acknowledged in this run (resumed ones excluded). */
+  readonly betsSent: number;
+  /** Batches sent in all (the agency's final sequence). */
+  readonly batches: number;
+  /** This agency's winners' documents; `undefined` when stopped early. */
+  readonly winners?: readonly string[];
+  /** Winners across all agencies; `undefined` when stopped early. */
+  readonly totalWinners?: number;
+  /** Whether a signal stopped the run before the end. */
+  readonly stopped: boolean;
+}
+
+/** The configuration an agency uses. */
+export type AgencyConfig = Pick<
+  ClientConfig,
+  | "id"
+  | "serverAddress"
+  | "batchMaxAmount"
+  | "dataPath"
+  | "window"
+  | "secret"
+  | "connectAttempts"
+  | "connectBackoff"
+  | "timeout"
+  | "loopPeriod"
+>;
+
+/** A batch frame with what its ack must say. */
+interface BatchFrame {
+  readonly seq: number;
+  readonly count: number;
+  readonly frame: Uint8Array;
+}
+
+/**
+ * Packs bets into BATCH frames: at most `maxAmount` bets and never over 8 KiB.
+ *
+ * @param bets The bets, in file order.
+ * @param agency The agency id.
+ * @param maxAmount The most bets in one batch.
+ * @returns Frames numbered from 0.
+ * @throws {RangeError} If a single bet cannot fit in a frame.
+ */
+export async function* packBatches(
+  bets: AsyncIterable<BetFields>,
+  agency: number,
+  maxAmount: number,
+): AsyncGenerator<BatchFrame> {
+  const builder = new FrameBuilder();
+  let seq = 0;
+  let count = 0;
+  const start = (): void => {
+    builder.u16(agency).u32(seq).u16(0);
+    count = 0;
+  };
+  const finish = (): BatchFrame => {
+    builder.patchU16(6, count);
+    const frame = { seq, count, frame: builder.finish(MessageType.BATCH) };
+    seq++;
+    return frame;
+  };
+  start();
+  for await (const bet of bets) {
+    if (count === maxAmount || !builder.tryAppend((b) => b.bet(bet))) {
+      if (count === 0) throw new RangeError("Cannot pack bet: it does not fit in one frame");
+      yield finish();
+      start();
+      builder.bet(bet);
+    }
+    count++;
+  }
+  if (count > 0) yield finish();
+}
+
+/** Runs one connection's worth of the agency protocol; throws ConnectionError to retry. */
+class AgencyRun {
+  readonly #config: AgencyConfig;
+  readonly #log: ActionLogger;
+  readonly #signal: AbortSignal;
+  #betsSent = 0;
+  #lastProgress = performance.now();
+
+  constructor(config: AgencyConfig, log: ActionLogger, signal: AbortSignal) {
+    this.#config = config;
+    this.#log = log;
+    this.#signal = signal;
+  }
+
+  get betsSent(): number {
+    return this.#betsSent;
+  }
+
+  async session(conn: FramedConnection): Promise<AgencyResult> {
+    const id = this.#config.id;
+    await conn.send({ type: MessageType.HELLO, agency: id, secret: this.#config.secret });
+    const welcome = await conn.expect(MessageType.WELCOME);
+    let batches = welcome.nextSeq;
+    if (!welcome.done) {
+      const sent = await this.#sendBatches(conn, welcome.nextSeq);
+      if (sent === undefined) return this.#stopped(batches);
+      batches = sent;
+      await conn.send({ type: MessageType.DONE, agency: id, batches });
+      await conn.expect(MessageType.DONE_ACK);
+    }
+    this.#log.info("apuestas_enviadas", "success", {
+      client_id: id,
+      cantidad: this.#betsSent,
+      lotes: batches,
+    });
+    const winners = await this.#queryWinners(conn);
+    if (winners === undefined) return this.#stopped(batches);
+    this.#log.info("consulta_ganadores", "success", {
+      client_id: id,
+      cant_ganadores: winners.length,
+    });
+    const total = await this.#queryTotal(conn);
+    if (total === undefined) return this.#stopped(batches);
+    this.#log.info("consulta_total_ganadores", "success", {
+      client_id: id,
+      cant_ganadores: total,
+    });
+    await conn.send({ type: MessageType.BYE });
+    return { betsSent: this.#betsSent, batches, winners, totalWinners: total, stopped: false };
+  }
+
+  #stopped(batches: number): AgencyResult {
+    return { betsSent: this.#betsSent, batches, stopped: true };
+  }
+
+  /** Sends every batch from `firstSeq` on; returns the batch count, or undefined if stopped. */
+  async #sendBatches(conn: FramedConnection, firstSeq: number): Promise<number | undefined> {
+    const unacked: BatchFrame[] = [];
+    let batches = 0;
+    const bets = readBets(this.#config.dataPath);
+    for await (const batch of packBatches(bets, this.#config.id, this.#config.batchMaxAmount)) {
+      batches = batch.seq + 1;
+      if (batch.seq < firstSeq) continue;
+      if (this.#signal.aborted) break;
+      await conn.send(batch.frame);
+      unacked.push(batch);
+      if (unacked.length >= this.#config.window) await this.#readAck(conn, unacked);
+    }
+    while (unacked.length > 0) await this.#readAck(conn, unacked);
+    return this.#signal.aborted ? undefined : batches;
+  }
+
+  async #readAck(conn: FramedConnection, unacked: BatchFrame[]): Promise<void> {
+    const ack = await conn.expect(MessageType.BATCH_ACK);
+    const expected = unacked.shift();
+    if (expected === undefined || ack.seq !== expected.seq) {
+      throw new ProtocolError(
+        ErrorCode.UNEXPECTED_MESSAGE,
+        `Cannot match ack: got sequence ${ack.seq}, expected ${expected?.seq ?? "none"}`,
+      );
+    }
+    if (ack.status !== 0) {
+      throw new ProtocolError(
+        ack.status as ErrorCode,
+        `Batch ${ack.seq} (${ack.count} bets) was refused: ${ack.reason}`,
+      );
+    }
+    this.#betsSent += expected.count;
+    const now = performance.now();
+    if (now - this.#lastProgress >= 1000) {
+      this.#lastProgress = now;
+      this.#log.info("progreso", "in_progress", {
+        client_id: this.#config.id,
+        apuestas_enviadas: this.#betsSent,
+        lote: ack.seq,
+      });
+    }
+  }
+
+  async #queryWinners(conn: FramedConnection): Promise<string[] | undefined> {
+    const id = this.#config.id;
+    while (!this.#signal.aborted) {
+      await conn.send({ type: MessageType.WINNERS_QUERY, agency: id });
+      const reply = await conn.expect(MessageType.WINNERS, MessageType.NOT_READY);
+      if (reply.type === MessageType.NOT_READY) {
+        this.#log.debug("consulta_ganadores", "in_progress", {
+          client_id: id,
+          agencias_pendientes: reply.pending,
+        });
+        await sleep(reply.retryAfterMs || this.#config.loopPeriod.ms, this.#signal);
+        continue;
+      }
+      const documents = [...reply.documents];
+      for (let last = reply.last; !last;) {
+        const more = await conn.expect(MessageType.WINNERS);
+        documents.push(...more.documents);
+        last = more.last;
+      }
+      return documents;
+    }
+    return undefined;
+  }
+
+  async #queryTotal(conn: FramedConnection): Promise<number | undefined> {
+    while (!this.#signal.aborted) {
+      await conn.send({ type: MessageType.TOTAL_QUERY });
+      const reply = await conn.expect(MessageType.TOTAL);
+      if (reply.pending === 0) return reply.winners;
+      this.#log.info("consulta_total_ganadores", "in_progress", {
+        client_id: this.#config.id,
+        agencias_pendientes: reply.pending,
+      });
+      await sleep(reply.retryAfterMs || this.#config.loopPeriod.ms, this.#signal);
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Runs the agency to the end: send, done, winners, total. Reconnects and resumes when
+ * the connection drops.
+ *
+ * @param config The agency's settings.
+ * @param options Logger and the signal that stops it after the current batch.
+ * @returns What was achieved.
+ * @throws {ProtocolError} When the server refuses a batch (its code and reason).
+ * @throws {ConnectionError} When the server stays unreachable.
+ */
+export async function runAgency(
+  config: AgencyConfig,
+  options: { readonly log: ActionLogger; readonly signal: AbortSignal },
+): Promise<AgencyResult> {
+  const run = new AgencyRun(config, options.log, options.signal);
+  let reconnects = 0;
+  for (;;) {
+    const socket = await connectWithRetry({
+      hostname: config.serverAddress.hostname,
+      port: config.serverAddress.port,
+      attempts: config.connectAttempts,
+      backoffMs: config.connectBackoff.ms,
+      log: options.log,
+      signal: options.signal,
+      fields: { client_id: config.id },
+    });
+    const conn = new FramedConnection(socket as ByteStream, { idleTimeoutMs: config.timeout.ms });
+    try {
+      return await run.session(conn);
+    } catch (error) {
+      if (!(error instanceof ConnectionError) || options.signal.aborted) throw error;
+      reconnects++;
+      if (reconnects > config.connectAttempts) throw error;
+      options.log.warning("reconexion", "in_progress", {
+        client_id: config.id,
+        intento: reconnects,
+        detail: error.message,
+      });
+    } finally {
+      conn.close();
+      options.log.debug("close_connection", "success", { client_id: config.id });
+    }
+  }
+}
+
+/**
+ * A one-line description of why an agency failed, for its last log line.
+ *
+ * @param error What `runAgency` threw.
+ * @returns The code name and message.
+ */
+export function describeFailure(error: unknown): string {
+  if (error instanceof ProtocolError) return `${errorCodeName(error.code)}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}

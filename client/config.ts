@@ -1,0 +1,111 @@
+/**
+ * The client's configuration: `client/config.yaml`, overridden by `CLI_*` environment
+ * variables, over defaults.
+ *
+ * @module
+ */
+import YAML from "yaml";
+import {
+  duration,
+  flattenKeys,
+  hostPort,
+  integer,
+  logLevel,
+  oneOf,
+  readConfigText,
+  type Resolved,
+  resolveSettings,
+  text,
+} from "../shared/config.ts";
+import { durationOf } from "../shared/duration.ts";
+import { ConfigError } from "../shared/errors.ts";
+
+/** What the client does: Part 1's echo loop, exercise 5's single bet, or an agency. */
+export const CLIENT_MODES = ["agency", "bet", "echo"] as const;
+
+/** Every client setting: YAML key and env override. */
+export const CLIENT_SETTINGS = {
+  id: { file: "id", env: "CLI_ID", parser: integer(1, 65535) },
+  serverAddress: {
+    file: "server.address",
+    env: "CLI_SERVER_ADDRESS",
+    parser: hostPort,
+    default: { hostname: "server", port: 12345, text: "server:12345" },
+  },
+  loopAmount: {
+    file: "loop.amount",
+    env: "CLI_LOOP_AMOUNT",
+    parser: integer(0, 1_000_000),
+    default: 5,
+  },
+  loopPeriod: {
+    file: "loop.period",
+    env: "CLI_LOOP_PERIOD",
+    parser: duration,
+    default: durationOf(5000),
+  },
+  logLevel: { file: "log.level", env: "CLI_LOG_LEVEL", parser: logLevel, default: "INFO" },
+  batchMaxAmount: {
+    file: "batch.maxAmount",
+    env: "CLI_BATCH_MAXAMOUNT",
+    parser: integer(1, 65535),
+    default: 100,
+  },
+  mode: { file: "mode", env: "CLI_MODE", parser: oneOf(CLIENT_MODES), default: "agency" },
+  dataPath: { file: "data.path", env: "CLI_DATA_PATH", parser: text(4096), default: "" },
+  window: { file: "batch.window", env: "CLI_BATCH_WINDOW", parser: integer(1, 1024), default: 16 },
+  secret: { file: "secret", env: "CLI_SECRET", parser: text(255), default: "" },
+  connectAttempts: {
+    file: "connect.attempts",
+    env: "CLI_CONNECT_ATTEMPTS",
+    parser: integer(1, 1000),
+    default: 10,
+  },
+  connectBackoff: {
+    file: "connect.backoff",
+    env: "CLI_CONNECT_BACKOFF",
+    parser: duration,
+    default: durationOf(100),
+  },
+  timeout: { file: "timeout", env: "CLI_TIMEOUT", parser: duration, default: durationOf(30_000) },
+} as const;
+
+/** The resolved client configuration; `dataPath` is filled in from the id. */
+export type ClientConfig = Resolved<typeof CLIENT_SETTINGS>;
+
+/** Where {@linkcode loadClientConfig} looks. */
+export interface ClientConfigSource {
+  /** The environment. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /**
+   * The YAML file; `CLI_CONFIG` in env names another.
+   * @default "client/config.yaml"
+   */
+  readonly path?: string;
+}
+
+/**
+ * Loads the client configuration: env over `config.yaml` over defaults.
+ *
+ * @param source The environment and file path.
+ * @returns The validated configuration.
+ * @throws {ConfigError} Listing every bad or missing value.
+ */
+export function loadClientConfig(source: ClientConfigSource): ClientConfig {
+  const explicit = source.path ?? source.env["CLI_CONFIG"];
+  const path = explicit ?? "client/config.yaml";
+  const raw = readConfigText(path, explicit !== undefined);
+  let document: unknown;
+  try {
+    document = YAML.parse(raw);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    throw new ConfigError([`Cannot parse ${path}: ${reason}`], { cause: error });
+  }
+  const config = resolveSettings(CLIENT_SETTINGS, {
+    fileName: path,
+    fileValues: flattenKeys(document),
+    env: source.env,
+  });
+  return config.dataPath === "" ? { ...config, dataPath: `.data/agency-${config.id}.csv` } : config;
+}

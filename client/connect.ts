@@ -1,0 +1,100 @@
+/**
+ * Connecting to the server with bounded retries: exponential backoff with jitter, so N
+ * agencies started before the server do not hammer it in lockstep.
+ *
+ * @module
+ */
+import { ConnectionError } from "../shared/errors.ts";
+import type { ActionLogger } from "../shared/log.ts";
+
+/** Options of {@linkcode connectWithRetry}. */
+export interface ConnectOptions {
+  readonly hostname: string;
+  readonly port: number;
+  /** Attempts before giving up. */
+  readonly attempts: number;
+  /** Wait before the second attempt; doubles each time, capped at 5 s. */
+  readonly backoffMs: number;
+  readonly log: ActionLogger;
+  /** Stops waiting (SIGTERM). */
+  readonly signal?: AbortSignal;
+  /**
+   * Fields added to the retry log lines.
+   * @default {}
+   */
+  readonly fields?: Readonly<Record<string, string | number>>;
+}
+
+/** The longest wait between attempts. */
+export const MAX_BACKOFF_MS = 5000;
+
+/**
+ * Waits `ms`, or less if `signal` aborts.
+ *
+ * @param ms How long.
+ * @param signal Cuts the wait short.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * The wait before attempt `attempt + 1`: `base · 2^attempt`, capped, with ±50% jitter.
+ *
+ * @param attempt Attempts made so far (from 1).
+ * @param baseMs The first wait.
+ * @param random A number in [0, 1).
+ * @returns Milliseconds.
+ */
+export function backoffDelay(
+  attempt: number,
+  baseMs: number,
+  random: number = Math.random(),
+): number {
+  const capped = Math.min(baseMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+  return Math.round(capped * (0.5 + random));
+}
+
+/**
+ * Connects over TCP, retrying refused or unresolvable addresses.
+ *
+ * @param options Address, attempts, backoff, logger and abort signal.
+ * @returns The connection.
+ * @throws {ConnectionError} After the last attempt, or when aborted.
+ */
+export async function connectWithRetry(options: ConnectOptions): Promise<Deno.TcpConn> {
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= options.attempts; attempt++) {
+    if (options.signal?.aborted) break;
+    try {
+      const conn = await Deno.connect({ hostname: options.hostname, port: options.port });
+      conn.setNoDelay(true);
+      return conn;
+    } catch (error) {
+      lastError = error;
+      if (attempt === options.attempts) break;
+      const wait = backoffDelay(attempt, options.backoffMs);
+      options.log.debug("connect", "in_progress", {
+        ...options.fields,
+        attempt,
+        retry_in_ms: wait,
+        detail: error instanceof Error ? error.message : String(error),
+      });
+      await sleep(wait, options.signal);
+    }
+  }
+  const reason = lastError instanceof Error ? lastError.message : "aborted";
+  throw new ConnectionError(
+    `Cannot connect to ${options.hostname}:${options.port} after ${options.attempts} attempts: ${reason}`,
+    { cause: lastError },
+  );
+}

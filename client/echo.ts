@@ -1,0 +1,73 @@
+/**
+ * Part 1's echo loop: `loop.amount` times, every `loop.period`, connect, send
+ * `[CLIENT {id}] Message N°{i}`, log the reply, disconnect.
+ *
+ * @module
+ */
+import type { ActionLogger } from "../shared/log.ts";
+import { writeAll } from "../shared/net/framed_conn.ts";
+import type { ClientConfig } from "./config.ts";
+import { connectWithRetry, sleep } from "./connect.ts";
+
+/** The echo loop's settings. */
+export type EchoConfig = Pick<
+  ClientConfig,
+  "id" | "serverAddress" | "loopAmount" | "loopPeriod" | "connectAttempts" | "connectBackoff"
+>;
+
+async function readLine(conn: Deno.Conn): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(1024);
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    chunks.push(buf.slice(0, n));
+    if (buf.subarray(0, n).includes(0x0a)) break;
+  }
+  const text = new TextDecoder().decode(
+    chunks.reduce((all, c) => {
+      const joined = new Uint8Array(all.length + c.length);
+      joined.set(all);
+      joined.set(c, all.length);
+      return joined;
+    }, new Uint8Array(0)),
+  );
+  return text.replace(/\r?\n$/, "");
+}
+
+/**
+ * Runs the echo loop.
+ *
+ * @param config Id, server address, amount and period.
+ * @param options Logger and the signal that stops the loop early.
+ * @returns How many messages were echoed.
+ */
+export async function runEcho(
+  config: EchoConfig,
+  options: { readonly log: ActionLogger; readonly signal: AbortSignal },
+): Promise<number> {
+  const { log, signal } = options;
+  let echoed = 0;
+  for (let i = 1; i <= config.loopAmount && !signal.aborted; i++) {
+    const conn = await connectWithRetry({
+      hostname: config.serverAddress.hostname,
+      port: config.serverAddress.port,
+      attempts: config.connectAttempts,
+      backoffMs: config.connectBackoff.ms,
+      log,
+      signal,
+      fields: { client_id: config.id },
+    });
+    try {
+      await writeAll(conn, new TextEncoder().encode(`[CLIENT ${config.id}] Message N°${i}\n`));
+      const reply = await readLine(conn);
+      log.info("receive_message", "success", { client_id: config.id, msg: reply });
+      echoed++;
+    } finally {
+      conn.close();
+    }
+    if (i < config.loopAmount) await sleep(config.loopPeriod.ms, signal);
+  }
+  if (!signal.aborted) log.info("loop_finished", "success", { client_id: config.id });
+  return echoed;
+}

@@ -1,0 +1,76 @@
+/**
+ * Exercise 5: one bet from the environment (`NOMBRE`, `APELLIDO`, `DOCUMENTO`,
+ * `NACIMIENTO`, `NUMERO`), sent to the server and confirmed.
+ *
+ * @module
+ */
+import { type BetFields, betProblem } from "../shared/bet.ts";
+import { ConfigError, type ErrorCode, ProtocolError } from "../shared/errors.ts";
+import type { ActionLogger } from "../shared/log.ts";
+import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
+import { MessageType } from "../shared/protocol/mod.ts";
+import type { ClientConfig } from "./config.ts";
+import { connectWithRetry } from "./connect.ts";
+
+const BET_ENV = ["NOMBRE", "APELLIDO", "DOCUMENTO", "NACIMIENTO", "NUMERO"] as const;
+
+/**
+ * Reads the bet from the environment.
+ *
+ * @param env The environment.
+ * @returns The bet.
+ * @throws {ConfigError} Naming every missing or invalid variable.
+ */
+export function betFromEnv(env: Readonly<Record<string, string | undefined>>): BetFields {
+  const missing = BET_ENV.filter((name) => (env[name] ?? "").trim() === "");
+  if (missing.length > 0) {
+    throw new ConfigError(missing.map((name) => `Missing bet field: set env ${name}`));
+  }
+  const number = env["NUMERO"]!.trim();
+  const bet: BetFields = {
+    firstName: env["NOMBRE"]!.trim(),
+    lastName: env["APELLIDO"]!.trim(),
+    document: env["DOCUMENTO"]!.trim(),
+    birthdate: env["NACIMIENTO"]!.trim(),
+    number: /^\d{1,4}$/.test(number) ? Number(number) : -1,
+  };
+  const problem = betProblem(bet);
+  if (problem !== undefined) throw new ConfigError([`Invalid bet from env: ${problem}`]);
+  return bet;
+}
+
+/**
+ * Sends one bet and waits for the server to confirm it is stored.
+ *
+ * @param config The client's settings.
+ * @param bet The bet.
+ * @param options Logger and abort signal.
+ * @throws {ProtocolError} When the server refuses the bet.
+ */
+export async function sendSingleBet(
+  config: Pick<
+    ClientConfig,
+    "id" | "serverAddress" | "secret" | "connectAttempts" | "connectBackoff" | "timeout"
+  >,
+  bet: BetFields,
+  options: { readonly log: ActionLogger; readonly signal: AbortSignal },
+): Promise<void> {
+  const socket = await connectWithRetry({
+    hostname: config.serverAddress.hostname,
+    port: config.serverAddress.port,
+    attempts: config.connectAttempts,
+    backoffMs: config.connectBackoff.ms,
+    log: options.log,
+    signal: options.signal,
+    fields: { client_id: config.id },
+  });
+  using conn = new FramedConnection(socket as ByteStream, { idleTimeoutMs: config.timeout.ms });
+  await conn.send({ type: MessageType.HELLO, agency: config.id, secret: config.secret });
+  await conn.expect(MessageType.WELCOME);
+  // Sequence 0: a retry of an already stored bet is acknowledged as a duplicate.
+  await conn.send({ type: MessageType.BET, seq: 0, bet });
+  const ack = await conn.expect(MessageType.BATCH_ACK);
+  if (ack.status !== 0) throw new ProtocolError(ack.status as ErrorCode, ack.reason);
+  options.log.info("apuesta_enviada", "success", { dni: bet.document, numero: bet.number });
+  await conn.send({ type: MessageType.BYE });
+}

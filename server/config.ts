@@ -1,0 +1,135 @@
+/**
+ * The server's configuration: `server/config.ini` (`[DEFAULT]` section), overridden by
+ * environment variables of the same names, over defaults.
+ *
+ * @module
+ */
+import { parse as parseIni } from "ini";
+import {
+  duration,
+  integer,
+  logLevel,
+  oneOf,
+  readConfigText,
+  type Resolved,
+  resolveSettings,
+  text,
+} from "../shared/config.ts";
+import { durationOf } from "../shared/duration.ts";
+import { ConfigError } from "../shared/errors.ts";
+
+/** How bet storage makes acks durable. */
+export const FSYNC_POLICIES = ["group", "batch", "off"] as const;
+
+/** Every server setting: INI key = env var name. */
+export const SERVER_SETTINGS = {
+  port: { file: "SERVER_PORT", env: "SERVER_PORT", parser: integer(0, 65535), default: 12345 },
+  ip: { file: "SERVER_IP", env: "SERVER_IP", parser: text(255), default: "server" },
+  listenBacklog: {
+    file: "SERVER_LISTEN_BACKLOG",
+    env: "SERVER_LISTEN_BACKLOG",
+    parser: integer(1, 65535),
+    default: 5,
+  },
+  logLevel: { file: "LOGGING_LEVEL", env: "LOGGING_LEVEL", parser: logLevel, default: "INFO" },
+  agencies: {
+    file: "SERVER_AGENCIES",
+    env: "SERVER_AGENCIES",
+    parser: integer(1, 65535),
+    default: 5,
+  },
+  storagePath: {
+    file: "SERVER_STORAGE_PATH",
+    env: "SERVER_STORAGE_PATH",
+    parser: text(4096),
+    default: "./bets.csv",
+  },
+  listenAddress: {
+    file: "SERVER_LISTEN_ADDRESS",
+    env: "SERVER_LISTEN_ADDRESS",
+    parser: text(255),
+    default: "0.0.0.0",
+  },
+  fsync: {
+    file: "SERVER_FSYNC",
+    env: "SERVER_FSYNC",
+    parser: oneOf(FSYNC_POLICIES),
+    default: "group",
+  },
+  maxConnections: {
+    file: "SERVER_MAX_CONNECTIONS",
+    env: "SERVER_MAX_CONNECTIONS",
+    parser: integer(1, 100_000),
+    default: 2048,
+  },
+  idleTimeout: {
+    file: "SERVER_IDLE_TIMEOUT",
+    env: "SERVER_IDLE_TIMEOUT",
+    parser: duration,
+    default: durationOf(30_000),
+  },
+  maxFrameSize: {
+    file: "SERVER_MAX_FRAME_SIZE",
+    env: "SERVER_MAX_FRAME_SIZE",
+    parser: integer(64, 8192),
+    default: 8192,
+  },
+  retryAfter: {
+    file: "SERVER_RETRY_AFTER",
+    env: "SERVER_RETRY_AFTER",
+    parser: duration,
+    default: durationOf(100),
+  },
+  progressInterval: {
+    file: "SERVER_PROGRESS_INTERVAL",
+    env: "SERVER_PROGRESS_INTERVAL",
+    parser: duration,
+    default: durationOf(5000),
+  },
+  secretsPath: {
+    file: "SERVER_SECRETS_PATH",
+    env: "SERVER_SECRETS_PATH",
+    parser: text(4096),
+    default: "",
+  },
+} as const;
+
+/** The resolved server configuration. */
+export type ServerConfig = Resolved<typeof SERVER_SETTINGS>;
+
+/** Where {@linkcode loadServerConfig} looks. */
+export interface ServerConfigSource {
+  /** The environment. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /**
+   * The INI file; `SERVER_CONFIG` in env names another.
+   * @default "server/config.ini"
+   */
+  readonly path?: string;
+}
+
+/**
+ * Loads the server configuration: env over `config.ini` over defaults.
+ *
+ * @param source The environment and file path.
+ * @returns The validated configuration.
+ * @throws {ConfigError} Listing every bad or missing value.
+ */
+export function loadServerConfig(source: ServerConfigSource): ServerConfig {
+  const explicit = source.path ?? source.env["SERVER_CONFIG"];
+  const path = explicit ?? "server/config.ini";
+  const raw = readConfigText(path, explicit !== undefined);
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = parseIni(raw);
+  } catch (error) {
+    throw new ConfigError([`Cannot parse ${path}: ${String(error)}`], { cause: error });
+  }
+  // `ini` puts keys before any section header at the top level and `[DEFAULT]` under its name.
+  const section = parsed["DEFAULT"];
+  const values = new Map<string, unknown>(Object.entries(parsed));
+  if (section !== null && typeof section === "object") {
+    for (const [key, value] of Object.entries(section)) values.set(key, value);
+  }
+  return resolveSettings(SERVER_SETTINGS, { fileName: path, fileValues: values, env: source.env });
+}

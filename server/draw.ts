@@ -1,0 +1,100 @@
+/**
+ * The draw: a latch on every expected agency being done, then one pass over the stored
+ * bets that groups winners by agency. Nothing partial is ever handed out: before the
+ * draw, queries learn only how many agencies are still loading.
+ *
+ * @module
+ */
+import { type Bet, hasWon } from "../shared/bet.ts";
+
+/** Winning documents by agency. */
+export type WinnersByAgency = ReadonlyMap<number, readonly string[]>;
+
+/**
+ * Streams bets once and collects the winners' documents per agency. Memory grows with
+ * the number of winners, not of bets.
+ *
+ * @param bets The stored bets (e.g. `BetStore.loadBets()`).
+ * @returns Winners by agency.
+ */
+export async function collectWinners(bets: AsyncIterable<Bet>): Promise<WinnersByAgency> {
+  const winners = new Map<number, string[]>();
+  for await (const bet of bets) {
+    if (!hasWon(bet)) continue;
+    const list = winners.get(bet.agency);
+    if (list) list.push(bet.document);
+    else winners.set(bet.agency, [bet.document]);
+  }
+  return winners;
+}
+
+/** What the lottery answers about the draw. */
+export type DrawStatus =
+  | { readonly drawn: false; readonly pending: number }
+  | { readonly drawn: true; readonly winners: WinnersByAgency; readonly total: number };
+
+/** Options of {@linkcode Lottery}. */
+export interface LotteryOptions {
+  /** How many agencies must be done before the draw. */
+  readonly agencies: number;
+  /** Runs the draw over the stored bets (called once). */
+  readonly draw: () => Promise<WinnersByAgency>;
+  /** Called once with the result, e.g. to log `sorteo`. */
+  readonly onDrawn?: (winners: WinnersByAgency, elapsedMs: number) => void;
+}
+
+/**
+ * The draw's latch. `markDone` is idempotent per agency; the draw runs exactly once,
+ * when the last expected agency is marked, and every caller shares its result.
+ */
+export class Lottery {
+  readonly #options: LotteryOptions;
+  readonly #done = new Set<number>();
+  #result: Promise<WinnersByAgency> | undefined;
+  #status: DrawStatus;
+
+  /** @param options Expected agencies and the draw itself. */
+  constructor(options: LotteryOptions) {
+    this.#options = options;
+    this.#status = { drawn: false, pending: options.agencies };
+  }
+
+  /** Whether the draw has finished, and its result or how many agencies are pending. */
+  get status(): DrawStatus {
+    return this.#status;
+  }
+
+  /** Agencies still loading. */
+  get pending(): number {
+    return this.#options.agencies - this.#done.size;
+  }
+
+  /**
+   * Marks an agency done; when it is the last one, starts the draw.
+   *
+   * @param agency The agency id.
+   * @returns The draw's result once the last agency is in, otherwise `undefined`.
+   */
+  markDone(agency: number): Promise<WinnersByAgency> | undefined {
+    this.#done.add(agency);
+    if (!this.#status.drawn) this.#status = { drawn: false, pending: this.pending };
+    if (this.pending > 0) return undefined;
+    this.#result ??= this.#run();
+    return this.#result;
+  }
+
+  /** Resolves when the draw is over (never, if agencies never finish). */
+  whenDrawn(): Promise<WinnersByAgency> | undefined {
+    return this.#result;
+  }
+
+  async #run(): Promise<WinnersByAgency> {
+    const started = performance.now();
+    const winners = await this.#options.draw();
+    let total = 0;
+    for (const list of winners.values()) total += list.length;
+    this.#status = { drawn: true, winners, total };
+    this.#options.onDrawn?.(winners, performance.now() - started);
+    return winners;
+  }
+}

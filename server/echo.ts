@@ -1,0 +1,89 @@
+/**
+ * Part 1's echo protocol on the lottery port: every newline-terminated UTF-8 line is
+ * logged and sent back unchanged (what `nc` sends).
+ *
+ * @module
+ */
+import type { ActionLogger } from "../shared/log.ts";
+import { type ByteStream, writeAll } from "../shared/net/framed_conn.ts";
+
+/** The longest line echoed; a longer one closes the connection. */
+export const MAX_ECHO_LINE = 64 * 1024;
+
+const NEWLINE = 0x0a;
+
+/** Options of {@linkcode serveEcho}. */
+export interface EchoOptions {
+  readonly ip: string;
+  readonly log: ActionLogger;
+  /** Bytes already read while sniffing the protocol. */
+  readonly initial: Uint8Array;
+  /**
+   * Idle time after which the connection is closed; 0 disables it.
+   * @default 0
+   */
+  readonly idleTimeoutMs?: number;
+}
+
+function logLine(options: EchoOptions, bytes: Uint8Array): void {
+  const text = new TextDecoder().decode(bytes).replace(/\r?\n$/, "");
+  options.log.info("receive_message", "success", { ip: options.ip, msg: text });
+}
+
+/**
+ * Echoes lines until the peer closes. A final line without a newline is echoed too.
+ *
+ * @param stream The connection (closed by the caller).
+ * @param options Peer address, logger and already-read bytes.
+ */
+export async function serveEcho(stream: ByteStream, options: EchoOptions): Promise<void> {
+  const validator = new TextDecoder("utf-8", { fatal: true });
+  let pending = new Uint8Array(0);
+  let chunk: Uint8Array | null = options.initial;
+  const buf = new Uint8Array(8192);
+  while (chunk !== null) {
+    try {
+      validator.decode(chunk, { stream: true });
+    } catch {
+      options.log.warning("receive_message", "fail", { ip: options.ip, error: "invalid UTF-8" });
+      return;
+    }
+    const joined = new Uint8Array(pending.length + chunk.length);
+    joined.set(pending);
+    joined.set(chunk, pending.length);
+    let start = 0;
+    for (let i = joined.indexOf(NEWLINE); i !== -1; i = joined.indexOf(NEWLINE, start)) {
+      const line = joined.subarray(start, i + 1);
+      logLine(options, line);
+      await writeAll(stream, line);
+      start = i + 1;
+    }
+    pending = joined.slice(start);
+    if (pending.length > MAX_ECHO_LINE) {
+      options.log.warning("receive_message", "fail", {
+        ip: options.ip,
+        error: `line longer than ${MAX_ECHO_LINE} bytes`,
+      });
+      return;
+    }
+    const n: number | null = await readWithTimeout(stream, buf, options.idleTimeoutMs ?? 0);
+    chunk = n === null ? null : buf.slice(0, n);
+  }
+  if (pending.length > 0) {
+    logLine(options, pending);
+    await writeAll(stream, pending);
+  }
+}
+
+async function readWithTimeout(
+  stream: ByteStream,
+  buf: Uint8Array,
+  timeoutMs: number,
+): Promise<number | null> {
+  const timer = timeoutMs > 0 ? setTimeout(() => stream.close(), timeoutMs) : undefined;
+  try {
+    return await stream.read(buf);
+  } finally {
+    clearTimeout(timer);
+  }
+}

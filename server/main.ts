@@ -1,0 +1,72 @@
+/**
+ * The server's entry point: `deno task server` or `./bin/server`.
+ *
+ * Reads the configuration, logs it, serves until SIGTERM or SIGINT, then closes every
+ * resource (each logged) and exits 0. A bad configuration prints one line and exits 2.
+ *
+ * @module
+ */
+import { ConfigError } from "../shared/errors.ts";
+import { getActionLogger, setupLogging } from "../shared/log.ts";
+import { loadServerConfig, type ServerConfig } from "./config.ts";
+import { loadSecrets } from "./secrets.ts";
+import { startServer } from "./server.ts";
+
+/** Exit code for a bad configuration. */
+export const EXIT_CONFIG = 2;
+
+function logConfig(config: ServerConfig, secrets: number): void {
+  getActionLogger("server").info("config", "success", {
+    port: config.port,
+    listen_backlog: config.listenBacklog,
+    logging_level: config.logLevel,
+    agencies: config.agencies,
+    storage_path: config.storagePath,
+    fsync: config.fsync,
+    listen_address: config.listenAddress,
+    max_connections: config.maxConnections,
+    idle_timeout: config.idleTimeout.text,
+    secrets,
+  });
+}
+
+/**
+ * Runs the server until a signal stops it.
+ *
+ * @returns The process exit code.
+ */
+export async function main(): Promise<number> {
+  let config: ServerConfig;
+  let secrets: Map<number, string>;
+  try {
+    config = loadServerConfig({ env: Deno.env.toObject() });
+    secrets = await loadSecrets(config.secretsPath, config.agencies);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`server: ${error.message}`);
+    return EXIT_CONFIG;
+  }
+  setupLogging(config.logLevel);
+  const log = getActionLogger("server");
+  logConfig(config, secrets.size);
+  const server = await startServer(config, { log, secrets });
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
+  const signals = ["SIGTERM", "SIGINT"] as const;
+  const handlers = signals.map((signal) => [signal, () => stop(signal)] as const);
+  for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
+  const signal = await stopped;
+  log.info("shutdown", "in_progress", { signal });
+  await server.close();
+  for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
+  log.info("shutdown", "success");
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main());
+  } catch (error) {
+    console.error(`server: ${error instanceof Error ? error.message : String(error)}`);
+    Deno.exit(1);
+  }
+}

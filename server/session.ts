@@ -1,0 +1,291 @@
+/**
+ * One agency's connection: the binary protocol's server side. Batches are pipelined:
+ * the session keeps reading while earlier batches are being stored, and acks leave in
+ * order once each batch is durable.
+ *
+ * @module
+ */
+import { type BetFields, betProblem } from "../shared/bet.ts";
+import { ConnectionError, ErrorCode, errorCodeName, ProtocolError } from "../shared/errors.ts";
+import type { ActionLogger } from "../shared/log.ts";
+import type { FramedConnection } from "../shared/net/framed_conn.ts";
+import { type Message, MessageType } from "../shared/protocol/mod.ts";
+import type { Lottery } from "./draw.ts";
+import type { BetStore } from "./storage.ts";
+
+/** What every session shares. */
+export interface SessionContext {
+  /** Expected agencies: valid ids are 1..agencies. */
+  readonly agencies: number;
+  /** Suggested wait for agencies asking too early. */
+  readonly retryAfterMs: number;
+  readonly store: BetStore;
+  readonly lottery: Lottery;
+  readonly log: ActionLogger;
+  /** Per-agency secrets; empty means agencies are not authenticated. */
+  readonly secrets: ReadonlyMap<number, string>;
+}
+
+/** Batches a session may have queued for storage before it stops reading. */
+const MAX_INFLIGHT = 64;
+
+/** How many documents go in one WINNERS frame (9 bytes each at most, well under 8 KiB). */
+const WINNERS_PER_FRAME = 512;
+
+function refuse(code: ErrorCode, message: string): ProtocolError {
+  return new ProtocolError(code, message);
+}
+
+function firstProblem(bets: readonly BetFields[]): string | undefined {
+  for (let i = 0; i < bets.length; i++) {
+    const problem = betProblem(bets[i]!);
+    if (problem !== undefined) return `bet ${i + 1} of ${bets.length}: ${problem}`;
+  }
+  return undefined;
+}
+
+/** Serves one agency until it closes, breaks the protocol, or the server shuts down. */
+class AgencySession {
+  readonly #conn: FramedConnection;
+  readonly #ip: string;
+  readonly #ctx: SessionContext;
+  #agency = 0;
+  #acks: Promise<void> = Promise.resolve();
+  #inflight = 0;
+
+  constructor(conn: FramedConnection, ip: string, ctx: SessionContext) {
+    this.#conn = conn;
+    this.#ip = ip;
+    this.#ctx = ctx;
+  }
+
+  async run(first: Message): Promise<void> {
+    if (!(await this.#hello(first))) return;
+    for (;;) {
+      const message = await this.#conn.read();
+      if (message === null || message.type === MessageType.BYE) break;
+      await this.#dispatch(message);
+    }
+    await this.#acks;
+  }
+
+  async #hello(message: Message): Promise<boolean> {
+    if (message.type !== MessageType.HELLO) {
+      throw refuse(
+        ErrorCode.UNEXPECTED_MESSAGE,
+        "Cannot serve agency: the first message must be HELLO",
+      );
+    }
+    if (message.agency < 1 || message.agency > this.#ctx.agencies) {
+      throw refuse(
+        ErrorCode.INVALID_AGENCY,
+        `Cannot serve agency ${message.agency}: expected an id from 1 to ${this.#ctx.agencies}`,
+      );
+    }
+    const secret = this.#ctx.secrets.get(message.agency);
+    if (this.#ctx.secrets.size > 0 && secret !== message.secret) {
+      throw refuse(ErrorCode.UNAUTHORIZED, `Cannot serve agency ${message.agency}: wrong secret`);
+    }
+    this.#agency = message.agency;
+    const progress = this.#ctx.store.progress(message.agency);
+    this.#ctx.log.debug("hello", "success", {
+      ip: this.#ip,
+      agency: message.agency,
+      next_seq: progress.nextSeq,
+    });
+    await this.#conn.send({ type: MessageType.WELCOME, ...progress });
+    return true;
+  }
+
+  async #dispatch(message: Message): Promise<void> {
+    switch (message.type) {
+      case MessageType.BATCH:
+        this.#ownAgency(message.agency);
+        return await this.#bets(message.seq, message.bets, false);
+      case MessageType.BET:
+        return await this.#bets(message.seq, [message.bet], true);
+      case MessageType.DONE:
+        this.#ownAgency(message.agency);
+        return await this.#done(message.batches);
+      case MessageType.WINNERS_QUERY:
+        this.#ownAgency(message.agency);
+        return await this.#winners();
+      case MessageType.TOTAL_QUERY:
+        return await this.#total();
+      default:
+        throw refuse(
+          ErrorCode.UNEXPECTED_MESSAGE,
+          `Cannot serve agency ${this.#agency}: unexpected message type 0x${
+            message.type.toString(16)
+          }`,
+        );
+    }
+  }
+
+  #ownAgency(agency: number): void {
+    if (agency !== this.#agency) {
+      throw refuse(
+        ErrorCode.INVALID_AGENCY,
+        `Agency ${this.#agency} cannot act for agency ${agency}`,
+      );
+    }
+  }
+
+  async #bets(seq: number, bets: readonly BetFields[], single: boolean): Promise<void> {
+    if (this.#inflight >= MAX_INFLIGHT) await this.#acks;
+    let stored: Promise<unknown>;
+    try {
+      const problem = firstProblem(bets);
+      if (problem !== undefined) throw refuse(ErrorCode.INVALID_BET, `Invalid ${problem}`);
+      const status = this.#ctx.lottery.status;
+      if (status.drawn && seq >= this.#ctx.store.progress(this.#agency).nextSeq) {
+        throw refuse(ErrorCode.DRAW_CLOSED, "Cannot store bets: the draw already took place");
+      }
+      stored = this.#ctx.store.storeBets(this.#agency, seq, bets);
+    } catch (error) {
+      stored = Promise.reject(error);
+    }
+    this.#inflight++;
+    this.#acks = this.#acks.then(() => this.#ack(seq, bets, single, stored));
+    // A failed write surfaces when the ack is sent; this only keeps it from being unhandled.
+    stored.catch(() => {});
+  }
+
+  async #ack(
+    seq: number,
+    bets: readonly BetFields[],
+    single: boolean,
+    stored: Promise<unknown>,
+  ): Promise<void> {
+    try {
+      await stored;
+      this.#ctx.log.info("apuesta_recibida", "success", { cantidad: bets.length });
+      if (single) {
+        this.#ctx.log.info("apuesta_almacenada", "success", {
+          dni: bets[0]!.document,
+          numero: bets[0]!.number,
+        });
+      }
+      await this.#sendAck(seq, 0, bets.length, "");
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.#ctx.log.error("apuesta_recibida", "fail", {
+        cantidad: bets.length,
+        agency: this.#agency,
+        seq,
+        error: errorCodeName(error.code),
+        detail: error.message,
+      });
+      await this.#sendAck(seq, error.code, bets.length, error.message);
+    } finally {
+      this.#inflight--;
+    }
+  }
+
+  async #sendAck(seq: number, status: number, count: number, reason: string): Promise<void> {
+    try {
+      await this.#conn.send({ type: MessageType.BATCH_ACK, seq, status, count, reason });
+    } catch (error) {
+      // The agency went away: the batch is stored (or refused) all the same; its retry
+      // after reconnecting is acknowledged as a duplicate.
+      if (!(error instanceof ConnectionError)) throw error;
+    }
+  }
+
+  async #done(batches: number): Promise<void> {
+    await this.#acks;
+    const { nextSeq } = this.#ctx.store.progress(this.#agency);
+    if (batches !== nextSeq) {
+      throw refuse(
+        ErrorCode.OUT_OF_ORDER,
+        `Cannot close agency ${this.#agency}: it sent ${batches} batches, ${nextSeq} are stored`,
+      );
+    }
+    await this.#ctx.store.markDone(this.#agency);
+    this.#ctx.lottery.markDone(this.#agency);
+    this.#ctx.log.info("agencia_lista", "success", {
+      agency: this.#agency,
+      pendientes: this.#ctx.lottery.pending,
+    });
+    await this.#conn.send({ type: MessageType.DONE_ACK, pending: this.#ctx.lottery.pending });
+  }
+
+  async #winners(): Promise<void> {
+    const status = this.#ctx.lottery.status;
+    if (!status.drawn) {
+      await this.#conn.send({
+        type: MessageType.NOT_READY,
+        pending: status.pending,
+        retryAfterMs: this.#ctx.retryAfterMs,
+      });
+      return;
+    }
+    const documents = status.winners.get(this.#agency) ?? [];
+    let offset = 0;
+    do {
+      const chunk = documents.slice(offset, offset + WINNERS_PER_FRAME);
+      offset += chunk.length;
+      await this.#conn.send({
+        type: MessageType.WINNERS,
+        total: documents.length,
+        last: offset >= documents.length,
+        documents: chunk,
+      });
+    } while (offset < documents.length);
+  }
+
+  async #total(): Promise<void> {
+    const status = this.#ctx.lottery.status;
+    await this.#conn.send(
+      status.drawn
+        ? { type: MessageType.TOTAL, winners: status.total, pending: 0, retryAfterMs: 0 }
+        : {
+          type: MessageType.TOTAL,
+          winners: this.#ctx.store.stats.winners,
+          pending: status.pending,
+          retryAfterMs: this.#ctx.retryAfterMs,
+        },
+    );
+  }
+}
+
+/**
+ * Serves an agency's connection whose first message is `first` (normally HELLO). A
+ * protocol violation is answered with an ERROR frame, logged, and ends the session.
+ *
+ * @param conn The framed connection (closed by the caller).
+ * @param ip The peer's address, for logs.
+ * @param ctx Shared server state.
+ */
+export async function serveAgency(
+  conn: FramedConnection,
+  ip: string,
+  ctx: SessionContext,
+): Promise<void> {
+  let first: Message | null;
+  const session = new AgencySession(conn, ip, ctx);
+  try {
+    first = await conn.read();
+    if (first === null) return;
+    await session.run(first);
+  } catch (error) {
+    if (error instanceof ProtocolError) {
+      ctx.log.error("receive_message", "fail", {
+        ip,
+        error: errorCodeName(error.code),
+        detail: error.message,
+      });
+      await conn.send({ type: MessageType.ERROR, code: error.code, message: error.message })
+        .catch(() => {});
+      return;
+    }
+    if (error instanceof ConnectionError) {
+      if (conn.timedOut) ctx.log.warning("idle_timeout", "fail", { ip, detail: error.message });
+      else if (!conn.closed) {
+        ctx.log.warning("connection_lost", "fail", { ip, detail: error.message });
+      }
+      return;
+    }
+    throw error;
+  }
+}

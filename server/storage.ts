@@ -1,0 +1,371 @@
+/**
+ * Bet storage, mirroring the course's helpers: `storeBets` appends rows to `bets.csv`
+ * (columns agency, first_name, last_name, document, birthdate, number; minimal quoting;
+ * CRLF like Python's `csv.writer`), `loadBets` streams them back.
+ *
+ * One writer owns the files. Batches queue up while a write is in progress and go out
+ * together in the next group: one write and one fsync of `bets.csv`, then one write and
+ * one fsync of the journal, then every batch of the group is acknowledged (group
+ * commit). A batch is stored whole or not at all: a crash mid-write leaves bytes past the
+ * journal's last record, which recovery truncates.
+ *
+ * @module
+ */
+import { createReadStream } from "node:fs";
+import { parse as parseCsv } from "csv-parse";
+import { stringify } from "csv-stringify/sync";
+import { type Bet, type BetFields, hasWon } from "../shared/bet.ts";
+import { ErrorCode, ProtocolError } from "../shared/errors.ts";
+import { writeAll } from "../shared/net/framed_conn.ts";
+import { decodeJournal, encodeRecord, RECORD_SIZE, RecordKind } from "./journal.ts";
+
+/** How acknowledgements are made durable: `group` and `batch` fsync, `off` does not. */
+export type FsyncPolicy = "group" | "batch" | "off";
+
+/** Where an agency stands. */
+export interface AgencyProgress {
+  /** The next batch sequence number expected; every lower one is stored. */
+  readonly nextSeq: number;
+  /** Whether the agency declared it has sent everything. */
+  readonly done: boolean;
+}
+
+/** Totals of what is stored (durably). */
+export interface StoreStats {
+  readonly bets: number;
+  readonly batches: number;
+  readonly winners: number;
+  /** Bytes of `bets.csv` cut off during recovery (torn or unacknowledged rows). */
+  readonly recoveredBytes: number;
+}
+
+/** Whether `storeBets` wrote the batch or had already stored it. */
+export type StoreOutcome = "stored" | "duplicate";
+
+/** Options of {@linkcode BetStore.open}. */
+export interface BetStoreOptions {
+  /** The CSV file, e.g. `./bets.csv`; the journal sits beside it as `<path>.journal`. */
+  readonly path: string;
+  /**
+   * Durability of acknowledgements.
+   * @default "group"
+   */
+  readonly fsync?: FsyncPolicy;
+}
+
+interface Pending {
+  readonly kind: RecordKind;
+  readonly agency: number;
+  readonly seq: number;
+  readonly rows: Uint8Array;
+  readonly bets: number;
+  readonly winners: number;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface AgencyState {
+  nextSeq: number;
+  done: boolean;
+  readonly inflight: Map<number, Promise<void>>;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Formats bets as `bets.csv` rows, the way the course's `store_bets` writes them.
+ *
+ * @param agency The agency id.
+ * @param bets The bets.
+ * @returns CSV text, one CRLF-terminated row per bet.
+ */
+export function formatBetRows(agency: number, bets: readonly BetFields[]): string {
+  return stringify(
+    bets.map((b) => [agency, b.firstName, b.lastName, b.document, b.birthdate, b.number]),
+    { record_delimiter: "windows" },
+  );
+}
+
+/** The bet storage: `bets.csv` plus its journal, owned by one writer. */
+export class BetStore {
+  readonly #path: string;
+  readonly #fsync: FsyncPolicy;
+  readonly #data: Deno.FsFile;
+  readonly #journal: Deno.FsFile;
+  readonly #agencies = new Map<number, AgencyState>();
+  #size: number;
+  #stats: StoreStats;
+  #queue: Pending[] = [];
+  #writer: Promise<void> | undefined;
+  #failure: unknown;
+  #closed = false;
+
+  private constructor(
+    path: string,
+    fsync: FsyncPolicy,
+    files: { data: Deno.FsFile; journal: Deno.FsFile; size: number },
+  ) {
+    this.#path = path;
+    this.#fsync = fsync;
+    this.#data = files.data;
+    this.#journal = files.journal;
+    this.#size = files.size;
+    this.#stats = { bets: 0, batches: 0, winners: 0, recoveredBytes: 0 };
+  }
+
+  /**
+   * Opens (creating if needed) the storage and recovers from a crash: bytes of
+   * `bets.csv` past the last journal record, and torn journal records, are cut off.
+   *
+   * @param options The path and fsync policy.
+   * @returns The store.
+   */
+  static async open(options: BetStoreOptions): Promise<BetStore> {
+    const journalPath = `${options.path}.journal`;
+    const data = await Deno.open(options.path, { read: true, append: true, create: true });
+    const journal = await Deno.open(journalPath, { read: true, append: true, create: true });
+    try {
+      const dataSize = (await data.stat()).size;
+      const journalBytes = await Deno.readFile(journalPath);
+      const all = decodeJournal(journalBytes);
+      // Keep records whose rows made it to disk; without fsync the data may lag the journal.
+      let kept = all.length;
+      while (kept > 0 && all[kept - 1]!.end > dataSize) kept--;
+      const records = all.slice(0, kept);
+      const hadJournal = journalBytes.length > 0;
+      const committed = records.at(-1)?.end ?? (hadJournal ? 0 : dataSize);
+      if (dataSize > committed) await data.truncate(committed);
+      if (journalBytes.length > kept * RECORD_SIZE) await journal.truncate(kept * RECORD_SIZE);
+      const store = new BetStore(options.path, options.fsync ?? "group", {
+        data,
+        journal,
+        size: committed,
+      });
+      store.#replay(records, dataSize - committed);
+      return store;
+    } catch (error) {
+      data.close();
+      journal.close();
+      throw error;
+    }
+  }
+
+  #replay(records: ReturnType<typeof decodeJournal>, recoveredBytes: number): void {
+    let bets = 0;
+    let batches = 0;
+    let winners = 0;
+    for (const record of records) {
+      const state = this.#state(record.agency);
+      if (record.kind === RecordKind.DONE) {
+        state.done = true;
+      } else {
+        state.nextSeq = Math.max(state.nextSeq, record.seq + 1);
+        bets += record.bets;
+        winners += record.winners;
+        batches++;
+      }
+    }
+    this.#stats = { bets, batches, winners, recoveredBytes };
+  }
+
+  #state(agency: number): AgencyState {
+    let state = this.#agencies.get(agency);
+    if (!state) {
+      state = { nextSeq: 0, done: false, inflight: new Map() };
+      this.#agencies.set(agency, state);
+    }
+    return state;
+  }
+
+  /** The file path of `bets.csv`. */
+  get path(): string {
+    return this.#path;
+  }
+
+  /** Totals stored so far. */
+  get stats(): StoreStats {
+    return this.#stats;
+  }
+
+  /**
+   * Where an agency stands (sequences queued for writing count as taken).
+   *
+   * @param agency The agency id.
+   * @returns Its progress.
+   */
+  progress(agency: number): AgencyProgress {
+    const state = this.#agencies.get(agency);
+    return { nextSeq: state?.nextSeq ?? 0, done: state?.done ?? false };
+  }
+
+  /** The agencies whose `done` is stored. */
+  doneAgencies(): number[] {
+    return [...this.#agencies].filter(([, state]) => state.done).map(([agency]) => agency);
+  }
+
+  #check(): void {
+    if (this.#closed) throw new ProtocolError(ErrorCode.SHUTTING_DOWN, "Storage is closed");
+    if (this.#failure !== undefined) {
+      throw new ProtocolError(ErrorCode.STORAGE_FAILED, "Storage failed earlier", {
+        cause: this.#failure,
+      });
+    }
+  }
+
+  /**
+   * Stores a batch durably (per the fsync policy), whole or not at all. Batches of an
+   * agency must come in sequence order; a sequence already taken is acknowledged
+   * again without storing (idempotent retries).
+   *
+   * @param agency The agency id.
+   * @param seq The batch's sequence number.
+   * @param bets The (already validated) bets.
+   * @returns Once durable: whether it was stored now or before.
+   * @throws {ProtocolError} `OUT_OF_ORDER` for a sequence gap, `STORAGE_FAILED` when
+   * the write failed, `SHUTTING_DOWN` after close.
+   */
+  storeBets(agency: number, seq: number, bets: readonly BetFields[]): Promise<StoreOutcome> {
+    this.#check();
+    const state = this.#state(agency);
+    if (seq < state.nextSeq) {
+      const inflight = state.inflight.get(seq);
+      return inflight ? inflight.then(() => "duplicate") : Promise.resolve("duplicate");
+    }
+    if (seq > state.nextSeq) {
+      throw new ProtocolError(
+        ErrorCode.OUT_OF_ORDER,
+        `Batch ${seq} of agency ${agency} is out of order: expected ${state.nextSeq}`,
+      );
+    }
+    if (state.done) {
+      throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `Agency ${agency} is already done`);
+    }
+    let winners = 0;
+    for (const bet of bets) if (hasWon(bet)) winners++;
+    const rows = encoder.encode(formatBetRows(agency, bets));
+    state.nextSeq = seq + 1;
+    const done = this.#enqueue(RecordKind.BATCH, agency, seq, rows, bets.length, winners);
+    state.inflight.set(seq, done);
+    done.then(() => state.inflight.delete(seq), () => state.inflight.delete(seq));
+    return done.then(() => "stored");
+  }
+
+  /**
+   * Records durably that an agency has sent everything.
+   *
+   * @param agency The agency id.
+   * @returns Once durable.
+   */
+  markDone(agency: number): Promise<void> {
+    this.#check();
+    const state = this.#state(agency);
+    if (state.done) return this.flush();
+    state.done = true;
+    return this.#enqueue(RecordKind.DONE, agency, 0, new Uint8Array(0), 0, 0);
+  }
+
+  #enqueue(
+    kind: RecordKind,
+    agency: number,
+    seq: number,
+    rows: Uint8Array,
+    bets: number,
+    winners: number,
+  ): Promise<void> {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#queue.push({ kind, agency, seq, rows, bets, winners, resolve, reject });
+    this.#writer ??= this.#drain().finally(() => (this.#writer = undefined));
+    return promise;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const group = this.#fsync === "batch" ? this.#queue.splice(0, 1) : this.#queue.splice(0);
+      try {
+        await this.#commit(group);
+        for (const item of group) item.resolve();
+      } catch (error) {
+        this.#failure = error;
+        const failed = new ProtocolError(ErrorCode.STORAGE_FAILED, "Cannot store bets", {
+          cause: error,
+        });
+        for (const item of [...group, ...this.#queue.splice(0)]) item.reject(failed);
+      }
+    }
+  }
+
+  async #commit(group: readonly Pending[]): Promise<void> {
+    let length = 0;
+    for (const item of group) length += item.rows.length;
+    const data = new Uint8Array(length);
+    const journal = new Uint8Array(group.length * RECORD_SIZE);
+    let offset = 0;
+    let bets = 0;
+    let winners = 0;
+    let batches = 0;
+    group.forEach((item, i) => {
+      data.set(item.rows, offset);
+      offset += item.rows.length;
+      encodeRecord({ ...item, end: this.#size + offset }, journal, i * RECORD_SIZE);
+      bets += item.bets;
+      winners += item.winners;
+      if (item.kind === RecordKind.BATCH) batches++;
+    });
+    if (length > 0) {
+      await writeAll(this.#data, data);
+      if (this.#fsync !== "off") await this.#data.syncData();
+    }
+    // The journal goes second: a record never points past rows that are not on disk.
+    await writeAll(this.#journal, journal);
+    if (this.#fsync !== "off") await this.#journal.syncData();
+    this.#size += length;
+    const s = this.#stats;
+    this.#stats = {
+      bets: s.bets + bets,
+      batches: s.batches + batches,
+      winners: s.winners + winners,
+      recoveredBytes: s.recoveredBytes,
+    };
+  }
+
+  /** Resolves once everything queued so far is written. */
+  async flush(): Promise<void> {
+    while (this.#writer) await this.#writer;
+  }
+
+  /**
+   * Streams every stored bet back (the course's `load_bets`), in storage order. Memory
+   * stays flat whatever the file size.
+   *
+   * @returns The bets.
+   */
+  async *loadBets(): AsyncGenerator<Bet> {
+    await this.flush();
+    if (this.#size === 0) return;
+    const parser = createReadStream(this.#path, { end: this.#size - 1 }).pipe(parseCsv());
+    for await (const row of parser as AsyncIterable<string[]>) {
+      yield {
+        agency: Number(row[0]),
+        firstName: row[1]!,
+        lastName: row[2]!,
+        document: row[3]!,
+        birthdate: row[4]!,
+        number: Number(row[5]),
+      };
+    }
+  }
+
+  /** Writes what is queued, then closes both files; idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.flush();
+    this.#data.close();
+    this.#journal.close();
+  }
+
+  /** Same as {@linkcode BetStore.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The domain model: a bet, its validation, and the course's `hasWon`. Knows nothing of
+ * bytes or sockets.
+ *
+ * @module
+ */
+import { InvalidBetError } from "./errors.ts";
+
+/** The number that wins the draw (the course's `LOTTERY_WINNER_NUMBER`). */
+export const WINNING_NUMBER = 7574;
+
+/** The longest first or last name accepted, in characters. */
+export const MAX_NAME_LENGTH = 64;
+
+/** A bet as the agency reads it from its CSV (no agency yet). */
+export interface BetFields {
+  /** First name(s), e.g. `Santiago Lionel`. */
+  readonly firstName: string;
+  /** Last name(s). */
+  readonly lastName: string;
+  /** The DNI as written: 1 to 8 digits. */
+  readonly document: string;
+  /** `YYYY-MM-DD`. */
+  readonly birthdate: string;
+  /** The number played, 0 to 9999. */
+  readonly number: number;
+}
+
+/** A bet placed at an agency. */
+export interface Bet extends BetFields {
+  /** The agency id, 1..N. */
+  readonly agency: number;
+}
+
+/**
+ * The course's `has_won`: whether a bet plays the winning number.
+ *
+ * @param bet The bet.
+ * @returns `true` for a winner.
+ */
+export function hasWon(bet: Pick<BetFields, "number">): boolean {
+  return bet.number === WINNING_NUMBER;
+}
+
+const DOCUMENT = /^[0-9]{1,8}$/;
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+// Control characters would corrupt logs and CSV rows; commas and quotes are quoted instead.
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+function checkName(field: string, value: string): string | undefined {
+  if (value.trim().length === 0) return `${field} is empty`;
+  if (value.length > MAX_NAME_LENGTH) {
+    return `${field} has ${value.length} characters, the maximum is ${MAX_NAME_LENGTH}`;
+  }
+  if (CONTROL.test(value)) return `${field} contains a control character`;
+  return undefined;
+}
+
+/**
+ * Whether `text` is a real calendar date `YYYY-MM-DD` between 1900-01-01 and today.
+ *
+ * @param text The date.
+ * @param today The latest valid date.
+ * @returns `true` when valid.
+ */
+export function isValidBirthdate(text: string, today: Date = new Date()): boolean {
+  const match = DATE.exec(text);
+  if (!match) return false;
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  if (year < 1900 || month < 1 || month > 12 || day < 1) return false;
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (day > daysInMonth) return false;
+  return Date.UTC(year, month - 1, day) <=
+    Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate());
+}
+
+/**
+ * Checks a bet's fields; returns the first problem, or `undefined` when valid.
+ *
+ * @param bet The bet.
+ * @returns A sentence naming the field and what was expected, or `undefined`.
+ */
+export function betProblem(bet: BetFields): string | undefined {
+  return checkName("first name", bet.firstName) ??
+    checkName("last name", bet.lastName) ??
+    (DOCUMENT.test(bet.document) && Number(bet.document) > 0
+      ? undefined
+      : `document "${bet.document}" is not a DNI of 1 to 8 digits`) ??
+    (isValidBirthdate(bet.birthdate)
+      ? undefined
+      : `birthdate "${bet.birthdate}" is not a valid date YYYY-MM-DD from 1900 to today`) ??
+    (Number.isInteger(bet.number) && bet.number >= 0 && bet.number <= 9999
+      ? undefined
+      : `number ${bet.number} is outside 0-9999`);
+}
+
+/**
+ * Throws when a bet is invalid.
+ *
+ * @param bet The bet.
+ * @throws {InvalidBetError} Naming the field and what was expected.
+ */
+export function validateBet(bet: BetFields): void {
+  const problem = betProblem(bet);
+  if (problem !== undefined) throw new InvalidBetError(`Invalid bet: ${problem}`);
+}

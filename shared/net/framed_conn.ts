@@ -1,0 +1,260 @@
+/**
+ * The transport: exact reads, complete writes, serialized sends and idle timeouts over a
+ * byte stream (a `Deno.Conn` or anything shaped like one). All socket I/O of the
+ * protocol goes through here.
+ *
+ * @module
+ */
+import { ConnectionError, ErrorCode, ProtocolError } from "../errors.ts";
+import { decodeMessage, encodeMessage } from "../protocol/codec.ts";
+import { FrameDecoder } from "../protocol/frame_decoder.ts";
+import { type Message, MessageType } from "../protocol/messages.ts";
+
+/** The part of `Deno.Conn` the transport uses. */
+export interface ByteStream {
+  /** Reads up to `p.length` bytes; `null` at end of stream. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes some prefix of `p`, returning how much. */
+  write(p: Uint8Array): Promise<number>;
+  /** Closes the stream. */
+  close(): void;
+}
+
+const CONNECTION_ERRORS = [
+  Deno.errors.ConnectionReset,
+  Deno.errors.ConnectionAborted,
+  Deno.errors.BrokenPipe,
+  Deno.errors.BadResource,
+  Deno.errors.Interrupted,
+  Deno.errors.NotConnected,
+  Deno.errors.UnexpectedEof,
+];
+
+/**
+ * Whether an error means the connection is gone (reset, closed, broken pipe).
+ *
+ * @param error Anything thrown by a socket call.
+ * @returns `true` for connection-level failures.
+ */
+export function isConnectionLost(error: unknown): boolean {
+  return error instanceof ConnectionError ||
+    CONNECTION_ERRORS.some((kind) => error instanceof kind);
+}
+
+/**
+ * Writes every byte of `bytes`, looping over short writes.
+ *
+ * @param stream Where to write.
+ * @param bytes What to write.
+ * @throws {ConnectionError} If the connection fails midway.
+ */
+export async function writeAll(
+  stream: Pick<ByteStream, "write">,
+  bytes: Uint8Array,
+): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    try {
+      written += await stream.write(bytes.subarray(written));
+    } catch (error) {
+      throw new ConnectionError(
+        `Cannot write: connection lost after ${written} of ${bytes.length} bytes`,
+        { cause: error },
+      );
+    }
+  }
+}
+
+/**
+ * Fills `buf` completely, looping over short reads.
+ *
+ * @param stream Where to read.
+ * @param buf The buffer to fill.
+ * @returns `false` on a clean end of stream before the first byte, `true` when full.
+ * @throws {ConnectionError} If the stream ends or fails after some bytes.
+ */
+export async function readExact(
+  stream: Pick<ByteStream, "read">,
+  buf: Uint8Array,
+): Promise<boolean> {
+  let filled = 0;
+  while (filled < buf.length) {
+    let n: number | null;
+    try {
+      n = await stream.read(buf.subarray(filled));
+    } catch (error) {
+      throw new ConnectionError(`Cannot read: connection lost after ${filled} bytes`, {
+        cause: error,
+      });
+    }
+    if (n === null) {
+      if (filled === 0) return false;
+      throw new ConnectionError(
+        `Cannot read: connection closed after ${filled} of ${buf.length} bytes`,
+      );
+    }
+    filled += n;
+  }
+  return true;
+}
+
+/** Options of {@linkcode FramedConnection}. */
+export interface FramedConnectionOptions {
+  /**
+   * A read that waits longer than this closes the connection with a
+   * `ConnectionError`; 0 disables it.
+   * @default 0
+   */
+  readonly idleTimeoutMs?: number;
+  /**
+   * The largest frame body accepted.
+   * @default 8188
+   */
+  readonly maxBodySize?: number;
+  /** Bytes already read from the stream (e.g. while sniffing the protocol). */
+  readonly initial?: Uint8Array;
+}
+
+/**
+ * A connection speaking the lottery protocol: `read()` returns whole decoded messages,
+ * `send()` queues complete writes one after another.
+ */
+export class FramedConnection {
+  readonly #stream: ByteStream;
+  readonly #decoder: FrameDecoder;
+  readonly #idleTimeoutMs: number;
+  #pendingWrite: Promise<void> = Promise.resolve();
+  #closed = false;
+  #timedOut = false;
+
+  /**
+   * @param stream The byte stream (e.g. a `Deno.Conn`).
+   * @param options Timeouts, limits and already-read bytes.
+   */
+  constructor(stream: ByteStream, options: FramedConnectionOptions = {}) {
+    this.#stream = stream;
+    this.#decoder = new FrameDecoder(
+      options.maxBodySize === undefined ? {} : { maxBodySize: options.maxBodySize },
+    );
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
+    if (options.initial) this.#decoder.push(options.initial);
+  }
+
+  /** Whether the connection was closed for being idle too long. */
+  get timedOut(): boolean {
+    return this.#timedOut;
+  }
+
+  /** Whether {@linkcode FramedConnection.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Reads the next message.
+   *
+   * @returns The message, or `null` when the peer closed between frames.
+   * @throws {ConnectionError} On a close inside a frame, a reset, or an idle timeout.
+   * @throws {ProtocolError} On a malformed or oversized frame.
+   */
+  async read(): Promise<Message | null> {
+    for (;;) {
+      const frame = this.#decoder.next();
+      if (frame) return decodeMessage(frame.type, frame.body);
+      const n = await this.#readChunk();
+      if (n === null) {
+        if (this.#decoder.buffered === 0) return null;
+        throw new ConnectionError(
+          `Cannot read frame: connection closed inside a frame (${this.#decoder.buffered} bytes pending)`,
+        );
+      }
+      this.#decoder.commit(n);
+    }
+  }
+
+  async #readChunk(): Promise<number | null> {
+    const timer = this.#idleTimeoutMs > 0
+      ? setTimeout(() => {
+        this.#timedOut = true;
+        this.close();
+      }, this.#idleTimeoutMs)
+      : undefined;
+    try {
+      return await this.#stream.read(this.#decoder.space());
+    } catch (error) {
+      if (this.#timedOut) {
+        throw new ConnectionError(`Cannot read: idle for more than ${this.#idleTimeoutMs} ms`, {
+          cause: error,
+        });
+      }
+      throw new ConnectionError("Cannot read: connection lost", { cause: error });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Queues a message (or an already-encoded frame); writes never interleave.
+   *
+   * @param message The message or frame bytes.
+   * @returns Resolves once the frame is fully written.
+   * @throws {ConnectionError} If the connection fails.
+   */
+  send(message: Message | Uint8Array): Promise<void> {
+    const frame = message instanceof Uint8Array ? message : encodeMessage(message);
+    const write = this.#pendingWrite.then(() => {
+      if (this.#closed) throw new ConnectionError("Cannot write: connection is closed");
+      return writeAll(this.#stream, frame);
+    });
+    // The chain must survive a failed write so later sends report their own error.
+    this.#pendingWrite = write.catch(() => {});
+    return write;
+  }
+
+  /** Waits for queued writes to finish (errors are reported by their own `send`). */
+  flush(): Promise<void> {
+    return this.#pendingWrite;
+  }
+
+  /**
+   * Reads the next message and fails unless it is one of `types`; an ERROR frame from
+   * the peer becomes a {@linkcode ProtocolError} with its code.
+   *
+   * @param types The acceptable message types.
+   * @returns The message.
+   * @throws {ConnectionError} If the peer closes first.
+   * @throws {ProtocolError} On an error frame or an unexpected message.
+   */
+  async expect<T extends Message["type"]>(
+    ...types: T[]
+  ): Promise<Extract<Message, { type: T }>> {
+    const message = await this.read();
+    if (message === null) throw new ConnectionError("Cannot read reply: connection closed by peer");
+    if ((types as number[]).includes(message.type)) {
+      return message as Extract<Message, { type: T }>;
+    }
+    if (message.type === MessageType.ERROR) {
+      throw new ProtocolError(message.code as ErrorCode, `Peer error: ${message.message}`);
+    }
+    throw new ProtocolError(
+      ErrorCode.UNEXPECTED_MESSAGE,
+      `Cannot use reply: unexpected message type 0x${message.type.toString(16)}`,
+    );
+  }
+
+  /** Closes the stream; idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#stream.close();
+    } catch {
+      // Already closed by the peer or by a failed read: nothing left to release.
+    }
+  }
+
+  /** Closes the stream. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * A chunk-fed frame splitter: bytes in any slicing, whole frames out. Pure: no sockets.
+ *
+ * @module
+ */
+import { ErrorCode, ProtocolError } from "../errors.ts";
+import { HEADER_SIZE, MAGIC, MAX_BODY_SIZE, MAX_FRAME_SIZE } from "./messages.ts";
+
+/** A frame whose header was checked; the body is not decoded yet. */
+export interface RawFrame {
+  /** The type byte. */
+  readonly type: number;
+  /**
+   * The body. A view into the decoder's buffer: valid until the next
+   * {@linkcode FrameDecoder.push} or {@linkcode FrameDecoder.commit}.
+   */
+  readonly body: Uint8Array;
+}
+
+/** Options of {@linkcode FrameDecoder}. */
+export interface FrameDecoderOptions {
+  /**
+   * The largest body accepted; a header declaring more is rejected before its body arrives.
+   * @default MAX_BODY_SIZE (8188)
+   */
+  readonly maxBodySize?: number;
+  /**
+   * Bytes of buffer; reads fill up to this much at once.
+   * @default 65536
+   */
+  readonly bufferSize?: number;
+}
+
+/**
+ * Splits a byte stream into frames. Memory is fixed: one buffer of `bufferSize` bytes.
+ *
+ * @example Usage
+ * ```ts
+ * const decoder = new FrameDecoder();
+ * decoder.push(bytes);
+ * for (let frame = decoder.next(); frame; frame = decoder.next()) handle(frame);
+ * ```
+ */
+export class FrameDecoder {
+  readonly #maxBody: number;
+  readonly #buf: Uint8Array;
+  #start = 0;
+  #end = 0;
+
+  /** @param options Limits and buffer size. */
+  constructor(options: FrameDecoderOptions = {}) {
+    this.#maxBody = Math.min(options.maxBodySize ?? MAX_BODY_SIZE, MAX_BODY_SIZE);
+    this.#buf = new Uint8Array(Math.max(options.bufferSize ?? 65536, MAX_FRAME_SIZE * 2));
+  }
+
+  /** Bytes received but not yet returned as frames (non-zero at EOF means a cut frame). */
+  get buffered(): number {
+    return this.#end - this.#start;
+  }
+
+  /**
+   * Free space to read into directly (avoids a copy); follow with
+   * {@linkcode FrameDecoder.commit}.
+   *
+   * @returns A view of the free tail of the buffer, never empty.
+   */
+  space(): Uint8Array {
+    if (this.#buf.length - this.#end < MAX_FRAME_SIZE) this.#compact();
+    return this.#buf.subarray(this.#end);
+  }
+
+  /**
+   * Marks `n` bytes read into {@linkcode FrameDecoder.space} as received.
+   *
+   * @param n Bytes read.
+   */
+  commit(n: number): void {
+    this.#end += n;
+  }
+
+  /**
+   * Copies a chunk in. Call {@linkcode FrameDecoder.next} until it returns `undefined`
+   * between pushes.
+   *
+   * @param chunk Any number of bytes.
+   */
+  push(chunk: Uint8Array): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const space = this.space();
+      const n = Math.min(space.length, chunk.length - offset);
+      space.set(chunk.subarray(offset, offset + n));
+      this.commit(n);
+      offset += n;
+      if (offset < chunk.length && this.#buf.length - this.#end === 0) {
+        throw new RangeError("Cannot buffer chunk: call next() between pushes");
+      }
+    }
+  }
+
+  /**
+   * Returns the next whole frame, or `undefined` when more bytes are needed.
+   *
+   * @returns The frame, or `undefined`.
+   * @throws {ProtocolError} `MALFORMED` for a bad magic byte, `LIMIT_EXCEEDED` for a
+   * declared length over the maximum (checked as soon as the header is in).
+   */
+  next(): RawFrame | undefined {
+    const available = this.#end - this.#start;
+    if (available < 1) return undefined;
+    const magic = this.#buf[this.#start]!;
+    if (magic !== MAGIC) {
+      throw new ProtocolError(
+        ErrorCode.MALFORMED,
+        `Cannot decode frame: first byte 0x${magic.toString(16)} is not 0x${MAGIC.toString(16)}`,
+      );
+    }
+    if (available < HEADER_SIZE) return undefined;
+    const type = this.#buf[this.#start + 1]!;
+    const length = (this.#buf[this.#start + 2]! << 8) | this.#buf[this.#start + 3]!;
+    if (length > this.#maxBody) {
+      throw new ProtocolError(
+        ErrorCode.LIMIT_EXCEEDED,
+        `Cannot decode frame: length ${length} exceeds the maximum of ${this.#maxBody}`,
+      );
+    }
+    if (available < HEADER_SIZE + length) return undefined;
+    const bodyStart = this.#start + HEADER_SIZE;
+    this.#start = bodyStart + length;
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    return { type, body: this.#buf.subarray(bodyStart, bodyStart + length) };
+  }
+
+  #compact(): void {
+    if (this.#start === 0) return;
+    this.#buf.copyWithin(0, this.#start, this.#end);
+    this.#end -= this.#start;
+    this.#start = 0;
+  }
+}
