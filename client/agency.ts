@@ -94,6 +94,15 @@ export async function* packBatches(
   if (count > 0) yield finish();
 }
 
+/** Documents listed in full in the `ganadores` log line; longer lists are cut. */
+const LISTED_DOCUMENTS = 50;
+
+function listDocuments(documents: readonly string[]): string {
+  const listed = documents.slice(0, LISTED_DOCUMENTS).join(" ");
+  const rest = documents.length - LISTED_DOCUMENTS;
+  return rest > 0 ? `${listed} (+${rest} more)` : listed;
+}
+
 /** Runs one connection's worth of the agency protocol; throws ConnectionError to retry. */
 class AgencyRun {
   readonly #config: AgencyConfig;
@@ -135,6 +144,7 @@ class AgencyRun {
       client_id: id,
       cant_ganadores: winners.length,
     });
+    this.#log.info("ganadores", "success", { client_id: id, dnis: listDocuments(winners) });
     const total = await this.#queryTotal(conn);
     if (total === undefined) return this.#stopped(batches);
     this.#log.info("consulta_total_ganadores", "success", {

@@ -166,7 +166,11 @@ export async function startServer(
   }
 
   async function acceptLoop(): Promise<void> {
-    log.info("accept_connections", "in_progress");
+    log.info("accept_connections", "in_progress", {
+      address: `${(listener.addr as Deno.NetAddr).hostname}:${
+        (listener.addr as Deno.NetAddr).port
+      }`,
+    });
     try {
       for await (const conn of listener) {
         const ip = peerIp(conn);
