@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { bindSources, composeArgv, pickCompose } from "./compose.ts";
+import { composeDocument } from "./gen_compose.ts";
+import { ToolError } from "./_docker.ts";
+
+Deno.test("pickCompose() prefers v2, falls back to v1, and fails with one clear line", () => {
+  assert.deepEqual(pickCompose({ v2: true, v1: true }), ["docker", "compose"]);
+  assert.deepEqual(pickCompose({ v2: false, v1: true }), ["docker-compose"]);
+  assert.throws(
+    () => pickCompose({ v2: false, v1: false }),
+    (error: unknown) =>
+      error instanceof ToolError && error.message.startsWith("Cannot find Docker Compose") &&
+      !error.message.includes("\n"),
+  );
+});
+
+Deno.test("composeArgv() always names project tp0 and the file", () => {
+  assert.deepEqual(
+    composeArgv(["docker", "compose"], { file: "x.yaml", command: ["logs", "-f"] }),
+    [
+      "docker",
+      "compose",
+      "-p",
+      "tp0",
+      "-f",
+      "x.yaml",
+      "logs",
+      "-f",
+    ],
+  );
+});
+
+Deno.test("bindSources() lists the host files a generated file mounts", () => {
+  const doc = composeDocument({ clients: 2 });
+  assert.deepEqual(bindSources(doc, "/repo"), [
+    "/repo/server/config.ini",
+    "/repo/client/config.yaml",
+    "/repo/.data/agency-1.csv",
+    "/repo/.data/agency-2.csv",
+  ]);
+});
+
+Deno.test("bindSources() skips named volumes and reads the long syntax", () => {
+  const doc = {
+    services: {
+      a: {
+        volumes: [
+          "bets:/data",
+          "/abs/file:/x:ro",
+          { type: "bind", source: "./rel", target: "/y" },
+          { type: "volume", source: "named", target: "/z" },
+        ],
+      },
+      b: {},
+    },
+  };
+  assert.deepEqual(bindSources(doc, "/base"), ["/abs/file", "/base/rel"]);
+  assert.deepEqual(bindSources({}, "/base"), []);
+});

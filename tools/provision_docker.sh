@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Makes a working Docker engine available on a fresh Debian/Ubuntu machine (CI), and does
+# nothing on one that already has it. Idempotent and bounded in time:
+#   1. apt-get install docker.io docker-compose busybox-static, only for what is missing
+#      (the docker CLI may be preinstalled without an engine);
+#   2. if `docker info` fails, start dockerd in the background (log: /var/log/dockerd.log);
+#   3. wait until `docker info` answers, at most PROVISION_TIMEOUT seconds (default 60).
+# Needs root (or passwordless sudo) only for the steps that have something to do.
+# Usage: tools/provision_docker.sh        (exit 0 when the engine answers, 1 otherwise)
+set -euo pipefail
+
+timeout_s="${PROVISION_TIMEOUT:-60}"
+log() { echo "provision_docker: $*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo -n "$@"
+  else
+    log "needs root to run: $*"
+    return 1
+  fi
+}
+
+engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
+
+# 1. Packages: dockerd comes from docker.io; compose v1 and busybox from their own packages.
+missing=()
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
+  missing+=(docker-compose)
+fi
+# The offline base images need a static busybox (sh, nc, healthcheck) from the host.
+if ! { command -v busybox >/dev/null 2>&1 && ! ldd "$(command -v busybox)" >/dev/null 2>&1; }; then
+  missing+=(busybox-static)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root timeout 600 apt-get update -qq
+  as_root timeout 900 apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# 2. Engine: start dockerd unless something already answers (a service, or an earlier run).
+if engine_answers; then
+  log "engine already answers: $(docker info --format '{{.ServerVersion}}' 2>/dev/null)"
+  exit 0
+fi
+if pgrep -x dockerd >/dev/null 2>&1; then
+  log "dockerd is running but not answering yet; waiting"
+else
+  log "starting dockerd in the background (log: /var/log/dockerd.log)"
+  # containerd is started by dockerd itself when it is not running as a service.
+  as_root sh -c 'nohup dockerd >/var/log/dockerd.log 2>&1 </dev/null &'
+fi
+
+# 3. Wait, bounded.
+deadline=$((SECONDS + timeout_s))
+until engine_answers; do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    log "the engine did not answer within ${timeout_s}s; last dockerd log lines:"
+    tail -n 20 /var/log/dockerd.log >&2 2>/dev/null || true
+    exit 1
+  fi
+  sleep 1
+done
+log "engine answers: $(docker info --format '{{.ServerVersion}}' 2>/dev/null)"
