@@ -1,0 +1,345 @@
+/**
+ * Helpers for end-to-end tests: real `bin/server` and `bin/client` processes on
+ * 127.0.0.1, each run in its own temporary folder.
+ *
+ * @module
+ */
+import { unzipSync } from "fflate";
+
+/** The repository root. */
+export const ROOT: string = new URL("../../", import.meta.url).pathname;
+
+/** The course's dataset, read at test time (never copied into the repository). */
+export const COURSE_ZIP: string = `${ROOT}../shared/data/dataset.zip`;
+
+/** Whether the course's dataset is present beside the repository. */
+export const HAS_COURSE_ZIP: boolean = (() => {
+  try {
+    return Deno.statSync(COURSE_ZIP).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+const COURSE_INI = "[DEFAULT]\nSERVER_PORT = 12345\nSERVER_IP = server\n" +
+  "SERVER_LISTEN_BACKLOG = 5\nLOGGING_LEVEL = INFO\n";
+const COURSE_YAML = 'server:\n  address: "server:12345"\nloop:\n  amount: 5\n  period: "5s"\n' +
+  'log:\n  level: "INFO"\nbatch:\n  maxAmount: 100\n';
+
+/** Builds `bin/server` and `bin/client` unless both exist. */
+export async function ensureBinaries(): Promise<void> {
+  const present = await Promise.all(
+    ["bin/server", "bin/client"].map((p) => Deno.stat(`${ROOT}${p}`).then(() => true, () => false)),
+  );
+  if (present.every(Boolean)) return;
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}tools/build.ts`],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "inherit",
+  }).output();
+  if (code !== 0) throw new Error(`Cannot build binaries: tools/build.ts exited ${code}`);
+}
+
+/** Collects a child's output as text, as it comes. */
+class OutputBuffer {
+  #text = "";
+  readonly done: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) this.#text += decoder.decode(chunk, { stream: true });
+    })();
+  }
+
+  get text(): string {
+    return this.#text;
+  }
+}
+
+/** A running `bin/server`. */
+export interface ServerProcess {
+  readonly port: number;
+  /** The folder it runs in; bets are in `<dir>/bets.csv`. */
+  readonly dir: string;
+  readonly pid: number;
+  /** stdout so far. */
+  stdout(): string;
+  /** stderr so far. */
+  stderr(): string;
+  /** Sends a signal and waits for the exit. */
+  stop(signal?: Deno.Signal): Promise<{ code: number; elapsedMs: number }>;
+  /** Waits for the process to exit on its own. */
+  exited(): Promise<number>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Options of {@linkcode startServer}. */
+export interface StartServerOptions {
+  readonly agencies: number;
+  /** Extra environment. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Run in this folder instead of a fresh temporary one (e.g. to restart on the same data). */
+  readonly dir?: string;
+  /** Fixed port (for restarts); 0 picks a free one. */
+  readonly port?: number;
+}
+
+/**
+ * Waits until `check()` is true, polling.
+ *
+ * @param check The condition.
+ * @param timeoutMs How long at most.
+ * @param what Named in the error.
+ */
+export async function waitFor(
+  check: () => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Starts `bin/server` on 127.0.0.1 with the course's minimal config file.
+ *
+ * @param options Expected agencies and extra env.
+ * @returns The running server, once it listens.
+ */
+export async function startServer(options: StartServerOptions): Promise<ServerProcess> {
+  await ensureBinaries();
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "tp0-e2e-" });
+  await Deno.writeTextFile(`${dir}/config.ini`, COURSE_INI);
+  const child = new Deno.Command(`${ROOT}bin/server`, {
+    cwd: dir,
+    env: {
+      SERVER_CONFIG: `${dir}/config.ini`,
+      SERVER_PORT: String(options.port ?? 0),
+      SERVER_LISTEN_ADDRESS: "127.0.0.1",
+      SERVER_AGENCIES: String(options.agencies),
+      SERVER_STORAGE_PATH: `${dir}/bets.csv`,
+      ...options.env,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = new OutputBuffer(child.stdout);
+  const err = new OutputBuffer(child.stderr);
+  let exitCode: number | undefined;
+  const status = child.status.then(async (s) => {
+    await Promise.all([out.done, err.done]);
+    exitCode = s.code;
+    return s.code;
+  });
+  const match = () =>
+    out.text.match(/accept_connections \| result: in_progress \| address: [\d.]+:(\d+)/);
+  await waitFor(() => match() !== null || exitCode !== undefined, 15_000, "the server to listen");
+  if (exitCode !== undefined) {
+    throw new Error(`Server exited ${exitCode} at start: ${err.text.trim()}`);
+  }
+  const port = Number(match()![1]);
+  const stop = async (signal: Deno.Signal = "SIGTERM") => {
+    const started = performance.now();
+    if (exitCode === undefined) {
+      try {
+        child.kill(signal);
+      } catch {
+        // Exited meanwhile.
+      }
+    }
+    const code = await status;
+    return { code, elapsedMs: performance.now() - started };
+  };
+  return {
+    port,
+    dir,
+    pid: child.pid,
+    stdout: () => out.text,
+    stderr: () => err.text,
+    stop,
+    exited: () => status,
+    async [Symbol.asyncDispose]() {
+      await stop("SIGKILL");
+      if (options.dir === undefined) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** A finished or running `bin/client`. */
+export interface ClientProcess {
+  readonly pid: number;
+  stdout(): string;
+  stderr(): string;
+  /** Exit code. */
+  readonly status: Promise<number>;
+  kill(signal: Deno.Signal): void;
+}
+
+/**
+ * Starts `bin/client` as agency `id` against `port`.
+ *
+ * @param id Agency id.
+ * @param port Server port on 127.0.0.1.
+ * @param env Extra environment (e.g. `CLI_DATA_PATH`).
+ * @returns The process.
+ */
+export async function startClient(
+  id: number,
+  port: number,
+  env: Readonly<Record<string, string>> = {},
+): Promise<ClientProcess> {
+  await ensureBinaries();
+  const dir = await Deno.makeTempDir({ prefix: "tp0-client-" });
+  await Deno.writeTextFile(`${dir}/config.yaml`, COURSE_YAML);
+  const child = new Deno.Command(`${ROOT}bin/client`, {
+    cwd: dir,
+    env: {
+      CLI_CONFIG: `${dir}/config.yaml`,
+      CLI_ID: String(id),
+      CLI_SERVER_ADDRESS: `127.0.0.1:${port}`,
+      ...env,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = new OutputBuffer(child.stdout);
+  const err = new OutputBuffer(child.stderr);
+  const status = child.status.then(async (s) => {
+    await Promise.all([out.done, err.done]);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    return s.code;
+  });
+  return {
+    pid: child.pid,
+    stdout: () => out.text,
+    stderr: () => err.text,
+    status,
+    kill: (signal) => child.kill(signal),
+  };
+}
+
+/** A parsed course-format log line. */
+export interface LogLine {
+  readonly action: string;
+  readonly result: string;
+  readonly fields: ReadonlyMap<string, string>;
+}
+
+/**
+ * Parses log lines with the course's rule: split on `|`, then each part on its last `:`.
+ *
+ * @param text Process output.
+ * @returns The action lines.
+ */
+export function parseLog(text: string): LogLine[] {
+  const lines: LogLine[] = [];
+  for (const raw of text.split("\n")) {
+    if (!raw.includes("action:")) continue;
+    const fields = new Map<string, string>();
+    for (const part of raw.split("|")) {
+      const cut = part.lastIndexOf(":");
+      if (cut === -1) continue;
+      const key = part.slice(0, cut).trim().split(" ").at(-1)!;
+      fields.set(key, part.slice(cut + 1).trim());
+    }
+    lines.push({ action: fields.get("action") ?? "", result: fields.get("result") ?? "", fields });
+  }
+  return lines;
+}
+
+/**
+ * Extracts the course's dataset into `dir`.
+ *
+ * @param dir Destination.
+ * @returns The paths of agency-1.csv … agency-5.csv.
+ */
+export async function extractCourseDataset(dir: string): Promise<string[]> {
+  const files = unzipSync(await Deno.readFile(COURSE_ZIP));
+  const paths: string[] = [];
+  for (const [name, bytes] of Object.entries(files)) {
+    const base = name.split("/").at(-1)!;
+    if (!/^agency-\d+\.csv$/.test(base)) continue;
+    await Deno.writeFile(`${dir}/${base}`, bytes);
+    paths.push(`${dir}/${base}`);
+  }
+  return paths.sort();
+}
+
+/**
+ * Reads an agency CSV's rows (without line endings).
+ *
+ * @param path The file.
+ * @returns Its non-empty lines.
+ */
+export async function readRows(path: string): Promise<string[]> {
+  return (await Deno.readTextFile(path)).split(/\r?\n/).filter((line) => line !== "");
+}
+
+/**
+ * Runs one agency per CSV against a fresh server and checks the course's invariants:
+ * every bet stored exactly once, each agency's winners equal its own 7574 rows, one
+ * `sorteo`, no `result: fail`, every process exits 0.
+ *
+ * @param csvPaths `csvPaths[i]` is agency i+1's file.
+ * @param assert Called with a failure message when an invariant breaks.
+ */
+export async function runLotteryAndCheck(
+  csvPaths: readonly string[],
+  assert: (ok: boolean, message: string) => void,
+): Promise<void> {
+  await using server = await startServer({ agencies: csvPaths.length });
+  const clients = await Promise.all(
+    csvPaths.map((path, i) => startClient(i + 1, server.port, { CLI_DATA_PATH: path })),
+  );
+  const codes = await Promise.all(clients.map((c) => c.status));
+  const expectedRows: string[] = [];
+  for (const [i, path] of csvPaths.entries()) {
+    const rows = await readRows(path);
+    const winners = rows.filter((row) => row.endsWith(",7574")).length;
+    expectedRows.push(...rows.map((row) => `${i + 1},${row}`));
+    const client = clients[i]!;
+    assert(codes[i] === 0, `client ${i + 1} exited ${codes[i]}: ${client.stderr()}`);
+    const log = parseLog(client.stdout());
+    const winnersLine = log.find((l) =>
+      l.action === "consulta_ganadores" && l.result === "success"
+    );
+    assert(
+      winnersLine?.fields.get("cant_ganadores") === String(winners),
+      `agency ${i + 1}: cant_ganadores ${
+        winnersLine?.fields.get("cant_ganadores")
+      }, expected ${winners}`,
+    );
+    assert(!client.stdout().includes("result: fail"), `client ${i + 1} logged a failure`);
+  }
+  const stored = (await Deno.readTextFile(`${server.dir}/bets.csv`)).split("\r\n");
+  assert(stored.pop() === "", "bets.csv ends with CRLF");
+  assert(
+    stored.length === expectedRows.length,
+    `${stored.length} rows stored, expected ${expectedRows.length}`,
+  );
+  stored.sort();
+  expectedRows.sort();
+  assert(
+    stored.every((row, i) => row === expectedRows[i]),
+    "bets.csv holds exactly the agencies' rows, each once",
+  );
+  const { code } = await server.stop("SIGTERM");
+  assert(code === 0, `server exited ${code}`);
+  const serverLog = parseLog(server.stdout());
+  assert(serverLog.filter((l) => l.action === "sorteo").length === 1, "one sorteo line");
+  assert(!server.stdout().includes("result: fail"), "the server logged no failure");
+  const received = serverLog.filter((l) =>
+    l.action === "apuesta_recibida" && l.result === "success"
+  )
+    .reduce((sum, l) => sum + Number(l.fields.get("cantidad")), 0);
+  assert(received === expectedRows.length, `apuesta_recibida sums to ${received}`);
+}

@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { generateDataset } from "../../tools/dataset.ts";
+import { ensureBinaries, parseLog, ROOT, startClient, startServer, waitFor } from "./_harness.ts";
+
+function receivedBatches(stdout: string): number {
+  return parseLog(stdout).filter((l) => l.action === "apuesta_recibida").length;
+}
+
+Deno.test("server - SIGTERM mid-ingestion leaves only whole rows and exits 0 within a second", async () => {
+  const data = await Deno.makeTempDir({ prefix: "tp0-sigterm-" });
+  try {
+    const summary = await generateDataset({
+      dir: data,
+      agencies: 3,
+      betsPerAgency: 60_000,
+      seed: 3,
+    });
+    await using server = await startServer({ agencies: 3 });
+    const clients = await Promise.all(
+      summary.files.map((f) =>
+        startClient(f.agency, server.port, {
+          CLI_DATA_PATH: f.path,
+          CLI_CONNECT_ATTEMPTS: "1",
+        })
+      ),
+    );
+    await waitFor(() => receivedBatches(server.stdout()) >= 30, 20_000, "ingestion to start");
+    const { code, elapsedMs } = await server.stop("SIGTERM");
+    assert.equal(code, 0);
+    assert.ok(elapsedMs < 1000, `exited after ${elapsedMs.toFixed(0)} ms`);
+    const text = await Deno.readTextFile(`${server.dir}/bets.csv`);
+    assert.ok(text.endsWith("\r\n"), "the file ends with a whole row");
+    const rows = text.split("\r\n").slice(0, -1);
+    assert.ok(
+      rows.length > 0 && rows.length < 180_000,
+      `${rows.length} rows: stopped mid-ingestion`,
+    );
+    for (const row of rows) assert.equal(row.split(",").length, 6, `torn row: ${row}`);
+    const log = parseLog(server.stdout());
+    const closed = log.find((l) => l.action === "close_storage");
+    assert.equal(closed?.fields.get("apuestas"), String(rows.length));
+    for (const action of ["close_listener", "close_progress_timer", "close_connection"]) {
+      assert.ok(log.some((l) => l.action === action), `logs ${action}`);
+    }
+    await Promise.all(clients.map((c) => c.status));
+  } finally {
+    await Deno.remove(data, { recursive: true });
+  }
+});
+
+Deno.test("client - SIGTERM mid-ingestion stops after the current batch and exits 0", async () => {
+  const data = await Deno.makeTempDir({ prefix: "tp0-client-sigterm-" });
+  try {
+    const summary = await generateDataset({
+      dir: data,
+      agencies: 1,
+      betsPerAgency: 200_000,
+      seed: 5,
+    });
+    await using server = await startServer({ agencies: 1 });
+    const client = await startClient(1, server.port, { CLI_DATA_PATH: summary.files[0]!.path });
+    await waitFor(() => receivedBatches(server.stdout()) >= 20, 20_000, "ingestion to start");
+    const started = performance.now();
+    client.kill("SIGTERM");
+    assert.equal(await client.status, 0);
+    assert.ok(performance.now() - started < 2000, "prompt exit");
+    const log = parseLog(client.stdout());
+    assert.ok(log.some((l) => l.action === "shutdown" && l.result === "success"));
+    assert.ok(!log.some((l) => l.action === "consulta_ganadores"), "stopped before the end");
+  } finally {
+    await Deno.remove(data, { recursive: true });
+  }
+});
+
+Deno.test("bin/server and bin/client - a bad config value prints one line and exits 2", async (t) => {
+  await ensureBinaries();
+  const cases: Array<[string, string, Record<string, string>, RegExp]> = [
+    ["server", "bin/server", { SERVER_PORT: "abc" }, /env SERVER_PORT: expected a whole number/],
+    ["server", "bin/server", { LOGGING_LEVEL: "LOUD" }, /env LOGGING_LEVEL: expected one of/],
+    [
+      "client",
+      "bin/client",
+      { CLI_ID: "1", CLI_LOOP_PERIOD: "5" },
+      /env CLI_LOOP_PERIOD: expected a duration/,
+    ],
+    ["client", "bin/client", {}, /CLI_ID/],
+  ];
+  for (const [who, bin, env, pattern] of cases) {
+    await t.step(`${who} ${JSON.stringify(env)}`, async () => {
+      const dir = await Deno.makeTempDir();
+      try {
+        const out = await new Deno.Command(`${ROOT}${bin}`, {
+          cwd: dir,
+          env,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const stderr = new TextDecoder().decode(out.stderr).trim();
+        assert.equal(out.code, 2);
+        assert.equal(stderr.split("\n").length, 1, `one line: ${stderr}`);
+        assert.match(stderr, pattern);
+        assert.doesNotMatch(stderr, /\n\s+at /);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  }
+});
