@@ -4,7 +4,7 @@
  *
  * @module
  */
-import YAML from "yaml";
+import { parseYAML } from "confbox/yaml";
 import {
   duration,
   flattenKeys,
@@ -97,7 +97,8 @@ export function loadClientConfig(source: ClientConfigSource): ClientConfig {
   const raw = readConfigText(path, explicit !== undefined);
   let document: unknown;
   try {
-    document = YAML.parse(raw);
+    // An empty file is an empty document (every value from env or defaults).
+    document = raw.trim() === "" ? {} : parseYAML(raw);
   } catch (error) {
     const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
     throw new ConfigError([`Cannot parse ${path}: ${reason}`], { cause: error });

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parse as parseIni } from "ini";
+import { parseINI } from "confbox/ini";
 import {
   duration,
   integer,
@@ -121,11 +121,11 @@ export function loadServerConfig(source: ServerConfigSource): ServerConfig {
   const raw = readConfigText(path, explicit !== undefined);
   let parsed: Record<string, unknown>;
   try {
-    parsed = parseIni(raw);
+    parsed = parseINI(raw);
   } catch (error) {
     throw new ConfigError([`Cannot parse ${path}: ${String(error)}`], { cause: error });
   }
-  // `ini` puts keys before any section header at the top level and `[DEFAULT]` under its name.
+  // The parser puts keys before any section header at the top level and `[DEFAULT]` under its name.
   const section = parsed["DEFAULT"];
   const values = new Map<string, unknown>(Object.entries(parsed));
   if (section !== null && typeof section === "object") {

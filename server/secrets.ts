@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parse as parseIni } from "ini";
+import { parseINI } from "confbox/ini";
 import { ConfigError } from "../shared/errors.ts";
 
 /**
@@ -26,7 +26,7 @@ export async function loadSecrets(path: string, agencies: number): Promise<Map<n
     throw new ConfigError([`Cannot read secrets file ${path}: ${reason}`], { cause: error });
   }
   const problems: string[] = [];
-  for (const [key, value] of Object.entries(parseIni(text))) {
+  for (const [key, value] of Object.entries(parseINI<Record<string, unknown>>(text))) {
     const agency = Number(key);
     if (!/^\d+$/.test(key) || agency < 1 || agency > agencies) {
       problems.push(`Invalid key "${key}" in ${path}: expected an agency id from 1 to ${agencies}`);
