@@ -9,14 +9,13 @@
  *
  * @module
  */
-import type { BetFields } from "../shared/bet.ts";
 import { ConnectionError, ErrorCode, errorCodeName, ProtocolError } from "../shared/errors.ts";
 import type { ActionLogger } from "../shared/log.ts";
 import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
-import { FrameBuilder, MessageType } from "../shared/protocol/mod.ts";
-import { readBets } from "./bets_csv.ts";
+import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
 import { connectWithRetry, sleep } from "./connect.ts";
+import { type BatchFrame, csvBatchFrames } from "./csv_batches.ts";
 
 /** What an agency run achieved. */
 export interface AgencyResult {
@@ -46,53 +45,6 @@ export type AgencyConfig = Pick<
   | "timeout"
   | "loopPeriod"
 >;
-
-/** A batch frame with what its ack must say. */
-interface BatchFrame {
-  readonly seq: number;
-  readonly count: number;
-  readonly frame: Uint8Array;
-}
-
-/**
- * Packs bets into BATCH frames: at most `maxAmount` bets and never over 8 KiB.
- *
- * @param bets The bets, in file order.
- * @param agency The agency id.
- * @param maxAmount The most bets in one batch.
- * @returns Frames numbered from 0.
- * @throws {RangeError} If a single bet cannot fit in a frame.
- */
-export async function* packBatches(
-  bets: AsyncIterable<BetFields>,
-  agency: number,
-  maxAmount: number,
-): AsyncGenerator<BatchFrame> {
-  const builder = new FrameBuilder();
-  let seq = 0;
-  let count = 0;
-  const start = (): void => {
-    builder.u16(agency).u32(seq).u16(0);
-    count = 0;
-  };
-  const finish = (): BatchFrame => {
-    builder.patchU16(6, count);
-    const frame = { seq, count, frame: builder.finish(MessageType.BATCH) };
-    seq++;
-    return frame;
-  };
-  start();
-  for await (const bet of bets) {
-    if (count === maxAmount || !builder.tryAppend((b) => b.bet(bet))) {
-      if (count === 0) throw new RangeError("Cannot pack bet: it does not fit in one frame");
-      yield finish();
-      start();
-      builder.bet(bet);
-    }
-    count++;
-  }
-  if (count > 0) yield finish();
-}
 
 /** Documents listed in full in the `ganadores` log line; longer lists are cut. */
 const LISTED_DOCUMENTS = 50;
@@ -163,8 +115,8 @@ class AgencyRun {
   async #sendBatches(conn: FramedConnection, firstSeq: number): Promise<number | undefined> {
     const unacked: BatchFrame[] = [];
     let batches = 0;
-    const bets = readBets(this.#config.dataPath);
-    for await (const batch of packBatches(bets, this.#config.id, this.#config.batchMaxAmount)) {
+    const { dataPath, id, batchMaxAmount } = this.#config;
+    for await (const batch of csvBatchFrames(dataPath, id, batchMaxAmount)) {
       batches = batch.seq + 1;
       if (batch.seq < firstSeq) continue;
       if (this.#signal.aborted) break;

@@ -11,7 +11,7 @@
 import { ConfigError, ConnectionError, ProtocolError } from "../shared/errors.ts";
 import { type ActionLogger, getActionLogger, setupLogging } from "../shared/log.ts";
 import { describeFailure, runAgency } from "./agency.ts";
-import { BetsFileError } from "./bets_csv.ts";
+import { BetsFileError } from "./csv_batches.ts";
 import { type ClientConfig, loadClientConfig } from "./config.ts";
 import { runEcho } from "./echo.ts";
 import { betFromEnv, sendSingleBet } from "./single_bet.ts";

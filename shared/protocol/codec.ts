@@ -103,6 +103,41 @@ export class FrameBuilder {
   }
 
   /**
+   * Appends a bet whose four text fields are byte ranges of `src` (already UTF-8), e.g.
+   * straight from a CSV file, without decoding them. Same bytes as {@linkcode bet}.
+   *
+   * @param src The bytes holding the fields.
+   * @param spans `[start, end)` offsets of first name, last name, document, birthdate.
+   * @param number The number played.
+   * @returns `false` (writing nothing) when the bet does not fit in the frame.
+   * @throws {RangeError} If a field exceeds 255 bytes.
+   */
+  rawBet(src: Uint8Array, spans: ArrayLike<number>, number: number): boolean {
+    let size = 2;
+    for (let i = 0; i < 8; i += 2) {
+      const length = spans[i + 1]! - spans[i]!;
+      if (length > 0xff) {
+        throw new RangeError(`Cannot encode text: field of ${length} bytes exceeds 255 bytes`);
+      }
+      size += 1 + length;
+    }
+    if (this.#pos + size > MAX_FRAME_SIZE) return false;
+    const buf = this.#buf;
+    let pos = this.#pos;
+    for (let i = 0; i < 8; i += 2) {
+      const start = spans[i]!;
+      const end = spans[i + 1]!;
+      buf[pos++] = end - start;
+      // Fields are short: a byte loop beats creating a subarray for `set`.
+      for (let j = start; j < end; j++) buf[pos++] = src[j]!;
+    }
+    buf[pos++] = number >>> 8;
+    buf[pos++] = number & 0xff;
+    this.#pos = pos;
+    return true;
+  }
+
+  /**
    * Runs `write`; when it would overflow the frame, rolls back and returns `false`.
    *
    * @param write Appends something to this builder.
