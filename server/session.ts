@@ -6,10 +6,17 @@
  * @module
  */
 import { type BetFields, betProblem } from "../shared/bet.ts";
-import { ConnectionError, ErrorCode, errorCodeName, ProtocolError } from "../shared/errors.ts";
+import {
+  ConnectionError,
+  ErrorCode,
+  errorCodeName,
+  InvalidBetError,
+  ProtocolError,
+} from "../shared/errors.ts";
 import type { ActionLogger } from "../shared/log.ts";
 import type { FramedConnection } from "../shared/net/framed_conn.ts";
-import { type Message, MessageType } from "../shared/protocol/mod.ts";
+import { decodeMessage, type Message, MessageType } from "../shared/protocol/mod.ts";
+import { batchHeader, batchRows } from "./batch_rows.ts";
 import type { Lottery } from "./draw.ts";
 import type { BetStore } from "./storage.ts";
 
@@ -36,14 +43,6 @@ function refuse(code: ErrorCode, message: string): ProtocolError {
   return new ProtocolError(code, message);
 }
 
-function firstProblem(bets: readonly BetFields[]): string | undefined {
-  for (let i = 0; i < bets.length; i++) {
-    const problem = betProblem(bets[i]!);
-    if (problem !== undefined) return `bet ${i + 1} of ${bets.length}: ${problem}`;
-  }
-  return undefined;
-}
-
 /** Serves one agency until it closes, breaks the protocol, or the server shuts down. */
 class AgencySession {
   readonly #conn: FramedConnection;
@@ -62,9 +61,11 @@ class AgencySession {
   async run(first: Message): Promise<void> {
     if (!(await this.#hello(first))) return;
     for (;;) {
-      const message = await this.#conn.read();
-      if (message === null || message.type === MessageType.BYE) break;
-      await this.#dispatch(message);
+      const frame = await this.#conn.readFrame();
+      if (frame === null || frame.type === MessageType.BYE) break;
+      // Batches, the bulk of the traffic, are read in place; the rest is decoded.
+      if (frame.type === MessageType.BATCH) await this.#batch(frame.body);
+      else await this.#dispatch(decodeMessage(frame.type, frame.body));
     }
     await this.#acks;
   }
@@ -99,11 +100,8 @@ class AgencySession {
 
   async #dispatch(message: Message): Promise<void> {
     switch (message.type) {
-      case MessageType.BATCH:
-        this.#ownAgency(message.agency);
-        return await this.#bets(message.seq, message.bets, false);
       case MessageType.BET:
-        return await this.#bets(message.seq, [message.bet], true);
+        return await this.#single(message.seq, message.bet);
       case MessageType.DONE:
         this.#ownAgency(message.agency);
         return await this.#done(message.batches);
@@ -131,52 +129,80 @@ class AgencySession {
     }
   }
 
-  async #bets(seq: number, bets: readonly BetFields[], single: boolean): Promise<void> {
+  /** A BATCH body: validated and turned into rows in place, then queued for storage. */
+  async #batch(body: Uint8Array): Promise<void> {
+    const { agency, seq, count } = batchHeader(body);
+    this.#ownAgency(agency);
+    await this.#submit(seq, count, () => {
+      const batch = batchRows(body);
+      return this.#ctx.store.storeRows(this.#agency, seq, batch);
+    });
+  }
+
+  /** Exercise 5's single bet, stored as a batch of one and logged by itself. */
+  async #single(seq: number, bet: BetFields): Promise<void> {
+    await this.#submit(seq, 1, () => {
+      const problem = betProblem(bet);
+      if (problem !== undefined) throw new InvalidBetError(`Invalid bet 1 of 1: ${problem}`);
+      return this.#ctx.store.storeBets(this.#agency, seq, [bet]);
+    }, bet);
+  }
+
+  /**
+   * Runs `store` (which validates synchronously, then queues the write) and chains the
+   * ack behind earlier ones. A refused batch becomes a failed ack, not a closed session.
+   */
+  async #submit(
+    seq: number,
+    count: number,
+    store: () => Promise<unknown>,
+    single?: BetFields,
+  ): Promise<void> {
     if (this.#inflight >= MAX_INFLIGHT) await this.#acks;
     let stored: Promise<unknown>;
     try {
-      const problem = firstProblem(bets);
-      if (problem !== undefined) throw refuse(ErrorCode.INVALID_BET, `Invalid ${problem}`);
       const status = this.#ctx.lottery.status;
       if (status.drawn && seq >= this.#ctx.store.progress(this.#agency).nextSeq) {
         throw refuse(ErrorCode.DRAW_CLOSED, "Cannot store bets: the draw already took place");
       }
-      stored = this.#ctx.store.storeBets(this.#agency, seq, bets);
+      stored = store();
     } catch (error) {
+      // A body that cannot be decoded ends the session; a bad bet only fails the batch.
+      if (error instanceof ProtocolError && error.code === ErrorCode.MALFORMED) throw error;
       stored = Promise.reject(error);
     }
     this.#inflight++;
-    this.#acks = this.#acks.then(() => this.#ack(seq, bets, single, stored));
+    this.#acks = this.#acks.then(() => this.#ack(seq, count, stored, single));
     // A failed write surfaces when the ack is sent; this only keeps it from being unhandled.
     stored.catch(() => {});
   }
 
   async #ack(
     seq: number,
-    bets: readonly BetFields[],
-    single: boolean,
+    count: number,
     stored: Promise<unknown>,
+    single: BetFields | undefined,
   ): Promise<void> {
     try {
       await stored;
-      this.#ctx.log.info("apuesta_recibida", "success", { cantidad: bets.length });
+      this.#ctx.log.info("apuesta_recibida", "success", { cantidad: count });
       if (single) {
         this.#ctx.log.info("apuesta_almacenada", "success", {
-          dni: bets[0]!.document,
-          numero: bets[0]!.number,
+          dni: single.document,
+          numero: single.number,
         });
       }
-      await this.#sendAck(seq, 0, bets.length, "");
+      await this.#sendAck(seq, 0, count, "");
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
       this.#ctx.log.error("apuesta_recibida", "fail", {
-        cantidad: bets.length,
+        cantidad: count,
         agency: this.#agency,
         seq,
         error: errorCodeName(error.code),
         detail: error.message,
       });
-      await this.#sendAck(seq, error.code, bets.length, error.message);
+      await this.#sendAck(seq, error.code, count, error.message);
     } finally {
       this.#inflight--;
     }

@@ -225,6 +225,26 @@ export class BetStore {
    * the write failed, `SHUTTING_DOWN` after close.
    */
   storeBets(agency: number, seq: number, bets: readonly BetFields[]): Promise<StoreOutcome> {
+    let winners = 0;
+    for (const bet of bets) if (hasWon(bet)) winners++;
+    const rows = encoder.encode(formatBetRows(agency, bets));
+    return this.storeRows(agency, seq, { rows, count: bets.length, winners });
+  }
+
+  /**
+   * Like {@linkcode BetStore.storeBets}, for rows already formatted (see
+   * `batch_rows.ts`).
+   *
+   * @param agency The agency id.
+   * @param seq The batch's sequence number.
+   * @param batch The CSV rows, how many bets they hold and how many win.
+   * @returns Once durable: whether it was stored now or before.
+   */
+  storeRows(
+    agency: number,
+    seq: number,
+    batch: { readonly rows: Uint8Array; readonly count: number; readonly winners: number },
+  ): Promise<StoreOutcome> {
     this.#check();
     const state = this.#state(agency);
     if (seq < state.nextSeq) {
@@ -240,11 +260,15 @@ export class BetStore {
     if (state.done) {
       throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `Agency ${agency} is already done`);
     }
-    let winners = 0;
-    for (const bet of bets) if (hasWon(bet)) winners++;
-    const rows = encoder.encode(formatBetRows(agency, bets));
     state.nextSeq = seq + 1;
-    const done = this.#enqueue(RecordKind.BATCH, agency, seq, rows, bets.length, winners);
+    const done = this.#enqueue(
+      RecordKind.BATCH,
+      agency,
+      seq,
+      batch.rows,
+      batch.count,
+      batch.winners,
+    );
     state.inflight.set(seq, done);
     done.then(() => state.inflight.delete(seq), () => state.inflight.delete(seq));
     return done.then(() => "stored");

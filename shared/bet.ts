@@ -48,7 +48,15 @@ const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-function checkName(field: string, value: string): string | undefined {
+/**
+ * Checks a first or last name: non-blank, at most {@linkcode MAX_NAME_LENGTH}
+ * characters, no control characters.
+ *
+ * @param field The field's name, for the message (`first name`).
+ * @param value The name.
+ * @returns The problem, or `undefined` when valid.
+ */
+export function nameProblem(field: string, value: string): string | undefined {
   if (value.trim().length === 0) return `${field} is empty`;
   if (value.length > MAX_NAME_LENGTH) {
     return `${field} has ${value.length} characters, the maximum is ${MAX_NAME_LENGTH}`;
@@ -67,13 +75,36 @@ function checkName(field: string, value: string): string | undefined {
 export function isValidBirthdate(text: string, today: Date = new Date()): boolean {
   const match = DATE.exec(text);
   if (!match) return false;
-  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
-  if (year < 1900 || month < 1 || month > 12 || day < 1) return false;
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (day > daysInMonth) return false;
-  return Date.UTC(year, month - 1, day) <=
-    Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate());
+  return isValidBirthday(Number(match[1]), Number(match[2]), Number(match[3]), dayNumber(today));
 }
+
+/**
+ * A date as one comparable number, `year * 10000 + month * 100 + day` (UTC).
+ *
+ * @param date The date.
+ * @returns E.g. `20261122`.
+ */
+export function dayNumber(date: Date): number {
+  return date.getUTCFullYear() * 10000 + (date.getUTCMonth() + 1) * 100 + date.getUTCDate();
+}
+
+/**
+ * Whether year/month/day is a real calendar date from 1900-01-01 to `today`.
+ *
+ * @param year Four-digit year.
+ * @param month 1..12.
+ * @param day 1..31.
+ * @param today The latest valid date, from {@linkcode dayNumber}.
+ * @returns `true` when valid.
+ */
+export function isValidBirthday(year: number, month: number, day: number, today: number): boolean {
+  if (year < 1900 || month < 1 || month > 12 || day < 1) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const daysInMonth = month === 2 ? (leap ? 29 : 28) : DAYS_IN_MONTH[month - 1]!;
+  return day <= daysInMonth && year * 10000 + month * 100 + day <= today;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /**
  * Checks a bet's fields; returns the first problem, or `undefined` when valid.
@@ -82,8 +113,8 @@ export function isValidBirthdate(text: string, today: Date = new Date()): boolea
  * @returns A sentence naming the field and what was expected, or `undefined`.
  */
 export function betProblem(bet: BetFields): string | undefined {
-  return checkName("first name", bet.firstName) ??
-    checkName("last name", bet.lastName) ??
+  return nameProblem("first name", bet.firstName) ??
+    nameProblem("last name", bet.lastName) ??
     (DOCUMENT.test(bet.document) && Number(bet.document) > 0
       ? undefined
       : `document "${bet.document}" is not a DNI of 1 to 8 digits`) ??

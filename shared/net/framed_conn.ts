@@ -7,7 +7,7 @@
  */
 import { ConnectionError, ErrorCode, ProtocolError } from "../errors.ts";
 import { decodeMessage, encodeMessage } from "../protocol/codec.ts";
-import { FrameDecoder } from "../protocol/frame_decoder.ts";
+import { FrameDecoder, type RawFrame } from "../protocol/frame_decoder.ts";
 import { type Message, MessageType } from "../protocol/messages.ts";
 
 /** The part of `Deno.Conn` the transport uses. */
@@ -158,9 +158,23 @@ export class FramedConnection {
    * @throws {ProtocolError} On a malformed or oversized frame.
    */
   async read(): Promise<Message | null> {
+    const frame = await this.readFrame();
+    return frame === null ? null : decodeMessage(frame.type, frame.body);
+  }
+
+  /**
+   * Reads the next frame without decoding its body (for hot paths that read the body
+   * in place).
+   *
+   * @returns The frame, valid until the next read, or `null` when the peer closed
+   * between frames.
+   * @throws {ConnectionError} On a close inside a frame, a reset, or an idle timeout.
+   * @throws {ProtocolError} On a bad magic byte or an oversized length.
+   */
+  async readFrame(): Promise<RawFrame | null> {
     for (;;) {
       const frame = this.#decoder.next();
-      if (frame) return decodeMessage(frame.type, frame.body);
+      if (frame) return frame;
       const n = await this.#readChunk();
       if (n === null) {
         if (this.#decoder.buffered === 0) return null;

@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import type { BetFields } from "../shared/bet.ts";
+import { ErrorCode, InvalidBetError, ProtocolError } from "../shared/errors.ts";
+import { encodeMessage, MessageType } from "../shared/protocol/mod.ts";
+import { batchHeader, batchRows, referenceRows } from "./batch_rows.ts";
+
+const GOOD: BetFields = {
+  firstName: "Santiago Lionel",
+  lastName: "Lorca",
+  document: "30904465",
+  birthdate: "1999-03-17",
+  number: 7574,
+};
+
+function body(bets: readonly BetFields[], agency = 2, seq = 9): Uint8Array {
+  return encodeMessage({ type: MessageType.BATCH, agency, seq, bets }).subarray(4);
+}
+
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Either the rows or the error's class, code and message: what a caller can observe. */
+function outcome(fn: () => ReturnType<typeof batchRows>): unknown {
+  try {
+    const r = fn();
+    return { ...r, rows: new TextDecoder().decode(r.rows) };
+  } catch (error) {
+    if (!(error instanceof ProtocolError)) throw error;
+    return { error: error.constructor.name, code: error.code, message: error.message };
+  }
+}
+
+Deno.test("batchRows() writes rows exactly as csv.writer does", () => {
+  const rows = batchRows(body([GOOD, { ...GOOD, firstName: 'Ana "Pocha", Jr', number: 5 }]));
+  assert.equal(
+    new TextDecoder().decode(rows.rows),
+    '2,Santiago Lionel,Lorca,30904465,1999-03-17,7574\r\n2,"Ana ""Pocha"", Jr",Lorca,30904465,1999-03-17,5\r\n',
+  );
+  assert.deepEqual([rows.agency, rows.seq, rows.count, rows.winners], [2, 9, 2, 1]);
+});
+
+Deno.test("batchRows() agrees with the reference path on 20,000 random batches", () => {
+  const random = seeded(2024);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const names = [
+    "Ana",
+    "José",
+    "Zoë Ñandú",
+    "a,b",
+    'q"q',
+    " ",
+    "",
+    "x".repeat(64),
+    "x".repeat(65),
+    "é".repeat(64),
+    "é".repeat(65),
+    "tab\there",
+    "\u00a0",
+    "del\u007f",
+    "Li",
+  ];
+  const documents = ["30904465", "1", "0", "00000000", "123456789", "12a4", "", "٣٤٥", "00000001"];
+  const dates = [
+    "1999-03-17",
+    "2000-02-29",
+    "1900-02-29",
+    "2023-02-30",
+    "1899-12-31",
+    "1900-01-01",
+    "2999-01-01",
+    "1999-3-17",
+    "1999/03/17",
+    "19990317",
+    "1999-13-01",
+    "1999-00-10",
+    "1999-01-32",
+  ];
+  const numbers = [0, 1, 7574, 9999, 10000, 65535];
+  for (let i = 0; i < 20_000; i++) {
+    const count = 1 + Math.floor(random() * 4);
+    const bets = Array.from({ length: count }, () =>
+      random() < 0.7 ? GOOD : {
+        firstName: pick(names),
+        lastName: pick(names),
+        document: pick(documents),
+        birthdate: pick(dates),
+        number: pick(numbers),
+      });
+    const b = body(bets, 1 + Math.floor(random() * 20), i);
+    assert.deepEqual(
+      outcome(() => batchRows(b)),
+      outcome(() => referenceRows(b)),
+      JSON.stringify(bets),
+    );
+  }
+});
+
+Deno.test("batchRows() refuses a malformed body like the codec does", async (t) => {
+  const whole = body([GOOD, GOOD]);
+  const cases: Array<[string, Uint8Array]> = [
+    ["truncated", whole.subarray(0, whole.length - 3)],
+    ["trailing bytes", new Uint8Array([...whole, 0])],
+    [
+      "count larger than the bets",
+      (() => {
+        const b = whole.slice();
+        b[7] = 3;
+        return b;
+      })(),
+    ],
+    [
+      "bad UTF-8 in a name",
+      (() => {
+        const b = whole.slice();
+        b[9] = 0xff;
+        return b;
+      })(),
+    ],
+  ];
+  for (const [name, b] of cases) {
+    await t.step(name, () => {
+      assert.throws(() => batchRows(b), (error: unknown) => {
+        assert.ok(error instanceof ProtocolError);
+        assert.equal(error.code, ErrorCode.MALFORMED);
+        return true;
+      });
+    });
+  }
+  await t.step("an invalid bet is an InvalidBetError naming it", () => {
+    assert.throws(
+      () => batchRows(body([GOOD, { ...GOOD, birthdate: "2023-02-30" }])),
+      (error: unknown) =>
+        error instanceof InvalidBetError && /bet 2 of 2: birthdate/.test(error.message),
+    );
+  });
+  await t.step("a body shorter than the header", () => {
+    assert.throws(() => batchHeader(new Uint8Array(5)), /shorter than its header/);
+  });
+});
