@@ -2,12 +2,13 @@
  * The agency's fast path from CSV file to BATCH frames: the file is read in large chunks
  * and each line's fields are copied as bytes straight into the frame, never decoded into
  * strings: the bytes on the wire are those `encodeMessage` gives for the same bets. Lines
- * with quotes (rare) are split by {@linkcode parseQuotedLine}. A hand-written scanner
+ * with quotes (rare) are split by `splitCsvLine`. A hand-written scanner
  * rather than `csv-parse` because this is the agency's whole hot path: building a record
  * object and strings per line cost ~10x more, and loading the package ~20 ms of start-up.
  *
  * @module
  */
+import { splitCsvLine } from "../shared/csv_line.ts";
 import { FrameBuilder, MessageType } from "../shared/protocol/mod.ts";
 
 /** A line of the agency's CSV could not be read as a bet. */
@@ -148,7 +149,7 @@ class Packer {
   }
 
   #addQuoted(line: Uint8Array): BatchFrame | undefined {
-    const fields = parseQuotedLine(decoder.decode(line));
+    const fields = splitCsvLine(decoder.decode(line));
     if (fields === undefined) this.#fail("unbalanced quotes");
     if (fields.length !== 5) this.#fail(`expected 5 fields, found ${fields.length}`);
     const number = fields[4]!;
@@ -164,35 +165,6 @@ class Packer {
     });
     return this.#append(joined, Number(number));
   }
-}
-
-/**
- * Splits one CSV line with RFC 4180 quoting (`"a,b"`, `""` for a quote).
- *
- * @param line The line, without its ending.
- * @returns The fields, or `undefined` when a quote is left open.
- */
-export function parseQuotedLine(line: string): string[] | undefined {
-  const fields: string[] = [];
-  let field = "";
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!;
-    if (quoted) {
-      if (ch !== '"') field += ch;
-      else if (line[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else quoted = false;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ",") {
-      fields.push(field);
-      field = "";
-    } else field += ch;
-  }
-  if (quoted) return undefined;
-  fields.push(field);
-  return fields;
 }
 
 /**

@@ -8,7 +8,7 @@ import {
   MAX_FRAME_SIZE,
   MessageType,
 } from "../shared/protocol/mod.ts";
-import { type BatchFrame, BetsFileError, csvBatchFrames, parseQuotedLine } from "./csv_batches.ts";
+import { type BatchFrame, BetsFileError, csvBatchFrames } from "./csv_batches.ts";
 
 const COURSE_ZIP = new URL("../../shared/data/dataset.zip", import.meta.url).pathname;
 const HAS_COURSE_ZIP = (() => {
@@ -160,9 +160,4 @@ Deno.test("csvBatchFrames() names the file and line of a bad row", async (t) => 
       Deno.errors.NotFound,
     );
   });
-});
-
-Deno.test("parseQuotedLine() splits RFC 4180 fields", () => {
-  assert.deepEqual(parseQuotedLine('"a,b","say ""hi""",,c'), ["a,b", 'say "hi"', "", "c"]);
-  assert.equal(parseQuotedLine('"open'), undefined);
 });

@@ -11,10 +11,9 @@
  *
  * @module
  */
-import { createReadStream } from "node:fs";
-import { parse as parseCsv } from "csv-parse";
 import { stringify } from "csv-stringify/sync";
 import { type Bet, type BetFields, hasWon } from "../shared/bet.ts";
+import { splitCsvLine } from "../shared/csv_line.ts";
 import { ErrorCode, ProtocolError } from "../shared/errors.ts";
 import { writeAll } from "../shared/net/framed_conn.ts";
 import { decodeJournal, encodeRecord, RECORD_SIZE, RecordKind } from "./journal.ts";
@@ -71,6 +70,52 @@ interface AgencyState {
 }
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const LF = 0x0a;
+const COMMA = 0x2c;
+const ZERO = 0x30;
+
+/** Bytes read at once by {@linkcode BetStore.loadBets}. */
+const LOAD_CHUNK = 1024 * 1024;
+
+/** Options of {@linkcode BetStore.loadBets}. */
+export interface LoadOptions {
+  /** Keeps only rows whose number passes (e.g. the winning number). */
+  readonly where?: (number: number) => boolean;
+}
+
+/** The number at the end of the row `buf[start, end)`, read backwards to the last comma. */
+function rowNumber(buf: Uint8Array, start: number, end: number): number {
+  let value = 0;
+  let scale = 1;
+  for (let i = end - 1; i >= start && buf[i] !== COMMA; i--) {
+    value += (buf[i]! - ZERO) * scale;
+    scale *= 10;
+  }
+  return value;
+}
+
+/**
+ * Parses one `bets.csv` row (without its line ending).
+ *
+ * @param line The row.
+ * @returns The bet.
+ * @throws {SyntaxError} If it does not have the six columns.
+ */
+export function parseRow(line: string): Bet {
+  const fields = splitCsvLine(line);
+  if (fields === undefined || fields.length !== 6) {
+    throw new SyntaxError(`Cannot parse bets.csv row "${line}": expected 6 columns`);
+  }
+  return {
+    agency: Number(fields[0]),
+    firstName: fields[1]!,
+    lastName: fields[2]!,
+    document: fields[3]!,
+    birthdate: fields[4]!,
+    number: Number(fields[5]),
+  };
+}
 
 /**
  * Formats bets as `bets.csv` rows, the way the course's `store_bets` writes them.
@@ -358,24 +403,43 @@ export class BetStore {
   }
 
   /**
-   * Streams every stored bet back (the course's `load_bets`), in storage order. Memory
-   * stays flat whatever the file size.
+   * Streams stored bets back (the course's `load_bets`), in storage order, reading the
+   * file in 1 MiB chunks: memory stays flat whatever its size. With `where`, rows are
+   * first filtered on their number (read from the row's end without parsing the rest),
+   * so a draw over millions of rows builds objects only for the winners.
    *
+   * @param options `where` keeps rows whose number passes.
    * @returns The bets.
+   * @throws {SyntaxError} If a row is not one this store wrote.
    */
-  async *loadBets(): AsyncGenerator<Bet> {
+  async *loadBets(options: LoadOptions = {}): AsyncGenerator<Bet> {
     await this.flush();
-    if (this.#size === 0) return;
-    const parser = createReadStream(this.#path, { end: this.#size - 1 }).pipe(parseCsv());
-    for await (const row of parser as AsyncIterable<string[]>) {
-      yield {
-        agency: Number(row[0]),
-        firstName: row[1]!,
-        lastName: row[2]!,
-        document: row[3]!,
-        birthdate: row[4]!,
-        number: Number(row[5]),
-      };
+    const where = options.where;
+    using file = await Deno.open(this.#path, { read: true });
+    const buf = new Uint8Array(LOAD_CHUNK);
+    let filled = 0;
+    let remaining = this.#size;
+    while (remaining > 0) {
+      const n = await file.read(buf.subarray(filled, Math.min(buf.length, filled + remaining)));
+      if (n === null) break;
+      filled += n;
+      remaining -= n;
+      const view = buf.subarray(0, filled);
+      let start = 0;
+      for (let lf = view.indexOf(LF); lf !== -1; lf = view.indexOf(LF, start)) {
+        const end = lf - 1; // rows end in CRLF
+        if (where === undefined || where(rowNumber(view, start, end))) {
+          yield parseRow(decoder.decode(view.subarray(start, end)));
+        }
+        start = lf + 1;
+      }
+      if (start === 0 && filled === buf.length) {
+        throw new SyntaxError(
+          `Cannot load bets: a row of ${this.#path} exceeds ${LOAD_CHUNK} bytes`,
+        );
+      }
+      buf.copyWithin(0, start, filled);
+      filled -= start;
     }
   }
 
