@@ -1,0 +1,240 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ConfigError } from "../shared/errors.ts";
+import { type ClientConfig, loadClientConfig } from "./config.ts";
+
+const COURSE_YAML = `server:
+  address: "server:12345"
+loop:
+  amount: 5
+  period: "5s"
+log:
+  level: "INFO"
+batch:
+  maxAmount: 100
+`;
+
+async function withYaml(
+  text: string,
+  fn: (path: string) => void | Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "client_config_test_" });
+  try {
+    const path = join(dir, "config.yaml");
+    await Deno.writeTextFile(path, text);
+    await fn(path);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function problemsOf(fn: () => unknown): readonly string[] {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${error}`);
+    return error.problems;
+  }
+  assert.fail("expected a ConfigError");
+}
+
+const DEFAULTS_FOR_1: ClientConfig = {
+  id: 1,
+  serverAddress: { hostname: "server", port: 12345, text: "server:12345" },
+  loopAmount: 5,
+  loopPeriod: { ms: 5000, text: "5s" },
+  logLevel: "INFO",
+  batchMaxAmount: 100,
+  mode: "agency",
+  dataPath: ".data/agency-1.csv",
+  window: 16,
+  secret: "",
+  connectAttempts: 10,
+  connectBackoff: { ms: 100, text: "100ms" },
+  timeout: { ms: 30_000, text: "30s" },
+};
+
+Deno.test("loadClientConfig() fills defaults for the course's minimal file", async () => {
+  await withYaml(COURSE_YAML, (path) => {
+    assert.deepEqual(loadClientConfig({ env: { CLI_ID: "1" }, path }), DEFAULTS_FOR_1);
+  });
+});
+
+Deno.test("loadClientConfig() keeps loop.period as written", async (t) => {
+  for (const period of ["5s", "50ms", "100ms", "250ms", "1m30s"]) {
+    await t.step(`unquoted ${period}`, async () => {
+      await withYaml(`loop:\n  period: ${period}\n`, (path) => {
+        const config = loadClientConfig({ env: { CLI_ID: "1" }, path });
+        assert.equal(config.loopPeriod.text, period);
+      });
+    });
+  }
+});
+
+Deno.test("loadClientConfig() reads every key from the YAML file", async () => {
+  const yaml = `id: 4
+server:
+  address: 127.0.0.1:23456
+loop:
+  amount: 12
+  period: 250ms
+log:
+  level: debug
+batch:
+  maxAmount: 50
+  window: 4
+mode: echo
+data:
+  path: /tmp/bets-4.csv
+secret: s3cr3t
+connect:
+  attempts: 3
+  backoff: 50ms
+timeout: 2s
+`;
+  await withYaml(yaml, (path) => {
+    assert.deepEqual(loadClientConfig({ env: {}, path }), {
+      id: 4,
+      serverAddress: { hostname: "127.0.0.1", port: 23456, text: "127.0.0.1:23456" },
+      loopAmount: 12,
+      loopPeriod: { ms: 250, text: "250ms" },
+      logLevel: "DEBUG",
+      batchMaxAmount: 50,
+      mode: "echo",
+      dataPath: "/tmp/bets-4.csv",
+      window: 4,
+      secret: "s3cr3t",
+      connectAttempts: 3,
+      connectBackoff: { ms: 50, text: "50ms" },
+      timeout: { ms: 2000, text: "2s" },
+    });
+  });
+});
+
+Deno.test("loadClientConfig() lets CLI_* env vars override the file", async () => {
+  await withYaml(COURSE_YAML, (path) => {
+    const config = loadClientConfig({
+      path,
+      env: {
+        CLI_ID: "3",
+        CLI_SERVER_ADDRESS: "localhost:9000",
+        CLI_LOOP_AMOUNT: "2",
+        CLI_LOOP_PERIOD: "100ms",
+        CLI_LOG_LEVEL: "ERROR",
+        CLI_BATCH_MAXAMOUNT: "7",
+        CLI_MODE: "bet",
+        CLI_DATA_PATH: "custom.csv",
+      },
+    });
+    assert.deepEqual(config, {
+      ...DEFAULTS_FOR_1,
+      id: 3,
+      serverAddress: { hostname: "localhost", port: 9000, text: "localhost:9000" },
+      loopAmount: 2,
+      loopPeriod: { ms: 100, text: "100ms" },
+      logLevel: "ERROR",
+      batchMaxAmount: 7,
+      mode: "bet",
+      dataPath: "custom.csv",
+    });
+  });
+});
+
+Deno.test("loadClientConfig() derives dataPath from the id", async () => {
+  await withYaml(COURSE_YAML, (path) => {
+    assert.equal(loadClientConfig({ env: { CLI_ID: "17" }, path }).dataPath, ".data/agency-17.csv");
+  });
+});
+
+Deno.test("loadClientConfig() finds the file through CLI_CONFIG", async () => {
+  await withYaml("batch:\n  maxAmount: 9\n", (path) => {
+    assert.equal(loadClientConfig({ env: { CLI_ID: "1", CLI_CONFIG: path } }).batchMaxAmount, 9);
+  });
+});
+
+Deno.test("loadClientConfig() requires CLI_ID", async () => {
+  await withYaml(COURSE_YAML, (path) => {
+    assert.deepEqual(problemsOf(() => loadClientConfig({ env: {}, path })), [
+      `Missing config value id: set it in ${path} or env CLI_ID (expected a whole number from 1 to 65535)`,
+    ]);
+  });
+});
+
+Deno.test("loadClientConfig() reports every bad value at once", async (t) => {
+  const yaml = `server:
+  address: "server"
+loop:
+  amount: -1
+  period: 5
+log:
+  level: LOUD
+batch:
+  maxAmount: 0
+`;
+  await withYaml(yaml, async (path) => {
+    await t.step("from the file", () => {
+      assert.deepEqual(problemsOf(() => loadClientConfig({ env: { CLI_ID: "x" }, path })), [
+        'Invalid config value "x" from env CLI_ID: expected a whole number from 1 to 65535',
+        `Invalid config value "server" from ${path} key server.address: expected an address "host:port" with a port from 1 to 65535`,
+        `Invalid config value -1 from ${path} key loop.amount: expected a whole number from 0 to 1000000`,
+        `Invalid config value 5 from ${path} key loop.period: expected a duration such as "100ms", "5s" or "1m30s"`,
+        `Invalid config value "LOUD" from ${path} key log.level: expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL`,
+        `Invalid config value 0 from ${path} key batch.maxAmount: expected a whole number from 1 to 65535`,
+      ]);
+    });
+    await t.step("env overrides fix the file's values", () => {
+      const config = loadClientConfig({
+        path,
+        env: {
+          CLI_ID: "2",
+          CLI_SERVER_ADDRESS: "server:1",
+          CLI_LOOP_AMOUNT: "0",
+          CLI_LOOP_PERIOD: "1s",
+          CLI_LOG_LEVEL: "INFO",
+          CLI_BATCH_MAXAMOUNT: "1",
+        },
+      });
+      assert.equal(config.loopAmount, 0);
+      assert.equal(config.batchMaxAmount, 1);
+    });
+  });
+});
+
+Deno.test("loadClientConfig() reports bad env values with the env var name", async () => {
+  await withYaml(COURSE_YAML, (path) => {
+    assert.deepEqual(
+      problemsOf(() =>
+        loadClientConfig({
+          path,
+          env: {
+            CLI_ID: "1",
+            CLI_LOOP_PERIOD: "soon",
+            CLI_MODE: "lottery",
+            CLI_BATCH_MAXAMOUNT: "9e9",
+          },
+        })
+      ),
+      [
+        'Invalid config value "soon" from env CLI_LOOP_PERIOD: expected a duration such as "100ms", "5s" or "1m30s"',
+        'Invalid config value "9e9" from env CLI_BATCH_MAXAMOUNT: expected a whole number from 1 to 65535',
+        'Invalid config value "lottery" from env CLI_MODE: expected one of agency, bet, echo',
+      ],
+    );
+  });
+});
+
+Deno.test("loadClientConfig() fails on unparsable YAML and on a missing explicit file", async (t) => {
+  await withYaml("loop: [unclosed\n", async (path) => {
+    await t.step("bad YAML", () => {
+      const problems = problemsOf(() => loadClientConfig({ env: { CLI_ID: "1" }, path }));
+      assert.equal(problems.length, 1);
+      assert.ok(problems[0]!.startsWith(`Cannot parse ${path}: `), problems[0]);
+      assert.ok(!problems[0]!.includes("\n"), "one line");
+    });
+    await t.step("missing file", () => {
+      const missing = `${path}.missing`;
+      const problems = problemsOf(() => loadClientConfig({ env: { CLI_ID: "1" }, path: missing }));
+      assert.ok(problems[0]!.startsWith(`Cannot read config file ${missing}: `), problems[0]);
+    });
+  });
+});

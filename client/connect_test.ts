@@ -1,0 +1,236 @@
+import assert from "node:assert/strict";
+import { ConnectionError } from "../shared/errors.ts";
+import type { ActionLogger, ActionResult, LogFields } from "../shared/log.ts";
+import { backoffDelay, connectWithRetry, MAX_BACKOFF_MS, sleep } from "./connect.ts";
+
+interface Logged {
+  readonly level: string;
+  readonly action: string;
+  readonly result: ActionResult;
+  readonly fields: LogFields;
+}
+
+function captureLogger(): { log: ActionLogger; lines: Logged[] } {
+  const lines: Logged[] = [];
+  const at = (level: string) => (action: string, result: ActionResult, fields: LogFields = {}) =>
+    lines.push({ level, action, result, fields });
+  return {
+    lines,
+    log: {
+      debug: at("DEBUG"),
+      info: at("INFO"),
+      warning: at("WARNING"),
+      error: at("ERROR"),
+      critical: at("CRITICAL"),
+      isDebugEnabled: () => true,
+    },
+  };
+}
+
+/** A loopback port with nothing listening on it (bound, then released). */
+function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+Deno.test("backoffDelay() doubles from the base with ±50% jitter", async (t) => {
+  const cases: [number, number, number, number][] = [
+    [1, 100, 0.5, 100],
+    [2, 100, 0.5, 200],
+    [3, 100, 0.5, 400],
+    [1, 100, 0, 50],
+    [1, 100, 0.999, 150],
+    [4, 50, 0, 200],
+    [1, 0, 0.7, 0],
+  ];
+  for (const [attempt, base, random, expected] of cases) {
+    await t.step(`attempt ${attempt}, base ${base}, random ${random}`, () => {
+      assert.equal(backoffDelay(attempt, base, random), expected);
+    });
+  }
+  await t.step("stays within [capped/2, capped*1.5] for random in [0, 1)", () => {
+    for (let attempt = 1; attempt <= 6; attempt++) {
+      const capped = Math.min(100 * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+      for (let i = 0; i < 50; i++) {
+        const delay = backoffDelay(attempt, 100);
+        assert.ok(delay >= capped / 2 && delay <= capped * 1.5, `${attempt}: ${delay}`);
+      }
+    }
+  });
+  await t.step("the exponential part stops growing at the cap", () => {
+    assert.equal(backoffDelay(7, 100, 0.5), MAX_BACKOFF_MS);
+    assert.equal(backoffDelay(30, 100, 0.5), MAX_BACKOFF_MS);
+    assert.equal(backoffDelay(1000, 100, 0.5), MAX_BACKOFF_MS);
+    assert.equal(backoffDelay(30, 100, 0), MAX_BACKOFF_MS / 2);
+  });
+});
+
+Deno.test("backoffDelay() never waits longer than MAX_BACKOFF_MS", () => {
+  // MAX_BACKOFF_MS is documented as "the longest wait between attempts".
+  for (const random of [0, 0.5, 0.9, 0.999]) {
+    for (const attempt of [1, 5, 7, 10, 30]) {
+      const delay = backoffDelay(attempt, 100, random);
+      assert.ok(delay <= MAX_BACKOFF_MS, `attempt ${attempt}, random ${random}: ${delay} ms`);
+    }
+  }
+});
+
+Deno.test("sleep() waits, and returns early when aborted", async () => {
+  let started = performance.now();
+  await sleep(15);
+  assert.ok(performance.now() - started >= 10);
+
+  const controller = new AbortController();
+  started = performance.now();
+  setTimeout(() => controller.abort(), 5);
+  await sleep(10_000, controller.signal);
+  assert.ok(performance.now() - started < 1000);
+
+  started = performance.now();
+  await sleep(10_000, controller.signal);
+  assert.ok(performance.now() - started < 100, "an aborted signal does not wait at all");
+});
+
+Deno.test("connectWithRetry() gives up with ConnectionError after N attempts", async () => {
+  const port = closedPort();
+  const { log, lines } = captureLogger();
+  const started = performance.now();
+  await assert.rejects(
+    connectWithRetry({
+      hostname: "127.0.0.1",
+      port,
+      attempts: 3,
+      backoffMs: 1,
+      log,
+      fields: { client_id: 4 },
+    }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConnectionError);
+      assert.equal(error.name, "ConnectionError");
+      assert.match(
+        error.message,
+        new RegExp(`^Cannot connect to 127\\.0\\.0\\.1:${port} after 3 attempts: .+`),
+      );
+      assert.ok(error.cause instanceof Deno.errors.ConnectionRefused);
+      return true;
+    },
+  );
+  assert.ok(performance.now() - started < 1000);
+  assert.deepEqual(
+    lines.map((l) => [l.level, l.action, l.result, l.fields.client_id, l.fields.attempt]),
+    [
+      ["DEBUG", "connect", "in_progress", 4, 1],
+      ["DEBUG", "connect", "in_progress", 4, 2],
+    ],
+  );
+  for (const line of lines) {
+    assert.equal(typeof line.fields.retry_in_ms, "number");
+    assert.equal(typeof line.fields.detail, "string");
+  }
+});
+
+Deno.test("connectWithRetry() with one attempt does not wait or log", async () => {
+  const { log, lines } = captureLogger();
+  await assert.rejects(
+    connectWithRetry({
+      hostname: "127.0.0.1",
+      port: closedPort(),
+      attempts: 1,
+      backoffMs: 10_000,
+      log,
+    }),
+    /after 1 attempts/,
+  );
+  assert.equal(lines.length, 0);
+});
+
+Deno.test("connectWithRetry() connects once a late listener comes up", async () => {
+  const port = closedPort();
+  const { log, lines } = captureLogger();
+  let listener: Deno.TcpListener | undefined;
+  const starting = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      listener = Deno.listen({ hostname: "127.0.0.1", port });
+      resolve();
+    }, 40)
+  );
+  let conn: Deno.TcpConn | undefined;
+  let server: Deno.Conn | undefined;
+  try {
+    conn = await connectWithRetry({ hostname: "127.0.0.1", port, attempts: 50, backoffMs: 5, log });
+    await starting;
+    server = await listener!.accept();
+    assert.equal((conn.remoteAddr as Deno.NetAddr).port, port);
+    assert.ok(lines.length >= 1, "it retried at least once");
+    await conn.write(new Uint8Array([7]));
+    const buf = new Uint8Array(1);
+    assert.equal(await server.read(buf), 1);
+    assert.equal(buf[0], 7);
+  } finally {
+    await starting;
+    conn?.close();
+    server?.close();
+    listener?.close();
+  }
+});
+
+Deno.test("connectWithRetry() connects at once to a live listener", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { log, lines } = captureLogger();
+  const conn = await connectWithRetry({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+    attempts: 1,
+    backoffMs: 1,
+    log,
+  });
+  const server = await listener.accept();
+  conn.close();
+  server.close();
+  assert.equal(lines.length, 0);
+});
+
+Deno.test("connectWithRetry() stops when the signal aborts", async (t) => {
+  await t.step("already aborted: no attempt", async () => {
+    const { log } = captureLogger();
+    await assert.rejects(
+      connectWithRetry({
+        hostname: "127.0.0.1",
+        port: closedPort(),
+        attempts: 5,
+        backoffMs: 1,
+        log,
+        signal: AbortSignal.abort(),
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConnectionError);
+        assert.match(error.message, /: aborted$/);
+        return true;
+      },
+    );
+  });
+  await t.step("aborted during a backoff wait", async () => {
+    const { log } = captureLogger();
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 20);
+    const started = performance.now();
+    try {
+      await assert.rejects(
+        connectWithRetry({
+          hostname: "127.0.0.1",
+          port: closedPort(),
+          attempts: 5,
+          backoffMs: 4000,
+          log,
+          signal: controller.signal,
+        }),
+        ConnectionError,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    assert.ok(performance.now() - started < 1000, "it did not sit out the backoff");
+  });
+});

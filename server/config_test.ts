@@ -1,0 +1,191 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ConfigError } from "../shared/errors.ts";
+import { loadServerConfig, type ServerConfig } from "./config.ts";
+
+const COURSE_INI = `[DEFAULT]
+SERVER_PORT = 12345
+SERVER_IP = server
+SERVER_LISTEN_BACKLOG = 5
+LOGGING_LEVEL = INFO
+`;
+
+const DEFAULTS: ServerConfig = {
+  port: 12345,
+  ip: "server",
+  listenBacklog: 5,
+  logLevel: "INFO",
+  agencies: 5,
+  storagePath: "./bets.csv",
+  listenAddress: "0.0.0.0",
+  fsync: "group",
+  maxConnections: 2048,
+  idleTimeout: { ms: 30_000, text: "30s" },
+  maxFrameSize: 8192,
+  retryAfter: { ms: 100, text: "100ms" },
+  progressInterval: { ms: 5000, text: "5s" },
+  secretsPath: "",
+};
+
+async function withIni(
+  text: string,
+  fn: (path: string, dir: string) => void | Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "server_config_test_" });
+  try {
+    const path = join(dir, "config.ini");
+    await Deno.writeTextFile(path, text);
+    await fn(path, dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function problemsOf(fn: () => unknown): readonly string[] {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${error}`);
+    return error.problems;
+  }
+  assert.fail("expected a ConfigError");
+}
+
+Deno.test("loadServerConfig() fills every other key with its default for the course's minimal file", async () => {
+  await withIni(COURSE_INI, (path) => {
+    assert.deepEqual(loadServerConfig({ env: {}, path }), DEFAULTS);
+  });
+});
+
+Deno.test("loadServerConfig() reads every key from [DEFAULT]", async () => {
+  const ini = `[DEFAULT]
+SERVER_PORT = 23456
+SERVER_IP = lottery
+SERVER_LISTEN_BACKLOG = 64
+LOGGING_LEVEL = DEBUG
+SERVER_AGENCIES = 20
+SERVER_STORAGE_PATH = /tmp/x/bets.csv
+SERVER_LISTEN_ADDRESS = 127.0.0.1
+SERVER_FSYNC = batch
+SERVER_MAX_CONNECTIONS = 100
+SERVER_IDLE_TIMEOUT = 1m30s
+SERVER_MAX_FRAME_SIZE = 4096
+SERVER_RETRY_AFTER = 250ms
+SERVER_PROGRESS_INTERVAL = 1s
+SERVER_SECRETS_PATH = /etc/secrets.ini
+`;
+  await withIni(ini, (path) => {
+    assert.deepEqual(loadServerConfig({ env: {}, path }), {
+      port: 23456,
+      ip: "lottery",
+      listenBacklog: 64,
+      logLevel: "DEBUG",
+      agencies: 20,
+      storagePath: "/tmp/x/bets.csv",
+      listenAddress: "127.0.0.1",
+      fsync: "batch",
+      maxConnections: 100,
+      idleTimeout: { ms: 90_000, text: "1m30s" },
+      maxFrameSize: 4096,
+      retryAfter: { ms: 250, text: "250ms" },
+      progressInterval: { ms: 1000, text: "1s" },
+      secretsPath: "/etc/secrets.ini",
+    });
+  });
+});
+
+Deno.test("loadServerConfig() reads keys written before any section header", async () => {
+  await withIni("SERVER_PORT = 4000\nLOGGING_LEVEL = ERROR\n", (path) => {
+    const config = loadServerConfig({ env: {}, path });
+    assert.equal(config.port, 4000);
+    assert.equal(config.logLevel, "ERROR");
+  });
+});
+
+Deno.test("loadServerConfig() lets env override the file with the same names", async () => {
+  await withIni(COURSE_INI, (path) => {
+    const config = loadServerConfig({
+      path,
+      env: {
+        SERVER_PORT: "5555",
+        SERVER_LISTEN_BACKLOG: "10",
+        LOGGING_LEVEL: "warning",
+        SERVER_AGENCIES: "3",
+        SERVER_STORAGE_PATH: "other.csv",
+        SERVER_FSYNC: "OFF",
+        SERVER_IDLE_TIMEOUT: "50ms",
+        UNRELATED: "x",
+      },
+    });
+    assert.deepEqual(config, {
+      ...DEFAULTS,
+      port: 5555,
+      listenBacklog: 10,
+      logLevel: "WARNING",
+      agencies: 3,
+      storagePath: "other.csv",
+      fsync: "off",
+      idleTimeout: { ms: 50, text: "50ms" },
+    });
+  });
+});
+
+Deno.test("loadServerConfig() finds the file through SERVER_CONFIG", async () => {
+  await withIni("[DEFAULT]\nSERVER_AGENCIES = 7\n", (path) => {
+    assert.equal(loadServerConfig({ env: { SERVER_CONFIG: path } }).agencies, 7);
+  });
+});
+
+Deno.test("loadServerConfig() reports each bad value with key, source and expected form", async (t) => {
+  const ini = `[DEFAULT]
+SERVER_PORT = abc
+SERVER_IP = server
+SERVER_LISTEN_BACKLOG = 5
+LOGGING_LEVEL = LOUD
+SERVER_FSYNC = sometimes
+`;
+  await withIni(ini, async (path) => {
+    await t.step("all file problems at once", () => {
+      assert.deepEqual(problemsOf(() => loadServerConfig({ env: {}, path })), [
+        `Invalid config value "abc" from ${path} key SERVER_PORT: expected a whole number from 0 to 65535`,
+        `Invalid config value "LOUD" from ${path} key LOGGING_LEVEL: expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL`,
+        `Invalid config value "sometimes" from ${path} key SERVER_FSYNC: expected one of group, batch, off`,
+      ]);
+    });
+    await t.step("env problems name the env var", () => {
+      assert.deepEqual(
+        problemsOf(() =>
+          loadServerConfig({
+            path,
+            env: {
+              SERVER_PORT: "70000",
+              LOGGING_LEVEL: "INFO",
+              SERVER_FSYNC: "group",
+              SERVER_IDLE_TIMEOUT: "30",
+              SERVER_AGENCIES: "0",
+            },
+          })
+        ),
+        [
+          'Invalid config value "70000" from env SERVER_PORT: expected a whole number from 0 to 65535',
+          'Invalid config value "0" from env SERVER_AGENCIES: expected a whole number from 1 to 65535',
+          'Invalid config value "30" from env SERVER_IDLE_TIMEOUT: expected a duration such as "100ms", "5s" or "1m30s"',
+        ],
+      );
+    });
+  });
+});
+
+Deno.test("loadServerConfig() fails on a missing explicit file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "server_config_test_" });
+  try {
+    const path = join(dir, "missing.ini");
+    const problems = problemsOf(() => loadServerConfig({ env: {}, path }));
+    assert.equal(problems.length, 1);
+    assert.ok(problems[0]!.startsWith(`Cannot read config file ${path}: `), problems[0]);
+    const viaEnv = problemsOf(() => loadServerConfig({ env: { SERVER_CONFIG: path } }));
+    assert.ok(viaEnv[0]!.startsWith(`Cannot read config file ${path}: `), viaEnv[0]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,170 @@
+import assert from "node:assert/strict";
+import {
+  type BetFields,
+  betProblem,
+  hasWon,
+  isValidBirthdate,
+  MAX_NAME_LENGTH,
+  validateBet,
+  WINNING_NUMBER,
+} from "./bet.ts";
+import { ErrorCode, InvalidBetError, ProtocolError } from "./errors.ts";
+
+const GOOD: BetFields = {
+  firstName: "Santiago Lionel",
+  lastName: "Lorca",
+  document: "30904465",
+  birthdate: "1999-03-17",
+  number: 7574,
+};
+
+function isoDay(date: Date): string {
+  return date.toISOString().slice(0, 10);
+}
+
+Deno.test("betProblem() accepts valid bets", async (t) => {
+  const cases: [string, Partial<BetFields>][] = [
+    ["the course's example", {}],
+    ["a one-digit DNI", { document: "1" }],
+    ["an eight-digit DNI with leading zero", { document: "01234567" }],
+    ["number 0", { number: 0 }],
+    ["number 9999", { number: 9999 }],
+    ["a leap day", { birthdate: "2024-02-29" }],
+    ["1900-01-01", { birthdate: "1900-01-01" }],
+    ["names with accents, commas and quotes", { firstName: 'José, "Pepe"', lastName: "Núñez" }],
+    ["a name of exactly the maximum length", { firstName: "a".repeat(MAX_NAME_LENGTH) }],
+  ];
+  for (const [name, change] of cases) {
+    await t.step(name, () => assert.equal(betProblem({ ...GOOD, ...change }), undefined));
+  }
+});
+
+Deno.test("betProblem() names the bad field and what was expected", async (t) => {
+  const tomorrow = isoDay(new Date(Date.now() + 2 * 86_400_000));
+  const cases: [string, Partial<BetFields>, string][] = [
+    ["empty first name", { firstName: "" }, "first name is empty"],
+    ["blank last name", { lastName: "   " }, "last name is empty"],
+    [
+      "over-long first name",
+      { firstName: "a".repeat(MAX_NAME_LENGTH + 1) },
+      "first name has 65 characters, the maximum is 64",
+    ],
+    [
+      "over-long last name",
+      { lastName: "ñ".repeat(100) },
+      "last name has 100 characters, the maximum is 64",
+    ],
+    ["newline in a name", { firstName: "Juan\nPedro" }, "first name contains a control character"],
+    ["tab in a name", { lastName: "Lo\trca" }, "last name contains a control character"],
+    ["NUL in a name", { lastName: "Lo\u0000rca" }, "last name contains a control character"],
+    ["DEL in a name", { firstName: "Juan\u007f" }, "first name contains a control character"],
+    ["empty DNI", { document: "" }, 'document "" is not a DNI of 1 to 8 digits'],
+    [
+      "non-numeric DNI",
+      { document: "30a04465" },
+      'document "30a04465" is not a DNI of 1 to 8 digits',
+    ],
+    [
+      "nine-digit DNI",
+      { document: "309044651" },
+      'document "309044651" is not a DNI of 1 to 8 digits',
+    ],
+    ["zero DNI", { document: "0" }, 'document "0" is not a DNI of 1 to 8 digits'],
+    ["all-zero DNI", { document: "00000000" }, 'document "00000000" is not a DNI of 1 to 8 digits'],
+    [
+      "DNI with dots",
+      { document: "30.904.465" },
+      'document "30.904.465" is not a DNI of 1 to 8 digits',
+    ],
+    [
+      "negative DNI",
+      { document: "-30904465" },
+      'document "-30904465" is not a DNI of 1 to 8 digits',
+    ],
+    [
+      "February 30",
+      { birthdate: "2023-02-30" },
+      'birthdate "2023-02-30" is not a valid date YYYY-MM-DD from 1900 to today',
+    ],
+    [
+      "month 13",
+      { birthdate: "2023-13-01" },
+      'birthdate "2023-13-01" is not a valid date YYYY-MM-DD from 1900 to today',
+    ],
+    [
+      "February 29 of a common year",
+      { birthdate: "2023-02-29" },
+      'birthdate "2023-02-29" is not a valid date YYYY-MM-DD from 1900 to today',
+    ],
+    [
+      "day 0",
+      { birthdate: "2023-01-00" },
+      'birthdate "2023-01-00" is not a valid date YYYY-MM-DD from 1900 to today',
+    ],
+    [
+      "before 1900",
+      { birthdate: "1899-12-31" },
+      'birthdate "1899-12-31" is not a valid date YYYY-MM-DD from 1900 to today',
+    ],
+    [
+      "a future date",
+      { birthdate: tomorrow },
+      `birthdate "${tomorrow}" is not a valid date YYYY-MM-DD from 1900 to today`,
+    ],
+    [
+      "another format",
+      { birthdate: "17/03/1999" },
+      'birthdate "17/03/1999" is not a valid date YYYY-MM-DD from 1900 to today',
+    ],
+    [
+      "no zero padding",
+      { birthdate: "1999-3-17" },
+      'birthdate "1999-3-17" is not a valid date YYYY-MM-DD from 1900 to today',
+    ],
+    ["number 10000", { number: 10000 }, "number 10000 is outside 0-9999"],
+    ["negative number", { number: -1 }, "number -1 is outside 0-9999"],
+    ["non-integer number", { number: 1.5 }, "number 1.5 is outside 0-9999"],
+    ["NaN", { number: NaN }, "number NaN is outside 0-9999"],
+  ];
+  for (const [name, change, problem] of cases) {
+    await t.step(name, () => assert.equal(betProblem({ ...GOOD, ...change }), problem));
+  }
+});
+
+Deno.test("betProblem() reports the first bad field in column order", () => {
+  assert.equal(
+    betProblem({ firstName: "", lastName: "", document: "x", birthdate: "x", number: -1 }),
+    "first name is empty",
+  );
+  assert.equal(
+    betProblem({ ...GOOD, document: "x", number: -1 }),
+    'document "x" is not a DNI of 1 to 8 digits',
+  );
+});
+
+Deno.test("isValidBirthdate() accepts today and rejects tomorrow relative to `today`", () => {
+  const today = new Date(Date.UTC(2024, 5, 15, 12));
+  assert.equal(isValidBirthdate("2024-06-15", today), true);
+  assert.equal(isValidBirthdate("2024-06-16", today), false);
+  assert.equal(isValidBirthdate("2000-02-29", today), true);
+  assert.equal(isValidBirthdate("1900-02-29", today), false);
+});
+
+Deno.test("validateBet() throws InvalidBetError with code INVALID_BET", () => {
+  validateBet(GOOD);
+  assert.throws(() => validateBet({ ...GOOD, number: 10000 }), (error: unknown) => {
+    assert.ok(error instanceof InvalidBetError);
+    assert.ok(error instanceof ProtocolError);
+    assert.equal(error.name, "InvalidBetError");
+    assert.equal(error.code, ErrorCode.INVALID_BET);
+    assert.equal(error.message, "Invalid bet: number 10000 is outside 0-9999");
+    return true;
+  });
+});
+
+Deno.test("hasWon() is true only for the winning number 7574", () => {
+  assert.equal(WINNING_NUMBER, 7574);
+  assert.equal(hasWon({ number: 7574 }), true);
+  assert.equal(hasWon(GOOD), true);
+  for (const number of [0, 7573, 7575, 9999, 757]) assert.equal(hasWon({ number }), false);
+});

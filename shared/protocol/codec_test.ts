@@ -1,0 +1,340 @@
+import assert from "node:assert/strict";
+import type { BetFields } from "../bet.ts";
+import { ErrorCode, ProtocolError } from "../errors.ts";
+import { decodeMessage, encodeMessage, FrameBuilder } from "./codec.ts";
+import {
+  HEADER_SIZE,
+  MAGIC,
+  MAX_BODY_SIZE,
+  MAX_FRAME_SIZE,
+  type Message,
+  MessageType,
+} from "./messages.ts";
+
+const BET: BetFields = {
+  firstName: "Santiago Lionel",
+  lastName: "Lorca",
+  document: "30904465",
+  birthdate: "1999-03-17",
+  number: 7574,
+};
+
+const ACCENTED: BetFields = {
+  firstName: "José María",
+  lastName: 'Núñez, "Pepe"',
+  document: "1",
+  birthdate: "1900-01-01",
+  number: 0,
+};
+
+/** One example of every message type, with edge values. */
+const EXAMPLES: Message[] = [
+  { type: MessageType.HELLO, agency: 3, secret: "s3cr3t" },
+  { type: MessageType.HELLO, agency: 65535, secret: "" },
+  { type: MessageType.WELCOME, nextSeq: 0, done: false },
+  { type: MessageType.WELCOME, nextSeq: 0xffffffff, done: true },
+  { type: MessageType.BET, seq: 7, bet: BET },
+  { type: MessageType.BATCH, agency: 1, seq: 0, bets: [] },
+  { type: MessageType.BATCH, agency: 5, seq: 123456, bets: [BET, ACCENTED, BET] },
+  { type: MessageType.BATCH_ACK, seq: 4, status: 0, count: 100, reason: "" },
+  {
+    type: MessageType.BATCH_ACK,
+    seq: 5,
+    status: ErrorCode.INVALID_BET,
+    count: 2,
+    reason: "Invalid bet: número 10000 is outside 0-9999",
+  },
+  { type: MessageType.DONE, agency: 2, batches: 812 },
+  { type: MessageType.DONE_ACK, pending: 4 },
+  { type: MessageType.WINNERS_QUERY, agency: 4 },
+  { type: MessageType.WINNERS, total: 0, last: true, documents: [] },
+  { type: MessageType.WINNERS, total: 5, last: false, documents: ["30904465", "1", "12345678"] },
+  { type: MessageType.NOT_READY, pending: 2, retryAfterMs: 100 },
+  { type: MessageType.TOTAL_QUERY },
+  { type: MessageType.TOTAL, winners: 42, pending: 0, retryAfterMs: 0 },
+  { type: MessageType.TOTAL, winners: 3, pending: 2, retryAfterMs: 250 },
+  { type: MessageType.ERROR, code: ErrorCode.UNAUTHORIZED, message: "Wrong secret for agency 3" },
+  { type: MessageType.BYE },
+];
+
+const TYPE_NAMES = new Map<number, string>(
+  Object.entries(MessageType).map(([name, code]) => [code, name]),
+);
+
+function headerOf(frame: Uint8Array): { magic: number; type: number; length: number } {
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  return { magic: view.getUint8(0), type: view.getUint8(1), length: view.getUint16(2) };
+}
+
+function roundTrip(msg: Message): Message {
+  const frame = encodeMessage(msg);
+  const { type } = headerOf(frame);
+  return decodeMessage(type, frame.subarray(HEADER_SIZE));
+}
+
+function assertProtocolError(fn: () => unknown, code: ErrorCode, message: RegExp): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof ProtocolError, `expected ProtocolError, got ${error}`);
+    assert.equal(error.code, code);
+    assert.match(error.message, message);
+    return true;
+  });
+}
+
+Deno.test("encodeMessage() and decodeMessage() round-trip every message type", async (t) => {
+  const covered = new Set<number>();
+  for (const msg of EXAMPLES) {
+    covered.add(msg.type);
+    await t.step(`${TYPE_NAMES.get(msg.type)} ${JSON.stringify(msg).slice(0, 60)}`, () => {
+      const frame = encodeMessage(msg);
+      const header = headerOf(frame);
+      assert.equal(header.magic, MAGIC);
+      assert.equal(header.type, msg.type);
+      assert.equal(header.length, frame.length - HEADER_SIZE);
+      assert.deepEqual(roundTrip(msg), msg);
+    });
+  }
+  assert.deepEqual([...covered].sort((a, b) => a - b), Object.values(MessageType));
+});
+
+Deno.test("encodeMessage() writes the documented bytes", async (t) => {
+  await t.step("TOTAL_QUERY is a bare header", () => {
+    assert.deepEqual(
+      encodeMessage({ type: MessageType.TOTAL_QUERY }),
+      new Uint8Array([0xfb, 0x0b, 0x00, 0x00]),
+    );
+  });
+  await t.step("HELLO: agency u16, secret str8", () => {
+    assert.deepEqual(
+      encodeMessage({ type: MessageType.HELLO, agency: 0x0102, secret: "ab" }),
+      new Uint8Array([0xfb, 0x01, 0x00, 0x05, 0x01, 0x02, 0x02, 0x61, 0x62]),
+    );
+  });
+  await t.step("BET: seq u32, four str8 fields, number u16", () => {
+    const frame = encodeMessage({
+      type: MessageType.BET,
+      seq: 0x01020304,
+      bet: {
+        firstName: "A",
+        lastName: "Bc",
+        document: "123",
+        birthdate: "2000-01-02",
+        number: 7574,
+      },
+    });
+    const text = (s: string) => [s.length, ...new TextEncoder().encode(s)];
+    const body = [
+      0x01,
+      0x02,
+      0x03,
+      0x04,
+      ...text("A"),
+      ...text("Bc"),
+      ...text("123"),
+      ...text("2000-01-02"),
+      0x1d,
+      0x96,
+    ];
+    assert.deepEqual(frame, new Uint8Array([0xfb, 0x03, 0x00, body.length, ...body]));
+  });
+  await t.step("BATCH_ACK: seq u32, status u16, count u16, reason str16", () => {
+    assert.deepEqual(
+      encodeMessage({ type: MessageType.BATCH_ACK, seq: 1, status: 3, count: 258, reason: "no" }),
+      new Uint8Array([
+        0xfb,
+        0x05,
+        0x00,
+        0x0c,
+        0x00,
+        0x00,
+        0x00,
+        0x01,
+        0x00,
+        0x03,
+        0x01,
+        0x02,
+        0x00,
+        0x02,
+        0x6e,
+        0x6f,
+      ]),
+    );
+  });
+  await t.step("a body over 255 bytes has a big-endian length", () => {
+    const frame = encodeMessage({ type: MessageType.ERROR, code: 1, message: "x".repeat(300) });
+    assert.deepEqual([...frame.subarray(0, 8)], [0xfb, 0x0d, 0x01, 0x30, 0x00, 0x01, 0x01, 0x2c]);
+    assert.equal(frame.length, 4 + 304);
+  });
+  await t.step("str8 counts UTF-8 bytes, not characters", () => {
+    const frame = encodeMessage({ type: MessageType.HELLO, agency: 1, secret: "ñ€" });
+    assert.deepEqual([...frame.subarray(6)], [5, 0xc3, 0xb1, 0xe2, 0x82, 0xac]);
+  });
+});
+
+Deno.test("encodeMessage() refuses a frame over 8192 bytes", async (t) => {
+  await t.step("a frame of exactly 8192 bytes is fine", () => {
+    const message = "x".repeat(MAX_FRAME_SIZE - HEADER_SIZE - 4);
+    const frame = encodeMessage({ type: MessageType.ERROR, code: 1, message });
+    assert.equal(frame.length, MAX_FRAME_SIZE);
+    assert.equal(headerOf(frame).length, MAX_BODY_SIZE);
+    assert.deepEqual(roundTrip({ type: MessageType.ERROR, code: 1, message }), {
+      type: MessageType.ERROR,
+      code: 1,
+      message,
+    });
+  });
+  await t.step("one byte more is a RangeError", () => {
+    const message = "x".repeat(MAX_FRAME_SIZE - HEADER_SIZE - 4 + 1);
+    assert.throws(
+      () => encodeMessage({ type: MessageType.ERROR, code: 1, message }),
+      (error: unknown) => {
+        assert.ok(error instanceof RangeError);
+        assert.equal(error.message, "Cannot encode frame: it would exceed 8192 bytes");
+        return true;
+      },
+    );
+  });
+  await t.step("a batch of too many bets is a RangeError", () => {
+    const bets = Array.from({ length: 200 }, () => BET);
+    assert.throws(
+      () => encodeMessage({ type: MessageType.BATCH, agency: 1, seq: 0, bets }),
+      RangeError,
+    );
+  });
+  await t.step("a multi-byte character straddling the end is a RangeError", () => {
+    const message = "x".repeat(MAX_FRAME_SIZE - HEADER_SIZE - 4 - 1) + "ñ";
+    assert.throws(() => encodeMessage({ type: MessageType.ERROR, code: 1, message }), RangeError);
+  });
+  await t.step("too many winners is a RangeError", () => {
+    const documents = Array.from({ length: 1000 }, () => "12345678");
+    assert.throws(
+      () => encodeMessage({ type: MessageType.WINNERS, total: 1000, last: true, documents }),
+      RangeError,
+    );
+  });
+});
+
+Deno.test("encodeMessage() refuses a str8 over 255 bytes", async (t) => {
+  await t.step("255 bytes fit", () => {
+    const secret = "s".repeat(255);
+    assert.deepEqual(roundTrip({ type: MessageType.HELLO, agency: 1, secret }), {
+      type: MessageType.HELLO,
+      agency: 1,
+      secret,
+    });
+  });
+  await t.step("256 ASCII bytes", () => {
+    assert.throws(
+      () => encodeMessage({ type: MessageType.HELLO, agency: 1, secret: "s".repeat(256) }),
+      (error: unknown) => {
+        assert.ok(error instanceof RangeError);
+        assert.equal(
+          error.message,
+          'Cannot encode text: "ssssssssssssssssssss…" exceeds 255 bytes',
+        );
+        return true;
+      },
+    );
+  });
+  await t.step("128 two-byte characters (256 bytes)", () => {
+    assert.throws(
+      () =>
+        encodeMessage({
+          type: MessageType.BET,
+          seq: 0,
+          bet: { ...BET, lastName: "ñ".repeat(128) },
+        }),
+      RangeError,
+    );
+  });
+});
+
+Deno.test("FrameBuilder.tryAppend() rolls back what does not fit", () => {
+  const builder = new FrameBuilder();
+  builder.u16(1);
+  assert.equal(builder.size, HEADER_SIZE + 2);
+  const fits = builder.tryAppend((b) => b.str16("x".repeat(MAX_FRAME_SIZE)));
+  assert.equal(fits, false);
+  assert.equal(builder.size, HEADER_SIZE + 2);
+  assert.equal(builder.tryAppend((b) => b.u32(7)), true);
+  const frame = builder.finish(MessageType.DONE);
+  assert.deepEqual(
+    frame,
+    new Uint8Array([0xfb, 0x06, 0x00, 0x06, 0x00, 0x01, 0x00, 0x00, 0x00, 0x07]),
+  );
+  assert.equal(builder.size, HEADER_SIZE, "finish() resets the builder");
+  assert.throws(() => builder.tryAppend((b) => b.str8("s".repeat(300))), RangeError);
+  assert.equal(builder.size, HEADER_SIZE, "a non-overflow RangeError also rolls back");
+});
+
+Deno.test("decodeMessage() rejects malformed bodies with ProtocolError", async (t) => {
+  const bodyOf = (msg: Message) => encodeMessage(msg).subarray(HEADER_SIZE);
+  await t.step("every truncation of every example is MALFORMED", () => {
+    for (const msg of EXAMPLES) {
+      const body = bodyOf(msg);
+      for (let cut = 0; cut < body.length; cut++) {
+        assertProtocolError(
+          () => decodeMessage(msg.type, body.subarray(0, cut)),
+          ErrorCode.MALFORMED,
+          /^Cannot decode .+: body ends at byte \d+, needed \d+$/,
+        );
+      }
+    }
+  });
+  await t.step("trailing garbage is MALFORMED", () => {
+    for (const msg of EXAMPLES) {
+      const body = bodyOf(msg);
+      const longer = new Uint8Array(body.length + 3);
+      longer.set(body);
+      assertProtocolError(
+        () => decodeMessage(msg.type, longer),
+        ErrorCode.MALFORMED,
+        /^Cannot decode message type 0x[0-9a-f]{2}: 3 unexpected bytes after the message$/,
+      );
+    }
+  });
+  await t.step("a batch whose count promises more bets than it holds", () => {
+    const body = bodyOf({ type: MessageType.BATCH, agency: 1, seq: 0, bets: [BET] });
+    body[7] = 2;
+    assertProtocolError(
+      () => decodeMessage(MessageType.BATCH, body),
+      ErrorCode.MALFORMED,
+      /^Cannot decode first name: body ends/,
+    );
+  });
+  await t.step("invalid UTF-8 in a str8", () => {
+    const body = new Uint8Array([0x00, 0x01, 0x02, 0xc3, 0x28]);
+    assertProtocolError(
+      () => decodeMessage(MessageType.HELLO, body),
+      ErrorCode.MALFORMED,
+      /^Cannot decode hello secret: invalid UTF-8$/,
+    );
+  });
+  await t.step("invalid UTF-8 in a str16", () => {
+    const body = new Uint8Array([0x00, 0x01, 0x00, 0x01, 0xff]);
+    assertProtocolError(
+      () => decodeMessage(MessageType.ERROR, body),
+      ErrorCode.MALFORMED,
+      /^Cannot decode error message: invalid UTF-8$/,
+    );
+  });
+  await t.step("an unknown type is UNEXPECTED_MESSAGE", () => {
+    for (const type of [0x00, 0x0f, 0x7f, 0xff]) {
+      assertProtocolError(
+        () => decodeMessage(type, new Uint8Array(0)),
+        ErrorCode.UNEXPECTED_MESSAGE,
+        new RegExp(
+          `^Cannot decode frame: unknown message type 0x${type.toString(16).padStart(2, "0")}$`,
+        ),
+      );
+    }
+  });
+  await t.step("a boolean byte other than 1 reads as false", () => {
+    const body = new Uint8Array([0, 0, 0, 1, 2]);
+    assert.deepEqual(decodeMessage(MessageType.WELCOME, body), {
+      type: MessageType.WELCOME,
+      nextSeq: 1,
+      done: false,
+    });
+  });
+});
