@@ -18,7 +18,7 @@
 import { parseArgs } from "node:util";
 import { dirname, isAbsolute, resolve } from "node:path";
 import YAML from "yaml";
-import { assertDockerEngine, run, runMain, ToolError } from "./_docker.ts";
+import { assertDockerEngine, lastLine, run, runMain, ToolError } from "./_docker.ts";
 import { buildImages, type BuildPath } from "./images.ts";
 import {
   CLIENT_MODES,
@@ -136,9 +136,12 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function compose(command: readonly string[], file: string): Promise<number> {
+async function compose(command: readonly string[], file: string, quiet = false): Promise<number> {
   const prefix = await detectCompose();
-  const result = await run(composeArgv(prefix, { file, command }), { inherit: true });
+  const result = await run(composeArgv(prefix, { file, command }), {
+    inherit: !quiet,
+    timeoutMs: 600_000,
+  });
   return result.code;
 }
 
@@ -171,7 +174,7 @@ export interface UpOptions {
    */
   readonly build?: boolean;
   /**
-   * Hide `docker build` progress.
+   * Hide the progress of `docker build` and Compose.
    * @default false
    */
   readonly quiet?: boolean;
@@ -216,12 +219,15 @@ export async function up(options: UpOptions = {}): Promise<void> {
       say: (line) => say(`up: ${line}`),
     });
   }
+  const quiet = options.quiet ?? false;
   const result = await run(composeArgv(prefix, { file, command: ["up", "-d"] }), {
-    inherit: true,
+    inherit: !quiet,
+    timeoutMs: 600_000,
   });
   if (result.code !== 0) {
+    const detail = quiet ? `: ${lastLine(result.stderr)}` : "";
     throw new ToolError(
-      `Cannot start the deployment: ${prefix.join(" ")} up exited ${result.code}`,
+      `Cannot start the deployment: ${prefix.join(" ")} up exited ${result.code}${detail}`,
     );
   }
   say(
@@ -247,6 +253,11 @@ export interface DownOptions {
    * @default false
    */
   readonly volumes?: boolean;
+  /**
+   * Hide Compose's progress.
+   * @default false
+   */
+  readonly quiet?: boolean;
 }
 
 /**
@@ -268,10 +279,11 @@ export async function down(options: DownOptions = {}): Promise<void> {
     await writeCompose(file, { clients: 0 });
   }
   try {
-    const stop = await compose(["stop", "-t", timeout], file);
+    const quiet = options.quiet ?? false;
+    const stop = await compose(["stop", "-t", timeout], file, quiet);
     const args = ["down", "-t", timeout, "--remove-orphans"];
     if (options.volumes ?? false) args.push("--volumes");
-    const removed = await compose(args, file);
+    const removed = await compose(args, file, quiet);
     if (stop !== 0 || removed !== 0) {
       throw new ToolError(`Cannot stop the deployment: compose exited ${stop || removed}`);
     }

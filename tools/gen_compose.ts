@@ -167,10 +167,10 @@ export function composeDocument(options: ComposeOptions): Record<string, unknown
     server: {
       container_name: "server",
       image: IMAGES.server,
-      environment: {
-        SERVER_AGENCIES: String(options.clients),
-        SERVER_STORAGE_PATH,
-      },
+      // With no agencies the server keeps its own expected count: it only serves (echo).
+      environment: options.clients > 0
+        ? { SERVER_AGENCIES: String(options.clients), SERVER_STORAGE_PATH }
+        : { SERVER_STORAGE_PATH },
       volumes: [`${serverConfig}:/app/server/config.ini:ro`, `${BETS_VOLUME}:/data`],
       networks: [NETWORK],
       healthcheck: {

@@ -102,10 +102,10 @@ Deno.test("composeDocument() gives each agency its id, config, data file and hea
   assert.deepEqual(client2.depends_on, { server: { condition: "service_healthy" } });
 });
 
-Deno.test("composeDocument() with 0 clients holds the server alone", () => {
+Deno.test("composeDocument() with 0 clients holds the server alone, with its own agency count", () => {
   const doc = composeDocument({ clients: 0 });
   assert.deepEqual(Object.keys(services(doc)), ["server"]);
-  assert.equal(services(doc)["server"]!.environment["SERVER_AGENCIES"], "0");
+  assert.deepEqual(services(doc)["server"]!.environment, { SERVER_STORAGE_PATH });
 });
 
 Deno.test("composeDocument() modes: echo mounts no data, bet passes exercise 5's variables", () => {

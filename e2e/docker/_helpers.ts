@@ -1,0 +1,354 @@
+/**
+ * Helpers of the Docker end-to-end test: a scratch workspace (configs, agency data and
+ * compose file outside the repository), container waits bounded in time, and a parser
+ * for the course's log lines.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { unzipSync } from "fflate";
+import { run, runOrThrow } from "../../tools/_docker.ts";
+import { type ComposeOptions, writeCompose } from "../../tools/gen_compose.ts";
+import { composeArgv, detectCompose, down, up } from "../../tools/compose.ts";
+
+/** The repository root. */
+export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
+
+/** The course's dataset, beside the repository (never copied into it). */
+export const COURSE_ZIP: string = fileURLToPath(
+  new URL("../../../shared/data/dataset.zip", import.meta.url),
+);
+
+/** One parsed course log line. */
+export interface LogLine {
+  /** `INFO`, `DEBUG`, … */
+  readonly level: string;
+  /** The `action` field. */
+  readonly action: string;
+  /** The `result` field. */
+  readonly result: string;
+  /** Every `key: value` pair, the action and result included. */
+  readonly fields: ReadonlyMap<string, string>;
+  /** The raw line. */
+  readonly raw: string;
+}
+
+/**
+ * Parses a course log line: split on `|`, then each part on its first `: ` (so a value
+ * such as `server:12345` stays whole).
+ *
+ * @param raw One line of `docker logs`.
+ * @returns The parsed line, or `undefined` when it is not an action line.
+ */
+export function parseLogLine(raw: string): LogLine | undefined {
+  const match = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} (\w+)\s+(action: .*)$/.exec(raw.trimEnd());
+  if (match === null) return undefined;
+  const fields = new Map<string, string>();
+  for (const part of (match[2] ?? "").split("|")) {
+    const colon = part.indexOf(": ");
+    if (colon < 0) continue;
+    fields.set(part.slice(0, colon).trim(), part.slice(colon + 2).trim());
+  }
+  return {
+    level: match[1] ?? "",
+    action: fields.get("action") ?? "",
+    result: fields.get("result") ?? "",
+    fields,
+    raw,
+  };
+}
+
+/**
+ * A container's whole log (stdout and stderr), as lines.
+ *
+ * @param name The container.
+ * @returns Its lines.
+ */
+export async function logLines(name: string): Promise<string[]> {
+  const result = await run(["docker", "logs", name], { timeoutMs: 30_000 });
+  return (result.stdout + result.stderr).split("\n").filter((line) => line !== "");
+}
+
+/**
+ * A container's action lines, optionally one action only.
+ *
+ * @param name The container.
+ * @param action Keep only this action.
+ * @returns The parsed lines, in order.
+ */
+export async function actions(name: string, action?: string): Promise<LogLine[]> {
+  return (await logLines(name))
+    .map(parseLogLine)
+    .filter((line): line is LogLine => line !== undefined)
+    .filter((line) => action === undefined || line.action === action);
+}
+
+/** A container's state. */
+export interface ContainerState {
+  /** `running`, `exited`, … */
+  readonly status: string;
+  /** Exit code (0 while running). */
+  readonly exitCode: number;
+  /** Health status, or `""` without a healthcheck. */
+  readonly health: string;
+  /** The id of the image it runs. */
+  readonly image: string;
+}
+
+/**
+ * Inspects a container.
+ *
+ * @param name The container.
+ * @returns Its state.
+ */
+export async function inspect(name: string): Promise<ContainerState> {
+  const format = "{{.State.Status}} {{.State.ExitCode}} " +
+    "{{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}} {{.Image}}";
+  const out = await runOrThrow(
+    ["docker", "inspect", "--format", format, name],
+    `Cannot inspect ${name}`,
+    { timeoutMs: 30_000 },
+  );
+  const [status = "", code = "", health = "", image = ""] = out.split(" ");
+  return { status, exitCode: Number(code), health: health === "-" ? "" : health, image };
+}
+
+/**
+ * Polls until `check` returns a value (not `undefined`), or throws after `timeoutMs`.
+ *
+ * @param what What is awaited, for the error.
+ * @param check Returns the value once ready.
+ * @param timeoutMs The bound.
+ * @returns The value.
+ */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs: number,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/**
+ * Waits until every named container has exited.
+ *
+ * @param names The containers.
+ * @param timeoutMs The bound.
+ * @returns Each container's exit code.
+ */
+export async function waitExited(
+  names: readonly string[],
+  timeoutMs: number,
+): Promise<Map<string, number>> {
+  return await waitFor(`${names.join(", ")} to exit`, async () => {
+    const codes = new Map<string, number>();
+    for (const name of names) {
+      const state = await inspect(name);
+      if (state.status !== "exited") return undefined;
+      codes.set(name, state.exitCode);
+    }
+    return codes;
+  }, timeoutMs);
+}
+
+/**
+ * Names of the project's containers, running or not.
+ *
+ * @returns The names, sorted.
+ */
+export async function projectContainers(): Promise<string[]> {
+  const out = await runOrThrow(
+    [
+      "docker",
+      "ps",
+      "-a",
+      "--filter",
+      "label=com.docker.compose.project=tp0",
+      "--format",
+      "{{.Names}}",
+    ],
+    "Cannot list the project's containers",
+    { timeoutMs: 30_000 },
+  );
+  return out.split("\n").filter((name) => name !== "").sort();
+}
+
+/**
+ * Image id of a tag.
+ *
+ * @param tag The image.
+ * @returns Its id.
+ */
+export async function imageId(tag: string): Promise<string> {
+  return await runOrThrow(
+    ["docker", "image", "inspect", "--format", "{{.Id}}", tag],
+    `Cannot inspect image ${tag}`,
+  );
+}
+
+/**
+ * Counts the rows and the winning rows (number 7574) of an agency CSV.
+ *
+ * @param text The file's content (CRLF or LF).
+ * @returns Rows and winners.
+ */
+export function countBets(text: string): { rows: number; winners: number } {
+  let rows = 0;
+  let winners = 0;
+  for (const line of text.split("\n")) {
+    const row = line.replace(/\r$/, "");
+    if (row === "") continue;
+    rows++;
+    if (row.slice(row.lastIndexOf(",") + 1) === "7574") winners++;
+  }
+  return { rows, winners };
+}
+
+/**
+ * A scratch deployment folder: `server/config.ini`, `client/config.yaml`, `.data/` and
+ * the compose file, so the test never touches the repository's own files.
+ */
+export class Workspace {
+  /** The folder. */
+  readonly dir: string;
+  /** The compose file. */
+  readonly file: string;
+
+  /** @param dir An empty scratch folder. */
+  constructor(dir: string) {
+    this.dir = dir;
+    this.file = `${dir}/docker-compose-dev.yaml`;
+  }
+
+  /**
+   * Makes a workspace with the repository's config files and an empty `.data/`.
+   *
+   * @returns The workspace.
+   */
+  static async create(): Promise<Workspace> {
+    const dir = await Deno.makeTempDir({ prefix: "tp0-docker-e2e-" });
+    await Deno.mkdir(`${dir}/server`);
+    await Deno.mkdir(`${dir}/client`);
+    await Deno.mkdir(`${dir}/.data`);
+    const workspace = new Workspace(dir);
+    await workspace.resetConfigs();
+    return workspace;
+  }
+
+  /** Puts back the repository's config files. */
+  async resetConfigs(): Promise<void> {
+    await this.writeConfig(
+      "server/config.ini",
+      await Deno.readTextFile(`${ROOT}server/config.ini`),
+    );
+    await this.writeConfig(
+      "client/config.yaml",
+      await Deno.readTextFile(`${ROOT}client/config.yaml`),
+    );
+  }
+
+  /**
+   * Replaces a config file the way editors do (new file, then rename), so only a
+   * restart shows the change inside a container.
+   *
+   * @param name `server/config.ini` or `client/config.yaml`.
+   * @param text The new content.
+   */
+  async writeConfig(name: string, text: string): Promise<void> {
+    const path = `${this.dir}/${name}`;
+    await Deno.writeTextFile(`${path}.new`, text);
+    await Deno.chmod(`${path}.new`, 0o644);
+    await Deno.rename(`${path}.new`, path);
+  }
+
+  /**
+   * Edits a config file with string replacements, each of which must match.
+   *
+   * @param name `server/config.ini` or `client/config.yaml`.
+   * @param edits `[pattern, replacement]` pairs.
+   */
+  async editConfig(name: string, edits: readonly [RegExp, string][]): Promise<void> {
+    let text = await Deno.readTextFile(`${this.dir}/${name}`);
+    for (const [pattern, replacement] of edits) {
+      if (!pattern.test(text)) throw new Error(`${name} has no ${pattern}`);
+      text = text.replace(pattern, replacement);
+    }
+    await this.writeConfig(name, text);
+  }
+
+  /**
+   * Extracts the course's dataset into `.data/`.
+   *
+   * @returns Rows and winners per agency id.
+   */
+  async extractCourseDataset(): Promise<Map<number, { rows: number; winners: number }>> {
+    const files = unzipSync(await Deno.readFile(COURSE_ZIP));
+    const counts = new Map<number, { rows: number; winners: number }>();
+    for (const [name, bytes] of Object.entries(files)) {
+      const match = /^(?:.*\/)?agency-(\d+)\.csv$/.exec(name);
+      if (match === null) continue;
+      await Deno.writeFile(`${this.dir}/.data/agency-${match[1]}.csv`, bytes, { mode: 0o644 });
+      counts.set(Number(match[1]), countBets(new TextDecoder().decode(bytes)));
+    }
+    return counts;
+  }
+
+  /**
+   * Writes the compose file.
+   *
+   * @param options Agency count and mode.
+   */
+  async generate(options: ComposeOptions): Promise<void> {
+    const warnings = await writeCompose(this.file, options);
+    if (warnings.length > 0) throw new Error(`gen-compose warned: ${warnings.join("; ")}`);
+  }
+
+  /** `deno task up` without rebuilding (the images are built once per run). */
+  async up(): Promise<void> {
+    await up({ file: this.file, build: false, quiet: true, say: () => {} });
+  }
+
+  /** `deno task down --volumes`: no leftovers for the next step. */
+  async down(): Promise<void> {
+    await down({ file: this.file, timeoutSeconds: 10, volumes: true, quiet: true });
+  }
+
+  /**
+   * Runs a Compose subcommand on this deployment.
+   *
+   * @param command The subcommand and its arguments.
+   */
+  async compose(command: readonly string[]): Promise<void> {
+    const argv = composeArgv(await detectCompose(), { file: this.file, command });
+    await runOrThrow(argv, `Cannot run compose ${command.join(" ")}`, { timeoutMs: 120_000 });
+  }
+
+  /** Removes the folder. */
+  async remove(): Promise<void> {
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * Runs a tool script as the tasks do, capturing its output.
+ *
+ * @param script Path under `tools/`, e.g. `validate_echo.ts`.
+ * @param args Its arguments.
+ * @returns Exit code and output.
+ */
+export async function runTool(
+  script: string,
+  args: readonly string[] = [],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return await run([Deno.execPath(), "run", "-A", `${ROOT}tools/${script}`, ...args], {
+    timeoutMs: 120_000,
+  });
+}

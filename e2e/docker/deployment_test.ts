@@ -1,0 +1,367 @@
+/**
+ * The Docker end-to-end test (`deno task test:docker`): the "Done when" list of the
+ * Docker deployment, against real containers on the local engine. Every step starts from
+ * `down --volumes` and waits with a bound; `down` runs at the end whatever happens.
+ * Configs, data and the compose file live in a scratch folder; the course's dataset is
+ * extracted there from `../shared/data/dataset.zip` and never enters the repository.
+ */
+import assert from "node:assert/strict";
+import { assertDockerEngine, run, runOrThrow } from "../../tools/_docker.ts";
+import { buildImages, ensureNetcatImage, IMAGES } from "../../tools/images.ts";
+import { NETWORK_NAME } from "../../tools/gen_compose.ts";
+import { generateDataset } from "../../tools/dataset.ts";
+import { FAIL_LINE, SUCCESS_LINE } from "../../tools/validate_echo.ts";
+import {
+  actions,
+  countBets,
+  imageId,
+  inspect,
+  type LogLine,
+  logLines,
+  projectContainers,
+  runTool,
+  waitExited,
+  waitFor,
+  Workspace,
+} from "./_helpers.ts";
+
+const clientNames = (n: number) => Array.from({ length: n }, (_, i) => `client${i + 1}`);
+
+function sum(lines: readonly LogLine[], key: string): number {
+  return lines.reduce((total, line) => total + Number(line.fields.get(key) ?? NaN), 0);
+}
+
+/** Fails listing every `result: fail` line of the given containers. */
+async function assertNoFailLines(names: readonly string[]): Promise<void> {
+  const failures: string[] = [];
+  for (const name of names) {
+    for (const line of await logLines(name)) {
+      if (/\|\s*result:\s*fail\b/.test(line)) failures.push(`${name}: ${line}`);
+    }
+  }
+  assert.deepEqual(failures, [], "no line may say result: fail in a healthy run");
+}
+
+/** Checks a finished lottery run against the agency files it was fed. */
+async function assertLotteryRun(
+  counts: ReadonlyMap<number, { rows: number; winners: number }>,
+): Promise<void> {
+  const names = clientNames(counts.size);
+  const config = await actions("server", "config");
+  assert.equal(config.length, 1);
+  for (const key of ["port", "listen_backlog", "logging_level"]) {
+    assert.ok(config[0]!.fields.has(key), `server config line has ${key}`);
+  }
+  assert.equal(config[0]!.result, "success");
+  const received = (await actions("server", "apuesta_recibida"))
+    .filter((line) => line.result === "success");
+  const total = [...counts.values()].reduce((n, c) => n + c.rows, 0);
+  assert.equal(sum(received, "cantidad"), total, "every bet of the dataset was stored");
+  assert.equal((await actions("server", "sorteo")).length, 1, "exactly one draw");
+  for (const [id, count] of counts) {
+    const name = `client${id}`;
+    const clientConfig = await actions(name, "config");
+    assert.equal(clientConfig.length, 1, `${name} logs its config once`);
+    for (const key of ["client_id", "server_address", "loop_amount", "loop_period", "log_level"]) {
+      assert.ok(clientConfig[0]!.fields.has(key), `${name} config line has ${key}`);
+    }
+    assert.equal(clientConfig[0]!.fields.get("client_id"), String(id));
+    const winners = (await actions(name, "consulta_ganadores"))
+      .filter((line) => line.result === "success");
+    assert.equal(winners.length, 1, `${name} asks for its winners once`);
+    assert.equal(
+      winners[0]!.fields.get("cant_ganadores"),
+      String(count.winners),
+      `${name} gets its own ${count.winners} winners`,
+    );
+  }
+  await assertNoFailLines(["server", ...names]);
+}
+
+async function stopTimed(name: string): Promise<number> {
+  const started = performance.now();
+  await runOrThrow(["docker", "stop", "-t", "10", name], `Cannot stop ${name}`, {
+    timeoutMs: 60_000,
+  });
+  return performance.now() - started;
+}
+
+Deno.test({
+  name: "docker deployment - the Done-when list, on real containers",
+  sanitizeResources: true,
+  sanitizeOps: true,
+}, async (t) => {
+  await assertDockerEngine();
+  const progress: string[] = [];
+  const path = await buildImages({ quiet: true, say: (line) => progress.push(line) });
+  const netcat = await ensureNetcatImage();
+  console.log(`images: ${path} path; netcat image ${netcat}`);
+  const ws = await Workspace.create();
+  const standIns: string[] = [];
+  try {
+    await ws.down();
+
+    await t.step(
+      "1. gen-compose 5 + up: the course dataset, one draw, each agency's winners",
+      async () => {
+        await ws.resetConfigs();
+        await ws.down();
+        const counts = await ws.extractCourseDataset();
+        assert.equal(counts.size, 5);
+        await ws.generate({ clients: 5 });
+        const started = performance.now();
+        await ws.up();
+        const codes = await waitExited(clientNames(5), 300_000);
+        console.log(
+          `   5 agencies, ${[...counts.values()].reduce((n, c) => n + c.rows, 0)} bets: ` +
+            `up to all exited in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+        );
+        assert.deepEqual([...codes.values()], [0, 0, 0, 0, 0], "the 5 clients exit 0");
+        assert.equal((await inspect("server")).status, "running");
+        await assertLotteryRun(counts);
+      },
+    );
+
+    await t.step(
+      "2. validate-echo: success against the server, fail against stand-ins",
+      async () => {
+        if ((await run(["docker", "inspect", "server"])).code !== 0) {
+          await ws.generate({ clients: 0 });
+          await ws.up();
+        }
+        const good = await runTool("validate_echo.ts");
+        assert.equal(good.stdout, `${SUCCESS_LINE}\n`, good.stderr);
+        assert.equal(good.code, 0);
+        // A stand-in takes the name `server` on the network and answers something else.
+        await runOrThrow(["docker", "stop", "-t", "10", "server"], "Cannot stop server");
+        const wrong = "tp0-e2e-standin-wrong";
+        standIns.push(wrong);
+        await runOrThrow([
+          "docker",
+          "run",
+          "-d",
+          "--name",
+          wrong,
+          "--network",
+          NETWORK_NAME,
+          "--network-alias",
+          "server",
+          netcat,
+          "nc",
+          "-ll",
+          "-p",
+          "12345",
+          "-e",
+          "echo",
+          "wrong",
+        ], "Cannot start the wrong-answer stand-in");
+        const bad = await waitFor("the stand-in to answer", async () => {
+          const result = await runTool("validate_echo.ts");
+          return result.stderr.includes("wrong") ? result : undefined;
+        }, 30_000);
+        assert.equal(bad.stdout, `${FAIL_LINE}\n`);
+        assert.equal(bad.code, 1);
+        await run(["docker", "rm", "-f", wrong]);
+        // A stand-in that accepts and never answers: fail, within the bound, not a hang.
+        const silent = "tp0-e2e-standin-silent";
+        standIns.push(silent);
+        await runOrThrow([
+          "docker",
+          "run",
+          "-d",
+          "--name",
+          silent,
+          "--network",
+          NETWORK_NAME,
+          "--network-alias",
+          "server",
+          netcat,
+          "nc",
+          "-ll",
+          "-p",
+          "12345",
+          "-e",
+          "sleep",
+          "120",
+        ], "Cannot start the silent stand-in");
+        const started = performance.now();
+        const mute = await runTool("validate_echo.ts", ["--timeout", "2"]);
+        const elapsed = performance.now() - started;
+        assert.equal(mute.stdout, `${FAIL_LINE}\n`);
+        assert.ok(elapsed < 20_000, `fail within the bound, took ${elapsed.toFixed(0)} ms`);
+        await run(["docker", "rm", "-f", silent]);
+      },
+    );
+
+    await t.step("6. gen-compose --mode echo 5: loop.amount 3, every message echoed", async () => {
+      await ws.down();
+      await ws.resetConfigs();
+      await ws.editConfig("client/config.yaml", [
+        [/amount: \d+/, "amount: 3"],
+        [/period: "?[^"\n]+"?/, 'period: "250ms"'],
+      ]);
+      await ws.generate({ clients: 5, mode: "echo" });
+      await ws.up();
+      const codes = await waitExited(clientNames(5), 120_000);
+      assert.deepEqual([...codes.values()], [0, 0, 0, 0, 0]);
+      const serverMessages = (await actions("server", "receive_message"))
+        .map((line) => line.fields.get("msg"));
+      for (let id = 1; id <= 5; id++) {
+        const name = `client${id}`;
+        const expected = [1, 2, 3].map((i) => `[CLIENT ${id}] Message N°${i}`);
+        const received = (await actions(name, "receive_message"))
+          .filter((line) => line.result === "success")
+          .map((line) => line.fields.get("msg"));
+        assert.deepEqual(received, expected, `${name} logs each echoed message`);
+        assert.equal((await actions(name, "loop_finished")).length, 1, `${name} loop_finished`);
+        for (const message of expected) {
+          assert.ok(serverMessages.includes(message), `server logs ${message}`);
+        }
+      }
+      await assertNoFailLines(["server", ...clientNames(5)]);
+    });
+
+    await t.step("3. edited configs show after a restart, with the same images", async () => {
+      if ((await run(["docker", "inspect", "client1"])).code !== 0) {
+        await ws.generate({ clients: 5, mode: "echo" });
+        await ws.up();
+        await waitExited(clientNames(5), 120_000);
+      }
+      const before = { server: await imageId(IMAGES.server), client: await imageId(IMAGES.client) };
+      await ws.editConfig("server/config.ini", [[
+        /LOGGING_LEVEL\s*=\s*\w+/,
+        "LOGGING_LEVEL = DEBUG",
+      ]]);
+      await ws.editConfig("client/config.yaml", [
+        [/level: "?\w+"?/, 'level: "DEBUG"'],
+        [/maxAmount: \d+/, "maxAmount: 42"],
+      ]);
+      await ws.compose(["restart", "-t", "10", "server"]);
+      await waitFor(
+        "a healthy server",
+        async () => (await inspect("server")).health === "healthy" ? true : undefined,
+        60_000,
+      );
+      await ws.compose(["restart", "-t", "10", ...clientNames(5)]);
+      await waitExited(clientNames(5), 120_000);
+      const serverConfig = (await actions("server", "config")).at(-1);
+      assert.equal(serverConfig?.fields.get("logging_level"), "DEBUG");
+      for (const name of clientNames(5)) {
+        const config = await actions(name, "config");
+        assert.equal(config.length, 2, `${name} ran twice`);
+        assert.equal(config[1]!.fields.get("log_level"), "DEBUG");
+        assert.equal(config[1]!.fields.get("batch_max_amount"), "42");
+        assert.equal((await inspect(name)).image, before.client, `${name} runs the same image`);
+      }
+      assert.equal(await imageId(IMAGES.server), before.server, "server image not rebuilt");
+      assert.equal(await imageId(IMAGES.client), before.client, "client image not rebuilt");
+      assert.equal((await inspect("server")).image, before.server);
+    });
+
+    await t.step(
+      "4. docker stop -t 10 mid-ingestion: prompt exit 0, each resource closed",
+      async () => {
+        await ws.down();
+        await ws.resetConfigs();
+        // Small batches keep ingestion going long enough to stop it halfway.
+        await ws.editConfig("client/config.yaml", [
+          [/level: "?\w+"?/, 'level: "DEBUG"'],
+          [/maxAmount: \d+/, "maxAmount: 5"],
+        ]);
+        const counts = await ws.extractCourseDataset();
+        await ws.generate({ clients: counts.size });
+        await ws.up();
+        await waitFor(
+          "ingestion to be under way",
+          async () => (await actions("server", "apuesta_recibida")).length >= 20 ? true : undefined,
+          60_000,
+        );
+
+        assert.equal((await actions("client1", "apuestas_enviadas")).length, 0, "client1 mid-way");
+        const clientMs = await stopTimed("client1");
+        const client1 = await inspect("client1");
+        assert.equal(client1.exitCode, 0, "client1 exits 0 on SIGTERM");
+        assert.ok(clientMs < 9_000, `client1 stopped promptly (${clientMs.toFixed(0)} ms)`);
+        const clientActions = (await actions("client1")).map((line) =>
+          `${line.action}:${line.result}`
+        );
+        assert.ok(
+          clientActions.includes("close_connection:success"),
+          "client1 logs its socket closed",
+        );
+        assert.equal(clientActions.at(-1), "shutdown:success");
+
+        assert.equal(
+          (await actions("server", "sorteo")).length,
+          0,
+          "server stopped before the draw",
+        );
+        const serverMs = await stopTimed("server");
+        const server = await inspect("server");
+        assert.equal(server.exitCode, 0, "server exits 0 on SIGTERM");
+        assert.ok(serverMs < 9_000, `server stopped promptly (${serverMs.toFixed(0)} ms)`);
+        const serverActions = (await actions("server")).map((line) =>
+          `${line.action}:${line.result}`
+        );
+        for (const closed of ["close_listener", "close_connection", "close_storage"]) {
+          assert.ok(serverActions.includes(`${closed}:success`), `server logs ${closed}`);
+        }
+        assert.equal(serverActions.at(-1), "shutdown:success");
+        console.log(
+          `   docker stop -t 10: client1 ${clientMs.toFixed(0)} ms, server ${
+            serverMs.toFixed(0)
+          } ms`,
+        );
+      },
+    );
+
+    await t.step("5a. gen-compose 0: the server alone, healthy", async () => {
+      await ws.down();
+      await ws.resetConfigs();
+      await ws.generate({ clients: 0 });
+      await ws.up();
+      await waitFor(
+        "a healthy server",
+        async () => (await inspect("server")).health === "healthy" ? true : undefined,
+        60_000,
+      );
+      assert.deepEqual(await projectContainers(), ["server"]);
+      const echo = await runTool("validate_echo.ts");
+      assert.equal(echo.stdout, `${SUCCESS_LINE}\n`, echo.stderr);
+      await assertNoFailLines(["server"]);
+    });
+
+    await t.step("5b. gen-compose 20: twenty agencies all finish", async () => {
+      await ws.down();
+      await ws.resetConfigs();
+      await generateDataset({
+        dir: `${ws.dir}/.data`,
+        agencies: 20,
+        betsPerAgency: 500,
+        seed: 20,
+        winnerShare: 0.01,
+      });
+      const counts = new Map<number, { rows: number; winners: number }>();
+      for (let id = 1; id <= 20; id++) {
+        counts.set(id, countBets(await Deno.readTextFile(`${ws.dir}/.data/agency-${id}.csv`)));
+      }
+      await ws.generate({ clients: 20 });
+      const started = performance.now();
+      await ws.up();
+      const codes = await waitExited(clientNames(20), 300_000);
+      console.log(
+        `   20 agencies, 10000 bets: up to all exited in ${
+          ((performance.now() - started) / 1000).toFixed(1)
+        } s`,
+      );
+      assert.deepEqual([...codes.values()], Array(20).fill(0), "the 20 clients exit 0");
+      await assertLotteryRun(counts);
+    });
+  } finally {
+    // 7. Always clean up, whatever failed above.
+    for (const name of standIns) await run(["docker", "rm", "-f", name]);
+    await ws.down().catch((error) => console.error(`down failed: ${error}`));
+    await ws.remove();
+  }
+  assert.deepEqual(await projectContainers(), [], "down left nothing behind");
+});
