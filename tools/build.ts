@@ -203,6 +203,19 @@ export function launcherScript(options: LauncherOptions): string {
   ].join("\n");
 }
 
+/** Removes `path` if it is a launcher script (it starts with `#!`); leaves anything else. */
+async function removeLauncher(path: string): Promise<void> {
+  const head = new Uint8Array(2);
+  try {
+    using file = await Deno.open(path);
+    await file.read(head);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  if (head[0] === 0x23 && head[1] === 0x21) await Deno.remove(path);
+}
+
 /** Options of {@linkcode buildBinaries}. */
 export interface BuildOptions {
   /**
@@ -332,6 +345,8 @@ export async function buildBinaries(options: BuildOptions = {}): Promise<BuildRe
   for (const target of reason === undefined ? targets : []) {
     const output = join(outDir, target.name);
     progress(`build: deno compile ${target.entry} -> ${relative(root, output)}`);
+    // deno compile will not overwrite a file it did not write, such as an earlier launcher.
+    await removeLauncher(output);
     const result = await compile({
       denoPath,
       args: [
