@@ -13,7 +13,7 @@ export interface ConnectOptions {
   readonly port: number;
   /** Attempts before giving up. */
   readonly attempts: number;
-  /** Wait before the second attempt; doubles each time, capped at 5 s. */
+  /** Wait before the second attempt; doubles each time, jittered, capped at 5 s. */
   readonly backoffMs: number;
   readonly log: ActionLogger;
   /** Stops waiting (SIGTERM). */
@@ -48,7 +48,8 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
- * The wait before attempt `attempt + 1`: `base · 2^attempt`, capped, with ±50% jitter.
+ * The wait before attempt `attempt + 1`: `base · 2^(attempt-1)` with ±50% jitter, never
+ * over {@linkcode MAX_BACKOFF_MS}.
  *
  * @param attempt Attempts made so far (from 1).
  * @param baseMs The first wait.
@@ -61,7 +62,7 @@ export function backoffDelay(
   random: number = Math.random(),
 ): number {
   const capped = Math.min(baseMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
-  return Math.round(capped * (0.5 + random));
+  return Math.min(Math.round(capped * (0.5 + random)), MAX_BACKOFF_MS);
 }
 
 /**

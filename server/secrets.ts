@@ -1,10 +1,10 @@
 /**
- * Per-agency secrets: an INI-style file of `<agency id> = <secret>` lines. With no file
+ * Per-agency secrets: a file of `<agency id> = <secret>` lines (`#` or `;` starts a
+ * comment line). With no file
  * configured, agencies are not authenticated (the course's behaviour).
  *
  * @module
  */
-import { parseINI } from "confbox/ini";
 import { ConfigError } from "../shared/errors.ts";
 
 /**
@@ -26,11 +26,18 @@ export async function loadSecrets(path: string, agencies: number): Promise<Map<n
     throw new ConfigError([`Cannot read secrets file ${path}: ${reason}`], { cause: error });
   }
   const problems: string[] = [];
-  for (const [key, value] of Object.entries(parseINI<Record<string, unknown>>(text))) {
+  // Read line by line rather than with an INI parser: a secret must be kept verbatim,
+  // and INI parsers strip inline `#`/`;` comments and turn `true` into a boolean.
+  for (const line of text.split(/\r?\n/)) {
+    const trimmed = line.trim();
+    if (trimmed === "" || trimmed.startsWith("#") || trimmed.startsWith(";")) continue;
+    const eq = trimmed.indexOf("=");
+    const key = (eq < 0 ? trimmed : trimmed.slice(0, eq)).trim();
+    const value = eq < 0 ? "" : trimmed.slice(eq + 1).trim();
     const agency = Number(key);
     if (!/^\d+$/.test(key) || agency < 1 || agency > agencies) {
       problems.push(`Invalid key "${key}" in ${path}: expected an agency id from 1 to ${agencies}`);
-    } else if (typeof value !== "string" || value.length === 0 || value.length > 255) {
+    } else if (value.length === 0 || value.length > 255) {
       problems.push(`Invalid secret for agency ${key} in ${path}: expected 1 to 255 characters`);
     } else {
       secrets.set(agency, value);

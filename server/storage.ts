@@ -127,7 +127,8 @@ export function parseRow(line: string): Bet {
 export function formatBetRows(agency: number, bets: readonly BetFields[]): string {
   return stringify(
     bets.map((b) => [agency, b.firstName, b.lastName, b.document, b.birthdate, b.number]),
-    { record_delimiter: "windows" },
+    // csv-stringify alone quotes only a whole CRLF; Python quotes a lone CR or LF too.
+    { record_delimiter: "windows", quoted_match: /[\r\n]/ },
   );
 }
 

@@ -194,7 +194,10 @@ export class FramedConnection {
       }, this.#idleTimeoutMs)
       : undefined;
     try {
-      return await this.#stream.read(this.#decoder.space());
+      const n = await this.#stream.read(this.#decoder.space());
+      // Some streams end a read cut short by close() as EOF instead of failing it.
+      if (this.#timedOut) throw new Deno.errors.TimedOut("closed by the idle timeout");
+      return n;
     } catch (error) {
       if (this.#timedOut) {
         throw new ConnectionError(`Cannot read: idle for more than ${this.#idleTimeoutMs} ms`, {

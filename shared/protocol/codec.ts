@@ -22,6 +22,13 @@ import {
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** Refuses values a field cannot hold instead of letting `DataView` wrap them. */
+function checkRange(value: number, max: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new RangeError(`Cannot encode integer: ${value} is outside 0..${max}`);
+  }
+}
+
 /** Thrown internally when a write would pass the end of the frame. */
 class FrameFull extends RangeError {}
 
@@ -47,6 +54,7 @@ export class FrameBuilder {
 
   /** Appends a u8. */
   u8(value: number): this {
+    checkRange(value, 0xff);
     this.#room(1);
     this.#view.setUint8(this.#pos, value);
     this.#pos += 1;
@@ -55,6 +63,7 @@ export class FrameBuilder {
 
   /** Appends a big-endian u16. */
   u16(value: number): this {
+    checkRange(value, 0xffff);
     this.#room(2);
     this.#view.setUint16(this.#pos, value);
     this.#pos += 2;
@@ -63,6 +72,7 @@ export class FrameBuilder {
 
   /** Appends a big-endian u32. */
   u32(value: number): this {
+    checkRange(value, 0xffffffff);
     this.#room(4);
     this.#view.setUint32(this.#pos, value);
     this.#pos += 4;
