@@ -57,3 +57,33 @@ Deno.test("bindSources() skips named volumes and reads the long syntax", () => {
   assert.deepEqual(bindSources(doc, "/base"), ["/abs/file", "/base/rel"]);
   assert.deepEqual(bindSources({}, "/base"), []);
 });
+
+async function runCompose(args: string[]) {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("./compose.ts", import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+}
+
+Deno.test("compose CLI prints one error line and exits 1 on bad input", async (t) => {
+  const cases = [
+    [],
+    ["frobnicate"],
+    ["up", "extra"],
+    ["up", "--mode", "loop"],
+    ["up", "--path", "cloud"],
+    ["up", "--clients", "999"],
+    ["down", "--timeout", "forever"],
+    ["logs", "--bogus"],
+  ];
+  for (const args of cases) {
+    await t.step(args.join(" ") || "(none)", async () => {
+      const { code, stderr } = await runCompose(args);
+      assert.equal(code, 1);
+      assert.equal(stderr.trim().split("\n").length, 1, stderr);
+      assert.match(stderr, /^compose: /);
+    });
+  }
+});

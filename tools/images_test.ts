@@ -164,3 +164,19 @@ Deno.test("chooseBuildPath() picks online only when both online images are avail
     });
   }
 });
+
+Deno.test("images CLI prints one error line and exits 1 on bad input", async (t) => {
+  for (const args of [["--path", "cloud"], ["--bogus"], ["extra"]]) {
+    await t.step(args.join(" "), async () => {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", new URL("./images.ts", import.meta.url).pathname, ...args],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(output.stderr);
+      assert.equal(output.code, 1);
+      assert.equal(stderr.trim().split("\n").length, 1, stderr);
+      assert.match(stderr, /^images: /);
+    });
+  }
+});

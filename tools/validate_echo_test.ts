@@ -53,3 +53,21 @@ Deno.test("probeArgv() runs nc on the compose network, bounded, publishing nothi
   assert.ok(argv.includes(`MSG=${OPTIONS.message}`));
   assert.ok(!script.includes(OPTIONS.message));
 });
+
+Deno.test("validate-echo CLI prints one error line and exits 1 on bad flags", async (t) => {
+  const cases = [["--port", "x"], ["--port", "70000"], ["--timeout", "0"], ["--bogus"], ["x"]];
+  for (const args of cases) {
+    await t.step(args.join(" "), async () => {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", new URL("./validate_echo.ts", import.meta.url).pathname, ...args],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(output.stderr);
+      assert.equal(output.code, 1);
+      assert.equal(new TextDecoder().decode(output.stdout), "", "no result line for bad flags");
+      assert.equal(stderr.trim().split("\n").length, 1, stderr);
+      assert.match(stderr, /^validate-echo: /);
+    });
+  }
+});
