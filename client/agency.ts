@@ -43,7 +43,6 @@ export type AgencyConfig = Pick<
   | "connectAttempts"
   | "connectBackoff"
   | "timeout"
-  | "loopPeriod"
 >;
 
 /** Documents listed in full in the `ganadores` log line; longer lists are cut. */
@@ -165,7 +164,7 @@ class AgencyRun {
           client_id: id,
           agencias_pendientes: reply.pending,
         });
-        await sleep(reply.retryAfterMs || this.#config.loopPeriod.ms, this.#signal);
+        await sleep(reply.retryAfterMs, this.#signal);
         continue;
       }
       const documents = [...reply.documents];
@@ -188,7 +187,7 @@ class AgencyRun {
         client_id: this.#config.id,
         agencias_pendientes: reply.pending,
       });
-      await sleep(reply.retryAfterMs || this.#config.loopPeriod.ms, this.#signal);
+      await sleep(reply.retryAfterMs, this.#signal);
     }
     return undefined;
   }

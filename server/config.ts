@@ -74,11 +74,11 @@ export const SERVER_SETTINGS = {
     parser: integer(64, 8192),
     default: 8192,
   },
-  retryAfter: {
-    file: "SERVER_RETRY_AFTER",
-    env: "SERVER_RETRY_AFTER",
+  drawWait: {
+    file: "SERVER_DRAW_WAIT",
+    env: "SERVER_DRAW_WAIT",
     parser: duration,
-    default: durationOf(100),
+    default: durationOf(1000),
   },
   progressInterval: {
     file: "SERVER_PROGRESS_INTERVAL",

@@ -22,7 +22,7 @@ const DEFAULTS: ServerConfig = {
   maxConnections: 2048,
   idleTimeout: { ms: 30_000, text: "30s" },
   maxFrameSize: 8192,
-  retryAfter: { ms: 100, text: "100ms" },
+  drawWait: { ms: 1000, text: "1s" },
   progressInterval: { ms: 5000, text: "5s" },
   secretsPath: "",
 };
@@ -70,7 +70,7 @@ SERVER_FSYNC = batch
 SERVER_MAX_CONNECTIONS = 100
 SERVER_IDLE_TIMEOUT = 1m30s
 SERVER_MAX_FRAME_SIZE = 4096
-SERVER_RETRY_AFTER = 250ms
+SERVER_DRAW_WAIT = 250ms
 SERVER_PROGRESS_INTERVAL = 1s
 SERVER_SECRETS_PATH = /etc/secrets.ini
 `;
@@ -87,7 +87,7 @@ SERVER_SECRETS_PATH = /etc/secrets.ini
       maxConnections: 100,
       idleTimeout: { ms: 90_000, text: "1m30s" },
       maxFrameSize: 4096,
-      retryAfter: { ms: 250, text: "250ms" },
+      drawWait: { ms: 250, text: "250ms" },
       progressInterval: { ms: 1000, text: "1s" },
       secretsPath: "/etc/secrets.ini",
     });

@@ -51,6 +51,8 @@ export class Lottery {
   readonly #options: LotteryOptions;
   readonly #done = new Set<number>();
   #result: Promise<WinnersByAgency> | undefined;
+  readonly #waiters = new Set<() => void>();
+  #closed = false;
   #status: DrawStatus;
 
   /** @param options Expected agencies and the draw itself. */
@@ -83,9 +85,41 @@ export class Lottery {
     return this.#result;
   }
 
-  /** Resolves when the draw is over (never, if agencies never finish). */
+  /** The running or finished draw, once every agency is done. */
   whenDrawn(): Promise<WinnersByAgency> | undefined {
     return this.#result;
+  }
+
+  /**
+   * Waits until the draw is over, at most `maxMs` (or until {@linkcode Lottery.close}),
+   * so agencies asking early get their answer as soon as it exists instead of after
+   * their next poll.
+   *
+   * @param maxMs The longest wait.
+   * @returns The status then: drawn, or still pending.
+   */
+  async waitForDraw(maxMs: number): Promise<DrawStatus> {
+    if (this.#status.drawn || this.#closed || maxMs <= 0) return this.#status;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#waiters.add(resolve);
+    const timer = setTimeout(resolve, maxMs);
+    try {
+      await promise;
+    } finally {
+      clearTimeout(timer);
+      this.#waiters.delete(resolve);
+    }
+    return this.#status;
+  }
+
+  /** Releases every {@linkcode Lottery.waitForDraw} at once (shutdown). */
+  close(): void {
+    this.#closed = true;
+    this.#wake();
+  }
+
+  #wake(): void {
+    for (const resolve of this.#waiters) resolve();
   }
 
   async #run(): Promise<WinnersByAgency> {
@@ -95,6 +129,7 @@ export class Lottery {
     for (const list of winners.values()) total += list.length;
     this.#status = { drawn: true, winners, total };
     this.#options.onDrawn?.(winners, performance.now() - started);
+    this.#wake();
     return winners;
   }
 }

@@ -129,3 +129,28 @@ Deno.test("Lottery draws over collectWinners() of the stored bets", async () => 
   assert.ok(status.drawn);
   assert.equal(status.total, 3);
 });
+
+Deno.test("Lottery.waitForDraw() answers the moment the draw ends, or pending at the timeout", async (t) => {
+  await t.step("held until the draw ends", async () => {
+    const { lottery, release } = countingLottery(1, new Map([[1, ["9"]]]));
+    const waiting = lottery.waitForDraw(5000);
+    lottery.markDone(1);
+    release();
+    const started = performance.now();
+    const status = await waiting;
+    assert.equal(status.drawn, true);
+    assert.ok(performance.now() - started < 1000, "not after the timeout");
+  });
+  await t.step("pending when the draw does not come in time", async () => {
+    const { lottery } = countingLottery(2);
+    lottery.markDone(1);
+    assert.deepEqual(await lottery.waitForDraw(20), { drawn: false, pending: 1 });
+  });
+  await t.step("close() releases waiters at once", async () => {
+    const { lottery } = countingLottery(2);
+    const waiting = lottery.waitForDraw(60_000);
+    lottery.close();
+    assert.deepEqual(await waiting, { drawn: false, pending: 2 });
+    assert.deepEqual(await lottery.waitForDraw(60_000), { drawn: false, pending: 2 });
+  });
+});

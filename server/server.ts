@@ -27,7 +27,7 @@ export type ServerOptions = Pick<
   | "maxConnections"
   | "idleTimeout"
   | "maxFrameSize"
-  | "retryAfter"
+  | "drawWait"
   | "progressInterval"
 >;
 
@@ -113,7 +113,7 @@ export async function startServer(
   const listener = Deno.listen({ hostname: config.listenAddress, port: config.port });
   const ctx: SessionContext = {
     agencies: config.agencies,
-    retryAfterMs: config.retryAfter.ms,
+    drawWaitMs: config.drawWait.ms,
     store,
     lottery,
     log,
@@ -199,6 +199,7 @@ export async function startServer(
 
   async function shutdown(): Promise<void> {
     listener.close();
+    lottery.close();
     await accepting;
     log.info("close_listener", "success", { port: config.port });
     clearInterval(progress);

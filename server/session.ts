@@ -24,8 +24,8 @@ import type { BetStore } from "./storage.ts";
 export interface SessionContext {
   /** Expected agencies: valid ids are 1..agencies. */
   readonly agencies: number;
-  /** Suggested wait for agencies asking too early. */
-  readonly retryAfterMs: number;
+  /** How long a winners or total query before the draw is held waiting for it. */
+  readonly drawWaitMs: number;
   readonly store: BetStore;
   readonly lottery: Lottery;
   readonly log: ActionLogger;
@@ -237,12 +237,13 @@ class AgencySession {
   }
 
   async #winners(): Promise<void> {
-    const status = this.#ctx.lottery.status;
+    const status = await this.#ctx.lottery.waitForDraw(this.#ctx.drawWaitMs);
     if (!status.drawn) {
+      // The query was already held for drawWaitMs: the agency may ask again at once.
       await this.#conn.send({
         type: MessageType.NOT_READY,
         pending: status.pending,
-        retryAfterMs: this.#ctx.retryAfterMs,
+        retryAfterMs: 0,
       });
       return;
     }
@@ -261,7 +262,7 @@ class AgencySession {
   }
 
   async #total(): Promise<void> {
-    const status = this.#ctx.lottery.status;
+    const status = await this.#ctx.lottery.waitForDraw(this.#ctx.drawWaitMs);
     await this.#conn.send(
       status.drawn
         ? { type: MessageType.TOTAL, winners: status.total, pending: 0, retryAfterMs: 0 }
@@ -269,7 +270,7 @@ class AgencySession {
           type: MessageType.TOTAL,
           winners: this.#ctx.store.stats.winners,
           pending: status.pending,
-          retryAfterMs: this.#ctx.retryAfterMs,
+          retryAfterMs: 0,
         },
     );
   }

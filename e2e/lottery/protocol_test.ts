@@ -31,7 +31,7 @@ async function storedRows(dir: string): Promise<number> {
 }
 
 Deno.test("server - winners query before the draw gets NOT_READY, never a partial list", async () => {
-  await using server = await startServer({ agencies: 2 });
+  await using server = await startServer({ agencies: 2, env: { SERVER_DRAW_WAIT: "50ms" } });
   using conn = await hello(server.port, 1);
   await conn.send({ type: MessageType.BATCH, agency: 1, seq: 0, bets: [GOOD] });
   assert.equal((await conn.expect(MessageType.BATCH_ACK)).status, 0);
