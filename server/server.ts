@@ -186,6 +186,9 @@ export async function startServer(
           continue;
         }
         log.info("accept_connections", "success", { ip });
+        // Acks are small writes: without this, Nagle's algorithm holds each one back until
+        // the agency's delayed ACK of the previous (tens of ms per batch window).
+        conn.setNoDelay(true);
         connections.set(conn, ip);
         const handler = handle(conn, ip);
         handlers.add(handler);
