@@ -41,6 +41,8 @@ export async function serveEcho(stream: ByteStream, options: EchoOptions): Promi
   let pending = new Uint8Array(0);
   let chunk: Uint8Array | null = options.initial;
   const buf = new Uint8Array(8192);
+  const idleMs = options.idleTimeoutMs ?? 0;
+  let lineStarted = performance.now();
   while (chunk !== null) {
     try {
       validator.decode(chunk, { stream: true });
@@ -66,7 +68,22 @@ export async function serveEcho(stream: ByteStream, options: EchoOptions): Promi
       });
       return;
     }
-    const n: number | null = await readWithTimeout(stream, buf, options.idleTimeoutMs ?? 0);
+    // A line trickled in byte by byte (slow loris) must end within the idle timeout too.
+    const lineOpen = pending.length > 0;
+    const wait = idleMs > 0 && lineOpen ? idleMs - (performance.now() - lineStarted) : idleMs;
+    let n: number | null;
+    try {
+      if (idleMs > 0 && wait <= 0) throw new Deno.errors.TimedOut("line not whole in time");
+      n = await readWithTimeout(stream, buf, wait);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.TimedOut)) throw error;
+      options.log.warning("idle_timeout", "fail", {
+        ip: options.ip,
+        detail: lineOpen ? `line not whole within ${idleMs} ms` : `idle for ${idleMs} ms`,
+      });
+      return;
+    }
+    if (!lineOpen) lineStarted = performance.now();
     chunk = n === null ? null : buf.slice(0, n);
   }
   if (pending.length > 0) {
@@ -80,9 +97,23 @@ async function readWithTimeout(
   buf: Uint8Array,
   timeoutMs: number,
 ): Promise<number | null> {
-  const timer = timeoutMs > 0 ? setTimeout(() => stream.close(), timeoutMs) : undefined;
+  let fired = false;
+  const timer = timeoutMs > 0
+    ? setTimeout(() => {
+      fired = true;
+      stream.close();
+    }, timeoutMs)
+    : undefined;
   try {
-    return await stream.read(buf);
+    const n = await stream.read(buf);
+    // A read cut short by close() may end as EOF instead of failing.
+    if (fired) throw new Deno.errors.TimedOut(`no data for ${timeoutMs} ms`);
+    return n;
+  } catch (error) {
+    if (fired && !(error instanceof Deno.errors.TimedOut)) {
+      throw new Deno.errors.TimedOut(`no data for ${timeoutMs} ms`, { cause: error });
+    }
+    throw error;
   } finally {
     clearTimeout(timer);
   }

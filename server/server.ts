@@ -140,6 +140,8 @@ export async function startServer(
       if (first[0] === MAGIC) {
         const framed = new FramedConnection(conn as ByteStream, {
           idleTimeoutMs: config.idleTimeout.ms,
+          // A frame trickled in byte by byte (slow loris) gets no more time than silence.
+          frameTimeoutMs: config.idleTimeout.ms,
           maxBodySize: config.maxFrameSize - 4,
           initial: first,
         });

@@ -107,6 +107,13 @@ export interface FramedConnectionOptions {
    */
   readonly idleTimeoutMs?: number;
   /**
+   * A frame whose first bytes are in must be whole within this time, however steadily
+   * its bytes trickle in (a slow-loris peer resets the idle timer with every byte); the
+   * connection is then closed as timed out. 0 disables it.
+   * @default 0
+   */
+  readonly frameTimeoutMs?: number;
+  /**
    * The largest frame body accepted.
    * @default 8188
    */
@@ -123,6 +130,7 @@ export class FramedConnection {
   readonly #stream: ByteStream;
   readonly #decoder: FrameDecoder;
   readonly #idleTimeoutMs: number;
+  readonly #frameTimeoutMs: number;
   #pendingWrite: Promise<void> = Promise.resolve();
   #closed = false;
   #timedOut = false;
@@ -137,6 +145,7 @@ export class FramedConnection {
       options.maxBodySize === undefined ? {} : { maxBodySize: options.maxBodySize },
     );
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
+    this.#frameTimeoutMs = options.frameTimeoutMs ?? 0;
     if (options.initial) this.#decoder.push(options.initial);
   }
 
@@ -172,10 +181,14 @@ export class FramedConnection {
    * @throws {ProtocolError} On a bad magic byte or an oversized length.
    */
   async readFrame(): Promise<RawFrame | null> {
+    let deadline: number | undefined;
     for (;;) {
       const frame = this.#decoder.next();
       if (frame) return frame;
-      const n = await this.#readChunk();
+      if (deadline === undefined && this.#frameTimeoutMs > 0 && this.#decoder.buffered > 0) {
+        deadline = performance.now() + this.#frameTimeoutMs;
+      }
+      const n = await this.#readChunk(deadline);
       if (n === null) {
         if (this.#decoder.buffered === 0) return null;
         throw new ConnectionError(
@@ -186,12 +199,15 @@ export class FramedConnection {
     }
   }
 
-  async #readChunk(): Promise<number | null> {
-    const timer = this.#idleTimeoutMs > 0
+  async #readChunk(deadline?: number): Promise<number | null> {
+    const left = deadline === undefined ? Infinity : Math.max(0, deadline - performance.now());
+    const frameLimited = left < (this.#idleTimeoutMs || Infinity);
+    const wait = Math.min(left, this.#idleTimeoutMs || Infinity);
+    const timer = wait < Infinity
       ? setTimeout(() => {
         this.#timedOut = true;
         this.close();
-      }, this.#idleTimeoutMs)
+      }, wait)
       : undefined;
     try {
       const n = await this.#stream.read(this.#decoder.space());
@@ -200,9 +216,12 @@ export class FramedConnection {
       return n;
     } catch (error) {
       if (this.#timedOut) {
-        throw new ConnectionError(`Cannot read: idle for more than ${this.#idleTimeoutMs} ms`, {
-          cause: error,
-        });
+        throw new ConnectionError(
+          frameLimited
+            ? `Cannot read frame: not whole within ${this.#frameTimeoutMs} ms`
+            : `Cannot read: idle for more than ${this.#idleTimeoutMs} ms`,
+          { cause: error },
+        );
       }
       throw new ConnectionError("Cannot read: connection lost", { cause: error });
     } finally {
