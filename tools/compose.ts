@@ -136,13 +136,17 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function compose(command: readonly string[], file: string, quiet = false): Promise<number> {
+async function compose(
+  command: readonly string[],
+  file: string,
+  quiet = false,
+): Promise<{ code: number; detail: string }> {
   const prefix = await detectCompose();
   const result = await run(composeArgv(prefix, { file, command }), {
     inherit: !quiet,
     timeoutMs: 600_000,
   });
-  return result.code;
+  return { code: result.code, detail: quiet ? lastLine(result.stderr) : "" };
 }
 
 /** Options of {@linkcode up}. */
@@ -284,8 +288,10 @@ export async function down(options: DownOptions = {}): Promise<void> {
     const args = ["down", "-t", timeout, "--remove-orphans"];
     if (options.volumes ?? false) args.push("--volumes");
     const removed = await compose(args, file, quiet);
-    if (stop !== 0 || removed !== 0) {
-      throw new ToolError(`Cannot stop the deployment: compose exited ${stop || removed}`);
+    const failed = stop.code !== 0 ? stop : removed;
+    if (failed.code !== 0) {
+      const detail = failed.detail === "" ? "" : `: ${failed.detail}`;
+      throw new ToolError(`Cannot stop the deployment: compose exited ${failed.code}${detail}`);
     }
   } finally {
     if (temp !== undefined) await Deno.remove(temp, { recursive: true }).catch(() => {});
@@ -303,12 +309,12 @@ export async function logs(
 ): Promise<number> {
   await assertDockerEngine();
   const args = (options.follow ?? true) ? ["logs", "-f"] : ["logs"];
-  return await compose(args, options.file ?? DEFAULT_OUTPUT);
+  return (await compose(args, options.file ?? DEFAULT_OUTPUT)).code;
 }
 
 const USAGE = "usage: deno task up|down|logs [--file F] " +
   "[up: --clients N --mode agency|bet|echo --path auto|offline|online --no-build --quiet] " +
-  "[down: --timeout S --volumes] [logs: --no-follow]";
+  "[down: --timeout S --volumes --quiet] [logs: --no-follow]";
 
 /**
  * The CLI: `compose.ts up|down|logs [flags]`.
@@ -371,7 +377,12 @@ export async function main(args: readonly string[]): Promise<number> {
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 0 || timeoutSeconds > 600) {
       throw new ToolError(`Cannot stop: --timeout must be whole seconds from 0 to 600`);
     }
-    await down({ file: values.file, timeoutSeconds, volumes: values.volumes });
+    await down({
+      file: values.file,
+      timeoutSeconds,
+      volumes: values.volumes,
+      quiet: values.quiet,
+    });
     return 0;
   }
   return await logs({ file: values.file, follow: !values["no-follow"] });
