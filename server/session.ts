@@ -62,7 +62,9 @@ class AgencySession {
     if (!(await this.#hello(first))) return;
     for (;;) {
       const frame = await this.#conn.readFrame();
-      if (frame === null || frame.type === MessageType.BYE) break;
+      if (frame === null) break;
+      // A BYE with a body is malformed: it falls through to decodeMessage, which says so.
+      if (frame.type === MessageType.BYE && frame.body.length === 0) break;
       // Batches, the bulk of the traffic, are read in place; the rest is decoded.
       if (frame.type === MessageType.BATCH) await this.#batch(frame.body);
       else await this.#dispatch(decodeMessage(frame.type, frame.body));
