@@ -1,0 +1,165 @@
+import assert from "node:assert/strict";
+import { Random } from "../../shared/protocol/_fuzz.ts";
+import { generateDataset } from "../../tools/dataset.ts";
+import {
+  type ClientProcess,
+  parseLog,
+  type ServerProcess,
+  startClient,
+  startServer,
+  waitFor,
+} from "../lottery/_harness.ts";
+import { account, expectedRows, expectedWinners, reportFault } from "./_faults.ts";
+
+/** Change it to explore other crash points; every run's seed is printed on failure. */
+const SEED = 20_240_611;
+const RUNS = 20;
+const AGENCIES = 3;
+const BETS_PER_AGENCY = 3000;
+
+/** Clients must ride out restarts: many quick attempts, backoff from 20 ms. */
+const CLIENT_ENV = {
+  CLI_CONNECT_ATTEMPTS: "60",
+  CLI_CONNECT_BACKOFF: "20ms",
+  CLI_TIMEOUT: "10s",
+};
+
+function batchesLogged(server: ServerProcess): number {
+  return parseLog(server.stdout()).filter((l) =>
+    l.action === "apuesta_recibida" && l.result === "success"
+  ).length;
+}
+
+/** The winners each client logged (`ganadores | dnis: …`), by agency. */
+function loggedWinners(clients: readonly ClientProcess[]): Map<number, string[]> {
+  const winners = new Map<number, string[]>();
+  clients.forEach((client, i) => {
+    const line = parseLog(client.stdout()).find((l) => l.action === "ganadores");
+    const dnis = line?.fields.get("dnis") ?? "";
+    winners.set(i + 1, dnis === "" ? [] : dnis.split(" "));
+  });
+  return winners;
+}
+
+async function finish(clients: readonly ClientProcess[], what: string): Promise<void> {
+  const codes = await Promise.race([
+    Promise.all(clients.map((c) => c.status)),
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`Timed out waiting for the clients (${what})`)), 60_000)
+    ),
+  ]);
+  codes.forEach((code, i) => {
+    assert.equal(code, 0, `${what}: client ${i + 1} exited ${code}: ${clients[i]!.stdout()}`);
+  });
+}
+
+Deno.test("server - kill -9 at random moments of ingestion: every bet stored exactly once, same winners", async () => {
+  const data = await Deno.makeTempDir({ prefix: "tp0-crash-data-" });
+  const killed: ServerProcess[] = [];
+  let current: ServerProcess | undefined;
+  let clients: ClientProcess[] = [];
+  try {
+    const summary = await generateDataset({
+      dir: data,
+      agencies: AGENCIES,
+      betsPerAgency: BETS_PER_AGENCY,
+      seed: 11,
+      winnerShare: 0.01,
+    });
+    const paths = summary.files.map((f) => f.path);
+    const expected = await expectedRows(paths);
+    const fromFiles = await expectedWinners(paths);
+
+    // The reference: the same data without faults.
+    {
+      await using server = await startServer({ agencies: AGENCIES });
+      clients = await Promise.all(
+        paths.map((path, i) => startClient(i + 1, server.port, { CLI_DATA_PATH: path })),
+      );
+      await finish(clients, "reference run");
+      assert.deepEqual(loggedWinners(clients), fromFiles, "the reference run's winners");
+    }
+
+    let kills = 0;
+    let stored = 0;
+    let lost = 0;
+    let duplicated = 0;
+    for (let run = 0; run < RUNS; run++) {
+      const random = new Random(SEED + run);
+      const what = `run ${run} (seed ${SEED + run})`;
+      const dir = await Deno.makeTempDir({ prefix: "tp0-crash-" });
+      try {
+        const batchSize = random.int(10, 60);
+        const totalBatches = AGENCIES * Math.ceil(BETS_PER_AGENCY / batchSize);
+        current = await startServer({ agencies: AGENCIES, dir });
+        const port = current.port;
+        clients = await Promise.all(paths.map((path, i) =>
+          startClient(i + 1, port, {
+            ...CLIENT_ENV,
+            CLI_DATA_PATH: path,
+            CLI_BATCH_MAXAMOUNT: String(batchSize),
+            CLI_BATCH_WINDOW: String(random.int(1, 16)),
+          })
+        ));
+        const runKills = random.int(1, 3);
+        let logged = 0;
+        for (let k = 0; k < runKills; k++) {
+          const remaining = Math.max(1, totalBatches - logged);
+          const target = random.int(1, Math.max(1, Math.floor(remaining * 0.7)));
+          const server: ServerProcess = current;
+          await waitFor(() => batchesLogged(server) >= target, 30_000, `${what}: ingestion`)
+            .catch(() => {});
+          await new Promise((r) => setTimeout(r, random.int(0, 15)));
+          logged += batchesLogged(server);
+          const { code } = await server.stop("SIGKILL");
+          assert.notEqual(code, 0, `${what}: the server was killed, not finished`);
+          killed.push(server);
+          kills++;
+          current = await startServer({ agencies: AGENCIES, dir, port });
+        }
+        await finish(clients, what);
+        const { code } = await current.stop("SIGTERM");
+        assert.equal(code, 0, `${what}: the last server exits cleanly`);
+
+        const result = await account(`${dir}/bets.csv`, expected);
+        stored += result.stored;
+        lost += result.lost;
+        duplicated += result.duplicated;
+        assert.ok(result.endsWhole, `${what}: bets.csv ends with a whole row`);
+        assert.equal(result.foreign, 0, `${what}: no torn or foreign row`);
+        assert.equal(result.lost, 0, `${what}: no bet lost`);
+        assert.equal(result.duplicated, 0, `${what}: no bet stored twice`);
+        assert.deepEqual(
+          loggedWinners(clients),
+          fromFiles,
+          `${what}: same winners as without faults`,
+        );
+        const log = parseLog(current.stdout());
+        assert.equal(log.filter((l) => l.action === "sorteo").length, 1, `${what}: one draw`);
+      } finally {
+        await current?.stop("SIGKILL");
+        current = undefined;
+        await Promise.all(clients.map((c) => {
+          try {
+            c.kill("SIGKILL");
+          } catch {
+            // Exited already.
+          }
+          return c.status;
+        }));
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
+    }
+    await reportFault({
+      scenario: `kill -9 server during ingestion (${RUNS} seeded runs)`,
+      faults: kills,
+      sent: RUNS * expected.length,
+      stored,
+      lost,
+      duplicated,
+      result: lost === 0 && duplicated === 0 ? "pass" : "fail",
+    });
+  } finally {
+    await Deno.remove(data, { recursive: true }).catch(() => {});
+  }
+});

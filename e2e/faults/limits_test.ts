@@ -1,0 +1,285 @@
+import assert from "node:assert/strict";
+import { ErrorCode } from "../../shared/errors.ts";
+import { type ByteStream, FramedConnection } from "../../shared/net/framed_conn.ts";
+import { encodeMessage, MessageType } from "../../shared/protocol/mod.ts";
+import { generateDataset } from "../../tools/dataset.ts";
+import { parseLog, startClient, startServer, waitFor } from "../lottery/_harness.ts";
+import {
+  account,
+  connectRaw,
+  delay,
+  expectedRows,
+  GOOD_BET,
+  helloRaw,
+  memoryOf,
+  openFileLimit,
+  reportFault,
+} from "./_faults.ts";
+
+/** Reads until the peer closes (EOF or reset); resolves with the time it took. */
+async function timeToClose(conn: Deno.Conn, limitMs: number): Promise<number> {
+  const started = performance.now();
+  const buf = new Uint8Array(1024);
+  const deadline = setTimeout(() => conn.close(), limitMs);
+  try {
+    for (;;) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) break;
+    }
+  } finally {
+    clearTimeout(deadline);
+  }
+  return performance.now() - started;
+}
+
+/** Sends `bytes` one per `periodMs` until the peer closes or `bytes` run out. */
+async function trickle(conn: Deno.Conn, bytes: Uint8Array, periodMs: number): Promise<number> {
+  let sent = 0;
+  for (const byte of bytes) {
+    try {
+      await conn.write(new Uint8Array([byte]));
+    } catch {
+      break;
+    }
+    sent++;
+    await delay(periodMs);
+  }
+  return sent;
+}
+
+Deno.test("server - a slow-loris peer (1 byte per second) is dropped after the idle timeout", async () => {
+  const idleMs = 2000;
+  await using server = await startServer({
+    agencies: 1,
+    env: { SERVER_IDLE_TIMEOUT: `${idleMs}ms` },
+  });
+  const batch = encodeMessage({
+    type: MessageType.BATCH,
+    agency: 1,
+    seq: 0,
+    bets: [GOOD_BET, GOOD_BET],
+  });
+  const hello = encodeMessage({ type: MessageType.HELLO, agency: 1, secret: "" });
+  const open = () => Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const [binary, afterHello, echo, silent] = await Promise.all([open(), open(), open(), open()]);
+  try {
+    await afterHello.write(hello);
+    const scenarios = await Promise.all([
+      // A frame trickled from its first byte (the sniffing read gets one byte).
+      (async () => {
+        const closed = timeToClose(binary, 10_000);
+        const sent = trickle(binary, batch, 1000);
+        return { what: "binary frame", closedMs: await closed, sent: await sent };
+      })(),
+      // A frame trickled after a proper HELLO.
+      (async () => {
+        const closed = timeToClose(afterHello, 10_000);
+        const sent = trickle(afterHello, batch, 1000);
+        return { what: "frame after HELLO", closedMs: await closed, sent: await sent };
+      })(),
+      // An echo line trickled without its newline.
+      (async () => {
+        const closed = timeToClose(echo, 10_000);
+        const sent = trickle(echo, new TextEncoder().encode("x".repeat(60)), 1000);
+        return { what: "echo line", closedMs: await closed, sent: await sent };
+      })(),
+      // Nothing at all.
+      (async () => ({ what: "silence", closedMs: await timeToClose(silent, 10_000), sent: 0 }))(),
+    ]);
+    for (const { what, closedMs, sent } of scenarios) {
+      assert.ok(
+        closedMs >= idleMs * 0.9 && closedMs < idleMs + 2500,
+        `${what}: dropped after ${closedMs.toFixed(0)} ms (idle timeout ${idleMs} ms)`,
+      );
+      assert.ok(sent < 10, `${what}: dropped after ${sent} bytes`);
+    }
+    const timeouts = parseLog(server.stdout()).filter((l) => l.action === "idle_timeout");
+    assert.ok(timeouts.length >= 2, "the protocol timeouts are logged");
+    assert.ok(timeouts.every((l) => l.result === "fail"));
+    // The server still serves agencies.
+    const { conn } = await helloRaw(server.port, 1);
+    conn.close();
+    await reportFault({
+      scenario: "slow-loris peers (1 byte/s), idle timeout 2s",
+      faults: scenarios.length,
+      sent: 0,
+      stored: 0,
+      lost: 0,
+      duplicated: 0,
+      result: "pass",
+    });
+  } finally {
+    for (const conn of [binary, afterHello, echo, silent]) {
+      try {
+        conn.close();
+      } catch {
+        // Closed by the deadline.
+      }
+    }
+  }
+});
+
+Deno.test("server - 1,000 idle connections do not stop 5 real agencies", async () => {
+  const idle = 1000;
+  const limit = openFileLimit();
+  assert.ok(
+    limit === undefined || limit >= idle + 500,
+    `ulimit -n is ${limit}: raise it to run ${idle} connections`,
+  );
+  const data = await Deno.makeTempDir({ prefix: "tp0-idle-" });
+  const conns: Deno.Conn[] = [];
+  try {
+    const summary = await generateDataset({
+      dir: data,
+      agencies: 5,
+      betsPerAgency: 2000,
+      seed: 21,
+      winnerShare: 0.01,
+    });
+    const paths = summary.files.map((f) => f.path);
+    await using server = await startServer({
+      agencies: 5,
+      env: { SERVER_IDLE_TIMEOUT: "120s", SERVER_PROGRESS_INTERVAL: "200ms" },
+    });
+    const hello = encodeMessage({ type: MessageType.HELLO, agency: 1, secret: "" });
+    for (let i = 0; i < idle; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      conns.push(conn);
+      // A third say nothing, a third open a session and go quiet, a third stop mid-frame.
+      if (i % 3 === 1) await conn.write(hello);
+      else if (i % 3 === 2) await conn.write(hello.subarray(0, 3));
+    }
+    const connections = () => {
+      const line = parseLog(server.stdout()).findLast((l) => l.action === "progreso");
+      return Number(line?.fields.get("conexiones") ?? 0);
+    };
+    await waitFor(() => connections() >= idle, 20_000, "the server to hold the idle connections");
+    const started = performance.now();
+    const clients = await Promise.all(
+      paths.map((path, i) => startClient(i + 1, server.port, { CLI_DATA_PATH: path })),
+    );
+    const codes = await Promise.all(clients.map((c) => c.status));
+    const elapsed = performance.now() - started;
+    codes.forEach((code, i) => assert.equal(code, 0, `agency ${i + 1}: ${clients[i]!.stdout()}`));
+    assert.ok(connections() >= idle, "the idle connections were still open meanwhile");
+    const memory = memoryOf(server.pid);
+    assert.ok(memory === undefined || memory.peakMiB < 512, `peak RSS ${memory?.peakMiB} MiB`);
+    const { code } = await server.stop("SIGTERM");
+    assert.equal(code, 0);
+    const result = await account(`${server.dir}/bets.csv`, await expectedRows(paths));
+    assert.equal(result.lost, 0);
+    assert.equal(result.duplicated, 0);
+    assert.ok(elapsed < 60_000, `agencies took ${elapsed.toFixed(0)} ms`);
+    await reportFault({
+      scenario: `${idle} idle connections + 5 agencies`,
+      faults: idle,
+      sent: result.sent,
+      stored: result.stored,
+      lost: result.lost,
+      duplicated: result.duplicated,
+      result: "pass",
+    });
+  } finally {
+    for (const conn of conns) {
+      try {
+        conn.close();
+      } catch {
+        // Closed by the server.
+      }
+    }
+    await Deno.remove(data, { recursive: true });
+  }
+});
+
+Deno.test("server - connections over SERVER_MAX_CONNECTIONS get LIMIT_EXCEEDED and a close", async () => {
+  const max = 50;
+  const over = 10;
+  await using server = await startServer({
+    agencies: 2,
+    env: { SERVER_MAX_CONNECTIONS: String(max), SERVER_IDLE_TIMEOUT: "60s" },
+  });
+  const held: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < max; i++) {
+      held.push(await Deno.connect({ hostname: "127.0.0.1", port: server.port }));
+    }
+    const accepted = () =>
+      parseLog(server.stdout()).filter((l) =>
+        l.action === "accept_connections" && l.result === "success"
+      ).length;
+    await waitFor(() => accepted() >= max, 10_000, "the server to accept the first connections");
+    for (let i = 0; i < over; i++) {
+      const raw = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      using conn = new FramedConnection(raw as ByteStream, { idleTimeoutMs: 5000 });
+      const reply = await conn.read();
+      assert.equal(reply?.type, MessageType.ERROR, "an error frame");
+      assert.equal(reply?.type === MessageType.ERROR && reply.code, ErrorCode.LIMIT_EXCEEDED);
+      assert.equal(await conn.read().catch(() => null), null, "then a close");
+    }
+    const refused = parseLog(server.stdout()).filter((l) =>
+      l.action === "accept_connections" && l.result === "fail" &&
+      l.fields.get("error") === "LIMIT_EXCEEDED"
+    );
+    assert.equal(refused.length, over);
+    for (const conn of held.splice(0)) conn.close();
+    // Once the idle peers are gone, agencies get in again.
+    let welcomed = false;
+    for (let attempt = 0; attempt < 50 && !welcomed; attempt++) {
+      try {
+        const { conn } = await helloRaw(server.port, 1);
+        conn.close();
+        welcomed = true;
+      } catch {
+        await delay(100);
+      }
+    }
+    assert.ok(welcomed, "an agency is served after the flood");
+    await reportFault({
+      scenario: `connections over the limit (${max})`,
+      faults: over,
+      sent: 0,
+      stored: 0,
+      lost: 0,
+      duplicated: 0,
+      result: "pass",
+    });
+  } finally {
+    for (const conn of held) conn.close();
+  }
+});
+
+Deno.test("server - agency ids outside 1..SERVER_AGENCIES are refused", async (t) => {
+  await using server = await startServer({ agencies: 3 });
+  for (const agency of [0, 4, 5, 65535]) {
+    await t.step(`HELLO as agency ${agency} gets INVALID_AGENCY and a close`, async () => {
+      using conn = await connectRaw(server.port);
+      await conn.send({ type: MessageType.HELLO, agency, secret: "" });
+      const reply = await conn.read();
+      assert.equal(reply?.type === MessageType.ERROR && reply.code, ErrorCode.INVALID_AGENCY);
+      assert.match(reply?.type === MessageType.ERROR ? reply.message : "", /from 1 to 3/);
+      assert.equal(await conn.read().catch(() => null), null);
+    });
+  }
+  await t.step("bin/client as agency 4 fails with INVALID_AGENCY", async () => {
+    const data = await Deno.makeTempFile({ suffix: ".csv" });
+    try {
+      await Deno.writeTextFile(data, "Ana,Paz,12345678,1990-01-01,7574\r\n");
+      const client = await startClient(4, server.port, {
+        CLI_DATA_PATH: data,
+        CLI_CONNECT_ATTEMPTS: "1",
+      });
+      assert.notEqual(await client.status, 0);
+      assert.match(client.stdout(), /action: agencia \| result: fail \|.*INVALID_AGENCY/);
+    } finally {
+      await Deno.remove(data);
+    }
+  });
+  await t.step("agencies 1..3 are served", async () => {
+    for (const agency of [1, 2, 3]) (await helloRaw(server.port, agency)).conn.close();
+  });
+  const refusals = parseLog(server.stdout()).filter((l) =>
+    l.action === "receive_message" && l.result === "fail" &&
+    l.fields.get("error") === "INVALID_AGENCY"
+  );
+  assert.equal(refusals.length, 5);
+});
