@@ -1047,6 +1047,17 @@ function spawn(
   return { child, pid: child.pid, startedAt, exited, drained, tail };
 }
 
+/** `0.1 s`, `12.5 s`, `375 s`: enough digits to tell short limits apart. */
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+}
+
+/** The last non-empty line a process printed, cut short, for a failure message. */
+function lastLine(tail: readonly string[]): string {
+  const line = tail.findLast((text) => text.trim() !== "") ?? "(no output)";
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
+}
+
 function kill(tracked: Tracked, signal: Deno.Signal): void {
   if (!live.has(tracked.child)) return;
   try {
@@ -1303,6 +1314,7 @@ async function runSystem(ctx: RunContext, runName: string, withProxy: boolean): 
   const clients: Tracked[] = [];
   let proxy: AckLatencyProxy | undefined;
   let progress: ReturnType<typeof setInterval> | undefined;
+  let timeout: ReturnType<typeof setTimeout> | undefined;
   try {
     const port = freePort();
     const storage = join(dir, "storage", "bets.csv");
@@ -1354,12 +1366,15 @@ async function runSystem(ctx: RunContext, runName: string, withProxy: boolean): 
     const up = await Promise.race([
       readyPromise.then(() => "ready" as const),
       serverExit.then(() => "exited" as const),
-      new Promise<"timeout">((done) => setTimeout(() => done("timeout"), SERVER_READY_MS)),
+      new Promise<"timeout">((done) => {
+        timeout = setTimeout(() => done("timeout"), SERVER_READY_MS);
+      }),
     ]);
+    clearTimeout(timeout);
     if (up !== "ready") {
       failures.push(
         up === "exited"
-          ? `server exited before accepting connections: ${server.tail.join(" / ")}`
+          ? `server exited before accepting connections: ${lastLine(server.tail)}`
           : `server did not log accept_connections within ${SERVER_READY_MS / 1000} s`,
       );
       return { ok: false, failures, wallMs: NaN };
@@ -1420,9 +1435,30 @@ async function runSystem(ctx: RunContext, runName: string, withProxy: boolean): 
       );
     }, PROGRESS_EVERY_MS);
     const allExited = Promise.all(exits);
-    if (!(await within(allExited, ctx.timeoutMs))) {
-      failures.push(`timed out after ${(ctx.timeoutMs / 1000).toFixed(0)} s`);
-      for (const client of clients) kill(client, "SIGKILL");
+    // One agency failing means the draw never comes: stop the others at once.
+    const firstFailure = Promise.race(
+      exits.map((exit) =>
+        exit.then((status) => status.code === 0 ? new Promise<never>(() => {}) : status)
+      ),
+    );
+    const stoppedByBench = new Set<number>();
+    const outcome = await Promise.race([
+      allExited.then(() => "done" as const),
+      firstFailure.then(() => "failed" as const),
+      new Promise<"timeout">((done) => {
+        timeout = setTimeout(() => done("timeout"), ctx.timeoutMs);
+      }),
+    ]);
+    clearTimeout(timeout);
+    if (outcome !== "done") {
+      if (outcome === "timeout") {
+        failures.push(`timed out after ${seconds(ctx.timeoutMs)}`);
+      }
+      clients.forEach((client, i) => {
+        if (!live.has(client.child)) return;
+        stoppedByBench.add(i);
+        kill(client, "SIGKILL");
+      });
     }
     const clientExits = await allExited;
     const cpuAfterClients = reapedChildrenCpuMs();
@@ -1444,7 +1480,7 @@ async function runSystem(ctx: RunContext, runName: string, withProxy: boolean): 
     if (serverStatus.code !== 0) {
       failures.push(
         `server exited with ${serverStatus.signal ?? `code ${serverStatus.code}`} after SIGTERM: ${
-          server.tail.slice(-3).join(" / ")
+          lastLine(server.tail)
         }`,
       );
     }
@@ -1453,10 +1489,12 @@ async function runSystem(ctx: RunContext, runName: string, withProxy: boolean): 
     clientExits.forEach((exit, i) => {
       const file = data.files[i]!;
       const outcome = outcomes[i]!;
-      if (exit.code !== 0) {
+      if (stoppedByBench.has(i)) {
+        failures.push(`agency ${file.agency} stopped by the bench`);
+      } else if (exit.code !== 0) {
         failures.push(
           `agency ${file.agency} exited with ${exit.signal ?? `code ${exit.code}`}: ${
-            clients[i]!.tail.slice(-3).join(" / ")
+            lastLine(clients[i]!.tail)
           }`,
         );
       } else if (outcome.winners !== file.winners) {
@@ -1514,6 +1552,7 @@ async function runSystem(ctx: RunContext, runName: string, withProxy: boolean): 
     return run;
   } finally {
     if (progress !== undefined) clearInterval(progress);
+    clearTimeout(timeout);
     for (const client of clients) kill(client, "SIGKILL");
     if (server) kill(server, "SIGKILL");
     await Promise.all([...clients, ...(server ? [server] : [])].map((t) => t.exited));
@@ -1623,7 +1662,7 @@ async function runFloor(ctx: RunContext): Promise<FloorRun> {
     });
     procs.push(receiver);
     if (!(await within(readyPromise, SERVER_READY_MS))) {
-      failures.push(`floor receiver did not start: ${receiver.tail.join(" / ")}`);
+      failures.push(`floor receiver did not start: ${lastLine(receiver.tail)}`);
       return { ok: false, failures, wallMs: NaN };
     }
     const started = performance.now();
@@ -1643,7 +1682,7 @@ async function runFloor(ctx: RunContext): Promise<FloorRun> {
     }
     const all = Promise.all(procs.map((proc) => proc.exited));
     if (!(await within(all, ctx.timeoutMs))) {
-      failures.push(`timed out after ${(ctx.timeoutMs / 1000).toFixed(0)} s`);
+      failures.push(`timed out after ${seconds(ctx.timeoutMs)}`);
       for (const proc of procs) kill(proc, "SIGKILL");
     }
     const exits = await all;
@@ -1653,7 +1692,7 @@ async function runFloor(ctx: RunContext): Promise<FloorRun> {
       if (exit.code !== 0) {
         failures.push(
           `floor ${i === 0 ? "receiver" : `sender ${i}`} exited with code ${exit.code}: ${
-            procs[i]!.tail.slice(-2).join(" / ")
+            lastLine(procs[i]!.tail)
           }`,
         );
       }
