@@ -142,6 +142,8 @@ export async function startServer(
           idleTimeoutMs: config.idleTimeout.ms,
           // A frame trickled in byte by byte (slow loris) gets no more time than silence.
           frameTimeoutMs: config.idleTimeout.ms,
+          // A peer that never reads its replies would otherwise hold the session forever.
+          writeTimeoutMs: config.idleTimeout.ms,
           maxBodySize: config.maxFrameSize - 4,
           initial: first,
         });

@@ -283,3 +283,51 @@ Deno.test("server - agency ids outside 1..SERVER_AGENCIES are refused", async (t
   );
   assert.equal(refusals.length, 5);
 });
+
+Deno.test("server - a peer that never reads its replies is dropped after the idle timeout", async () => {
+  const idleMs = 2000;
+  await using server = await startServer({
+    agencies: 1,
+    env: { SERVER_IDLE_TIMEOUT: `${idleMs}ms`, SERVER_PROGRESS_INTERVAL: "100ms" },
+  });
+  // 400 winners: every WINNERS reply is about 4 KB.
+  const { conn } = await helloRaw(server.port, 1);
+  const bets = Array.from({ length: 100 }, (_, i) => ({ ...GOOD_BET, document: String(i + 1) }));
+  for (let seq = 0; seq < 4; seq++) {
+    await conn.send({ type: MessageType.BATCH, agency: 1, seq, bets });
+    await conn.expect(MessageType.BATCH_ACK);
+  }
+  await conn.send({ type: MessageType.DONE, agency: 1, batches: 4 });
+  await conn.expect(MessageType.DONE_ACK);
+  // Ask for the winners 20,000 times (80 MB of replies) and read none of them.
+  const query = encodeMessage({ type: MessageType.WINNERS_QUERY, agency: 1 });
+  const queries = new Uint8Array(query.length * 20_000);
+  for (let i = 0; i < 20_000; i++) queries.set(query, i * query.length);
+  const writing = conn.send(queries).catch(() => {});
+  const connections = () => {
+    const line = parseLog(server.stdout()).findLast((l) => l.action === "progreso");
+    return Number(line?.fields.get("conexiones") ?? -1);
+  };
+  try {
+    await waitFor(() => connections() === 0, idleMs + 8000, "the server to drop the peer");
+  } finally {
+    conn.close();
+    await writing;
+  }
+  assert.match(server.stdout(), /idle_timeout \| result: fail .*read nothing for 2000 ms/);
+  const memory = memoryOf(server.pid);
+  assert.ok(memory === undefined || memory.peakMiB < 400, `peak RSS ${memory?.peakMiB} MiB`);
+  // The server still serves the agency.
+  const again = await helloRaw(server.port, 1);
+  assert.equal(again.done, true);
+  again.conn.close();
+  await reportFault({
+    scenario: "peer that never reads its replies (80 MB asked)",
+    faults: 1,
+    sent: 0,
+    stored: 0,
+    lost: 0,
+    duplicated: 0,
+    result: "pass",
+  });
+});

@@ -114,6 +114,12 @@ export interface FramedConnectionOptions {
    */
   readonly frameTimeoutMs?: number;
   /**
+   * A frame that cannot be written within this time (the peer reads nothing, so the
+   * socket buffers stay full) closes the connection as timed out. 0 disables it.
+   * @default 0
+   */
+  readonly writeTimeoutMs?: number;
+  /**
    * The largest frame body accepted.
    * @default 8188
    */
@@ -131,6 +137,7 @@ export class FramedConnection {
   readonly #decoder: FrameDecoder;
   readonly #idleTimeoutMs: number;
   readonly #frameTimeoutMs: number;
+  readonly #writeTimeoutMs: number;
   #pendingWrite: Promise<void> = Promise.resolve();
   #closed = false;
   #timedOut = false;
@@ -146,6 +153,7 @@ export class FramedConnection {
     );
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.#frameTimeoutMs = options.frameTimeoutMs ?? 0;
+    this.#writeTimeoutMs = options.writeTimeoutMs ?? 0;
     if (options.initial) this.#decoder.push(options.initial);
   }
 
@@ -240,11 +248,29 @@ export class FramedConnection {
     const frame = message instanceof Uint8Array ? message : encodeMessage(message);
     const write = this.#pendingWrite.then(() => {
       if (this.#closed) throw new ConnectionError("Cannot write: connection is closed");
-      return writeAll(this.#stream, frame);
+      return this.#writeTimeoutMs > 0 ? this.#writeTimed(frame) : writeAll(this.#stream, frame);
     });
     // The chain must survive a failed write so later sends report their own error.
     this.#pendingWrite = write.catch(() => {});
     return write;
+  }
+
+  async #writeTimed(frame: Uint8Array): Promise<void> {
+    const timer = setTimeout(() => {
+      this.#timedOut = true;
+      this.close();
+    }, this.#writeTimeoutMs);
+    try {
+      await writeAll(this.#stream, frame);
+    } catch (error) {
+      if (!this.#timedOut) throw error;
+      throw new ConnectionError(
+        `Cannot write: the peer read nothing for ${this.#writeTimeoutMs} ms`,
+        { cause: error },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Waits for queued writes to finish (errors are reported by their own `send`). */
