@@ -266,7 +266,7 @@ Deno.test({
         // Small batches keep ingestion going long enough to stop it halfway.
         await ws.editConfig("client/config.yaml", [
           [/level: "?\w+"?/, 'level: "DEBUG"'],
-          [/maxAmount: \d+/, "maxAmount: 5"],
+          [/maxAmount: \d+/, "maxAmount: 1"],
         ]);
         const counts = await ws.extractCourseDataset();
         await ws.generate({ clients: counts.size });
@@ -312,6 +312,34 @@ Deno.test({
             serverMs.toFixed(0)
           } ms`,
         );
+      },
+    );
+
+    await t.step(
+      "4b. docker stop -t 10 of agencies reconnecting to a stopped server: prompt exit 0",
+      async () => {
+        // Step 4 left the other agencies retrying their connection to the stopped server:
+        // `deno task down` at that moment must still see clean, prompt exits.
+        const running: string[] = [];
+        for (const name of clientNames(5).slice(1)) {
+          if ((await run(["docker", "inspect", name])).code !== 0) continue;
+          if ((await inspect(name)).status === "running") running.push(name);
+        }
+        assert.ok(running.length > 0, "some agencies were still reconnecting");
+        const started = performance.now();
+        await runOrThrow(["docker", "stop", "-t", "10", ...running], "Cannot stop the agencies", {
+          timeoutMs: 60_000,
+        });
+        const elapsed = performance.now() - started;
+        const codes = new Map<string, number>();
+        for (const name of running) codes.set(name, (await inspect(name)).exitCode);
+        console.log(`   docker stop -t 10 ${running.join(" ")}: ${elapsed.toFixed(0)} ms`);
+        assert.deepEqual(
+          Object.fromEntries(codes),
+          Object.fromEntries(running.map((name) => [name, 0])),
+          "SIGTERM while reconnecting exits 0 (137 means SIGKILL after 10 s)",
+        );
+        assert.ok(elapsed < 9_000, `stopped promptly (${elapsed.toFixed(0)} ms)`);
       },
     );
 
