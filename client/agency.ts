@@ -14,7 +14,7 @@ import type { ActionLogger } from "../shared/log.ts";
 import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
-import { connectWithRetry, sleep } from "./connect.ts";
+import { backoffDelay, connectWithRetry, sleep } from "./connect.ts";
 import { type BatchFrame, csvBatchFrames } from "./csv_batches.ts";
 
 /** What an agency run achieved. */
@@ -220,22 +220,35 @@ export async function runAgency(
       fields: { client_id: config.id },
     });
     const conn = new FramedConnection(socket as ByteStream, { idleTimeoutMs: config.timeout.ms });
+    let failure: unknown;
     try {
       return await run.session(conn);
     } catch (error) {
-      if (!(error instanceof ConnectionError) || options.signal.aborted) throw error;
-      reconnects++;
-      if (reconnects > config.connectAttempts) throw error;
-      options.log.warning("reconexion", "in_progress", {
-        client_id: config.id,
-        intento: reconnects,
-        detail: error.message,
-      });
+      if (!isTransient(error) || options.signal.aborted) throw error;
+      failure = error;
     } finally {
       conn.close();
       options.log.debug("close_connection", "success", { client_id: config.id });
     }
+    reconnects++;
+    if (reconnects > config.connectAttempts) throw failure;
+    // Back off even when the server answers at once (it may be full or shutting down).
+    const wait = backoffDelay(reconnects, config.connectBackoff.ms);
+    options.log.warning("reconexion", "in_progress", {
+      client_id: config.id,
+      intento: reconnects,
+      retry_in_ms: wait,
+      detail: describeFailure(failure),
+    });
+    await sleep(wait, options.signal);
   }
+}
+
+/** Failures worth reconnecting for: a lost connection, a full or stopping server. */
+function isTransient(error: unknown): boolean {
+  return error instanceof ConnectionError ||
+    (error instanceof ProtocolError &&
+      (error.code === ErrorCode.LIMIT_EXCEEDED || error.code === ErrorCode.SHUTTING_DOWN));
 }
 
 /**

@@ -331,3 +331,65 @@ Deno.test("server - a peer that never reads its replies is dropped after the idl
     result: "pass",
   });
 });
+
+Deno.test("client - agencies refused over the connection limit back off and finish once it clears", async () => {
+  const max = 60;
+  const data = await Deno.makeTempDir({ prefix: "tp0-limit-clients-" });
+  const held: Deno.Conn[] = [];
+  try {
+    const summary = await generateDataset({
+      dir: data,
+      agencies: 2,
+      betsPerAgency: 1000,
+      seed: 61,
+      winnerShare: 0.01,
+    });
+    const paths = summary.files.map((f) => f.path);
+    await using server = await startServer({
+      agencies: 2,
+      env: { SERVER_MAX_CONNECTIONS: String(max), SERVER_IDLE_TIMEOUT: "60s" },
+    });
+    for (let i = 0; i < max; i++) {
+      held.push(await Deno.connect({ hostname: "127.0.0.1", port: server.port }));
+    }
+    const accepted = () =>
+      parseLog(server.stdout()).filter((l) =>
+        l.action === "accept_connections" && l.result === "success"
+      ).length;
+    await waitFor(() => accepted() >= max, 10_000, "the flood to fill the server");
+    const clients = await Promise.all(paths.map((path, i) =>
+      startClient(i + 1, server.port, {
+        CLI_DATA_PATH: path,
+        CLI_CONNECT_ATTEMPTS: "20",
+        CLI_CONNECT_BACKOFF: "100ms",
+      })
+    ));
+    const refused = () =>
+      parseLog(server.stdout()).filter((l) =>
+        l.action === "accept_connections" && l.fields.get("error") === "LIMIT_EXCEEDED"
+      ).length;
+    await waitFor(() => refused() >= 4, 10_000, "the agencies to be refused a few times");
+    for (const conn of held.splice(0)) conn.close();
+    const codes = await Promise.all(clients.map((c) => c.status));
+    codes.forEach((code, i) => assert.equal(code, 0, `agency ${i + 1}: ${clients[i]!.stdout()}`));
+    for (const client of clients) {
+      assert.match(client.stdout(), /reconexion \| result: in_progress .*LIMIT_EXCEEDED/);
+    }
+    assert.equal((await server.stop("SIGTERM")).code, 0);
+    const result = await account(`${server.dir}/bets.csv`, await expectedRows(paths));
+    assert.equal(result.lost, 0);
+    assert.equal(result.duplicated, 0);
+    await reportFault({
+      scenario: `agencies refused over the connection limit (${max}), then admitted`,
+      faults: refused(),
+      sent: result.sent,
+      stored: result.stored,
+      lost: result.lost,
+      duplicated: result.duplicated,
+      result: "pass",
+    });
+  } finally {
+    for (const conn of held) conn.close();
+    await Deno.remove(data, { recursive: true });
+  }
+});
