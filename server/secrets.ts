@@ -46,3 +46,21 @@ export async function loadSecrets(path: string, agencies: number): Promise<Map<n
   if (problems.length > 0) throw new ConfigError(problems);
   return secrets;
 }
+
+const encoder = new TextEncoder();
+
+/**
+ * Checks a secret sent in HELLO against the configured one, in a time that does not
+ * depend on where the two differ (so reply times reveal nothing of a near guess).
+ *
+ * @param expected The configured secret; `undefined` (no secret for the agency) never matches.
+ * @param given The secret the peer sent.
+ * @returns Whether they are equal.
+ */
+export function secretMatches(expected: string | undefined, given: string): boolean {
+  const want = encoder.encode(expected ?? "");
+  const got = encoder.encode(given);
+  let diff = want.length ^ got.length;
+  for (let i = 0; i < got.length; i++) diff |= (want[i] ?? 0) ^ got[i]!;
+  return expected !== undefined && diff === 0;
+}

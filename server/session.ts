@@ -18,6 +18,7 @@ import type { FramedConnection } from "../shared/net/framed_conn.ts";
 import { decodeMessage, type Message, MessageType } from "../shared/protocol/mod.ts";
 import { batchHeader, batchRows } from "./batch_rows.ts";
 import type { Lottery } from "./draw.ts";
+import { secretMatches } from "./secrets.ts";
 import type { BetStore } from "./storage.ts";
 
 /** What every session shares. */
@@ -86,7 +87,7 @@ class AgencySession {
       );
     }
     const secret = this.#ctx.secrets.get(message.agency);
-    if (this.#ctx.secrets.size > 0 && secret !== message.secret) {
+    if (this.#ctx.secrets.size > 0 && !secretMatches(secret, message.secret)) {
       throw refuse(ErrorCode.UNAUTHORIZED, `Cannot serve agency ${message.agency}: wrong secret`);
     }
     this.#agency = message.agency;
