@@ -21,7 +21,7 @@ import { type BatchFrame, csvBatchFrames } from "./csv_batches.ts";
 export interface AgencyResult {
   /** Bets the server acknowledged in this run (resumed ones excluded). */
   readonly betsSent: number;
-  /** Batches sent in all (the agency's final sequence). */
+  /** Batches the server holds for this agency (its next sequence number). */
   readonly batches: number;
   /** This agency's winners' documents; `undefined` when stopped early. */
   readonly winners?: readonly string[];
@@ -60,6 +60,8 @@ class AgencyRun {
   readonly #log: ActionLogger;
   readonly #signal: AbortSignal;
   #betsSent = 0;
+  /** Batches the server holds: from WELCOME, then one more per ack. */
+  #batches = 0;
   #lastProgress = performance.now();
 
   constructor(config: AgencyConfig, log: ActionLogger, signal: AbortSignal) {
@@ -76,28 +78,29 @@ class AgencyRun {
     const id = this.#config.id;
     await conn.send({ type: MessageType.HELLO, agency: id, secret: this.#config.secret });
     const welcome = await conn.expect(MessageType.WELCOME);
-    let batches = welcome.nextSeq;
+    this.#batches = welcome.nextSeq;
     if (!welcome.done) {
       const sent = await this.#sendBatches(conn, welcome.nextSeq);
-      if (sent === undefined) return this.#stopped(batches);
-      batches = sent;
-      await conn.send({ type: MessageType.DONE, agency: id, batches });
+      if (sent === undefined) return this.stopped();
+      this.#batches = sent;
+      await conn.send({ type: MessageType.DONE, agency: id, batches: sent });
       await conn.expect(MessageType.DONE_ACK);
     }
+    const batches = this.#batches;
     this.#log.info("apuestas_enviadas", "success", {
       client_id: id,
       cantidad: this.#betsSent,
       lotes: batches,
     });
     const winners = await this.#queryWinners(conn);
-    if (winners === undefined) return this.#stopped(batches);
+    if (winners === undefined) return this.stopped();
     this.#log.info("consulta_ganadores", "success", {
       client_id: id,
       cant_ganadores: winners.length,
     });
     this.#log.info("ganadores", "success", { client_id: id, dnis: listDocuments(winners) });
     const total = await this.#queryTotal(conn);
-    if (total === undefined) return this.#stopped(batches);
+    if (total === undefined) return this.stopped();
     this.#log.info("consulta_total_ganadores", "success", {
       client_id: id,
       cant_ganadores: total,
@@ -106,8 +109,9 @@ class AgencyRun {
     return { betsSent: this.#betsSent, batches, winners, totalWinners: total, stopped: false };
   }
 
-  #stopped(batches: number): AgencyResult {
-    return { betsSent: this.#betsSent, batches, stopped: true };
+  /** The result of a run cut short by a signal. */
+  stopped(): AgencyResult {
+    return { betsSent: this.#betsSent, batches: this.#batches, stopped: true };
   }
 
   /** Sends every batch from `firstSeq` on; returns the batch count, or undefined if stopped. */
@@ -143,6 +147,7 @@ class AgencyRun {
       );
     }
     this.#betsSent += expected.count;
+    this.#batches = ack.seq + 1;
     const now = performance.now();
     if (now - this.#lastProgress >= 1000) {
       this.#lastProgress = now;
@@ -210,25 +215,33 @@ export async function runAgency(
   const run = new AgencyRun(config, options.log, options.signal);
   let reconnects = 0;
   for (;;) {
-    const socket = await connectWithRetry({
-      hostname: config.serverAddress.hostname,
-      port: config.serverAddress.port,
-      attempts: config.connectAttempts,
-      backoffMs: config.connectBackoff.ms,
-      log: options.log,
-      signal: options.signal,
-      fields: { client_id: config.id },
-    });
+    let socket: Deno.TcpConn;
+    try {
+      socket = await connectWithRetry({
+        hostname: config.serverAddress.hostname,
+        port: config.serverAddress.port,
+        attempts: config.connectAttempts,
+        backoffMs: config.connectBackoff.ms,
+        log: options.log,
+        signal: options.signal,
+        fields: { client_id: config.id },
+      });
+    } catch (error) {
+      // Stopped (SIGTERM) while waiting for the server: not a failure.
+      if (options.signal.aborted) return run.stopped();
+      throw error;
+    }
     const conn = new FramedConnection(socket as ByteStream, { idleTimeoutMs: config.timeout.ms });
     let failure: unknown;
     try {
       return await run.session(conn);
     } catch (error) {
-      if (!isTransient(error) || options.signal.aborted) throw error;
+      if (options.signal.aborted && isTransient(error)) return run.stopped();
+      if (!isTransient(error)) throw error;
       failure = error;
     } finally {
       conn.close();
-      options.log.debug("close_connection", "success", { client_id: config.id });
+      options.log.info("close_connection", "success", { client_id: config.id });
     }
     reconnects++;
     if (reconnects > config.connectAttempts) throw failure;

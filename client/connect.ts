@@ -66,21 +66,45 @@ export function backoffDelay(
 }
 
 /**
+ * Settles with `connecting`, or rejects as soon as `signal` aborts (`Deno.connect` itself
+ * cannot be cancelled: a connection that completes afterwards is closed).
+ */
+function abortable(
+  connecting: Promise<Deno.TcpConn>,
+  signal: AbortSignal | undefined,
+): Promise<Deno.TcpConn> {
+  if (signal === undefined) return connecting;
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      connecting.then((conn) => conn.close(), () => {});
+      reject(signal.reason);
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    connecting.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/**
  * Connects over TCP, retrying refused or unresolvable addresses.
  *
  * @param options Address, attempts, backoff, logger and abort signal.
  * @returns The connection.
- * @throws {ConnectionError} After the last attempt, or when aborted.
+ * @throws {ConnectionError} After the last attempt, or at once when `signal` aborts.
  */
 export async function connectWithRetry(options: ConnectOptions): Promise<Deno.TcpConn> {
   let lastError: unknown;
   for (let attempt = 1; attempt <= options.attempts; attempt++) {
     if (options.signal?.aborted) break;
     try {
-      const conn = await Deno.connect({ hostname: options.hostname, port: options.port });
+      const conn = await abortable(
+        Deno.connect({ hostname: options.hostname, port: options.port }),
+        options.signal,
+      );
       conn.setNoDelay(true);
       return conn;
     } catch (error) {
+      if (options.signal?.aborted) break;
       lastError = error;
       if (attempt === options.attempts) break;
       const wait = backoffDelay(attempt, options.backoffMs);
@@ -93,7 +117,10 @@ export async function connectWithRetry(options: ConnectOptions): Promise<Deno.Tc
       await sleep(wait, options.signal);
     }
   }
-  const reason = lastError instanceof Error ? lastError.message : "aborted";
+  if (options.signal?.aborted) {
+    throw new ConnectionError(`Cannot connect to ${options.hostname}:${options.port}: stopped`);
+  }
+  const reason = lastError instanceof Error ? lastError.message : String(lastError);
   throw new ConnectionError(
     `Cannot connect to ${options.hostname}:${options.port} after ${options.attempts} attempts: ${reason}`,
     { cause: lastError },

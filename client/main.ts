@@ -87,6 +87,11 @@ export async function main(): Promise<number> {
     });
     return 0;
   } catch (error) {
+    if (controller.signal.aborted && error instanceof ConnectionError) {
+      // The connection was lost after a stop was asked for (e.g. the server stopped too).
+      log.info("shutdown", "success", { client_id: config.id });
+      return 0;
+    }
     const badInput = error instanceof ConfigError || error instanceof BetsFileError ||
       error instanceof Deno.errors.NotFound;
     if (!badInput && !(error instanceof ProtocolError) && !(error instanceof ConnectionError)) {
