@@ -206,7 +206,7 @@ Deno.test("connectWithRetry() stops when the signal aborts", async (t) => {
       }),
       (error: unknown) => {
         assert.ok(error instanceof ConnectionError);
-        assert.match(error.message, /: aborted$/);
+        assert.match(error.message, /: stopped$/);
         return true;
       },
     );
@@ -233,4 +233,30 @@ Deno.test("connectWithRetry() stops when the signal aborts", async (t) => {
     }
     assert.ok(performance.now() - started < 1000, "it did not sit out the backoff");
   });
+});
+
+Deno.test("connectWithRetry() gives up a pending connect at once when the signal aborts", async () => {
+  const { log } = captureLogger();
+  const controller = new AbortController();
+  // A connect that never completes: the abort must not wait for it.
+  const hang = new Promise<Deno.TcpConn>(() => {});
+  const connect = Deno.connect;
+  (Deno as { connect: unknown }).connect = () => hang;
+  const timer = setTimeout(() => controller.abort(), 20);
+  try {
+    await assert.rejects(
+      connectWithRetry({
+        hostname: "127.0.0.1",
+        port: 1,
+        attempts: 1,
+        backoffMs: 1,
+        log,
+        signal: controller.signal,
+      }),
+      /stopped$/,
+    );
+  } finally {
+    clearTimeout(timer);
+    (Deno as { connect: unknown }).connect = connect;
+  }
 });
