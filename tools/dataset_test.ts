@@ -61,6 +61,39 @@ Deno.test("generateAgencyCsv() is deterministic for a seed and differs across se
   assert.notDeepEqual(a.bytes, d.bytes);
 });
 
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+Deno.test("generateAgencyCsv() output is pinned byte for byte", async (t) => {
+  // `deno task dataset generate --agencies 2 --bets-per-agency 1000` and one file of
+  // `--agencies 3 --bets-per-agency 70000 --seed 7 --winner-share 0.01`: any change to the
+  // generator, the PRNG or the name lists changes these hashes.
+  const cases: [string, Parameters<typeof generateAgencyCsv>[0], string][] = [
+    [
+      "agency 1 of 1000 rows, defaults",
+      { agency: 1, rows: 1000 },
+      "226fe9f1fa8dba4d17945b0e2aedb81463a5491c5583506b4fa0618787696608",
+    ],
+    [
+      "agency 2 of 1000 rows, defaults",
+      { agency: 2, rows: 1000 },
+      "7243660b116bb7a8d0687c6b42b8b41f45ca4ce7d87f7e8dd9326883c88eafee",
+    ],
+    [
+      "agency 2 of 70000 rows, seed 7, share 0.01",
+      { agency: 2, rows: 70_000, seed: 7, winnerShare: 0.01 },
+      "12f48ae329e211d9d8f8943e63aa5954d0bcff8b584ac290b2b5890a237eddfc",
+    ],
+  ];
+  for (const [name, options, hash] of cases) {
+    await t.step(name, async () => {
+      assert.equal(await sha256Hex(generateAgencyCsv(options).bytes), hash);
+    });
+  }
+});
+
 Deno.test("generateAgencyCsv() writes valid rows in the course's format", () => {
   const { bytes, rows } = generateAgencyCsv({ agency: 3, rows: 20_000, seed: 7 });
   const lines = crlfRows(decoder.decode(bytes));
