@@ -60,6 +60,11 @@ Deno.test("batchRows() agrees with the reference path on 20,000 random batches",
     "",
     "x".repeat(64),
     "x".repeat(65),
+    "😀".repeat(32),
+    "😀".repeat(33),
+    "\ufeffAna",
+    "\u0085x",
+    "\u2003",
     "é".repeat(64),
     "é".repeat(65),
     "tab\there",
@@ -99,6 +104,55 @@ Deno.test("batchRows() agrees with the reference path on 20,000 random batches",
       outcome(() => batchRows(b)),
       outcome(() => referenceRows(b)),
       JSON.stringify(bets),
+    );
+  }
+});
+
+Deno.test("batchRows() agrees with the reference path on names of random bytes", () => {
+  const random = seeded(99);
+  const interesting = [
+    0x00,
+    0x1f,
+    0x20,
+    0x41,
+    0x7e,
+    0x7f,
+    0x80,
+    0xbf,
+    0xc0,
+    0xc1,
+    0xc2,
+    0xdf,
+    0xe0,
+    0xed,
+    0xef,
+    0xbb,
+    0xf0,
+    0xf4,
+    0xf5,
+    0xff,
+    0x9f,
+    0xa0,
+    0x8f,
+    0x90,
+  ];
+  const good = body([GOOD]);
+  for (let i = 0; i < 30_000; i++) {
+    const length = Math.floor(random() * 70);
+    const name = Uint8Array.from(
+      { length },
+      () =>
+        random() < 0.5
+          ? interesting[Math.floor(random() * interesting.length)]!
+          : Math.floor(random() * 256),
+    );
+    // The first name of GOOD replaced by raw bytes; the rest of the body kept.
+    const rest = good.subarray(8 + 1 + GOOD.firstName.length);
+    const b = new Uint8Array([...good.subarray(0, 8), length, ...name, ...rest]);
+    assert.deepEqual(
+      outcome(() => batchRows(b)),
+      outcome(() => referenceRows(b)),
+      Array.from(name).join(","),
     );
   }
 });

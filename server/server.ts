@@ -223,7 +223,11 @@ export async function startServer(
     await Promise.allSettled([...handlers]);
     await lottery.whenDrawn()?.catch(() => {});
     await store.close();
-    log.info("close_storage", "success", { path: config.storagePath, apuestas: store.stats.bets });
+    log.info("close_storage", "success", {
+      path: config.storagePath,
+      apuestas: store.stats.bets,
+      grupos: store.stats.groups,
+    });
   }
 
   const close = (): Promise<void> => (closing ??= shutdown());

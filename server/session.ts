@@ -195,7 +195,7 @@ class AgencySession {
           numero: single.number,
         });
       }
-      await this.#sendAck(seq, 0, count, "");
+      this.#sendAck(seq, 0, count, "");
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
       this.#ctx.log.error("apuesta_recibida", "fail", {
@@ -205,20 +205,20 @@ class AgencySession {
         error: errorCodeName(error.code),
         detail: error.message,
       });
-      await this.#sendAck(seq, error.code, count, error.message);
+      this.#sendAck(seq, error.code, count, error.message);
     } finally {
       this.#inflight--;
     }
   }
 
-  async #sendAck(seq: number, status: number, count: number, reason: string): Promise<void> {
-    try {
-      await this.#conn.send({ type: MessageType.BATCH_ACK, seq, status, count, reason });
-    } catch (error) {
-      // The agency went away: the batch is stored (or refused) all the same; its retry
-      // after reconnecting is acknowledged as a duplicate.
-      if (!(error instanceof ConnectionError)) throw error;
-    }
+  /**
+   * Queues an ack without waiting for it to be written, so acks of one storage group
+   * leave together in one write. A failed write needs no handling here: the batch is
+   * stored (or refused) all the same, and its retry after reconnecting is acknowledged
+   * as a duplicate.
+   */
+  #sendAck(seq: number, status: number, count: number, reason: string): void {
+    this.#conn.send({ type: MessageType.BATCH_ACK, seq, status, count, reason }).catch(() => {});
   }
 
   async #done(batches: number): Promise<void> {

@@ -36,6 +36,8 @@ export interface StoreStats {
   readonly winners: number;
   /** Bytes of `bets.csv` cut off during recovery (torn or unacknowledged rows). */
   readonly recoveredBytes: number;
+  /** Group commits (write + fsync) since start; batches / groups is the grouping gained. */
+  readonly groups: number;
 }
 
 /** Whether `storeBets` wrote the batch or had already stored it. */
@@ -156,7 +158,7 @@ export class BetStore {
     this.#data = files.data;
     this.#journal = files.journal;
     this.#size = files.size;
-    this.#stats = { bets: 0, batches: 0, winners: 0, recoveredBytes: 0 };
+    this.#stats = { bets: 0, batches: 0, winners: 0, recoveredBytes: 0, groups: 0 };
   }
 
   /**
@@ -211,7 +213,7 @@ export class BetStore {
         batches++;
       }
     }
-    this.#stats = { bets, batches, winners, recoveredBytes };
+    this.#stats = { bets, batches, winners, recoveredBytes, groups: 0 };
   }
 
   #state(agency: number): AgencyState {
@@ -344,23 +346,30 @@ export class BetStore {
   ): Promise<void> {
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     this.#queue.push({ kind, agency, seq, rows, bets, winners, resolve, reject });
-    this.#writer ??= this.#drain().finally(() => (this.#writer = undefined));
+    this.#writer ??= this.#drain();
     return promise;
   }
 
   async #drain(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const group = this.#fsync === "batch" ? this.#queue.splice(0, 1) : this.#queue.splice(0);
-      try {
-        await this.#commit(group);
-        for (const item of group) item.resolve();
-      } catch (error) {
-        this.#failure = error;
-        const failed = new ProtocolError(ErrorCode.STORAGE_FAILED, "Cannot store bets", {
-          cause: error,
-        });
-        for (const item of [...group, ...this.#queue.splice(0)]) item.reject(failed);
+    try {
+      while (this.#queue.length > 0) {
+        const group = this.#fsync === "batch" ? this.#queue.splice(0, 1) : this.#queue.splice(0);
+        try {
+          await this.#commit(group);
+          for (const item of group) item.resolve();
+        } catch (error) {
+          this.#failure = error;
+          const failed = new ProtocolError(ErrorCode.STORAGE_FAILED, "Cannot store bets", {
+            cause: error,
+          });
+          for (const item of [...group, ...this.#queue.splice(0)]) item.reject(failed);
+        }
       }
+    } finally {
+      // Cleared in the same turn the queue is found empty (no await in between): a batch
+      // queued by a session woken by this group's acks must start a new drain, not wait
+      // behind one that has finished.
+      this.#writer = undefined;
     }
   }
 
@@ -395,6 +404,7 @@ export class BetStore {
       batches: s.batches + batches,
       winners: s.winners + winners,
       recoveredBytes: s.recoveredBytes,
+      groups: s.groups + 1,
     };
   }
 

@@ -252,10 +252,17 @@ function writeBody(b: FrameBuilder, msg: Message): void {
  * ```
  */
 export function encodeMessage(msg: Message): Uint8Array {
-  const builder = new FrameBuilder();
-  writeBody(builder, msg);
-  return builder.finish(msg.type);
+  try {
+    writeBody(shared, msg);
+    return shared.finish(msg.type);
+  } catch (error) {
+    shared.reset();
+    throw error;
+  }
 }
+
+/** Reused by every `encodeMessage` call: `finish` copies the frame out. */
+const shared = new FrameBuilder();
 
 /** Reads typed fields from a body, failing with `MALFORMED` on a short body. */
 class BodyReader {
