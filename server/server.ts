@@ -226,7 +226,7 @@ export async function startServer(
     log.info("close_storage", "success", {
       path: config.storagePath,
       apuestas: store.stats.bets,
-      grupos: store.stats.groups,
+      grupos: store.groups,
     });
   }
 

@@ -36,8 +36,6 @@ export interface StoreStats {
   readonly winners: number;
   /** Bytes of `bets.csv` cut off during recovery (torn or unacknowledged rows). */
   readonly recoveredBytes: number;
-  /** Group commits (write + fsync) since start; batches / groups is the grouping gained. */
-  readonly groups: number;
 }
 
 /** Whether `storeBets` wrote the batch or had already stored it. */
@@ -143,6 +141,7 @@ export class BetStore {
   readonly #agencies = new Map<number, AgencyState>();
   #size: number;
   #stats: StoreStats;
+  #groups = 0;
   #queue: Pending[] = [];
   #writer: Promise<void> | undefined;
   #failure: unknown;
@@ -158,7 +157,7 @@ export class BetStore {
     this.#data = files.data;
     this.#journal = files.journal;
     this.#size = files.size;
-    this.#stats = { bets: 0, batches: 0, winners: 0, recoveredBytes: 0, groups: 0 };
+    this.#stats = { bets: 0, batches: 0, winners: 0, recoveredBytes: 0 };
   }
 
   /**
@@ -213,7 +212,7 @@ export class BetStore {
         batches++;
       }
     }
-    this.#stats = { bets, batches, winners, recoveredBytes, groups: 0 };
+    this.#stats = { bets, batches, winners, recoveredBytes };
   }
 
   #state(agency: number): AgencyState {
@@ -233,6 +232,11 @@ export class BetStore {
   /** Totals stored so far. */
   get stats(): StoreStats {
     return this.#stats;
+  }
+
+  /** Group commits (one write and fsync each) since open: batches per group is the gain. */
+  get groups(): number {
+    return this.#groups;
   }
 
   /**
@@ -404,8 +408,8 @@ export class BetStore {
       batches: s.batches + batches,
       winners: s.winners + winners,
       recoveredBytes: s.recoveredBytes,
-      groups: s.groups + 1,
     };
+    this.#groups++;
   }
 
   /** Resolves once everything queued so far is written. */
