@@ -30,7 +30,8 @@ import { parseArgs } from "node:util";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MAGIC, MessageType } from "../shared/protocol/mod.ts";
-import { DatasetError, generateDataset, importDataset, WINNING_NUMBER } from "./dataset.ts";
+import { WINNING_NUMBER } from "../shared/bet.ts";
+import { DatasetError, generateDataset, importDataset } from "./dataset/mod.ts";
 
 // ---------------------------------------------------------------------------------------
 // Options

@@ -8,7 +8,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { ensureDataset } from "./dataset.ts";
+import { ensureDataset } from "./dataset/mod.ts";
 
 /** What one agency reported. */
 export interface AgencyOutcome {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Random } from "../../shared/protocol/_fuzz.ts";
-import { generateDataset } from "../../tools/dataset.ts";
+import { generateDataset } from "../../tools/dataset/mod.ts";
 import {
   type ClientProcess,
   parseLog,

@@ -8,7 +8,7 @@ import {
   type Message,
   MessageType,
 } from "../../shared/protocol/mod.ts";
-import { generateDataset } from "../../tools/dataset.ts";
+import { generateDataset } from "../../tools/dataset/mod.ts";
 import { parseLog, readRows, startClient, startServer } from "../lottery/_harness.ts";
 import { account, delay, expectedWinners, helloRaw, memoryOf, reportFault } from "./_faults.ts";
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ErrorCode } from "../../shared/errors.ts";
 import type { FramedConnection } from "../../shared/net/framed_conn.ts";
 import { type Message, MessageType } from "../../shared/protocol/mod.ts";
-import { generateDataset } from "../../tools/dataset.ts";
+import { generateDataset } from "../../tools/dataset/mod.ts";
 import { parseLog, startClient, startServer } from "../lottery/_harness.ts";
 import {
   account,

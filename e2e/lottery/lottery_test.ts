@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { generateDataset } from "../../tools/dataset.ts";
+import { generateDataset } from "../../tools/dataset/mod.ts";
 import { extractCourseDataset, HAS_COURSE_ZIP, runLotteryAndCheck } from "./_harness.ts";
 
 Deno.test({

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { generateDataset } from "../../tools/dataset.ts";
+import { generateDataset } from "../../tools/dataset/mod.ts";
 import { ensureBinaries, parseLog, ROOT, startClient, startServer, waitFor } from "./_harness.ts";
 
 function receivedBatches(stdout: string): number {

@@ -1,0 +1,33 @@
+/**
+ * Helpers shared by the dataset tests.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+
+/**
+ * Runs `fn` with a fresh temporary directory, removed afterwards.
+ *
+ * @param fn The test body.
+ */
+export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "dataset_test_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * Splits CRLF text into rows, asserting every line ends in CRLF.
+ *
+ * @param text A whole agency file.
+ * @returns Its rows, without line endings.
+ */
+export function crlfRows(text: string): string[] {
+  assert.ok(text.endsWith("\r\n"), "the file ends with CRLF");
+  const rows = text.slice(0, -2).split("\r\n");
+  for (const row of rows) assert.ok(!row.includes("\n") && !row.includes("\r"), row);
+  return rows;
+}

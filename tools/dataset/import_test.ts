@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { zipSync } from "fflate";
+import { DatasetError } from "./errors.ts";
+import { listAgencyFiles } from "./files.ts";
+import { importDataset } from "./import.ts";
+import { crlfRows, withTempDir } from "./_test_helpers.ts";
+
+const COURSE_ZIP = fileURLToPath(new URL("../../../shared/data/dataset.zip", import.meta.url));
+const HAS_COURSE_ZIP = (() => {
+  try {
+    return Deno.statSync(COURSE_ZIP).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+const encoder = new TextEncoder();
+
+Deno.test("importDataset() imports agency files from a zip, inside a folder or not", async (t) => {
+  const a1 = "Ana,Pérez,30904465,1999-03-17,7574\r\nJuan Cruz,Díaz,21689196,2000-05-10,12\r\n";
+  const a2 = "Luz,Sosa,34407251,2001-08-29,1033\n";
+  for (const prefix of ["", "dataset/"]) {
+    await t.step(`prefix "${prefix}"`, async () => {
+      await withTempDir(async (dir) => {
+        const zip = join(dir, "data.zip");
+        await Deno.writeFile(
+          zip,
+          zipSync({
+            [`${prefix}agency-1.csv`]: encoder.encode(a1),
+            [`${prefix}agency-2.csv`]: encoder.encode(a2),
+            [`${prefix}README.txt`]: encoder.encode("not a dataset file"),
+            "__MACOSX/dataset/._agency-1.csv": new Uint8Array([0, 1, 2]),
+          }),
+        );
+        const out = join(dir, "out");
+        const summary = await importDataset(zip, { dir: out });
+        assert.equal(summary.rows, 3);
+        assert.deepEqual(summary.files.map((file) => [file.agency, file.rows, file.winners]), [
+          [1, 2, 1],
+          [2, 1, 0],
+        ]);
+        assert.deepEqual(summary.files[0]!.winningDocuments, ["30904465"]);
+        assert.equal(await Deno.readTextFile(join(out, "agency-1.csv")), a1);
+        assert.equal(await Deno.readTextFile(join(out, "agency-2.csv")), a2);
+        const names = [];
+        for await (const entry of Deno.readDir(out)) names.push(entry.name);
+        assert.deepEqual(names.sort(), ["agency-1.csv", "agency-2.csv"], "no temp files left");
+      });
+    });
+  }
+});
+
+Deno.test("importDataset() rejects bad input with one clear message", async (t) => {
+  await withTempDir(async (dir) => {
+    const zipOf = async (name: string, files: Record<string, string>) => {
+      const path = join(dir, name);
+      const entries = Object.fromEntries(
+        Object.entries(files).map(([key, text]) => [key, encoder.encode(text)]),
+      );
+      await Deno.writeFile(path, zipSync(entries));
+      return path;
+    };
+    const cases: [string, () => Promise<string>, RegExp][] = [
+      [
+        "missing file",
+        () => Promise.resolve(join(dir, "nope.zip")),
+        /^Cannot import dataset: file ".*nope\.zip" not found$/,
+      ],
+      ["not a zip", async () => {
+        const path = join(dir, "bad.zip");
+        await Deno.writeTextFile(path, "hello");
+        return path;
+      }, /^Cannot import dataset: ".*bad\.zip" is not a valid zip archive/],
+      [
+        "no agency files",
+        () => zipOf("empty.zip", { "readme.txt": "x", "agency-x.csv": "y" }),
+        /has no agency-N\.csv entries/,
+      ],
+      [
+        "duplicate agency",
+        () => zipOf("dup.zip", { "a/agency-1.csv": "", "b/agency-1.csv": "" }),
+        /has agency-1\.csv twice/,
+      ],
+      [
+        "malformed row",
+        () => zipOf("rows.zip", { "agency-1.csv": "a,b,1,2000-01-01,1\r\na,b,c\r\n" }),
+        /agency-1\.csv line 2 has 3 fields, expected 5/,
+      ],
+    ];
+    for (const [name, make, message] of cases) {
+      await t.step(name, async () => {
+        const path = await make();
+        const out = join(dir, `out-${name.replaceAll(" ", "-")}`);
+        await assert.rejects(importDataset(path, { dir: out }), (error: unknown) => {
+          assert.ok(error instanceof DatasetError);
+          assert.match(error.message, message);
+          assert.ok(!error.message.includes("\n"));
+          return true;
+        });
+        assert.deepEqual(await listAgencyFiles(out), [], "nothing is written");
+      });
+    }
+  });
+});
+
+Deno.test({
+  name: "importDataset() imports the course's dataset.zip",
+  ignore: !HAS_COURSE_ZIP,
+  async fn() {
+    await withTempDir(async (dir) => {
+      const summary = await importDataset(COURSE_ZIP, { dir });
+      assert.equal(summary.files.length, 5);
+      assert.equal(summary.rows, 78_697);
+      for (const file of summary.files) {
+        const text = await Deno.readTextFile(file.path);
+        assert.equal(crlfRows(text).length, file.rows);
+      }
+    });
+  },
+});
