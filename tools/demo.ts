@@ -8,6 +8,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { parseLog } from "../shared/log_line.ts";
 import { ensureDataset } from "./dataset/mod.ts";
 
 /** What one agency reported. */
@@ -17,28 +18,6 @@ export interface AgencyOutcome {
   readonly winners?: number;
   readonly documents?: string;
   readonly total?: number;
-}
-
-/**
- * Reads `key: value` fields of the last log line with the given action.
- *
- * @param log A process's stdout.
- * @param action The action, e.g. `consulta_ganadores`.
- * @returns The fields (`result` included), or `undefined` when no such line.
- */
-export function lastActionFields(log: string, action: string): Map<string, string> | undefined {
-  let found: Map<string, string> | undefined;
-  for (const line of log.split("\n")) {
-    const parts = line.split("|");
-    const head = parts[0] ?? "";
-    if (head.slice(head.lastIndexOf(":") + 1).trim() !== action) continue;
-    found = new Map();
-    for (const part of parts.slice(1)) {
-      const cut = part.lastIndexOf(":");
-      if (cut !== -1) found.set(part.slice(0, cut).trim(), part.slice(cut + 1).trim());
-    }
-  }
-  return found;
 }
 
 /**
@@ -187,10 +166,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     const elapsed = (performance.now() - started) / 1000;
     const outcomes: AgencyOutcome[] = [];
     for (const { id, code, logPath } of clients) {
-      const log = await Deno.readTextFile(logPath);
-      const winners = lastActionFields(log, "consulta_ganadores")?.get("cant_ganadores");
-      const total = lastActionFields(log, "consulta_total_ganadores")?.get("cant_ganadores");
-      const documents = lastActionFields(log, "ganadores")?.get("dnis");
+      const log = parseLog(await Deno.readTextFile(logPath));
+      const last = (action: string) => log.findLast((line) => line.action === action)?.fields;
+      const winners = last("consulta_ganadores")?.get("cant_ganadores");
+      const total = last("consulta_total_ganadores")?.get("cant_ganadores");
+      const documents = last("ganadores")?.get("dnis");
       outcomes.push({
         agency: id,
         code,

@@ -5,6 +5,9 @@
  * @module
  */
 import { unzipSync } from "fflate";
+import { parseLog } from "../../shared/log_line.ts";
+
+export { type LogLine, parseLog } from "../../shared/log_line.ts";
 
 /** The repository root. */
 export const ROOT: string = new URL("../../", import.meta.url).pathname;
@@ -225,35 +228,6 @@ export async function startClient(
     status,
     kill: (signal) => child.kill(signal),
   };
-}
-
-/** A parsed course-format log line. */
-export interface LogLine {
-  readonly action: string;
-  readonly result: string;
-  readonly fields: ReadonlyMap<string, string>;
-}
-
-/**
- * Parses log lines with the course's rule: split on `|`, then each part on its last `:`.
- *
- * @param text Process output.
- * @returns The action lines.
- */
-export function parseLog(text: string): LogLine[] {
-  const lines: LogLine[] = [];
-  for (const raw of text.split("\n")) {
-    if (!raw.includes("action:")) continue;
-    const fields = new Map<string, string>();
-    for (const part of raw.split("|")) {
-      const cut = part.lastIndexOf(":");
-      if (cut === -1) continue;
-      const key = part.slice(0, cut).trim().split(" ").at(-1)!;
-      fields.set(key, part.slice(cut + 1).trim());
-    }
-    lines.push({ action: fields.get("action") ?? "", result: fields.get("result") ?? "", fields });
-  }
-  return lines;
 }
 
 /**
