@@ -15,7 +15,7 @@ import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts"
 import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
 import { backoffDelay, connectWithRetry, sleep } from "./connect.ts";
-import { type BatchFrame, csvBatchFrames } from "./csv_batches.ts";
+import { type ChunkBatch, csvBatchChunks } from "./csv_batches.ts";
 
 /** What an agency run achieved. */
 export interface AgencyResult {
@@ -114,24 +114,33 @@ class AgencyRun {
     return { betsSent: this.#betsSent, batches: this.#batches, stopped: true };
   }
 
-  /** Sends every batch from `firstSeq` on; returns the batch count, or undefined if stopped. */
+  /**
+   * Sends every batch from `firstSeq` on, a chunk of frames per write, keeping at most
+   * `window` batches unacknowledged; returns the batch count, or undefined if stopped.
+   */
   async #sendBatches(conn: FramedConnection, firstSeq: number): Promise<number | undefined> {
-    const unacked: BatchFrame[] = [];
-    let batches = 0;
-    const { dataPath, id, batchMaxAmount } = this.#config;
-    for await (const batch of csvBatchFrames(dataPath, id, batchMaxAmount)) {
-      batches = batch.seq + 1;
-      if (batch.seq < firstSeq) continue;
+    const unacked: ChunkBatch[] = [];
+    let batches = firstSeq;
+    const { dataPath, id, batchMaxAmount, window } = this.#config;
+    // Half a window per write: the other half is in flight meanwhile.
+    const framesPerChunk = Math.max(1, Math.floor(window / 2));
+    for await (
+      const chunk of csvBatchChunks(dataPath, id, { maxAmount: batchMaxAmount, framesPerChunk })
+    ) {
       if (this.#signal.aborted) break;
-      await conn.send(batch.frame);
-      unacked.push(batch);
-      if (unacked.length >= this.#config.window) await this.#readAck(conn, unacked);
+      // On a resume, batches the server already holds are skipped.
+      const fresh = chunk.batches.filter((b) => b.seq >= firstSeq);
+      if (fresh.length === 0) continue;
+      while (unacked.length + fresh.length > window) await this.#readAck(conn, unacked);
+      await conn.send(chunk.bytes.subarray(fresh[0]!.start));
+      unacked.push(...fresh);
+      batches = fresh.at(-1)!.seq + 1;
     }
     while (unacked.length > 0) await this.#readAck(conn, unacked);
     return this.#signal.aborted ? undefined : batches;
   }
 
-  async #readAck(conn: FramedConnection, unacked: BatchFrame[]): Promise<void> {
+  async #readAck(conn: FramedConnection, unacked: ChunkBatch[]): Promise<void> {
     const ack = await conn.expect(MessageType.BATCH_ACK);
     const expected = unacked.shift();
     if (expected === undefined || ack.seq !== expected.seq) {

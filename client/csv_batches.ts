@@ -9,7 +9,7 @@
  * @module
  */
 import { splitCsvLine } from "../shared/csv_line.ts";
-import { FrameBuilder, MessageType } from "../shared/protocol/mod.ts";
+import { FrameBuilder, MAX_FRAME_SIZE, MessageType } from "../shared/protocol/mod.ts";
 
 /** A line of the agency's CSV could not be read as a bet. */
 export class BetsFileError extends SyntaxError {
@@ -32,14 +32,32 @@ export class BetsFileError extends SyntaxError {
   }
 }
 
-/** A batch frame and what its ack must say. */
-export interface BatchFrame {
+/** One batch inside a {@linkcode BatchChunk}. */
+export interface ChunkBatch {
   /** The batch's sequence number, from 0. */
   readonly seq: number;
   /** Bets in the batch. */
   readonly count: number;
-  /** The whole frame. */
-  readonly frame: Uint8Array;
+  /** Where its frame starts in the chunk's bytes. */
+  readonly start: number;
+  /** Where its frame ends in the chunk's bytes. */
+  readonly end: number;
+}
+
+/** BATCH frames packed back to back, to go out in one write. */
+export interface BatchChunk {
+  /** The frames; a view into a reused buffer, valid until the generator resumes. */
+  readonly bytes: Uint8Array;
+  /** The batches, in order. */
+  readonly batches: readonly ChunkBatch[];
+}
+
+/** Options of {@linkcode csvBatchChunks}. */
+export interface ChunkOptions {
+  /** The most bets in one batch (`batch.maxAmount`). */
+  readonly maxAmount: number;
+  /** The most frames in one chunk. */
+  readonly framesPerChunk: number;
 }
 
 const COMMA = 0x2c;
@@ -50,7 +68,7 @@ const ZERO = 0x30;
 const NINE = 0x39;
 
 /** Bytes read from the file at once. */
-const CHUNK_SIZE = 256 * 1024;
+const READ_SIZE = 256 * 1024;
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -62,14 +80,20 @@ class Packer {
   readonly #path: string;
   readonly #agency: number;
   readonly #maxAmount: number;
+  readonly #framesPerChunk: number;
+  readonly #chunk: Uint8Array;
+  #chunkEnd = 0;
+  #batches: ChunkBatch[] = [];
   #seq = 0;
   #count = 0;
   line = 0;
 
-  constructor(path: string, agency: number, maxAmount: number) {
+  constructor(path: string, agency: number, options: ChunkOptions) {
     this.#path = path;
     this.#agency = agency;
-    this.#maxAmount = maxAmount;
+    this.#maxAmount = options.maxAmount;
+    this.#framesPerChunk = Math.max(1, options.framesPerChunk);
+    this.#chunk = new Uint8Array(this.#framesPerChunk * MAX_FRAME_SIZE);
     this.#start();
   }
 
@@ -78,29 +102,34 @@ class Packer {
     this.#count = 0;
   }
 
-  /** Closes the current batch, if it has bets. */
-  finish(): BatchFrame | undefined {
-    if (this.#count === 0) return undefined;
+  /** Closes the current batch into the chunk, if it has bets; true when the chunk is full. */
+  #finishBatch(): boolean {
+    if (this.#count === 0) return false;
     this.#builder.patchU16(6, this.#count);
-    const frame = {
-      seq: this.#seq,
-      count: this.#count,
-      frame: this.#builder.finish(MessageType.BATCH),
-    };
+    const start = this.#chunkEnd;
+    this.#chunkEnd = this.#builder.finishInto(MessageType.BATCH, this.#chunk, start);
+    this.#batches.push({ seq: this.#seq, count: this.#count, start, end: this.#chunkEnd });
     this.#seq++;
     this.#start();
-    return frame;
+    return this.#batches.length >= this.#framesPerChunk;
+  }
+
+  /** Hands out the chunk packed so far (closing the open batch if `last`) and starts anew. */
+  take(last: boolean): BatchChunk | undefined {
+    if (last) this.#finishBatch();
+    if (this.#batches.length === 0) return undefined;
+    const chunk = { bytes: this.#chunk.subarray(0, this.#chunkEnd), batches: this.#batches };
+    this.#batches = [];
+    this.#chunkEnd = 0;
+    return chunk;
   }
 
   #fail(detail: string): never {
     throw new BetsFileError(this.#path, this.line, detail);
   }
 
-  /**
-   * Adds the line `buf[start, end)` (no line ending); returns a full batch when the
-   * line did not fit in the current one.
-   */
-  add(buf: Uint8Array, start: number, end: number): BatchFrame | undefined {
+  /** Adds the line `buf[start, end)` (no line ending); true when the chunk is full. */
+  add(buf: Uint8Array, start: number, end: number): boolean {
     const spans = this.#spans;
     let field = 0;
     let fieldStart = start;
@@ -129,7 +158,7 @@ class Packer {
     return this.#append(buf, number);
   }
 
-  #append(src: Uint8Array, number: number): BatchFrame | undefined {
+  #append(src: Uint8Array, number: number): boolean {
     let fits: boolean;
     try {
       fits = this.#count < this.#maxAmount && this.#builder.rawBet(src, this.#spans, number);
@@ -138,9 +167,9 @@ class Packer {
     }
     if (fits) {
       this.#count++;
-      return undefined;
+      return false;
     }
-    const full = this.finish();
+    const full = this.#finishBatch();
     if (!this.#builder.rawBet(src, this.#spans, number)) {
       this.#fail("the bet does not fit in one frame");
     }
@@ -148,7 +177,7 @@ class Packer {
     return full;
   }
 
-  #addQuoted(line: Uint8Array): BatchFrame | undefined {
+  #addQuoted(line: Uint8Array): boolean {
     const fields = splitCsvLine(decoder.decode(line));
     if (fields === undefined) this.#fail("unbalanced quotes");
     if (fields.length !== 5) this.#fail(`expected 5 fields, found ${fields.length}`);
@@ -168,24 +197,25 @@ class Packer {
 }
 
 /**
- * Reads an agency's CSV and yields its BATCH frames: at most `maxAmount` bets each and
- * never over 8 KiB. Memory stays flat whatever the file's size.
+ * Reads an agency's CSV and yields its BATCH frames, packed back to back in chunks of
+ * up to `framesPerChunk` frames: at most `maxAmount` bets per batch and never over
+ * 8 KiB per frame. Memory stays flat whatever the file's size.
  *
  * @param path The CSV file (`first_name,last_name,document,birthdate,number`).
  * @param agency The agency id.
- * @param maxAmount The most bets per batch.
- * @returns Frames numbered from 0.
+ * @param options Batch size and chunk size.
+ * @returns Chunks whose batches are numbered from 0.
  * @throws {BetsFileError} For a line without 5 fields, a bad number or a field over 255
  * bytes, naming the line.
  */
-export async function* csvBatchFrames(
+export async function* csvBatchChunks(
   path: string,
   agency: number,
-  maxAmount: number,
-): AsyncGenerator<BatchFrame> {
+  options: ChunkOptions,
+): AsyncGenerator<BatchChunk> {
   using file = await Deno.open(path, { read: true });
-  const packer = new Packer(path, agency, maxAmount);
-  let buf = new Uint8Array(CHUNK_SIZE);
+  const packer = new Packer(path, agency, options);
+  let buf = new Uint8Array(READ_SIZE);
   let filled = 0;
   for (;;) {
     if (filled === buf.length) {
@@ -202,24 +232,20 @@ export async function* csvBatchFrames(
     for (let lf = view.indexOf(LF); lf !== -1; lf = view.indexOf(LF, start)) {
       packer.line++;
       const end = lf > start && view[lf - 1] === CR ? lf - 1 : lf;
-      if (end > start) {
-        const full = packer.add(view, start, end);
-        if (full) yield full;
-      }
+      if (end > start && packer.add(view, start, end)) yield packer.take(false)!;
       start = lf + 1;
     }
     if (eof) {
       if (start < filled) {
         packer.line++;
         const end = buf[filled - 1] === CR ? filled - 1 : filled;
-        const full = end > start ? packer.add(buf, start, end) : undefined;
-        if (full) yield full;
+        if (end > start && packer.add(buf, start, end)) yield packer.take(false)!;
       }
       break;
     }
     buf.copyWithin(0, start, filled);
     filled -= start;
   }
-  const last = packer.finish();
+  const last = packer.take(true);
   if (last) yield last;
 }

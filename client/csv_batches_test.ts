@@ -8,7 +8,7 @@ import {
   MAX_FRAME_SIZE,
   MessageType,
 } from "../shared/protocol/mod.ts";
-import { type BatchFrame, BetsFileError, csvBatchFrames } from "./csv_batches.ts";
+import { BetsFileError, csvBatchChunks } from "./csv_batches.ts";
 
 const COURSE_ZIP = new URL("../../shared/data/dataset.zip", import.meta.url).pathname;
 const HAS_COURSE_ZIP = (() => {
@@ -53,11 +53,31 @@ function referenceFrames(text: string, agency: number, maxAmount: number): Uint8
   return frames;
 }
 
-async function framesOf(text: string, agency: number, maxAmount: number): Promise<BatchFrame[]> {
+interface Frame {
+  readonly seq: number;
+  readonly count: number;
+  readonly frame: Uint8Array;
+}
+
+/** Every frame of the file, from chunks of `framesPerChunk`, copied out of the chunks. */
+async function framesOf(
+  text: string,
+  agency: number,
+  maxAmount: number,
+  framesPerChunk = 3,
+): Promise<Frame[]> {
   const path = await Deno.makeTempFile({ suffix: ".csv" });
   try {
     await Deno.writeTextFile(path, text);
-    return await Array.fromAsync(csvBatchFrames(path, agency, maxAmount));
+    const frames: Frame[] = [];
+    for await (const chunk of csvBatchChunks(path, agency, { maxAmount, framesPerChunk })) {
+      assert.ok(chunk.batches.length <= framesPerChunk);
+      assert.equal(chunk.batches.at(-1)!.end, chunk.bytes.length, "frames are back to back");
+      for (const b of chunk.batches) {
+        frames.push({ seq: b.seq, count: b.count, frame: chunk.bytes.slice(b.start, b.end) });
+      }
+    }
+    return frames;
   } finally {
     await Deno.remove(path);
   }
@@ -78,7 +98,7 @@ function quote(field: string): string {
   return /[",]/.test(field) ? `"${field.replaceAll('"', '""')}"` : field;
 }
 
-Deno.test("csvBatchFrames() gives the codec's exact bytes, batch for batch", async (t) => {
+Deno.test("csvBatchChunks() gives the codec's exact bytes, batch for batch", async (t) => {
   const random = seeded(11);
   const names = ["Ana", "José María", "Zoë", 'O"Brien', "Pérez, Juan", "Li", "x".repeat(200)];
   const lines: string[] = [];
@@ -89,21 +109,25 @@ Deno.test("csvBatchFrames() gives the codec's exact bytes, batch for batch", asy
       [pick(), pick(), String(10000000 + i), "1990-01-31", String(number)].map(quote).join(","),
     );
   }
-  for (const [ending, maxAmount] of [["\r\n", 100], ["\n", 7], ["\r\n", 65535]] as const) {
-    await t.step(`${JSON.stringify(ending)} lines, maxAmount ${maxAmount}`, async () => {
-      const text = lines.join(ending) + ending;
-      const frames = await framesOf(text, 3, maxAmount);
-      const expected = referenceFrames(text, 3, maxAmount);
-      assert.equal(frames.length, expected.length);
-      frames.forEach((f, i) => {
-        assert.equal(f.seq, i);
-        assert.ok(f.frame.length <= MAX_FRAME_SIZE);
-        assert.deepEqual(f.frame, expected[i], `frame ${i}`);
-        const decoded = decodeMessage(f.frame[1]!, f.frame.subarray(4));
-        assert.equal(decoded.type === MessageType.BATCH && decoded.bets.length, f.count);
-        assert.ok(f.count <= maxAmount);
-      });
-    });
+  const cases = [["\r\n", 100, 8], ["\n", 7, 1], ["\r\n", 65535, 32]] as const;
+  for (const [ending, maxAmount, perChunk] of cases) {
+    await t.step(
+      `${JSON.stringify(ending)} lines, maxAmount ${maxAmount}, ${perChunk} per chunk`,
+      async () => {
+        const text = lines.join(ending) + ending;
+        const frames = await framesOf(text, 3, maxAmount, perChunk);
+        const expected = referenceFrames(text, 3, maxAmount);
+        assert.equal(frames.length, expected.length);
+        frames.forEach((f, i) => {
+          assert.equal(f.seq, i);
+          assert.ok(f.frame.length <= MAX_FRAME_SIZE);
+          assert.deepEqual(f.frame, expected[i], `frame ${i}`);
+          const decoded = decodeMessage(f.frame[1]!, f.frame.subarray(4));
+          assert.equal(decoded.type === MessageType.BATCH && decoded.bets.length, f.count);
+          assert.ok(f.count <= maxAmount);
+        });
+      },
+    );
   }
   await t.step("no trailing newline, blank lines skipped", async () => {
     const text = `${lines[0]}\r\n\r\n${lines[1]}`;
@@ -113,7 +137,7 @@ Deno.test("csvBatchFrames() gives the codec's exact bytes, batch for batch", asy
 });
 
 Deno.test({
-  name: "csvBatchFrames() packs the course's dataset exactly as the codec would",
+  name: "csvBatchChunks() packs the course's dataset exactly as the codec would",
   ignore: !HAS_COURSE_ZIP,
   async fn() {
     const files = unzipSync(await Deno.readFile(COURSE_ZIP));
@@ -131,7 +155,7 @@ Deno.test({
   },
 });
 
-Deno.test("csvBatchFrames() names the file and line of a bad row", async (t) => {
+Deno.test("csvBatchChunks() names the file and line of a bad row", async (t) => {
   const cases: Array<[string, string, RegExp]> = [
     [
       "four fields",
@@ -156,7 +180,10 @@ Deno.test("csvBatchFrames() names the file and line of a bad row", async (t) => 
   }
   await t.step("a missing file", async () => {
     await assert.rejects(
-      () => Array.fromAsync(csvBatchFrames("/nonexistent/agency-1.csv", 1, 10)),
+      () =>
+        Array.fromAsync(
+          csvBatchChunks("/nonexistent/agency-1.csv", 1, { maxAmount: 10, framesPerChunk: 1 }),
+        ),
       Deno.errors.NotFound,
     );
   });

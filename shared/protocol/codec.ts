@@ -186,6 +186,25 @@ export class FrameBuilder {
     return frame;
   }
 
+  /**
+   * Like {@linkcode FrameBuilder.finish}, but copies the frame into `out` at `offset`
+   * instead of allocating one (for packing many frames into one write).
+   *
+   * @param type The message type.
+   * @param out Where the frame goes; needs {@linkcode FrameBuilder.size} bytes free.
+   * @param offset Where in `out`.
+   * @returns The offset just past the frame.
+   */
+  finishInto(type: MessageType, out: Uint8Array, offset: number): number {
+    this.#view.setUint8(0, MAGIC);
+    this.#view.setUint8(1, type);
+    this.#view.setUint16(2, this.#pos - HEADER_SIZE);
+    out.set(this.#buf.subarray(0, this.#pos), offset);
+    const end = offset + this.#pos;
+    this.#pos = HEADER_SIZE;
+    return end;
+  }
+
   /** Drops everything written since the last {@linkcode FrameBuilder.finish}. */
   reset(): void {
     this.#pos = HEADER_SIZE;
