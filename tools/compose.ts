@@ -9,8 +9,8 @@
  * deno task down   # stop (SIGTERM, 10 s grace), then remove containers and network
  * ```
  *
- * Flags: `--file F` (default `docker-compose-dev.yaml`); `up`: `--clients N` and
- * `--mode M` (regenerate with these), `--path auto|offline|online`, `--no-build`;
+ * Flags: `--file F` (default `docker-compose-dev.yaml`); `up`: `--clients N`, `--mode M`
+ * and `--secrets` (regenerate with these), `--path auto|offline|online`, `--no-build`;
  * `down`: `--timeout S`, `--volumes` (also delete the stored bets); `logs`: `--no-follow`.
  *
  * @module
@@ -19,6 +19,7 @@ import { parseArgs } from "node:util";
 import { dirname, isAbsolute, resolve } from "node:path";
 import YAML from "yaml";
 import { assertDockerEngine, lastLine, run, runMain, ToolError } from "./_docker.ts";
+import { ConfigError } from "../shared/errors.ts";
 import { buildImages, type BuildPath } from "./images.ts";
 import {
   CLIENT_MODES,
@@ -114,10 +115,33 @@ export function bindSources(doc: unknown, baseDir: string): string[] {
   return [...sources];
 }
 
+/**
+ * Lists the env files a compose document names (`env_file`, a path or a list of paths),
+ * resolved against the file's folder; Compose reads them on the host.
+ *
+ * @param doc The parsed compose document.
+ * @param baseDir The folder of the compose file.
+ * @returns The absolute paths, each once.
+ */
+export function envFileSources(doc: unknown, baseDir: string): string[] {
+  const sources = new Set<string>();
+  const services = (doc as { services?: Record<string, { env_file?: unknown }> })?.services;
+  for (const service of Object.values(services ?? {})) {
+    const value = service?.env_file;
+    for (const entry of Array.isArray(value) ? value : [value]) {
+      // Compose v2 also takes `{ path, required }`.
+      const path = typeof entry === "string" ? entry : (entry as { path?: unknown } | null)?.path;
+      if (typeof path === "string") sources.add(isAbsolute(path) ? path : resolve(baseDir, path));
+    }
+  }
+  return [...sources];
+}
+
 async function missingBindSources(file: string): Promise<string[]> {
   const doc = YAML.parse(await Deno.readTextFile(file), { version: "1.1" });
   const missing: string[] = [];
-  for (const source of bindSources(doc, dirname(resolve(file)))) {
+  const base = dirname(resolve(file));
+  for (const source of [...bindSources(doc, base), ...envFileSources(doc, base)]) {
     try {
       await Deno.stat(source);
     } catch {
@@ -168,6 +192,11 @@ export interface UpOptions {
    */
   readonly mode?: ClientMode;
   /**
+   * Per-agency secrets when (re)generating (see `gen-compose --secrets`).
+   * @default false
+   */
+  readonly secrets?: boolean;
+  /**
    * The image build path.
    * @default "auto"
    */
@@ -204,16 +233,28 @@ export async function up(options: UpOptions = {}): Promise<void> {
   if (options.clients !== undefined || !(await exists(file))) {
     const clients = options.clients ?? 5;
     const mode = options.mode ?? "agency";
-    for (const warning of await writeCompose(file, { clients, mode })) {
-      say(`up: warning: ${warning}`);
+    const secrets = options.secrets ?? false;
+    let warnings: string[];
+    try {
+      warnings = await writeCompose(file, { clients, mode, secrets });
+    } catch (error) {
+      if (error instanceof ConfigError) throw new ToolError(error.message);
+      throw error;
     }
-    say(`up: wrote ${file} (server + ${clients} agencies, mode ${mode})`);
+    for (const warning of warnings) say(`up: warning: ${warning}`);
+    say(
+      `up: wrote ${file} (server + ${clients} agencies, mode ${mode}` +
+        `${secrets ? ", secrets in .secrets/" : ""})`,
+    );
+  } else if (options.secrets ?? false) {
+    say(`up: warning: --secrets ignored: ${file} exists and is used as is (add --clients N)`);
   }
   const missing = await missingBindSources(file);
   if (missing.length > 0) {
     throw new ToolError(
       `Cannot start: mounted files are missing: ${missing.join(", ")} ` +
-        "(agency data: deno task dataset, or copy agency-{i}.csv into .data/)",
+        "(agency data: deno task dataset, or copy agency-{i}.csv into .data/; " +
+        "secrets: deno task gen-compose N --secrets)",
     );
   }
   if (options.build ?? true) {
@@ -313,7 +354,8 @@ export async function logs(
 }
 
 const USAGE = "usage: deno task up|down|logs [--file F] " +
-  "[up: --clients N --mode agency|bet|echo --path auto|offline|online --no-build --quiet] " +
+  "[up: --clients N --mode agency|bet|echo --secrets --path auto|offline|online --no-build " +
+  "--quiet] " +
   "[down: --timeout S --volumes --quiet] [logs: --no-follow]";
 
 /**
@@ -329,6 +371,7 @@ export async function main(args: readonly string[]): Promise<number> {
       file: { type: "string", default: DEFAULT_OUTPUT },
       clients: { type: "string" },
       mode: { type: "string", default: "agency" },
+      secrets: { type: "boolean", default: false },
       path: { type: "string", default: "auto" },
       "no-build": { type: "boolean", default: false },
       quiet: { type: "boolean", default: false },
@@ -366,6 +409,7 @@ export async function main(args: readonly string[]): Promise<number> {
       file: values.file,
       ...(clients === undefined ? {} : { clients }),
       mode: values.mode as ClientMode,
+      secrets: values.secrets,
       path,
       build: !values["no-build"],
       quiet: values.quiet,

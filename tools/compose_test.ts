@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { bindSources, composeArgv, pickCompose } from "./compose.ts";
+import { bindSources, composeArgv, envFileSources, pickCompose } from "./compose.ts";
 import { composeDocument } from "./gen_compose.ts";
 import { ToolError } from "./_docker.ts";
 
@@ -86,4 +86,27 @@ Deno.test("compose CLI prints one error line and exits 1 on bad input", async (t
       assert.match(stderr, /^compose: /);
     });
   }
+});
+
+Deno.test("envFileSources() lists the env files of a generated file with secrets", () => {
+  assert.deepEqual(envFileSources(composeDocument({ clients: 2 }), "/repo"), []);
+  assert.deepEqual(envFileSources(composeDocument({ clients: 2, secrets: true }), "/repo"), [
+    "/repo/.secrets/client1.env",
+    "/repo/.secrets/client2.env",
+  ]);
+  assert.ok(
+    bindSources(composeDocument({ clients: 1, secrets: true }), "/repo")
+      .includes("/repo/.secrets/agencies.ini"),
+  );
+});
+
+Deno.test("envFileSources() reads a list, the long syntax and absolute paths", () => {
+  const doc = {
+    services: {
+      a: { env_file: ["./a.env", "/abs/b.env"] },
+      b: { env_file: [{ path: "./c.env", required: false }] },
+      c: {},
+    },
+  };
+  assert.deepEqual(envFileSources(doc, "/base"), ["/base/a.env", "/abs/b.env", "/base/c.env"]);
 });

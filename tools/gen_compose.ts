@@ -7,6 +7,7 @@
  * deno task gen-compose docker-compose-dev.yaml 5    # explicit output name
  * deno task gen-compose --mode echo 5                # clients run Part 1's echo loop
  * deno task gen-compose 0                            # the server alone
+ * deno task gen-compose 3 --secrets                  # per-agency secrets in .secrets/
  * ```
  *
  * Containers `server`, `client1` … `clientN` on the network `testing_net`
@@ -16,18 +17,26 @@
  * mode, expected agency count, storage path, exercise 5's bet), and a warning names any
  * that a config file sets too. Written with the `yaml` package and parsed back to check.
  *
+ * With `--secrets`, each agency gets a random secret: `.secrets/agencies.ini` (mounted
+ * read-only into the server, named by `SERVER_SECRETS_PATH`) and `.secrets/client<N>.env`
+ * (`CLI_SECRET`, the client's `env_file`), both beside the compose file. Secrets already in
+ * `agencies.ini` are kept, so regenerating does not lock out running agencies; no secret
+ * ever appears in the compose file. Off by default: the course's deployment has none.
+ *
  * @module
  */
 import { parseArgs } from "node:util";
 import { isDeepStrictEqual } from "node:util";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import YAML from "yaml";
 import { parse as parseIni } from "ini";
 import { flattenKeys } from "../shared/config.ts";
 import { SERVER_SETTINGS } from "../server/config.ts";
 import { CLIENT_SETTINGS } from "../client/config.ts";
+import { loadSecrets } from "../server/secrets.ts";
 import { IMAGES } from "./images.ts";
 import { runMain, ToolError } from "./_docker.ts";
+import { ConfigError } from "../shared/errors.ts";
 
 /** What the clients do: Part 1's echo loop, exercise 5's single bet, or a whole agency. */
 export const CLIENT_MODES = ["agency", "bet", "echo"] as const;
@@ -59,6 +68,31 @@ export const MAX_CLIENTS = 252;
 /** Where the server's bets go inside its container (on {@linkcode BETS_VOLUME}). */
 export const SERVER_STORAGE_PATH = "/data/bets.csv";
 
+/** The folder of the secrets, beside the compose file (git- and docker-ignored). */
+export const SECRETS_DIR = "./.secrets";
+
+/** The server's secrets file inside {@linkcode SECRETS_DIR}. */
+export const SECRETS_FILE = "agencies.ini";
+
+/**
+ * Where the server's secrets file is mounted: under /app, which the server image's
+ * Deno permissions let it read (`--allow-read=/app,/data`).
+ */
+export const SERVER_SECRETS_PATH = "/app/secrets/agencies.ini";
+
+/** The variable that carries an agency's secret (config key `secret`). */
+export const CLIENT_SECRET_ENV = "CLI_SECRET";
+
+/**
+ * The env file of agency `id` inside {@linkcode SECRETS_DIR}.
+ *
+ * @param id The agency id.
+ * @returns Its file name, `client<id>.env`.
+ */
+export function clientEnvFile(id: number): string {
+  return `client${id}.env`;
+}
+
 /** Options of {@linkcode composeDocument}. */
 export interface ComposeOptions {
   /** How many agencies (`client1` … `clientN`); 0 gives the server alone. */
@@ -88,6 +122,18 @@ export interface ComposeOptions {
    * @default "10s"
    */
   readonly stopGracePeriod?: string;
+  /**
+   * Authenticate agencies with per-agency secrets: the server mounts
+   * `<secretsDir>/agencies.ini`, each client reads `<secretsDir>/client<N>.env`. With 0
+   * clients there is nothing to authenticate and nothing is added.
+   * @default false
+   */
+  readonly secrets?: boolean;
+  /**
+   * The folder of the secrets files, relative to the compose file.
+   * @default "./.secrets"
+   */
+  readonly secretsDir?: string;
 }
 
 /** A bet for exercise 5 (`--mode bet`): the values of `NOMBRE` … `NUMERO`. */
@@ -163,15 +209,24 @@ export function composeDocument(options: ComposeOptions): Record<string, unknown
   const serverConfig = options.serverConfig ?? "./server/config.ini";
   const clientConfig = options.clientConfig ?? "./client/config.yaml";
   const dataDir = (options.dataDir ?? "./.data").replace(/\/+$/, "");
+  const secretsDir = (options.secretsDir ?? SECRETS_DIR).replace(/\/+$/, "");
+  const secrets = (options.secrets ?? false) && options.clients > 0;
+  // With no agencies the server keeps its own expected count: it only serves (echo).
+  const serverEnvironment: Record<string, string> = options.clients > 0
+    ? { SERVER_AGENCIES: String(options.clients), SERVER_STORAGE_PATH }
+    : { SERVER_STORAGE_PATH };
+  const serverVolumes = [`${serverConfig}:/app/server/config.ini:ro`, `${BETS_VOLUME}:/data`];
+  if (secrets) {
+    // The path only, never a secret: those stay in the mounted file.
+    Object.assign(serverEnvironment, { SERVER_SECRETS_PATH });
+    serverVolumes.push(`${secretsDir}/${SECRETS_FILE}:${SERVER_SECRETS_PATH}:ro`);
+  }
   const services: Record<string, unknown> = {
     server: {
       container_name: "server",
       image: IMAGES.server,
-      // With no agencies the server keeps its own expected count: it only serves (echo).
-      environment: options.clients > 0
-        ? { SERVER_AGENCIES: String(options.clients), SERVER_STORAGE_PATH }
-        : { SERVER_STORAGE_PATH },
-      volumes: [`${serverConfig}:/app/server/config.ini:ro`, `${BETS_VOLUME}:/data`],
+      environment: serverEnvironment,
+      volumes: serverVolumes,
       networks: [NETWORK],
       healthcheck: {
         test: ["CMD", "sh", "-c", LISTENING_CHECK],
@@ -195,6 +250,9 @@ export function composeDocument(options: ComposeOptions): Record<string, unknown
       container_name: `client${id}`,
       image: IMAGES.client,
       environment,
+      // Compose reads the env file on the host and passes CLI_SECRET to the container;
+      // the secret is in neither the compose file nor the image.
+      ...(secrets ? { env_file: `${secretsDir}/${clientEnvFile(id)}` } : {}),
       volumes,
       networks: [NETWORK],
       depends_on: { server: { condition: "service_healthy" } },
@@ -284,10 +342,15 @@ export function shadowedSettings(
   const serverKeys = envToFile(SERVER_SETTINGS);
   const clientKeys = envToFile(CLIENT_SETTINGS);
   const clashes: string[] = [];
-  const services = doc["services"] as Record<string, { environment?: Record<string, string> }>;
+  const services = doc["services"] as Record<
+    string,
+    { environment?: Record<string, string>; env_file?: unknown }
+  >;
   for (const [name, service] of Object.entries(services)) {
     const isServer = name === "server";
-    for (const variable of Object.keys(service.environment ?? {})) {
+    // A generated env file carries exactly the agency's secret.
+    const fromEnvFile = service.env_file === undefined ? [] : [CLIENT_SECRET_ENV];
+    for (const variable of [...Object.keys(service.environment ?? {}), ...fromEnvFile]) {
       const key = (isServer ? serverKeys : clientKeys).get(variable);
       if (key !== undefined && (isServer ? fileKeys.server : fileKeys.client).has(key)) {
         clashes.push(
@@ -297,6 +360,147 @@ export function shadowedSettings(
     }
   }
   return clashes;
+}
+
+/**
+ * A new agency secret: 32 hex characters (128 bits) from `crypto.getRandomValues`.
+ *
+ * @returns The secret.
+ *
+ * @example Usage
+ * ```ts
+ * import { newSecret } from "./gen_compose.ts";
+ * newSecret().length; // 32
+ * ```
+ */
+export function newSecret(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Writes a file atomically: a new file beside it with the final mode, flushed to disk,
+ * then renamed over the old one. A reader (or a crash) sees the old file or the new one,
+ * never half of one, and a secret is never readable under a wider mode, even briefly.
+ *
+ * @param path The file.
+ * @param options The text and the file mode (e.g. `0o600`).
+ */
+export async function writeFileAtomic(
+  path: string,
+  options: { readonly text: string; readonly mode: number },
+): Promise<void> {
+  const temp = `${path}.tmp-${newSecret().slice(0, 8)}`;
+  const data = new TextEncoder().encode(options.text);
+  try {
+    const file = await Deno.open(temp, { write: true, createNew: true, mode: options.mode });
+    try {
+      // The umask may have narrowed the mode given at creation; set it exactly.
+      await Deno.chmod(temp, options.mode);
+      for (let written = 0; written < data.length;) {
+        written += await file.write(data.subarray(written));
+      }
+      await file.syncData();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(temp, path);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}
+
+// Characters that both Compose v1 (verbatim) and v2 (quotes, `$` interpolation, ` #`
+// comments) read the same from an unquoted env-file value.
+const ENV_SAFE = /^[A-Za-z0-9._~+\/=:@%-]{1,255}$/;
+
+/** What {@linkcode writeSecrets} wrote. */
+export interface SecretsResult {
+  /** The folder, resolved. */
+  readonly dir: string;
+  /** The secret of each agency 1..N. */
+  readonly secrets: ReadonlyMap<number, string>;
+  /** How many came from the existing `agencies.ini`. */
+  readonly reused: number;
+}
+
+async function readExistingSecrets(path: string): Promise<Map<number, string>> {
+  try {
+    await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return new Map();
+    throw error;
+  }
+  try {
+    // Parsed as the server parses it; every id a HELLO can carry is accepted here.
+    return await loadSecrets(path, 0xffff);
+  } catch (error) {
+    throw new ConfigError(
+      [`Cannot reuse the secrets of ${path}: ${(error as Error).message}`],
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Writes the secrets of agencies 1..`clients` into `dir` (made mode 0700):
+ * `agencies.ini` with `<id> = <secret>` lines, for the server, and `client<id>.env` with
+ * `CLI_SECRET=<secret>`, for each client. A secret already in `agencies.ini` is kept (so
+ * regenerating does not lock out agencies already deployed); the others are new. Only
+ * ids 1..`clients` are written (the server refuses ids above its agency count), and env
+ * files of agencies beyond `clients` are removed.
+ *
+ * Modes: `agencies.ini` is 0644 because it is bind-mounted into the server container,
+ * whose process runs as another uid (1993) and must read it; the 0700 folder keeps other
+ * host users out. The env files are 0600: Compose reads them on the host, as the user
+ * who runs it, and passes the value to the container as an environment variable.
+ *
+ * @param dir The secrets folder.
+ * @param clients The agency count.
+ * @returns The folder, the secrets and how many were reused.
+ * @throws {ConfigError} When the existing `agencies.ini` cannot be read back, or holds a
+ *   secret an env file cannot carry verbatim.
+ */
+export async function writeSecrets(dir: string, clients: number): Promise<SecretsResult> {
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  await Deno.chmod(dir, 0o700);
+  const iniPath = join(dir, SECRETS_FILE);
+  const existing = await readExistingSecrets(iniPath);
+  const secrets = new Map<number, string>();
+  let reused = 0;
+  for (let id = 1; id <= clients; id++) {
+    const kept = existing.get(id);
+    if (kept !== undefined && !ENV_SAFE.test(kept)) {
+      throw new ConfigError([
+        `Cannot reuse the secret of agency ${id} in ${iniPath}: an env file cannot carry it ` +
+        "verbatim (use letters, digits and ._~+/=:@%-, or delete the line for a new one)",
+      ]);
+    }
+    if (kept !== undefined) reused++;
+    secrets.set(id, kept ?? newSecret());
+  }
+  const lines = [...secrets].map(([id, secret]) => `${id} = ${secret}\n`);
+  await writeFileAtomic(iniPath, {
+    text: "# Agency secrets, generated by `deno task gen-compose --secrets`: <agency id> = " +
+      "<secret>.\n# Mounted read-only into the server (SERVER_SECRETS_PATH). Keep private; " +
+      "never commit.\n" + lines.join(""),
+    mode: 0o644,
+  });
+  for (const [id, secret] of secrets) {
+    await writeFileAtomic(join(dir, clientEnvFile(id)), {
+      text: `# Agency ${id}'s secret, from ${SECRETS_FILE}; read by Compose (env_file).\n` +
+        `${CLIENT_SECRET_ENV}=${secret}\n`,
+      mode: 0o600,
+    });
+  }
+  for await (const entry of Deno.readDir(dir)) {
+    const match = /^client(\d+)\.env$/.exec(entry.name);
+    if (entry.isFile && match !== null && Number(match[1]) > clients) {
+      await Deno.remove(join(dir, entry.name));
+    }
+  }
+  return { dir, secrets, reused };
 }
 
 function readKeys(path: string, kind: "ini" | "yaml"): Set<string> {
@@ -328,7 +532,7 @@ export interface GenComposeArgs {
   readonly options: ComposeOptions;
 }
 
-const USAGE = "usage: deno task gen-compose [OUTPUT] N [--mode agency|bet|echo] " +
+const USAGE = "usage: deno task gen-compose [OUTPUT] N [--mode agency|bet|echo] [--secrets] " +
   "[--server-config PATH] [--client-config PATH] [--data-dir DIR] [--stop-grace-period 10s]";
 
 /**
@@ -348,6 +552,7 @@ export function parseGenComposeArgs(args: readonly string[]): GenComposeArgs {
       "client-config": { type: "string", default: "./client/config.yaml" },
       "data-dir": { type: "string", default: "./.data" },
       "stop-grace-period": { type: "string", default: "10s" },
+      secrets: { type: "boolean", default: false },
     },
     strict: true,
     allowPositionals: true,
@@ -381,29 +586,69 @@ export function parseGenComposeArgs(args: readonly string[]): GenComposeArgs {
       clientConfig: values["client-config"],
       dataDir: values["data-dir"],
       stopGracePeriod: values["stop-grace-period"],
+      secrets: values.secrets,
     },
   };
 }
 
+/** What {@linkcode writeDeployment} wrote. */
+export interface DeploymentResult {
+  /** Warning lines (env vars that shadow a config value, `--secrets` with 0 agencies). */
+  readonly warnings: readonly string[];
+  /** The secrets written, with `secrets` on and at least one agency. */
+  readonly secrets?: SecretsResult;
+}
+
 /**
- * Writes the compose file and returns the warnings about shadowed config values.
+ * Writes the compose file (atomically) and, with `secrets`, the secrets files beside it
+ * (first, so the file never names secrets that are not there yet).
+ *
+ * @param output The compose file.
+ * @param options Agency count, mode, paths, secrets.
+ * @returns Warnings and the secrets written.
+ * @throws {ConfigError} When existing secrets cannot be reused (see {@linkcode writeSecrets}).
+ */
+export async function writeDeployment(
+  output: string,
+  options: ComposeOptions,
+): Promise<DeploymentResult> {
+  const base = dirname(resolve(output));
+  const withSecrets = options.secrets ?? false;
+  const warnings: string[] = [];
+  let secrets: SecretsResult | undefined;
+  if (withSecrets && options.clients > 0) {
+    secrets = await writeSecrets(resolve(base, options.secretsDir ?? SECRETS_DIR), options.clients);
+  } else if (withSecrets) {
+    warnings.push("--secrets with 0 agencies: nothing to authenticate, no secrets written");
+  }
+  const command = `deno task gen-compose ${output} ${options.clients} --mode ${
+    options.mode ?? "agency"
+  }${withSecrets ? " --secrets" : ""}`;
+  const text = renderCompose(options, command);
+  for (const [id, secret] of secrets?.secrets ?? []) {
+    // composeDocument never puts one there; this guards against a future change that would.
+    if (text.includes(secret)) {
+      throw new Error(`Cannot write ${output}: it would hold the secret of agency ${id}`);
+    }
+  }
+  await writeFileAtomic(output, { text, mode: 0o644 });
+  const doc = composeDocument(options);
+  warnings.push(...shadowedSettings(doc, {
+    server: readKeys(resolve(base, options.serverConfig ?? "./server/config.ini"), "ini"),
+    client: readKeys(resolve(base, options.clientConfig ?? "./client/config.yaml"), "yaml"),
+  }));
+  return secrets === undefined ? { warnings } : { warnings, secrets };
+}
+
+/**
+ * Writes the compose file (and the secrets, with `secrets` on) and returns the warnings.
  *
  * @param output The file to write.
- * @param options Agency count, mode, paths.
+ * @param options Agency count, mode, paths, secrets.
  * @returns Warning lines (empty when no env var shadows a config value).
  */
 export async function writeCompose(output: string, options: ComposeOptions): Promise<string[]> {
-  const command = `deno task gen-compose ${output} ${options.clients} --mode ${
-    options.mode ?? "agency"
-  }`;
-  const text = renderCompose(options, command);
-  await Deno.writeTextFile(output, text);
-  const base = dirname(resolve(output));
-  const doc = composeDocument(options);
-  return shadowedSettings(doc, {
-    server: readKeys(resolve(base, options.serverConfig ?? "./server/config.ini"), "ini"),
-    client: readKeys(resolve(base, options.clientConfig ?? "./client/config.yaml"), "yaml"),
-  });
+  return [...(await writeDeployment(output, options)).warnings];
 }
 
 /**
@@ -423,13 +668,27 @@ export async function main(args: readonly string[]): Promise<number> {
   } catch (error) {
     throw new ToolError((error as Error).message);
   }
-  const warnings = await writeCompose(parsed.output, parsed.options);
-  for (const warning of warnings) console.error(`gen-compose: warning: ${warning}`);
+  let result: DeploymentResult;
+  try {
+    result = await writeDeployment(parsed.output, parsed.options);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ToolError(error.message);
+    throw error;
+  }
+  for (const warning of result.warnings) console.error(`gen-compose: warning: ${warning}`);
   const { clients, mode } = parsed.options;
   console.log(
     `gen-compose: wrote ${parsed.output}: server + ${clients} agencies (mode ${mode}), ` +
       `network ${NETWORK_NAME} ${SUBNET}; start with deno task up`,
   );
+  if (result.secrets !== undefined) {
+    const { dir, secrets, reused } = result.secrets;
+    console.log(
+      `gen-compose: secrets of ${secrets.size} agencies in ${dir} ` +
+        `(${secrets.size - reused} new, ${reused} kept): ${SECRETS_FILE} for the server, ` +
+        `client<N>.env for each agency`,
+    );
+  }
   return 0;
 }
 

@@ -1,21 +1,31 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
+import { loadSecrets } from "../server/secrets.ts";
+import { ConfigError } from "../shared/errors.ts";
 import {
+  CLIENT_SECRET_ENV,
+  clientEnvFile,
   composeDocument,
   DEFAULT_OUTPUT,
   MAX_CLIENTS,
   NETWORK,
   NETWORK_NAME,
+  newSecret,
   parseClientCount,
   parseGenComposeArgs,
   renderCompose,
   sampleBet,
+  SECRETS_FILE,
+  SERVER_SECRETS_PATH,
   SERVER_STORAGE_PATH,
   shadowedSettings,
   SUBNET,
   validateCompose,
   writeCompose,
+  writeDeployment,
+  writeFileAtomic,
+  writeSecrets,
 } from "./gen_compose.ts";
 import { IMAGES } from "./images.ts";
 
@@ -28,6 +38,7 @@ interface Service {
   volumes: string[];
   networks: string[];
   "depends_on"?: { server: { condition: string } };
+  "env_file"?: string;
   healthcheck?: { test: string[] };
   "stop_grace_period": string;
 }
@@ -297,4 +308,266 @@ Deno.test("gen-compose CLI prints one error line and exits 1 on bad input", asyn
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+// --- Per-agency secrets (--secrets) ---
+
+async function withTempDir(prefix: string, fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function modeOf(path: string): Promise<number> {
+  return ((await Deno.stat(path)).mode ?? 0) & 0o777;
+}
+
+/** Agency secrets as the client sees them: `CLI_SECRET` of each env file. */
+async function envFileSecrets(dir: string): Promise<Map<number, string>> {
+  const secrets = new Map<number, string>();
+  for await (const entry of Deno.readDir(dir)) {
+    const match = /^client(\d+)\.env$/.exec(entry.name);
+    if (match === null) continue;
+    const text = await Deno.readTextFile(`${dir}/${entry.name}`);
+    const line = text.split("\n").find((l) => l.startsWith(`${CLIENT_SECRET_ENV}=`));
+    secrets.set(Number(match[1]), line?.slice(CLIENT_SECRET_ENV.length + 1) ?? "");
+  }
+  return secrets;
+}
+
+Deno.test("composeDocument() adds no secrets unless asked", () => {
+  for (const service of Object.values(services(composeDocument({ clients: 3 })))) {
+    assert.equal(service.env_file, undefined);
+    assert.ok(!("SERVER_SECRETS_PATH" in service.environment));
+    assert.ok(!service.volumes.some((volume) => volume.includes("secrets")));
+  }
+});
+
+Deno.test("composeDocument() with secrets mounts the file into the server and gives each client its env file", async (t) => {
+  for (const mode of ["agency", "bet", "echo"] as const) {
+    await t.step(mode, () => {
+      const doc = services(composeDocument({ clients: 3, mode, secrets: true }));
+      const server = doc["server"]!;
+      assert.equal(server.environment["SERVER_SECRETS_PATH"], SERVER_SECRETS_PATH);
+      assert.ok(
+        server.volumes.includes(`./.secrets/${SECRETS_FILE}:${SERVER_SECRETS_PATH}:ro`),
+        server.volumes.join(", "),
+      );
+      assert.equal(server.env_file, undefined);
+      for (let id = 1; id <= 3; id++) {
+        const client = doc[`client${id}`]!;
+        assert.equal(client.env_file, `./.secrets/client${id}.env`);
+        assert.ok(!(CLIENT_SECRET_ENV in client.environment), "the secret stays out of the YAML");
+      }
+    });
+  }
+});
+
+Deno.test("composeDocument() with secrets mounts under /app, the only folder besides /data the server reads", () => {
+  // Dockerfile.server grants --allow-read=/app,/data.
+  assert.ok(SERVER_SECRETS_PATH.startsWith("/app/"));
+  const dockerfile = Deno.readTextFileSync(`${ROOT}Dockerfile.server`);
+  assert.match(dockerfile, /--allow-read=\/app,\/data\b/);
+});
+
+Deno.test("composeDocument() with secrets and 0 clients holds the plain server alone", () => {
+  assert.deepEqual(
+    composeDocument({ clients: 0, secrets: true }),
+    composeDocument({ clients: 0 }),
+  );
+});
+
+Deno.test("composeDocument() with secrets honours secretsDir", () => {
+  const doc = services(composeDocument({ clients: 1, secrets: true, secretsDir: "./keys/" }));
+  assert.equal(doc["client1"]!.env_file, "./keys/client1.env");
+  assert.ok(doc["server"]!.volumes.includes(`./keys/${SECRETS_FILE}:${SERVER_SECRETS_PATH}:ro`));
+});
+
+Deno.test("newSecret() gives 32 random hex characters", () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 100; i++) {
+    const secret = newSecret();
+    assert.match(secret, /^[0-9a-f]{32}$/);
+    seen.add(secret);
+  }
+  assert.equal(seen.size, 100);
+});
+
+Deno.test("writeFileAtomic() replaces a file whole with the exact mode and leaves no temporary file", async () => {
+  await withTempDir("gen_compose_atomic_", async (dir) => {
+    const path = `${dir}/f.txt`;
+    await Deno.writeTextFile(path, "old\n", { mode: 0o666 });
+    await writeFileAtomic(path, { text: "new\n", mode: 0o600 });
+    assert.equal(await Deno.readTextFile(path), "new\n");
+    assert.equal(await modeOf(path), 0o600);
+    await writeFileAtomic(path, { text: "newer\n", mode: 0o644 });
+    assert.equal(await modeOf(path), 0o644);
+    const names = [];
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+    assert.deepEqual(names, ["f.txt"]);
+  });
+});
+
+Deno.test("writeSecrets() writes agencies.ini and one env file per agency, with safe modes", async () => {
+  await withTempDir("gen_compose_secrets_", async (dir) => {
+    const secretsDir = `${dir}/.secrets`;
+    const result = await writeSecrets(secretsDir, 3);
+    assert.equal(result.reused, 0);
+    assert.equal(result.secrets.size, 3);
+    assert.equal(await modeOf(secretsDir), 0o700, "the folder keeps other host users out");
+    // The server container runs as uid 1993: a root-only file would make it exit 2.
+    assert.equal(await modeOf(`${secretsDir}/${SECRETS_FILE}`), 0o644);
+    for (let id = 1; id <= 3; id++) {
+      // Compose reads env files on the host, as the user who runs it.
+      assert.equal(await modeOf(`${secretsDir}/${clientEnvFile(id)}`), 0o600);
+      assert.match(result.secrets.get(id)!, /^[0-9a-f]{32}$/);
+    }
+    // The server reads exactly these secrets, and each client gets its own.
+    assert.deepEqual(await loadSecrets(`${secretsDir}/${SECRETS_FILE}`, 3), result.secrets);
+    assert.deepEqual(await envFileSecrets(secretsDir), result.secrets);
+    assert.equal(new Set(result.secrets.values()).size, 3, "each agency its own secret");
+  });
+});
+
+Deno.test("writeSecrets() reuses the secrets already in agencies.ini", async (t) => {
+  await withTempDir("gen_compose_secrets_", async (dir) => {
+    const first = await writeSecrets(dir, 2);
+    await t.step("same count: every secret kept", async () => {
+      const again = await writeSecrets(dir, 2);
+      assert.equal(again.reused, 2);
+      assert.deepEqual(again.secrets, first.secrets);
+    });
+    await t.step("more agencies: old ones kept, new ones added", async () => {
+      const more = await writeSecrets(dir, 4);
+      assert.equal(more.reused, 2);
+      assert.equal(more.secrets.get(1), first.secrets.get(1));
+      assert.equal(more.secrets.get(2), first.secrets.get(2));
+      assert.equal(new Set(more.secrets.values()).size, 4);
+      assert.deepEqual(await envFileSecrets(dir), more.secrets);
+    });
+    await t.step(
+      "fewer agencies: the file holds 1..N only (the server refuses higher ids)",
+      async () => {
+        const fewer = await writeSecrets(dir, 1);
+        assert.deepEqual([...fewer.secrets.keys()], [1]);
+        assert.equal(fewer.secrets.get(1), first.secrets.get(1));
+        assert.deepEqual(await loadSecrets(`${dir}/${SECRETS_FILE}`, 1), fewer.secrets);
+        assert.deepEqual([...(await envFileSecrets(dir)).keys()], [1], "stale env files removed");
+      },
+    );
+    await t.step("a secret written by hand is kept verbatim", async () => {
+      await Deno.writeTextFile(`${dir}/${SECRETS_FILE}`, "# mine\n2 = hand-made.Secret\n");
+      const kept = await writeSecrets(dir, 2);
+      assert.equal(kept.secrets.get(2), "hand-made.Secret");
+      assert.equal((await envFileSecrets(dir)).get(2), "hand-made.Secret");
+      assert.match(kept.secrets.get(1)!, /^[0-9a-f]{32}$/);
+    });
+  });
+});
+
+Deno.test("writeSecrets() refuses an agencies.ini it cannot reuse, and leaves it as it was", async (t) => {
+  const cases = [
+    ["a bad line", "one = x\n"],
+    ["a secret an env file would change", "1 = a$b c\n"],
+  ] as const;
+  for (const [name, text] of cases) {
+    await t.step(name, async () => {
+      await withTempDir("gen_compose_secrets_", async (dir) => {
+        await Deno.writeTextFile(`${dir}/${SECRETS_FILE}`, text);
+        await assert.rejects(() => writeSecrets(dir, 2), ConfigError);
+        assert.equal(await Deno.readTextFile(`${dir}/${SECRETS_FILE}`), text);
+      });
+    });
+  }
+});
+
+Deno.test("writeDeployment() with secrets writes them beside the compose file and none into it", async () => {
+  await withTempDir("gen_compose_secrets_", async (dir) => {
+    const output = `${dir}/dc.yaml`;
+    const options = { clients: 3, secrets: true } as const;
+    const result = await writeDeployment(output, options);
+    assert.equal(result.secrets?.dir, `${dir}/.secrets`);
+    const text = await Deno.readTextFile(output);
+    for (const secret of result.secrets!.secrets.values()) {
+      assert.ok(!text.includes(secret), "no secret in the YAML");
+    }
+    assert.ok(!text.includes(CLIENT_SECRET_ENV), "not even the variable's name");
+    assert.deepEqual(YAML.parse(text, { version: "1.1" }), composeDocument(options));
+    assert.match(text, /^# Generated by .*--secrets/);
+    // Regenerating keeps the secrets, so running agencies are not locked out.
+    const again = await writeDeployment(output, options);
+    assert.deepEqual(again.secrets?.secrets, result.secrets?.secrets);
+  });
+});
+
+Deno.test("writeDeployment() with secrets and 0 clients warns and writes no secrets", async () => {
+  await withTempDir("gen_compose_secrets_", async (dir) => {
+    const result = await writeDeployment(`${dir}/dc.yaml`, { clients: 0, secrets: true });
+    assert.equal(result.secrets, undefined);
+    assert.equal(result.warnings.length, 1);
+    assert.match(result.warnings[0]!, /--secrets with 0 agencies/);
+    await assert.rejects(() => Deno.stat(`${dir}/.secrets`), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("shadowedSettings() names a secret in the YAML file that the env file overrides", () => {
+  const doc = composeDocument({ clients: 1, secrets: true });
+  assert.deepEqual(
+    shadowedSettings(doc, { server: new Set(), client: new Set(["secret"]) }),
+    ["client1: CLI_SECRET shadows secret of the YAML file"],
+  );
+  assert.deepEqual(
+    shadowedSettings(doc, { server: new Set(["SERVER_SECRETS_PATH"]), client: new Set() }),
+    ["server: SERVER_SECRETS_PATH shadows SERVER_SECRETS_PATH of the INI file"],
+  );
+  assert.deepEqual(
+    shadowedSettings(composeDocument({ clients: 1 }), {
+      server: new Set(["SERVER_SECRETS_PATH"]),
+      client: new Set(["secret"]),
+    }),
+    [],
+    "without --secrets the files keep their say",
+  );
+});
+
+Deno.test("parseGenComposeArgs() reads --secrets, off by default", () => {
+  assert.equal(parseGenComposeArgs(["5"]).options.secrets, false);
+  assert.equal(parseGenComposeArgs(["5", "--secrets"]).options.secrets, true);
+  assert.equal(parseGenComposeArgs(["--secrets", "out.yaml", "2"]).output, "out.yaml");
+});
+
+Deno.test("gen-compose CLI --secrets works with the task's permissions and keeps secrets on rerun", async () => {
+  await withTempDir("gen_compose_cli_", async (dir) => {
+    const first = await genCompose(dir, ["2", "--secrets"]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /secrets of 2 agencies .*\(2 new, 0 kept\)/);
+    const secrets = await loadSecrets(`${dir}/.secrets/${SECRETS_FILE}`, 2);
+    assert.equal(secrets.size, 2);
+    const second = await genCompose(dir, ["2", "--secrets"]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /\(0 new, 2 kept\)/);
+    assert.deepEqual(await loadSecrets(`${dir}/.secrets/${SECRETS_FILE}`, 2), secrets);
+    for (const secret of secrets.values()) {
+      assert.ok(!first.stdout.includes(secret) && !second.stdout.includes(secret), "never printed");
+      assert.ok(!(await Deno.readTextFile(`${dir}/${DEFAULT_OUTPUT}`)).includes(secret));
+    }
+    await Deno.writeTextFile(`${dir}/.secrets/${SECRETS_FILE}`, "x = y\n");
+    const bad = await genCompose(dir, ["2", "--secrets"]);
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stderr.trim().split("\n").length, 1, bad.stderr);
+    assert.match(bad.stderr, /^gen-compose: Cannot reuse the secrets/);
+  });
+});
+
+Deno.test("gen-compose CLI without --secrets leaves no secrets behind (the course's deployment)", async () => {
+  await withTempDir("gen_compose_cli_", async (dir) => {
+    const result = await genCompose(dir, ["3"]);
+    assert.equal(result.code, 0, result.stderr);
+    await assert.rejects(() => Deno.stat(`${dir}/.secrets`), Deno.errors.NotFound);
+    const doc = YAML.parse(await Deno.readTextFile(`${dir}/${DEFAULT_OUTPUT}`));
+    assert.ok(!JSON.stringify(doc).includes("secrets"));
+  });
 });

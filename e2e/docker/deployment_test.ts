@@ -8,8 +8,15 @@
 import assert from "node:assert/strict";
 import { assertDockerEngine, run, runOrThrow } from "../../tools/_docker.ts";
 import { buildImages, ensureNetcatImage, IMAGES } from "../../tools/images.ts";
-import { NETWORK_NAME } from "../../tools/gen_compose.ts";
-import { generateDataset } from "../../tools/dataset.ts";
+import {
+  clientEnvFile,
+  NETWORK_NAME,
+  newSecret,
+  SECRETS_DIR,
+  SECRETS_FILE,
+} from "../../tools/gen_compose.ts";
+import { loadSecrets } from "../../server/secrets.ts";
+import { generateDataset } from "../../tools/dataset/mod.ts";
 import { FAIL_LINE, SUCCESS_LINE } from "../../tools/validate_echo.ts";
 import {
   actions,
@@ -385,6 +392,97 @@ Deno.test({
       assert.deepEqual([...codes.values()], Array(20).fill(0), "the 20 clients exit 0");
       await assertLotteryRun(counts);
     });
+
+    await t.step(
+      "8. gen-compose --secrets 3: agencies prove who they are; a wrong or missing secret is refused",
+      async () => {
+        await ws.down();
+        await ws.resetConfigs();
+        await generateDataset({
+          dir: `${ws.dir}/.data`,
+          agencies: 3,
+          betsPerAgency: 300,
+          seed: 8,
+          winnerShare: 0.02,
+        });
+        const counts = new Map<number, { rows: number; winners: number }>();
+        for (let id = 1; id <= 3; id++) {
+          counts.set(id, countBets(await Deno.readTextFile(`${ws.dir}/.data/agency-${id}.csv`)));
+        }
+        await ws.generate({ clients: 3, secrets: true });
+        const secretsDir = `${ws.dir}/${SECRETS_DIR}`;
+        const secrets = await loadSecrets(`${secretsDir}/${SECRETS_FILE}`, 3);
+        const composeText = await Deno.readTextFile(ws.file);
+        for (const secret of secrets.values()) {
+          assert.ok(!composeText.includes(secret), "no secret in the compose file");
+        }
+        const started = performance.now();
+        await ws.up();
+        const codes = await waitExited(clientNames(3), 120_000);
+        console.log(
+          `   3 agencies with secrets: up to all exited in ${
+            ((performance.now() - started) / 1000).toFixed(1)
+          } s`,
+        );
+        assert.deepEqual([...codes.values()], [0, 0, 0], "the 3 authenticated clients exit 0");
+        const config = (await actions("server", "config"))[0];
+        assert.equal(config?.fields.get("secrets"), "3", "the server loaded the mounted secrets");
+        await assertLotteryRun(counts);
+
+        const refusals = async () =>
+          (await actions("server", "receive_message"))
+            .filter((line) => line.result === "fail" && line.fields.get("error") === "UNAUTHORIZED")
+            .map((line) => line.fields.get("detail") ?? "");
+
+        // A wrong secret through the agency's own env file: Compose sees the changed
+        // environment and recreates the container (no --force-recreate needed).
+        await Deno.writeTextFile(
+          `${secretsDir}/${clientEnvFile(2)}`,
+          `CLI_SECRET=${newSecret()}\n`,
+        );
+        await ws.compose(["up", "-d", "--no-deps", "client2"]);
+        const wrong = await waitExited(["client2"], 60_000);
+        assert.equal(wrong.get("client2"), 1, "a refused agency exits 1");
+        const client2Fail = (await actions("client2")).filter((line) => line.result === "fail");
+        assert.equal(client2Fail.length, 1, "client2 logs its refusal once");
+        assert.match(client2Fail[0]!.fields.get("error") ?? "", /UNAUTHORIZED/);
+        assert.deepEqual(await refusals(), ["Cannot serve agency 2: wrong secret"]);
+
+        // Peers on the network: one with no secret, one with another agency's secret.
+        const peers: [string, Record<string, string>][] = [
+          ["tp0-e2e-no-secret", { CLI_ID: "3" }],
+          ["tp0-e2e-borrowed-secret", { CLI_ID: "3", CLI_SECRET: secrets.get(1) ?? "" }],
+        ];
+        for (const [name, env] of peers) {
+          standIns.push(name);
+          const result = await run([
+            "docker",
+            "run",
+            "--name",
+            name,
+            "--network",
+            NETWORK_NAME,
+            ...Object.entries({ ...env, CLI_MODE: "agency" }).flatMap((
+              [k, v],
+            ) => ["-e", `${k}=${v}`]),
+            "-v",
+            `${ws.dir}/client/config.yaml:/app/client/config.yaml:ro`,
+            "-v",
+            `${ws.dir}/.data/agency-3.csv:/app/.data/agency-3.csv:ro`,
+            IMAGES.client,
+          ], { timeoutMs: 60_000 });
+          assert.equal(result.code, 1, `${name} is refused: ${result.stdout}${result.stderr}`);
+          assert.match(result.stdout, /action: agencia \| result: fail .*UNAUTHORIZED/);
+          await run(["docker", "rm", "-f", name]);
+        }
+        assert.deepEqual(await refusals(), [
+          "Cannot serve agency 2: wrong secret",
+          "Cannot serve agency 3: wrong secret",
+          "Cannot serve agency 3: wrong secret",
+        ]);
+        assert.equal((await inspect("server")).status, "running", "the server serves on");
+      },
+    );
   } finally {
     // 7. Always clean up, whatever failed above.
     for (const name of standIns) await run(["docker", "rm", "-f", name]);
