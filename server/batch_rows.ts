@@ -30,7 +30,10 @@ export interface BatchRows {
   readonly count: number;
   /** Bets playing the winning number. */
   readonly winners: number;
-  /** CSV rows as `bets.csv` stores them (CRLF, minimal quoting). */
+  /**
+   * CSV rows as `bets.csv` stores them (CRLF, minimal quoting). From the fast path, a
+   * view of a reused buffer: valid until the next `batchRows` call.
+   */
   readonly rows: Uint8Array;
 }
 
@@ -190,11 +193,19 @@ function writeNumber(out: Uint8Array, pos: number, value: number): number {
   return pos;
 }
 
+let scratchBuffer = new Uint8Array(64 * 1024);
+
+/** A reused output buffer: rows are copied out by the store before the next batch. */
+function scratch(size: number): Uint8Array {
+  if (scratchBuffer.length < size) scratchBuffer = new Uint8Array(size);
+  return scratchBuffer;
+}
+
 /** The fast path; `undefined` means "let the reference path decide". */
 function fastRows(body: Uint8Array, header: BatchHeader, today: number): BatchRows | undefined {
   const prefix = utf8.encode(`${header.agency},`);
   // Worst case per bet: every name byte doubled plus quotes, separators, number, CRLF.
-  const out = new Uint8Array(header.count * (prefix.length + 16) + body.length * 2);
+  const out = scratch(header.count * (prefix.length + 16) + body.length * 2);
   let pos = 0;
   let at = 8;
   let winners = 0;

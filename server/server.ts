@@ -130,6 +130,7 @@ export async function startServer(
       lotes: stats.batches,
       agencias_listas: config.agencies - lottery.pending,
       conexiones: connections.size,
+      ...memoryFields(),
     });
   }, config.progressInterval.ms || 5000);
 
@@ -239,6 +240,17 @@ export async function startServer(
     lottery,
     close,
     [Symbol.asyncDispose]: close,
+  };
+}
+
+/** Memory in MiB, for the progress line: ingestion should keep it flat. */
+function memoryFields(): { rss_mb: number; heap_mb: number; external_mb: number } {
+  const usage = Deno.memoryUsage();
+  const mib = (bytes: number): number => Math.round(bytes / 104857.6) / 10;
+  return {
+    rss_mb: mib(usage.rss),
+    heap_mb: mib(usage.heapUsed),
+    external_mb: mib(usage.external),
   };
 }
 

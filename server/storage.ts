@@ -56,7 +56,8 @@ interface Pending {
   readonly kind: RecordKind;
   readonly agency: number;
   readonly seq: number;
-  readonly rows: Uint8Array;
+  /** Bytes of rows this item added to the fill buffer. */
+  readonly length: number;
   readonly bets: number;
   readonly winners: number;
   readonly resolve: () => void;
@@ -132,6 +133,33 @@ export function formatBetRows(agency: number, bets: readonly BetFields[]): strin
   );
 }
 
+/**
+ * A growable byte buffer, reused across group commits so steady ingestion allocates
+ * nothing per batch (per-batch buffers made the process's memory creep upward).
+ */
+class ByteBuffer {
+  #bytes = new Uint8Array(64 * 1024);
+  #length = 0;
+
+  append(bytes: Uint8Array): void {
+    if (this.#length + bytes.length > this.#bytes.length) {
+      const grown = new Uint8Array(Math.max(this.#bytes.length * 2, this.#length + bytes.length));
+      grown.set(this.#bytes.subarray(0, this.#length));
+      this.#bytes = grown;
+    }
+    this.#bytes.set(bytes, this.#length);
+    this.#length += bytes.length;
+  }
+
+  view(): Uint8Array {
+    return this.#bytes.subarray(0, this.#length);
+  }
+
+  clear(): void {
+    this.#length = 0;
+  }
+}
+
 /** The bet storage: `bets.csv` plus its journal, owned by one writer. */
 export class BetStore {
   readonly #path: string;
@@ -143,6 +171,9 @@ export class BetStore {
   #stats: StoreStats;
   #groups = 0;
   #queue: Pending[] = [];
+  /** Rows of queued items, in queue order; swapped with the spare at each commit. */
+  #fill = new ByteBuffer();
+  #spare = new ByteBuffer();
   #writer: Promise<void> | undefined;
   #failure: unknown;
   #closed = false;
@@ -349,7 +380,9 @@ export class BetStore {
     winners: number,
   ): Promise<void> {
     const { promise, resolve, reject } = Promise.withResolvers<void>();
-    this.#queue.push({ kind, agency, seq, rows, bets, winners, resolve, reject });
+    // Rows are copied at once: callers may reuse their buffer (batch_rows.ts does).
+    this.#fill.append(rows);
+    this.#queue.push({ kind, agency, seq, length: rows.length, bets, winners, resolve, reject });
     this.#writer ??= this.#drain();
     return promise;
   }
@@ -379,16 +412,21 @@ export class BetStore {
 
   async #commit(group: readonly Pending[]): Promise<void> {
     let length = 0;
-    for (const item of group) length += item.rows.length;
-    const data = new Uint8Array(length);
+    for (const item of group) length += item.length;
+    // The group's rows lead the fill buffer; what follows (queued after the group, in
+    // "batch" mode) moves to the spare, which becomes the fill for rows arriving meanwhile.
+    const written = this.#fill;
+    this.#fill = this.#spare;
+    this.#fill.append(written.view().subarray(length));
+    this.#spare = written;
+    const data = written.view().subarray(0, length);
     const journal = new Uint8Array(group.length * RECORD_SIZE);
     let offset = 0;
     let bets = 0;
     let winners = 0;
     let batches = 0;
     group.forEach((item, i) => {
-      data.set(item.rows, offset);
-      offset += item.rows.length;
+      offset += item.length;
       encodeRecord({ ...item, end: this.#size + offset }, journal, i * RECORD_SIZE);
       bets += item.bets;
       winners += item.winners;
@@ -402,6 +440,7 @@ export class BetStore {
     await writeAll(this.#journal, journal);
     if (this.#fsync !== "off") await this.#journal.syncData();
     this.#size += length;
+    written.clear();
     const s = this.#stats;
     this.#stats = {
       bets: s.bets + bets,
