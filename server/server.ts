@@ -118,6 +118,7 @@ export async function startServer(
     lottery,
     log,
     secrets: options.secrets ?? new Map(),
+    closing: () => closing !== undefined,
   };
   const connections = new Map<Deno.Conn, string>();
   const handlers = new Set<Promise<void>>();

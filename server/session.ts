@@ -30,6 +30,8 @@ export interface SessionContext {
   readonly store: BetStore;
   readonly lottery: Lottery;
   readonly log: ActionLogger;
+  /** Whether the server is shutting down (its own closes are not failures). */
+  readonly closing: () => boolean;
   /** Per-agency secrets; empty means agencies are not authenticated. */
   readonly secrets: ReadonlyMap<number, string>;
 }
@@ -57,6 +59,11 @@ class AgencySession {
     this.#conn = conn;
     this.#ip = ip;
     this.#ctx = ctx;
+  }
+
+  /** Resolves once every queued ack has been handled. */
+  async settled(): Promise<void> {
+    await this.#acks.catch(() => {});
   }
 
   async run(first: Message): Promise<void> {
@@ -292,30 +299,33 @@ export async function serveAgency(
   ip: string,
   ctx: SessionContext,
 ): Promise<void> {
-  let first: Message | null;
   const session = new AgencySession(conn, ip, ctx);
+  let failure: unknown;
   try {
-    first = await conn.read();
-    if (first === null) return;
-    await session.run(first);
+    const first = await conn.read();
+    if (first !== null) await session.run(first);
   } catch (error) {
-    if (error instanceof ProtocolError) {
-      ctx.log.error("receive_message", "fail", {
-        ip,
-        error: errorCodeName(error.code),
-        detail: error.message,
-      });
-      await conn.send({ type: MessageType.ERROR, code: error.code, message: error.message })
-        .catch(() => {});
-      return;
+    failure = error;
+  }
+  // Batches already queued are stored and acknowledged (or refused) before the session
+  // ends, so shutdown never logs a batch after it has closed the storage.
+  await session.settled();
+  if (failure === undefined) return;
+  if (failure instanceof ProtocolError) {
+    ctx.log.error("receive_message", "fail", {
+      ip,
+      error: errorCodeName(failure.code),
+      detail: failure.message,
+    });
+    await conn.send({ type: MessageType.ERROR, code: failure.code, message: failure.message })
+      .catch(() => {});
+  } else if (failure instanceof ConnectionError) {
+    if (ctx.closing()) return;
+    if (conn.timedOut) ctx.log.warning("idle_timeout", "fail", { ip, detail: failure.message });
+    else if (!conn.closed) {
+      ctx.log.warning("connection_lost", "fail", { ip, detail: failure.message });
     }
-    if (error instanceof ConnectionError) {
-      if (conn.timedOut) ctx.log.warning("idle_timeout", "fail", { ip, detail: error.message });
-      else if (!conn.closed) {
-        ctx.log.warning("connection_lost", "fail", { ip, detail: error.message });
-      }
-      return;
-    }
-    throw error;
+  } else {
+    throw failure;
   }
 }
