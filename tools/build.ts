@@ -26,7 +26,19 @@ export interface BuildTarget {
   readonly entry: string;
   /** The permission flags it runs with. */
   readonly permissions: readonly string[];
+  /**
+   * Other `deno run`/`deno compile` flags (e.g. V8 tuning).
+   * @default []
+   */
+  readonly runtimeFlags?: readonly string[];
 }
+
+/**
+ * The server's V8 tuning: a 1 MiB young generation and size-optimized GC keep its memory
+ * flat (about 62-69 MB at 1x-100x the course's data, against 65-94 MB by default) at no
+ * measurable CPU cost, since almost everything it allocates dies young.
+ */
+export const SERVER_V8_FLAGS = "--v8-flags=--max-semi-space-size=1,--optimize-for-size";
 
 /** The project's programs and their least permissions. */
 export const TARGETS: readonly BuildTarget[] = [
@@ -34,6 +46,7 @@ export const TARGETS: readonly BuildTarget[] = [
     name: "server",
     entry: "server/main.ts",
     permissions: ["--allow-net", "--allow-read", "--allow-write", "--allow-env"],
+    runtimeFlags: [SERVER_V8_FLAGS],
   },
   {
     name: "client",
@@ -154,7 +167,7 @@ export interface LauncherOptions {
   readonly denoPath: string;
   /** The absolute path of the entry point. */
   readonly entry: string;
-  /** Permission flags. */
+  /** Permission flags, then any runtime flags (`--v8-flags=…`). */
   readonly permissions: readonly string[];
   /** The absolute path of the project's `deno.json`, if it has one. */
   readonly config?: string;
@@ -355,6 +368,7 @@ export async function buildBinaries(options: BuildOptions = {}): Promise<BuildRe
         output,
         ...(config ? ["--config", config] : []),
         ...target.permissions,
+        ...(target.runtimeFlags ?? []),
         join(root, target.entry),
       ],
       cwd: root,
@@ -388,7 +402,7 @@ export async function buildBinaries(options: BuildOptions = {}): Promise<BuildRe
         name: relative(root, path),
         denoPath,
         entry: join(root, target.entry),
-        permissions: target.permissions,
+        permissions: [...target.permissions, ...(target.runtimeFlags ?? [])],
         ...(config ? { config } : {}),
       }),
     );

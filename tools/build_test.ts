@@ -9,6 +9,7 @@ import {
   launcherScript,
   runCompile,
   runtimeFetchFailure,
+  SERVER_V8_FLAGS,
   TARGETS,
 } from "./build.ts";
 
@@ -201,6 +202,7 @@ Deno.test("buildBinaries() compiles each target with its least permissions", asy
         "--allow-read",
         "--allow-write",
         "--allow-env",
+        SERVER_V8_FLAGS,
         join(root, "server/main.ts"),
       ],
       [

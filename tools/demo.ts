@@ -9,6 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { parseLog } from "../shared/log_line.ts";
+import { buildBinaries } from "./build.ts";
 import { ensureDataset } from "./dataset/mod.ts";
 
 /** What one agency reported. */
@@ -51,8 +52,17 @@ async function freePort(): Promise<number> {
   return await Promise.resolve((listener.addr as Deno.NetAddr).port);
 }
 
-function program(entry: string, permissions: string[]): string[] {
-  return ["run", "--cached-only", ...permissions, new URL(`../${entry}`, import.meta.url).pathname];
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** `bin/server` and `bin/client`, built first if missing: the demo runs what users run. */
+async function programs(): Promise<{ server: string; client: string }> {
+  const server = `${ROOT}bin/server`;
+  const client = `${ROOT}bin/client`;
+  const present = await Promise.all(
+    [server, client].map((p) => Deno.stat(p).then(() => true, () => false)),
+  );
+  if (!present.every(Boolean)) await buildBinaries({ root: ROOT });
+  return { server, client };
 }
 
 async function waitForLine(path: string, needle: string, timeoutMs: number): Promise<boolean> {
@@ -66,13 +76,12 @@ async function waitForLine(path: string, needle: string, timeoutMs: number): Pro
 }
 
 async function spawnLogged(
-  args: string[],
+  program: string,
   env: Record<string, string>,
   logPath: string,
 ): Promise<Deno.ChildProcess> {
   const log = await Deno.open(logPath, { write: true, create: true, truncate: true });
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
+  const child = new Deno.Command(program, {
     env,
     stdin: "null",
     stdout: "piped",
@@ -122,12 +131,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   const runDir = `${dataDir}/demo`;
   await Deno.remove(runDir, { recursive: true }).catch(() => {});
   await Deno.mkdir(runDir, { recursive: true });
+  const bin = await programs();
   const port = await freePort();
   const base = Deno.env.toObject();
   const serverLog = `${runDir}/server.log`;
   console.log(`demo: server on 127.0.0.1:${port}, ${agencies} agencies, logs in ${runDir}/`);
   const server = await spawnLogged(
-    program("server/main.ts", ["--allow-net", "--allow-read", "--allow-write", "--allow-env"]),
+    bin.server,
     {
       ...base,
       SERVER_PORT: String(port),
@@ -148,7 +158,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
         const id = i + 1;
         const logPath = `${runDir}/client${id}.log`;
         const child = await spawnLogged(
-          program("client/main.ts", ["--allow-net", "--allow-read", "--allow-env"]),
+          bin.client,
           {
             ...base,
             CLI_ID: String(id),
