@@ -16,7 +16,7 @@ import { join } from "node:path";
 
 /** One `<testcase>` of a JUnit report. */
 export interface JUnitCase {
-  /** The suite (test module), e.g. `./tools/dataset_test.ts`. */
+  /** The suite (test module), e.g. `./tools/dataset/main_test.ts`. */
   readonly suite: string;
   /** The test name; Deno names steps `parent > step`. */
   readonly name: string;
