@@ -146,8 +146,6 @@ export async function startServer(
           frameTimeoutMs: config.idleTimeout.ms,
           // A peer that never reads its replies would otherwise hold the session forever.
           writeTimeoutMs: config.idleTimeout.ms,
-          // The acks of one storage group are released together: one write for all.
-          gatherWrites: true,
           maxBodySize: config.maxFrameSize - 4,
           initial: first,
         });

@@ -15,7 +15,7 @@ import {
 } from "../shared/errors.ts";
 import type { ActionLogger } from "../shared/log.ts";
 import type { FramedConnection } from "../shared/net/framed_conn.ts";
-import { decodeMessage, type Message, MessageType } from "../shared/protocol/mod.ts";
+import { decodeMessage, encodeMessage, type Message, MessageType } from "../shared/protocol/mod.ts";
 import { batchHeader, batchRows } from "./batch_rows.ts";
 import type { Lottery } from "./draw.ts";
 import { secretMatches } from "./secrets.ts";
@@ -46,6 +46,16 @@ function refuse(code: ErrorCode, message: string): ProtocolError {
   return new ProtocolError(code, message);
 }
 
+function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    bytes.set(part, offset);
+    offset += part.length;
+  }
+  return bytes;
+}
+
 /** Serves one agency until it closes, breaks the protocol, or the server shuts down. */
 class AgencySession {
   readonly #conn: FramedConnection;
@@ -54,6 +64,10 @@ class AgencySession {
   #agency = 0;
   #acks: Promise<void> = Promise.resolve();
   #inflight = 0;
+  /** Sequences whose acks are queued, in the order they will be sent. */
+  readonly #ackOrder: number[] = [];
+  /** Encoded acks held back to leave together. */
+  readonly #ackFrames: Uint8Array[] = [];
 
   constructor(conn: FramedConnection, ip: string, ctx: SessionContext) {
     this.#conn = conn;
@@ -182,6 +196,7 @@ class AgencySession {
       stored = Promise.reject(error);
     }
     this.#inflight++;
+    this.#ackOrder.push(seq);
     this.#acks = this.#acks.then(() => this.#ack(seq, count, stored, single));
     // A failed write surfaces when the ack is sent; this only keeps it from being unhandled.
     stored.catch(() => {});
@@ -215,17 +230,30 @@ class AgencySession {
       this.#sendAck(seq, error.code, count, error.message);
     } finally {
       this.#inflight--;
+      this.#ackOrder.shift();
+      // Acks of batches stored in the same group go out in one write: hold this one back
+      // while the next ack in line is already durable (its turn comes right after).
+      const next = this.#ackOrder[0];
+      if (next === undefined || !this.#ctx.store.isStored(this.#agency, next)) this.#flushAcks();
     }
   }
 
-  /**
-   * Queues an ack without waiting for it to be written, so acks of one storage group
-   * leave together in one write. A failed write needs no handling here: the batch is
-   * stored (or refused) all the same, and its retry after reconnecting is acknowledged
-   * as a duplicate.
-   */
   #sendAck(seq: number, status: number, count: number, reason: string): void {
-    this.#conn.send({ type: MessageType.BATCH_ACK, seq, status, count, reason }).catch(() => {});
+    this.#ackFrames.push(
+      encodeMessage({ type: MessageType.BATCH_ACK, seq, status, count, reason }),
+    );
+  }
+
+  /**
+   * Writes the held acks without waiting for the write. A failed write needs no handling
+   * here: the batches are stored (or refused) all the same, and a retry after
+   * reconnecting is acknowledged as a duplicate.
+   */
+  #flushAcks(): void {
+    if (this.#ackFrames.length === 0) return;
+    const frames = this.#ackFrames.splice(0);
+    const bytes = frames.length === 1 ? frames[0]! : concatBytes(frames);
+    this.#conn.send(bytes).catch(() => {});
   }
 
   async #done(batches: number): Promise<void> {

@@ -66,6 +66,8 @@ interface Pending {
 
 interface AgencyState {
   nextSeq: number;
+  /** Every sequence below this is durable (nextSeq counts queued ones too). */
+  durableNext: number;
   done: boolean;
   readonly inflight: Map<number, Promise<void>>;
 }
@@ -238,6 +240,7 @@ export class BetStore {
         state.done = true;
       } else {
         state.nextSeq = Math.max(state.nextSeq, record.seq + 1);
+        state.durableNext = state.nextSeq;
         bets += record.bets;
         winners += record.winners;
         batches++;
@@ -249,7 +252,7 @@ export class BetStore {
   #state(agency: number): AgencyState {
     let state = this.#agencies.get(agency);
     if (!state) {
-      state = { nextSeq: 0, done: false, inflight: new Map() };
+      state = { nextSeq: 0, durableNext: 0, done: false, inflight: new Map() };
       this.#agencies.set(agency, state);
     }
     return state;
@@ -279,6 +282,17 @@ export class BetStore {
   progress(agency: number): AgencyProgress {
     const state = this.#agencies.get(agency);
     return { nextSeq: state?.nextSeq ?? 0, done: state?.done ?? false };
+  }
+
+  /**
+   * Whether a batch is durably stored (not just queued).
+   *
+   * @param agency The agency id.
+   * @param seq The batch's sequence number.
+   * @returns `true` once its group commit has finished.
+   */
+  isStored(agency: number, seq: number): boolean {
+    return seq < (this.#agencies.get(agency)?.durableNext ?? 0);
   }
 
   /** The agencies whose `done` is stored. */
@@ -393,6 +407,11 @@ export class BetStore {
         const group = this.#fsync === "batch" ? this.#queue.splice(0, 1) : this.#queue.splice(0);
         try {
           await this.#commit(group);
+          // All marked durable before any is resolved: a session woken by the first can
+          // already see that the rest of its batches in this group are stored too.
+          for (const item of group) {
+            if (item.kind === RecordKind.BATCH) this.#state(item.agency).durableNext = item.seq + 1;
+          }
           for (const item of group) item.resolve();
         } catch (error) {
           this.#failure = error;

@@ -145,17 +145,6 @@ export interface FramedConnectionOptions {
   readonly maxBodySize?: number;
   /** Bytes already read from the stream (e.g. while sniffing the protocol). */
   readonly initial?: Uint8Array;
-  /**
-   * Start a burst's first write on the next turn of the event loop, so every frame
-   * queued in the same turn (e.g. the acks of one storage group, released together)
-   * shares one write. Costs a timer per burst; for peers that send many small replies.
-   * @default false
-   */
-  readonly gatherWrites?: boolean;
-}
-
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /**
@@ -168,7 +157,6 @@ export class FramedConnection {
   readonly #idleTimeoutMs: number;
   readonly #frameTimeoutMs: number;
   readonly #writeTimeoutMs: number;
-  readonly #gatherWrites: boolean;
   readonly #outbox: Outgoing[] = [];
   #writing: Promise<void> | undefined;
   #closed = false;
@@ -186,7 +174,6 @@ export class FramedConnection {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.#frameTimeoutMs = options.frameTimeoutMs ?? 0;
     this.#writeTimeoutMs = options.writeTimeoutMs ?? 0;
-    this.#gatherWrites = options.gatherWrites ?? false;
     if (options.initial) this.#decoder.push(options.initial);
   }
 
@@ -283,11 +270,7 @@ export class FramedConnection {
     const frame = message instanceof Uint8Array ? message : encodeMessage(message);
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     this.#outbox.push({ frame, resolve, reject });
-    if (this.#writing === undefined) {
-      this.#writing = this.#gatherWrites
-        ? nextTurn().then(() => this.#drainOutbox())
-        : this.#drainOutbox();
-    }
+    this.#writing ??= this.#drainOutbox();
     return promise;
   }
 
