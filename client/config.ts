@@ -94,19 +94,28 @@ export interface ClientConfigSource {
 export function loadClientConfig(source: ClientConfigSource): ClientConfig {
   const explicit = source.path ?? source.env["CLI_CONFIG"];
   const path = explicit ?? "client/config.yaml";
-  const raw = readConfigText(path, explicit !== undefined);
-  let document: unknown;
+  const config = resolveSettings(CLIENT_SETTINGS, {
+    fileName: path,
+    fileValues: parseClientConfigFile(readConfigText(path, explicit !== undefined), path),
+    env: source.env,
+  });
+  return config.dataPath === "" ? { ...config, dataPath: `.data/agency-${config.id}.csv` } : config;
+}
+
+/**
+ * Parses `config.yaml` text into its values by dotted key (`loop.amount`).
+ *
+ * @param text The file's text.
+ * @param path The file's name, for the error.
+ * @returns Values by dotted key.
+ * @throws {ConfigError} If the text is not YAML.
+ */
+export function parseClientConfigFile(text: string, path: string): Map<string, unknown> {
   try {
     // An empty file is an empty document (every value from env or defaults).
-    document = raw.trim() === "" ? {} : parseYAML(raw);
+    return flattenKeys(text.trim() === "" ? {} : parseYAML(text));
   } catch (error) {
     const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
     throw new ConfigError([`Cannot parse ${path}: ${reason}`], { cause: error });
   }
-  const config = resolveSettings(CLIENT_SETTINGS, {
-    fileName: path,
-    fileValues: flattenKeys(document),
-    env: source.env,
-  });
-  return config.dataPath === "" ? { ...config, dataPath: `.data/agency-${config.id}.csv` } : config;
 }

@@ -118,18 +118,31 @@ export interface ServerConfigSource {
 export function loadServerConfig(source: ServerConfigSource): ServerConfig {
   const explicit = source.path ?? source.env["SERVER_CONFIG"];
   const path = explicit ?? "server/config.ini";
-  const raw = readConfigText(path, explicit !== undefined);
+  const values = parseServerConfigFile(readConfigText(path, explicit !== undefined), path);
+  return resolveSettings(SERVER_SETTINGS, { fileName: path, fileValues: values, env: source.env });
+}
+
+/**
+ * Parses `config.ini` text into its values by key (`[DEFAULT]` and top-level keys alike).
+ *
+ * @param text The file's text.
+ * @param path The file's name, for the error.
+ * @returns Values by key.
+ * @throws {ConfigError} If the text is not INI.
+ */
+export function parseServerConfigFile(text: string, path: string): Map<string, unknown> {
   let parsed: Record<string, unknown>;
   try {
-    parsed = parseINI(raw);
+    parsed = parseINI(text);
   } catch (error) {
     throw new ConfigError([`Cannot parse ${path}: ${String(error)}`], { cause: error });
   }
   // The parser puts keys before any section header at the top level and `[DEFAULT]` under its name.
   const section = parsed["DEFAULT"];
   const values = new Map<string, unknown>(Object.entries(parsed));
+  values.delete("DEFAULT");
   if (section !== null && typeof section === "object") {
     for (const [key, value] of Object.entries(section)) values.set(key, value);
   }
-  return resolveSettings(SERVER_SETTINGS, { fileName: path, fileValues: values, env: source.env });
+  return values;
 }

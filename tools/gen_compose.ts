@@ -29,8 +29,8 @@ import { parseArgs } from "node:util";
 import { isDeepStrictEqual } from "node:util";
 import { dirname, join, resolve } from "node:path";
 import YAML from "yaml";
-import { parse as parseIni } from "ini";
-import { flattenKeys } from "../shared/config.ts";
+import { parseClientConfigFile } from "../client/config.ts";
+import { parseServerConfigFile } from "../server/config.ts";
 import { SERVER_SETTINGS } from "../server/config.ts";
 import { CLIENT_SETTINGS } from "../client/config.ts";
 import { loadSecrets } from "../server/secrets.ts";
@@ -511,14 +511,11 @@ function readKeys(path: string, kind: "ini" | "yaml"): Set<string> {
     return new Set();
   }
   try {
-    if (kind === "yaml") return new Set(flattenKeys(YAML.parse(text)).keys());
-    const parsed = parseIni(text) as Record<string, unknown>;
-    const section = parsed["DEFAULT"];
-    const keys = new Set(Object.keys(parsed).filter((key) => key !== "DEFAULT"));
-    if (section !== null && typeof section === "object") {
-      for (const key of Object.keys(section)) keys.add(key);
-    }
-    return keys;
+    // The programs' own parsers: the keys seen here are the keys they will read.
+    const values = kind === "yaml"
+      ? parseClientConfigFile(text, path)
+      : parseServerConfigFile(text, path);
+    return new Set(values.keys());
   } catch {
     return new Set();
   }
