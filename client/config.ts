@@ -53,7 +53,7 @@ export const CLIENT_SETTINGS = {
   },
   mode: { file: "mode", env: "CLI_MODE", parser: oneOf(CLIENT_MODES), default: "agency" },
   dataPath: { file: "data.path", env: "CLI_DATA_PATH", parser: text(4096), default: "" },
-  window: { file: "batch.window", env: "CLI_BATCH_WINDOW", parser: integer(1, 1024), default: 16 },
+  window: { file: "batch.window", env: "CLI_BATCH_WINDOW", parser: integer(1, 1024), default: 64 },
   secret: { file: "secret", env: "CLI_SECRET", parser: text(255), default: "" },
   connectAttempts: {
     file: "connect.attempts",

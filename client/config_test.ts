@@ -47,7 +47,7 @@ const DEFAULTS_FOR_1: ClientConfig = {
   batchMaxAmount: 100,
   mode: "agency",
   dataPath: ".data/agency-1.csv",
-  window: 16,
+  window: 64,
   secret: "",
   connectAttempts: 10,
   connectBackoff: { ms: 100, text: "100ms" },

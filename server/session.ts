@@ -37,7 +37,7 @@ export interface SessionContext {
 }
 
 /** Batches a session may have queued for storage before it stops reading. */
-const MAX_INFLIGHT = 64;
+const MAX_INFLIGHT = 128;
 
 /** How many documents go in one WINNERS frame (9 bytes each at most, well under 8 KiB). */
 const WINNERS_PER_FRAME = 512;
