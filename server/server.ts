@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { hasWon } from "../shared/bet.ts";
+import { WINNING_NUMBER } from "../shared/bet.ts";
 import { ConnectionError, ErrorCode } from "../shared/errors.ts";
 import type { ActionLogger } from "../shared/log.ts";
 import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
@@ -101,7 +101,7 @@ export async function startServer(
   const lottery = new Lottery({
     agencies: config.agencies,
     // Only rows playing the winning number become objects; hasWon still decides.
-    draw: () => collectWinners(store.loadBets({ where: (number) => hasWon({ number }) })),
+    draw: () => collectWinners(store.loadBets({ number: WINNING_NUMBER })),
     onDrawn: (winners, elapsedMs) => {
       let total = 0;
       for (const list of winners.values()) total += list.length;

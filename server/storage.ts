@@ -74,28 +74,34 @@ interface AgencyState {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const latin1 = new TextDecoder("latin1");
 const LF = 0x0a;
-const COMMA = 0x2c;
-const ZERO = 0x30;
 
 /** Bytes read at once by {@linkcode BetStore.loadBets}. */
 const LOAD_CHUNK = 1024 * 1024;
 
 /** Options of {@linkcode BetStore.loadBets}. */
 export interface LoadOptions {
-  /** Keeps only rows whose number passes (e.g. the winning number). */
-  readonly where?: (number: number) => boolean;
+  /** Keeps only rows playing this number (e.g. the winning number). */
+  readonly number?: number;
 }
 
-/** The number at the end of the row `buf[start, end)`, read backwards to the last comma. */
-function rowNumber(buf: Uint8Array, start: number, end: number): number {
-  let value = 0;
-  let scale = 1;
-  for (let i = end - 1; i >= start && buf[i] !== COMMA; i--) {
-    value += (buf[i]! - ZERO) * scale;
-    scale *= 10;
+/** Every row of `rows` (whole CRLF-terminated rows) as a bet. */
+function* everyRow(rows: Uint8Array): Generator<Bet> {
+  let start = 0;
+  for (let lf = rows.indexOf(LF); lf !== -1; lf = rows.indexOf(LF, start)) {
+    yield parseRow(decoder.decode(rows.subarray(start, lf - 1)));
+    start = lf + 1;
   }
-  return value;
+}
+
+/** The rows of `rows` ending in `needle` (`,<number>\r\n`), as bets. */
+function* rowsMatching(rows: Uint8Array, needle: string): Generator<Bet> {
+  const text = latin1.decode(rows);
+  for (let at = text.indexOf(needle); at !== -1; at = text.indexOf(needle, at + 1)) {
+    const start = text.lastIndexOf("\n", at) + 1;
+    yield parseRow(decoder.decode(rows.subarray(start, at + needle.length - 2)));
+  }
 }
 
 /**
@@ -477,17 +483,19 @@ export class BetStore {
 
   /**
    * Streams stored bets back (the course's `load_bets`), in storage order, reading the
-   * file in 1 MiB chunks: memory stays flat whatever its size. With `where`, rows are
-   * first filtered on their number (read from the row's end without parsing the rest),
-   * so a draw over millions of rows builds objects only for the winners.
+   * file in 1 MiB chunks: memory stays flat whatever its size. With `number`, only rows
+   * playing that number are returned, found by a native substring search for
+   * `,<number>\r\n` (a row's last field; names cannot hold a line break), so a draw over
+   * millions of rows builds objects only for the winners.
    *
-   * @param options `where` keeps rows whose number passes.
+   * @param options `number` keeps only rows playing it.
    * @returns The bets.
    * @throws {SyntaxError} If a row is not one this store wrote.
    */
   async *loadBets(options: LoadOptions = {}): AsyncGenerator<Bet> {
     await this.flush();
-    const where = options.where;
+    // Latin-1 maps each byte to one character, so string offsets are byte offsets.
+    const needle = options.number === undefined ? undefined : `,${options.number}\r\n`;
     using file = await Deno.open(this.#path, { read: true });
     const buf = new Uint8Array(LOAD_CHUNK);
     let filled = 0;
@@ -497,22 +505,17 @@ export class BetStore {
       if (n === null) break;
       filled += n;
       remaining -= n;
-      const view = buf.subarray(0, filled);
-      let start = 0;
-      for (let lf = view.indexOf(LF); lf !== -1; lf = view.indexOf(LF, start)) {
-        const end = lf - 1; // rows end in CRLF
-        if (where === undefined || where(rowNumber(view, start, end))) {
-          yield parseRow(decoder.decode(view.subarray(start, end)));
-        }
-        start = lf + 1;
-      }
-      if (start === 0 && filled === buf.length) {
+      // Whole rows only: the tail after the last line break waits for the next chunk.
+      const whole = buf.lastIndexOf(LF, filled - 1) + 1;
+      if (whole === 0 && filled === buf.length) {
         throw new SyntaxError(
           `Cannot load bets: a row of ${this.#path} exceeds ${LOAD_CHUNK} bytes`,
         );
       }
-      buf.copyWithin(0, start, filled);
-      filled -= start;
+      const rows = buf.subarray(0, whole);
+      yield* needle === undefined ? everyRow(rows) : rowsMatching(rows, needle);
+      buf.copyWithin(0, whole, filled);
+      filled -= whole;
     }
   }
 
