@@ -14,7 +14,7 @@ import {
   ProtocolError,
 } from "../shared/errors.ts";
 import type { ActionLogger } from "../shared/log.ts";
-import type { FramedConnection } from "../shared/net/framed_conn.ts";
+import { concatFrames, type FramedConnection } from "../shared/net/framed_conn.ts";
 import { decodeMessage, encodeMessage, type Message, MessageType } from "../shared/protocol/mod.ts";
 import { batchHeader, batchRows } from "./batch_rows.ts";
 import type { Lottery } from "./draw.ts";
@@ -44,16 +44,6 @@ const WINNERS_PER_FRAME = 512;
 
 function refuse(code: ErrorCode, message: string): ProtocolError {
   return new ProtocolError(code, message);
-}
-
-function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    bytes.set(part, offset);
-    offset += part.length;
-  }
-  return bytes;
 }
 
 /** Serves one agency until it closes, breaks the protocol, or the server shuts down. */
@@ -252,7 +242,7 @@ class AgencySession {
   #flushAcks(): void {
     if (this.#ackFrames.length === 0) return;
     const frames = this.#ackFrames.splice(0);
-    const bytes = frames.length === 1 ? frames[0]! : concatBytes(frames);
+    const bytes = frames.length === 1 ? frames[0]! : concatFrames(frames);
     this.#conn.send(bytes).catch(() => {});
   }
 

@@ -105,7 +105,13 @@ interface Outgoing {
   readonly reject: (error: unknown) => void;
 }
 
-function concat(frames: readonly Uint8Array[]): Uint8Array {
+/**
+ * Joins frames into one buffer, for one write.
+ *
+ * @param frames Encoded frames.
+ * @returns Their bytes back to back.
+ */
+export function concatFrames(frames: readonly Uint8Array[]): Uint8Array {
   let length = 0;
   for (const frame of frames) length += frame.length;
   const bytes = new Uint8Array(length);
@@ -280,7 +286,9 @@ export class FramedConnection {
         const batch = this.#outbox.splice(0);
         try {
           if (this.#closed) throw new ConnectionError("Cannot write: connection is closed");
-          const bytes = batch.length === 1 ? batch[0]!.frame : concat(batch.map((b) => b.frame));
+          const bytes = batch.length === 1
+            ? batch[0]!.frame
+            : concatFrames(batch.map((b) => b.frame));
           await (this.#writeTimeoutMs > 0
             ? this.#writeTimed(bytes)
             : writeAll(this.#stream, bytes));
