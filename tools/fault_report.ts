@@ -16,6 +16,7 @@
  * @module
  */
 import { join } from "node:path";
+import { tee } from "./run_tests.ts";
 
 /** One row of the fault report. */
 export interface FaultRow {
@@ -121,21 +122,6 @@ export function formatFaultTable(rows: readonly FaultRow[]): string {
     )
   }|`;
   return [line(COLUMNS.map((c) => c.title)), rule, ...cells.map(line)].join("\n");
-}
-
-/** Copies a stream to a writer while keeping its text. */
-async function tee(
-  stream: ReadableStream<Uint8Array>,
-  sink: { write(bytes: Uint8Array): Promise<number> },
-): Promise<string> {
-  const decoder = new TextDecoder();
-  let text = "";
-  for await (const chunk of stream) {
-    let written = 0;
-    while (written < chunk.length) written += await sink.write(chunk.subarray(written));
-    text += decoder.decode(chunk, { stream: true });
-  }
-  return text + decoder.decode();
 }
 
 /**

@@ -143,8 +143,14 @@ export function summaryLine(passed: number, failed: number): string {
   return `${passed} passed, ${failed} failed`;
 }
 
-/** Copies a stream to a writer while keeping its text. */
-async function tee(
+/**
+ * Copies a stream to a writer while keeping its text.
+ *
+ * @param stream The bytes, e.g. a child's stdout.
+ * @param sink Where they are copied as they come, e.g. `Deno.stdout`.
+ * @returns Everything that went through, as text.
+ */
+export async function tee(
   stream: ReadableStream<Uint8Array>,
   sink: { write(bytes: Uint8Array): Promise<number> },
 ): Promise<string> {
