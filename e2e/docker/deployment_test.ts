@@ -270,10 +270,11 @@ Deno.test({
       async () => {
         await ws.down();
         await ws.resetConfigs();
-        // Small batches keep ingestion going long enough to stop it halfway.
+        // One bet per batch and one batch in flight (stop-and-wait) keep ingestion going long
+        // enough to stop it halfway.
         await ws.editConfig("client/config.yaml", [
           [/level: "?\w+"?/, 'level: "DEBUG"'],
-          [/maxAmount: \d+/, "maxAmount: 1"],
+          [/maxAmount: \d+/, "maxAmount: 1\n  window: 1"],
         ]);
         const counts = await ws.extractCourseDataset();
         await ws.generate({ clients: counts.size });
