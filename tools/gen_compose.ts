@@ -235,6 +235,9 @@ export function composeDocument(options: ComposeOptions): Record<string, unknown
         retries: 60,
         start_period: "30s",
       },
+      // Docker's tini as PID 1: a SIGTERM that arrives before the program has installed its
+      // handler still stops it (PID 1 would ignore it, and docker stop would wait and kill).
+      init: true,
       stop_grace_period: grace,
     },
   };
@@ -256,6 +259,7 @@ export function composeDocument(options: ComposeOptions): Record<string, unknown
       volumes,
       networks: [NETWORK],
       depends_on: { server: { condition: "service_healthy" } },
+      init: true,
       stop_grace_period: grace,
     };
   }

@@ -41,6 +41,7 @@ interface Service {
   "env_file"?: string;
   healthcheck?: { test: string[] };
   "stop_grace_period": string;
+  init?: boolean;
 }
 
 function services(doc: Record<string, unknown>): Record<string, Service> {
@@ -74,6 +75,7 @@ Deno.test("composeDocument() names the server and client1…clientN", () => {
     assert.equal(service.container_name, name);
     assert.deepEqual(service.networks, [NETWORK]);
     assert.equal(service.stop_grace_period, "10s");
+    assert.equal(service.init, true, `${name} runs under an init that forwards signals`);
   }
 });
 

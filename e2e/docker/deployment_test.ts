@@ -284,6 +284,13 @@ Deno.test({
           async () => (await actions("server", "apuesta_recibida")).length >= 20 ? true : undefined,
           60_000,
         );
+        // client1's own progress line: it is sending, so its SIGTERM handler is installed (a
+        // signal to a container's PID 1 before that is ignored, and docker stop would kill it).
+        await waitFor(
+          "client1 to be sending",
+          async () => (await actions("client1", "progreso")).length > 0 ? true : undefined,
+          60_000,
+        );
 
         assert.equal((await actions("client1", "apuestas_enviadas")).length, 0, "client1 mid-way");
         const clientMs = await stopTimed("client1");
