@@ -7,6 +7,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { unzipSync } from "fflate";
+import { generateDataset } from "../../tools/dataset/mod.ts";
 import { run, runOrThrow } from "../../tools/_docker.ts";
 import { type ComposeOptions, writeCompose } from "../../tools/gen_compose.ts";
 import { composeArgv, detectCompose, down, up } from "../../tools/compose.ts";
@@ -299,6 +300,21 @@ export class Workspace {
       counts.set(Number(match[1]), countBets(new TextDecoder().decode(bytes)));
     }
     return counts;
+  }
+
+  /**
+   * Generates agency CSVs into `.data/`.
+   *
+   * @param agencies How many agencies.
+   * @param options Rows per agency, seed and share of winners.
+   * @returns Rows and winners per agency id.
+   */
+  async generateData(
+    agencies: number,
+    options: { betsPerAgency: number; seed: number; winnerShare: number },
+  ): Promise<Map<number, { rows: number; winners: number }>> {
+    const summary = await generateDataset({ dir: `${this.dir}/.data`, agencies, ...options });
+    return new Map(summary.files.map((f) => [f.agency, { rows: f.rows, winners: f.winners }]));
   }
 
   /**

@@ -16,11 +16,9 @@ import {
   SECRETS_FILE,
 } from "../../tools/gen_compose.ts";
 import { loadSecrets } from "../../server/secrets.ts";
-import { generateDataset } from "../../tools/dataset/mod.ts";
 import { FAIL_LINE, SUCCESS_LINE } from "../../tools/validate_echo.ts";
 import {
   actions,
-  countBets,
   imageId,
   inspect,
   type LogLine,
@@ -377,17 +375,7 @@ Deno.test({
     await t.step("5b. gen-compose 20: twenty agencies all finish", async () => {
       await ws.down();
       await ws.resetConfigs();
-      await generateDataset({
-        dir: `${ws.dir}/.data`,
-        agencies: 20,
-        betsPerAgency: 500,
-        seed: 20,
-        winnerShare: 0.01,
-      });
-      const counts = new Map<number, { rows: number; winners: number }>();
-      for (let id = 1; id <= 20; id++) {
-        counts.set(id, countBets(await Deno.readTextFile(`${ws.dir}/.data/agency-${id}.csv`)));
-      }
+      const counts = await ws.generateData(20, { betsPerAgency: 500, seed: 20, winnerShare: 0.01 });
       await ws.generate({ clients: 20 });
       const started = performance.now();
       await ws.up();
@@ -406,17 +394,7 @@ Deno.test({
       async () => {
         await ws.down();
         await ws.resetConfigs();
-        await generateDataset({
-          dir: `${ws.dir}/.data`,
-          agencies: 3,
-          betsPerAgency: 300,
-          seed: 8,
-          winnerShare: 0.02,
-        });
-        const counts = new Map<number, { rows: number; winners: number }>();
-        for (let id = 1; id <= 3; id++) {
-          counts.set(id, countBets(await Deno.readTextFile(`${ws.dir}/.data/agency-${id}.csv`)));
-        }
+        const counts = await ws.generateData(3, { betsPerAgency: 300, seed: 8, winnerShare: 0.02 });
         await ws.generate({ clients: 3, secrets: true });
         const secretsDir = `${ws.dir}/${SECRETS_DIR}`;
         const secrets = await loadSecrets(`${secretsDir}/${SECRETS_FILE}`, 3);
