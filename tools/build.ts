@@ -173,6 +173,13 @@ export interface LauncherOptions {
   readonly config?: string;
   /** The program's name, for the comment. */
   readonly name: string;
+  /**
+   * A bundle of the entry point (`deno bundle`), run instead of the sources while none
+   * of `sources` is newer than it.
+   */
+  readonly bundle?: string;
+  /** Folders and files whose change makes the bundle stale (absolute). */
+  readonly sources?: readonly string[];
 }
 
 function shellQuote(text: string): string {
@@ -204,6 +211,15 @@ export function launcherScript(options: LauncherOptions): string {
     ...(options.config ? ["--config", options.config] : []),
     ...options.permissions,
   ].map((arg) => (/^[\w.\/=-]+$/.test(arg) ? arg : shellQuote(arg)));
+  const pickBundle = options.bundle === undefined ? [] : [
+    "# The bundle starts faster and uses less memory; the sources win once one of them is",
+    "# newer, so an edit never runs a stale program.",
+    `if [ -f ${shellQuote(options.bundle)} ] && [ -z "$(find ${
+      (options.sources ?? []).map(shellQuote).join(" ")
+    } -newer ${shellQuote(options.bundle)} -print -quit 2>/dev/null)" ]; then`,
+    `  entry=${shellQuote(options.bundle)}`,
+    "fi",
+  ];
   return [
     "#!/usr/bin/env bash",
     `# ${options.name}: written by tools/build.ts because deno compile could not build a`,
@@ -211,7 +227,9 @@ export function launcherScript(options: LauncherOptions): string {
     "# the exit code to the program. Rebuild with: deno task build",
     `deno=${shellQuote(options.denoPath)}`,
     `[ -x "$deno" ] || deno=deno`,
-    `exec "$deno" ${args.join(" ")} ${shellQuote(options.entry)} "$@"`,
+    `entry=${shellQuote(options.entry)}`,
+    ...pickBundle,
+    `exec "$deno" ${args.join(" ")} "$entry" "$@"`,
     "",
   ].join("\n");
 }
@@ -396,6 +414,25 @@ export async function buildBinaries(options: BuildOptions = {}): Promise<BuildRe
   const launchers: string[] = [];
   for (const target of targets) {
     const path = join(outDir, target.name);
+    const bundle = `${path}.js`;
+    progress(`build: deno bundle ${target.entry} -> ${relative(root, bundle)}`);
+    const bundled = await compile({
+      denoPath,
+      args: [
+        "bundle",
+        "--platform=deno",
+        ...(config ? ["--config", config] : []),
+        "--output",
+        bundle,
+        join(root, target.entry),
+      ],
+      cwd: root,
+      timeoutMs,
+    });
+    if (!bundled.success) {
+      progress(`build: no bundle for ${target.name} (the launcher runs the sources)`);
+      await Deno.remove(bundle).catch(() => {});
+    }
     await writeExecutable(
       path,
       launcherScript({
@@ -404,11 +441,19 @@ export async function buildBinaries(options: BuildOptions = {}): Promise<BuildRe
         entry: join(root, target.entry),
         permissions: [...target.permissions, ...(target.runtimeFlags ?? [])],
         ...(config ? { config } : {}),
+        ...(bundled.success ? { bundle, sources: sourcesOf(root, target, config) } : {}),
       }),
     );
     launchers.push(path);
   }
   return { kind: "launchers", outputs: launchers, reason };
+}
+
+/** What a target's bundle is built from: its folder, `shared/`, and the dependency files. */
+function sourcesOf(root: string, target: BuildTarget, config: string | undefined): string[] {
+  const sources = [join(root, dirname(target.entry)), join(root, "shared")];
+  if (config) sources.push(config, join(root, "deno.lock"));
+  return sources.filter((path) => existsSync(path));
 }
 
 /**

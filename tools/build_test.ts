@@ -43,7 +43,7 @@ if (Deno.args[1] === "wait") {
   console.log("ready");
   setInterval(() => {}, 1000);
 } else {
-  console.log(JSON.stringify({ pid: Deno.pid, cwd: Deno.cwd() }));
+  console.log(JSON.stringify({ pid: Deno.pid, cwd: Deno.cwd(), main: import.meta.url }));
   Deno.exit(code);
 }
 `;
@@ -98,9 +98,10 @@ Deno.test("launcherScript() quotes paths and execs deno with the permissions", (
   });
   assert.ok(script.startsWith("#!/usr/bin/env bash\n"));
   assert.match(script, /^deno='\/opt\/it'\\''s\/deno'$/m);
+  assert.match(script, /^entry='\/repo dir\/server\/main\.ts'$/m);
   assert.match(
     script,
-    /^exec "\$deno" run --cached-only --config '\/repo dir\/deno\.json' --allow-net --allow-read '\/repo dir\/server\/main\.ts' "\$@"$/m,
+    /^exec "\$deno" run --cached-only --config '\/repo dir\/deno\.json' --allow-net --allow-read "\$entry" "\$@"$/m,
   );
   assert.doesNotMatch(script, /^cd /m);
 });
@@ -117,8 +118,12 @@ Deno.test("buildBinaries() writes working launchers when deno compile cannot fet
     });
     assert.equal(result.kind, "launchers");
     assert.match(result.reason ?? "", /^cannot download https:\/\/dl\.deno\.land/);
-    assert.equal(calls.length, 1, "the client is not compiled once the runtime is known missing");
-    assert.equal(lines.filter((line) => line.includes("launcher")).length, 1);
+    assert.equal(
+      calls.filter((call) => call.args[0] === "compile").length,
+      1,
+      "the client is not compiled once the runtime is known missing",
+    );
+    assert.equal(lines.filter((line) => line.includes("writing launcher scripts")).length, 1);
     assert.equal(
       describeBuild(result, root),
       `bin/server, bin/client: launcher scripts (deno compile could not fetch its runtime: ${result.reason})`,
@@ -142,6 +147,27 @@ Deno.test("buildBinaries() writes working launchers when deno compile cannot fet
       assert.equal(seen.cwd, await Deno.realPath(cwd));
       assert.equal(seen.pid, child.pid);
     }
+  });
+});
+
+Deno.test("buildBinaries() launchers run the bundle, and the sources once they are newer", async () => {
+  await withProject(async (root) => {
+    // Compile fails for want of its runtime; bundling is real.
+    const compile = (command: CompileCommand): Promise<CompileResult> =>
+      command.args[0] === "bundle"
+        ? runCompile(command)
+        : Promise.resolve({ success: false, code: 1, output: FETCH_FAILURE, timedOut: false });
+    await buildBinaries({ root, denortBin: undefined, compile });
+    const server = join(root, "bin", "server");
+    const main = async (): Promise<string> => {
+      const { stdout } = await new Deno.Command(server, { args: ["0"], stdout: "piped" }).output();
+      return JSON.parse(new TextDecoder().decode(stdout)).main;
+    };
+    assert.match(await main(), /\/bin\/server\.js$/);
+    // An edit after the build: the launcher must not run the stale bundle.
+    const later = new Date(Date.now() + 5000);
+    await Deno.utime(join(root, "server", "main.ts"), later, later);
+    assert.match(await main(), /\/server\/main\.ts$/);
   });
 });
 
@@ -250,7 +276,7 @@ Deno.test("buildBinaries() refuses a full deno as DENORT_BIN", async () => {
     });
     assert.equal(result.kind, "launchers");
     assert.match(result.reason ?? "", /is the full deno/);
-    assert.equal(calls.length, 0);
+    assert.equal(calls.filter((call) => call.args[0] === "compile").length, 0);
   });
 });
 

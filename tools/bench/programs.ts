@@ -32,16 +32,22 @@ async function newestMtime(dirs: readonly string[]): Promise<number> {
   return newest;
 }
 
-/** Whether `bin/<name>` is missing, or a compiled binary older than the sources. */
+/**
+ * Whether `bin/<name>` is missing, or what it runs is older than the sources: a compiled
+ * binary, or a launcher's bundle (`bin/<name>.js`; a stale one would make the launcher
+ * fall back to the sources, which start slower and use more memory than what users run).
+ */
 async function needsBuild(bin: string): Promise<boolean> {
   if (!(await exists(bin))) return true;
   using file = await Deno.open(bin);
   const head = new Uint8Array(2);
   await file.read(head);
-  if (head[0] === 0x23 && head[1] === 0x21) return false; // "#!": a launcher runs the sources.
-  const built = (await Deno.stat(bin)).mtime?.getTime() ?? 0;
+  const launcher = head[0] === 0x23 && head[1] === 0x21; // "#!"
+  const built = launcher ? `${bin}.js` : bin;
+  if (!(await exists(built))) return !launcher;
+  const builtAt = (await Deno.stat(built)).mtime?.getTime() ?? 0;
   const dirs = ["server", "client", "shared"].map((dir) => join(ROOT, dir));
-  return (await newestMtime(dirs)) > built;
+  return (await newestMtime(dirs)) > builtAt;
 }
 
 /**
