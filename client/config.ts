@@ -6,13 +6,14 @@
  */
 import { parseYAML } from "confbox/yaml";
 import {
+  type ConfigSource,
   duration,
   flattenKeys,
   hostPort,
   integer,
   logLevel,
   oneOf,
-  readConfigText,
+  readConfigFile,
   type Resolved,
   resolveSettings,
   text,
@@ -73,16 +74,8 @@ export const CLIENT_SETTINGS = {
 /** The resolved client configuration; `dataPath` is filled in from the id. */
 export type ClientConfig = Resolved<typeof CLIENT_SETTINGS>;
 
-/** Where {@linkcode loadClientConfig} looks. */
-export interface ClientConfigSource {
-  /** The environment. */
-  readonly env: Readonly<Record<string, string | undefined>>;
-  /**
-   * The YAML file; `CLI_CONFIG` in env names another.
-   * @default "client/config.yaml"
-   */
-  readonly path?: string;
-}
+/** Where {@linkcode loadClientConfig} looks: `path`, else env `CLI_CONFIG`, else `client/config.yaml`. */
+export type ClientConfigSource = ConfigSource;
 
 /**
  * Loads the client configuration: env over `config.yaml` over defaults.
@@ -92,11 +85,13 @@ export interface ClientConfigSource {
  * @throws {ConfigError} Listing every bad or missing value.
  */
 export function loadClientConfig(source: ClientConfigSource): ClientConfig {
-  const explicit = source.path ?? source.env["CLI_CONFIG"];
-  const path = explicit ?? "client/config.yaml";
+  const { path, text } = readConfigFile(source, {
+    envVar: "CLI_CONFIG",
+    defaultPath: "client/config.yaml",
+  });
   const config = resolveSettings(CLIENT_SETTINGS, {
     fileName: path,
-    fileValues: parseClientConfigFile(readConfigText(path, explicit !== undefined), path),
+    fileValues: parseClientConfigFile(text, path),
     env: source.env,
   });
   return config.dataPath === "" ? { ...config, dataPath: `.data/agency-${config.id}.csv` } : config;

@@ -6,11 +6,12 @@
  */
 import { parseINI } from "confbox/ini";
 import {
+  type ConfigSource,
   duration,
   integer,
   logLevel,
   oneOf,
-  readConfigText,
+  readConfigFile,
   type Resolved,
   resolveSettings,
   text,
@@ -97,16 +98,8 @@ export const SERVER_SETTINGS = {
 /** The resolved server configuration. */
 export type ServerConfig = Resolved<typeof SERVER_SETTINGS>;
 
-/** Where {@linkcode loadServerConfig} looks. */
-export interface ServerConfigSource {
-  /** The environment. */
-  readonly env: Readonly<Record<string, string | undefined>>;
-  /**
-   * The INI file; `SERVER_CONFIG` in env names another.
-   * @default "server/config.ini"
-   */
-  readonly path?: string;
-}
+/** Where {@linkcode loadServerConfig} looks: `path`, else env `SERVER_CONFIG`, else `server/config.ini`. */
+export type ServerConfigSource = ConfigSource;
 
 /**
  * Loads the server configuration: env over `config.ini` over defaults.
@@ -116,9 +109,11 @@ export interface ServerConfigSource {
  * @throws {ConfigError} Listing every bad or missing value.
  */
 export function loadServerConfig(source: ServerConfigSource): ServerConfig {
-  const explicit = source.path ?? source.env["SERVER_CONFIG"];
-  const path = explicit ?? "server/config.ini";
-  const values = parseServerConfigFile(readConfigText(path, explicit !== undefined), path);
+  const { path, text } = readConfigFile(source, {
+    envVar: "SERVER_CONFIG",
+    defaultPath: "server/config.ini",
+  });
+  const values = parseServerConfigFile(text, path);
   return resolveSettings(SERVER_SETTINGS, { fileName: path, fileValues: values, env: source.env });
 }
 

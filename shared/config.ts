@@ -206,6 +206,32 @@ export const hostPort: ValueParser<HostPort> = {
   },
 };
 
+/** Where a program looks for its configuration. */
+export interface ConfigSource {
+  /** The environment. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** The config file; otherwise the env var named by the program, then its default path. */
+  readonly path?: string;
+}
+
+/**
+ * Finds and reads a program's config file: `source.path`, else env `envVar`, else
+ * `defaultPath` (which, unlike the others, may be missing).
+ *
+ * @param source The environment and an explicit path.
+ * @param options The env var naming another file, and the default path.
+ * @returns The path used and the file's text (`""` for a missing default file).
+ * @throws {ConfigError} If a named file cannot be read.
+ */
+export function readConfigFile(
+  source: ConfigSource,
+  options: { readonly envVar: string; readonly defaultPath: string },
+): { path: string; text: string } {
+  const explicit = source.path ?? source.env[options.envVar];
+  const path = explicit ?? options.defaultPath;
+  return { path, text: readConfigText(path, explicit !== undefined) };
+}
+
 /**
  * Reads a config file's text; a missing file at the default path reads as empty (every
  * value then comes from env or defaults), at an explicit path it is an error.
