@@ -10,6 +10,7 @@ import { type ByteStream, FramedConnection } from "../../shared/net/framed_conn.
 import { MessageType } from "../../shared/protocol/mod.ts";
 import { FAULT_ROW_PREFIX, type FaultRow } from "../../tools/fault_report.ts";
 import { readRows } from "../lottery/_harness.ts";
+import { generateDataset } from "../../tools/dataset/mod.ts";
 
 export type { FaultRow };
 
@@ -38,6 +39,21 @@ export interface Accounting {
   readonly foreign: number;
   /** Whether the file is empty or ends with a whole row (CRLF). */
   readonly endsWhole: boolean;
+}
+
+/**
+ * Generates agency CSVs into `dir`.
+ *
+ * @param dir Where the files go.
+ * @param options Agencies, rows per agency, seed and share of winners.
+ * @returns `paths[i]` is agency i+1's CSV.
+ */
+export async function agencyFiles(
+  dir: string,
+  options: { agencies: number; betsPerAgency: number; seed: number; winnerShare: number },
+): Promise<string[]> {
+  const summary = await generateDataset({ dir, ...options });
+  return summary.files.map((f) => f.path);
 }
 
 /**

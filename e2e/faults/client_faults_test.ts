@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { MAX_BACKOFF_MS } from "../../client/connect.ts";
-import { generateDataset } from "../../tools/dataset/mod.ts";
 import {
   type ClientProcess,
   parseLog,
@@ -10,7 +9,14 @@ import {
   startServer,
   waitFor,
 } from "../lottery/_harness.ts";
-import { account, delay, expectedRows, expectedWinners, reportFault } from "./_faults.ts";
+import {
+  account,
+  agencyFiles,
+  delay,
+  expectedRows,
+  expectedWinners,
+  reportFault,
+} from "./_faults.ts";
 
 function received(server: ServerProcess): number {
   return parseLog(server.stdout())
@@ -57,14 +63,12 @@ Deno.test("client - the server restarts mid-run: agencies back off with jitter, 
   const baseMs = 50;
   const attempts = 20;
   try {
-    const summary = await generateDataset({
-      dir: data,
+    const paths = await agencyFiles(data, {
       agencies: 5,
       betsPerAgency: 6000,
       seed: 31,
       winnerShare: 0.005,
     });
-    const paths = summary.files.map((f) => f.path);
     const expected = await expectedRows(paths);
     const first = await startServer({ agencies: 5, dir });
     clients = await Promise.all(paths.map((path, i) =>
@@ -148,14 +152,12 @@ Deno.test("client - an agency killed mid-batch: its partial batch is dropped and
   let clients: ClientProcess[] = [];
   let restarted: ClientProcess | undefined;
   try {
-    const summary = await generateDataset({
-      dir: data,
+    const paths = await agencyFiles(data, {
       agencies: 3,
       betsPerAgency: 20_000,
       seed: 41,
       winnerShare: 0.002,
     });
-    const paths = summary.files.map((f) => f.path);
     const expected = await expectedRows(paths);
     await using server = await startServer({
       agencies: 3,

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { Random } from "../../shared/protocol/_fuzz.ts";
-import { generateDataset } from "../../tools/dataset/mod.ts";
 import {
   type ClientProcess,
   parseLog,
@@ -9,7 +8,7 @@ import {
   startServer,
   waitFor,
 } from "../lottery/_harness.ts";
-import { account, expectedRows, expectedWinners, reportFault } from "./_faults.ts";
+import { account, agencyFiles, expectedRows, expectedWinners, reportFault } from "./_faults.ts";
 
 /** Change it to explore other crash points; every run's seed is printed on failure. */
 const SEED = 20_240_611;
@@ -75,14 +74,12 @@ Deno.test("server - kill -9 at random moments of ingestion: every bet stored exa
   let current: ServerProcess | undefined;
   let clients: ClientProcess[] = [];
   try {
-    const summary = await generateDataset({
-      dir: data,
+    const paths = await agencyFiles(data, {
       agencies: AGENCIES,
       betsPerAgency: BETS_PER_AGENCY,
       seed: 11,
       winnerShare: 0.01,
     });
-    const paths = summary.files.map((f) => f.path);
     const expected = await expectedRows(paths);
     const fromFiles = await expectedWinners(paths);
 

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { ErrorCode } from "../../shared/errors.ts";
 import type { FramedConnection } from "../../shared/net/framed_conn.ts";
 import { type Message, MessageType } from "../../shared/protocol/mod.ts";
-import { generateDataset } from "../../tools/dataset/mod.ts";
 import { parseLog, startClient, startServer } from "../lottery/_harness.ts";
 import {
   account,
+  agencyFiles,
   connectRaw,
   expectedRows,
   expectedWinners,
@@ -37,14 +37,12 @@ Deno.test("server - with secrets, agencies prove who they are and act only for t
       secretsPath,
       Object.entries(SECRETS).map(([id, secret]) => `${id} = ${secret}\n`).join(""),
     );
-    const summary = await generateDataset({
-      dir: data,
+    const paths = await agencyFiles(data, {
       agencies: 3,
       betsPerAgency: 1500,
       seed: 51,
       winnerShare: 0.01,
     });
-    const paths = summary.files.map((f) => f.path);
     await using server = await startServer({
       agencies: 3,
       env: { SERVER_SECRETS_PATH: secretsPath },

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { ErrorCode } from "../../shared/errors.ts";
 import { type ByteStream, FramedConnection } from "../../shared/net/framed_conn.ts";
 import { encodeMessage, MessageType } from "../../shared/protocol/mod.ts";
-import { generateDataset } from "../../tools/dataset/mod.ts";
 import { parseLog, startClient, startServer, waitFor } from "../lottery/_harness.ts";
 import {
   account,
+  agencyFiles,
   connectRaw,
   delay,
   expectedRows,
@@ -129,14 +129,12 @@ Deno.test("server - 1,000 idle connections do not stop 5 real agencies", async (
   const data = await Deno.makeTempDir({ prefix: "tp0-idle-" });
   const conns: Deno.Conn[] = [];
   try {
-    const summary = await generateDataset({
-      dir: data,
+    const paths = await agencyFiles(data, {
       agencies: 5,
       betsPerAgency: 2000,
       seed: 21,
       winnerShare: 0.01,
     });
-    const paths = summary.files.map((f) => f.path);
     await using server = await startServer({
       agencies: 5,
       env: { SERVER_IDLE_TIMEOUT: "120s", SERVER_PROGRESS_INTERVAL: "200ms" },
@@ -337,14 +335,12 @@ Deno.test("client - agencies refused over the connection limit back off and fini
   const data = await Deno.makeTempDir({ prefix: "tp0-limit-clients-" });
   const held: Deno.Conn[] = [];
   try {
-    const summary = await generateDataset({
-      dir: data,
+    const paths = await agencyFiles(data, {
       agencies: 2,
       betsPerAgency: 1000,
       seed: 61,
       winnerShare: 0.01,
     });
-    const paths = summary.files.map((f) => f.path);
     await using server = await startServer({
       agencies: 2,
       env: { SERVER_MAX_CONNECTIONS: String(max), SERVER_IDLE_TIMEOUT: "60s" },
