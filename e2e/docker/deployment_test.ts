@@ -101,6 +101,21 @@ Deno.test({
   const path = await buildImages({ quiet: true, say: (line) => progress.push(line) });
   const netcat = await ensureNetcatImage();
   console.log(`images: ${path} path; netcat image ${netcat}`);
+  /** A netcat container that takes the name `server` on the network and runs `command`. */
+  const startStandIn = (name: string, command: readonly string[]): Promise<unknown> =>
+    runOrThrow([
+      "docker",
+      "run",
+      "-d",
+      "--name",
+      name,
+      "--network",
+      NETWORK_NAME,
+      "--network-alias",
+      "server",
+      netcat,
+      ...["nc", "-ll", "-p", "12345", "-e", ...command],
+    ], `Cannot start the stand-in ${name}`);
   const ws = await Workspace.create();
   const standIns: string[] = [];
   try {
@@ -141,25 +156,7 @@ Deno.test({
         await runOrThrow(["docker", "stop", "-t", "10", "server"], "Cannot stop server");
         const wrong = "tp0-e2e-standin-wrong";
         standIns.push(wrong);
-        await runOrThrow([
-          "docker",
-          "run",
-          "-d",
-          "--name",
-          wrong,
-          "--network",
-          NETWORK_NAME,
-          "--network-alias",
-          "server",
-          netcat,
-          "nc",
-          "-ll",
-          "-p",
-          "12345",
-          "-e",
-          "echo",
-          "wrong",
-        ], "Cannot start the wrong-answer stand-in");
+        await startStandIn(wrong, ["echo", "wrong"]);
         const bad = await waitFor("the stand-in to answer", async () => {
           const result = await runTool("validate_echo.ts");
           return result.stderr.includes("wrong") ? result : undefined;
@@ -170,25 +167,7 @@ Deno.test({
         // A stand-in that accepts and never answers: fail, within the bound, not a hang.
         const silent = "tp0-e2e-standin-silent";
         standIns.push(silent);
-        await runOrThrow([
-          "docker",
-          "run",
-          "-d",
-          "--name",
-          silent,
-          "--network",
-          NETWORK_NAME,
-          "--network-alias",
-          "server",
-          netcat,
-          "nc",
-          "-ll",
-          "-p",
-          "12345",
-          "-e",
-          "sleep",
-          "120",
-        ], "Cannot start the silent stand-in");
+        await startStandIn(silent, ["sleep", "120"]);
         const started = performance.now();
         const mute = await runTool("validate_echo.ts", ["--timeout", "2"]);
         const elapsed = performance.now() - started;
