@@ -168,6 +168,18 @@ Deno.test("buildBinaries() launchers run the bundle, and the sources once they a
     const later = new Date(Date.now() + 5000);
     await Deno.utime(join(root, "server", "main.ts"), later, later);
     assert.match(await main(), /\/server\/main\.ts$/);
+
+    // A file added to a subfolder after a rebuild makes the bundle stale too.
+    const subfolder = join(root, "server", "net");
+    await Deno.mkdir(subfolder);
+    const earlier = new Date(Date.now() - 60_000);
+    await Deno.utime(join(root, "server", "main.ts"), earlier, earlier);
+    await buildBinaries({ root, denortBin: undefined, compile });
+    assert.match(await main(), /\/bin\/server\.js$/);
+    await Deno.writeTextFile(join(subfolder, "new.ts"), "export {};\n");
+    const latest = new Date(Date.now() + 10_000);
+    await Deno.utime(subfolder, latest, latest);
+    assert.match(await main(), /\/server\/main\.ts$/);
   });
 });
 
