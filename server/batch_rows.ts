@@ -137,6 +137,52 @@ function nameOk(body: Uint8Array, start: number, end: number): boolean {
   }
 }
 
+/**
+ * Validates and copies, in one pass, a name as nearly every name is: printable ASCII and
+ * two-byte UTF-8 characters (á, ñ, ü…), no comma or quote, at least one visible ASCII
+ * character. Returns the new position, or -1 to check and copy it the careful way
+ * (`nameOk`, then `writeField`).
+ */
+function copyPlainName(
+  out: Uint8Array,
+  pos: number,
+  body: Uint8Array,
+  start: number,
+  end: number,
+): number {
+  let units = 0;
+  let visible = false;
+  for (let i = start; i < end; i++) {
+    const byte = body[i]!;
+    units++;
+    if (byte > SPACE && byte < 0x7f && byte !== COMMA && byte !== QUOTE) visible = true;
+    else if (byte >= 0xc2 && byte <= 0xdf && i + 1 < end) {
+      // A two-byte character is one UTF-16 unit: copy its lead byte, check its tail.
+      const tail = body[i + 1]!;
+      if (tail < 0x80 || tail > 0xbf) return -1;
+      out[pos++] = byte;
+      i++;
+      out[pos++] = tail;
+      continue;
+    } else if (byte !== SPACE) return -1;
+    out[pos++] = byte;
+  }
+  return visible && units <= 64 ? pos : -1;
+}
+
+/** Copies a name field, validating it; -1 when the name is invalid. */
+function copyName(
+  out: Uint8Array,
+  pos: number,
+  body: Uint8Array,
+  start: number,
+  end: number,
+): number {
+  const plain = copyPlainName(out, pos, body, start, end);
+  if (plain >= 0) return plain;
+  return nameOk(body, start, end) ? writeField(out, pos, body, start, end) : -1;
+}
+
 function digitsValue(body: Uint8Array, start: number, end: number): number {
   let value = 0;
   for (let i = start; i < end; i++) {
@@ -223,15 +269,16 @@ function fastRows(body: Uint8Array, header: BatchHeader, today: number): BatchRo
     const number = (body[e4]! << 8) | body[e4 + 1]!;
     const document = digitsValue(body, f3, e3);
     if (
-      !nameOk(body, f1, e1) || !nameOk(body, f2, e2) || e3 - f3 < 1 || e3 - f3 > 8 ||
-      document <= 0 || !dateOk(body, f4, e4, today) || number > 9999
+      e3 - f3 < 1 || e3 - f3 > 8 || document <= 0 || !dateOk(body, f4, e4, today) ||
+      number > 9999
     ) return undefined;
     if (number === WINNING_NUMBER) winners++;
     out.set(prefix, pos);
-    pos += prefix.length;
-    pos = writeField(out, pos, body, f1, e1);
+    pos = copyName(out, pos + prefix.length, body, f1, e1);
+    if (pos < 0) return undefined;
     out[pos++] = COMMA;
-    pos = writeField(out, pos, body, f2, e2);
+    pos = copyName(out, pos, body, f2, e2);
+    if (pos < 0) return undefined;
     out[pos++] = COMMA;
     for (let i = f3; i < e3; i++) out[pos++] = body[i]!;
     out[pos++] = COMMA;

@@ -157,6 +157,29 @@ Deno.test("batchRows() agrees with the reference path on names of random bytes",
   }
 });
 
+Deno.test("batchRows() agrees with the reference path on names of plausible characters", () => {
+  const random = seeded(7);
+  // Pieces of real names and their edge cases: accents and ñ (two bytes), a no-break
+  // space and a C1 control (two bytes, not visible ASCII), a three-byte letter, a
+  // four-byte emoji (two UTF-16 units), comma, quote, space.
+  const pieces = ["a", "Z", " ", "á", "Ñ", "ü", "\u00a0", "\u0085", "ẞ", "😀", ",", '"', "-"];
+  const utf8 = new TextEncoder();
+  const good = body([GOOD]);
+  const rest = good.subarray(8 + 1 + GOOD.firstName.length);
+  for (let i = 0; i < 20_000; i++) {
+    // Mostly near the 64-unit limit, where counting units instead of bytes matters.
+    const count = random() < 0.7 ? 58 + Math.floor(random() * 10) : Math.floor(random() * 8);
+    let text = "";
+    for (let k = 0; k < count; k++) {
+      text += random() < 0.6 ? "a" : pieces[Math.floor(random() * pieces.length)]!;
+    }
+    const name = utf8.encode(text);
+    if (name.length > 255) continue;
+    const b = new Uint8Array([...good.subarray(0, 8), name.length, ...name, ...rest]);
+    assert.deepEqual(outcome(() => batchRows(b)), outcome(() => referenceRows(b)), text);
+  }
+});
+
 Deno.test("batchRows() refuses a malformed body like the codec does", async (t) => {
   const whole = body([GOOD, GOOD]);
   const cases: Array<[string, Uint8Array]> = [
