@@ -222,3 +222,53 @@ Deno.test("setupLogging() called again replaces the previous setup", () => {
   assert.equal(second.length, 1);
   assert.ok(second[0]!.endsWith("action: three | result: success"));
 });
+
+/** Runs a script that logs to the real stdout through `setupLogging`; returns its output. */
+async function runLoggingScript(body: string): Promise<{ code: number; lines: string[] }> {
+  const logModule = new URL("./log.ts", import.meta.url).href;
+  const script = `import { getActionLogger, setupLogging } from "${logModule}";
+setupLogging("INFO");
+const log = getActionLogger("test");
+${body}`;
+  const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--config", new URL("../deno.json", import.meta.url).pathname, script],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const text = new TextDecoder().decode(stdout);
+  assert.ok(text === "" || text.endsWith("\n"), `a half line: ${JSON.stringify(text)}`);
+  return { code, lines: text.split("\n").filter((line) => line !== "") };
+}
+
+Deno.test("stdout gets every line whole and in order, even when the process exits at once", async (t) => {
+  await t.step("lines of one turn, then an await, then more", async () => {
+    const { lines } = await runLoggingScript(`
+for (let i = 1; i <= 3; i++) log.info("apuesta_recibida", "success", { cantidad: i });
+await new Promise((resolve) => setTimeout(resolve, 5));
+log.info("sorteo", "success");`);
+    assert.deepEqual(
+      lines.map((line) => line.replace(LINE_PREFIX, "")),
+      [1, 2, 3].map((i) => `action: apuesta_recibida | result: success | cantidad: ${i}`)
+        .concat("action: sorteo | result: success"),
+    );
+  });
+  await t.step("Deno.exit right after logging", async () => {
+    const { code, lines } = await runLoggingScript(`
+log.info("one", "success");
+log.info("two", "success");
+Deno.exit(4);`);
+    assert.equal(code, 4);
+    assert.equal(lines.length, 2);
+  });
+  await t.step("an error line, then SIGKILL in the same turn", async () => {
+    const { code, lines } = await runLoggingScript(`
+log.info("before", "success");
+log.error("crash", "fail");
+Deno.kill(Deno.pid, "SIGKILL");`);
+    assert.notEqual(code, 0);
+    assert.deepEqual(lines.map((line) => line.replace(LINE_PREFIX, "")), [
+      "action: before | result: success",
+      "action: crash | result: fail",
+    ]);
+  });
+});
