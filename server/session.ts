@@ -46,16 +46,33 @@ function refuse(code: ErrorCode, message: string): ProtocolError {
   return new ProtocolError(code, message);
 }
 
+/** A batch (or single bet) waiting for its ack. */
+interface PendingAck {
+  readonly seq: number;
+  readonly count: number;
+  /** Exercise 5's single bet, logged by itself once stored. */
+  readonly single: BetFields | undefined;
+  /** `undefined` while being stored; then `stored`, or why it was refused. */
+  outcome: "stored" | unknown;
+}
+
 /** Serves one agency until it closes, breaks the protocol, or the server shuts down. */
 class AgencySession {
   readonly #conn: FramedConnection;
   readonly #ip: string;
   readonly #ctx: SessionContext;
   #agency = 0;
-  #acks: Promise<void> = Promise.resolve();
-  #inflight = 0;
-  /** Sequences whose acks are queued, in the order they will be sent. */
-  readonly #ackOrder: number[] = [];
+  /** Batches queued for storage or refused, in arrival order: acks leave in this order. */
+  readonly #pending: PendingAck[] = [];
+  /**
+   * The storage promise last watched and the batches waiting on it: batches stored in
+   * the same group commit share one promise, so one handler settles them all.
+   */
+  #watched: { readonly promise: Promise<unknown>; readonly acks: PendingAck[] } | undefined;
+  /** The one task waiting on the acks (the read loop, or the session's end). */
+  #waiter: (PromiseWithResolvers<void> & { readonly ready: () => boolean }) | undefined;
+  /** An unexpected error while acking: it ends the session. */
+  #fatal: unknown;
   /** Encoded acks held back to leave together. */
   readonly #ackFrames: Uint8Array[] = [];
 
@@ -67,7 +84,19 @@ class AgencySession {
 
   /** Resolves once every queued ack has been handled. */
   async settled(): Promise<void> {
-    await this.#acks.catch(() => {});
+    await this.#idle().catch(() => {});
+  }
+
+  /** Resolves once every queued ack has been sent; rejects with an unexpected error. */
+  #idle(): Promise<void> {
+    return this.#waitUntil(() => this.#pending.length === 0);
+  }
+
+  #waitUntil(ready: () => boolean): Promise<void> {
+    if (this.#fatal !== undefined) return Promise.reject(this.#fatal);
+    if (ready()) return Promise.resolve();
+    this.#waiter = { ready, ...Promise.withResolvers<void>() };
+    return this.#waiter.promise;
   }
 
   async run(first: Message): Promise<void> {
@@ -77,11 +106,14 @@ class AgencySession {
       if (frame === null) break;
       // A BYE with a body is malformed: it falls through to decodeMessage, which says so.
       if (frame.type === MessageType.BYE && frame.body.length === 0) break;
+      if (this.#pending.length >= MAX_INFLIGHT) {
+        await this.#waitUntil(() => this.#pending.length < MAX_INFLIGHT);
+      }
       // Batches, the bulk of the traffic, are read in place; the rest is decoded.
-      if (frame.type === MessageType.BATCH) await this.#batch(frame.body);
+      if (frame.type === MessageType.BATCH) this.#batch(frame.body);
       else await this.#dispatch(decodeMessage(frame.type, frame.body));
     }
-    await this.#acks;
+    await this.#idle();
   }
 
   async #hello(message: Message): Promise<boolean> {
@@ -115,7 +147,7 @@ class AgencySession {
   async #dispatch(message: Message): Promise<void> {
     switch (message.type) {
       case MessageType.BET:
-        return await this.#single(message.seq, message.bet);
+        return this.#single(message.seq, message.bet);
       case MessageType.DONE:
         this.#ownAgency(message.agency);
         return await this.#done(message.batches);
@@ -144,18 +176,18 @@ class AgencySession {
   }
 
   /** A BATCH body: validated and turned into rows in place, then queued for storage. */
-  async #batch(body: Uint8Array): Promise<void> {
+  #batch(body: Uint8Array): void {
     const { agency, seq, count } = batchHeader(body);
     this.#ownAgency(agency);
-    await this.#submit(seq, count, () => {
+    this.#submit(seq, count, () => {
       const batch = batchRows(body);
       return this.#ctx.store.storeRows(this.#agency, seq, batch);
     });
   }
 
   /** Exercise 5's single bet, stored as a batch of one and logged by itself. */
-  async #single(seq: number, bet: BetFields): Promise<void> {
-    await this.#submit(seq, 1, () => {
+  #single(seq: number, bet: BetFields): void {
+    this.#submit(seq, 1, () => {
       const problem = betProblem(bet);
       if (problem !== undefined) throw new InvalidBetError(`Invalid bet 1 of 1: ${problem}`);
       return this.#ctx.store.storeBets(this.#agency, seq, [bet]);
@@ -163,17 +195,17 @@ class AgencySession {
   }
 
   /**
-   * Runs `store` (which validates synchronously, then queues the write) and chains the
+   * Runs `store` (which validates synchronously, then queues the write) and queues the
    * ack behind earlier ones. A refused batch becomes a failed ack, not a closed session.
    */
-  async #submit(
+  #submit(
     seq: number,
     count: number,
     store: () => Promise<unknown>,
     single?: BetFields,
-  ): Promise<void> {
-    if (this.#inflight >= MAX_INFLIGHT) await this.#acks;
-    let stored: Promise<unknown>;
+  ): void {
+    const ack: PendingAck = { seq, count, single, outcome: undefined };
+    let stored: Promise<unknown> | undefined;
     try {
       const status = this.#ctx.lottery.status;
       if (status.drawn && seq >= this.#ctx.store.progress(this.#agency).nextSeq) {
@@ -183,49 +215,65 @@ class AgencySession {
     } catch (error) {
       // A body that cannot be decoded ends the session; a bad bet only fails the batch.
       if (error instanceof ProtocolError && error.code === ErrorCode.MALFORMED) throw error;
-      stored = Promise.reject(error);
+      ack.outcome = error;
     }
-    this.#inflight++;
-    this.#ackOrder.push(seq);
-    this.#acks = this.#acks.then(() => this.#ack(seq, count, stored, single));
-    // A failed write surfaces when the ack is sent; this only keeps it from being unhandled.
-    stored.catch(() => {});
+    this.#pending.push(ack);
+    if (stored === undefined) {
+      // Refused at once: its ack still waits for those of earlier batches.
+      this.#sendSettledAcks();
+    } else if (this.#watched?.promise === stored) {
+      this.#watched.acks.push(ack);
+    } else {
+      const watched = { promise: stored, acks: [ack] };
+      this.#watched = watched;
+      stored.then(
+        () => this.#settle(watched.acks, "stored"),
+        (error) => this.#settle(watched.acks, error),
+      );
+    }
   }
 
-  async #ack(
-    seq: number,
-    count: number,
-    stored: Promise<unknown>,
-    single: BetFields | undefined,
-  ): Promise<void> {
-    try {
-      await stored;
-      this.#ctx.log.info("apuesta_recibida", "success", { cantidad: count });
-      if (single) {
-        this.#ctx.log.info("apuesta_almacenada", "success", {
-          dni: single.document,
-          numero: single.number,
+  #settle(acks: readonly PendingAck[], outcome: unknown): void {
+    for (const ack of acks) ack.outcome = outcome;
+    this.#sendSettledAcks();
+  }
+
+  /**
+   * Logs and sends, in order, the acks at the head of the queue whose batches are
+   * settled; they leave in one write. Then wakes the waiter if what it waits for holds.
+   */
+  #sendSettledAcks(): void {
+    while (this.#fatal === undefined && this.#pending[0]?.outcome !== undefined) {
+      const { seq, count, single, outcome } = this.#pending.shift()!;
+      if (outcome === "stored") {
+        this.#ctx.log.info("apuesta_recibida", "success", { cantidad: count });
+        if (single) {
+          this.#ctx.log.info("apuesta_almacenada", "success", {
+            dni: single.document,
+            numero: single.number,
+          });
+        }
+        this.#sendAck(seq, 0, count, "");
+      } else if (outcome instanceof ProtocolError) {
+        this.#ctx.log.error("apuesta_recibida", "fail", {
+          cantidad: count,
+          agency: this.#agency,
+          seq,
+          error: errorCodeName(outcome.code),
+          detail: outcome.message,
         });
+        this.#sendAck(seq, outcome.code, count, outcome.message);
+      } else {
+        this.#fatal = outcome;
       }
-      this.#sendAck(seq, 0, count, "");
-    } catch (error) {
-      if (!(error instanceof ProtocolError)) throw error;
-      this.#ctx.log.error("apuesta_recibida", "fail", {
-        cantidad: count,
-        agency: this.#agency,
-        seq,
-        error: errorCodeName(error.code),
-        detail: error.message,
-      });
-      this.#sendAck(seq, error.code, count, error.message);
-    } finally {
-      this.#inflight--;
-      this.#ackOrder.shift();
-      // Acks of batches stored in the same group go out in one write: hold this one back
-      // while the next ack in line is already durable (its turn comes right after).
-      const next = this.#ackOrder[0];
-      if (next === undefined || !this.#ctx.store.isStored(this.#agency, next)) this.#flushAcks();
     }
+    this.#flushAcks();
+    const waiter = this.#waiter;
+    if (waiter === undefined) return;
+    if (this.#fatal !== undefined) waiter.reject(this.#fatal);
+    else if (waiter.ready()) waiter.resolve();
+    else return;
+    this.#waiter = undefined;
   }
 
   #sendAck(seq: number, status: number, count: number, reason: string): void {
@@ -247,7 +295,7 @@ class AgencySession {
   }
 
   async #done(batches: number): Promise<void> {
-    await this.#acks;
+    await this.#idle();
     const { nextSeq } = this.#ctx.store.progress(this.#agency);
     if (batches !== nextSeq) {
       throw refuse(

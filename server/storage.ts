@@ -52,6 +52,12 @@ export interface BetStoreOptions {
   readonly fsync?: FsyncPolicy;
 }
 
+/**
+ * The promise of one commit, shared by every item in it: thousands of batches a second
+ * then cost one promise per group instead of a few each.
+ */
+type Ticket = PromiseWithResolvers<"stored">;
+
 interface Pending {
   readonly kind: RecordKind;
   readonly agency: number;
@@ -60,16 +66,13 @@ interface Pending {
   readonly length: number;
   readonly bets: number;
   readonly winners: number;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
+  readonly ticket: Ticket;
 }
 
 interface AgencyState {
   nextSeq: number;
-  /** Every sequence below this is durable (nextSeq counts queued ones too). */
-  durableNext: number;
   done: boolean;
-  readonly inflight: Map<number, Promise<void>>;
+  readonly inflight: Map<number, Promise<unknown>>;
 }
 
 const encoder = new TextEncoder();
@@ -179,6 +182,8 @@ export class BetStore {
   #stats: StoreStats;
   #groups = 0;
   #queue: Pending[] = [];
+  /** The ticket of the next commit in `group` mode: items queued until it starts share it. */
+  #ticket: Ticket | undefined;
   /** Rows of queued items, in queue order; swapped with the spare at each commit. */
   #fill = new ByteBuffer();
   #spare = new ByteBuffer();
@@ -246,7 +251,6 @@ export class BetStore {
         state.done = true;
       } else {
         state.nextSeq = Math.max(state.nextSeq, record.seq + 1);
-        state.durableNext = state.nextSeq;
         bets += record.bets;
         winners += record.winners;
         batches++;
@@ -258,7 +262,7 @@ export class BetStore {
   #state(agency: number): AgencyState {
     let state = this.#agencies.get(agency);
     if (!state) {
-      state = { nextSeq: 0, durableNext: 0, done: false, inflight: new Map() };
+      state = { nextSeq: 0, done: false, inflight: new Map() };
       this.#agencies.set(agency, state);
     }
     return state;
@@ -288,17 +292,6 @@ export class BetStore {
   progress(agency: number): AgencyProgress {
     const state = this.#agencies.get(agency);
     return { nextSeq: state?.nextSeq ?? 0, done: state?.done ?? false };
-  }
-
-  /**
-   * Whether a batch is durably stored (not just queued).
-   *
-   * @param agency The agency id.
-   * @param seq The batch's sequence number.
-   * @returns `true` once its group commit has finished.
-   */
-  isStored(agency: number, seq: number): boolean {
-    return seq < (this.#agencies.get(agency)?.durableNext ?? 0);
   }
 
   /** The agencies whose `done` is stored. */
@@ -364,7 +357,7 @@ export class BetStore {
       throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `Agency ${agency} is already done`);
     }
     state.nextSeq = seq + 1;
-    const done = this.#enqueue(
+    const stored = this.#enqueue(
       RecordKind.BATCH,
       agency,
       seq,
@@ -372,9 +365,8 @@ export class BetStore {
       batch.count,
       batch.winners,
     );
-    state.inflight.set(seq, done);
-    done.then(() => state.inflight.delete(seq), () => state.inflight.delete(seq));
-    return done.then(() => "stored");
+    state.inflight.set(seq, stored);
+    return stored;
   }
 
   /**
@@ -388,7 +380,7 @@ export class BetStore {
     const state = this.#state(agency);
     if (state.done) return this.flush();
     state.done = true;
-    return this.#enqueue(RecordKind.DONE, agency, 0, new Uint8Array(0), 0, 0);
+    return this.#enqueue(RecordKind.DONE, agency, 0, new Uint8Array(0), 0, 0).then(() => {});
   }
 
   #enqueue(
@@ -398,33 +390,42 @@ export class BetStore {
     rows: Uint8Array,
     bets: number,
     winners: number,
-  ): Promise<void> {
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
+  ): Promise<"stored"> {
+    let ticket = this.#ticket;
+    if (ticket === undefined) {
+      ticket = Promise.withResolvers<"stored">();
+      // Its callers handle a failure; this only keeps a ticket nobody awaits from being unhandled.
+      ticket.promise.catch(() => {});
+      if (this.#fsync !== "batch") this.#ticket = ticket;
+    }
     // Rows are copied at once: callers may reuse their buffer (batch_rows.ts does).
     this.#fill.append(rows);
-    this.#queue.push({ kind, agency, seq, length: rows.length, bets, winners, resolve, reject });
+    this.#queue.push({ kind, agency, seq, length: rows.length, bets, winners, ticket });
     this.#writer ??= this.#drain();
-    return promise;
+    return ticket.promise;
   }
 
   async #drain(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
         const group = this.#fsync === "batch" ? this.#queue.splice(0, 1) : this.#queue.splice(0);
+        // Items queued from now on wait for the next commit, under a new ticket.
+        this.#ticket = undefined;
         try {
           await this.#commit(group);
-          // All marked durable before any is resolved: a session woken by the first can
-          // already see that the rest of its batches in this group are stored too.
           for (const item of group) {
-            if (item.kind === RecordKind.BATCH) this.#state(item.agency).durableNext = item.seq + 1;
+            if (item.kind === RecordKind.BATCH) this.#state(item.agency).inflight.delete(item.seq);
+            item.ticket.resolve("stored");
           }
-          for (const item of group) item.resolve();
         } catch (error) {
           this.#failure = error;
           const failed = new ProtocolError(ErrorCode.STORAGE_FAILED, "Cannot store bets", {
             cause: error,
           });
-          for (const item of [...group, ...this.#queue.splice(0)]) item.reject(failed);
+          for (const item of [...group, ...this.#queue.splice(0)]) {
+            if (item.kind === RecordKind.BATCH) this.#state(item.agency).inflight.delete(item.seq);
+            item.ticket.reject(failed);
+          }
         }
       }
     } finally {
