@@ -40,6 +40,13 @@ export interface BuildTarget {
  */
 export const SERVER_V8_FLAGS = "--v8-flags=--max-semi-space-size=1,--optimize-for-size";
 
+/**
+ * The agency's V8 tuning: compilation and GC on its own thread. Five agencies and the
+ * server share the cores, and handing work to helper threads cost each agency ~7% more
+ * CPU (10x the course's data: agencies' CPU 0.76 -> 0.71 s, same memory).
+ */
+export const CLIENT_V8_FLAGS = "--v8-flags=--single-threaded";
+
 /** The project's programs and their least permissions. */
 export const TARGETS: readonly BuildTarget[] = [
   {
@@ -52,6 +59,7 @@ export const TARGETS: readonly BuildTarget[] = [
     name: "client",
     entry: "client/main.ts",
     permissions: ["--allow-net", "--allow-read", "--allow-env"],
+    runtimeFlags: [CLIENT_V8_FLAGS],
   },
 ];
 

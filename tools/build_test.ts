@@ -3,6 +3,7 @@ import { join } from "node:path";
 import {
   buildBinaries,
   BuildError,
+  CLIENT_V8_FLAGS,
   type CompileCommand,
   type CompileResult,
   describeBuild,
@@ -252,6 +253,7 @@ Deno.test("buildBinaries() compiles each target with its least permissions", asy
         "--allow-net",
         "--allow-read",
         "--allow-env",
+        CLIENT_V8_FLAGS,
         join(root, "client/main.ts"),
       ],
     ]);
