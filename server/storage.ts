@@ -16,6 +16,7 @@ import { type Bet, type BetFields, hasWon } from "../shared/bet.ts";
 import { splitCsvLine } from "../shared/csv_line.ts";
 import { ErrorCode, ProtocolError } from "../shared/errors.ts";
 import { writeAll } from "../shared/net/framed_conn.ts";
+import { type ByteSearch, byteSearch } from "./byte_search.ts";
 import { decodeJournal, encodeRecord, RECORD_SIZE, RecordKind } from "./journal.ts";
 
 /** How acknowledgements are made durable: `group` and `batch` fsync, `off` does not. */
@@ -77,7 +78,6 @@ interface AgencyState {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const latin1 = new TextDecoder("latin1");
 const LF = 0x0a;
 
 /** Bytes read at once by {@linkcode BetStore.loadBets}. */
@@ -98,12 +98,11 @@ function* everyRow(rows: Uint8Array): Generator<Bet> {
   }
 }
 
-/** The rows of `rows` ending in `needle` (`,<number>\r\n`), as bets. */
-function* rowsMatching(rows: Uint8Array, needle: string): Generator<Bet> {
-  const text = latin1.decode(rows);
-  for (let at = text.indexOf(needle); at !== -1; at = text.indexOf(needle, at + 1)) {
-    const start = text.lastIndexOf("\n", at) + 1;
-    yield parseRow(decoder.decode(rows.subarray(start, at + needle.length - 2)));
+/** The rows of `rows` ending in the needle `,<number>\r\n` that `find` finds, as bets. */
+function* rowsMatching(rows: Uint8Array, find: ByteSearch, needleLength: number): Generator<Bet> {
+  for (let at = find(rows); at !== -1; at = find(rows, at + 1)) {
+    const start = rows.lastIndexOf(LF, at) + 1;
+    yield parseRow(decoder.decode(rows.subarray(start, at + needleLength - 2)));
   }
 }
 
@@ -485,9 +484,9 @@ export class BetStore {
   /**
    * Streams stored bets back (the course's `load_bets`), in storage order, reading the
    * file in 1 MiB chunks: memory stays flat whatever its size. With `number`, only rows
-   * playing that number are returned, found by a native substring search for
-   * `,<number>\r\n` (a row's last field; names cannot hold a line break), so a draw over
-   * millions of rows builds objects only for the winners.
+   * playing that number are returned, found by a byte search for `,<number>\r\n` (a
+   * row's last field; names cannot hold a line break) on the bytes as read, so a draw
+   * over millions of rows decodes and builds objects only for the winners.
    *
    * @param options `number` keeps only rows playing it.
    * @returns The bets.
@@ -495,8 +494,10 @@ export class BetStore {
    */
   async *loadBets(options: LoadOptions = {}): AsyncGenerator<Bet> {
     await this.flush();
-    // Latin-1 maps each byte to one character, so string offsets are byte offsets.
-    const needle = options.number === undefined ? undefined : `,${options.number}\r\n`;
+    const needle = options.number === undefined
+      ? undefined
+      : encoder.encode(`,${options.number}\r\n`);
+    const find = needle && byteSearch(needle);
     using file = await Deno.open(this.#path, { read: true });
     const buf = new Uint8Array(LOAD_CHUNK);
     let filled = 0;
@@ -514,7 +515,7 @@ export class BetStore {
         );
       }
       const rows = buf.subarray(0, whole);
-      yield* needle === undefined ? everyRow(rows) : rowsMatching(rows, needle);
+      yield* find ? rowsMatching(rows, find, needle!.length) : everyRow(rows);
       buf.copyWithin(0, whole, filled);
       filled -= whole;
     }

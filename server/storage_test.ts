@@ -342,6 +342,35 @@ Deno.test("BetStore.loadBets() streams back every stored bet in order", async ()
   });
 });
 
+Deno.test("BetStore.loadBets({ number }) gives exactly the rows playing it, past 1 MiB", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "bets.csv");
+    const store = await BetStore.open({ path });
+    try {
+      // Look-alikes of the needle: 7574 in names and documents, numbers sharing its digits,
+      // quoted names; and over 1 MiB of rows, so the search crosses chunks.
+      const tricky = [
+        bet(1, { firstName: "7574", lastName: ",7574", number: 757 }),
+        bet(2, { firstName: 'Juan "7574"', document: "7574", number: 574 }),
+        bet(3, { firstName: "Perez, 7574", number: 7574 }),
+        bet(4, { number: 4 }),
+        bet(5, { number: 7574 }),
+      ];
+      await store.storeBets(1, 0, tricky);
+      for (let seq = 0; seq < 30; seq++) await store.storeBets(2, seq, bets(seq * 1000, 1000));
+      assert.ok((await Deno.stat(path)).size > 1024 * 1024);
+      const winners: Bet[] = [];
+      for await (const b of store.loadBets({ number: 7574 })) winners.push(b);
+      const expected = (await collect(store)).filter((b) => b.number === 7574);
+      // Two of the tricky ones, every tenth bet, and bets 7574, 17574 and 27574.
+      assert.equal(expected.length, 2 + 3000 + 3);
+      assert.deepEqual(winners, expected);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 Deno.test("BetStore stores correctly under every fsync policy", async (t) => {
   for (const fsync of ["off", "batch", "group"] as FsyncPolicy[]) {
     await t.step(fsync, async () => {
