@@ -325,6 +325,8 @@ class BodyReader {
   str(prefix: 1 | 2, what: string): string {
     const length = prefix === 1 ? this.u8(what) : this.u16(what);
     this.#need(length, what);
+    // Every successful BATCH_ACK has an empty reason: no view, no decoder call.
+    if (length === 0) return "";
     const bytes = this.#body.subarray(this.#pos, this.#pos + length);
     this.#pos += length;
     try {
