@@ -12,6 +12,7 @@
 import { ConnectionError, ErrorCode, errorCodeName, ProtocolError } from "../shared/errors.ts";
 import type { ActionLogger } from "../shared/log.ts";
 import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
+import { signalTimer } from "../shared/net/timer.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
 import { backoffDelay, connectWithRetry, sleep } from "./connect.ts";
@@ -240,7 +241,10 @@ export async function runAgency(
       if (options.signal.aborted) return run.stopped();
       throw error;
     }
-    const conn = new FramedConnection(socket as ByteStream, { idleTimeoutMs: config.timeout.ms });
+    const conn = new FramedConnection(socket as ByteStream, {
+      idleTimeoutMs: config.timeout.ms,
+      timer: signalTimer,
+    });
     let failure: unknown;
     try {
       return await run.session(conn);

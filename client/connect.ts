@@ -5,6 +5,7 @@
  * @module
  */
 import { ConnectionError } from "../shared/errors.ts";
+import { signalTimer } from "../shared/net/timer.ts";
 import type { ActionLogger } from "../shared/log.ts";
 
 /** Options of {@linkcode connectWithRetry}. */
@@ -37,9 +38,9 @@ export const MAX_BACKOFF_MS = 5000;
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
+    const cancel = signalTimer(ms, done);
     function done(): void {
-      clearTimeout(timer);
+      cancel();
       signal?.removeEventListener("abort", done);
       resolve();
     }

@@ -8,6 +8,7 @@ import { type BetFields, betProblem } from "../shared/bet.ts";
 import { ConfigError, type ErrorCode, ProtocolError } from "../shared/errors.ts";
 import type { ActionLogger } from "../shared/log.ts";
 import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
+import { signalTimer } from "../shared/net/timer.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
 import { connectWithRetry } from "./connect.ts";
@@ -64,7 +65,10 @@ export async function sendSingleBet(
     signal: options.signal,
     fields: { client_id: config.id },
   });
-  using conn = new FramedConnection(socket as ByteStream, { idleTimeoutMs: config.timeout.ms });
+  using conn = new FramedConnection(socket as ByteStream, {
+    idleTimeoutMs: config.timeout.ms,
+    timer: signalTimer,
+  });
   await conn.send({ type: MessageType.HELLO, agency: config.id, secret: config.secret });
   await conn.expect(MessageType.WELCOME);
   // Sequence 0: a retry of an already stored bet is acknowledged as a duplicate.

@@ -9,6 +9,7 @@ import { ConnectionError, ErrorCode, ProtocolError } from "../errors.ts";
 import { decodeMessage, encodeMessage } from "../protocol/codec.ts";
 import { FrameDecoder, type RawFrame } from "../protocol/frame_decoder.ts";
 import { type Message, MessageType } from "../protocol/messages.ts";
+import { globalTimer, type Timer } from "./timer.ts";
 
 /** The part of `Deno.Conn` the transport uses. */
 export interface ByteStream {
@@ -151,6 +152,11 @@ export interface FramedConnectionOptions {
   readonly maxBodySize?: number;
   /** Bytes already read from the stream (e.g. while sniffing the protocol). */
   readonly initial?: Uint8Array;
+  /**
+   * Runs the timeouts; a short-lived program passes `signalTimer` (see `timer.ts`).
+   * @default globalTimer
+   */
+  readonly timer?: Timer;
 }
 
 /**
@@ -163,6 +169,7 @@ export class FramedConnection {
   readonly #idleTimeoutMs: number;
   readonly #frameTimeoutMs: number;
   readonly #writeTimeoutMs: number;
+  readonly #timer: Timer;
   readonly #outbox: Outgoing[] = [];
   #writing: Promise<void> | undefined;
   #closed = false;
@@ -180,6 +187,7 @@ export class FramedConnection {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.#frameTimeoutMs = options.frameTimeoutMs ?? 0;
     this.#writeTimeoutMs = options.writeTimeoutMs ?? 0;
+    this.#timer = options.timer ?? globalTimer;
     if (options.initial) this.#decoder.push(options.initial);
   }
 
@@ -237,11 +245,11 @@ export class FramedConnection {
     const left = deadline === undefined ? Infinity : Math.max(0, deadline - performance.now());
     const frameLimited = left < (this.#idleTimeoutMs || Infinity);
     const wait = Math.min(left, this.#idleTimeoutMs || Infinity);
-    const timer = wait < Infinity
-      ? setTimeout(() => {
+    const cancel = wait < Infinity
+      ? this.#timer(wait, () => {
         this.#timedOut = true;
         this.close();
-      }, wait)
+      })
       : undefined;
     try {
       const n = await this.#stream.read(this.#decoder.space());
@@ -259,7 +267,7 @@ export class FramedConnection {
       }
       throw new ConnectionError("Cannot read: connection lost", { cause: error });
     } finally {
-      clearTimeout(timer);
+      cancel?.();
     }
   }
 
@@ -304,10 +312,10 @@ export class FramedConnection {
   }
 
   async #writeTimed(frame: Uint8Array): Promise<void> {
-    const timer = setTimeout(() => {
+    const cancel = this.#timer(this.#writeTimeoutMs, () => {
       this.#timedOut = true;
       this.close();
-    }, this.#writeTimeoutMs);
+    });
     try {
       await writeAll(this.#stream, frame);
     } catch (error) {
@@ -317,7 +325,7 @@ export class FramedConnection {
         { cause: error },
       );
     } finally {
-      clearTimeout(timer);
+      cancel();
     }
   }
 

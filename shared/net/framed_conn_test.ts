@@ -10,6 +10,7 @@ import {
   readExact,
   writeAll,
 } from "./framed_conn.ts";
+import { globalTimer, signalTimer } from "./timer.ts";
 
 const BET = {
   firstName: "Santiago Lionel",
@@ -255,22 +256,24 @@ Deno.test("FramedConnection.send() fails after close, and one failure does not b
   });
 });
 
-Deno.test("FramedConnection.read() times out an idle peer with ConnectionError", async () => {
-  const stream = new SilentStream();
-  const conn = new FramedConnection(stream, { idleTimeoutMs: 20 });
-  const started = performance.now();
-  await assert.rejects(conn.read(), (error: unknown) => {
-    assert.ok(error instanceof ConnectionError);
-    assert.equal(error.message, "Cannot read: idle for more than 20 ms");
-    assert.ok(error.cause instanceof Deno.errors.Interrupted);
-    return true;
+for (const [name, timer] of [["globalTimer", globalTimer], ["signalTimer", signalTimer]] as const) {
+  Deno.test(`FramedConnection.read() times out an idle peer with ConnectionError (${name})`, async () => {
+    const stream = new SilentStream();
+    const conn = new FramedConnection(stream, { idleTimeoutMs: 20, timer });
+    const started = performance.now();
+    await assert.rejects(conn.read(), (error: unknown) => {
+      assert.ok(error instanceof ConnectionError);
+      assert.equal(error.message, "Cannot read: idle for more than 20 ms");
+      assert.ok(error.cause instanceof Deno.errors.Interrupted);
+      return true;
+    });
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed >= 15 && elapsed < 500, `timed out after ${elapsed} ms`);
+    assert.equal(conn.timedOut, true);
+    assert.equal(conn.closed, true);
+    assert.equal(stream.closed, true);
   });
-  const elapsed = performance.now() - started;
-  assert.ok(elapsed >= 15 && elapsed < 500, `timed out after ${elapsed} ms`);
-  assert.equal(conn.timedOut, true);
-  assert.equal(conn.closed, true);
-  assert.equal(stream.closed, true);
-});
+}
 
 Deno.test("FramedConnection.read() without idle timeout reports a closed stream as lost", async () => {
   const stream = new SilentStream();
@@ -285,24 +288,26 @@ Deno.test("FramedConnection.read() without idle timeout reports a closed stream 
   assert.equal(conn.timedOut, false);
 });
 
-Deno.test("FramedConnection.read() resets the idle timer on every chunk", async () => {
-  const frame = encodeMessage({ type: MessageType.DONE, agency: 1, batches: 2 });
-  let index = 0;
-  const stream: ByteStream = {
-    async read(p) {
-      await new Promise((resolve) => setTimeout(resolve, 8));
-      if (index >= frame.length) return null;
-      p[0] = frame[index++]!;
-      return 1;
-    },
-    write: (p) => Promise.resolve(p.length),
-    close() {},
-  };
-  // 10 one-byte reads of 8 ms each: 80 ms in all, but never 40 ms without a byte.
-  const conn = new FramedConnection(stream, { idleTimeoutMs: 40 });
-  assert.deepEqual(await conn.read(), { type: MessageType.DONE, agency: 1, batches: 2 });
-  assert.equal(conn.timedOut, false);
-});
+for (const [name, timer] of [["globalTimer", globalTimer], ["signalTimer", signalTimer]] as const) {
+  Deno.test(`FramedConnection.read() resets the idle timer on every chunk (${name})`, async () => {
+    const frame = encodeMessage({ type: MessageType.DONE, agency: 1, batches: 2 });
+    let index = 0;
+    const stream: ByteStream = {
+      async read(p) {
+        await new Promise((resolve) => setTimeout(resolve, 8));
+        if (index >= frame.length) return null;
+        p[0] = frame[index++]!;
+        return 1;
+      },
+      write: (p) => Promise.resolve(p.length),
+      close() {},
+    };
+    // 10 one-byte reads of 8 ms each: 80 ms in all, but never 40 ms without a byte.
+    const conn = new FramedConnection(stream, { idleTimeoutMs: 40, timer });
+    assert.deepEqual(await conn.read(), { type: MessageType.DONE, agency: 1, batches: 2 });
+    assert.equal(conn.timedOut, false);
+  });
+}
 
 Deno.test("FramedConnection.expect() checks the reply type", async (t) => {
   const connFor = (...messages: Message[]) =>
