@@ -52,8 +52,10 @@ interface PendingAck {
   readonly count: number;
   /** Exercise 5's single bet, logged by itself once stored. */
   readonly single: BetFields | undefined;
-  /** `undefined` while being stored; then `stored`, or why it was refused. */
-  outcome: "stored" | unknown;
+  /** Whether storing it has ended, one way or the other. */
+  settled: boolean;
+  /** Once settled: `stored`, or why it was refused. */
+  outcome: unknown;
 }
 
 /** Serves one agency until it closes, breaks the protocol, or the server shuts down. */
@@ -69,7 +71,10 @@ class AgencySession {
    * the same group commit share one promise, so one handler settles them all.
    */
   #watched: { readonly promise: Promise<unknown>; readonly acks: PendingAck[] } | undefined;
-  /** The one task waiting on the acks (the read loop, or the session's end). */
+  /**
+   * The one task waiting on the acks: the read loop, or after it the session's end, never
+   * both at once.
+   */
   #waiter: (PromiseWithResolvers<void> & { readonly ready: () => boolean }) | undefined;
   /** An unexpected error while acking: it ends the session. */
   #fatal: unknown;
@@ -204,7 +209,7 @@ class AgencySession {
     store: () => Promise<unknown>,
     single?: BetFields,
   ): void {
-    const ack: PendingAck = { seq, count, single, outcome: undefined };
+    const ack: PendingAck = { seq, count, single, settled: false, outcome: undefined };
     let stored: Promise<unknown> | undefined;
     try {
       const status = this.#ctx.lottery.status;
@@ -215,6 +220,7 @@ class AgencySession {
     } catch (error) {
       // A body that cannot be decoded ends the session; a bad bet only fails the batch.
       if (error instanceof ProtocolError && error.code === ErrorCode.MALFORMED) throw error;
+      ack.settled = true;
       ack.outcome = error;
     }
     this.#pending.push(ack);
@@ -234,7 +240,10 @@ class AgencySession {
   }
 
   #settle(acks: readonly PendingAck[], outcome: unknown): void {
-    for (const ack of acks) ack.outcome = outcome;
+    for (const ack of acks) {
+      ack.settled = true;
+      ack.outcome = outcome;
+    }
     this.#sendSettledAcks();
   }
 
@@ -243,7 +252,7 @@ class AgencySession {
    * settled; they leave in one write. Then wakes the waiter if what it waits for holds.
    */
   #sendSettledAcks(): void {
-    while (this.#fatal === undefined && this.#pending[0]?.outcome !== undefined) {
+    while (this.#fatal === undefined && this.#pending[0]?.settled) {
       const { seq, count, single, outcome } = this.#pending.shift()!;
       if (outcome === "stored") {
         this.#ctx.log.info("apuesta_recibida", "success", { cantidad: count });

@@ -130,6 +130,26 @@ Deno.test("server - a malformed batch is refused whole, logged, and other agenci
   assert.ok(fails.every((l) => l.fields.get("cantidad") === "3"));
 });
 
+Deno.test("server - pipelined batches are acked in order, a refused one behind a pending one", async () => {
+  await using server = await startServer({ agencies: 1 });
+  using conn = await hello(server.port, 1);
+  // All three leave before any ack: batch 1 is refused at once (a bad bet) while batch 0
+  // still waits for its commit, and batch 2 then finds a gap where batch 1 should be.
+  const sends = [
+    conn.send({ type: MessageType.BATCH, agency: 1, seq: 0, bets: [GOOD, GOOD] }),
+    conn.send({ type: MessageType.BATCH, agency: 1, seq: 1, bets: [{ ...GOOD, document: "x" }] }),
+    conn.send({ type: MessageType.BATCH, agency: 1, seq: 2, bets: [GOOD] }),
+  ];
+  await Promise.all(sends);
+  const acks = [];
+  for (let i = 0; i < 3; i++) acks.push(await conn.expect(MessageType.BATCH_ACK));
+  assert.deepEqual(
+    acks.map((ack) => [ack.seq, ack.status, ack.count]),
+    [[0, 0, 2], [1, ErrorCode.INVALID_BET, 1], [2, ErrorCode.OUT_OF_ORDER, 1]],
+  );
+  assert.equal(await storedRows(server.dir), 2);
+});
+
 Deno.test("server - a line over raw TCP is echoed unchanged; garbage first bytes close at once", async () => {
   await using server = await startServer({ agencies: 1, env: { SERVER_IDLE_TIMEOUT: "10s" } });
   const line = "[CLIENT 1] Message N°1 | with a bar\n";
