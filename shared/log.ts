@@ -104,7 +104,7 @@ const stampOf = (() => {
   };
 })();
 
-/** Where formatted lines go; defaults to a synchronous write to stdout. */
+/** Where formatted lines go; by default stdout, the lines of one event-loop turn per write. */
 export type LineWriter = (line: string) => void;
 
 const encoder = new TextEncoder();
@@ -145,7 +145,7 @@ function recordText(record: LogRecord): string {
 export interface LoggingOptions {
   /**
    * Receives each formatted line.
-   * @default a synchronous write to stdout
+   * @default stdout, the lines of one event-loop turn in one write
    */
   readonly writer?: LineWriter;
 }
