@@ -6,6 +6,7 @@
  * @module
  */
 import { type BetFields, betProblem } from "../shared/bet.ts";
+import { concatBytes } from "../shared/bytes.ts";
 import {
   ConnectionError,
   ErrorCode,
@@ -14,7 +15,7 @@ import {
   ProtocolError,
 } from "../shared/errors.ts";
 import type { ActionLogger } from "../shared/log.ts";
-import { concatFrames, type FramedConnection } from "../shared/net/framed_conn.ts";
+import type { FramedConnection } from "../shared/net/framed_conn.ts";
 import { decodeMessage, encodeMessage, type Message, MessageType } from "../shared/protocol/mod.ts";
 import { batchHeader, batchRows } from "./batch_rows.ts";
 import type { Lottery } from "./draw.ts";
@@ -299,7 +300,7 @@ class AgencySession {
   #flushAcks(): void {
     if (this.#ackFrames.length === 0) return;
     const frames = this.#ackFrames.splice(0);
-    const bytes = frames.length === 1 ? frames[0]! : concatFrames(frames);
+    const bytes = frames.length === 1 ? frames[0]! : concatBytes(frames);
     this.#conn.send(bytes).catch(() => {});
   }
 

@@ -11,6 +11,7 @@ import {
 import { generateDataset } from "../../tools/dataset/mod.ts";
 import { parseLog, readRows, startClient, startServer } from "../lottery/_harness.ts";
 import { account, delay, expectedWinners, helloRaw, memoryOf, reportFault } from "./_faults.ts";
+import { concatBytes } from "../../shared/bytes.ts";
 
 /** Change it to explore other cases; a failure names the case to replay. */
 const SEED = 0x5eed_0006;
@@ -83,16 +84,6 @@ async function exchange(port: number, bytes: Uint8Array): Promise<Seen> {
   }
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 Deno.test("server - 5,000 hostile connections: an error frame or a close, never a hang or a crash", async () => {
   const data = await Deno.makeTempDir({ prefix: "tp0-hostile-" });
   try {
@@ -115,7 +106,7 @@ Deno.test("server - 5,000 hostile connections: an error frame or a close, never 
           })
           : undefined;
         const fuzz = fuzzFrame(random);
-        const bytes = hello ? concat([hello, fuzz.bytes]) : fuzz.bytes;
+        const bytes = hello ? concatBytes([hello, fuzz.bytes]) : fuzz.bytes;
         const seen = await exchange(server.port, bytes);
         const where = `case ${i} (seed ${SEED + i}) ${fuzz.mutation}`;
         assert.ok(seen.closed, `${where}: closed within ${CLOSE_LIMIT_MS} ms`);

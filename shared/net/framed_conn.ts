@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 import { ConnectionError, ErrorCode, ProtocolError } from "../errors.ts";
 import { decodeMessage, encodeMessage } from "../protocol/codec.ts";
 import { FrameDecoder, type RawFrame } from "../protocol/frame_decoder.ts";
@@ -104,24 +105,6 @@ interface Outgoing {
   readonly frame: Uint8Array;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
-}
-
-/**
- * Joins frames into one buffer, for one write.
- *
- * @param frames Encoded frames.
- * @returns Their bytes back to back.
- */
-export function concatFrames(frames: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const frame of frames) length += frame.length;
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const frame of frames) {
-    bytes.set(frame, offset);
-    offset += frame.length;
-  }
-  return bytes;
 }
 
 /** Options of {@linkcode FramedConnection}. */
@@ -296,7 +279,7 @@ export class FramedConnection {
           if (this.#closed) throw new ConnectionError("Cannot write: connection is closed");
           const bytes = batch.length === 1
             ? batch[0]!.frame
-            : concatFrames(batch.map((b) => b.frame));
+            : concatBytes(batch.map((b) => b.frame));
           await (this.#writeTimeoutMs > 0
             ? this.#writeTimed(bytes)
             : writeAll(this.#stream, bytes));

@@ -11,6 +11,7 @@ import {
   writeAll,
 } from "./framed_conn.ts";
 import { globalTimer, signalTimer } from "./timer.ts";
+import { concatBytes } from "../bytes.ts";
 
 const BET = {
   firstName: "Santiago Lionel",
@@ -27,16 +28,6 @@ const MESSAGES: Message[] = [
   { type: MessageType.ERROR, code: 3, message: "ñ".repeat(500) },
   { type: MessageType.BYE },
 ];
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 /** Waits a macrotask, so other sends get a chance to run between bytes. */
 function tick(): Promise<void> {
@@ -116,7 +107,7 @@ function decodeAll(bytes: Uint8Array): Message[] {
 }
 
 Deno.test("FramedConnection.read() returns whole messages from 1-byte reads", async () => {
-  const stream = new TrickleStream(concat(MESSAGES.map(encodeMessage)));
+  const stream = new TrickleStream(concatBytes(MESSAGES.map(encodeMessage)));
   const conn = new FramedConnection(stream);
   const got: Message[] = [];
   for (let msg = await conn.read(); msg !== null; msg = await conn.read()) got.push(msg);
@@ -184,7 +175,7 @@ Deno.test("FramedConnection.read() surfaces protocol errors", async (t) => {
 });
 
 Deno.test("FramedConnection reads `initial` bytes before the stream", async () => {
-  const frames = concat(MESSAGES.slice(0, 3).map(encodeMessage));
+  const frames = concatBytes(MESSAGES.slice(0, 3).map(encodeMessage));
   const conn = new FramedConnection(new TrickleStream(frames.subarray(5)), {
     initial: frames.subarray(0, 5),
   });
@@ -197,7 +188,7 @@ Deno.test("FramedConnection.send() writes every byte through 1-byte writes", asy
   const stream = new TrickleStream();
   const conn = new FramedConnection(stream);
   for (const msg of MESSAGES) await conn.send(msg);
-  assert.deepEqual(new Uint8Array(stream.output), concat(MESSAGES.map(encodeMessage)));
+  assert.deepEqual(new Uint8Array(stream.output), concatBytes(MESSAGES.map(encodeMessage)));
   assert.equal(stream.writes, stream.output.length);
 });
 
@@ -311,7 +302,7 @@ for (const [name, timer] of [["globalTimer", globalTimer], ["signalTimer", signa
 
 Deno.test("FramedConnection.expect() checks the reply type", async (t) => {
   const connFor = (...messages: Message[]) =>
-    new FramedConnection(new TrickleStream(concat(messages.map(encodeMessage))));
+    new FramedConnection(new TrickleStream(concatBytes(messages.map(encodeMessage))));
   await t.step("an expected type is returned", async () => {
     const conn = connFor({ type: MessageType.DONE_ACK, pending: 2 });
     assert.deepEqual(await conn.expect(MessageType.WELCOME, MessageType.DONE_ACK), {

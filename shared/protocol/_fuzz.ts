@@ -12,6 +12,7 @@ import type { BetFields } from "../bet.ts";
 import { ErrorCode } from "../errors.ts";
 import { encodeMessage } from "./codec.ts";
 import { HEADER_SIZE, MAX_BODY_SIZE, type Message, MessageType } from "./messages.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** A seeded source of randomness (mulberry32), so a failing case can be replayed. */
 export class Random {
@@ -287,16 +288,6 @@ function setLength(frame: Uint8Array, length: number): void {
   frame[3] = length & 0xff;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 /** A message of a type that carries a string, with the sentinel planted in one. */
 function messageWithSentinel(random: Random): Message {
   const type = random.pick([
@@ -400,7 +391,7 @@ export function mutatedFrame(
       while (frame.bytes.length - HEADER_SIZE >= maxBody) frame = randomFrame(random, { maxBody });
       const room = maxBody - (frame.bytes.length - HEADER_SIZE);
       const extra = random.bytes(random.int(1, Math.min(room, 64)));
-      const bytes = concat([frame.bytes, extra]);
+      const bytes = concatBytes([frame.bytes, extra]);
       setLength(bytes, bytes.length - HEADER_SIZE);
       return { mutation, bytes, expect: { kind: "error", code: ErrorCode.MALFORMED } };
     }
@@ -456,7 +447,7 @@ export function mutatedFrame(
       const garbage = random.bytes(random.int(1, 300));
       return {
         mutation,
-        bytes: concat([bytes, garbage]),
+        bytes: concatBytes([bytes, garbage]),
         expect: { kind: "message", message },
       };
     }
@@ -468,7 +459,7 @@ export function mutatedFrame(
     case "splice": {
       const a = randomFrame(random, { maxBody }).bytes;
       const b = randomFrame(random, { maxBody }).bytes;
-      const bytes = concat([
+      const bytes = concatBytes([
         a.subarray(0, random.int(1, a.length)),
         b.subarray(random.int(0, b.length - 1)),
       ]);

@@ -9,6 +9,7 @@ import {
   type Message,
   MessageType,
 } from "./messages.ts";
+import { concatBytes } from "../bytes.ts";
 
 const BET = {
   firstName: "Santiago Lionel",
@@ -30,18 +31,8 @@ const MESSAGES: Message[] = [
   { type: MessageType.DONE, agency: 2, batches: 2 },
 ];
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 const FRAMES = MESSAGES.map(encodeMessage);
-const STREAM = concat(FRAMES);
+const STREAM = concatBytes(FRAMES);
 
 /** mulberry32: a small seeded PRNG, so random splits are reproducible. */
 function seeded(seed: number): () => number {
@@ -194,7 +185,7 @@ Deno.test("FrameDecoder.next() rejects a bad magic byte at once", async (t) => {
   }
   await t.step("after a good frame", () => {
     const decoder = new FrameDecoder();
-    decoder.push(concat([FRAMES[1]!, new Uint8Array([0x47, 0x45, 0x54])]));
+    decoder.push(concatBytes([FRAMES[1]!, new Uint8Array([0x47, 0x45, 0x54])]));
     assert.equal(decoder.next()?.type, MessageType.TOTAL_QUERY);
     assert.throws(() => decoder.next(), ProtocolError);
   });
@@ -202,7 +193,7 @@ Deno.test("FrameDecoder.next() rejects a bad magic byte at once", async (t) => {
 
 Deno.test("FrameDecoder keeps memory bounded", async (t) => {
   await t.step("a long stream through a small buffer never holds more than a frame", () => {
-    const many = concat(Array.from({ length: 200 }, (_, i) => FRAMES[i % FRAMES.length]!));
+    const many = concatBytes(Array.from({ length: 200 }, (_, i) => FRAMES[i % FRAMES.length]!));
     const decoder = new FrameDecoder({ bufferSize: 1 });
     const random = seeded(5);
     let frames = 0;
@@ -232,7 +223,7 @@ Deno.test("FrameDecoder keeps memory bounded", async (t) => {
   });
   await t.step("a push larger than the buffer without next() is a RangeError", () => {
     const decoder = new FrameDecoder({ bufferSize: 16_384 });
-    const big = concat(Array.from({ length: 4 }, () => FRAMES[3]!));
+    const big = concatBytes(Array.from({ length: 4 }, () => FRAMES[3]!));
     assert.throws(() => decoder.push(big), (error: unknown) => {
       assert.ok(error instanceof RangeError);
       assert.equal(error.message, "Cannot buffer chunk: call next() between pushes");

@@ -4,6 +4,7 @@ import { type FuzzFrame, fuzzFrame, MUTATIONS, Random, randomFrame } from "./_fu
 import { decodeMessage, encodeMessage } from "./codec.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
 import { HEADER_SIZE, MAX_BODY_SIZE, MAX_FRAME_SIZE, type Message } from "./messages.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** Change it to explore other cases; a failure names the case to replay. */
 const SEED = 0x7c0_2024;
@@ -72,16 +73,6 @@ function sameMessages(actual: unknown, expected: unknown, message: string): void
   }
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 function hex(bytes: Uint8Array): string {
   const head = [...bytes.subarray(0, 48)].map((b) => b.toString(16).padStart(2, "0")).join("");
   return bytes.length > 48 ? `${head}… (${bytes.length} bytes)` : head;
@@ -107,7 +98,7 @@ function makeCase(random: Random, maxBody: number): Case {
   const start = parts.reduce((n, p) => n + p.length, 0);
   const fuzz = fuzzFrame(random, maxBody);
   parts.push(fuzz.bytes);
-  return { prefix, stream: concat(parts), start, fuzz };
+  return { prefix, stream: concatBytes(parts), start, fuzz };
 }
 
 /** Checks one case against its expectation and the properties every outcome must have. */

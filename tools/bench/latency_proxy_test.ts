@@ -7,6 +7,7 @@ import {
   type RawFrame,
 } from "../../shared/protocol/mod.ts";
 import { AckLatencyProxy, AckTimer } from "./latency_proxy.ts";
+import { concatBytes } from "../../shared/bytes.ts";
 
 const BET = {
   firstName: "Ana",
@@ -29,23 +30,13 @@ function ack(seq: number): Message {
   return { type: MessageType.BATCH_ACK, seq, status: 0, count: 1, reason: "" };
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   const buf = new Uint8Array(4096);
   for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
     parts.push(buf.slice(0, n));
   }
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
@@ -84,7 +75,7 @@ function fakeServer(acks: boolean): { port: number; received: Promise<Uint8Array
     } finally {
       conn.close();
     }
-    return concat(parts);
+    return concatBytes(parts);
   })();
   return { port: (listener.addr as Deno.NetAddr).port, received };
 }
@@ -110,9 +101,9 @@ Deno.test("AckLatencyProxy forwards bytes unchanged and times each batch", async
   const second = encodeMessage(batch(1));
   const bye = encodeMessage({ type: MessageType.BYE });
   // The first batch arrives in two pieces, so the proxy sees a frame cut in half.
-  await writeAll(client, concat([hello, first.subarray(0, 7)]));
+  await writeAll(client, concatBytes([hello, first.subarray(0, 7)]));
   await new Promise((done) => setTimeout(done, 20));
-  await writeAll(client, concat([first.subarray(7), second]));
+  await writeAll(client, concatBytes([first.subarray(7), second]));
   const acks = new FrameDecoder();
   const seen: number[] = [];
   const buf = new Uint8Array(4096);
@@ -126,7 +117,7 @@ Deno.test("AckLatencyProxy forwards bytes unchanged and times each batch", async
   await client.closeWrite();
   assert.equal((await readAll(client)).length, 0);
   client.close();
-  assert.deepEqual(await server.received, concat([hello, first, second, bye]));
+  assert.deepEqual(await server.received, concatBytes([hello, first, second, bye]));
   assert.deepEqual(seen, [MessageType.BATCH_ACK, MessageType.BATCH_ACK]);
   assert.equal(proxy.latenciesMs.length, 2);
   for (const ms of proxy.latenciesMs) assert.ok(ms >= 0 && ms < 1000, String(ms));
@@ -136,7 +127,7 @@ Deno.test("AckLatencyProxy still forwards a stream that is not frames", async ()
   const server = fakeServer(false);
   await using proxy = new AckLatencyProxy(server.port);
   const client = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port });
-  const bytes = concat([new TextEncoder().encode("hello\n"), encodeMessage(batch(0))]);
+  const bytes = concatBytes([new TextEncoder().encode("hello\n"), encodeMessage(batch(0))]);
   await writeAll(client, bytes);
   await client.closeWrite();
   await readAll(client);
