@@ -11,11 +11,10 @@
  */
 import { ConnectionError, ErrorCode, errorCodeName, ProtocolError } from "../shared/errors.ts";
 import type { ActionLogger } from "../shared/log.ts";
-import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
-import { signalTimer } from "../shared/net/timer.ts";
+import type { FramedConnection } from "../shared/net/framed_conn.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
-import { backoffDelay, connectWithRetry, sleep } from "./connect.ts";
+import { backoffDelay, openServerConnection, sleep } from "./connect.ts";
 import { type ChunkBatch, csvBatchChunks } from "./csv_batches.ts";
 
 /** What an agency run achieved. */
@@ -225,26 +224,14 @@ export async function runAgency(
   const run = new AgencyRun(config, options.log, options.signal);
   let reconnects = 0;
   for (;;) {
-    let socket: Deno.TcpConn;
+    let conn: FramedConnection;
     try {
-      socket = await connectWithRetry({
-        hostname: config.serverAddress.hostname,
-        port: config.serverAddress.port,
-        attempts: config.connectAttempts,
-        backoffMs: config.connectBackoff.ms,
-        log: options.log,
-        signal: options.signal,
-        fields: { client_id: config.id },
-      });
+      conn = await openServerConnection(config, options);
     } catch (error) {
       // Stopped (SIGTERM) while waiting for the server: not a failure.
       if (options.signal.aborted) return run.stopped();
       throw error;
     }
-    const conn = new FramedConnection(socket as ByteStream, {
-      idleTimeoutMs: config.timeout.ms,
-      timer: signalTimer,
-    });
     let failure: unknown;
     try {
       return await run.session(conn);

@@ -7,6 +7,8 @@
 import { ConnectionError } from "../shared/errors.ts";
 import { signalTimer } from "../shared/net/timer.ts";
 import type { ActionLogger } from "../shared/log.ts";
+import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
+import type { ClientConfig } from "./config.ts";
 
 /** Options of {@linkcode connectWithRetry}. */
 export interface ConnectOptions {
@@ -126,4 +128,40 @@ export async function connectWithRetry(options: ConnectOptions): Promise<Deno.Tc
     `Cannot connect to ${options.hostname}:${options.port} after ${options.attempts} attempts: ${reason}`,
     { cause: lastError },
   );
+}
+
+/** What {@linkcode openServerConnection} needs of the client's configuration. */
+export type ServerConnectionConfig = Pick<
+  ClientConfig,
+  "id" | "serverAddress" | "connectAttempts" | "connectBackoff" | "timeout"
+>;
+
+/**
+ * Connects to the server as the configured agency (retrying with backoff) and frames the
+ * connection, with the configured idle timeout on every read. The timeouts run on
+ * `signalTimer`: the global `setTimeout` would load `node:timers`, a third of a
+ * short-lived agency's start-up.
+ *
+ * @param config Address, attempts, backoff, idle timeout and the agency id for logs.
+ * @param options Logger and abort signal (SIGTERM).
+ * @returns The framed connection; the caller closes it.
+ * @throws {ConnectionError} After the last attempt, or at once when `signal` aborts.
+ */
+export async function openServerConnection(
+  config: ServerConnectionConfig,
+  options: { readonly log: ActionLogger; readonly signal: AbortSignal },
+): Promise<FramedConnection> {
+  const socket = await connectWithRetry({
+    hostname: config.serverAddress.hostname,
+    port: config.serverAddress.port,
+    attempts: config.connectAttempts,
+    backoffMs: config.connectBackoff.ms,
+    log: options.log,
+    signal: options.signal,
+    fields: { client_id: config.id },
+  });
+  return new FramedConnection(socket as ByteStream, {
+    idleTimeoutMs: config.timeout.ms,
+    timer: signalTimer,
+  });
 }

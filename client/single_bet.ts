@@ -7,11 +7,9 @@
 import { type BetFields, betProblem } from "../shared/bet.ts";
 import { ConfigError, type ErrorCode, ProtocolError } from "../shared/errors.ts";
 import type { ActionLogger } from "../shared/log.ts";
-import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
-import { signalTimer } from "../shared/net/timer.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
-import { connectWithRetry } from "./connect.ts";
+import { openServerConnection } from "./connect.ts";
 
 const BET_ENV = ["NOMBRE", "APELLIDO", "DOCUMENTO", "NACIMIENTO", "NUMERO"] as const;
 
@@ -56,19 +54,7 @@ export async function sendSingleBet(
   bet: BetFields,
   options: { readonly log: ActionLogger; readonly signal: AbortSignal },
 ): Promise<void> {
-  const socket = await connectWithRetry({
-    hostname: config.serverAddress.hostname,
-    port: config.serverAddress.port,
-    attempts: config.connectAttempts,
-    backoffMs: config.connectBackoff.ms,
-    log: options.log,
-    signal: options.signal,
-    fields: { client_id: config.id },
-  });
-  using conn = new FramedConnection(socket as ByteStream, {
-    idleTimeoutMs: config.timeout.ms,
-    timer: signalTimer,
-  });
+  using conn = await openServerConnection(config, options);
   await conn.send({ type: MessageType.HELLO, agency: config.id, secret: config.secret });
   await conn.expect(MessageType.WELCOME);
   // Sequence 0: a retry of an already stored bet is acknowledged as a duplicate.
