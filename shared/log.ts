@@ -83,7 +83,12 @@ function pad2(n: number): string {
  * @returns The line, without a trailing newline.
  */
 export function formatLogLine(date: Date, level: LogLevelName, message: string): string {
-  return `${stampOf(date.getTime())} ${level.padEnd(8)} ${message}`;
+  return lineAt(date.getTime(), level, message);
+}
+
+/** {@linkcode formatLogLine} for a time in ms, as LogTape records carry it. */
+function lineAt(ms: number, level: LogLevelName, message: string): string {
+  return `${stampOf(ms)} ${level.padEnd(8)} ${message}`;
 }
 
 /**
@@ -161,7 +166,7 @@ export function setupLogging(level: LogLevelName, options: LoggingOptions = {}):
   const writer = options.writer ?? (stdout ??= batchedStdout()).write;
   const course = (record: LogRecord): void => {
     const level = COURSE_LEVEL[record.level] ?? "INFO";
-    writer(`${stampOf(record.timestamp)} ${level.padEnd(8)} ${recordText(record)}`);
+    writer(lineAt(record.timestamp, level, recordText(record)));
     // A warning or an error may precede a crash: it goes out at once.
     if (level !== "INFO" && level !== "DEBUG") stdout?.flush();
   };
