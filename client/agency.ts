@@ -150,9 +150,12 @@ class AgencyRun {
       );
     }
     if (ack.status !== 0) {
+      const lines = expected.firstLine === expected.lastLine
+        ? `line ${expected.firstLine}`
+        : `lines ${expected.firstLine}-${expected.lastLine}`;
       throw new ProtocolError(
         ack.status as ErrorCode,
-        `Batch ${ack.seq} (${ack.count} bets) was refused: ${ack.reason}`,
+        `Batch ${ack.seq} (${ack.count} bets, ${this.#config.dataPath} ${lines}) was refused: ${ack.reason}`,
       );
     }
     this.#betsSent += expected.count;

@@ -1,17 +1,14 @@
 /**
  * The agency's fast path from CSV file to BATCH frames: the file is read in large chunks
- * and each line's fields are copied as bytes straight into the frame, never decoded into
- * strings: the bytes on the wire are those `encodeMessage` gives for the same bets. Lines
- * with quotes (rare) are split by `splitCsvLine`. A hand-written scanner
- * rather than `csv-parse` because this is the agency's whole hot path: building a record
- * object and strings per line cost ~10x more, and loading the package ~20 ms of start-up.
+ * and its lines go into the frames as they are: a BATCH carries CSV lines, so the agency
+ * only finds where lines end, skips blank ones and copies runs of lines with one `set`.
+ * Checking the bets is the server's job (it must anyway, and says which bet was wrong).
  *
  * @module
  */
-import { splitCsvLine } from "../shared/csv_line.ts";
-import { FrameBuilder, MAX_FRAME_SIZE, MessageType } from "../shared/protocol/mod.ts";
+import { BATCH_HEADER_SIZE, encodeBatchHeader, MAX_FRAME_SIZE } from "../shared/protocol/mod.ts";
 
-/** A line of the agency's CSV could not be read as a bet. */
+/** A line of the agency's CSV cannot be sent at all. */
 export class BetsFileError extends SyntaxError {
   /** The file. */
   readonly path: string;
@@ -42,6 +39,10 @@ export interface ChunkBatch {
   readonly start: number;
   /** Where its frame ends in the chunk's bytes. */
   readonly end: number;
+  /** The file's line (1-based) of its first bet. */
+  readonly firstLine: number;
+  /** The file's line of its last bet. */
+  readonly lastLine: number;
 }
 
 /** BATCH frames packed back to back, to go out in one write. */
@@ -60,153 +61,147 @@ export interface ChunkOptions {
   readonly framesPerChunk: number;
 }
 
-const COMMA = 0x2c;
-const QUOTE = 0x22;
 const LF = 0x0a;
 const CR = 0x0d;
-const ZERO = 0x30;
-const NINE = 0x39;
 
 /** Bytes read from the file at once. */
 const READ_SIZE = 256 * 1024;
 
-const decoder = new TextDecoder();
-const encoder = new TextEncoder();
+/** The most bytes of lines one frame holds. */
+const MAX_LINES_SIZE = MAX_FRAME_SIZE - BATCH_HEADER_SIZE;
 
-/** Packs lines into frames; one per agency file. */
+/**
+ * Packs lines into frames; one per agency file. Lines are taken as runs: consecutive
+ * lines of the read buffer are copied into the chunk with one `set` when the run ends.
+ */
 class Packer {
-  readonly #builder = new FrameBuilder();
-  readonly #spans = new Int32Array(8);
   readonly #path: string;
   readonly #agency: number;
   readonly #maxAmount: number;
   readonly #framesPerChunk: number;
   readonly #chunk: Uint8Array;
-  #chunkEnd = 0;
+  /** Where the open frame starts in the chunk. */
+  #frameStart = 0;
+  /** Where its lines end, counting the run not yet copied. */
+  #end = BATCH_HEADER_SIZE;
+  /** The run of lines not yet copied: `#src[#runStart, #runEnd)`. */
+  #src: Uint8Array | undefined;
+  #runStart = 0;
+  #runEnd = 0;
   #batches: ChunkBatch[] = [];
   #seq = 0;
   #count = 0;
+  #firstLine = 0;
+  #lastLine = 0;
+  /** Lines read so far: the one being looked at is line `line`. */
   line = 0;
 
   constructor(path: string, agency: number, options: ChunkOptions) {
     this.#path = path;
     this.#agency = agency;
-    this.#maxAmount = options.maxAmount;
+    this.#maxAmount = Math.max(1, options.maxAmount);
     this.#framesPerChunk = Math.max(1, options.framesPerChunk);
     this.#chunk = new Uint8Array(this.#framesPerChunk * MAX_FRAME_SIZE);
-    this.#start();
   }
 
-  #start(): void {
-    this.#builder.u16(this.#agency).u32(this.#seq).u16(0);
-    this.#count = 0;
+  /** Copies the pending run into the chunk; due before its source buffer changes. */
+  flushRun(): void {
+    if (this.#src === undefined) return;
+    const length = this.#runEnd - this.#runStart;
+    this.#chunk.set(this.#src.subarray(this.#runStart, this.#runEnd), this.#end - length);
+    this.#src = undefined;
   }
 
-  /** Closes the current batch into the chunk, if it has bets; true when the chunk is full. */
+  /** Closes the open batch into the chunk, if it has bets; true when the chunk is full. */
   #finishBatch(): boolean {
     if (this.#count === 0) return false;
-    this.#builder.patchU16(6, this.#count);
-    const start = this.#chunkEnd;
-    this.#chunkEnd = this.#builder.finishInto(MessageType.BATCH, this.#chunk, start);
-    this.#batches.push({ seq: this.#seq, count: this.#count, start, end: this.#chunkEnd });
+    this.flushRun();
+    const start = this.#frameStart;
+    const linesLength = this.#end - start - BATCH_HEADER_SIZE;
+    const batch = { agency: this.#agency, seq: this.#seq, count: this.#count };
+    const end = encodeBatchHeader(this.#chunk, start, batch, linesLength);
+    this.#batches.push({
+      seq: this.#seq,
+      count: this.#count,
+      start,
+      end,
+      firstLine: this.#firstLine,
+      lastLine: this.#lastLine,
+    });
     this.#seq++;
-    this.#start();
+    this.#count = 0;
+    this.#frameStart = end;
+    this.#end = end + BATCH_HEADER_SIZE;
     return this.#batches.length >= this.#framesPerChunk;
   }
 
-  /** Hands out the chunk packed so far (closing the open batch if `last`) and starts anew. */
+  /**
+   * Hands out the chunk packed so far and starts anew. Called when a batch has just
+   * closed, or with `last` to close the open one.
+   */
   take(last: boolean): BatchChunk | undefined {
     if (last) this.#finishBatch();
     if (this.#batches.length === 0) return undefined;
-    const chunk = { bytes: this.#chunk.subarray(0, this.#chunkEnd), batches: this.#batches };
+    const chunk = { bytes: this.#chunk.subarray(0, this.#frameStart), batches: this.#batches };
     this.#batches = [];
-    this.#chunkEnd = 0;
+    this.#frameStart = 0;
+    this.#end = BATCH_HEADER_SIZE;
     return chunk;
   }
 
-  #fail(detail: string): never {
-    throw new BetsFileError(this.#path, this.line, detail);
+  /**
+   * Makes room in the open batch for a line of `size` bytes (its ending included),
+   * closing the batch when the line would not fit.
+   *
+   * @returns Whether the chunk is now full: take it before adding the line.
+   * @throws {BetsFileError} When the line is too long for any frame.
+   */
+  room(size: number): boolean {
+    if (size > MAX_LINES_SIZE) {
+      throw new BetsFileError(
+        this.#path,
+        this.line,
+        `the line is ${size} bytes, more than the ${MAX_LINES_SIZE} a batch frame holds`,
+      );
+    }
+    const fits = this.#count < this.#maxAmount &&
+      this.#end - this.#frameStart + size <= MAX_FRAME_SIZE;
+    return !fits && this.#finishBatch();
   }
 
-  /** Adds the line `buf[start, end)` (no line ending); true when the chunk is full. */
-  add(buf: Uint8Array, start: number, end: number): boolean {
-    const spans = this.#spans;
-    let field = 0;
-    let fieldStart = start;
-    for (let i = start; i < end; i++) {
-      const byte = buf[i]!;
-      if (byte === QUOTE) return this.#addQuoted(buf.subarray(start, end));
-      if (byte === COMMA) {
-        if (field === 4) this.#fail("expected 5 fields, found more");
-        spans[field * 2] = fieldStart;
-        spans[field * 2 + 1] = i;
-        field++;
-        fieldStart = i + 1;
-      }
-    }
-    if (field !== 4) this.#fail(`expected 5 fields, found ${field + 1}`);
-    const digits = end - fieldStart;
-    let number = 0;
-    for (let i = fieldStart; i < end; i++) {
-      const byte = buf[i]!;
-      if (byte < ZERO || byte > NINE || digits > 4) {
-        this.#fail(`number "${decoder.decode(buf.subarray(fieldStart, end))}" is not 0-9999`);
-      }
-      number = number * 10 + byte - ZERO;
-    }
-    if (digits === 0) this.#fail('number "" is not 0-9999');
-    return this.#append(buf, number);
-  }
-
-  #append(src: Uint8Array, number: number): boolean {
-    let fits: boolean;
-    try {
-      fits = this.#count < this.#maxAmount && this.#builder.rawBet(src, this.#spans, number);
-    } catch (error) {
-      this.#fail(error instanceof Error ? error.message : String(error));
-    }
-    if (fits) {
-      this.#count++;
-      return false;
-    }
-    const full = this.#finishBatch();
-    if (!this.#builder.rawBet(src, this.#spans, number)) {
-      this.#fail("the bet does not fit in one frame");
-    }
+  /** Adds the line `buf[start, end)`, ending included, after {@linkcode Packer.room}. */
+  add(buf: Uint8Array, start: number, end: number): void {
+    if (this.#count === 0) this.#firstLine = this.line;
+    this.#lastLine = this.line;
     this.#count++;
-    return full;
+    if (this.#src !== buf || this.#runEnd !== start) {
+      this.flushRun();
+      this.#src = buf;
+      this.#runStart = start;
+    }
+    this.#runEnd = end;
+    this.#end += end - start;
   }
 
-  #addQuoted(line: Uint8Array): boolean {
-    const fields = splitCsvLine(decoder.decode(line));
-    if (fields === undefined) this.#fail("unbalanced quotes");
-    if (fields.length !== 5) this.#fail(`expected 5 fields, found ${fields.length}`);
-    const number = fields[4]!;
-    if (!/^\d{1,4}$/.test(number)) this.#fail(`number "${number}" is not 0-9999`);
-    const bytes = fields.slice(0, 4).map((f) => encoder.encode(f));
-    const joined = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0));
-    let offset = 0;
-    bytes.forEach((b, i) => {
-      joined.set(b, offset);
-      this.#spans[i * 2] = offset;
-      this.#spans[i * 2 + 1] = offset + b.length;
-      offset += b.length;
-    });
-    return this.#append(joined, Number(number));
+  /** Adds a last line that has no ending, with a `\n`. */
+  addUnterminated(buf: Uint8Array, start: number, end: number): void {
+    this.add(buf, start, end);
+    this.flushRun();
+    this.#chunk[this.#end++] = LF;
   }
 }
 
 /**
  * Reads an agency's CSV and yields its BATCH frames, packed back to back in chunks of
  * up to `framesPerChunk` frames: at most `maxAmount` bets per batch and never over
- * 8 KiB per frame. Memory stays flat whatever the file's size.
+ * 8 KiB per frame, each bet the file's line as it is. Blank lines are skipped. Memory
+ * stays flat whatever the file's size.
  *
  * @param path The CSV file (`first_name,last_name,document,birthdate,number`).
  * @param agency The agency id.
  * @param options Batch size and chunk size.
  * @returns Chunks whose batches are numbered from 0.
- * @throws {BetsFileError} For a line without 5 fields, a bad number or a field over 255
- * bytes, naming the line.
+ * @throws {BetsFileError} For a line too long for a frame, naming the line.
  */
 export async function* csvBatchChunks(
   path: string,
@@ -215,14 +210,16 @@ export async function* csvBatchChunks(
 ): AsyncGenerator<BatchChunk> {
   using file = await Deno.open(path, { read: true });
   const packer = new Packer(path, agency, options);
-  let buf = new Uint8Array(READ_SIZE);
+  const buf = new Uint8Array(READ_SIZE);
   let filled = 0;
   for (;;) {
     if (filled === buf.length) {
-      // A line longer than the buffer: grow it (a valid line is far shorter).
-      const bigger = new Uint8Array(buf.length * 2);
-      bigger.set(buf);
-      buf = bigger;
+      // A whole buffer without a line break: that line cannot fit in any frame.
+      throw new BetsFileError(
+        path,
+        packer.line + 1,
+        `the line is over ${buf.length} bytes, more than the ${MAX_LINES_SIZE} a batch frame holds`,
+      );
     }
     const n = await file.read(buf.subarray(filled));
     const eof = n === null;
@@ -231,18 +228,24 @@ export async function* csvBatchChunks(
     let start = 0;
     for (let lf = view.indexOf(LF); lf !== -1; lf = view.indexOf(LF, start)) {
       packer.line++;
-      const end = lf > start && view[lf - 1] === CR ? lf - 1 : lf;
-      if (end > start && packer.add(view, start, end)) yield packer.take(false)!;
+      const blank = lf === start || (lf === start + 1 && view[start] === CR);
+      if (!blank) {
+        if (packer.room(lf + 1 - start)) yield packer.take(false)!;
+        packer.add(view, start, lf + 1);
+      }
       start = lf + 1;
     }
     if (eof) {
-      if (start < filled) {
+      const blank = start === filled || (filled === start + 1 && view[start] === CR);
+      if (!blank) {
         packer.line++;
-        const end = buf[filled - 1] === CR ? filled - 1 : filled;
-        if (end > start && packer.add(buf, start, end)) yield packer.take(false)!;
+        if (packer.room(filled - start + 1)) yield packer.take(false)!;
+        packer.addUnterminated(view, start, filled);
       }
       break;
     }
+    // The pending run points into the buffer about to move.
+    packer.flushRun();
     buf.copyWithin(0, start, filled);
     filled -= start;
   }

@@ -1,11 +1,13 @@
 /**
- * The server's hot path: a BATCH body straight to validated `bets.csv` rows, reading
- * fields as bytes instead of building a bet object and five strings per bet.
+ * The server's hot path: a BATCH body (the agency's CSV lines) straight to validated
+ * `bets.csv` rows, reading fields as bytes instead of building a bet object and five
+ * strings per bet. A valid unquoted line is already its row but for the agency in front,
+ * the number's leading zeros and the CRLF ending.
  *
- * The fast path only ever says "all valid"; at the first doubt (a short body, a byte
- * outside printable ASCII that fails the full name check, a bad field) it hands the whole
- * body to the reference path — `decodeMessage`, `betProblem`, `formatBetRows` — which
- * produces the exact error. Tests check both paths give the same rows and the same
+ * The fast path only ever says "all valid"; at the first doubt (a quote, a byte outside
+ * printable ASCII that fails the full name check, a bad field, a short body) it hands
+ * the whole body to the reference path — `decodeMessage`, `betProblem`, `formatBetRows` —
+ * which produces the exact error. Tests check both paths give the same rows and the same
  * errors.
  *
  * @module
@@ -46,6 +48,8 @@ export interface BatchHeader {
 
 const COMMA = 0x2c;
 const QUOTE = 0x22;
+const CR = 0x0d;
+const LF = 0x0a;
 const SPACE = 0x20;
 const DASH = 0x2d;
 const ZERO = 0x30;
@@ -138,28 +142,23 @@ function nameOk(body: Uint8Array, start: number, end: number): boolean {
 }
 
 /**
- * Validates and copies, in one pass, a name as nearly every name is: printable ASCII and
- * two-byte UTF-8 characters (á, ñ, ü…), no comma or quote, at least one visible ASCII
- * character. Returns the new position, or -1 to check and copy it the careful way
- * (`nameOk`, then `writeField`).
+ * Validates and copies, in one pass, a name field as nearly every name is: printable
+ * ASCII and two-byte UTF-8 characters (á, ñ, ü…), no quote, at least one visible
+ * character, ended by a comma. Returns the new output position (the field's length is
+ * the same in and out), or -1 to check it the careful way (`copyName`).
  */
-function copyPlainName(
-  out: Uint8Array,
-  pos: number,
-  body: Uint8Array,
-  start: number,
-  end: number,
-): number {
+function copyPlainName(out: Uint8Array, pos: number, body: Uint8Array, start: number): number {
   let units = 0;
   let visible = false;
-  for (let i = start; i < end; i++) {
+  for (let i = start; i < body.length; i++) {
     const byte = body[i]!;
+    if (byte === COMMA) return visible && units <= 64 ? pos : -1;
     units++;
-    if (byte > SPACE && byte < 0x7f && byte !== COMMA && byte !== QUOTE) visible = true;
-    else if (byte >= 0xc2 && byte <= 0xdf && i + 1 < end) {
+    if (byte > SPACE && byte < 0x7f && byte !== QUOTE) visible = true;
+    else if (byte >= 0xc2 && byte <= 0xdf) {
       // A two-byte character is one UTF-16 unit: copy its lead byte, check its tail.
-      const tail = body[i + 1]!;
-      if (tail < 0x80 || tail > 0xbf) return -1;
+      const tail = body[i + 1];
+      if (tail === undefined || tail < 0x80 || tail > 0xbf) return -1;
       out[pos++] = byte;
       i++;
       out[pos++] = tail;
@@ -167,20 +166,31 @@ function copyPlainName(
     } else if (byte !== SPACE) return -1;
     out[pos++] = byte;
   }
-  return visible && units <= 64 ? pos : -1;
+  return -1;
 }
 
-/** Copies a name field, validating it; -1 when the name is invalid. */
-function copyName(
-  out: Uint8Array,
-  pos: number,
-  body: Uint8Array,
-  start: number,
-  end: number,
-): number {
-  const plain = copyPlainName(out, pos, body, start, end);
+/**
+ * Copies a name field ended by a comma, validating it; -1 when the name is invalid or
+ * quoted, or the line ends first (the reference path then has the last word).
+ */
+function copyName(out: Uint8Array, pos: number, body: Uint8Array, start: number): number {
+  const plain = copyPlainName(out, pos, body, start);
   if (plain >= 0) return plain;
-  return nameOk(body, start, end) ? writeField(out, pos, body, start, end) : -1;
+  let end = start;
+  while (end < body.length && body[end] !== COMMA) {
+    if (body[end] === QUOTE || body[end] === LF) return -1;
+    end++;
+  }
+  if (end === body.length || !nameOk(body, start, end)) return -1;
+  out.set(body.subarray(start, end), pos);
+  return pos + end - start;
+}
+
+/** Where the 1 to `max` ASCII digits from `start` end, or -1 when there are none or more. */
+function digitsEnd(body: Uint8Array, start: number, max: number): number {
+  let i = start;
+  while (i < body.length && body[i]! >= ZERO && body[i]! <= ZERO + 9) i++;
+  return i > start && i - start <= max ? i : -1;
 }
 
 function digitsValue(body: Uint8Array, start: number, end: number): number {
@@ -193,42 +203,12 @@ function digitsValue(body: Uint8Array, start: number, end: number): number {
   return value;
 }
 
-function dateOk(body: Uint8Array, start: number, end: number, today: number): boolean {
-  if (end - start !== 10 || body[start + 4] !== DASH || body[start + 7] !== DASH) return false;
+function dateOk(body: Uint8Array, start: number, today: number): boolean {
+  if (body[start + 4] !== DASH || body[start + 7] !== DASH) return false;
   const year = digitsValue(body, start, start + 4);
   const month = digitsValue(body, start + 5, start + 7);
   const day = digitsValue(body, start + 8, start + 10);
   return year >= 0 && month >= 0 && day >= 0 && isValidBirthday(year, month, day, today);
-}
-
-/** Copies a field, quoting it the way csv.writer's minimal quoting does when needed. */
-function writeField(
-  out: Uint8Array,
-  pos: number,
-  body: Uint8Array,
-  start: number,
-  end: number,
-): number {
-  let needsQuotes = false;
-  for (let i = start; i < end; i++) {
-    const byte = body[i]!;
-    if (byte === COMMA || byte === QUOTE) {
-      needsQuotes = true;
-      break;
-    }
-  }
-  if (!needsQuotes) {
-    for (let i = start; i < end; i++) out[pos++] = body[i]!;
-    return pos;
-  }
-  out[pos++] = QUOTE;
-  for (let i = start; i < end; i++) {
-    const byte = body[i]!;
-    if (byte === QUOTE) out[pos++] = QUOTE;
-    out[pos++] = byte;
-  }
-  out[pos++] = QUOTE;
-  return pos;
 }
 
 function writeNumber(out: Uint8Array, pos: number, value: number): number {
@@ -250,43 +230,40 @@ function scratch(size: number): Uint8Array {
 /** The fast path; `undefined` means "let the reference path decide". */
 function fastRows(body: Uint8Array, header: BatchHeader, today: number): BatchRows | undefined {
   const prefix = utf8.encode(`${header.agency},`);
-  // Worst case per bet: every name byte doubled plus quotes, separators, number, CRLF.
-  const out = scratch(header.count * (prefix.length + 16) + body.length * 2);
+  // A row is its line with the prefix in front and one more byte for CRLF at most.
+  const out = scratch(header.count * (prefix.length + 1) + body.length);
   let pos = 0;
   let at = 8;
   let winners = 0;
   for (let n = 0; n < header.count; n++) {
-    const f1 = at + 1;
-    const e1 = f1 + (body[at] ?? 0);
-    const f2 = e1 + 1;
-    const e2 = f2 + (body[e1] ?? 0);
-    const f3 = e2 + 1;
-    const e3 = f3 + (body[e2] ?? 0);
-    const f4 = e3 + 1;
-    const e4 = f4 + (body[e3] ?? 0);
-    at = e4 + 2;
-    if (at > body.length) return undefined;
-    const number = (body[e4]! << 8) | body[e4 + 1]!;
-    const document = digitsValue(body, f3, e3);
-    if (
-      e3 - f3 < 1 || e3 - f3 > 8 || document <= 0 || !dateOk(body, f4, e4, today) ||
-      number > 9999
-    ) return undefined;
-    if (number === WINNING_NUMBER) winners++;
     out.set(prefix, pos);
-    pos = copyName(out, pos + prefix.length, body, f1, e1);
-    if (pos < 0) return undefined;
-    out[pos++] = COMMA;
-    pos = copyName(out, pos, body, f2, e2);
-    if (pos < 0) return undefined;
-    out[pos++] = COMMA;
-    for (let i = f3; i < e3; i++) out[pos++] = body[i]!;
-    out[pos++] = COMMA;
-    for (let i = f4; i < e4; i++) out[pos++] = body[i]!;
-    out[pos++] = COMMA;
+    pos += prefix.length;
+    for (let name = 0; name < 2; name++) {
+      const end = copyName(out, pos, body, at);
+      if (end < 0) return undefined;
+      at += end - pos + 1;
+      pos = end;
+      out[pos++] = COMMA;
+    }
+    const documentEnd = digitsEnd(body, at, 8);
+    if (documentEnd < 0 || body[documentEnd] !== COMMA || digitsValue(body, at, documentEnd) <= 0) {
+      return undefined;
+    }
+    const dateAt = documentEnd + 1;
+    if (body[dateAt + 10] !== COMMA || !dateOk(body, dateAt, today)) return undefined;
+    // Document, birthdate and their commas go as they are; a byte loop beats a subarray.
+    for (let i = at; i < dateAt + 11; i++) out[pos++] = body[i]!;
+    const numberEnd = digitsEnd(body, dateAt + 11, 4);
+    if (numberEnd < 0) return undefined;
+    const number = digitsValue(body, dateAt + 11, numberEnd);
+    at = numberEnd;
+    if (body[at] === CR) at++;
+    if (body[at] !== LF) return undefined;
+    at++;
+    if (number === WINNING_NUMBER) winners++;
     pos = writeNumber(out, pos, number);
-    out[pos++] = 0x0d;
-    out[pos++] = 0x0a;
+    out[pos++] = CR;
+    out[pos++] = LF;
   }
   if (at !== body.length) return undefined;
   return { ...header, winners, rows: out.subarray(0, pos) };

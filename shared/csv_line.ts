@@ -1,7 +1,7 @@
 /**
- * One CSV line split into fields, for the rows this project reads back: agency files
- * (client) and `bets.csv` (server). Rows never span lines here: control characters are
- * refused in every field.
+ * One CSV line split into fields or joined from them, for the rows this project reads
+ * back (`bets.csv`) and the bets a BATCH frame carries. Rows never span lines here:
+ * control characters are refused in every field.
  *
  * @module
  */
@@ -33,4 +33,15 @@ export function splitCsvLine(line: string): string[] | undefined {
   if (quoted) return undefined;
   fields.push(field);
   return fields;
+}
+
+/**
+ * Joins fields into one CSV line with minimal quoting (as Python's `csv.writer` does):
+ * a field is quoted only when it holds a comma, a quote or a line break.
+ *
+ * @param fields The fields.
+ * @returns The line, without its ending.
+ */
+export function joinCsvLine(fields: readonly string[]): string {
+  return fields.map((f) => /[",\r\n]/.test(f) ? `"${f.replaceAll('"', '""')}"` : f).join(",");
 }

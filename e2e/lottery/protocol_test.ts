@@ -3,7 +3,7 @@ import type { BetFields } from "../../shared/bet.ts";
 import { ErrorCode } from "../../shared/errors.ts";
 import { type ByteStream, FramedConnection } from "../../shared/net/framed_conn.ts";
 import { MessageType } from "../../shared/protocol/mod.ts";
-import { parseLog, startServer } from "./_harness.ts";
+import { parseLog, startClient, startServer } from "./_harness.ts";
 
 const GOOD: BetFields = {
   firstName: "Santiago Lionel",
@@ -175,4 +175,29 @@ Deno.test("server - a line over raw TCP is echoed unchanged; garbage first bytes
   }
   const echoed = parseLog(server.stdout()).find((l) => l.action === "receive_message");
   assert.equal(echoed?.fields.get("msg"), "[CLIENT 1] Message N°1 ¦ with a bar");
+});
+
+Deno.test("agency - a bad line in its file: the batch is refused, the agency names the lines and exits 1", async () => {
+  await using server = await startServer({ agencies: 1 });
+  const dir = await Deno.makeTempDir({ prefix: "tp0-badline-" });
+  try {
+    const path = `${dir}/agency-1.csv`;
+    const good = "Ana,Lorca,30904465,1999-03-17,7574\r\n";
+    // Batches of 2: lines 1-2 are stored, lines 3-5 (a blank one among them) are refused.
+    await Deno.writeTextFile(path, `${good}${good}${good}\r\nAna,Lorca,1,2023-02-30,5\r\n${good}`);
+    const client = await startClient(1, server.port, {
+      CLI_DATA_PATH: path,
+      CLI_BATCH_MAXAMOUNT: "2",
+    });
+    assert.equal(await client.status, 1, client.stderr());
+    // Read raw: the course's parser cuts a value at its last colon.
+    const failure = client.stdout().split("\n").find((l) => l.includes("action: agencia"));
+    assert.match(
+      failure ?? "",
+      /result: fail \| client_id: 1 \| error: INVALID_BET: Batch 1 \(2 bets, .+agency-1\.csv lines 3-5\) was refused: Invalid bet 2 of 2: birthdate/,
+    );
+    assert.equal(await storedRows(server.dir), 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -162,15 +162,20 @@ function text(random: Random, maxChars: number): string {
   return POOL.slice(at, at + n).join("");
 }
 
-function bet(random: Random): BetFields {
+/**
+ * A random bet. A BATCH carries bets as CSV lines, so a batch's bets keep line breaks out
+ * of their names and their number to four digits; a BET's u16 number takes any value.
+ */
+function bet(random: Random, inBatch = false): BetFields {
+  const name = () => inBatch ? text(random, 30).replaceAll("\n", " ") : text(random, 30);
   return {
-    firstName: text(random, 30),
-    lastName: text(random, 30),
+    firstName: name(),
+    lastName: name(),
     document: String(random.int(0, 99_999_999)),
     birthdate: `${random.int(1900, 2024)}-${String(random.int(1, 12)).padStart(2, "0")}-${
       String(random.int(1, 28)).padStart(2, "0")
     }`,
-    number: random.chance(0.1) ? 7574 : random.int(0, 65535),
+    number: random.chance(0.1) ? 7574 : random.int(0, inBatch ? 9999 : 65535),
   };
 }
 
@@ -203,7 +208,7 @@ export function randomMessage(random: Random, type: MessageType): Message {
         type,
         agency: u16(random),
         seq: u32(random),
-        bets: Array.from({ length: count }, () => bet(random)),
+        bets: Array.from({ length: count }, () => bet(random, true)),
       };
     }
     case MessageType.BATCH_ACK:
@@ -309,7 +314,7 @@ function messageWithSentinel(random: Random): Message {
     case MessageType.BET:
       return { ...m, bet: { ...m.bet, lastName: plant(m.bet.lastName) } };
     case MessageType.BATCH: {
-      const bets = m.bets.length > 0 ? m.bets.slice(0, 3) : [bet(random)];
+      const bets = m.bets.length > 0 ? m.bets.slice(0, 3) : [bet(random, true)];
       const i = random.int(0, bets.length - 1);
       bets[i] = { ...bets[i]!, document: plant(bets[i]!.document) };
       return { ...m, bets };

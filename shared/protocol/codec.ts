@@ -3,14 +3,17 @@
  *
  * Every frame is `magic u8 | type u8 | length u16 | body`, big-endian, at most
  * {@linkcode MAX_FRAME_SIZE} bytes. Strings are UTF-8 with a u8 length (`str8`) or, for
- * error text, a u16 length (`str16`).
+ * error text, a u16 length (`str16`). A BATCH carries its bets as CSV lines, the way the
+ * agency's file holds them, so an agency forwards its lines without re-encoding them.
  *
  * @module
  */
 import type { BetFields } from "../bet.ts";
-import { ErrorCode, ProtocolError } from "../errors.ts";
+import { joinCsvLine, splitCsvLine } from "../csv_line.ts";
+import { ErrorCode, InvalidBetError, ProtocolError } from "../errors.ts";
 import {
   type Batch,
+  BATCH_HEADER_SIZE,
   HEADER_SIZE,
   MAGIC,
   MAX_BODY_SIZE,
@@ -113,38 +116,25 @@ export class FrameBuilder {
   }
 
   /**
-   * Appends a bet whose four text fields are byte ranges of `src` (already UTF-8), e.g.
-   * straight from a CSV file, without decoding them. Same bytes as {@linkcode bet}.
+   * Appends a bet as one CSV line ending in `\n` (minimal quoting, no length prefix), as a
+   * BATCH carries it.
    *
-   * @param src The bytes holding the fields.
-   * @param spans `[start, end)` offsets of first name, last name, document, birthdate.
-   * @param number The number played.
-   * @returns `false` (writing nothing) when the bet does not fit in the frame.
-   * @throws {RangeError} If a field exceeds 255 bytes.
+   * @throws {RangeError} If a field holds a `\n`, which would split the record (a `\r` is
+   * quoted).
    */
-  rawBet(src: Uint8Array, spans: ArrayLike<number>, number: number): boolean {
-    let size = 2;
-    for (let i = 0; i < 8; i += 2) {
-      const length = spans[i + 1]! - spans[i]!;
-      if (length > 0xff) {
-        throw new RangeError(`Cannot encode text: field of ${length} bytes exceeds 255 bytes`);
-      }
-      size += 1 + length;
+  betLine(bet: BetFields): this {
+    const fields = [bet.firstName, bet.lastName, bet.document, bet.birthdate, String(bet.number)];
+    if (fields.some((f) => f.includes("\n"))) {
+      throw new RangeError("Cannot encode bet: a field holds a line break");
     }
-    if (this.#pos + size > MAX_FRAME_SIZE) return false;
-    const buf = this.#buf;
-    let pos = this.#pos;
-    for (let i = 0; i < 8; i += 2) {
-      const start = spans[i]!;
-      const end = spans[i + 1]!;
-      buf[pos++] = end - start;
-      // Fields are short: a byte loop beats creating a subarray for `set`.
-      for (let j = start; j < end; j++) buf[pos++] = src[j]!;
+    const line = `${joinCsvLine(fields)}\n`;
+    const limit = MAX_FRAME_SIZE;
+    const { read, written } = utf8.encodeInto(line, this.#buf.subarray(this.#pos, limit));
+    if (read < line.length) {
+      throw new FrameFull(`Cannot encode frame: it would exceed ${MAX_FRAME_SIZE} bytes`);
     }
-    buf[pos++] = number >>> 8;
-    buf[pos++] = number & 0xff;
-    this.#pos = pos;
-    return true;
+    this.#pos += written;
+    return this;
   }
 
   /**
@@ -165,12 +155,6 @@ export class FrameBuilder {
     }
   }
 
-  /** Overwrites a u16 already written at `offset` (body-relative), e.g. a count. */
-  patchU16(offset: number, value: number): this {
-    this.#view.setUint16(HEADER_SIZE + offset, value);
-    return this;
-  }
-
   /**
    * Writes the header and returns a copy of the frame; the builder is then empty.
    *
@@ -184,25 +168,6 @@ export class FrameBuilder {
     const frame = this.#buf.slice(0, this.#pos);
     this.#pos = HEADER_SIZE;
     return frame;
-  }
-
-  /**
-   * Like {@linkcode FrameBuilder.finish}, but copies the frame into `out` at `offset`
-   * instead of allocating one (for packing many frames into one write).
-   *
-   * @param type The message type.
-   * @param out Where the frame goes; needs {@linkcode FrameBuilder.size} bytes free.
-   * @param offset Where in `out`.
-   * @returns The offset just past the frame.
-   */
-  finishInto(type: MessageType, out: Uint8Array, offset: number): number {
-    this.#view.setUint8(0, MAGIC);
-    this.#view.setUint8(1, type);
-    this.#view.setUint16(2, this.#pos - HEADER_SIZE);
-    out.set(this.#buf.subarray(0, this.#pos), offset);
-    const end = offset + this.#pos;
-    this.#pos = HEADER_SIZE;
-    return end;
   }
 
   /** Drops everything written since the last {@linkcode FrameBuilder.finish}. */
@@ -224,7 +189,7 @@ function writeBody(b: FrameBuilder, msg: Message): void {
       return;
     case MessageType.BATCH:
       b.u16(msg.agency).u32(msg.seq).u16(msg.bets.length);
-      for (const bet of msg.bets) b.bet(bet);
+      for (const bet of msg.bets) b.betLine(bet);
       return;
     case MessageType.BATCH_ACK:
       b.u32(msg.seq).u16(msg.status).u16(msg.count).str16(msg.reason);
@@ -283,6 +248,39 @@ export function encodeMessage(msg: Message): Uint8Array {
 /** Reused by every `encodeMessage` call: `finish` copies the frame out. */
 const shared = new FrameBuilder();
 
+/**
+ * Writes a BATCH frame's first {@linkcode BATCH_HEADER_SIZE} bytes (frame header, agency,
+ * sequence, count) in front of lines already in `out`: how an agency sends its CSV lines
+ * without copying them through a builder.
+ *
+ * @param out The buffer holding the frame.
+ * @param offset Where the frame starts; its lines follow at `offset + BATCH_HEADER_SIZE`.
+ * @param batch Agency, sequence and how many lines follow.
+ * @param linesLength Bytes of lines, each ending in `\n`.
+ * @returns The offset just past the frame.
+ * @throws {RangeError} If the frame would exceed {@linkcode MAX_FRAME_SIZE} bytes or a
+ * value its field.
+ */
+export function encodeBatchHeader(
+  out: Uint8Array,
+  offset: number,
+  batch: { readonly agency: number; readonly seq: number; readonly count: number },
+  linesLength: number,
+): number {
+  checkRange(batch.agency, 0xffff);
+  checkRange(batch.seq, 0xffffffff);
+  checkRange(batch.count, 0xffff);
+  checkRange(linesLength, MAX_FRAME_SIZE - BATCH_HEADER_SIZE);
+  const view = new DataView(out.buffer, out.byteOffset + offset, BATCH_HEADER_SIZE);
+  view.setUint8(0, MAGIC);
+  view.setUint8(1, MessageType.BATCH);
+  view.setUint16(2, BATCH_HEADER_SIZE - HEADER_SIZE + linesLength);
+  view.setUint16(4, batch.agency);
+  view.setUint32(6, batch.seq);
+  view.setUint16(10, batch.count);
+  return offset + BATCH_HEADER_SIZE + linesLength;
+}
+
 /** Reads typed fields from a body, failing with `MALFORMED` on a short body. */
 class BodyReader {
   readonly #body: Uint8Array;
@@ -338,6 +336,19 @@ class BodyReader {
     }
   }
 
+  /** The rest of the body as UTF-8 text. */
+  rest(what: string): string {
+    const bytes = this.#body.subarray(this.#pos);
+    this.#pos = this.#body.length;
+    try {
+      return strictUtf8.decode(bytes);
+    } catch (error) {
+      throw new ProtocolError(ErrorCode.MALFORMED, `Cannot decode ${what}: invalid UTF-8`, {
+        cause: error,
+      });
+    }
+  }
+
   bet(): BetFields {
     return {
       firstName: this.str(1, "first name"),
@@ -360,12 +371,50 @@ class BodyReader {
   }
 }
 
+/**
+ * Reads one BATCH line as a bet; a line that cannot be one is an invalid bet (the batch
+ * is refused, the connection stays), not a malformed frame.
+ */
+function decodeBetLine(line: string, index: number, count: number): BetFields {
+  const fail = (problem: string): never => {
+    throw new InvalidBetError(`Invalid bet ${index + 1} of ${count}: ${problem}`);
+  };
+  const fields = splitCsvLine(line) ?? fail("unbalanced quotes");
+  if (fields.length !== 5) fail(`expected 5 fields, found ${fields.length}`);
+  const [firstName, lastName, document, birthdate, number] = fields as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  if (!/^[0-9]{1,4}$/.test(number)) fail(`number "${number}" is not 0-9999`);
+  return { firstName, lastName, document, birthdate, number: Number(number) };
+}
+
 function decodeBatch(r: BodyReader): Batch {
   const agency = r.u16("batch agency");
   const seq = r.u32("batch sequence");
   const count = r.u16("batch count");
-  const bets: BetFields[] = [];
-  for (let i = 0; i < count; i++) bets.push(r.bet());
+  const text = r.rest("batch lines");
+  if (text !== "" && !text.endsWith("\n")) {
+    throw new ProtocolError(
+      ErrorCode.MALFORMED,
+      "Cannot decode batch: its last line does not end in a line break",
+    );
+  }
+  const lines = text === "" ? [] : text.slice(0, -1).split("\n");
+  if (lines.length !== count) {
+    throw new ProtocolError(
+      ErrorCode.MALFORMED,
+      `Cannot decode batch: its header says ${count} bets, its body holds ${lines.length} line${
+        lines.length === 1 ? "" : "s"
+      }`,
+    );
+  }
+  const bets = lines.map((line, i) =>
+    decodeBetLine(line.endsWith("\r") ? line.slice(0, -1) : line, i, count)
+  );
   return { type: MessageType.BATCH, agency, seq, bets };
 }
 

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import type { BetFields } from "../bet.ts";
-import { ErrorCode, ProtocolError } from "../errors.ts";
-import { decodeMessage, encodeMessage, FrameBuilder } from "./codec.ts";
+import { ErrorCode, InvalidBetError, ProtocolError } from "../errors.ts";
+import { decodeMessage, encodeBatchHeader, encodeMessage, FrameBuilder } from "./codec.ts";
 import {
+  BATCH_HEADER_SIZE,
   HEADER_SIZE,
   MAGIC,
   MAX_BODY_SIZE,
@@ -136,6 +137,35 @@ Deno.test("encodeMessage() writes the documented bytes", async (t) => {
       0x96,
     ];
     assert.deepEqual(frame, new Uint8Array([0xfb, 0x03, 0x00, body.length, ...body]));
+  });
+  await t.step("BATCH: agency u16, seq u32, count u16, then one CSV line per bet", () => {
+    const frame = encodeMessage({
+      type: MessageType.BATCH,
+      agency: 0x0102,
+      seq: 0x03040506,
+      bets: [BET, ACCENTED],
+    });
+    const lines = new TextEncoder().encode(
+      'Santiago Lionel,Lorca,30904465,1999-03-17,7574\nJosé María,"Núñez, ""Pepe""",1,1900-01-01,0\n',
+    );
+    const body = [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x00, 0x02, ...lines];
+    assert.deepEqual(
+      frame,
+      new Uint8Array([0xfb, 0x04, body.length >> 8, body.length & 0xff, ...body]),
+    );
+  });
+  await t.step("encodeBatchHeader() frames lines already in place the same way", () => {
+    const batch = { type: MessageType.BATCH, agency: 7, seq: 300, bets: [BET, BET] } as const;
+    const expected = encodeMessage(batch);
+    const out = new Uint8Array(expected.length + 5);
+    out.set(expected.subarray(BATCH_HEADER_SIZE), 5 + BATCH_HEADER_SIZE);
+    const end = encodeBatchHeader(out, 5, { agency: 7, seq: 300, count: 2 }, expected.length - 12);
+    assert.equal(end, out.length);
+    assert.deepEqual(out.subarray(5), expected);
+    assert.throws(
+      () => encodeBatchHeader(out, 0, { agency: 7, seq: 0, count: 1 }, MAX_FRAME_SIZE),
+      RangeError,
+    );
   });
   await t.step("BATCH_ACK: seq u32, status u16, count u16, reason str16", () => {
     assert.deepEqual(
@@ -273,10 +303,14 @@ Deno.test("decodeMessage() rejects malformed bodies with ProtocolError", async (
     for (const msg of EXAMPLES) {
       const body = bodyOf(msg);
       for (let cut = 0; cut < body.length; cut++) {
+        // A BATCH cut inside its lines loses a line ending or a line, not a field.
+        const inLines = msg.type === MessageType.BATCH && cut >= 8;
         assertProtocolError(
           () => decodeMessage(msg.type, body.subarray(0, cut)),
           ErrorCode.MALFORMED,
-          /^Cannot decode .+: body ends at byte \d+, needed \d+$/,
+          inLines
+            ? /^Cannot decode batch( lines: invalid UTF-8|: its last line does not end in a line break|: its header says \d+ bets, its body holds \d+ lines?)$/
+            : /^Cannot decode .+: body ends at byte \d+, needed \d+$/,
         );
       }
     }
@@ -289,7 +323,9 @@ Deno.test("decodeMessage() rejects malformed bodies with ProtocolError", async (
       assertProtocolError(
         () => decodeMessage(msg.type, longer),
         ErrorCode.MALFORMED,
-        /^Cannot decode message type 0x[0-9a-f]{2}: 3 unexpected bytes after the message$/,
+        msg.type === MessageType.BATCH
+          ? /^Cannot decode batch: its last line does not end in a line break$/
+          : /^Cannot decode message type 0x[0-9a-f]{2}: 3 unexpected bytes after the message$/,
       );
     }
   });
@@ -299,7 +335,15 @@ Deno.test("decodeMessage() rejects malformed bodies with ProtocolError", async (
     assertProtocolError(
       () => decodeMessage(MessageType.BATCH, body),
       ErrorCode.MALFORMED,
-      /^Cannot decode first name: body ends/,
+      /^Cannot decode batch: its header says 2 bets, its body holds 1 line$/,
+    );
+  });
+  await t.step("a batch line without its line break", () => {
+    const body = bodyOf({ type: MessageType.BATCH, agency: 1, seq: 0, bets: [BET] });
+    assertProtocolError(
+      () => decodeMessage(MessageType.BATCH, body.subarray(0, body.length - 1)),
+      ErrorCode.MALFORMED,
+      /^Cannot decode batch: its last line does not end in a line break$/,
     );
   });
   await t.step("invalid UTF-8 in a str8", () => {
@@ -336,5 +380,68 @@ Deno.test("decodeMessage() rejects malformed bodies with ProtocolError", async (
       nextSeq: 1,
       done: false,
     });
+  });
+});
+
+Deno.test("decodeMessage() reads a BATCH's CSV lines", async (t) => {
+  const header = [0x00, 0x03, 0x00, 0x00, 0x00, 0x09];
+  const batchOf = (text: string, count: number) =>
+    decodeMessage(
+      MessageType.BATCH,
+      new Uint8Array([...header, count >> 8, count & 0xff, ...new TextEncoder().encode(text)]),
+    );
+  await t.step("CRLF and LF endings, quoted fields, leading zeros", () => {
+    assert.deepEqual(
+      batchOf('Ana,"Pérez, ""Tito""",1,2000-01-02,0042\r\nB,C,2,2001-02-03,7\n', 2),
+      {
+        type: MessageType.BATCH,
+        agency: 3,
+        seq: 9,
+        bets: [
+          {
+            firstName: "Ana",
+            lastName: 'Pérez, "Tito"',
+            document: "1",
+            birthdate: "2000-01-02",
+            number: 42,
+          },
+          { firstName: "B", lastName: "C", document: "2", birthdate: "2001-02-03", number: 7 },
+        ],
+      },
+    );
+  });
+  await t.step("a line that is not a bet is an InvalidBetError naming it", async (t) => {
+    const good = "A,B,1,2000-01-02,5\n";
+    const cases: Array<[string, RegExp]> = [
+      ["A,B,1,2000-01-02\n", /^Invalid bet 2 of 2: expected 5 fields, found 4$/],
+      ["A,B,1,2000-01-02,5,6\n", /^Invalid bet 2 of 2: expected 5 fields, found 6$/],
+      ["A,B,1,2000-01-02,12a\n", /^Invalid bet 2 of 2: number "12a" is not 0-9999$/],
+      ["A,B,1,2000-01-02,12345\n", /^Invalid bet 2 of 2: number "12345" is not 0-9999$/],
+      ["A,B,1,2000-01-02,\n", /^Invalid bet 2 of 2: number "" is not 0-9999$/],
+      ['"A,B,1,2000-01-02,5\n', /^Invalid bet 2 of 2: unbalanced quotes$/],
+      ["\n", /^Invalid bet 2 of 2: expected 5 fields, found 1$/],
+    ];
+    for (const [line, message] of cases) {
+      await t.step(JSON.stringify(line), () => {
+        assert.throws(() => batchOf(good + line, 2), (error: unknown) => {
+          assert.ok(error instanceof InvalidBetError);
+          assert.equal(error.code, ErrorCode.INVALID_BET);
+          assert.match(error.message, message);
+          return true;
+        });
+      });
+    }
+  });
+  await t.step("a bet with a line break cannot be encoded", () => {
+    assert.throws(
+      () =>
+        encodeMessage({
+          type: MessageType.BATCH,
+          agency: 1,
+          seq: 0,
+          bets: [{ ...BET, lastName: "Lo\nrca" }],
+        }),
+      /^RangeError: Cannot encode bet: a field holds a line break$/,
+    );
   });
 });

@@ -13,6 +13,8 @@ const MIN_FRAMES = 200_000;
 const SPLIT_SHARE = 0.3;
 const ALLOWED_CODES: ReadonlySet<number> = new Set([
   ErrorCode.MALFORMED,
+  // A BATCH line that parses as CSV but not as a bet (a damaged field count or number).
+  ErrorCode.INVALID_BET,
   ErrorCode.UNEXPECTED_MESSAGE,
   ErrorCode.LIMIT_EXCEEDED,
 ]);
@@ -214,7 +216,11 @@ Deno.test("FrameDecoder and decodeMessage() survive 200,000 seeded random and mu
   for (const mutation of MUTATIONS) {
     assert.ok((byMutation.get(mutation) ?? 0) > 1000, `${mutation} was exercised`);
   }
-  for (const code of ALLOWED_CODES) assert.ok((byCode.get(code) ?? 0) > 100, `code ${code} seen`);
+  for (const code of ALLOWED_CODES) {
+    // Damage rarely leaves a BATCH line valid CSV but not a bet; codec_test covers those.
+    const least = code === ErrorCode.INVALID_BET ? 1 : 100;
+    assert.ok((byCode.get(code) ?? 0) >= least, `code ${code} seen`);
+  }
   const seconds = (performance.now() - started) / 1000;
   assert.ok(seconds < 60, `bounded: took ${seconds.toFixed(1)} s`);
 });

@@ -21,6 +21,9 @@ export const MAX_FRAME_SIZE = 8192;
 /** The largest body. */
 export const MAX_BODY_SIZE = MAX_FRAME_SIZE - HEADER_SIZE;
 
+/** Bytes of a BATCH frame before its lines: header, agency u16, sequence u32, count u16. */
+export const BATCH_HEADER_SIZE = HEADER_SIZE + 8;
+
 /** Message type codes (the frame's second byte). */
 export const MessageType = {
   HELLO: 0x01,
@@ -68,7 +71,11 @@ export interface BetMessage {
   readonly bet: BetFields;
 }
 
-/** Agency → server: a batch of bets (exercise 6). */
+/**
+ * Agency → server: a batch of bets (exercise 6). On the wire its bets are CSV lines
+ * (`first_name,last_name,document,birthdate,number`, minimal quoting, each ending in
+ * `\n` or `\r\n`).
+ */
 export interface Batch {
   readonly type: typeof MessageType.BATCH;
   /** Agency id; must match the session's. */
