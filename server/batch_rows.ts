@@ -142,54 +142,55 @@ function nameOk(body: Uint8Array, start: number, end: number): boolean {
 }
 
 /**
- * Validates and copies, in one pass, a name field as nearly every name is: printable
- * ASCII and two-byte UTF-8 characters (á, ñ, ü…), no quote, at least one visible
- * character, ended by a comma. Returns the new output position (the field's length is
- * the same in and out), or -1 to check it the careful way (`copyName`).
+ * Where a name field starting at `start` ends (at its comma) when it is as nearly every
+ * name is: printable ASCII and two-byte UTF-8 characters (á, ñ, ü…), no quote, at least
+ * one visible character, at most 64 UTF-16 units; -1 to check it the careful way.
  */
-function copyPlainName(out: Uint8Array, pos: number, body: Uint8Array, start: number): number {
-  let units = 0;
-  let visible = false;
-  for (let i = start; i < body.length; i++) {
-    const byte = body[i]!;
-    if (byte === COMMA) return visible && units <= 64 ? pos : -1;
-    units++;
-    if (byte > SPACE && byte < 0x7f && byte !== QUOTE) visible = true;
-    else if (byte >= 0xc2 && byte <= 0xdf) {
-      // A two-byte character is one UTF-16 unit: copy its lead byte, check its tail.
-      const tail = body[i + 1];
-      if (tail === undefined || tail < 0x80 || tail > 0xbf) return -1;
-      out[pos++] = byte;
-      i++;
-      out[pos++] = tail;
-      continue;
-    } else if (byte !== SPACE) return -1;
-    out[pos++] = byte;
+function plainNameEnd(buf: Uint8Array, start: number, end: number): number {
+  let twoByte = 0;
+  for (let i = start; i < end; i++) {
+    const byte = buf[i]!;
+    // Letters, digits, "-" and "."; then the rarer ASCII, then á, ñ, ü and the like.
+    if (byte >= 0x2d && byte < 0x7f) continue;
+    if (byte === COMMA) {
+      return i - start - twoByte <= 64 && hasVisible(buf, start, i) ? i : -1;
+    }
+    if (byte >= SPACE && byte < COMMA && byte !== QUOTE) continue;
+    if (byte < 0xc2 || byte > 0xdf || i + 1 >= end) return -1;
+    // A two-byte character is one UTF-16 unit.
+    const tail = buf[++i]!;
+    if (tail < 0x80 || tail > 0xbf) return -1;
+    twoByte++;
   }
   return -1;
 }
 
-/**
- * Copies a name field ended by a comma, validating it; -1 when the name is invalid or
- * quoted, or the line ends first (the reference path then has the last word).
- */
-function copyName(out: Uint8Array, pos: number, body: Uint8Array, start: number): number {
-  const plain = copyPlainName(out, pos, body, start);
-  if (plain >= 0) return plain;
-  let end = start;
-  while (end < body.length && body[end] !== COMMA) {
-    if (body[end] === QUOTE || body[end] === LF) return -1;
-    end++;
+/** Whether `buf[start, end)` has a visible ASCII character (so it is not blank). */
+function hasVisible(buf: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    if (buf[i]! > SPACE && buf[i]! < 0x7f) return true;
   }
-  if (end === body.length || !nameOk(body, start, end)) return -1;
-  out.set(body.subarray(start, end), pos);
-  return pos + end - start;
+  return false;
+}
+
+/**
+ * Where a valid name field ends (at its comma); -1 when the name is invalid or quoted,
+ * or the line ends first (the reference path then has the last word).
+ */
+function nameEnd(buf: Uint8Array, start: number, end: number): number {
+  const plain = plainNameEnd(buf, start, end);
+  if (plain >= 0) return plain;
+  let i = start;
+  for (; i < end && buf[i] !== COMMA; i++) {
+    if (buf[i] === QUOTE || buf[i] === LF) return -1;
+  }
+  return i < end && nameOk(buf, start, i) ? i : -1;
 }
 
 /** Where the 1 to `max` ASCII digits from `start` end, or -1 when there are none or more. */
-function digitsEnd(body: Uint8Array, start: number, max: number): number {
+function digitsEnd(buf: Uint8Array, start: number, end: number, max: number): number {
   let i = start;
-  while (i < body.length && body[i]! >= ZERO && body[i]! <= ZERO + 9) i++;
+  while (i < end && buf[i]! >= ZERO && buf[i]! <= ZERO + 9) i++;
   return i > start && i - start <= max ? i : -1;
 }
 
@@ -227,45 +228,65 @@ function scratch(size: number): Uint8Array {
   return scratchBuffer;
 }
 
-/** The fast path; `undefined` means "let the reference path decide". */
+/** `"{agency},"` as bytes, per agency. */
+const prefixes = new Map<number, Uint8Array>();
+
+function agencyPrefix(agency: number): Uint8Array {
+  let prefix = prefixes.get(agency);
+  if (prefix === undefined) {
+    prefix = utf8.encode(`${agency},`);
+    prefixes.set(agency, prefix);
+  }
+  return prefix;
+}
+
+/**
+ * The fast path; `undefined` means "let the reference path decide". The lines are
+ * copied once into the tail of the output buffer, checked there, and each row is built
+ * in front of them: the agency, the line moved up with `copyWithin` (a native move, no
+ * allocation), the number without leading zeros, CRLF. Rows never overtake the lines
+ * not yet read, as each row outgrows its line by at most the prefix and one byte.
+ */
 function fastRows(body: Uint8Array, header: BatchHeader, today: number): BatchRows | undefined {
-  const prefix = utf8.encode(`${header.agency},`);
-  // A row is its line with the prefix in front and one more byte for CRLF at most.
-  const out = scratch(header.count * (prefix.length + 1) + body.length);
+  const prefix = agencyPrefix(header.agency);
+  const stage = header.count * (prefix.length + 1);
+  const end = stage + body.length - 8;
+  const out = scratch(end);
+  out.set(body.subarray(8), stage);
   let pos = 0;
-  let at = 8;
+  let at = stage;
   let winners = 0;
   for (let n = 0; n < header.count; n++) {
-    out.set(prefix, pos);
-    pos += prefix.length;
-    for (let name = 0; name < 2; name++) {
-      const end = copyName(out, pos, body, at);
-      if (end < 0) return undefined;
-      at += end - pos + 1;
-      pos = end;
-      out[pos++] = COMMA;
-    }
-    const documentEnd = digitsEnd(body, at, 8);
-    if (documentEnd < 0 || body[documentEnd] !== COMMA || digitsValue(body, at, documentEnd) <= 0) {
+    const lineStart = at;
+    const first = nameEnd(out, at, end);
+    if (first < 0) return undefined;
+    const last = nameEnd(out, first + 1, end);
+    if (last < 0) return undefined;
+    const documentEnd = digitsEnd(out, last + 1, end, 8);
+    if (
+      documentEnd < 0 || out[documentEnd] !== COMMA ||
+      digitsValue(out, last + 1, documentEnd) <= 0
+    ) return undefined;
+    const dateAt = documentEnd + 1;
+    if (dateAt + 10 >= end || out[dateAt + 10] !== COMMA || !dateOk(out, dateAt, today)) {
       return undefined;
     }
-    const dateAt = documentEnd + 1;
-    if (body[dateAt + 10] !== COMMA || !dateOk(body, dateAt, today)) return undefined;
-    // Document, birthdate and their commas go as they are; a byte loop beats a subarray.
-    for (let i = at; i < dateAt + 11; i++) out[pos++] = body[i]!;
-    const numberEnd = digitsEnd(body, dateAt + 11, 4);
+    const numberAt = dateAt + 11;
+    const numberEnd = digitsEnd(out, numberAt, end, 4);
     if (numberEnd < 0) return undefined;
-    const number = digitsValue(body, dateAt + 11, numberEnd);
+    const number = digitsValue(out, numberAt, numberEnd);
     at = numberEnd;
-    if (body[at] === CR) at++;
-    if (body[at] !== LF) return undefined;
+    if (at < end && out[at] === CR) at++;
+    if (at >= end || out[at] !== LF) return undefined;
     at++;
     if (number === WINNING_NUMBER) winners++;
-    pos = writeNumber(out, pos, number);
+    for (let k = 0; k < prefix.length; k++) out[pos++] = prefix[k]!;
+    out.copyWithin(pos, lineStart, numberAt);
+    pos = writeNumber(out, pos + numberAt - lineStart, number);
     out[pos++] = CR;
     out[pos++] = LF;
   }
-  if (at !== body.length) return undefined;
+  if (at !== end) return undefined;
   return { ...header, winners, rows: out.subarray(0, pos) };
 }
 
