@@ -12,7 +12,7 @@
  * @module
  */
 import { stringify } from "csv-stringify/sync";
-import { type Bet, type BetFields, hasWon } from "../shared/bet.ts";
+import { type Bet, type BetFields, hasWon, WINNING_NUMBER } from "../shared/bet.ts";
 import { splitCsvLine } from "../shared/csv_line.ts";
 import { ErrorCode, ProtocolError } from "../shared/errors.ts";
 import { writeAll } from "../shared/net/framed_conn.ts";
@@ -189,6 +189,12 @@ export class BetStore {
   #writer: Promise<void> | undefined;
   #failure: unknown;
   #closed = false;
+  /**
+   * Where winners may be: `[start, end)` byte ranges of `bets.csv`, flat and ascending,
+   * one per stored batch that holds a bet on {@linkcode WINNING_NUMBER} (adjacent ones
+   * merged). The journal records each batch's winners, so the ranges survive a restart.
+   */
+  readonly #winnerRanges: number[] = [];
 
   private constructor(
     path: string,
@@ -244,6 +250,7 @@ export class BetStore {
     let bets = 0;
     let batches = 0;
     let winners = 0;
+    let start = 0;
     for (const record of records) {
       const state = this.#state(record.agency);
       if (record.kind === RecordKind.DONE) {
@@ -252,10 +259,23 @@ export class BetStore {
         state.nextSeq = Math.max(state.nextSeq, record.seq + 1);
         bets += record.bets;
         winners += record.winners;
+        // Rows before the first batch (written without a journal) are searched always.
+        if (batches === 0) this.#markWinners(0, record.end);
+        else if (record.winners > 0) this.#markWinners(start, record.end);
         batches++;
       }
+      start = record.end;
     }
+    if (batches === 0) this.#markWinners(0, this.#size);
     this.#stats = { bets, batches, winners, recoveredBytes };
+  }
+
+  /** Notes that `bets.csv[start, end)` may hold winners. */
+  #markWinners(start: number, end: number): void {
+    const ranges = this.#winnerRanges;
+    if (end <= start) return;
+    if (ranges.length > 0 && ranges[ranges.length - 1] === start) ranges[ranges.length - 1] = end;
+    else ranges.push(start, end);
   }
 
   #state(agency: number): AgencyState {
@@ -464,6 +484,11 @@ export class BetStore {
     // The journal goes second: a record never points past rows that are not on disk.
     await writeAll(this.#journal, journal);
     if (this.#fsync !== "off") await this.#journal.syncData();
+    offset = this.#size;
+    for (const item of group) {
+      if (item.winners > 0) this.#markWinners(offset, offset + item.length);
+      offset += item.length;
+    }
     this.#size += length;
     written.clear();
     const s = this.#stats;
@@ -486,7 +511,8 @@ export class BetStore {
    * file in 1 MiB chunks: memory stays flat whatever its size. With `number`, only rows
    * playing that number are returned, found by a byte search for `,<number>\r\n` (a
    * row's last field; names cannot hold a line break) on the bytes as read, so a draw
-   * over millions of rows decodes and builds objects only for the winners.
+   * over millions of rows decodes and builds objects only for the winners. For the
+   * winning number the search covers only the batches the journal says hold a winner.
    *
    * @param options `number` keeps only rows playing it.
    * @returns The bets.
@@ -498,10 +524,14 @@ export class BetStore {
       ? undefined
       : encoder.encode(`,${options.number}\r\n`);
     const find = needle && byteSearch(needle);
+    const ranges = options.number === WINNING_NUMBER ? this.#winnerRanges : [0, this.#size];
+    let range = 0;
     using file = await Deno.open(this.#path, { read: true });
     const buf = new Uint8Array(LOAD_CHUNK);
     let filled = 0;
     let remaining = this.#size;
+    /** File offset of `buf[0]`. */
+    let offset = 0;
     while (remaining > 0) {
       const n = await file.read(buf.subarray(filled, Math.min(buf.length, filled + remaining)));
       if (n === null) break;
@@ -515,9 +545,20 @@ export class BetStore {
         );
       }
       const rows = buf.subarray(0, whole);
-      yield* find ? rowsMatching(rows, find, needle!.length) : everyRow(rows);
+      if (!find) yield* everyRow(rows);
+      // The ranges overlapping this chunk, cut to it (both end at row boundaries).
+      for (; find && range < ranges.length; range += 2) {
+        const start = Math.max(ranges[range]!, offset);
+        const end = Math.min(ranges[range + 1]!, offset + whole);
+        if (start >= offset + whole) break;
+        if (start < end) {
+          yield* rowsMatching(rows.subarray(start - offset, end - offset), find, needle!.length);
+        }
+        if (ranges[range + 1]! > offset + whole) break;
+      }
       buf.copyWithin(0, whole, filled);
       filled -= whole;
+      offset += whole;
     }
   }
 

@@ -371,6 +371,64 @@ Deno.test("BetStore.loadBets({ number }) gives exactly the rows playing it, past
   });
 });
 
+Deno.test("BetStore.loadBets({ number: 7574 }) finds every winner when few batches hold one", async (t) => {
+  await withDir(async (dir) => {
+    const path = join(dir, "bets.csv");
+    // Rows written before there was a journal: the store cannot know where their winners are.
+    const legacy = [bet(1, { number: 7574 }), bet(2, { number: 12 })].map((b) => rowOf(9, b));
+    await Deno.writeTextFile(path, legacy.join(""));
+    // 450 batches of 50 (over 1 MiB) without a winner, look-alikes only, but for a few.
+    const plain = (seq: number): BetFields[] =>
+      bets(seq * 50, 50).map((b, i) => ({
+        ...b,
+        number: 757 + i,
+        firstName: i === 0 ? "7574" : b.firstName,
+        document: i === 1 ? "7574" : b.document,
+      }));
+    // Among the few, the batch the first 1 MiB chunk of the file ends in, and the one after.
+    let offset = legacy.join("").length;
+    let straddling = -1;
+    for (let seq = 0; straddling < 0; seq++) {
+      offset += formatBetRows(1, plain(seq)).length;
+      if (offset > 1024 * 1024) straddling = seq;
+    }
+    const withWinners = new Set([3, 17, 18, straddling, straddling + 1, 449]);
+    const batch = (seq: number) => {
+      const batch = plain(seq);
+      if (withWinners.has(seq)) batch[seq % 50] = { ...batch[seq % 50]!, number: 7574 };
+      return batch;
+    };
+    const expected = async (store: BetStore) =>
+      (await collect(store)).filter((b) => b.number === 7574);
+    const winners = async (store: BetStore) => {
+      const out: Bet[] = [];
+      for await (const b of store.loadBets({ number: 7574 })) out.push(b);
+      return out;
+    };
+    const store = await BetStore.open({ path });
+    try {
+      for (let seq = 0; seq < 450; seq++) await store.storeBets(1, seq, batch(seq));
+      await store.storeBets(2, 0, [bet(3, { number: 7574 })]);
+      await t.step("in the run that stored them", async () => {
+        assert.equal((await expected(store)).length, 1 + withWinners.size + 1);
+        assert.deepEqual(await winners(store), await expected(store));
+      });
+    } finally {
+      await store.close();
+    }
+    await t.step("after reopening, from the journal", async () => {
+      const reopened = await BetStore.open({ path });
+      try {
+        await reopened.storeBets(1, 450, plain(450));
+        assert.equal((await expected(reopened)).length, 1 + withWinners.size + 1);
+        assert.deepEqual(await winners(reopened), await expected(reopened));
+      } finally {
+        await reopened.close();
+      }
+    });
+  });
+});
+
 Deno.test("BetStore stores correctly under every fsync policy", async (t) => {
   for (const fsync of ["off", "batch", "group"] as FsyncPolicy[]) {
     await t.step(fsync, async () => {
