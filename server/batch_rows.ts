@@ -204,12 +204,26 @@ function digitsValue(body: Uint8Array, start: number, end: number): number {
   return value;
 }
 
-function dateOk(body: Uint8Array, start: number, today: number): boolean {
-  if (body[start + 4] !== DASH || body[start + 7] !== DASH) return false;
-  const year = digitsValue(body, start, start + 4);
-  const month = digitsValue(body, start + 5, start + 7);
-  const day = digitsValue(body, start + 8, start + 10);
-  return year >= 0 && month >= 0 && day >= 0 && isValidBirthday(year, month, day, today);
+/** Two ASCII digits at `at` as a number, or -1. */
+function twoDigits(buf: Uint8Array, at: number): number {
+  const tens = buf[at]! - ZERO;
+  const ones = buf[at + 1]! - ZERO;
+  return tens >= 0 && tens <= 9 && ones >= 0 && ones <= 9 ? tens * 10 + ones : -1;
+}
+
+function dateOk(buf: Uint8Array, start: number, today: number): boolean {
+  if (buf[start + 4] !== DASH || buf[start + 7] !== DASH) return false;
+  const century = twoDigits(buf, start);
+  const years = twoDigits(buf, start + 2);
+  const month = twoDigits(buf, start + 5);
+  const day = twoDigits(buf, start + 8);
+  if (century < 0 || years < 0 || month < 0 || day < 0) return false;
+  const year = century * 100 + years;
+  // Days 1-28 exist in every month; only later days need the calendar.
+  if (day >= 1 && day <= 28 && month >= 1 && month <= 12 && year >= 1900) {
+    return year * 10000 + month * 100 + day <= today;
+  }
+  return isValidBirthday(year, month, day, today);
 }
 
 function writeNumber(out: Uint8Array, pos: number, value: number): number {
@@ -218,6 +232,23 @@ function writeNumber(out: Uint8Array, pos: number, value: number): number {
   if (value >= 10) out[pos++] = ZERO + Math.floor(value / 10) % 10;
   out[pos++] = ZERO + value % 10;
   return pos;
+}
+
+/** Whether the digits `buf[start, end)` are not all zeros. */
+function nonZero(buf: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i] !== ZERO) return true;
+  return false;
+}
+
+const WINNING_DIGITS = utf8.encode(String(WINNING_NUMBER));
+
+/** Whether the digits `buf[start, end)`, without leading zeros, are the winning number. */
+function isWinning(buf: Uint8Array, start: number, end: number): boolean {
+  if (end - start !== WINNING_DIGITS.length) return false;
+  for (let i = 0; i < WINNING_DIGITS.length; i++) {
+    if (buf[start + i] !== WINNING_DIGITS[i]) return false;
+  }
+  return true;
 }
 
 let scratchBuffer = new Uint8Array(64 * 1024);
@@ -263,10 +294,9 @@ function fastRows(body: Uint8Array, header: BatchHeader, today: number): BatchRo
     const last = nameEnd(out, first + 1, end);
     if (last < 0) return undefined;
     const documentEnd = digitsEnd(out, last + 1, end, 8);
-    if (
-      documentEnd < 0 || out[documentEnd] !== COMMA ||
-      digitsValue(out, last + 1, documentEnd) <= 0
-    ) return undefined;
+    if (documentEnd < 0 || out[documentEnd] !== COMMA || !nonZero(out, last + 1, documentEnd)) {
+      return undefined;
+    }
     const dateAt = documentEnd + 1;
     if (dateAt + 10 >= end || out[dateAt + 10] !== COMMA || !dateOk(out, dateAt, today)) {
       return undefined;
@@ -274,15 +304,22 @@ function fastRows(body: Uint8Array, header: BatchHeader, today: number): BatchRo
     const numberAt = dateAt + 11;
     const numberEnd = digitsEnd(out, numberAt, end, 4);
     if (numberEnd < 0) return undefined;
-    const number = digitsValue(out, numberAt, numberEnd);
     at = numberEnd;
     if (at < end && out[at] === CR) at++;
     if (at >= end || out[at] !== LF) return undefined;
     at++;
-    if (number === WINNING_NUMBER) winners++;
     for (let k = 0; k < prefix.length; k++) out[pos++] = prefix[k]!;
-    out.copyWithin(pos, lineStart, numberAt);
-    pos = writeNumber(out, pos + numberAt - lineStart, number);
+    if (out[numberAt] !== ZERO || numberEnd - numberAt === 1) {
+      // The usual number, written without leading zeros: it moves with its line.
+      if (isWinning(out, numberAt, numberEnd)) winners++;
+      out.copyWithin(pos, lineStart, numberEnd);
+      pos += numberEnd - lineStart;
+    } else {
+      const number = digitsValue(out, numberAt, numberEnd);
+      if (number === WINNING_NUMBER) winners++;
+      out.copyWithin(pos, lineStart, numberAt);
+      pos = writeNumber(out, pos + numberAt - lineStart, number);
+    }
     out[pos++] = CR;
     out[pos++] = LF;
   }

@@ -65,6 +65,37 @@ Deno.test("batchRows() turns CRLF or LF lines into rows, numbers without leading
   assert.deepEqual(outcome(() => batchRows(b)), outcome(() => referenceRows(b)));
 });
 
+Deno.test("batchRows() agrees with the reference path on numbers and dates written oddly", () => {
+  const iso = (d: Date) => d.toISOString().slice(0, 10);
+  const now = new Date();
+  const day = 86_400_000;
+  const numbers = ["0", "00", "0000", "0007", "0757", "7574", "07574", "75740", "9999", ""];
+  const dates = [
+    "1999-12-28",
+    "1999-12-29",
+    "1999-12-00",
+    "1999-00-15",
+    "2024-02-29",
+    "2023-02-29",
+    "2023-04-31",
+    "2023-04-30",
+    "1900-01-01",
+    "1899-12-31",
+    iso(new Date(now.getTime() - day)),
+    iso(new Date(now.getTime() + day)),
+    "1999-1a-01",
+    "a999-01-01",
+  ];
+  const utf8 = new TextEncoder();
+  for (const number of numbers) {
+    for (const date of dates) {
+      const lines = `Ana,Lorca,1,${date},${number}\r\nB,C,2,1999-03-17,7574\n`;
+      const b = new Uint8Array([0, 3, 0, 0, 0, 1, 0, 2, ...utf8.encode(lines)]);
+      assert.deepEqual(outcome(() => batchRows(b)), outcome(() => referenceRows(b)), lines);
+    }
+  }
+});
+
 Deno.test("batchRows() agrees with the reference path on 20,000 random batches", () => {
   const random = seeded(2024);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
