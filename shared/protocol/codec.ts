@@ -119,8 +119,9 @@ export class FrameBuilder {
    * Appends a bet as one CSV line ending in `\n` (minimal quoting, no length prefix), as a
    * BATCH carries it.
    *
+   * @param bet The bet.
    * @throws {RangeError} If a field holds a `\n`, which would split the record (a `\r` is
-   * quoted).
+   * quoted), or the line does not fit in the frame.
    */
   betLine(bet: BetFields): this {
     const fields = [bet.firstName, bet.lastName, bet.document, bet.birthdate, String(bet.number)];
@@ -128,8 +129,7 @@ export class FrameBuilder {
       throw new RangeError("Cannot encode bet: a field holds a line break");
     }
     const line = `${joinCsvLine(fields)}\n`;
-    const limit = MAX_FRAME_SIZE;
-    const { read, written } = utf8.encodeInto(line, this.#buf.subarray(this.#pos, limit));
+    const { read, written } = utf8.encodeInto(line, this.#buf.subarray(this.#pos));
     if (read < line.length) {
       throw new FrameFull(`Cannot encode frame: it would exceed ${MAX_FRAME_SIZE} bytes`);
     }
