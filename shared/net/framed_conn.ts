@@ -10,7 +10,7 @@ import { ConnectionError, ErrorCode, ProtocolError } from "../errors.ts";
 import { decodeMessage, encodeMessage } from "../protocol/codec.ts";
 import { FrameDecoder, type RawFrame } from "../protocol/frame_decoder.ts";
 import { type Message, MessageType } from "../protocol/messages.ts";
-import { globalTimer, type Timer } from "./timer.ts";
+import { Deadline, globalTimer, type Timer } from "./timer.ts";
 
 /** The part of `Deno.Conn` the transport uses. */
 export interface ByteStream {
@@ -153,6 +153,8 @@ export class FramedConnection {
   readonly #frameTimeoutMs: number;
   readonly #writeTimeoutMs: number;
   readonly #timer: Timer;
+  /** The current read's deadline: one timer serves every read (reads come by the thousand). */
+  readonly #readDeadline: Deadline;
   readonly #outbox: Outgoing[] = [];
   #writing: Promise<void> | undefined;
   #closed = false;
@@ -171,6 +173,10 @@ export class FramedConnection {
     this.#frameTimeoutMs = options.frameTimeoutMs ?? 0;
     this.#writeTimeoutMs = options.writeTimeoutMs ?? 0;
     this.#timer = options.timer ?? globalTimer;
+    this.#readDeadline = new Deadline(this.#timer, () => {
+      this.#timedOut = true;
+      this.close();
+    });
     if (options.initial) this.#decoder.push(options.initial);
   }
 
@@ -228,12 +234,7 @@ export class FramedConnection {
     const left = deadline === undefined ? Infinity : Math.max(0, deadline - performance.now());
     const frameLimited = left < (this.#idleTimeoutMs || Infinity);
     const wait = Math.min(left, this.#idleTimeoutMs || Infinity);
-    const cancel = wait < Infinity
-      ? this.#timer(wait, () => {
-        this.#timedOut = true;
-        this.close();
-      })
-      : undefined;
+    if (wait < Infinity) this.#readDeadline.set(wait);
     try {
       const n = await this.#stream.read(this.#decoder.space());
       // Some streams end a read cut short by close() as EOF instead of failing it.
@@ -250,7 +251,7 @@ export class FramedConnection {
       }
       throw new ConnectionError("Cannot read: connection lost", { cause: error });
     } finally {
-      cancel?.();
+      this.#readDeadline.clear();
     }
   }
 
@@ -347,6 +348,7 @@ export class FramedConnection {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#readDeadline.dispose();
     try {
       this.#stream.close();
     } catch {

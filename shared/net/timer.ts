@@ -57,3 +57,77 @@ export function signalTimer(ms: number, onTimeout: () => void): () => void {
   signal.addEventListener("abort", listener, { once: true });
   return () => signal.removeEventListener("abort", listener);
 }
+
+/**
+ * A deadline that is set and cleared around every wait (each socket read of a connection)
+ * without starting and cancelling a timer each time: one timer is armed for the earliest
+ * deadline, and when it fires before the current one it re-arms itself for the rest.
+ * Setting and clearing cost a clock read; a timer starts only when none is armed early
+ * enough. {@linkcode Deadline.dispose} cancels the armed timer, so a closed connection
+ * keeps no timer pending.
+ */
+export class Deadline {
+  readonly #timer: Timer;
+  readonly #onExpire: () => void;
+  readonly #now: () => number;
+  /** The current deadline (a {@linkcode Deadline} clock time), Infinity when cleared. */
+  #at = Infinity;
+  /** When the armed timer fires, Infinity when none is armed. */
+  #firesAt = Infinity;
+  #cancel: (() => void) | undefined;
+
+  /**
+   * @param timer Runs the one timer.
+   * @param onExpire Called once a deadline passes without being cleared or moved.
+   * @param now The clock, in ms (tests pass their own).
+   */
+  constructor(timer: Timer, onExpire: () => void, now: () => number = () => performance.now()) {
+    this.#timer = timer;
+    this.#onExpire = onExpire;
+    this.#now = now;
+  }
+
+  /**
+   * Expires `ms` from now unless cleared, set again or disposed first.
+   *
+   * @param ms Milliseconds from now.
+   */
+  set(ms: number): void {
+    const at = this.#now() + ms;
+    this.#at = at;
+    // An armed timer that fires sooner re-checks then; only a later one must be replaced.
+    if (this.#firesAt <= at) return;
+    this.#cancel?.();
+    this.#arm(at);
+  }
+
+  /** No deadline until the next {@linkcode Deadline.set}; an armed timer finds none. */
+  clear(): void {
+    this.#at = Infinity;
+  }
+
+  /** Clears the deadline and cancels the armed timer. */
+  dispose(): void {
+    this.#at = Infinity;
+    this.#firesAt = Infinity;
+    this.#cancel?.();
+    this.#cancel = undefined;
+  }
+
+  #arm(at: number): void {
+    this.#firesAt = at;
+    this.#cancel = this.#timer(Math.max(0, at - this.#now()), () => this.#fire());
+  }
+
+  #fire(): void {
+    this.#cancel = undefined;
+    this.#firesAt = Infinity;
+    if (this.#at === Infinity) return;
+    if (this.#now() < this.#at) {
+      this.#arm(this.#at);
+      return;
+    }
+    this.#at = Infinity;
+    this.#onExpire();
+  }
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { globalTimer, signalTimer, type Timer } from "./timer.ts";
+import { Deadline, globalTimer, signalTimer, type Timer } from "./timer.ts";
 
 for (const [name, timer] of [["globalTimer", globalTimer], ["signalTimer", signalTimer]] as const) {
   Deno.test(`${name}() fires once after its time, and never once cancelled`, async () => {
@@ -39,3 +39,83 @@ console.log("done");`;
   assert.equal(new TextDecoder().decode(stdout), "done\n");
   assert.ok(performance.now() - started < 30_000);
 });
+
+/** A clock and timer the test moves by hand: `advance` fires what falls due, in order. */
+function manualTime() {
+  let now = 0;
+  const armed: { at: number; fn: () => void; live: boolean }[] = [];
+  const started: number[] = [];
+  const timer: Timer = (ms, fn) => {
+    const entry = { at: now + ms, fn, live: true };
+    armed.push(entry);
+    started.push(ms);
+    return () => entry.live = false;
+  };
+  const advance = (ms: number) => {
+    const until = now + ms;
+    for (;;) {
+      const next = armed.filter((e) => e.live && e.at <= until).sort((a, b) => a.at - b.at)[0];
+      if (!next) break;
+      now = next.at;
+      next.live = false;
+      next.fn();
+    }
+    now = until;
+  };
+  return { timer, advance, now: () => now, started, live: () => armed.filter((e) => e.live) };
+}
+
+Deno.test("Deadline expires once its time passes, re-arming one timer as it moves", () => {
+  const time = manualTime();
+  let expired = 0;
+  const deadline = new Deadline(time.timer, () => expired++, time.now);
+  deadline.set(100);
+  time.advance(10);
+  // Set and cleared around a thousand reads: no new timer, since the armed one fires sooner.
+  for (let i = 0; i < 1000; i++) {
+    deadline.clear();
+    deadline.set(100);
+  }
+  assert.deepEqual(time.started, [100]);
+  time.advance(90);
+  assert.equal(expired, 0, "at 100 the deadline is 110: the timer re-arms for the rest");
+  assert.deepEqual(time.started, [100, 10]);
+  time.advance(10);
+  assert.equal(expired, 1);
+  time.advance(1000);
+  assert.equal(expired, 1, "it expires once");
+});
+
+Deno.test("Deadline: a cleared deadline never expires; a sooner one replaces the timer", () => {
+  const time = manualTime();
+  let expired = 0;
+  const deadline = new Deadline(time.timer, () => expired++, time.now);
+  deadline.set(100);
+  deadline.clear();
+  time.advance(200);
+  assert.equal(expired, 0);
+  assert.equal(time.live().length, 0, "a timer that finds no deadline is not re-armed");
+  deadline.set(100);
+  deadline.set(30);
+  assert.deepEqual(time.started, [100, 100, 30]);
+  assert.equal(time.live().length, 1, "the later timer was cancelled");
+  time.advance(30);
+  assert.equal(expired, 1);
+  deadline.set(50);
+  deadline.dispose();
+  assert.equal(time.live().length, 0, "dispose cancels the armed timer");
+  time.advance(100);
+  assert.equal(expired, 1);
+});
+
+for (const [name, timer] of [["globalTimer", globalTimer], ["signalTimer", signalTimer]] as const) {
+  Deno.test(`Deadline on ${name}() expires in real time and leaves no timer once disposed`, async () => {
+    const { promise, resolve } = Promise.withResolvers<number>();
+    const start = performance.now();
+    const deadline = new Deadline(timer, () => resolve(performance.now() - start));
+    deadline.set(20);
+    assert.ok((await promise) >= 19);
+    deadline.set(60_000);
+    deadline.dispose();
+  });
+}
