@@ -484,10 +484,10 @@ export class BetStore {
     // The journal goes second: a record never points past rows that are not on disk.
     await writeAll(this.#journal, journal);
     if (this.#fsync !== "off") await this.#journal.syncData();
-    offset = this.#size;
+    let rowsAt = this.#size;
     for (const item of group) {
-      if (item.winners > 0) this.#markWinners(offset, offset + item.length);
-      offset += item.length;
+      if (item.winners > 0) this.#markWinners(rowsAt, rowsAt + item.length);
+      rowsAt += item.length;
     }
     this.#size += length;
     written.clear();
