@@ -122,7 +122,7 @@ function nameBytesOk(body: Uint8Array, start: number, end: number): boolean | un
       const next = body[i + k]!;
       if (next < 0x80 || next > 0xbf) return false;
     }
-    // A leading BOM is dropped by the decoder: only the reference path writes that row right.
+    // A BOM opening the batch's text is dropped by the decoder: the reference path decides.
     if (i === start && byte === 0xef && second === 0xbb && body[i + 2] === 0xbf) return false;
     units += size === 4 ? 2 : 1;
     i += size;
@@ -150,7 +150,8 @@ function plainNameEnd(buf: Uint8Array, start: number, end: number): number {
   let twoByte = 0;
   for (let i = start; i < end; i++) {
     const byte = buf[i]!;
-    // Letters, digits, "-" and "."; then the rarer ASCII, then á, ñ, ü and the like.
+    // Printable ASCII from "-" on (letters, digits, most punctuation) in one test; then
+    // space and the rest below the comma but the quote; then á, ñ, ü and the like.
     if (byte >= 0x2d && byte < 0x7f) continue;
     if (byte === COMMA) {
       return i - start - twoByte <= 64 && hasVisible(buf, start, i) ? i : -1;
