@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { seeded } from "../shared/_random.ts";
 import { parse as parseCsv } from "csv-parse/sync";
 import { unzipSync } from "fflate";
 import type { BetFields } from "../shared/bet.ts";
@@ -102,17 +103,6 @@ async function framesOf(
   } finally {
     await Deno.remove(path);
   }
-}
-
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function quote(field: string): string {

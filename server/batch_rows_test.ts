@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { seeded } from "../shared/_random.ts";
 import type { BetFields } from "../shared/bet.ts";
 import { ErrorCode, InvalidBetError, ProtocolError } from "../shared/errors.ts";
 import { encodeMessage, MessageType } from "../shared/protocol/mod.ts";
@@ -20,17 +21,6 @@ function body(bets: readonly BetFields[], agency = 2, seq = 9): Uint8Array {
 function crlf(lf: Uint8Array): Uint8Array {
   const lines = new TextDecoder().decode(lf.subarray(8)).replaceAll("\n", "\r\n");
   return new Uint8Array([...lf.subarray(0, 8), ...new TextEncoder().encode(lines)]);
-}
-
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Either the rows or the error's class, code and message: what a caller can observe. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Random } from "../../shared/protocol/_fuzz.ts";
+import { Random } from "../../shared/_random.ts";
 import {
   type ClientProcess,
   parseLog,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ErrorCode } from "../../shared/errors.ts";
-import { fuzzFrame, Random } from "../../shared/protocol/_fuzz.ts";
+import { Random } from "../../shared/_random.ts";
+import { fuzzFrame } from "../../shared/protocol/_fuzz.ts";
 import {
   decodeMessage,
   encodeMessage,

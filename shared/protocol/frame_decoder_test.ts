@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { seeded } from "../_random.ts";
 import { ErrorCode, ProtocolError } from "../errors.ts";
 import { decodeMessage, encodeMessage } from "./codec.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
@@ -33,18 +34,6 @@ const MESSAGES: Message[] = [
 
 const FRAMES = MESSAGES.map(encodeMessage);
 const STREAM = concatBytes(FRAMES);
-
-/** mulberry32: a small seeded PRNG, so random splits are reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Collected {
   readonly type: number;
