@@ -545,16 +545,20 @@ export class BetStore {
         );
       }
       const rows = buf.subarray(0, whole);
-      if (!find) yield* everyRow(rows);
-      // The ranges overlapping this chunk, cut to it (both end at row boundaries).
-      for (; find && range < ranges.length; range += 2) {
-        const start = Math.max(ranges[range]!, offset);
-        const end = Math.min(ranges[range + 1]!, offset + whole);
-        if (start >= offset + whole) break;
-        if (start < end) {
-          yield* rowsMatching(rows.subarray(start - offset, end - offset), find, needle!.length);
+      if (!find) {
+        yield* everyRow(rows);
+      } else {
+        // The ranges overlapping this chunk, cut to it (both end at row boundaries); a range
+        // that goes on past the chunk is kept for the next one.
+        const chunkEnd = offset + whole;
+        for (; range < ranges.length && ranges[range]! < chunkEnd; range += 2) {
+          const start = Math.max(ranges[range]!, offset);
+          const end = Math.min(ranges[range + 1]!, chunkEnd);
+          if (start < end) {
+            yield* rowsMatching(rows.subarray(start - offset, end - offset), find, needle!.length);
+          }
+          if (ranges[range + 1]! > chunkEnd) break;
         }
-        if (ranges[range + 1]! > offset + whole) break;
       }
       buf.copyWithin(0, whole, filled);
       filled -= whole;
