@@ -360,12 +360,16 @@ export function referenceRows(body: Uint8Array): BatchRows {
  * Validates a BATCH body and turns it into `bets.csv` rows.
  *
  * @param body The frame body.
+ * @param header Its header, when the caller has already read it.
  * @param today The latest valid birthdate.
  * @returns The rows and counts.
  * @throws {ProtocolError} `MALFORMED` for a bad body; {@linkcode InvalidBetError} naming
  * the first bad bet (the whole batch is refused).
  */
-export function batchRows(body: Uint8Array, today: Date = new Date()): BatchRows {
-  const header = batchHeader(body);
+export function batchRows(
+  body: Uint8Array,
+  header: BatchHeader = batchHeader(body),
+  today: Date = new Date(),
+): BatchRows {
   return fastRows(body, header, dayNumber(today)) ?? referenceRows(body);
 }

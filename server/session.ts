@@ -183,11 +183,11 @@ class AgencySession {
 
   /** A BATCH body: validated and turned into rows in place, then queued for storage. */
   #batch(body: Uint8Array): void {
-    const { agency, seq, count } = batchHeader(body);
-    this.#ownAgency(agency);
-    this.#submit(seq, count, () => {
-      const batch = batchRows(body);
-      return this.#ctx.store.storeRows(this.#agency, seq, batch);
+    const header = batchHeader(body);
+    this.#ownAgency(header.agency);
+    this.#submit(header.seq, header.count, () => {
+      const batch = batchRows(body, header);
+      return this.#ctx.store.storeRows(this.#agency, header.seq, batch);
     });
   }
 
