@@ -152,9 +152,10 @@ export class FramedConnection {
   readonly #idleTimeoutMs: number;
   readonly #frameTimeoutMs: number;
   readonly #writeTimeoutMs: number;
-  readonly #timer: Timer;
   /** The current read's deadline: one timer serves every read (reads come by the thousand). */
   readonly #readDeadline: Deadline;
+  /** The current write's deadline, likewise. */
+  readonly #writeDeadline: Deadline;
   readonly #outbox: Outgoing[] = [];
   #writing: Promise<void> | undefined;
   #closed = false;
@@ -172,11 +173,13 @@ export class FramedConnection {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.#frameTimeoutMs = options.frameTimeoutMs ?? 0;
     this.#writeTimeoutMs = options.writeTimeoutMs ?? 0;
-    this.#timer = options.timer ?? globalTimer;
-    this.#readDeadline = new Deadline(this.#timer, () => {
+    const timer = options.timer ?? globalTimer;
+    const timeOut = (): void => {
       this.#timedOut = true;
       this.close();
-    });
+    };
+    this.#readDeadline = new Deadline(timer, timeOut);
+    this.#writeDeadline = new Deadline(timer, timeOut);
     if (options.initial) this.#decoder.push(options.initial);
   }
 
@@ -296,10 +299,7 @@ export class FramedConnection {
   }
 
   async #writeTimed(frame: Uint8Array): Promise<void> {
-    const cancel = this.#timer(this.#writeTimeoutMs, () => {
-      this.#timedOut = true;
-      this.close();
-    });
+    this.#writeDeadline.set(this.#writeTimeoutMs);
     try {
       await writeAll(this.#stream, frame);
     } catch (error) {
@@ -309,7 +309,7 @@ export class FramedConnection {
         { cause: error },
       );
     } finally {
-      cancel();
+      this.#writeDeadline.clear();
     }
   }
 
@@ -349,6 +349,7 @@ export class FramedConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#readDeadline.dispose();
+    this.#writeDeadline.dispose();
     try {
       this.#stream.close();
     } catch {
