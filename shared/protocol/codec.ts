@@ -325,21 +325,18 @@ class BodyReader {
     this.#need(length, what);
     // Every successful BATCH_ACK has an empty reason: no view, no decoder call.
     if (length === 0) return "";
-    const bytes = this.#body.subarray(this.#pos, this.#pos + length);
     this.#pos += length;
-    try {
-      return strictUtf8.decode(bytes);
-    } catch (error) {
-      throw new ProtocolError(ErrorCode.MALFORMED, `Cannot decode ${what}: invalid UTF-8`, {
-        cause: error,
-      });
-    }
+    return this.#text(this.#body.subarray(this.#pos - length, this.#pos), what);
   }
 
   /** The rest of the body as UTF-8 text. */
   rest(what: string): string {
     const bytes = this.#body.subarray(this.#pos);
     this.#pos = this.#body.length;
+    return this.#text(bytes, what);
+  }
+
+  #text(bytes: Uint8Array, what: string): string {
     try {
       return strictUtf8.decode(bytes);
     } catch (error) {
