@@ -5,15 +5,7 @@ import { unzipSync } from "fflate";
 import type { BetFields } from "../shared/bet.ts";
 import { decodeMessage, MAX_FRAME_SIZE, MessageType } from "../shared/protocol/mod.ts";
 import { BetsFileError, csvBatchChunks } from "./csv_batches.ts";
-
-const COURSE_ZIP = new URL("../../shared/data/dataset.zip", import.meta.url).pathname;
-const HAS_COURSE_ZIP = (() => {
-  try {
-    return Deno.statSync(COURSE_ZIP).isFile;
-  } catch {
-    return false;
-  }
-})();
+import { COURSE_ZIP, HAS_COURSE_ZIP } from "../shared/_course_data.ts";
 
 /**
  * The reference: the file's non-blank lines as they are (a `\n` added to a last line

@@ -11,14 +11,12 @@ import { generateDataset } from "../../tools/dataset/mod.ts";
 import { run, runOrThrow } from "../../tools/_docker.ts";
 import { type ComposeOptions, writeCompose } from "../../tools/gen_compose.ts";
 import { composeArgv, detectCompose, down, up } from "../../tools/compose.ts";
+import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../shared/_course_data.ts";
 
 /** The repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 
-/** The course's dataset, beside the repository (never copied into it). */
-export const COURSE_ZIP: string = fileURLToPath(
-  new URL("../../../shared/data/dataset.zip", import.meta.url),
-);
+export { COURSE_ZIP, HAS_COURSE_ZIP };
 
 /** One parsed course log line. */
 export interface LogLine {

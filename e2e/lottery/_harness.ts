@@ -6,23 +6,14 @@
  */
 import { unzipSync } from "fflate";
 import { parseLog } from "../../shared/log_line.ts";
+import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../shared/_course_data.ts";
 
 export { type LogLine, parseLog } from "../../shared/log_line.ts";
 
 /** The repository root. */
 export const ROOT: string = new URL("../../", import.meta.url).pathname;
 
-/** The course's dataset, read at test time (never copied into the repository). */
-export const COURSE_ZIP: string = `${ROOT}../shared/data/dataset.zip`;
-
-/** Whether the course's dataset is present beside the repository. */
-export const HAS_COURSE_ZIP: boolean = (() => {
-  try {
-    return Deno.statSync(COURSE_ZIP).isFile;
-  } catch {
-    return false;
-  }
-})();
+export { COURSE_ZIP, HAS_COURSE_ZIP };
 
 const COURSE_INI = "[DEFAULT]\nSERVER_PORT = 12345\nSERVER_IP = server\n" +
   "SERVER_LISTEN_BACKLOG = 5\nLOGGING_LEVEL = INFO\n";

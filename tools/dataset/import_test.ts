@@ -1,20 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { zipSync } from "fflate";
 import { DatasetError } from "./errors.ts";
 import { listAgencyFiles } from "./files.ts";
 import { importDataset } from "./import.ts";
 import { crlfRows, withTempDir } from "./_test_helpers.ts";
-
-const COURSE_ZIP = fileURLToPath(new URL("../../../shared/data/dataset.zip", import.meta.url));
-const HAS_COURSE_ZIP = (() => {
-  try {
-    return Deno.statSync(COURSE_ZIP).isFile;
-  } catch {
-    return false;
-  }
-})();
+import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../shared/_course_data.ts";
 
 const encoder = new TextEncoder();
 
