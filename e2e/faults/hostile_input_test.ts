@@ -119,7 +119,13 @@ Deno.test("server - 5,000 hostile connections: an error frame or a close, never 
           hello && fuzz.expect.kind === "error" && seen.messages[0]?.type === MessageType.WELCOME
         ) {
           counts.expectedCodeCases++;
-          const code = errors[0]?.type === MessageType.ERROR ? errors[0].code : undefined;
+          // A bad bet refuses its batch with a failed BATCH_ACK; anything else, an ERROR frame.
+          const refused = seen.messages.find((m) => m.type === MessageType.BATCH_ACK && m.status);
+          const code = errors[0]?.type === MessageType.ERROR
+            ? errors[0].code
+            : refused?.type === MessageType.BATCH_ACK
+            ? refused.status
+            : undefined;
           // A frame naming another agency is refused for that before its body is read.
           const named = AGENCY_TYPES.has(fuzz.bytes[1]!) && code === ErrorCode.INVALID_AGENCY;
           if (code === fuzz.expect.code || named) counts.expectedCode++;

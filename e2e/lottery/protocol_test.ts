@@ -201,3 +201,36 @@ Deno.test("agency - a bad line in its file: the batch is refused, the agency nam
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("agency - a file saved as Latin-1: the batch is refused as not UTF-8, naming its lines", async () => {
+  await using server = await startServer({ agencies: 1 });
+  const dir = await Deno.makeTempDir({ prefix: "tp0-latin1-" });
+  try {
+    const path = `${dir}/agency-1.csv`;
+    const good = "Ana,Lorca,30904465,1999-03-17,7574\r\n";
+    // "José Pérez" as a Windows editor saves it in Latin-1: one byte per character, é is 0xE9.
+    const text = `${good}${good}${good}José Pérez,Lorca,1,1999-03-17,5\r\n`;
+    await Deno.writeFile(path, Uint8Array.from(text, (c) => c.charCodeAt(0)));
+    const client = await startClient(1, server.port, {
+      CLI_DATA_PATH: path,
+      CLI_BATCH_MAXAMOUNT: "2",
+    });
+    assert.equal(await client.status, 1, client.stderr());
+    const failure = client.stdout().split("\n").find((l) => l.includes("action: agencia"));
+    assert.match(
+      failure ?? "",
+      /error: INVALID_BET: Batch 1 \(2 bets, .+agency-1\.csv lines 3-4\) was refused: Invalid bet 2 of 2: not UTF-8 text/,
+    );
+    assert.equal(await storedRows(server.dir), 2);
+    const log = parseLog(server.stdout());
+    assert.ok(
+      log.some((l) =>
+        l.action === "apuesta_recibida" && l.result === "fail" && l.fields.get("cantidad") === "2"
+      ),
+      "the server logs the refused batch",
+    );
+    assert.ok(!log.some((l) => l.action === "receive_message"), "and no protocol error");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -359,7 +359,9 @@ export function mutatedFrame(
         at = findSentinel(bytes);
       } while (at < 0 || bytes.length - HEADER_SIZE > maxBody);
       bytes.set(random.pick(INVALID_UTF8), at);
-      return { mutation, bytes, expect: { kind: "error", code: ErrorCode.MALFORMED } };
+      // In a BATCH the frame is sound and only one bet is bad: the batch is refused.
+      const code = bytes[1] === MessageType.BATCH ? ErrorCode.INVALID_BET : ErrorCode.MALFORMED;
+      return { mutation, bytes, expect: { kind: "error", code } };
     }
     case "huge_count": {
       const type = random.pick([MessageType.BATCH, MessageType.WINNERS]);

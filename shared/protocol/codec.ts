@@ -24,6 +24,8 @@ import {
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const LF = 0x0a;
+const CR = 0x0d;
 
 /** Refuses values a field cannot hold instead of letting `DataView` wrap them. */
 function checkRange(value: number, max: number): void {
@@ -329,11 +331,11 @@ class BodyReader {
     return this.#text(this.#body.subarray(this.#pos - length, this.#pos), what);
   }
 
-  /** The rest of the body as UTF-8 text. */
-  rest(what: string): string {
+  /** The rest of the body, as bytes. */
+  rest(): Uint8Array {
     const bytes = this.#body.subarray(this.#pos);
     this.#pos = this.#body.length;
-    return this.#text(bytes, what);
+    return bytes;
   }
 
   #text(bytes: Uint8Array, what: string): string {
@@ -389,18 +391,40 @@ function decodeBetLine(line: string, index: number, count: number): BetFields {
   return { firstName, lastName, document, birthdate, number: Number(number) };
 }
 
+/** Keeps a leading BOM: only the one opening a batch's text is dropped. */
+const strictUtf8KeepingBom = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * One BATCH line as text, without its line ending. A line that is not UTF-8 (a file saved
+ * as Latin-1, say) is an invalid bet too: the frame around it is sound.
+ */
+function lineText(line: Uint8Array, index: number, count: number): string {
+  const end = line.length > 0 && line[line.length - 1] === CR ? line.length - 1 : line.length;
+  try {
+    return (index === 0 ? strictUtf8 : strictUtf8KeepingBom).decode(line.subarray(0, end));
+  } catch {
+    throw new InvalidBetError(`Invalid bet ${index + 1} of ${count}: not UTF-8 text`);
+  }
+}
+
 function decodeBatch(r: BodyReader): Batch {
   const agency = r.u16("batch agency");
   const seq = r.u32("batch sequence");
   const count = r.u16("batch count");
-  const text = r.rest("batch lines");
-  if (text !== "" && !text.endsWith("\n")) {
+  const bytes = r.rest();
+  if (bytes.length > 0 && bytes[bytes.length - 1] !== LF) {
     throw new ProtocolError(
       ErrorCode.MALFORMED,
       "Cannot decode batch: its last line does not end in a line break",
     );
   }
-  const lines = text === "" ? [] : text.slice(0, -1).split("\n");
+  // Split on the byte: a line break never occurs inside a UTF-8 character (nor a Latin-1 one).
+  const lines: Uint8Array[] = [];
+  for (let start = 0; start < bytes.length;) {
+    const end = bytes.indexOf(LF, start);
+    lines.push(bytes.subarray(start, end));
+    start = end + 1;
+  }
   if (lines.length !== count) {
     throw new ProtocolError(
       ErrorCode.MALFORMED,
@@ -409,9 +433,7 @@ function decodeBatch(r: BodyReader): Batch {
       }`,
     );
   }
-  const bets = lines.map((line, i) =>
-    decodeBetLine(line.endsWith("\r") ? line.slice(0, -1) : line, i, count)
-  );
+  const bets = lines.map((line, i) => decodeBetLine(lineText(line, i, count), i, count));
   return { type: MessageType.BATCH, agency, seq, bets };
 }
 

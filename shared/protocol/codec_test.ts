@@ -309,7 +309,7 @@ Deno.test("decodeMessage() rejects malformed bodies with ProtocolError", async (
           () => decodeMessage(msg.type, body.subarray(0, cut)),
           ErrorCode.MALFORMED,
           inLines
-            ? /^Cannot decode batch( lines: invalid UTF-8|: its last line does not end in a line break|: its header says \d+ bets, its body holds \d+ lines?)$/
+            ? /^Cannot decode batch: (its last line does not end in a line break|its header says \d+ bets, its body holds \d+ lines?)$/
             : /^Cannot decode .+: body ends at byte \d+, needed \d+$/,
         );
       }
@@ -431,6 +431,24 @@ Deno.test("decodeMessage() reads a BATCH's CSV lines", async (t) => {
         });
       });
     }
+  });
+  await t.step("a line that is not UTF-8 (a Latin-1 file) is an InvalidBetError naming it", () => {
+    const good = new TextEncoder().encode("A,B,1,2000-01-02,5\n");
+    // As a Latin-1 file holds it: one byte per character, é is 0xE9.
+    const latin1 = Uint8Array.from("José,B,1,2000-01-02,5\r\n", (c) => c.charCodeAt(0));
+    const body = new Uint8Array([...header, 0, 3, ...good, ...latin1, ...good]);
+    assert.throws(() => decodeMessage(MessageType.BATCH, body), (error: unknown) => {
+      assert.ok(error instanceof InvalidBetError);
+      assert.equal(error.code, ErrorCode.INVALID_BET);
+      assert.equal(error.message, "Invalid bet 2 of 3: not UTF-8 text");
+      return true;
+    });
+  });
+  await t.step("a BOM is dropped where the batch's text starts, kept on later lines", () => {
+    const message = batchOf("\ufeffA,B,1,2000-01-02,5\n\ufeffC,D,2,2000-01-02,6\n", 2);
+    assert.equal(message.type, MessageType.BATCH);
+    if (message.type !== MessageType.BATCH) return;
+    assert.deepEqual(message.bets.map((b) => b.firstName), ["A", "\ufeffC"]);
   });
   await t.step("a bet with a line break cannot be encoded", () => {
     assert.throws(
