@@ -24,6 +24,12 @@ function received(server: ServerProcess): number {
     .reduce((sum, l) => sum + Number(l.fields.get("cantidad")), 0);
 }
 
+/** Connections the server has accepted so far. */
+function accepted(server: ServerProcess): number {
+  return parseLog(server.stdout())
+    .filter((l) => l.action === "accept_connections" && l.result === "success").length;
+}
+
 function winnersOf(client: ClientProcess): string[] | undefined {
   const line = parseLog(client.stdout()).find((l) => l.action === "ganadores");
   const dnis = line?.fields.get("dnis");
@@ -82,7 +88,13 @@ Deno.test("client - the server restarts mid-run: agencies back off with jitter, 
         CLI_CONNECT_BACKOFF: `${baseMs}ms`,
       })
     ));
-    await waitFor(() => received(first) >= expected.length / 20, 30_000, "a twentieth of the bets");
+    // Every agency connected too: one still starting would only ever see a refused connect,
+    // never a session to lose and resume.
+    await waitFor(
+      () => received(first) >= expected.length / 20 && accepted(first) >= 5,
+      30_000,
+      "a twentieth of the bets, from all five agencies' connections",
+    );
     const { code } = await first.stop("SIGTERM");
     assert.equal(code, 0, "a graceful stop");
     const beforeRestart = received(first);
@@ -109,7 +121,7 @@ Deno.test("client - the server restarts mid-run: agencies back off with jitter, 
     // Backoff: attempt k waits base·2^(k-1), capped, times a jitter in [0.5, 1.5).
     const firstWaits: number[] = [];
     let retries = 0;
-    for (const client of clients) {
+    for (const [i, client] of clients.entries()) {
       const log = parseLog(client.stdout());
       const waits = log.filter((l) => l.action === "connect" && l.result === "in_progress");
       assert.ok(waits.length >= 2, `several attempts while the server was down: ${waits.length}`);
@@ -127,7 +139,7 @@ Deno.test("client - the server restarts mid-run: agencies back off with jitter, 
       }
       assert.ok(
         log.some((l) => l.action === "reconexion" && l.result === "in_progress"),
-        "the reconnection is logged",
+        `agency ${i + 1} logs its reconnection`,
       );
     }
     assert.ok(new Set(firstWaits).size >= 3, `jitter spreads the agencies: ${firstWaits}`);
