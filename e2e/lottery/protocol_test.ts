@@ -177,63 +177,72 @@ Deno.test("server - a line over raw TCP is echoed unchanged; garbage first bytes
   assert.equal(echoed?.fields.get("msg"), "[CLIENT 1] Message N°1 ¦ with a bar");
 });
 
-Deno.test("agency - a bad line in its file: the batch is refused, the agency names the lines and exits 1", async () => {
+/** What a real agency run on a file of its own did, against a fresh one-agency server. */
+interface AgencyRun {
+  readonly code: number;
+  /** The agency's `agencia | result: fail` line, raw: the course's parser cuts at a colon. */
+  readonly failure: string;
+  /** Rows in `bets.csv` afterwards. */
+  readonly stored: number;
+  readonly serverLog: ReturnType<typeof parseLog>;
+}
+
+/** Runs `bin/client` as agency 1 in batches of 2 on a file holding `bytes`. */
+async function runAgencyOn(bytes: Uint8Array): Promise<AgencyRun> {
   await using server = await startServer({ agencies: 1 });
-  const dir = await Deno.makeTempDir({ prefix: "tp0-badline-" });
+  const dir = await Deno.makeTempDir({ prefix: "tp0-agency-file-" });
   try {
     const path = `${dir}/agency-1.csv`;
-    const good = "Ana,Lorca,30904465,1999-03-17,7574\r\n";
-    // Batches of 2: lines 1-2 are stored, lines 3-5 (a blank one among them) are refused.
-    await Deno.writeTextFile(path, `${good}${good}${good}\r\nAna,Lorca,1,2023-02-30,5\r\n${good}`);
+    await Deno.writeFile(path, bytes);
     const client = await startClient(1, server.port, {
       CLI_DATA_PATH: path,
       CLI_BATCH_MAXAMOUNT: "2",
     });
-    assert.equal(await client.status, 1, client.stderr());
-    // Read raw: the course's parser cuts a value at its last colon.
+    const code = await client.status;
     const failure = client.stdout().split("\n").find((l) => l.includes("action: agencia"));
-    assert.match(
-      failure ?? "",
-      /result: fail \| client_id: 1 \| error: INVALID_BET: Batch 1 \(2 bets, .+agency-1\.csv lines 3-5\) was refused: Invalid bet 2 of 2: birthdate/,
-    );
-    assert.equal(await storedRows(server.dir), 2);
+    return {
+      code,
+      failure: failure ?? `no agencia line; stderr: ${client.stderr()}`,
+      stored: await storedRows(server.dir),
+      serverLog: parseLog(server.stdout()),
+    };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+const GOOD_LINE = "Ana,Lorca,30904465,1999-03-17,7574\r\n";
+
+Deno.test("agency - a bad line in its file: the batch is refused, the agency names the lines and exits 1", async () => {
+  // Batches of 2: lines 1-2 are stored, lines 3-5 (a blank one among them) are refused.
+  const text = `${GOOD_LINE.repeat(3)}\r\nAna,Lorca,1,2023-02-30,5\r\n${GOOD_LINE}`;
+  const run = await runAgencyOn(new TextEncoder().encode(text));
+  assert.equal(run.code, 1, run.failure);
+  assert.match(
+    run.failure,
+    /result: fail \| client_id: 1 \| error: INVALID_BET: Batch 1 \(2 bets, .+agency-1\.csv lines 3-5\) was refused: Invalid bet 2 of 2: birthdate/,
+  );
+  assert.equal(run.stored, 2);
 });
 
 Deno.test("agency - a file saved as Latin-1: the batch is refused as not UTF-8, naming its lines", async () => {
-  await using server = await startServer({ agencies: 1 });
-  const dir = await Deno.makeTempDir({ prefix: "tp0-latin1-" });
-  try {
-    const path = `${dir}/agency-1.csv`;
-    const good = "Ana,Lorca,30904465,1999-03-17,7574\r\n";
-    // "José Pérez" as a Windows editor saves it in Latin-1: one byte per character, é is 0xE9.
-    const text = `${good}${good}${good}José Pérez,Lorca,1,1999-03-17,5\r\n`;
-    await Deno.writeFile(path, Uint8Array.from(text, (c) => c.charCodeAt(0)));
-    const client = await startClient(1, server.port, {
-      CLI_DATA_PATH: path,
-      CLI_BATCH_MAXAMOUNT: "2",
-    });
-    assert.equal(await client.status, 1, client.stderr());
-    const failure = client.stdout().split("\n").find((l) => l.includes("action: agencia"));
-    assert.match(
-      failure ?? "",
-      /error: INVALID_BET: Batch 1 \(2 bets, .+agency-1\.csv lines 3-4\) was refused: Invalid bet 2 of 2: not UTF-8 text/,
-    );
-    assert.equal(await storedRows(server.dir), 2);
-    const log = parseLog(server.stdout());
-    assert.ok(
-      log.some((l) =>
-        l.action === "apuesta_recibida" && l.result === "fail" && l.fields.get("cantidad") === "2"
-      ),
-      "the server logs the refused batch",
-    );
-    assert.ok(
-      !log.some((l) => l.action === "receive_message" && l.result === "fail"),
-      "and no protocol error",
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  // "José Pérez" as a Windows editor saves it in Latin-1: one byte per character, é is 0xE9.
+  const text = `${GOOD_LINE.repeat(3)}José Pérez,Lorca,1,1999-03-17,5\r\n`;
+  const run = await runAgencyOn(Uint8Array.from(text, (c) => c.charCodeAt(0)));
+  assert.equal(run.code, 1, run.failure);
+  assert.match(
+    run.failure,
+    /error: INVALID_BET: Batch 1 \(2 bets, .+agency-1\.csv lines 3-4\) was refused: Invalid bet 2 of 2: not UTF-8 text/,
+  );
+  assert.equal(run.stored, 2);
+  assert.ok(
+    run.serverLog.some((l) =>
+      l.action === "apuesta_recibida" && l.result === "fail" && l.fields.get("cantidad") === "2"
+    ),
+    "the server logs the refused batch",
+  );
+  assert.ok(
+    !run.serverLog.some((l) => l.action === "receive_message" && l.result === "fail"),
+    "and no protocol error",
+  );
 });
