@@ -27,6 +27,32 @@ export async function reportFault(row: FaultRow): Promise<void> {
   if (file) await Deno.writeTextFile(file, line + "\n", { append: true });
 }
 
+/**
+ * {@linkcode reportFault} for a scenario whose bets were accounted for: its counts come
+ * from the accounting, and it passes when nothing was lost or duplicated.
+ *
+ * @param scenario What was done.
+ * @param faults How many faults were injected.
+ * @param result The accounting of `bets.csv`.
+ */
+export function reportAccounted(
+  scenario: string,
+  faults: number,
+  result: Accounting,
+): Promise<void> {
+  const { sent, stored, lost, duplicated } = result;
+  const pass = lost === 0 && duplicated === 0;
+  return reportFault({
+    scenario,
+    faults,
+    sent,
+    stored,
+    lost,
+    duplicated,
+    result: pass ? "pass" : "fail",
+  });
+}
+
 /** What `bets.csv` holds compared with what the agencies sent. */
 export interface Accounting {
   readonly sent: number;

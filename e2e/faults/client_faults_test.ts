@@ -15,7 +15,7 @@ import {
   delay,
   expectedRows,
   expectedWinners,
-  reportFault,
+  reportAccounted,
 } from "./_faults.ts";
 
 function received(server: ServerProcess): number {
@@ -143,15 +143,7 @@ Deno.test("client - the server restarts mid-run: agencies back off with jitter, 
       );
     }
     assert.ok(new Set(firstWaits).size >= 3, `jitter spreads the agencies: ${firstWaits}`);
-    await reportFault({
-      scenario: "server restart (SIGTERM, 1.5 s down), 5 agencies reconnect",
-      faults: 1,
-      sent: result.sent,
-      stored: result.stored,
-      lost: result.lost,
-      duplicated: result.duplicated,
-      result: "pass",
-    });
+    await reportAccounted("server restart (SIGTERM, 1.5 s down), 5 agencies reconnect", 1, result);
     console.log(`${retries} connection retries; first waits ${firstWaits.join(", ")} ms`);
   } finally {
     await killAll(clients);
@@ -248,15 +240,7 @@ Deno.test("client - an agency killed mid-batch: its partial batch is dropped and
     assert.deepEqual(winnersOf(clients[0]!), winners.get(1));
     assert.deepEqual(winnersOf(restarted), winners.get(2));
     assert.deepEqual(winnersOf(clients[2]!), winners.get(3));
-    await reportFault({
-      scenario: "agency killed twice (once mid-frame), restarted",
-      faults: 2,
-      sent: result.sent,
-      stored: result.stored,
-      lost: result.lost,
-      duplicated: result.duplicated,
-      result: "pass",
-    });
+    await reportAccounted("agency killed twice (once mid-frame), restarted", 2, result);
   } finally {
     await killAll(restarted ? [...clients, restarted] : clients);
     await Deno.remove(data, { recursive: true });

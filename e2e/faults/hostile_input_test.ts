@@ -11,7 +11,15 @@ import {
 } from "../../shared/protocol/mod.ts";
 import { generateDataset } from "../../tools/dataset/mod.ts";
 import { parseLog, readRows, startClient, startServer } from "../lottery/_harness.ts";
-import { account, delay, expectedWinners, helloRaw, memoryOf, reportFault } from "./_faults.ts";
+import {
+  account,
+  delay,
+  expectedWinners,
+  helloRaw,
+  memoryOf,
+  reportAccounted,
+  reportFault,
+} from "./_faults.ts";
 import { concatBytes } from "../../shared/bytes.ts";
 
 /** Change it to explore other cases; a failure names the case to replay. */
@@ -197,15 +205,11 @@ Deno.test("server - 5,000 hostile connections: an error frame or a close, never 
         `${counts.expectedCode} of ${counts.expectedCodeCases} bad frames got the exact code; ` +
         `peak RSS ${memory?.peakMiB.toFixed(0)} MiB`,
     );
-    await reportFault({
-      scenario: `hostile frames over TCP (${CASES} connections), then an agency`,
-      faults: CASES,
-      sent: result.sent,
-      stored: result.stored,
-      lost: result.lost,
-      duplicated: result.duplicated,
-      result: "pass",
-    });
+    await reportAccounted(
+      `hostile frames over TCP (${CASES} connections), then an agency`,
+      CASES,
+      result,
+    );
   } finally {
     await Deno.remove(data, { recursive: true });
   }

@@ -11,7 +11,7 @@ import {
   expectedWinners,
   GOOD_BET,
   helloRaw,
-  reportFault,
+  reportAccounted,
 } from "./_faults.ts";
 
 const SECRETS: Readonly<Record<number, string>> = {
@@ -127,15 +127,7 @@ Deno.test("server - with secrets, agencies prove who they are and act only for t
     const result = await account(`${server.dir}/bets.csv`, await expectedRows(paths));
     assert.equal(result.lost, 0);
     assert.equal(result.duplicated, 0);
-    await reportFault({
-      scenario: "bad secrets and cross-agency requests",
-      faults: refusals,
-      sent: result.sent,
-      stored: result.stored,
-      lost: result.lost,
-      duplicated: result.duplicated,
-      result: "pass",
-    });
+    await reportAccounted("bad secrets and cross-agency requests", refusals, result);
   } finally {
     await Deno.remove(data, { recursive: true });
   }

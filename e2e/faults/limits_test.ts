@@ -13,6 +13,7 @@ import {
   helloRaw,
   memoryOf,
   openFileLimit,
+  reportAccounted,
   reportFault,
 } from "./_faults.ts";
 
@@ -168,15 +169,7 @@ Deno.test("server - 1,000 idle connections do not stop 5 real agencies", async (
     assert.equal(result.lost, 0);
     assert.equal(result.duplicated, 0);
     assert.ok(elapsed < 60_000, `agencies took ${elapsed.toFixed(0)} ms`);
-    await reportFault({
-      scenario: `${idle} idle connections + 5 agencies`,
-      faults: idle,
-      sent: result.sent,
-      stored: result.stored,
-      lost: result.lost,
-      duplicated: result.duplicated,
-      result: "pass",
-    });
+    await reportAccounted(`${idle} idle connections + 5 agencies`, idle, result);
   } finally {
     for (const conn of conns) {
       try {
@@ -375,15 +368,11 @@ Deno.test("client - agencies refused over the connection limit back off and fini
     const result = await account(`${server.dir}/bets.csv`, await expectedRows(paths));
     assert.equal(result.lost, 0);
     assert.equal(result.duplicated, 0);
-    await reportFault({
-      scenario: `agencies refused over the connection limit (${max}), then admitted`,
-      faults: refused(),
-      sent: result.sent,
-      stored: result.stored,
-      lost: result.lost,
-      duplicated: result.duplicated,
-      result: "pass",
-    });
+    await reportAccounted(
+      `agencies refused over the connection limit (${max}), then admitted`,
+      refused(),
+      result,
+    );
   } finally {
     for (const conn of held) conn.close();
     await Deno.remove(data, { recursive: true });
