@@ -7,7 +7,7 @@
 import { ConnectionError } from "../shared/errors.ts";
 import { signalTimer } from "../shared/net/timer.ts";
 import type { ActionLogger } from "../shared/log.ts";
-import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
+import { FramedConnection } from "../shared/net/framed_conn.ts";
 import type { ClientConfig } from "./config.ts";
 
 /** Options of {@linkcode connectWithRetry}. */
@@ -160,7 +160,7 @@ export async function openServerConnection(
     signal: options.signal,
     fields: { client_id: config.id },
   });
-  return new FramedConnection(socket as ByteStream, {
+  return new FramedConnection(socket, {
     idleTimeoutMs: config.timeout.ms,
     timer: signalTimer,
   });

@@ -5,7 +5,7 @@
  * @module
  */
 import type { ActionLogger } from "../shared/log.ts";
-import { writeAll } from "../shared/net/framed_conn.ts";
+import { concatBytes, writeAll } from "../shared/bytes.ts";
 import type { ClientConfig } from "./config.ts";
 import { connectWithRetry, sleep } from "./connect.ts";
 
@@ -24,14 +24,7 @@ async function readLine(conn: Deno.Conn): Promise<string> {
     chunks.push(buf.slice(0, n));
     if (buf.subarray(0, n).includes(0x0a)) break;
   }
-  const text = new TextDecoder().decode(
-    chunks.reduce((all, c) => {
-      const joined = new Uint8Array(all.length + c.length);
-      joined.set(all);
-      joined.set(c, all.length);
-      return joined;
-    }, new Uint8Array(0)),
-  );
+  const text = new TextDecoder().decode(concatBytes(chunks));
   return text.replace(/\r?\n$/, "");
 }
 

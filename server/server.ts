@@ -6,9 +6,9 @@
  * @module
  */
 import { WINNING_NUMBER } from "../shared/bet.ts";
-import { ConnectionError, ErrorCode } from "../shared/errors.ts";
+import { ErrorCode } from "../shared/errors.ts";
 import type { ActionLogger } from "../shared/log.ts";
-import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
+import { FramedConnection, isConnectionLost, readWithin } from "../shared/net/framed_conn.ts";
 import { MAGIC, MessageType } from "../shared/protocol/mod.ts";
 import type { ServerConfig } from "./config.ts";
 import { collectWinners, Lottery } from "./draw.ts";
@@ -59,13 +59,8 @@ function peerIp(conn: Deno.Conn): string {
 
 async function readFirst(conn: Deno.Conn, timeoutMs: number): Promise<Uint8Array | null> {
   const buf = new Uint8Array(8192);
-  const timer = timeoutMs > 0 ? setTimeout(() => conn.close(), timeoutMs) : undefined;
-  try {
-    const n = await conn.read(buf);
-    return n === null ? null : buf.subarray(0, n);
-  } finally {
-    clearTimeout(timer);
-  }
+  const n = await readWithin(conn, buf, timeoutMs || Infinity);
+  return n === null ? null : buf.subarray(0, n);
 }
 
 function isUtf8Start(bytes: Uint8Array): boolean {
@@ -140,7 +135,7 @@ export async function startServer(
       const first = await readFirst(conn, config.idleTimeout.ms);
       if (first === null || first.length === 0) return;
       if (first[0] === MAGIC) {
-        const framed = new FramedConnection(conn as ByteStream, {
+        const framed = new FramedConnection(conn, {
           idleTimeoutMs: config.idleTimeout.ms,
           // A frame trickled in byte by byte (slow loris) gets no more time than silence.
           frameTimeoutMs: config.idleTimeout.ms,
@@ -159,7 +154,7 @@ export async function startServer(
         });
       }
     } catch (error) {
-      if (closing === undefined && !(error instanceof ConnectionError) && !isClosedError(error)) {
+      if (closing === undefined && !isConnectionLost(error)) {
         log.error("connection", "fail", { ip, detail: String(error) });
       }
     } finally {
@@ -253,13 +248,8 @@ function memoryFields(): { rss_mb: number; heap_mb: number; external_mb: number 
   };
 }
 
-function isClosedError(error: unknown): boolean {
-  return error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted ||
-    error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe;
-}
-
 function refuseOverLimit(conn: Deno.Conn): void {
-  const framed = new FramedConnection(conn as ByteStream);
+  const framed = new FramedConnection(conn);
   framed.send({
     type: MessageType.ERROR,
     code: ErrorCode.LIMIT_EXCEEDED,

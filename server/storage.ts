@@ -15,7 +15,7 @@ import { stringify } from "csv-stringify/sync";
 import { type Bet, type BetFields, hasWon, WINNING_NUMBER } from "../shared/bet.ts";
 import { splitCsvLine } from "../shared/csv_line.ts";
 import { ErrorCode, ProtocolError } from "../shared/errors.ts";
-import { writeAll } from "../shared/net/framed_conn.ts";
+import { writeAll } from "../shared/bytes.ts";
 import { type ByteSearch, byteSearch } from "./byte_search.ts";
 import { decodeJournal, encodeRecord, RECORD_SIZE, RecordKind } from "./journal.ts";
 

@@ -5,10 +5,8 @@ import {
   hasWon,
   isValidBirthdate,
   MAX_NAME_LENGTH,
-  validateBet,
   WINNING_NUMBER,
 } from "./bet.ts";
-import { ErrorCode, InvalidBetError, ProtocolError } from "./errors.ts";
 
 const GOOD: BetFields = {
   firstName: "Santiago Lionel",
@@ -148,18 +146,6 @@ Deno.test("isValidBirthdate() accepts today and rejects tomorrow relative to `to
   assert.equal(isValidBirthdate("2024-06-16", today), false);
   assert.equal(isValidBirthdate("2000-02-29", today), true);
   assert.equal(isValidBirthdate("1900-02-29", today), false);
-});
-
-Deno.test("validateBet() throws InvalidBetError with code INVALID_BET", () => {
-  validateBet(GOOD);
-  assert.throws(() => validateBet({ ...GOOD, number: 10000 }), (error: unknown) => {
-    assert.ok(error instanceof InvalidBetError);
-    assert.ok(error instanceof ProtocolError);
-    assert.equal(error.name, "InvalidBetError");
-    assert.equal(error.code, ErrorCode.INVALID_BET);
-    assert.equal(error.message, "Invalid bet: number 10000 is outside 0-9999");
-    return true;
-  });
 });
 
 Deno.test("hasWon() is true only for the winning number 7574", () => {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { BetFields } from "../../shared/bet.ts";
-import { type ByteStream, FramedConnection } from "../../shared/net/framed_conn.ts";
+import { FramedConnection } from "../../shared/net/framed_conn.ts";
 import { MessageType } from "../../shared/protocol/mod.ts";
 import { FAULT_ROW_PREFIX, type FaultRow } from "../../tools/fault_report.ts";
 import { readRows } from "../lottery/_harness.ts";
@@ -157,7 +157,7 @@ export async function expectedWinners(paths: readonly string[]): Promise<Map<num
  */
 export async function connectRaw(port: number, idleTimeoutMs = 5000): Promise<FramedConnection> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  return new FramedConnection(conn as ByteStream, { idleTimeoutMs });
+  return new FramedConnection(conn, { idleTimeoutMs });
 }
 
 /**

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ErrorCode } from "../../shared/errors.ts";
-import { type ByteStream, FramedConnection } from "../../shared/net/framed_conn.ts";
+import { FramedConnection } from "../../shared/net/framed_conn.ts";
 import { encodeMessage, MessageType } from "../../shared/protocol/mod.ts";
 import { parseLog, startClient, startServer, waitFor } from "../lottery/_harness.ts";
 import {
@@ -201,7 +201,7 @@ Deno.test("server - connections over SERVER_MAX_CONNECTIONS get LIMIT_EXCEEDED a
     await waitFor(() => accepted() >= max, 10_000, "the server to accept the first connections");
     for (let i = 0; i < over; i++) {
       const raw = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-      using conn = new FramedConnection(raw as ByteStream, { idleTimeoutMs: 5000 });
+      using conn = new FramedConnection(raw, { idleTimeoutMs: 5000 });
       const reply = await conn.read();
       assert.equal(reply?.type, MessageType.ERROR, "an error frame");
       assert.equal(reply?.type === MessageType.ERROR && reply.code, ErrorCode.LIMIT_EXCEEDED);

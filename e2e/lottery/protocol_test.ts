@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { BetFields } from "../../shared/bet.ts";
 import { ErrorCode } from "../../shared/errors.ts";
-import { type ByteStream, FramedConnection } from "../../shared/net/framed_conn.ts";
+import { FramedConnection } from "../../shared/net/framed_conn.ts";
 import { MessageType } from "../../shared/protocol/mod.ts";
 import { parseLog, startClient, startServer } from "./_harness.ts";
 
@@ -15,7 +15,7 @@ const GOOD: BetFields = {
 
 async function connect(port: number): Promise<FramedConnection> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  return new FramedConnection(conn as ByteStream, { idleTimeoutMs: 5000 });
+  return new FramedConnection(conn, { idleTimeoutMs: 5000 });
 }
 
 async function hello(port: number, agency: number): Promise<FramedConnection> {
@@ -110,7 +110,7 @@ Deno.test("server - a malformed batch is refused whole, logged, and other agenci
   });
   await t.step("an unknown message type gets an error frame and a close", async () => {
     const raw = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-    using framed = new FramedConnection(raw as ByteStream);
+    using framed = new FramedConnection(raw);
     await framed.send({ type: MessageType.HELLO, agency: 3, secret: "" });
     await framed.expect(MessageType.WELCOME);
     await framed.send(new Uint8Array([0xfb, 0x7f, 0, 0]));

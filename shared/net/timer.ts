@@ -75,6 +75,7 @@ export class Deadline {
   /** When the armed timer fires, Infinity when none is armed. */
   #firesAt = Infinity;
   #cancel: (() => void) | undefined;
+  #expired = false;
 
   /**
    * @param timer Runs the one timer.
@@ -95,10 +96,16 @@ export class Deadline {
   set(ms: number): void {
     const at = this.#now() + ms;
     this.#at = at;
+    this.#expired = false;
     // An armed timer that fires sooner re-checks then; only a later one must be replaced.
     if (this.#firesAt <= at) return;
     this.#cancel?.();
     this.#arm(at);
+  }
+
+  /** Whether the last deadline set passed (and `onExpire` ran); false again on `set`. */
+  get expired(): boolean {
+    return this.#expired;
   }
 
   /** No deadline until the next {@linkcode Deadline.set}; an armed timer finds none. */
@@ -128,6 +135,7 @@ export class Deadline {
       return;
     }
     this.#at = Infinity;
+    this.#expired = true;
     this.#onExpire();
   }
 }

@@ -140,24 +140,6 @@ export class FrameBuilder {
   }
 
   /**
-   * Runs `write`; when it would overflow the frame, rolls back and returns `false`.
-   *
-   * @param write Appends something to this builder.
-   * @returns Whether it fit.
-   */
-  tryAppend(write: (builder: this) => void): boolean {
-    const mark = this.#pos;
-    try {
-      write(this);
-      return true;
-    } catch (error) {
-      this.#pos = mark;
-      if (error instanceof FrameFull) return false;
-      throw error;
-    }
-  }
-
-  /**
    * Writes the header and returns a copy of the frame; the builder is then empty.
    *
    * @param type The message type.

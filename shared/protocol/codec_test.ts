@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { BetFields } from "../bet.ts";
 import { ErrorCode, InvalidBetError, ProtocolError } from "../errors.ts";
-import { decodeMessage, encodeBatchHeader, encodeMessage, FrameBuilder } from "./codec.ts";
+import { decodeMessage, encodeBatchHeader, encodeMessage } from "./codec.ts";
 import {
   BATCH_HEADER_SIZE,
   HEADER_SIZE,
@@ -277,24 +277,6 @@ Deno.test("encodeMessage() refuses a str8 over 255 bytes", async (t) => {
       RangeError,
     );
   });
-});
-
-Deno.test("FrameBuilder.tryAppend() rolls back what does not fit", () => {
-  const builder = new FrameBuilder();
-  builder.u16(1);
-  assert.equal(builder.size, HEADER_SIZE + 2);
-  const fits = builder.tryAppend((b) => b.str16("x".repeat(MAX_FRAME_SIZE)));
-  assert.equal(fits, false);
-  assert.equal(builder.size, HEADER_SIZE + 2);
-  assert.equal(builder.tryAppend((b) => b.u32(7)), true);
-  const frame = builder.finish(MessageType.DONE);
-  assert.deepEqual(
-    frame,
-    new Uint8Array([0xfb, 0x06, 0x00, 0x06, 0x00, 0x01, 0x00, 0x00, 0x00, 0x07]),
-  );
-  assert.equal(builder.size, HEADER_SIZE, "finish() resets the builder");
-  assert.throws(() => builder.tryAppend((b) => b.str8("s".repeat(300))), RangeError);
-  assert.equal(builder.size, HEADER_SIZE, "a non-overflow RangeError also rolls back");
 });
 
 Deno.test("decodeMessage() rejects malformed bodies with ProtocolError", async (t) => {
