@@ -1,7 +1,7 @@
 /**
  * Helpers of the Docker end-to-end test: a scratch workspace (configs, agency data and
- * compose file outside the repository), container waits bounded in time, and a parser
- * for the course's log lines.
+ * compose file outside the repository), container waits bounded in time, and containers'
+ * log lines read (and checked) with the course's parsing rule.
  *
  * @module
  */
@@ -12,59 +12,29 @@ import { run, runOrThrow } from "../../tools/_docker.ts";
 import { type ComposeOptions, writeCompose } from "../../tools/gen_compose.ts";
 import { composeArgv, detectCompose, down, up } from "../../tools/compose.ts";
 import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../shared/_course_data.ts";
+import { type LogLine, logProblems, parseLog } from "../../shared/log_line.ts";
 
 /** The repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 
 export { COURSE_ZIP, HAS_COURSE_ZIP };
 
-/** One parsed course log line. */
-export interface LogLine {
-  /** `INFO`, `DEBUG`, … */
-  readonly level: string;
-  /** The `action` field. */
-  readonly action: string;
-  /** The `result` field. */
-  readonly result: string;
-  /** Every `key: value` pair, the action and result included. */
-  readonly fields: ReadonlyMap<string, string>;
-  /** The raw line. */
-  readonly raw: string;
-}
+export type { LogLine };
 
 /**
- * Parses a course log line: split on `|`, then each part on its first `: ` (so a value
- * such as `server:12345` stays whole).
- *
- * @param raw One line of `docker logs`.
- * @returns The parsed line, or `undefined` when it is not an action line.
- */
-export function parseLogLine(raw: string): LogLine | undefined {
-  const match = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} (\w+)\s+(action: .*)$/.exec(raw.trimEnd());
-  if (match === null) return undefined;
-  const fields = new Map<string, string>();
-  for (const part of (match[2] ?? "").split("|")) {
-    const colon = part.indexOf(": ");
-    if (colon < 0) continue;
-    fields.set(part.slice(0, colon).trim(), part.slice(colon + 2).trim());
-  }
-  return {
-    level: match[1] ?? "",
-    action: fields.get("action") ?? "",
-    result: fields.get("result") ?? "",
-    fields,
-    raw,
-  };
-}
-
-/**
- * A container's whole log (stdout and stderr), as lines.
+ * A container's whole log (stdout and stderr), as lines. Its stdout is checked first:
+ * every line must parse by the course's rule into the fields that were logged.
  *
  * @param name The container.
  * @returns Its lines.
+ * @throws {Error} Naming each stdout line the course's parser would misread.
  */
 export async function logLines(name: string): Promise<string[]> {
   const result = await run(["docker", "logs", name], { timeoutMs: 30_000 });
+  const problems = logProblems(result.stdout);
+  if (problems.length > 0) {
+    throw new Error(`${name} logged lines the course's parser misreads:\n${problems.join("\n")}`);
+  }
   return (result.stdout + result.stderr).split("\n").filter((line) => line !== "");
 }
 
@@ -76,9 +46,7 @@ export async function logLines(name: string): Promise<string[]> {
  * @returns The parsed lines, in order.
  */
 export async function actions(name: string, action?: string): Promise<LogLine[]> {
-  return (await logLines(name))
-    .map(parseLogLine)
-    .filter((line): line is LogLine => line !== undefined)
+  return parseLog((await logLines(name)).join("\n"))
     .filter((line) => action === undefined || line.action === action);
 }
 

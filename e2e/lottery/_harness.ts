@@ -5,7 +5,7 @@
  * @module
  */
 import { unzipSync } from "fflate";
-import { parseLog } from "../../shared/log_line.ts";
+import { logProblems, parseLog } from "../../shared/log_line.ts";
 import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../shared/_course_data.ts";
 
 export { type LogLine, parseLog } from "../../shared/log_line.ts";
@@ -50,6 +50,26 @@ class OutputBuffer {
   get text(): string {
     return this.#text;
   }
+}
+
+/**
+ * A child's exit code once its output is in, after checking that every line of its
+ * stdout parses by the course's rule into the fields that were logged.
+ */
+async function checkedExit(
+  child: Deno.ChildProcess,
+  out: OutputBuffer,
+  err: OutputBuffer,
+): Promise<number> {
+  const { code } = await child.status;
+  await Promise.all([out.done, err.done]);
+  const problems = logProblems(out.text);
+  if (problems.length > 0) {
+    throw new Error(
+      `pid ${child.pid} logged lines the course's parser misreads:\n${problems.join("\n")}`,
+    );
+  }
+  return code;
 }
 
 /** A running `bin/server`. */
@@ -128,13 +148,10 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
   const out = new OutputBuffer(child.stdout);
   const err = new OutputBuffer(child.stderr);
   let exitCode: number | undefined;
-  const status = child.status.then(async (s) => {
-    await Promise.all([out.done, err.done]);
-    exitCode = s.code;
-    return s.code;
-  });
+  const status = checkedExit(child, out, err);
+  status.then((code) => exitCode = code, () => exitCode = -1);
   const match = () =>
-    out.text.match(/accept_connections \| result: in_progress \| address: [\d.]+:(\d+)/);
+    out.text.match(/accept_connections \| result: in_progress \| address: [\d.]+꞉(\d+)/);
   await waitFor(() => match() !== null || exitCode !== undefined, 15_000, "the server to listen");
   if (exitCode !== undefined) {
     throw new Error(`Server exited ${exitCode} at start: ${err.text.trim()}`);
@@ -207,11 +224,9 @@ export async function startClient(
   }).spawn();
   const out = new OutputBuffer(child.stdout);
   const err = new OutputBuffer(child.stderr);
-  const status = child.status.then(async (s) => {
-    await Promise.all([out.done, err.done]);
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-    return s.code;
-  });
+  const status = checkedExit(child, out, err).finally(() =>
+    Deno.remove(dir, { recursive: true }).catch(() => {})
+  );
   return {
     pid: child.pid,
     stdout: () => out.text,

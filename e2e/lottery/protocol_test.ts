@@ -220,7 +220,7 @@ Deno.test("agency - a bad line in its file: the batch is refused, the agency nam
   assert.equal(run.code, 1, run.failure);
   assert.match(
     run.failure,
-    /result: fail \| client_id: 1 \| error: INVALID_BET: Batch 1 \(2 bets, .+agency-1\.csv lines 3-5\) was refused: Invalid bet 2 of 2: birthdate/,
+    /result: fail \| client_id: 1 \| error: INVALID_BET꞉ Batch 1 \(2 bets, .+agency-1\.csv lines 3-5\) was refused꞉ Invalid bet 2 of 2꞉ birthdate/,
   );
   assert.equal(run.stored, 2);
 });
@@ -232,7 +232,7 @@ Deno.test("agency - a file saved as Latin-1: the batch is refused as not UTF-8, 
   assert.equal(run.code, 1, run.failure);
   assert.match(
     run.failure,
-    /error: INVALID_BET: Batch 1 \(2 bets, .+agency-1\.csv lines 3-4\) was refused: Invalid bet 2 of 2: not UTF-8 text/,
+    /error: INVALID_BET꞉ Batch 1 \(2 bets, .+agency-1\.csv lines 3-4\) was refused꞉ Invalid bet 2 of 2꞉ not UTF-8 text/,
   );
   assert.equal(run.stored, 2);
   assert.ok(

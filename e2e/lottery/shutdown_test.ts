@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { generateDataset } from "../../tools/dataset/mod.ts";
+import { logProblems } from "../../shared/log_line.ts";
 import { ensureBinaries, parseLog, ROOT, startClient, startServer, waitFor } from "./_harness.ts";
 
 function receivedBatches(stdout: string): number {
@@ -96,6 +97,7 @@ Deno.test("bin/server and bin/client - a bad config value prints one line and ex
           stderr: "piped",
         }).output();
         const stderr = new TextDecoder().decode(out.stderr).trim();
+        assert.deepEqual(logProblems(new TextDecoder().decode(out.stdout)), []);
         assert.equal(out.code, 2);
         assert.equal(stderr.split("\n").length, 1, `one line: ${stderr}`);
         assert.match(stderr, pattern);
