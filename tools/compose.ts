@@ -15,56 +15,44 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { dirname, isAbsolute, resolve } from "node:path";
 import YAML from "yaml";
-import { assertDockerEngine, lastLine, run, runMain, ToolError } from "./_docker.ts";
-import { ConfigError } from "../shared/errors.ts";
-import { buildImages, type BuildPath } from "./images.ts";
+import { CLIENT_MODES } from "../client/config.ts";
 import {
-  CLIENT_MODES,
+  choiceArg,
+  exists,
+  integerArg,
+  lastLine,
+  parseCli,
+  run,
+  runMain,
+  ToolError,
+  UsageError,
+} from "./_cli.ts";
+import {
   type ClientMode,
   DEFAULT_OUTPUT,
   NETWORK_NAME,
   parseClientCount,
   PROJECT,
-  writeCompose,
+  writeDeployment,
 } from "./gen_compose.ts";
+import { assertDockerEngine, buildImages, type BuildPath } from "./images.ts";
 
 /**
- * Picks the Compose command from what answers: v2 first, then v1.
+ * Finds the installed Compose command: v2 first, then v1.
  *
- * @param available Whether `docker compose version` and `docker-compose version` succeed.
  * @returns The argv prefix, e.g. `["docker", "compose"]`.
  * @throws {ToolError} When neither is installed.
- *
- * @example Usage
- * ```ts
- * import { pickCompose } from "./compose.ts";
- * pickCompose({ v2: false, v1: true }); // ["docker-compose"]
- * ```
  */
-export function pickCompose(available: { readonly v2: boolean; readonly v1: boolean }): string[] {
-  if (available.v2) return ["docker", "compose"];
-  if (available.v1) return ["docker-compose"];
+export async function detectCompose(): Promise<string[]> {
+  for (const prefix of [["docker", "compose"], ["docker-compose"]]) {
+    if ((await run([...prefix, "version"], { timeoutMs: 20_000 })).code === 0) return prefix;
+  }
   throw new ToolError(
     "Cannot find Docker Compose: install the compose plugin (docker compose) or docker-compose " +
       "(tools/provision_docker.sh)",
   );
-}
-
-/**
- * Finds the installed Compose command.
- *
- * @returns The argv prefix.
- * @throws {ToolError} When neither v2 nor v1 is installed.
- */
-export async function detectCompose(): Promise<string[]> {
-  const v2 = (await run(["docker", "compose", "version"], { timeoutMs: 20_000 })).code === 0;
-  const v1 = v2
-    ? false
-    : (await run(["docker-compose", "version"], { timeoutMs: 20_000 })).code === 0;
-  return pickCompose({ v2, v1 });
 }
 
 /**
@@ -76,7 +64,6 @@ export async function detectCompose(): Promise<string[]> {
  *
  * @example Usage
  * ```ts
- * import { composeArgv } from "./compose.ts";
  * composeArgv(["docker-compose"], { file: "dc.yaml", command: ["up", "-d"] });
  * // ["docker-compose", "-p", "tp0", "-f", "dc.yaml", "up", "-d"]
  * ```
@@ -89,88 +76,49 @@ export function composeArgv(
 }
 
 /**
- * Lists the host paths a compose document bind-mounts (short `src:dst[:mode]` syntax with
- * a path source, or long syntax with `type: bind`), resolved against the file's folder.
+ * Lists the host paths a compose document reads: bind mounts (short `src:dst[:mode]`
+ * syntax with a path source, or long syntax with `type: bind`) and env files (a path or
+ * a list; Compose v2 also takes `{ path }`), resolved against the file's folder.
  *
  * @param doc The parsed compose document.
  * @param baseDir The folder of the compose file.
  * @returns The absolute host paths, each once.
  */
-export function bindSources(doc: unknown, baseDir: string): string[] {
+export function hostSources(doc: unknown, baseDir: string): string[] {
   const sources = new Set<string>();
-  const services = (doc as { services?: Record<string, { volumes?: unknown[] }> })?.services;
+  const add = (path: unknown) => {
+    if (typeof path === "string") sources.add(isAbsolute(path) ? path : resolve(baseDir, path));
+  };
+  type Service = { volumes?: unknown[]; "env_file"?: unknown };
+  const services = (doc as { services?: Record<string, Service> })?.services;
   for (const service of Object.values(services ?? {})) {
     for (const volume of service?.volumes ?? []) {
-      let source: string | undefined;
-      if (typeof volume === "string") {
-        const head = volume.split(":")[0] ?? "";
-        if (head.startsWith(".") || head.startsWith("/") || head.startsWith("~")) source = head;
-      } else if (volume !== null && typeof volume === "object") {
-        const long = volume as { type?: string; source?: string };
-        if (long.type === "bind" && typeof long.source === "string") source = long.source;
-      }
-      if (source !== undefined) sources.add(isAbsolute(source) ? source : resolve(baseDir, source));
+      const head = typeof volume === "string" ? volume.split(":")[0]! : "";
+      if (/^[.\/~]/.test(head)) add(head);
+      const long = volume as { type?: string; source?: unknown } | null;
+      if (long?.type === "bind") add(long.source);
+    }
+    const envFiles = service?.env_file;
+    for (const entry of Array.isArray(envFiles) ? envFiles : [envFiles]) {
+      add(typeof entry === "string" ? entry : (entry as { path?: unknown } | null)?.path);
     }
   }
   return [...sources];
 }
 
-/**
- * Lists the env files a compose document names (`env_file`, a path or a list of paths),
- * resolved against the file's folder; Compose reads them on the host.
- *
- * @param doc The parsed compose document.
- * @param baseDir The folder of the compose file.
- * @returns The absolute paths, each once.
- */
-export function envFileSources(doc: unknown, baseDir: string): string[] {
-  const sources = new Set<string>();
-  const services = (doc as { services?: Record<string, { env_file?: unknown }> })?.services;
-  for (const service of Object.values(services ?? {})) {
-    const value = service?.env_file;
-    for (const entry of Array.isArray(value) ? value : [value]) {
-      // Compose v2 also takes `{ path, required }`.
-      const path = typeof entry === "string" ? entry : (entry as { path?: unknown } | null)?.path;
-      if (typeof path === "string") sources.add(isAbsolute(path) ? path : resolve(baseDir, path));
-    }
-  }
-  return [...sources];
-}
-
-async function missingBindSources(file: string): Promise<string[]> {
-  const doc = YAML.parse(await Deno.readTextFile(file), { version: "1.1" });
-  const missing: string[] = [];
-  const base = dirname(resolve(file));
-  for (const source of [...bindSources(doc, base), ...envFileSources(doc, base)]) {
-    try {
-      await Deno.stat(source);
-    } catch {
-      missing.push(source);
-    }
-  }
-  return missing;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function compose(
-  command: readonly string[],
-  file: string,
-  quiet = false,
-): Promise<{ code: number; detail: string }> {
+/** Runs a Compose subcommand on `file`; quiet keeps its output for the error line. */
+async function compose(command: readonly string[], file: string, quiet: boolean): Promise<void> {
   const prefix = await detectCompose();
   const result = await run(composeArgv(prefix, { file, command }), {
-    inherit: !quiet,
+    output: quiet ? "capture" : "inherit",
     timeoutMs: 600_000,
   });
-  return { code: result.code, detail: quiet ? lastLine(result.stderr) : "" };
+  if (result.code !== 0) {
+    const detail = quiet ? `: ${lastLine(result.stderr)}` : "";
+    throw new ToolError(
+      `Cannot run ${prefix.join(" ")} ${command[0]}: exit ${result.code}${detail}`,
+    );
+  }
 }
 
 /** Options of {@linkcode up}. */
@@ -183,7 +131,6 @@ export interface UpOptions {
   /**
    * Regenerate the file with this many agencies; without it an existing file is used
    * as is and a missing one is generated with 5.
-   * @default undefined
    */
   readonly clients?: number;
   /**
@@ -197,15 +144,10 @@ export interface UpOptions {
    */
   readonly secrets?: boolean;
   /**
-   * The image build path.
+   * The image build path; `undefined` skips building (the images must exist).
    * @default "auto"
    */
-  readonly path?: "auto" | BuildPath;
-  /**
-   * Skip building the images (they must exist).
-   * @default false
-   */
-  readonly build?: boolean;
+  readonly path?: "auto" | BuildPath | undefined;
   /**
    * Hide the progress of `docker build` and Compose.
    * @default false
@@ -219,8 +161,8 @@ export interface UpOptions {
 }
 
 /**
- * `up`: generates the compose file if needed, builds the images, checks every mounted
- * file exists, and starts the deployment detached (clients wait for a healthy server).
+ * `up`: generates the compose file if needed, builds the images, checks every file it
+ * mounts exists, and starts the deployment detached (clients wait for a healthy server).
  *
  * @param options File, agency count, mode, build path.
  * @throws {ToolError} When a step fails.
@@ -228,28 +170,25 @@ export interface UpOptions {
 export async function up(options: UpOptions = {}): Promise<void> {
   const say = options.say ?? console.log;
   const file = options.file ?? DEFAULT_OUTPUT;
+  const quiet = options.quiet ?? false;
   await assertDockerEngine();
-  const prefix = await detectCompose();
   if (options.clients !== undefined || !(await exists(file))) {
     const clients = options.clients ?? 5;
     const mode = options.mode ?? "agency";
     const secrets = options.secrets ?? false;
-    let warnings: string[];
-    try {
-      warnings = await writeCompose(file, { clients, mode, secrets });
-    } catch (error) {
-      if (error instanceof ConfigError) throw new ToolError(error.message);
-      throw error;
-    }
-    for (const warning of warnings) say(`up: warning: ${warning}`);
+    await writeDeployment(file, { clients, mode, secrets });
     say(
       `up: wrote ${file} (server + ${clients} agencies, mode ${mode}` +
         `${secrets ? ", secrets in .secrets/" : ""})`,
     );
-  } else if (options.secrets ?? false) {
+  } else if (options.secrets) {
     say(`up: warning: --secrets ignored: ${file} exists and is used as is (add --clients N)`);
   }
-  const missing = await missingBindSources(file);
+  const doc = YAML.parse(await Deno.readTextFile(file), { version: "1.1" });
+  const missing = [];
+  for (const source of hostSources(doc, dirname(resolve(file)))) {
+    if (!(await exists(source))) missing.push(source);
+  }
   if (missing.length > 0) {
     throw new ToolError(
       `Cannot start: mounted files are missing: ${missing.join(", ")} ` +
@@ -257,27 +196,11 @@ export async function up(options: UpOptions = {}): Promise<void> {
         "secrets: deno task gen-compose N --secrets)",
     );
   }
-  if (options.build ?? true) {
-    await buildImages({
-      path: options.path ?? "auto",
-      quiet: options.quiet ?? false,
-      say: (line) => say(`up: ${line}`),
-    });
-  }
-  const quiet = options.quiet ?? false;
-  const result = await run(composeArgv(prefix, { file, command: ["up", "-d"] }), {
-    inherit: !quiet,
-    timeoutMs: 600_000,
-  });
-  if (result.code !== 0) {
-    const detail = quiet ? `: ${lastLine(result.stderr)}` : "";
-    throw new ToolError(
-      `Cannot start the deployment: ${prefix.join(" ")} up exited ${result.code}${detail}`,
-    );
-  }
+  const path = "path" in options ? options.path : "auto";
+  if (path !== undefined) await buildImages({ path, quiet, say: (line) => say(`up: ${line}`) });
+  await compose(["up", "-d"], file, quiet);
   say(
-    `up: project ${PROJECT} running on ${NETWORK_NAME} (${prefix.join(" ")}); ` +
-      "deno task logs to follow, deno task down to stop",
+    `up: project ${PROJECT} running on ${NETWORK_NAME}; deno task logs to follow, deno task down to stop`,
   );
 }
 
@@ -316,122 +239,75 @@ export interface DownOptions {
 export async function down(options: DownOptions = {}): Promise<void> {
   await assertDockerEngine();
   const timeout = String(options.timeoutSeconds ?? 10);
+  const quiet = options.quiet ?? false;
   let file = options.file ?? DEFAULT_OUTPUT;
   let temp: string | undefined;
   if (!(await exists(file))) {
     temp = await Deno.makeTempDir({ prefix: "tp0-down-" });
     file = `${temp}/${DEFAULT_OUTPUT}`;
-    await writeCompose(file, { clients: 0 });
+    await writeDeployment(file, { clients: 0 });
   }
   try {
-    const quiet = options.quiet ?? false;
-    const stop = await compose(["stop", "-t", timeout], file, quiet);
-    const args = ["down", "-t", timeout, "--remove-orphans"];
-    if (options.volumes ?? false) args.push("--volumes");
-    const removed = await compose(args, file, quiet);
-    const failed = stop.code !== 0 ? stop : removed;
-    if (failed.code !== 0) {
-      const detail = failed.detail === "" ? "" : `: ${failed.detail}`;
-      throw new ToolError(`Cannot stop the deployment: compose exited ${failed.code}${detail}`);
-    }
+    await compose(["stop", "-t", timeout], file, quiet);
+    const volumes = options.volumes ? ["--volumes"] : [];
+    await compose(["down", "-t", timeout, "--remove-orphans", ...volumes], file, quiet);
   } finally {
     if (temp !== undefined) await Deno.remove(temp, { recursive: true }).catch(() => {});
   }
 }
 
-/**
- * `logs`: prints every container's log, following by default.
- *
- * @param options File and whether to follow.
- * @returns Compose's exit code.
- */
-export async function logs(
-  options: { readonly file?: string; readonly follow?: boolean } = {},
-): Promise<number> {
-  await assertDockerEngine();
-  const args = (options.follow ?? true) ? ["logs", "-f"] : ["logs"];
-  return (await compose(args, options.file ?? DEFAULT_OUTPUT)).code;
-}
-
 const USAGE = "usage: deno task up|down|logs [--file F] " +
   "[up: --clients N --mode agency|bet|echo --secrets --path auto|offline|online --no-build " +
-  "--quiet] " +
-  "[down: --timeout S --volumes --quiet] [logs: --no-follow]";
+  "--quiet] [down: --timeout S --volumes --quiet] [logs: --no-follow]";
 
 /**
  * The CLI: `compose.ts up|down|logs [flags]`.
  *
  * @param args Command-line arguments.
  * @returns The exit code.
+ * @throws {UsageError} For a bad command line.
  */
 export async function main(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...args],
-    options: {
-      file: { type: "string", default: DEFAULT_OUTPUT },
-      clients: { type: "string" },
-      mode: { type: "string", default: "agency" },
-      secrets: { type: "boolean", default: false },
-      path: { type: "string", default: "auto" },
-      "no-build": { type: "boolean", default: false },
-      quiet: { type: "boolean", default: false },
-      timeout: { type: "string", default: "10" },
-      volumes: { type: "boolean", default: false },
-      "no-follow": { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-    allowPositionals: true,
-  });
+  const { values, positionals } = parseCli(args, {
+    file: { type: "string", default: DEFAULT_OUTPUT },
+    clients: { type: "string" },
+    mode: { type: "string", default: "agency" },
+    secrets: { type: "boolean", default: false },
+    path: { type: "string", default: "auto" },
+    "no-build": { type: "boolean", default: false },
+    quiet: { type: "boolean", default: false },
+    timeout: { type: "string", default: "10" },
+    volumes: { type: "boolean", default: false },
+    "no-follow": { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  }, true);
   const [command, ...rest] = positionals;
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
   if (rest.length > 0 || (command !== "up" && command !== "down" && command !== "logs")) {
-    throw new ToolError(`Cannot run "${positionals.join(" ")}": ${USAGE}`);
+    throw new UsageError(`expected up, down or logs, not "${positionals.join(" ")}" (${USAGE})`);
   }
+  const { file, quiet } = values;
   if (command === "up") {
-    if (!(CLIENT_MODES as readonly string[]).includes(values.mode)) {
-      throw new ToolError(`Cannot start: --mode must be one of ${CLIENT_MODES.join(", ")}`);
-    }
-    const path = values.path;
-    if (path !== "auto" && path !== "offline" && path !== "online") {
-      throw new ToolError(`Cannot start: --path must be auto, offline or online, not "${path}"`);
-    }
-    let clients: number | undefined;
-    try {
-      clients = values.clients === undefined ? undefined : parseClientCount(values.clients);
-    } catch (error) {
-      throw new ToolError((error as Error).message);
-    }
+    const path = choiceArg("--path", values.path, ["auto", "offline", "online"] as const);
     await up({
-      file: values.file,
-      ...(clients === undefined ? {} : { clients }),
-      mode: values.mode as ClientMode,
+      file,
+      ...(values.clients === undefined ? {} : { clients: parseClientCount(values.clients) }),
+      mode: choiceArg("--mode", values.mode, CLIENT_MODES),
       secrets: values.secrets,
-      path,
-      build: !values["no-build"],
-      quiet: values.quiet,
+      path: values["no-build"] ? undefined : path,
+      quiet,
     });
-    return 0;
+  } else if (command === "down") {
+    const timeoutSeconds = integerArg("--timeout", values.timeout, 0, 600);
+    await down({ file, timeoutSeconds, volumes: values.volumes, quiet });
+  } else {
+    await assertDockerEngine();
+    await compose(values["no-follow"] ? ["logs"] : ["logs", "-f"], file, false);
   }
-  if (command === "down") {
-    const timeoutSeconds = Number(values.timeout);
-    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 0 || timeoutSeconds > 600) {
-      throw new ToolError(`Cannot stop: --timeout must be whole seconds from 0 to 600`);
-    }
-    await down({
-      file: values.file,
-      timeoutSeconds,
-      volumes: values.volumes,
-      quiet: values.quiet,
-    });
-    return 0;
-  }
-  return await logs({ file: values.file, follow: !values["no-follow"] });
+  return 0;
 }
 
-if (import.meta.main) {
-  await runMain("compose", () => main(Deno.args));
-}
+if (import.meta.main) await runMain("compose", () => main(Deno.args));

@@ -15,7 +15,7 @@ Deno.test("parseFaultRows() reads row lines and turns failed tests into failed r
   const text = [
     "some test output",
     `fault_report_row ${JSON.stringify(ROW)}`,
-    "run_tests: failed: ./e2e/faults/crash_test.ts: server - kill -9 at random moments",
+    "run_tests: failed: server - kill -9 at random moments => ./e2e/faults/crash_test.ts:91:6",
     "1 passed, 1 failed",
   ].join("\n");
   const rows = parseFaultRows(text);

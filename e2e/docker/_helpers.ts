@@ -8,8 +8,8 @@
 import { fileURLToPath } from "node:url";
 import { unzipSync } from "fflate";
 import { generateDataset } from "../../tools/dataset/mod.ts";
-import { run, runOrThrow } from "../../tools/_docker.ts";
-import { type ComposeOptions, writeCompose } from "../../tools/gen_compose.ts";
+import { run, runOrThrow } from "../../tools/_cli.ts";
+import { type ComposeOptions, writeDeployment } from "../../tools/gen_compose.ts";
 import { composeArgv, detectCompose, down, up } from "../../tools/compose.ts";
 import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../shared/_course_data.ts";
 import { type LogLine, logProblems, parseLog } from "../../shared/log_line.ts";
@@ -289,13 +289,12 @@ export class Workspace {
    * @param options Agency count and mode.
    */
   async generate(options: ComposeOptions): Promise<void> {
-    const warnings = await writeCompose(this.file, options);
-    if (warnings.length > 0) throw new Error(`gen-compose warned: ${warnings.join("; ")}`);
+    await writeDeployment(this.file, options);
   }
 
   /** `deno task up` without rebuilding (the images are built once per run). */
   async up(): Promise<void> {
-    await up({ file: this.file, build: false, quiet: true, say: () => {} });
+    await up({ file: this.file, path: undefined, quiet: true, say: () => {} });
   }
 
   /** `deno task down --volumes`: no leftovers for the next step. */

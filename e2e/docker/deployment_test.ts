@@ -6,15 +6,10 @@
  * extracted there from `../shared/data/dataset.zip` and never enters the repository.
  */
 import assert from "node:assert/strict";
-import { assertDockerEngine, run, runOrThrow } from "../../tools/_docker.ts";
-import { buildImages, ensureNetcatImage, IMAGES } from "../../tools/images.ts";
-import {
-  clientEnvFile,
-  NETWORK_NAME,
-  newSecret,
-  SECRETS_DIR,
-  SECRETS_FILE,
-} from "../../tools/gen_compose.ts";
+import { run, runOrThrow } from "../../tools/_cli.ts";
+import { assertDockerEngine, buildImages, ensureNetcatImage, IMAGES } from "../../tools/images.ts";
+import { NETWORK_NAME } from "../../tools/gen_compose.ts";
+import { clientEnvFile, newSecret, SECRETS_DIR, SECRETS_FILE } from "../../tools/secrets.ts";
 import { loadSecrets } from "../../server/secrets.ts";
 import { FAIL_LINE, SUCCESS_LINE } from "../../tools/validate_echo.ts";
 import {

@@ -6,16 +6,48 @@
  * @module
  */
 import { WINNING_NUMBER } from "../../shared/bet.ts";
+import { mulberry32 } from "../../shared/_random.ts";
+import { UsageError } from "../_cli.ts";
 import { COMPOUND_NAMES, FEMALE_NAMES, LAST_NAMES, MALE_NAMES } from "./names.ts";
-import {
-  checkInteger,
-  checkShare,
-  DATASET_DEFAULTS,
-  MAX_AGENCIES,
-  MAX_BETS_PER_AGENCY,
-  MAX_SEED,
-} from "./options.ts";
-import { below, createDniPermutation, createRandom, DNI_COUNT, mix32 } from "./random.ts";
+import { below, createDniPermutation, DNI_COUNT, mix32 } from "./random.ts";
+
+/** Defaults of the generator and of `generate`/`ensure`. */
+export const DATASET_DEFAULTS = {
+  /** Where agency files live. */
+  dir: ".data",
+  /** Number of agency files. */
+  agencies: 5,
+  /** Rows in each file. */
+  betsPerAgency: 20_000,
+  /** PRNG seed. */
+  seed: 42,
+  /** Share of rows whose number is the winning number, 7574. */
+  winnerShare: 0.001,
+} as const;
+
+/**
+ * Checks that an option is a number in a range (a whole one unless `whole` is false).
+ *
+ * @param name The option, as the message names it (e.g. `bets per agency`).
+ * @param value The value.
+ * @param range The smallest and largest allowed values.
+ * @param whole Whether it must be a whole number.
+ * @throws {UsageError} If the value is out of range.
+ */
+export function checkOption(
+  name: string,
+  value: number,
+  range: [number, number],
+  whole = true,
+): void {
+  if (!(value >= range[0] && value <= range[1]) || (whole && !Number.isSafeInteger(value))) {
+    throw new UsageError(
+      `Cannot generate dataset: ${name} must be a ${whole ? "whole " : ""}number from ${
+        range[0]
+      } to ${range[1]}, got ${value}`,
+    );
+  }
+}
 
 const encoder = new TextEncoder();
 
@@ -85,8 +117,6 @@ export interface AgencyCsv {
   readonly rows: number;
   /** Number of rows whose number is 7574. */
   readonly winners: number;
-  /** The DNIs of the winning rows, in file order. */
-  readonly winningDocuments: readonly string[];
 }
 
 /**
@@ -94,7 +124,7 @@ export interface AgencyCsv {
  *
  * @param options Agency, row count, seed and winner share.
  * @returns The bytes and what they contain.
- * @throws {RangeError} If an option is out of range.
+ * @throws {UsageError} If an option is out of range.
  *
  * @example Usage
  * ```ts
@@ -107,13 +137,12 @@ export function generateAgencyCsv(options: AgencyCsvOptions): AgencyCsv {
   const seed = options.seed ?? DATASET_DEFAULTS.seed;
   const winnerShare = options.winnerShare ?? DATASET_DEFAULTS.winnerShare;
   const firstIndex = options.firstIndex ?? (agency - 1) * rows;
-  checkInteger("agency", agency, 1, MAX_AGENCIES);
-  checkInteger("rows", rows, 0, MAX_BETS_PER_AGENCY);
-  checkInteger("seed", seed, 0, MAX_SEED);
-  checkShare(winnerShare);
-  checkInteger("first index", firstIndex, 0, DNI_COUNT - rows);
-
-  const random = createRandom(mix32(seed ^ mix32(agency)));
+  checkOption("agency", agency, [1, 10_000]);
+  checkOption("rows", rows, [0, 10_000_000]);
+  checkOption("seed", seed, [0, 0xffff_ffff]);
+  checkOption("winner share", winnerShare, [0, 1], false);
+  checkOption("first index", firstIndex, [0, DNI_COUNT - rows]);
+  const random = mulberry32(mix32(seed ^ mix32(agency)));
   const dniOf = createDniPermutation(seed);
   const winners = Math.round(rows * winnerShare);
   const wins = pickWinningRows(random, rows, winners);
@@ -121,7 +150,6 @@ export function generateAgencyCsv(options: AgencyCsvOptions): AgencyCsv {
   // The order of the `random()` calls below is part of the output: changing it changes
   // every file (the pinned hashes in agency_csv_test.ts catch that).
   const out = new RowWriter(rows * MAX_ROW_BYTES);
-  const winningDocuments: string[] = [];
   for (let row = 0; row < rows; row++) {
     writeFirstName(out, random);
     out.byte(COMMA);
@@ -135,7 +163,6 @@ export function generateAgencyCsv(options: AgencyCsvOptions): AgencyCsv {
     let number: number;
     if (wins[row]) {
       number = WINNING_NUMBER;
-      winningDocuments.push(String(dni));
     } else {
       number = below(random, 9999);
       if (number >= WINNING_NUMBER) number++;
@@ -144,7 +171,7 @@ export function generateAgencyCsv(options: AgencyCsvOptions): AgencyCsv {
     out.byte(CR);
     out.byte(LF);
   }
-  return { bytes: out.bytes(), rows, winners, winningDocuments };
+  return { bytes: out.bytes(), rows, winners };
 }
 
 /** Exactly `winners` distinct winning positions among `rows`, by Floyd's sampling. */
