@@ -22,7 +22,6 @@ function captureLogger(): { log: ActionLogger; lines: Logged[] } {
       warning: at("WARNING"),
       error: at("ERROR"),
       critical: at("CRITICAL"),
-      isDebugEnabled: () => true,
     },
   };
 }

@@ -10,22 +10,15 @@ import { BATCH_HEADER_SIZE, encodeBatchHeader, MAX_FRAME_SIZE } from "../shared/
 
 /** A line of the agency's CSV cannot be sent at all. */
 export class BetsFileError extends SyntaxError {
-  /** The file. */
-  readonly path: string;
-  /** The 1-based line number. */
-  readonly line: number;
-
   /**
    * @param path The file.
-   * @param line The line.
+   * @param line The 1-based line number.
    * @param detail What was wrong.
    * @param options Standard error options.
    */
   constructor(path: string, line: number, detail: string, options?: ErrorOptions) {
     super(`Cannot read bets from ${path} line ${line}: ${detail}`, options);
     this.name = "BetsFileError";
-    this.path = path;
-    this.line = line;
   }
 }
 

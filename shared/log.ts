@@ -187,8 +187,6 @@ export interface ActionLogger {
   error(action: string, result: ActionResult, fields?: LogFields): void;
   /** Logs at CRITICAL. */
   critical(action: string, result: ActionResult, fields?: LogFields): void;
-  /** Whether DEBUG lines are printed, to skip building costly fields. */
-  readonly isDebugEnabled: () => boolean;
 }
 
 function logAt(level: number): ActionLogger["info"] {
@@ -207,7 +205,6 @@ const logger: ActionLogger = {
   warning: logAt(2),
   error: logAt(3),
   critical: logAt(4),
-  isDebugEnabled: () => lowest === 0,
 };
 
 /**

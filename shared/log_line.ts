@@ -2,12 +2,12 @@
  * Reads the course's log lines back (the inverse of `log.ts`) with the course's own rule:
  * split a line on `|`, then each part on its last `:`, key left and value right, both
  * stripped. Tools and every test suite read the programs' output with it, so they parse
- * exactly what the course's graders parse, and {@linkcode logProblems} checks that every
- * line a program printed parses into the fields that were logged.
+ * exactly what the course's graders parse (and the suites check every line parses into
+ * the fields that were logged).
  *
  * @module
  */
-import { LOG_LEVELS, LogAction } from "./log.ts";
+import { LOG_LEVELS } from "./log.ts";
 
 /** A parsed action line. */
 export interface LogLine {
@@ -24,14 +24,22 @@ export interface LogLine {
 /** `YYYY-MM-DD HH:MM:SS LEVEL    ` before the message. */
 const PREFIX = new RegExp(`^\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2} (${LOG_LEVELS.join("|")}) +`);
 
-/** Splits a message into its `[key, value]` parts by the course's rule (no value: no `:`). */
-function parts(message: string): [string, string | undefined][] {
-  return message.split("|").map((part) => {
+/**
+ * Splits a line by the course's rule: the timestamp and level off, the rest on `|`, then
+ * each part on its last `:` into a key and a value, both stripped.
+ *
+ * @param line One line of output.
+ * @returns The level (`""` without one) and the `[key, value]` parts, in order; a part
+ *   without `:` has no value.
+ */
+export function courseParts(line: string): { level: string; parts: [string, string?][] } {
+  const level = PREFIX.exec(line);
+  const message = level === null ? line.trim() : line.slice(level[0].length).trimEnd();
+  const parts = message.split("|").map((part): [string, string?] => {
     const cut = part.lastIndexOf(":");
-    return cut === -1
-      ? [part.trim(), undefined]
-      : [part.slice(0, cut).trim(), part.slice(cut + 1).trim()];
+    return cut === -1 ? [part.trim()] : [part.slice(0, cut).trim(), part.slice(cut + 1).trim()];
   });
+  return { level: level?.[1] ?? "", parts };
 }
 
 /**
@@ -47,16 +55,10 @@ function parts(message: string): [string, string | undefined][] {
  * ```
  */
 export function parseLogLine(line: string): LogLine | undefined {
-  const level = PREFIX.exec(line);
-  const message = level === null ? line.trim() : line.slice(level[0].length);
-  if (!message.startsWith("action:")) return undefined;
-  const fields = new Map(parts(message.trimEnd()).map(([key, value]) => [key, value ?? ""]));
-  return {
-    level: level?.[1] ?? "",
-    action: fields.get("action") ?? "",
-    result: fields.get("result") ?? "",
-    fields,
-  };
+  const { level, parts } = courseParts(line);
+  if (parts[0]?.[0] !== "action") return undefined;
+  const fields = new Map(parts.map(([key, value]) => [key, value ?? ""]));
+  return { level, action: fields.get("action")!, result: fields.get("result") ?? "", fields };
 }
 
 /**
@@ -77,61 +79,4 @@ export function parseLog(text: string): LogLine[] {
     if (line) lines.push(line);
   }
   return lines;
-}
-
-const KEY = /^[a-z][a-z0-9_]*$/;
-const RESULTS = new Set(["success", "fail", "in_progress"]);
-
-/**
- * What is wrong with one line of a program's stdout under the course's rule, if
- * anything: it must be a whole course line, and every part must split into one of our
- * keys (a value holding `:` or `|` would leave a key that is not one) and its value.
- * The course's client `config` line keeps its `server_address: server:12345`.
- *
- * @param line One line of stdout, without its line break.
- * @returns The problem, or `undefined` when the line parses as logged.
- *
- * @example Usage
- * ```ts
- * logLineProblem("2026-11-22 12:02:00 INFO     action: x | result: success | address: 0.0.0.0:1");
- * // 'part "address: 0.0.0.0:1" splits into key "address: 0.0.0.0" …'
- * ```
- */
-export function logLineProblem(line: string): string | undefined {
-  const level = PREFIX.exec(line);
-  if (level === null) return "no timestamp and level";
-  const split = parts(line.slice(level[0].length));
-  const [action, result] = split;
-  if (action?.[0] !== "action" || result?.[0] !== "result") return "not action, then result";
-  if (!RESULTS.has(result[1] ?? "")) {
-    return `result "${result[1]}" is not success, fail or in_progress`;
-  }
-  const seen = new Set<string>();
-  for (const [key, value] of split) {
-    if (value === undefined) return `part "${key}" has no ":"`;
-    const courseAddress = action[1] === LogAction.CONFIG && key.startsWith("server_address:");
-    if ((!KEY.test(key) || seen.has(key)) && !courseAddress) {
-      return `part "${key}: ${value}" splits into key "${key}", not one key of its own`;
-    }
-    seen.add(key);
-  }
-  return undefined;
-}
-
-/**
- * Checks every whole line of a program's stdout with {@linkcode logLineProblem}; a last
- * line without its line break (a process killed mid-write) is not judged.
- *
- * @param stdout What the program printed.
- * @returns One `line N: problem: line` entry per bad line; empty when all parse.
- */
-export function logProblems(stdout: string): string[] {
-  const lines = stdout.split("\n");
-  lines.pop();
-  const problems: string[] = [];
-  lines.forEach((line, i) => {
-    const problem = line === "" ? "empty line" : logLineProblem(line);
-    if (problem !== undefined) problems.push(`line ${i + 1}: ${problem}: ${line}`);
-  });
-  return problems;
 }

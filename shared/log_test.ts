@@ -7,7 +7,7 @@ import {
   type LogLevelName,
   setupLogging,
 } from "./log.ts";
-import { logLineProblem, parseLogLine } from "./log_line.ts";
+import { parseLogLine } from "./log_line.ts";
 
 const LINE_PREFIX = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} (DEBUG|INFO|WARNING|ERROR|CRITICAL) +/;
 
@@ -127,7 +127,6 @@ Deno.test("log lines parse back with the course's rule into the fields logged", 
   for (const [name, args, fields] of cases) {
     await t.step(name, () => {
       const [line] = captureLogs("INFO", () => getActionLogger("test").info(...args));
-      assert.equal(logLineProblem(line!), undefined);
       const parsed = parseLogLine(line!);
       assert.deepEqual([...parsed!.fields], [["action", args[0]], ["result", args[1]], ...fields]);
     });
@@ -163,7 +162,6 @@ Deno.test("setupLogging() at DEBUG prints DEBUG lines, at ERROR hides WARNING", 
   await t.step("DEBUG", () => {
     const lines = captureLogs("DEBUG", () => {
       const log = getActionLogger("test");
-      assert.equal(log.isDebugEnabled(), true);
       log.debug("detail", "in_progress", { attempt: 2 });
     });
     assert.equal(lines.length, 1);
@@ -173,7 +171,6 @@ Deno.test("setupLogging() at DEBUG prints DEBUG lines, at ERROR hides WARNING", 
   await t.step("ERROR", () => {
     const lines = captureLogs("ERROR", () => {
       const log = getActionLogger("test");
-      assert.equal(log.isDebugEnabled(), false);
       log.info("a", "success");
       log.warning("b", "success");
       log.error("c", "fail");

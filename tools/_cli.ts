@@ -18,26 +18,14 @@ import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 
 /** A bad command line; {@linkcode runMain} prints its message and exits with 2. */
 export class UsageError extends Error {
-  /**
-   * @param message One line: what was wrong and what was expected.
-   * @param options Standard error options.
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "UsageError";
-  }
+  /** Its name in messages; its message is one line: what was wrong, what was expected. */
+  override readonly name = "UsageError";
 }
 
 /** A tool could not do its job; {@linkcode runMain} prints its message and exits with 1. */
 export class ToolError extends Error {
-  /**
-   * @param message One line saying what failed and, if known, how to fix it.
-   * @param options Standard error options.
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ToolError";
-  }
+  /** Its name in messages; its message is one line: what failed, and how to fix it. */
+  override readonly name = "ToolError";
 }
 
 /**

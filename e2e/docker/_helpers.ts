@@ -12,7 +12,8 @@ import { run, runOrThrow } from "../../tools/_cli.ts";
 import { type ComposeOptions, writeDeployment } from "../../tools/gen_compose.ts";
 import { composeArgv, detectCompose, down, up } from "../../tools/compose.ts";
 import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../shared/_course_data.ts";
-import { type LogLine, logProblems, parseLog } from "../../shared/log_line.ts";
+import { type LogLine, parseLog } from "../../shared/log_line.ts";
+import { logProblems } from "../lottery/_log_check.ts";
 
 /** The repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));

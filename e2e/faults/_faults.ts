@@ -5,11 +5,11 @@
  *
  * @module
  */
-import type { BetFields } from "../../shared/bet.ts";
 import { FramedConnection } from "../../shared/net/framed_conn.ts";
 import { MessageType } from "../../shared/protocol/mod.ts";
 import { FAULT_ROW_PREFIX, type FaultRow } from "../../tools/fault_report.ts";
 import { readRows } from "../lottery/_harness.ts";
+export { COURSE_BET as GOOD_BET } from "../../shared/_course_data.ts";
 import { generateDataset } from "../../tools/dataset/mod.ts";
 
 export type { FaultRow };
@@ -178,15 +178,6 @@ export async function helloRaw(
   const welcome = await conn.expect(MessageType.WELCOME);
   return { conn, nextSeq: welcome.nextSeq, done: welcome.done };
 }
-
-/** A valid bet, for raw peers. */
-export const GOOD_BET: BetFields = {
-  firstName: "Santiago Lionel",
-  lastName: "Lorca",
-  document: "30904465",
-  birthdate: "1999-03-17",
-  number: 7574,
-};
 
 /**
  * Reads a Linux process's memory figures from `/proc/<pid>/status`.

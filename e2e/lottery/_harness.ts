@@ -5,7 +5,9 @@
  * @module
  */
 import { unzipSync } from "fflate";
-import { logProblems, parseLog } from "../../shared/log_line.ts";
+import { generateDataset, type GenerateOptions } from "../../tools/dataset/mod.ts";
+import { parseLog } from "../../shared/log_line.ts";
+import { logProblems } from "./_log_check.ts";
 import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../shared/_course_data.ts";
 
 export { type LogLine, parseLog } from "../../shared/log_line.ts";
@@ -19,6 +21,25 @@ const COURSE_INI = "[DEFAULT]\nSERVER_PORT = 12345\nSERVER_IP = server\n" +
   "SERVER_LISTEN_BACKLOG = 5\nLOGGING_LEVEL = INFO\n";
 const COURSE_YAML = 'server:\n  address: "server:12345"\nloop:\n  amount: 5\n  period: "5s"\n' +
   'log:\n  level: "INFO"\nbatch:\n  maxAmount: 100\n';
+
+/**
+ * Runs `fn` on agency files generated into a temporary folder, removed afterwards.
+ *
+ * @param options Agencies, rows per agency, seed and share of winners.
+ * @param fn Gets `paths[i]`, agency i+1's CSV.
+ * @returns What `fn` returns.
+ */
+export async function withDataset<T>(
+  options: Omit<GenerateOptions, "dir">,
+  fn: (paths: string[]) => Promise<T>,
+): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "tp0-data-" });
+  try {
+    return await fn((await generateDataset({ dir, ...options })).files.map((file) => file.path));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
 
 /** Builds `bin/server` and `bin/client` unless both exist. */
 export async function ensureBinaries(): Promise<void> {
@@ -53,23 +74,32 @@ class OutputBuffer {
 }
 
 /**
- * A child's exit code once its output is in, after checking that every line of its
- * stdout parses by the course's rule into the fields that were logged.
+ * Starts `bin/<program>` in `cwd` with only `env`, collecting its output. `status`
+ * resolves with the exit code once the output is in, after checking that every line of
+ * its stdout parses by the course's rule into the fields that were logged.
  */
-async function checkedExit(
-  child: Deno.ChildProcess,
-  out: OutputBuffer,
-  err: OutputBuffer,
-): Promise<number> {
-  const { code } = await child.status;
-  await Promise.all([out.done, err.done]);
-  const problems = logProblems(out.text);
-  if (problems.length > 0) {
-    throw new Error(
-      `pid ${child.pid} logged lines the course's parser misreads:\n${problems.join("\n")}`,
-    );
-  }
-  return code;
+function spawnProgram(program: string, cwd: string, env: Record<string, string>) {
+  const child = new Deno.Command(`${ROOT}bin/${program}`, {
+    cwd,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = new OutputBuffer(child.stdout);
+  const err = new OutputBuffer(child.stderr);
+  const status = (async () => {
+    const { code } = await child.status;
+    await Promise.all([out.done, err.done]);
+    const problems = logProblems(out.text);
+    if (problems.length > 0) {
+      throw new Error(
+        `${program} logged lines the course's parser misreads:\n${problems.join("\n")}`,
+      );
+    }
+    return code;
+  })();
+  return { child, out, err, status };
 }
 
 /** A running `bin/server`. */
@@ -131,24 +161,15 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
   await ensureBinaries();
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "tp0-e2e-" });
   await Deno.writeTextFile(`${dir}/config.ini`, COURSE_INI);
-  const child = new Deno.Command(`${ROOT}bin/server`, {
-    cwd: dir,
-    env: {
-      SERVER_CONFIG: `${dir}/config.ini`,
-      SERVER_PORT: String(options.port ?? 0),
-      SERVER_LISTEN_ADDRESS: "127.0.0.1",
-      SERVER_AGENCIES: String(options.agencies),
-      SERVER_STORAGE_PATH: `${dir}/bets.csv`,
-      ...options.env,
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const out = new OutputBuffer(child.stdout);
-  const err = new OutputBuffer(child.stderr);
+  const { child, out, err, status } = spawnProgram("server", dir, {
+    SERVER_CONFIG: `${dir}/config.ini`,
+    SERVER_PORT: String(options.port ?? 0),
+    SERVER_LISTEN_ADDRESS: "127.0.0.1",
+    SERVER_AGENCIES: String(options.agencies),
+    SERVER_STORAGE_PATH: `${dir}/bets.csv`,
+    ...options.env,
+  });
   let exitCode: number | undefined;
-  const status = checkedExit(child, out, err);
   status.then((code) => exitCode = code, () => exitCode = -1);
   const match = () =>
     out.text.match(/accept_connections \| result: in_progress \| address: [\d.]+꞉(\d+)/);
@@ -210,23 +231,13 @@ export async function startClient(
   await ensureBinaries();
   const dir = await Deno.makeTempDir({ prefix: "tp0-client-" });
   await Deno.writeTextFile(`${dir}/config.yaml`, COURSE_YAML);
-  const child = new Deno.Command(`${ROOT}bin/client`, {
-    cwd: dir,
-    env: {
-      CLI_CONFIG: `${dir}/config.yaml`,
-      CLI_ID: String(id),
-      CLI_SERVER_ADDRESS: `127.0.0.1:${port}`,
-      ...env,
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const out = new OutputBuffer(child.stdout);
-  const err = new OutputBuffer(child.stderr);
-  const status = checkedExit(child, out, err).finally(() =>
-    Deno.remove(dir, { recursive: true }).catch(() => {})
-  );
+  const { child, out, err, status: exit } = spawnProgram("client", dir, {
+    CLI_CONFIG: `${dir}/config.yaml`,
+    CLI_ID: String(id),
+    CLI_SERVER_ADDRESS: `127.0.0.1:${port}`,
+    ...env,
+  });
+  const status = exit.finally(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
   return {
     pid: child.pid,
     stdout: () => out.text,

@@ -3,15 +3,8 @@ import type { BetFields } from "../../shared/bet.ts";
 import { ErrorCode } from "../../shared/errors.ts";
 import { FramedConnection } from "../../shared/net/framed_conn.ts";
 import { MessageType } from "../../shared/protocol/mod.ts";
+import { COURSE_BET as GOOD } from "../../shared/_course_data.ts";
 import { parseLog, startClient, startServer } from "./_harness.ts";
-
-const GOOD: BetFields = {
-  firstName: "Santiago Lionel",
-  lastName: "Lorca",
-  document: "30904465",
-  birthdate: "1999-03-17",
-  number: 7574,
-};
 
 async function connect(port: number): Promise<FramedConnection> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });

@@ -288,11 +288,6 @@ export class FramedConnection {
     }
   }
 
-  /** Waits for queued writes to finish (errors are reported by their own `send`). */
-  async flush(): Promise<void> {
-    while (this.#writing) await this.#writing;
-  }
-
   /**
    * Reads the next message and fails unless it is one of `types`; an ERROR frame from
    * the peer becomes a {@linkcode ProtocolError} with its code.

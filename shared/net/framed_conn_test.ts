@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { COURSE_BET } from "../_course_data.ts";
 import { ConnectionError, ErrorCode, ProtocolError } from "../errors.ts";
 import { decodeMessage, encodeMessage } from "../protocol/codec.ts";
 import { FrameDecoder } from "../protocol/frame_decoder.ts";
@@ -7,13 +8,7 @@ import { type ByteStream, FramedConnection, isConnectionLost } from "./framed_co
 import { globalTimer, signalTimer } from "./timer.ts";
 import { concatBytes } from "../bytes.ts";
 
-const BET = {
-  firstName: "Santiago Lionel",
-  lastName: "Lorca",
-  document: "30904465",
-  birthdate: "1999-03-17",
-  number: 7574,
-};
+const BET = COURSE_BET;
 
 const MESSAGES: Message[] = [
   { type: MessageType.HELLO, agency: 1, secret: "s" },
@@ -195,7 +190,6 @@ Deno.test("FramedConnection.send() never interleaves concurrent frames", async (
   await Promise.all(sent.map((msg, i) => conn.send(msg).then(() => order.push(i))));
   assert.deepEqual(decodeAll(new Uint8Array(stream.output)), sent);
   assert.deepEqual(order, sent.map((_, i) => i), "sends complete in call order");
-  await conn.flush();
 });
 
 Deno.test("FramedConnection.send() accepts pre-encoded frames", async () => {
@@ -304,24 +298,30 @@ Deno.test("FramedConnection.expect() checks the reply type", async (t) => {
       pending: 2,
     });
   });
-  await t.step("an ERROR frame becomes a ProtocolError with its code", async () => {
-    const conn = connFor({ type: MessageType.ERROR, code: ErrorCode.DRAW_CLOSED, message: "late" });
-    await assert.rejects(conn.expect(MessageType.BATCH_ACK), (error: unknown) => {
-      assert.ok(error instanceof ProtocolError);
-      assert.equal(error.code, ErrorCode.DRAW_CLOSED);
-      assert.equal(error.message, "Peer error: late");
-      return true;
+  const cases: [string, Message, ErrorCode, string][] = [
+    [
+      "an ERROR frame becomes a ProtocolError with its code",
+      { type: MessageType.ERROR, code: ErrorCode.DRAW_CLOSED, message: "late" },
+      ErrorCode.DRAW_CLOSED,
+      "Peer error: late",
+    ],
+    [
+      "another type is UNEXPECTED_MESSAGE",
+      { type: MessageType.BYE },
+      ErrorCode.UNEXPECTED_MESSAGE,
+      "Cannot use reply: unexpected message type 0xe",
+    ],
+  ];
+  for (const [name, reply, code, message] of cases) {
+    await t.step(name, async () => {
+      await assert.rejects(connFor(reply).expect(MessageType.BATCH_ACK), (error: unknown) => {
+        assert.ok(error instanceof ProtocolError);
+        assert.equal(error.code, code);
+        assert.equal(error.message, message);
+        return true;
+      });
     });
-  });
-  await t.step("another type is UNEXPECTED_MESSAGE", async () => {
-    const conn = connFor({ type: MessageType.BYE });
-    await assert.rejects(conn.expect(MessageType.WELCOME), (error: unknown) => {
-      assert.ok(error instanceof ProtocolError);
-      assert.equal(error.code, ErrorCode.UNEXPECTED_MESSAGE);
-      assert.equal(error.message, "Cannot use reply: unexpected message type 0xe");
-      return true;
-    });
-  });
+  }
   await t.step("EOF is a ConnectionError", async () => {
     await assert.rejects(connFor().expect(MessageType.WELCOME), (error: unknown) => {
       assert.ok(error instanceof ConnectionError);

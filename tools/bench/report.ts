@@ -109,15 +109,20 @@ function pick(runs: readonly SystemRun[], get: (run: SystemRun) => number | unde
 const s = (ms: number | undefined) => ms === undefined ? undefined : ms / 1000;
 const mib = (kb: number | undefined) => kb ? kb / 1024 : undefined;
 
+type Values = (r: BenchReport) => number[];
+const sys = (get: (run: SystemRun) => number | undefined): Values => (r) => pick(r.system, get);
+const acks = (p: number): Values => (r) =>
+  pick(r.latency, (x) => percentile(x.ackLatenciesMs ?? [], p));
+
 /** The table's rows and the JSON line's keys: key, label, digits, values. */
-const METRICS: readonly [string, string, number, (r: BenchReport) => number[]][] = [
-  ["wall_s", "wall: client start → all exited (s)", 3, (r) => pick(r.system, (x) => s(x.wallMs))],
-  ["bets_per_s", "bets/s", 0, (r) => pick(r.system, (x) => r.setup.bets / s(x.wallMs)!)],
+const METRICS: readonly [string, string, number, Values][] = [
+  ["wall_s", "wall: client start → all exited (s)", 3, sys((x) => s(x.wallMs))],
+  ["bets_per_s", "bets/s", 0, (r) => sys((x) => r.setup.bets / s(x.wallMs)!)(r)],
   [
     "mb_per_s",
     "MB/s (CSV bytes, 10^6)",
     1,
-    (r) => pick(r.system, (x) => r.setup.bytes / 1e6 / s(x.wallMs)!),
+    (r) => sys((x) => r.setup.bytes / 1e6 / s(x.wallMs)!)(r),
   ],
   [
     "floor_s",
@@ -125,51 +130,16 @@ const METRICS: readonly [string, string, number, (r: BenchReport) => number[]][]
     3,
     (r) => pick(r.floor, (x) => s(x.wallMs)),
   ],
-  ["startup_s", "phase: last agency started (s)", 3, (r) => pick(r.system, (x) => s(x.startupMs))],
-  [
-    "acked_s",
-    "phase: last agency's bets all acked (s)",
-    3,
-    (r) => pick(r.system, (x) => s(x.ackedMs)),
-  ],
-  [
-    "winners_s",
-    "phase: last agency got its winners (s)",
-    3,
-    (r) => pick(r.system, (x) => s(x.winnersMs)),
-  ],
-  ["draw_ms", "draw (ms, server's sorteo line)", 0, (r) => pick(r.system, (x) => x.drawMs)],
-  ["server_rss_mib", "server peak RSS (MiB)", 1, (r) => pick(r.system, (x) => mib(x.serverRssKb))],
-  [
-    "client_rss_mib",
-    "client peak RSS (MiB, largest agency)",
-    1,
-    (r) => pick(r.system, (x) => mib(x.clientRssKb)),
-  ],
-  [
-    "server_cpu_s",
-    "server CPU, user+sys, whole life (s)",
-    2,
-    (r) => pick(r.system, (x) => s(x.serverCpuMs)),
-  ],
-  [
-    "clients_cpu_s",
-    "clients CPU, user+sys, all (s)",
-    2,
-    (r) => pick(r.system, (x) => s(x.clientCpuMs)),
-  ],
-  [
-    "ack_p50_ms",
-    "ack latency p50 (ms, proxy pass)",
-    2,
-    (r) => pick(r.latency, (x) => percentile(x.ackLatenciesMs ?? [], 50)),
-  ],
-  [
-    "ack_p99_ms",
-    "ack latency p99 (ms, proxy pass)",
-    2,
-    (r) => pick(r.latency, (x) => percentile(x.ackLatenciesMs ?? [], 99)),
-  ],
+  ["startup_s", "phase: last agency started (s)", 3, sys((x) => s(x.startupMs))],
+  ["acked_s", "phase: last agency's bets all acked (s)", 3, sys((x) => s(x.ackedMs))],
+  ["winners_s", "phase: last agency got its winners (s)", 3, sys((x) => s(x.winnersMs))],
+  ["draw_ms", "draw (ms, server's sorteo line)", 0, sys((x) => x.drawMs)],
+  ["server_rss_mib", "server peak RSS (MiB)", 1, sys((x) => mib(x.serverRssKb))],
+  ["client_rss_mib", "client peak RSS (MiB, largest agency)", 1, sys((x) => mib(x.clientRssKb))],
+  ["server_cpu_s", "server CPU, user+sys, whole life (s)", 2, sys((x) => s(x.serverCpuMs))],
+  ["clients_cpu_s", "clients CPU, user+sys, all (s)", 2, sys((x) => s(x.clientCpuMs))],
+  ["ack_p50_ms", "ack latency p50 (ms, proxy pass)", 2, acks(50)],
+  ["ack_p99_ms", "ack latency p99 (ms, proxy pass)", 2, acks(99)],
 ];
 
 /**

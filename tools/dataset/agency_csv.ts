@@ -70,12 +70,7 @@ const MAX_ROW_BYTES = Math.max(
   longest(COMPOUND_BYTES),
 ) + longest(LAST_BYTES) + 8 + 10 + 4 + 4 + 2;
 
-const COMMA = 0x2c;
-const SPACE = 0x20;
-const DASH = 0x2d;
-const ZERO = 0x30;
-const CR = 0x0d;
-const LF = 0x0a;
+const BYTE = { COMMA: 0x2c, SPACE: 0x20, DASH: 0x2d, ZERO: 0x30, CR: 0x0d, LF: 0x0a } as const;
 
 function daysInMonth(year: number, month: number): number {
   if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
@@ -152,14 +147,14 @@ export function generateAgencyCsv(options: AgencyCsvOptions): AgencyCsv {
   const out = new RowWriter(rows * MAX_ROW_BYTES);
   for (let row = 0; row < rows; row++) {
     writeFirstName(out, random);
-    out.byte(COMMA);
+    out.byte(BYTE.COMMA);
     out.put(LAST_BYTES[below(random, LAST_BYTES.length)]!);
-    out.byte(COMMA);
+    out.byte(BYTE.COMMA);
     const dni = dniOf(firstIndex + row);
     out.digits(dni, 8);
-    out.byte(COMMA);
+    out.byte(BYTE.COMMA);
     writeBirthdate(out, random);
-    out.byte(COMMA);
+    out.byte(BYTE.COMMA);
     let number: number;
     if (wins[row]) {
       number = WINNING_NUMBER;
@@ -168,8 +163,8 @@ export function generateAgencyCsv(options: AgencyCsvOptions): AgencyCsv {
       if (number >= WINNING_NUMBER) number++;
     }
     out.digits(number, number < 10 ? 1 : number < 100 ? 2 : number < 1000 ? 3 : 4);
-    out.byte(CR);
-    out.byte(LF);
+    out.byte(BYTE.CR);
+    out.byte(BYTE.LF);
   }
   return { bytes: out.bytes(), rows, winners };
 }
@@ -198,7 +193,7 @@ function writeFirstName(out: RowWriter, random: () => number): void {
   if (shape >= 45) {
     let second = below(random, pool.length - 1);
     if (second >= first) second++;
-    out.byte(SPACE);
+    out.byte(BYTE.SPACE);
     out.put(pool[second]!);
   }
 }
@@ -209,9 +204,9 @@ function writeBirthdate(out: RowWriter, random: () => number): void {
   const month = 1 + below(random, 12);
   const day = 1 + below(random, daysInMonth(year, month));
   out.digits(year, 4);
-  out.byte(DASH);
+  out.byte(BYTE.DASH);
   out.digits(month, 2);
-  out.byte(DASH);
+  out.byte(BYTE.DASH);
   out.digits(day, 2);
 }
 
@@ -235,7 +230,7 @@ class RowWriter {
   /** Writes `value` as exactly `width` decimal digits, zero-padded. */
   digits(value: number, width: number): void {
     for (let i = width - 1; i >= 0; i--) {
-      this.#out[this.#pos + i] = ZERO + (value % 10);
+      this.#out[this.#pos + i] = BYTE.ZERO + (value % 10);
       value = Math.floor(value / 10);
     }
     this.#pos += width;
