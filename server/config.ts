@@ -18,9 +18,7 @@ import {
 } from "../shared/config.ts";
 import { durationOf } from "../shared/duration.ts";
 import { ConfigError } from "../shared/errors.ts";
-
-/** How bet storage makes acks durable. */
-export const FSYNC_POLICIES = ["group", "batch", "off"] as const;
+import { FSYNC_POLICIES } from "./storage.ts";
 
 /** Every server setting: INI key = env var name. */
 export const SERVER_SETTINGS = {

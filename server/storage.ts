@@ -20,7 +20,10 @@ import { type ByteSearch, byteSearch } from "./byte_search.ts";
 import { decodeJournal, encodeRecord, RECORD_SIZE, RecordKind } from "./journal.ts";
 
 /** How acknowledgements are made durable: `group` and `batch` fsync, `off` does not. */
-export type FsyncPolicy = "group" | "batch" | "off";
+export const FSYNC_POLICIES = ["group", "batch", "off"] as const;
+
+/** One of {@linkcode FSYNC_POLICIES}. */
+export type FsyncPolicy = typeof FSYNC_POLICIES[number];
 
 /** Where an agency stands. */
 export interface AgencyProgress {

@@ -12,6 +12,7 @@ import { run, runOrThrow } from "../../tools/_cli.ts";
 import { type ComposeOptions, writeDeployment } from "../../tools/gen_compose.ts";
 import { composeArgv, detectCompose, down, up } from "../../tools/compose.ts";
 import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../shared/_course_data.ts";
+import type { LogAction } from "../../shared/log.ts";
 import { type LogLine, parseLog } from "../../shared/log_line.ts";
 import { logProblems } from "../lottery/_log_check.ts";
 
@@ -46,7 +47,7 @@ export async function logLines(name: string): Promise<string[]> {
  * @param action Keep only this action.
  * @returns The parsed lines, in order.
  */
-export async function actions(name: string, action?: string): Promise<LogLine[]> {
+export async function actions(name: string, action?: LogAction): Promise<LogLine[]> {
   return parseLog((await logLines(name)).join("\n"))
     .filter((line) => action === undefined || line.action === action);
 }

@@ -6,6 +6,7 @@
  */
 import { unzipSync } from "fflate";
 import { generateDataset, type GenerateOptions } from "../../tools/dataset/mod.ts";
+import { LogAction } from "../../shared/log.ts";
 import { parseLog } from "../../shared/log_line.ts";
 import { logProblems } from "./_log_check.ts";
 import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../shared/_course_data.ts";
@@ -301,7 +302,7 @@ export async function runLotteryAndCheck(
     assert(codes[i] === 0, `client ${i + 1} exited ${codes[i]}: ${client.stderr()}`);
     const log = parseLog(client.stdout());
     const winnersLine = log.find((l) =>
-      l.action === "consulta_ganadores" && l.result === "success"
+      l.action === LogAction.CONSULTA_GANADORES && l.result === "success"
     );
     assert(
       winnersLine?.fields.get("cant_ganadores") === String(winners),
@@ -326,10 +327,10 @@ export async function runLotteryAndCheck(
   const { code } = await server.stop("SIGTERM");
   assert(code === 0, `server exited ${code}`);
   const serverLog = parseLog(server.stdout());
-  assert(serverLog.filter((l) => l.action === "sorteo").length === 1, "one sorteo line");
+  assert(serverLog.filter((l) => l.action === LogAction.SORTEO).length === 1, "one sorteo line");
   assert(!server.stdout().includes("result: fail"), "the server logged no failure");
   const received = serverLog.filter((l) =>
-    l.action === "apuesta_recibida" && l.result === "success"
+    l.action === LogAction.APUESTA_RECIBIDA && l.result === "success"
   )
     .reduce((sum, l) => sum + Number(l.fields.get("cantidad")), 0);
   assert(received === expectedRows.length, `apuesta_recibida sums to ${received}`);

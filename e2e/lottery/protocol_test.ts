@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { LogAction } from "../../shared/log.ts";
 import type { BetFields } from "../../shared/bet.ts";
 import { ErrorCode } from "../../shared/errors.ts";
 import { FramedConnection } from "../../shared/net/framed_conn.ts";
@@ -117,7 +118,7 @@ Deno.test("server - a malformed batch is refused whole, logged, and other agenci
     assert.equal(await storedRows(server.dir), 2);
   });
   const fails = parseLog(server.stdout()).filter((l) =>
-    l.action === "apuesta_recibida" && l.result === "fail"
+    l.action === LogAction.APUESTA_RECIBIDA && l.result === "fail"
   );
   assert.equal(fails.length, bad.length);
   assert.ok(fails.every((l) => l.fields.get("cantidad") === "3"));
@@ -166,7 +167,7 @@ Deno.test("server - a line over raw TCP is echoed unchanged; garbage first bytes
     assert.equal(n, null, "closed without a reply");
     assert.ok(performance.now() - started < 1000, "closed at once, not after the idle timeout");
   }
-  const echoed = parseLog(server.stdout()).find((l) => l.action === "receive_message");
+  const echoed = parseLog(server.stdout()).find((l) => l.action === LogAction.RECEIVE_MESSAGE);
   assert.equal(echoed?.fields.get("msg"), "[CLIENT 1] Message N°1 ¦ with a bar");
 });
 
@@ -192,7 +193,9 @@ async function runAgencyOn(bytes: Uint8Array): Promise<AgencyRun> {
       CLI_BATCH_MAXAMOUNT: "2",
     });
     const code = await client.status;
-    const failure = client.stdout().split("\n").find((l) => l.includes("action: agencia"));
+    const failure = client.stdout().split("\n").find((l) =>
+      l.includes(`action: ${LogAction.AGENCIA}`)
+    );
     return {
       code,
       failure: failure ?? `no agencia line; stderr: ${client.stderr()}`,
@@ -230,12 +233,13 @@ Deno.test("agency - a file saved as Latin-1: the batch is refused as not UTF-8, 
   assert.equal(run.stored, 2);
   assert.ok(
     run.serverLog.some((l) =>
-      l.action === "apuesta_recibida" && l.result === "fail" && l.fields.get("cantidad") === "2"
+      l.action === LogAction.APUESTA_RECIBIDA && l.result === "fail" &&
+      l.fields.get("cantidad") === "2"
     ),
     "the server logs the refused batch",
   );
   assert.ok(
-    !run.serverLog.some((l) => l.action === "receive_message" && l.result === "fail"),
+    !run.serverLog.some((l) => l.action === LogAction.RECEIVE_MESSAGE && l.result === "fail"),
     "and no protocol error",
   );
 });

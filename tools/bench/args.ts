@@ -4,10 +4,8 @@
  * @module
  */
 import { parseDuration } from "../../shared/duration.ts";
+import { FSYNC_POLICIES, type FsyncPolicy } from "../../server/storage.ts";
 import { choiceArg, integerArg, parseCli, UsageError } from "../_cli.ts";
-
-/** How bet storage makes acks durable; passed to the server as `SERVER_FSYNC`. */
-export type FsyncMode = "group" | "batch" | "off";
 
 /** The resolved benchmark options. */
 export interface BenchOptions {
@@ -24,7 +22,7 @@ export interface BenchOptions {
   /** Untimed runs through the ack-latency proxy; 0 skips them. */
   readonly latencyRuns: number;
   /** The server's `SERVER_FSYNC`. */
-  readonly fsync: FsyncMode;
+  readonly fsync: FsyncPolicy;
   /** The agencies' `batch.maxAmount`. */
   readonly batch: number;
   /** Limit of one run in milliseconds; undefined picks one from the data size. */
@@ -91,7 +89,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
     repeat: integerArg("--repeat", values.repeat, 1, 10_000),
     runs: integerArg("--runs", values.runs, 1, 100),
     latencyRuns: integerArg("--latency-runs", values["latency-runs"], 0, 100),
-    fsync: choiceArg("--fsync", values.fsync, ["group", "batch", "off"] as const),
+    fsync: choiceArg("--fsync", values.fsync, FSYNC_POLICIES),
     batch: integerArg("--batch", values.batch, 1, 65_535),
     help: values.help,
     ...(values.dataset === undefined ? {} : { dataset: values.dataset }),

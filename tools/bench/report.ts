@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { FsyncMode } from "./args.ts";
+import type { FsyncPolicy } from "../../server/storage.ts";
 
 /** One timed run of the system; times in ms from the agencies' start, memory in kB. */
 export interface SystemRun {
@@ -53,7 +53,7 @@ export interface BenchSetup {
   /** `--repeat`. */
   readonly repeat: number;
   /** The server's `SERVER_FSYNC`. */
-  readonly fsync: FsyncMode;
+  readonly fsync: FsyncPolicy;
   /** The agencies' `batch.maxAmount`. */
   readonly batch: number;
 }

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { LogAction } from "../../shared/log.ts";
 import { parseLogLine } from "../../shared/log_line.ts";
 import { freePort, lastLine } from "../_cli.ts";
-import type { FsyncMode } from "./args.ts";
+import type { FsyncPolicy } from "../../server/storage.ts";
 import type { PreparedData } from "./data.ts";
 import { AckLatencyProxy } from "./latency_proxy.ts";
 import { reapedChildrenCpuMs, RssSampler } from "./proc.ts";
@@ -23,7 +23,7 @@ export interface SystemRunContext {
   /** The agency files. */
   readonly data: PreparedData;
   /** The server's `SERVER_FSYNC`. */
-  readonly fsync: FsyncMode;
+  readonly fsync: FsyncPolicy;
   /** The agencies' `batch.maxAmount`. */
   readonly batch: number;
   /** `bin/server`. */
