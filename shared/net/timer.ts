@@ -35,8 +35,8 @@ export function globalTimer(ms: number, onTimeout: () => void): () => void {
 
 /**
  * A timer on `AbortSignal.timeout`, which Deno runs on its own timers. The global
- * `setTimeout` loads Deno's Node compatibility layer (`node:timers`) on first use: about
- * 17 ms of CPU, a third of a short-lived agency's start-up. A cancelled timer runs
+ * `setTimeout` loads Deno's Node compatibility layer (`node:timers`) on first use, a
+ * large share of a short-lived agency's start-up (docs/performance.md). A cancelled timer runs
  * nothing and no longer keeps the process alive, but stays queued until it would have
  * fired: it suits programs that start a few hundred timers, not a server. A
  * {@linkcode Timer}.
