@@ -1,7 +1,8 @@
 /**
  * The draw: a latch on every expected agency being done, then one pass over the stored
- * bets that groups winners by agency. Nothing partial is ever handed out: before the
- * draw, queries learn only how many agencies are still loading.
+ * bets that groups winners by agency. No winners list is handed out before the draw (a
+ * winners query learns how many agencies are still loading); a total query before it gets
+ * a partial count, flagged with that number.
  *
  * @module
  */
