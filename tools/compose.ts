@@ -144,10 +144,15 @@ export interface UpOptions {
    */
   readonly secrets?: boolean;
   /**
-   * The image build path; `undefined` skips building (the images must exist).
+   * The image build path.
    * @default "auto"
    */
-  readonly path?: "auto" | BuildPath | undefined;
+  readonly path?: "auto" | BuildPath;
+  /**
+   * Build the images first (without it they must exist).
+   * @default true
+   */
+  readonly build?: boolean;
   /**
    * Hide the progress of `docker build` and Compose.
    * @default false
@@ -196,8 +201,9 @@ export async function up(options: UpOptions = {}): Promise<void> {
         "secrets: deno task gen-compose N --secrets)",
     );
   }
-  const path = "path" in options ? options.path : "auto";
-  if (path !== undefined) await buildImages({ path, quiet, say: (line) => say(`up: ${line}`) });
+  if (options.build ?? true) {
+    await buildImages({ path: options.path ?? "auto", quiet, say: (line) => say(`up: ${line}`) });
+  }
   await compose(["up", "-d"], file, quiet);
   say(
     `up: project ${PROJECT} running on ${NETWORK_NAME}; deno task logs to follow, deno task down to stop`,
@@ -297,7 +303,8 @@ export async function main(args: readonly string[]): Promise<number> {
       ...(values.clients === undefined ? {} : { clients: parseClientCount(values.clients) }),
       mode: choiceArg("--mode", values.mode, CLIENT_MODES),
       secrets: values.secrets,
-      path: values["no-build"] ? undefined : path,
+      path,
+      build: !values["no-build"],
       quiet,
     });
   } else if (command === "down") {

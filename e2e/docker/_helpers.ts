@@ -296,7 +296,7 @@ export class Workspace {
 
   /** `deno task up` without rebuilding (the images are built once per run). */
   async up(): Promise<void> {
-    await up({ file: this.file, path: undefined, quiet: true, say: () => {} });
+    await up({ file: this.file, build: false, quiet: true, say: () => {} });
   }
 
   /** `deno task down --volumes`: no leftovers for the next step. */
