@@ -415,7 +415,7 @@ Deno.test({
         const client2Fail = (await actions("client2")).filter((line) => line.result === "fail");
         assert.equal(client2Fail.length, 1, "client2 logs its refusal once");
         assert.match(client2Fail[0]!.fields.get("error") ?? "", /UNAUTHORIZED/);
-        assert.deepEqual(await refusals(), ["Cannot serve agency 2: wrong secret"]);
+        assert.deepEqual(await refusals(), ["Cannot serve agency 2꞉ wrong secret"]);
 
         // Peers on the network: one with no secret, one with another agency's secret.
         const peers: [string, Record<string, string>][] = [
@@ -445,9 +445,9 @@ Deno.test({
           await run(["docker", "rm", "-f", name]);
         }
         assert.deepEqual(await refusals(), [
-          "Cannot serve agency 2: wrong secret",
-          "Cannot serve agency 3: wrong secret",
-          "Cannot serve agency 3: wrong secret",
+          "Cannot serve agency 2꞉ wrong secret",
+          "Cannot serve agency 3꞉ wrong secret",
+          "Cannot serve agency 3꞉ wrong secret",
         ]);
         assert.equal((await inspect("server")).status, "running", "the server serves on");
       },
