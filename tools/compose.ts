@@ -37,7 +37,7 @@ import {
   PROJECT,
   writeDeployment,
 } from "./gen_compose.ts";
-import { assertDockerEngine, buildImages, type BuildPath } from "./images.ts";
+import { assertDockerEngine, buildImages, type BuildImagesOptions } from "./images.ts";
 
 /**
  * Finds the installed Compose command: v2 first, then v1.
@@ -121,8 +121,8 @@ async function compose(command: readonly string[], file: string, quiet: boolean)
   }
 }
 
-/** Options of {@linkcode up}. */
-export interface UpOptions {
+/** Options of {@linkcode up}; `path`, `quiet` and `say` are the image build's. */
+export interface UpOptions extends Omit<BuildImagesOptions, "rebuildBase"> {
   /**
    * The compose file.
    * @default "docker-compose-dev.yaml"
@@ -144,25 +144,10 @@ export interface UpOptions {
    */
   readonly secrets?: boolean;
   /**
-   * The image build path.
-   * @default "auto"
-   */
-  readonly path?: "auto" | BuildPath;
-  /**
    * Build the images first (without it they must exist).
    * @default true
    */
   readonly build?: boolean;
-  /**
-   * Hide the progress of `docker build` and Compose.
-   * @default false
-   */
-  readonly quiet?: boolean;
-  /**
-   * Where progress lines go.
-   * @default console.log
-   */
-  readonly say?: (line: string) => void;
 }
 
 /**
@@ -202,7 +187,7 @@ export async function up(options: UpOptions = {}): Promise<void> {
     );
   }
   if (options.build ?? true) {
-    await buildImages({ path: options.path ?? "auto", quiet, say: (line) => say(`up: ${line}`) });
+    await buildImages({ ...options, say: (line) => say(`up: ${line}`) });
   }
   await compose(["up", "-d"], file, quiet);
   say(
