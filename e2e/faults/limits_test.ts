@@ -182,17 +182,21 @@ Deno.test("server - 1,000 idle connections do not stop 5 real agencies", async (
   }
 });
 
-Deno.test("server - connections over SERVER_MAX_CONNECTIONS get LIMIT_EXCEEDED and a close", async () => {
+Deno.test("server - connections over SERVER_MAX_CONNECTIONS get LIMIT_EXCEEDED, a retry hint and a close", async () => {
   const max = 50;
   const over = 10;
+  const idleMs = 60_000;
   await using server = await startServer({
     agencies: 2,
-    env: { SERVER_MAX_CONNECTIONS: String(max), SERVER_IDLE_TIMEOUT: "60s" },
+    env: { SERVER_MAX_CONNECTIONS: String(max), SERVER_IDLE_TIMEOUT: `${idleMs}ms` },
   });
   const held: Deno.Conn[] = [];
   try {
+    const floodStart = performance.now();
+    let firstConnected = 0;
     for (let i = 0; i < max; i++) {
       held.push(await Deno.connect({ hostname: "127.0.0.1", port: server.port }));
+      firstConnected ||= performance.now();
     }
     const accepted = () =>
       parseLog(server.stdout()).filter((l) =>
@@ -200,11 +204,21 @@ Deno.test("server - connections over SERVER_MAX_CONNECTIONS get LIMIT_EXCEEDED a
       ).length;
     await waitFor(() => accepted() >= max, 10_000, "the server to accept the first connections");
     for (let i = 0; i < over; i++) {
+      const asked = performance.now();
       const raw = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
       using conn = new FramedConnection(raw as ByteStream, { idleTimeoutMs: 5000 });
       const reply = await conn.read();
+      const answered = performance.now();
       assert.equal(reply?.type, MessageType.ERROR, "an error frame");
       assert.equal(reply?.type === MessageType.ERROR && reply.code, ErrorCode.LIMIT_EXCEEDED);
+      // The hint: when the oldest held connection, silent since its accept, times out.
+      const hint = reply?.type === MessageType.ERROR ? reply.retryAfterMs : -1;
+      const earliest = idleMs - (answered - floodStart);
+      const latest = idleMs - (asked - firstConnected);
+      assert.ok(
+        hint >= earliest - 250 && hint <= latest + 250,
+        `retry hint ${hint} ms, expected ${earliest.toFixed(0)}..${latest.toFixed(0)}`,
+      );
       assert.equal(await conn.read().catch(() => null), null, "then a close");
     }
     const refused = parseLog(server.stdout()).filter((l) =>

@@ -25,7 +25,7 @@ const MESSAGES: Message[] = [
   { type: MessageType.HELLO, agency: 1, secret: "s" },
   { type: MessageType.BATCH, agency: 1, seq: 0, bets: Array.from({ length: 50 }, () => BET) },
   { type: MessageType.TOTAL_QUERY },
-  { type: MessageType.ERROR, code: 3, message: "ñ".repeat(500) },
+  { type: MessageType.ERROR, code: 3, retryAfterMs: 0, message: "ñ".repeat(500) },
   { type: MessageType.BYE },
 ];
 
@@ -311,11 +311,31 @@ Deno.test("FramedConnection.expect() checks the reply type", async (t) => {
     });
   });
   await t.step("an ERROR frame becomes a ProtocolError with its code", async () => {
-    const conn = connFor({ type: MessageType.ERROR, code: ErrorCode.DRAW_CLOSED, message: "late" });
+    const conn = connFor({
+      type: MessageType.ERROR,
+      code: ErrorCode.DRAW_CLOSED,
+      retryAfterMs: 0,
+      message: "late",
+    });
     await assert.rejects(conn.expect(MessageType.BATCH_ACK), (error: unknown) => {
       assert.ok(error instanceof ProtocolError);
       assert.equal(error.code, ErrorCode.DRAW_CLOSED);
       assert.equal(error.message, "Peer error: late");
+      assert.equal(error.retryAfterMs, 0);
+      return true;
+    });
+  });
+  await t.step("an ERROR frame's retry hint travels in the ProtocolError", async () => {
+    const conn = connFor({
+      type: MessageType.ERROR,
+      code: ErrorCode.LIMIT_EXCEEDED,
+      retryAfterMs: 12_345,
+      message: "Too many connections",
+    });
+    await assert.rejects(conn.expect(MessageType.WELCOME), (error: unknown) => {
+      assert.ok(error instanceof ProtocolError);
+      assert.equal(error.code, ErrorCode.LIMIT_EXCEEDED);
+      assert.equal(error.retryAfterMs, 12_345);
       return true;
     });
   });
