@@ -42,6 +42,7 @@ export type AgencyConfig = Pick<
   | "secret"
   | "connectAttempts"
   | "connectBackoff"
+  | "connectTimeout"
   | "timeout"
 >;
 

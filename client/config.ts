@@ -68,6 +68,12 @@ export const CLIENT_SETTINGS = {
     parser: duration,
     default: durationOf(100),
   },
+  connectTimeout: {
+    file: "connect.timeout",
+    env: "CLI_CONNECT_TIMEOUT",
+    parser: duration,
+    default: durationOf(5000),
+  },
   timeout: { file: "timeout", env: "CLI_TIMEOUT", parser: duration, default: durationOf(30_000) },
 } as const;
 

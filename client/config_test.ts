@@ -51,6 +51,7 @@ const DEFAULTS_FOR_1: ClientConfig = {
   secret: "",
   connectAttempts: 10,
   connectBackoff: { ms: 100, text: "100ms" },
+  connectTimeout: { ms: 5000, text: "5s" },
   timeout: { ms: 30_000, text: "30s" },
 };
 
@@ -90,6 +91,7 @@ secret: s3cr3t
 connect:
   attempts: 3
   backoff: 50ms
+  timeout: 750ms
 timeout: 2s
 `;
   await withYaml(yaml, (path) => {
@@ -106,6 +108,7 @@ timeout: 2s
       secret: "s3cr3t",
       connectAttempts: 3,
       connectBackoff: { ms: 50, text: "50ms" },
+      connectTimeout: { ms: 750, text: "750ms" },
       timeout: { ms: 2000, text: "2s" },
     });
   });
@@ -124,6 +127,7 @@ Deno.test("loadClientConfig() lets CLI_* env vars override the file", async () =
         CLI_BATCH_MAXAMOUNT: "7",
         CLI_MODE: "bet",
         CLI_DATA_PATH: "custom.csv",
+        CLI_CONNECT_TIMEOUT: "2s",
       },
     });
     assert.deepEqual(config, {
@@ -136,6 +140,7 @@ Deno.test("loadClientConfig() lets CLI_* env vars override the file", async () =
       batchMaxAmount: 7,
       mode: "bet",
       dataPath: "custom.csv",
+      connectTimeout: { ms: 2000, text: "2s" },
     });
   });
 });

@@ -12,7 +12,13 @@ import { connectWithRetry, sleep } from "./connect.ts";
 /** The echo loop's settings. */
 export type EchoConfig = Pick<
   ClientConfig,
-  "id" | "serverAddress" | "loopAmount" | "loopPeriod" | "connectAttempts" | "connectBackoff"
+  | "id"
+  | "serverAddress"
+  | "loopAmount"
+  | "loopPeriod"
+  | "connectAttempts"
+  | "connectBackoff"
+  | "connectTimeout"
 >;
 
 async function readLine(conn: Deno.Conn): Promise<string> {
@@ -54,6 +60,7 @@ export async function runEcho(
       port: config.serverAddress.port,
       attempts: config.connectAttempts,
       backoffMs: config.connectBackoff.ms,
+      timeout: config.connectTimeout,
       log,
       signal,
       fields: { client_id: config.id },

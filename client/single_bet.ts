@@ -49,7 +49,13 @@ export function betFromEnv(env: Readonly<Record<string, string | undefined>>): B
 export async function sendSingleBet(
   config: Pick<
     ClientConfig,
-    "id" | "serverAddress" | "secret" | "connectAttempts" | "connectBackoff" | "timeout"
+    | "id"
+    | "serverAddress"
+    | "secret"
+    | "connectAttempts"
+    | "connectBackoff"
+    | "connectTimeout"
+    | "timeout"
   >,
   bet: BetFields,
   options: { readonly log: ActionLogger; readonly signal: AbortSignal },
