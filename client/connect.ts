@@ -37,6 +37,23 @@ export interface ConnectOptions {
 /** The longest wait between attempts. */
 export const MAX_BACKOFF_MS = 5000;
 
+/** The longest wait a server's retry hint may impose at once. */
+const MAX_HINT_MS = 60_000;
+
+/**
+ * The wait a server's retry hint asks for (an ERROR's `retry_after_ms`), capped at a
+ * minute, plus up to a fifth more (at most {@linkcode MAX_BACKOFF_MS}) so
+ * the agencies it refused do not all come back at the same instant.
+ *
+ * @param hintMs The server's hint.
+ * @param random A number in [0, 1).
+ * @returns Milliseconds.
+ */
+export function hintedDelay(hintMs: number, random: number = Math.random()): number {
+  const hint = Math.min(hintMs, MAX_HINT_MS);
+  return Math.round(hint + random * Math.min(hint / 5, MAX_BACKOFF_MS));
+}
+
 /**
  * Waits `ms`, or less if `signal` aborts.
  *

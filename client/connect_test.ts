@@ -1,31 +1,7 @@
 import assert from "node:assert/strict";
 import { ConnectionError } from "../shared/errors.ts";
-import type { ActionLogger, ActionResult, LogFields } from "../shared/log.ts";
-import { backoffDelay, connectWithRetry, MAX_BACKOFF_MS, sleep } from "./connect.ts";
-
-interface Logged {
-  readonly level: string;
-  readonly action: string;
-  readonly result: ActionResult;
-  readonly fields: LogFields;
-}
-
-function captureLogger(): { log: ActionLogger; lines: Logged[] } {
-  const lines: Logged[] = [];
-  const at = (level: string) => (action: string, result: ActionResult, fields: LogFields = {}) =>
-    lines.push({ level, action, result, fields });
-  return {
-    lines,
-    log: {
-      debug: at("DEBUG"),
-      info: at("INFO"),
-      warning: at("WARNING"),
-      error: at("ERROR"),
-      critical: at("CRITICAL"),
-      isDebugEnabled: () => true,
-    },
-  };
-}
+import { captureLogger } from "../shared/_log_capture.ts";
+import { backoffDelay, connectWithRetry, hintedDelay, MAX_BACKOFF_MS, sleep } from "./connect.ts";
 
 /** A loopback port with nothing listening on it (bound, then released). */
 function closedPort(): number {
@@ -74,6 +50,23 @@ Deno.test("backoffDelay() never waits longer than MAX_BACKOFF_MS", () => {
       const delay = backoffDelay(attempt, 100, random);
       assert.ok(delay <= MAX_BACKOFF_MS, `attempt ${attempt}, random ${random}: ${delay} ms`);
     }
+  }
+});
+
+Deno.test("hintedDelay() waits the hint plus up to a fifth more, capped", async (t) => {
+  const cases: [number, number, number][] = [
+    [1000, 0, 1000],
+    [1000, 0.5, 1100],
+    [1000, 0.999, 1200],
+    // The jitter is at most MAX_BACKOFF_MS, the hint itself at most a minute.
+    [30_000, 0.999, 30_000 + 0.999 * MAX_BACKOFF_MS],
+    [3_600_000, 0, 60_000],
+    [3_600_000, 0.999, 60_000 + 0.999 * MAX_BACKOFF_MS],
+  ];
+  for (const [hint, random, expected] of cases) {
+    await t.step(`hint ${hint} ms, random ${random}`, () => {
+      assert.equal(hintedDelay(hint, random), Math.round(expected));
+    });
   }
 });
 

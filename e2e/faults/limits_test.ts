@@ -337,8 +337,9 @@ Deno.test("server - a peer that never reads its replies is dropped after the idl
   });
 });
 
-Deno.test("client - agencies refused over the connection limit back off and finish once it clears", async () => {
+Deno.test("client - agencies refused over the connection limit wait as hinted and finish once it clears", async () => {
   const max = 60;
+  const idleMs = 3000;
   const data = await Deno.makeTempDir({ prefix: "tp0-limit-clients-" });
   const held: Deno.Conn[] = [];
   try {
@@ -350,7 +351,7 @@ Deno.test("client - agencies refused over the connection limit back off and fini
     });
     await using server = await startServer({
       agencies: 2,
-      env: { SERVER_MAX_CONNECTIONS: String(max), SERVER_IDLE_TIMEOUT: "60s" },
+      env: { SERVER_MAX_CONNECTIONS: String(max), SERVER_IDLE_TIMEOUT: `${idleMs}ms` },
     });
     for (let i = 0; i < max; i++) {
       held.push(await Deno.connect({ hostname: "127.0.0.1", port: server.port }));
@@ -363,7 +364,7 @@ Deno.test("client - agencies refused over the connection limit back off and fini
     const clients = await Promise.all(paths.map((path, i) =>
       startClient(i + 1, server.port, {
         CLI_DATA_PATH: path,
-        CLI_CONNECT_ATTEMPTS: "20",
+        CLI_CONNECT_ATTEMPTS: "2",
         CLI_CONNECT_BACKOFF: "100ms",
       })
     ));
@@ -371,12 +372,19 @@ Deno.test("client - agencies refused over the connection limit back off and fini
       parseLog(server.stdout()).filter((l) =>
         l.action === "accept_connections" && l.fields.get("error") === "LIMIT_EXCEEDED"
       ).length;
-    await waitFor(() => refused() >= 4, 10_000, "the agencies to be refused a few times");
+    await waitFor(() => refused() >= 2, 10_000, "the agencies to be refused");
     for (const conn of held.splice(0)) conn.close();
     const codes = await Promise.all(clients.map((c) => c.status));
     codes.forEach((code, i) => assert.equal(code, 0, `agency ${i + 1}: ${clients[i]!.stdout()}`));
     for (const client of clients) {
-      assert.match(client.stdout(), /reconexion \| result: in_progress .*LIMIT_EXCEEDED/);
+      // The wait is the server's hint (at most the idle timeout) plus up to a fifth.
+      const waits = [
+        ...client.stdout().matchAll(
+          /reconexion \| result: in_progress .*\| retry_in_ms: (\d+) \| detail: LIMIT_EXCEEDED/g,
+        ),
+      ].map((match) => Number(match[1]));
+      assert.ok(waits.length >= 1, client.stdout());
+      for (const ms of waits) assert.ok(ms >= 250 && ms <= idleMs * 1.2, `waited ${ms} ms`);
     }
     assert.equal((await server.stop("SIGTERM")).code, 0);
     const result = await account(`${server.dir}/bets.csv`, await expectedRows(paths));
