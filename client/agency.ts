@@ -15,7 +15,7 @@ import type { FramedConnection } from "../shared/net/framed_conn.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
 import { backoffDelay, hintedDelay, openServerConnection, sleep } from "./connect.ts";
-import { type ChunkBatch, csvBatchChunks } from "./csv_batches.ts";
+import { type ChunkBatch, csvBatchChunks, openBetsFile } from "./csv_batches.ts";
 
 /** What an agency run achieved. */
 export interface AgencyResult {
@@ -240,6 +240,7 @@ class AgencyRun {
  * @param config The agency's settings.
  * @param options Logger and the signal that stops it after the current batch.
  * @returns What was achieved.
+ * @throws {BetsFileError} When the data path is no readable file, or a line cannot be sent.
  * @throws {ProtocolError} When the server refuses a batch (its code and reason).
  * @throws {ConnectionError} When the server stays unreachable, naming its address.
  */
@@ -247,6 +248,8 @@ export async function runAgency(
   config: AgencyConfig,
   options: { readonly log: ActionLogger; readonly signal: AbortSignal },
 ): Promise<AgencyResult> {
+  // A data path that is no readable file fails now, not after a wait for the server.
+  (await openBetsFile(config.dataPath)).close();
   const run = new AgencyRun(config, options.log, options.signal);
   let reconnects = 0;
   let hinted = 0;

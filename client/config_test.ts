@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import type { ConfigWarning } from "../shared/config.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { type ClientConfig, loadClientConfig } from "./config.ts";
 
@@ -241,5 +242,44 @@ Deno.test("loadClientConfig() fails on unparsable YAML and on a missing explicit
       const problems = problemsOf(() => loadClientConfig({ env: { CLI_ID: "1" }, path: missing }));
       assert.ok(problems[0]!.startsWith(`Cannot read config file ${missing}: `), problems[0]);
     });
+  });
+});
+
+Deno.test("loadClientConfig() reports keys it does not know, and goes on", async () => {
+  const yaml = `server:
+  address: "server:12345"
+loop:
+  amout: 3
+log:
+  levle: DEBUG
+batch:
+  maxAmount: 100
+conect:
+  attempts: 2
+`;
+  await withYaml(yaml, (path) => {
+    const warnings: ConfigWarning[] = [];
+    const config = loadClientConfig({
+      env: { CLI_ID: "1" },
+      path,
+      onWarning: (w) => warnings.push(w),
+    });
+    assert.deepEqual(config, DEFAULTS_FOR_1);
+    assert.deepEqual(
+      warnings.map((w) => [w.file, w.key, w.closest]),
+      [
+        [path, "loop.amout", "loop.amount"],
+        [path, "log.levle", "log.level"],
+        [path, "conect.attempts", "connect.attempts"],
+      ],
+    );
+  });
+});
+
+Deno.test("loadClientConfig() reports no warning for the course's file", async () => {
+  await withYaml(COURSE_YAML, (path) => {
+    const warnings: ConfigWarning[] = [];
+    loadClientConfig({ env: { CLI_ID: "1" }, path, onWarning: (w) => warnings.push(w) });
+    assert.deepEqual(warnings, []);
   });
 });
