@@ -34,6 +34,8 @@ export interface FaultRow {
   readonly duplicated: number;
   /** `pass` when every invariant of the scenario held. */
   readonly result: "pass" | "fail";
+  /** The refusal or recovery the scenario expects and saw, in a few words. */
+  readonly outcome?: string;
 }
 
 /** Starts a report row in test output and in the report file. */
@@ -96,6 +98,7 @@ const COLUMNS: readonly { title: string; cell: (row: FaultRow) => string; right:
   { title: "lost", cell: (r) => count(r.lost), right: true },
   { title: "duplicated", cell: (r) => count(r.duplicated), right: true },
   { title: "result", cell: (r) => (isBad(r) ? "FAIL" : "pass"), right: false },
+  { title: "outcome", cell: (r) => r.outcome ?? "", right: false },
 ];
 
 function count(n: number): string {

@@ -78,6 +78,19 @@ export interface StartServerOptions {
   readonly dir?: string;
   /** Fixed port (for restarts); 0 picks a free one. */
   readonly port?: number;
+  /** Runs the program through this command, e.g. `["ip", "netns", "exec", name]`. */
+  readonly launcher?: readonly string[];
+}
+
+/** A command for `bin/<program>`, through `launcher` when given (which must exec it). */
+function programCommand(
+  program: string,
+  launcher: readonly string[] = [],
+  options: Deno.CommandOptions,
+): Deno.Command {
+  const bin = `${ROOT}bin/${program}`;
+  const [command, ...args] = [...launcher, bin];
+  return new Deno.Command(command!, { ...options, args });
 }
 
 /**
@@ -111,7 +124,7 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
   await ensureBinaries();
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "tp0-e2e-" });
   await Deno.writeTextFile(`${dir}/config.ini`, COURSE_INI);
-  const child = new Deno.Command(`${ROOT}bin/server`, {
+  const child = programCommand("server", options.launcher, {
     cwd: dir,
     env: {
       SERVER_CONFIG: `${dir}/config.ini`,
@@ -183,17 +196,19 @@ export interface ClientProcess {
  * @param id Agency id.
  * @param port Server port on 127.0.0.1.
  * @param env Extra environment (e.g. `CLI_DATA_PATH`).
+ * @param options A command to run the program through (see {@linkcode StartServerOptions}).
  * @returns The process.
  */
 export async function startClient(
   id: number,
   port: number,
   env: Readonly<Record<string, string>> = {},
+  options: { readonly launcher?: readonly string[] } = {},
 ): Promise<ClientProcess> {
   await ensureBinaries();
   const dir = await Deno.makeTempDir({ prefix: "tp0-client-" });
   await Deno.writeTextFile(`${dir}/config.yaml`, COURSE_YAML);
-  const child = new Deno.Command(`${ROOT}bin/client`, {
+  const child = programCommand("client", options.launcher, {
     cwd: dir,
     env: {
       CLI_CONFIG: `${dir}/config.yaml`,
