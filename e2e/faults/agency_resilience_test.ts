@@ -17,6 +17,7 @@ import {
 } from "../lottery/_harness.ts";
 import {
   account,
+  type Accounting,
   agencyFiles,
   allExit,
   delay,
@@ -44,6 +45,31 @@ function reconnections(client: ClientProcess): { intento: number; ms: number; wh
     ms: Number(m[2]),
     why: m[3]!,
   }));
+}
+
+/** Waits for every agency to exit, each with code 0. */
+async function allFinish(clients: readonly ClientProcess[]): Promise<void> {
+  const codes = await allExit(clients, 60_000);
+  codes.forEach((code, i) => assert.equal(code, 0, `agency ${i + 1}: ${clients[i]!.stdout()}`));
+}
+
+/**
+ * Checks the draw and the storage: each agency got its own winners, the server stops
+ * cleanly after one draw, and `bets.csv` holds every bet of `paths` exactly once.
+ */
+async function checkDraw(
+  server: ServerProcess,
+  clients: readonly ClientProcess[],
+  paths: readonly string[],
+): Promise<Accounting> {
+  const winners = await expectedWinners(paths);
+  clients.forEach((client, i) => assert.deepEqual(winnersOf(client), winners.get(i + 1)));
+  assert.equal((await server.stop("SIGTERM")).code, 0);
+  assert.equal(parseLog(server.stdout()).filter((l) => l.action === "sorteo").length, 1);
+  const result = await account(`${server.dir}/bets.csv`, await expectedRows(paths));
+  assert.equal(result.lost, 0);
+  assert.equal(result.duplicated, 0);
+  return result;
 }
 
 async function run(command: string, ...args: string[]): Promise<void> {
@@ -108,9 +134,8 @@ Deno.test("agency - SERVER_MAX_CONNECTIONS idle sockets only delay 5 agencies: t
         CLI_CONNECT_BACKOFF: "100ms",
       })
     ));
-    const codes = await allExit(clients, 60_000);
+    await allFinish(clients);
     const elapsed = performance.now() - started;
-    codes.forEach((code, i) => assert.equal(code, 0, `agency ${i + 1}: ${clients[i]!.stdout()}`));
     let refusals = 0;
     for (const [i, client] of clients.entries()) {
       const waits = reconnections(client).filter((w) => w.why.startsWith("LIMIT_EXCEEDED"));
@@ -126,13 +151,7 @@ Deno.test("agency - SERVER_MAX_CONNECTIONS idle sockets only delay 5 agencies: t
     // Delayed until the flood's first connections timed out, not failed before.
     const floodLeft = idleMs - (started - floodStart);
     assert.ok(elapsed >= floodLeft - 500, `done after ${elapsed.toFixed(0)} ms, slots freed later`);
-    const winners = await expectedWinners(paths);
-    clients.forEach((client, i) => assert.deepEqual(winnersOf(client), winners.get(i + 1)));
-    assert.equal((await server.stop("SIGTERM")).code, 0);
-    assert.equal(parseLog(server.stdout()).filter((l) => l.action === "sorteo").length, 1);
-    const result = await account(`${server.dir}/bets.csv`, await expectedRows(paths));
-    assert.equal(result.lost, 0);
-    assert.equal(result.duplicated, 0);
+    const result = await checkDraw(server, clients, paths);
     await reportAccounted(
       `${max} idle connections (the limit) + 5 agencies, idle timeout ${idleMs / 1000}s`,
       max,
@@ -240,14 +259,8 @@ Deno.test("agency - a server that drops SYNs: each attempt ends at connect.timeo
     clients = await Promise.all(
       paths.map((_, i) => startClient(i + 1, port, env(i), { launcher })),
     );
-    const codes = await allExit(clients, 60_000);
-    codes.forEach((code, i) => assert.equal(code, 0, `agency ${i + 1}: ${clients[i]!.stdout()}`));
-    const winners = await expectedWinners(paths);
-    clients.forEach((client, i) => assert.deepEqual(winnersOf(client), winners.get(i + 1)));
-    assert.equal((await again.stop("SIGTERM")).code, 0);
-    const result = await account(`${server.dir}/bets.csv`, await expectedRows(paths));
-    assert.equal(result.lost, 0);
-    assert.equal(result.duplicated, 0);
+    await allFinish(clients);
+    const result = await checkDraw(again, clients, paths);
     await reportAccounted(
       `server drops SYNs (iptables in a namespace), connect.timeout 1s × ${attempts}`,
       1,
@@ -304,19 +317,13 @@ Deno.test("agency - two server freezes longer than CLI_TIMEOUT, separated by pro
     await delay(500);
     const second = await startClient(2, server.port, { CLI_DATA_PATH: paths[1]! });
     clients.push(second);
-    const codes = await allExit(clients, 60_000);
-    codes.forEach((code, i) => assert.equal(code, 0, `agency ${i + 1}: ${clients[i]!.stdout()}`));
+    await allFinish(clients);
     // Two faults against a budget of one reconnection: each found the budget reset by the
     // batches (and the DONE) acknowledged after the one before.
     const drops = reconnections(first);
     assert.equal(drops.length, 2, first.stdout());
     assert.deepEqual(drops.map((d) => d.intento), [1, 1]);
-    const winners = await expectedWinners(paths);
-    clients.forEach((client, i) => assert.deepEqual(winnersOf(client), winners.get(i + 1)));
-    assert.equal((await server.stop("SIGTERM")).code, 0);
-    const result = await account(`${server.dir}/bets.csv`, await expectedRows(paths));
-    assert.equal(result.lost, 0);
-    assert.equal(result.duplicated, 0);
+    const result = await checkDraw(server, clients, paths);
     await reportAccounted(
       `two ${freezeMs / 1000} s server freezes (SIGSTOP), CLI_TIMEOUT 2s, connect.attempts 1`,
       2,
