@@ -303,7 +303,7 @@ function giveUp(
   const waits = hinted ? "waits the server asked for" : "reconnections";
   return new ConnectionError(
     `Cannot finish with server ${config.serverAddress.text}: ${tries} ${waits} in a row ` +
-      `made no progress (connect.attempts), the last after ${describeFailure(failure)}`,
+      `made no progress (connect.attempts); the last ended with ${describeFailure(failure)}`,
     { cause: failure },
   );
 }
