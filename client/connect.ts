@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ConnectionError } from "../shared/errors.ts";
+import { ConnectionError, ProtocolError } from "../shared/errors.ts";
 import { signalTimer } from "../shared/net/timer.ts";
 import type { ActionLogger } from "../shared/log.ts";
 import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
@@ -161,6 +161,23 @@ function isTimeout(error: unknown): boolean {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The error to report for a failure on an open connection to the server: the server's
+ * refusals as they are, anything else (a reset, a timeout, a closed socket: the transport
+ * does not know whom it talks to) as a {@linkcode ConnectionError} naming the server.
+ *
+ * @param server The server's address.
+ * @param error What the exchange threw.
+ * @returns A `ProtocolError` unchanged, otherwise a `ConnectionError`.
+ */
+export function lostServer(server: { readonly text: string }, error: unknown): Error {
+  if (error instanceof ProtocolError) return error;
+  return new ConnectionError(
+    `Cannot go on with server ${server.text}: ${errorText(error)}`,
+    { cause: error },
+  );
 }
 
 /** What {@linkcode openServerConnection} needs of the client's configuration. */

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
-import { ConnectionError } from "../shared/errors.ts";
+import { ConnectionError, ErrorCode, ProtocolError } from "../shared/errors.ts";
 import { captureLogger } from "../shared/_log_capture.ts";
-import { backoffDelay, connectWithRetry, hintedDelay, MAX_BACKOFF_MS, sleep } from "./connect.ts";
+import {
+  backoffDelay,
+  connectWithRetry,
+  hintedDelay,
+  lostServer,
+  MAX_BACKOFF_MS,
+  sleep,
+} from "./connect.ts";
 
 /** A loopback port with nothing listening on it (bound, then released). */
 function closedPort(): number {
@@ -322,4 +329,18 @@ Deno.test("connectWithRetry() gives up an unanswered connect at once when the si
     server.close();
   }
   assert.ok(performance.now() - started < 1000, "it did not wait for the attempt's timeout");
+});
+
+Deno.test("lostServer() names the server in a failed exchange, and keeps its refusals", () => {
+  const server = { text: "server:12345" };
+  const refusal = new ProtocolError(ErrorCode.UNAUTHORIZED, "Peer error: wrong secret");
+  assert.equal(lostServer(server, refusal), refusal);
+  const reset = new Deno.errors.ConnectionReset("Connection reset by peer (os error 104)");
+  const lost = lostServer(server, reset);
+  assert.ok(lost instanceof ConnectionError);
+  assert.equal(
+    lost.message,
+    "Cannot go on with server server:12345: Connection reset by peer (os error 104)",
+  );
+  assert.equal(lost.cause, reset);
 });
