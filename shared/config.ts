@@ -237,17 +237,8 @@ export interface ConfigWarning {
 /**
  * The known key nearest to `key`: fewest single-character edits (insert, delete,
  * replace, swap two neighbours), letter case ignored; ties go to the first known key.
- *
- * @param key A key that is not known.
- * @param known The known keys.
- * @returns The closest known key.
- *
- * @example Usage
- * ```ts
- * closestKey("loop.amout", ["loop.amount", "loop.period"]); // "loop.amount"
- * ```
  */
-export function closestKey(key: string, known: readonly string[]): string {
+function closestKey(key: string, known: readonly string[]): string {
   let best = known[0] ?? "";
   let bestDistance = Infinity;
   for (const candidate of known) {

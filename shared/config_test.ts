@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { captureLogger } from "./_log_capture.ts";
 import {
-  closestKey,
   duration,
   flattenKeys,
   hostPort,
@@ -265,20 +264,32 @@ Deno.test("readConfigText() reads a missing default file as empty, a missing exp
   }
 });
 
-Deno.test("closestKey() finds the known key a typo meant", async (t) => {
-  const client = ["server.address", "loop.amount", "loop.period", "log.level", "batch.maxAmount"];
-  const server = ["SERVER_PORT", "SERVER_IP", "SERVER_LISTEN_BACKLOG", "LOGGING_LEVEL"];
-  const cases: [string, readonly string[], string][] = [
-    ["loop.amout", client, "loop.amount"],
-    ["log.levle", client, "log.level"],
-    ["batch.maxamount", client, "batch.maxAmount"],
-    ["server.adress", client, "server.address"],
-    ["LOGING_LEVEL", server, "LOGGING_LEVEL"],
-    ["SERVER_PROT", server, "SERVER_PORT"],
-    ["server_ip", server, "SERVER_IP"],
+Deno.test("unknownKeyWarnings() and iniWarnings() find the known key a typo meant", async (t) => {
+  const settingsOf = (keys: readonly string[]) =>
+    Object.fromEntries(keys.map((key) => [key, { file: key, env: key, parser: text() }]));
+  const client = settingsOf(["server.address", "loop.amount", "loop.period", "log.level"]);
+  const server = settingsOf(["SERVER_PORT", "SERVER_IP", "SERVER_LISTEN_BACKLOG", "LOGGING_LEVEL"]);
+  const yamlCases: [string, string][] = [
+    ["loop.amout", "loop.amount"],
+    ["log.levle", "log.level"],
+    ["server.adress", "server.address"],
+    ["LOOP.PERIOD", "loop.period"],
   ];
-  for (const [typo, known, meant] of cases) {
-    await t.step(`${typo} → ${meant}`, () => assert.equal(closestKey(typo, known), meant));
+  for (const [typo, meant] of yamlCases) {
+    await t.step(`${typo} → ${meant}`, () => {
+      assert.equal(unknownKeyWarnings(client, "c.yaml", [typo])[0]?.closest, meant);
+    });
+  }
+  const iniCases: [string, string][] = [
+    ["LOGING_LEVEL = INFO", "LOGGING_LEVEL"],
+    ["SERVER_PROT = 1", "SERVER_PORT"],
+    ["server_ip = x", "SERVER_IP"],
+    ["SERVER_LISTEN_BACKLOG 5", "SERVER_LISTEN_BACKLOG"],
+  ];
+  for (const [line, meant] of iniCases) {
+    await t.step(`${line} → ${meant}`, () => {
+      assert.equal(iniWarnings(server, "s.ini", line)[0]?.closest, meant);
+    });
   }
 });
 
