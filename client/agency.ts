@@ -14,8 +14,8 @@ import type { ActionLogger } from "../shared/log.ts";
 import type { FramedConnection } from "../shared/net/framed_conn.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
-import { backoffDelay, openServerConnection, sleep } from "./connect.ts";
-import { type ChunkBatch, csvBatchChunks } from "./csv_batches.ts";
+import { backoffDelay, hintedDelay, openServerConnection, sleep } from "./connect.ts";
+import { type ChunkBatch, csvBatchChunks, openBetsFile } from "./csv_batches.ts";
 
 /** What an agency run achieved. */
 export interface AgencyResult {
@@ -42,6 +42,7 @@ export type AgencyConfig = Pick<
   | "secret"
   | "connectAttempts"
   | "connectBackoff"
+  | "connectTimeout"
   | "timeout"
 >;
 
@@ -62,6 +63,9 @@ class AgencyRun {
   #betsSent = 0;
   /** Batches the server holds: from WELCOME, then one more per ack. */
   #batches = 0;
+  /** The most batches the server has acknowledged at once (its highest ack + 1). */
+  #acked = 0;
+  #doneAcked = false;
   #lastProgress = performance.now();
 
   constructor(config: AgencyConfig, log: ActionLogger, signal: AbortSignal) {
@@ -72,6 +76,15 @@ class AgencyRun {
 
   get betsSent(): number {
     return this.#betsSent;
+  }
+
+  /**
+   * How far the server has acknowledged: the highest batch, plus one for the DONE. It never
+   * decreases, whatever a server says, and is at most the file's batches plus one; a
+   * session that raised it made progress.
+   */
+  get progress(): number {
+    return this.#acked + (this.#doneAcked ? 1 : 0);
   }
 
   async session(conn: FramedConnection): Promise<AgencyResult> {
@@ -85,6 +98,7 @@ class AgencyRun {
       this.#batches = sent;
       await conn.send({ type: MessageType.DONE, agency: id, batches: sent });
       await conn.expect(MessageType.DONE_ACK);
+      this.#doneAcked = true;
     }
     const batches = this.#batches;
     this.#log.info("apuestas_enviadas", "success", {
@@ -160,6 +174,7 @@ class AgencyRun {
     }
     this.#betsSent += expected.count;
     this.#batches = ack.seq + 1;
+    this.#acked = Math.max(this.#acked, this.#batches);
     const now = performance.now();
     if (now - this.#lastProgress >= 1000) {
       this.#lastProgress = now;
@@ -212,20 +227,32 @@ class AgencyRun {
 
 /**
  * Runs the agency to the end: send, done, winners, total. Reconnects and resumes when
- * the connection drops.
+ * the connection drops or the server turns it away for now.
+ *
+ * Two budgets of `connect.attempts` reconnections each, both reset whenever a session
+ * made progress (a batch or the DONE acknowledged), so faults separated by progress never
+ * add up: one for failures without a hint (waits back off from `connect.backoff`), one for
+ * refusals whose ERROR says when to come back (`LIMIT_EXCEEDED` from a full server: each
+ * wait is the hint, at most a minute, plus jitter). Progress is measured by the highest
+ * batch acknowledged, which only grows and is bounded by the file's batches, so the run
+ * ends however the server behaves.
  *
  * @param config The agency's settings.
  * @param options Logger and the signal that stops it after the current batch.
  * @returns What was achieved.
+ * @throws {BetsFileError} When the data path is no readable file, or a line cannot be sent.
  * @throws {ProtocolError} When the server refuses a batch (its code and reason).
- * @throws {ConnectionError} When the server stays unreachable.
+ * @throws {ConnectionError} When the server stays unreachable, naming its address.
  */
 export async function runAgency(
   config: AgencyConfig,
   options: { readonly log: ActionLogger; readonly signal: AbortSignal },
 ): Promise<AgencyResult> {
+  // A data path that is no readable file fails now, not after a wait for the server.
+  (await openBetsFile(config.dataPath)).close();
   const run = new AgencyRun(config, options.log, options.signal);
   let reconnects = 0;
+  let hinted = 0;
   for (;;) {
     let conn: FramedConnection;
     try {
@@ -235,6 +262,7 @@ export async function runAgency(
       if (options.signal.aborted) return run.stopped();
       throw error;
     }
+    const progress = run.progress;
     let failure: unknown;
     try {
       return await run.session(conn);
@@ -246,18 +274,38 @@ export async function runAgency(
       conn.close();
       options.log.info("close_connection", "success", { client_id: config.id });
     }
-    reconnects++;
-    if (reconnects > config.connectAttempts) throw failure;
+    if (run.progress > progress) reconnects = hinted = 0;
+    const hintMs = failure instanceof ProtocolError ? failure.retryAfterMs : 0;
+    const tries = hintMs > 0 ? ++hinted : ++reconnects;
+    if (tries > config.connectAttempts) throw giveUp(config, tries - 1, hintMs > 0, failure);
     // Back off even when the server answers at once (it may be full or shutting down).
-    const wait = backoffDelay(reconnects, config.connectBackoff.ms);
+    const wait = hintMs > 0
+      ? hintedDelay(hintMs)
+      : backoffDelay(reconnects, config.connectBackoff.ms);
     options.log.warning("reconexion", "in_progress", {
       client_id: config.id,
-      intento: reconnects,
+      intento: tries,
+      intentos: config.connectAttempts,
       retry_in_ms: wait,
       detail: describeFailure(failure),
     });
     await sleep(wait, options.signal);
   }
+}
+
+/** The error an agency gives up with: the server's address, the budget spent, the last failure. */
+function giveUp(
+  config: AgencyConfig,
+  tries: number,
+  hinted: boolean,
+  failure: unknown,
+): ConnectionError {
+  const waits = hinted ? "waits the server asked for" : "reconnections";
+  return new ConnectionError(
+    `Cannot finish with server ${config.serverAddress.text}: ${tries} ${waits} in a row ` +
+      `made no progress (connect.attempts); the last ended with ${describeFailure(failure)}`,
+    { cause: failure },
+  );
 }
 
 /** Failures worth reconnecting for: a lost connection, a full or stopping server. */

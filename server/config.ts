@@ -8,6 +8,7 @@ import { parseINI } from "confbox/ini";
 import {
   type ConfigSource,
   duration,
+  iniWarnings,
   integer,
   logLevel,
   oneOf,
@@ -100,9 +101,10 @@ export type ServerConfig = Resolved<typeof SERVER_SETTINGS>;
 export type ServerConfigSource = ConfigSource;
 
 /**
- * Loads the server configuration: env over `config.ini` over defaults.
+ * Loads the server configuration: env over `config.ini` over defaults. Lines of the file
+ * it ignores go to `source.onWarning`.
  *
- * @param source The environment and file path.
+ * @param source The environment, file path and where warnings go.
  * @returns The validated configuration.
  * @throws {ConfigError} Listing every bad or missing value.
  */
@@ -111,6 +113,7 @@ export function loadServerConfig(source: ServerConfigSource): ServerConfig {
     envVar: "SERVER_CONFIG",
     defaultPath: "server/config.ini",
   });
+  for (const warning of iniWarnings(SERVER_SETTINGS, path, text)) source.onWarning?.(warning);
   const values = parseServerConfigFile(text, path);
   return resolveSettings(SERVER_SETTINGS, { fileName: path, fileValues: values, env: source.env });
 }

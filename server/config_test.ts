@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import type { ConfigWarning } from "../shared/config.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { loadServerConfig, type ServerConfig } from "./config.ts";
 
@@ -188,4 +189,34 @@ Deno.test("loadServerConfig() fails on a missing explicit file", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("loadServerConfig() reports ignored lines with the closest key, and goes on", async () => {
+  const ini = `${COURSE_INI}LOGING_LEVEL = DEBUG\nSERVER_AGENCIES 3\n`;
+  await withIni(ini, (path) => {
+    const warnings: ConfigWarning[] = [];
+    const config = loadServerConfig({ env: {}, path, onWarning: (w) => warnings.push(w) });
+    assert.deepEqual(config, DEFAULTS);
+    assert.deepEqual(warnings, [
+      {
+        file: path,
+        line: 6,
+        key: "LOGING_LEVEL",
+        closest: "LOGGING_LEVEL",
+        problem: "unknown key, ignored",
+      },
+      {
+        file: path,
+        line: 7,
+        key: "SERVER_AGENCIES",
+        closest: "SERVER_AGENCIES",
+        problem: "not a KEY = value line, ignored",
+      },
+    ]);
+  });
+  await withIni(COURSE_INI, (path) => {
+    const warnings: ConfigWarning[] = [];
+    loadServerConfig({ env: {}, path, onWarning: (w) => warnings.push(w) });
+    assert.deepEqual(warnings, [], "the course's file gives none");
+  });
 });

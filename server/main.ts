@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { type ConfigWarning, logConfigWarnings } from "../shared/config.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { getActionLogger, setupLogging } from "../shared/log.ts";
 import { loadServerConfig, type ServerConfig } from "./config.ts";
@@ -36,10 +37,11 @@ function logConfig(config: ServerConfig, secrets: number): void {
  * @returns The process exit code.
  */
 export async function main(): Promise<number> {
+  const warnings: ConfigWarning[] = [];
   let config: ServerConfig;
   let secrets: Map<number, string>;
   try {
-    config = loadServerConfig({ env: Deno.env.toObject() });
+    config = loadServerConfig({ env: Deno.env.toObject(), onWarning: (w) => warnings.push(w) });
     secrets = await loadSecrets(config.secretsPath, config.agencies);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
@@ -48,6 +50,7 @@ export async function main(): Promise<number> {
   }
   setupLogging(config.logLevel);
   const log = getActionLogger("server");
+  logConfigWarnings(log, warnings);
   logConfig(config, secrets.size);
   const server = await startServer(config, { log, secrets });
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();

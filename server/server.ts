@@ -115,7 +115,7 @@ export async function startServer(
     secrets: options.secrets ?? new Map(),
     closing: () => closing !== undefined,
   };
-  const connections = new Map<Deno.Conn, string>();
+  const connections = new Map<Deno.Conn, Accepted>();
   const handlers = new Set<Promise<void>>();
   let closing: Promise<void> | undefined;
 
@@ -178,19 +178,21 @@ export async function startServer(
       for await (const conn of listener) {
         const ip = peerIp(conn);
         if (connections.size >= config.maxConnections) {
+          const retryAfterMs = slotHintMs(connections.values(), config.idleTimeout.ms);
           log.warning("accept_connections", "fail", {
             ip,
             error: "LIMIT_EXCEEDED",
             max_connections: config.maxConnections,
+            retry_after_ms: retryAfterMs,
           });
-          refuseOverLimit(conn);
+          refuseOverLimit(conn, retryAfterMs);
           continue;
         }
         log.info("accept_connections", "success", { ip });
         // Acks are small writes: without this, Nagle's algorithm holds each one back until
         // the agency's delayed ACK of the previous (tens of ms per batch window).
         conn.setNoDelay(true);
-        connections.set(conn, ip);
+        connections.set(conn, { ip, at: performance.now() });
         const handler = handle(conn, ip);
         handlers.add(handler);
         handler.finally(() => handlers.delete(handler));
@@ -208,7 +210,7 @@ export async function startServer(
     log.info("close_listener", "success", { port: config.port });
     clearInterval(progress);
     log.info("close_progress_timer", "success");
-    for (const [conn, ip] of [...connections]) {
+    for (const [conn, { ip }] of [...connections]) {
       connections.delete(conn);
       try {
         conn.close();
@@ -248,11 +250,40 @@ function memoryFields(): { rss_mb: number; heap_mb: number; external_mb: number 
   };
 }
 
-function refuseOverLimit(conn: Deno.Conn): void {
+/** An open connection: the peer's address and when it was accepted (`performance.now()`). */
+interface Accepted {
+  readonly ip: string;
+  readonly at: number;
+}
+
+/** The shortest wait a refused peer is told: a sooner hint would only meet a full server again. */
+const MIN_SLOT_HINT_MS = 250;
+
+/**
+ * When the idle timeout can next free a slot: the oldest connection that may have been
+ * silent since it was accepted times out `idleMs` after its accept. Connections accepted
+ * longer ago than that are alive by their own activity and free nothing predictable, so
+ * they are skipped (they come first: the map keeps accept order). With none left, a whole
+ * idle timeout (by then every connection silent now is gone); 0 when there is no timeout.
+ */
+function slotHintMs(open: Iterable<Accepted>, idleMs: number): number {
+  if (idleMs <= 0) return 0;
+  const now = performance.now();
+  for (const { at } of open) {
+    const left = at + idleMs - now;
+    if (left > 0) return Math.max(MIN_SLOT_HINT_MS, Math.ceil(left));
+  }
+  return idleMs;
+}
+
+function refuseOverLimit(conn: Deno.Conn, retryAfterMs: number): void {
   const framed = new FramedConnection(conn);
   framed.send({
     type: MessageType.ERROR,
     code: ErrorCode.LIMIT_EXCEEDED,
-    message: "Too many connections",
+    retryAfterMs,
+    message: retryAfterMs > 0
+      ? `Too many connections, retry in ${retryAfterMs} ms`
+      : "Too many connections",
   }).catch(() => {}).finally(() => framed.close());
 }

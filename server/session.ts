@@ -393,8 +393,12 @@ export async function serveAgency(
       error: errorCodeName(failure.code),
       detail: failure.message,
     });
-    await conn.send({ type: MessageType.ERROR, code: failure.code, message: failure.message })
-      .catch(() => {});
+    await conn.send({
+      type: MessageType.ERROR,
+      code: failure.code,
+      retryAfterMs: failure.retryAfterMs,
+      message: failure.message,
+    }).catch(() => {});
   } else if (failure instanceof ConnectionError) {
     if (ctx.closing()) return;
     if (conn.timedOut) ctx.log.warning("idle_timeout", "fail", { ip, detail: failure.message });

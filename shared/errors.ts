@@ -65,20 +65,29 @@ export class ConfigError extends Error {
   }
 }
 
+/** Options of {@linkcode ProtocolError}. */
+export interface ProtocolErrorOptions extends ErrorOptions {
+  /** When the peer said the request may succeed if tried again; 0 or absent = no hint. */
+  readonly retryAfterMs?: number;
+}
+
 /** The peer broke the protocol, or answered with an error frame. */
 export class ProtocolError extends Error {
   /** The stable error code. */
   readonly code: ErrorCode;
+  /** The peer's hint of when to try again (from its ERROR frame); 0 = none. */
+  readonly retryAfterMs: number;
 
   /**
    * @param code The stable error code.
    * @param message What went wrong.
-   * @param options Standard error options.
+   * @param options Standard error options and the peer's retry hint.
    */
-  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+  constructor(code: ErrorCode, message: string, options?: ProtocolErrorOptions) {
     super(message, options);
     this.name = "ProtocolError";
     this.code = code;
+    this.retryAfterMs = options?.retryAfterMs ?? 0;
   }
 }
 

@@ -35,6 +35,8 @@ export interface FaultRow {
   readonly duplicated: number;
   /** `pass` when every invariant of the scenario held. */
   readonly result: "pass" | "fail";
+  /** The refusal or recovery the scenario expects and saw, in a few words. */
+  readonly outcome?: string;
 }
 
 /** Starts a report row in test output and in the report file. */
@@ -91,11 +93,11 @@ export function formatFaultTable(rows: readonly FaultRow[]): string {
   const count = (n: number) => Number.isFinite(n) ? n.toLocaleString("en-US") : "-";
   const cells = rows.map((r) =>
     [r.scenario, ...[r.faults, r.sent, r.stored, r.lost, r.duplicated].map(count)]
-      .concat(isBad(r) ? "FAIL" : "pass")
+      .concat(isBad(r) ? "FAIL" : "pass", r.outcome ?? "")
   );
-  const titles = [...TITLES, "result"];
+  const titles = [...TITLES, "result", "outcome"];
   const widths = titles.map((t, i) => Math.max(t.length, ...cells.map((c) => c[i]!.length)));
-  const numeric = (i: number) => i > 0 && i < titles.length - 1;
+  const numeric = (i: number) => i > 0 && i < TITLES.length;
   const line = (texts: readonly string[]) =>
     `| ${
       texts.map((t, i) => numeric(i) ? t.padStart(widths[i]!) : t.padEnd(widths[i]!)).join(" | ")

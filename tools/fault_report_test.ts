@@ -33,14 +33,16 @@ Deno.test("isBad() flags a loss or a duplicate even when the result says pass", 
 });
 
 Deno.test("formatFaultTable() aligns the columns and marks failures", () => {
-  const table = formatFaultTable([ROW, { ...ROW, scenario: "x", lost: 3 }]).split("\n");
+  const table = formatFaultTable([ROW, { ...ROW, scenario: "x", lost: 3, outcome: "gave up" }])
+    .split("\n");
   assert.equal(table.length, 4);
   assert.match(
     table[0]!,
     /^\| scenario +\| faults injected \| bets sent \| bets stored \| lost \|/,
   );
   assert.match(table[1]!, /^\|-+\|-+:\|/);
-  assert.match(table[2]!, /\| +39 \| +180,000 \| +180,000 \| +0 \| +0 \| pass +\|$/);
-  assert.match(table[3]!, /\| +3 \| +0 \| FAIL +\|$/);
+  assert.match(table[0]!, /\| result \| outcome +\|$/);
+  assert.match(table[2]!, /\| +39 \| +180,000 \| +180,000 \| +0 \| +0 \| pass +\| +\|$/);
+  assert.match(table[3]!, /\| +3 \| +0 \| FAIL +\| gave up \|$/);
   assert.ok(table.every((line) => line.length === table[0]!.length), "same width");
 });

@@ -79,8 +79,15 @@ class OutputBuffer {
  * resolves with the exit code once the output is in, after checking that every line of
  * its stdout parses by the course's rule into the fields that were logged.
  */
-function spawnProgram(program: string, cwd: string, env: Record<string, string>) {
-  const child = new Deno.Command(`${ROOT}bin/${program}`, {
+function spawnProgram(
+  program: string,
+  cwd: string,
+  env: Record<string, string>,
+  launcher: readonly string[] = [],
+) {
+  const [command, ...args] = [...launcher, `${ROOT}bin/${program}`];
+  const child = new Deno.Command(command!, {
+    args,
     cwd,
     env,
     stdin: "null",
@@ -129,6 +136,8 @@ export interface StartServerOptions {
   readonly dir?: string;
   /** Fixed port (for restarts); 0 picks a free one. */
   readonly port?: number;
+  /** Runs the program through this command, e.g. `["ip", "netns", "exec", name]`. */
+  readonly launcher?: readonly string[];
 }
 
 /**
@@ -169,7 +178,7 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
     SERVER_AGENCIES: String(options.agencies),
     SERVER_STORAGE_PATH: `${dir}/bets.csv`,
     ...options.env,
-  });
+  }, options.launcher);
   let exitCode: number | undefined;
   status.then((code) => exitCode = code, () => exitCode = -1);
   const match = () =>
@@ -222,12 +231,14 @@ export interface ClientProcess {
  * @param id Agency id.
  * @param port Server port on 127.0.0.1.
  * @param env Extra environment (e.g. `CLI_DATA_PATH`).
+ * @param options A command to run the program through (see {@linkcode StartServerOptions}).
  * @returns The process.
  */
 export async function startClient(
   id: number,
   port: number,
   env: Readonly<Record<string, string>> = {},
+  options: { readonly launcher?: readonly string[] } = {},
 ): Promise<ClientProcess> {
   await ensureBinaries();
   const dir = await Deno.makeTempDir({ prefix: "tp0-client-" });
@@ -237,7 +248,7 @@ export async function startClient(
     CLI_ID: String(id),
     CLI_SERVER_ADDRESS: `127.0.0.1:${port}`,
     ...env,
-  });
+  }, options.launcher);
   const status = exit.finally(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
   return {
     pid: child.pid,

@@ -306,7 +306,9 @@ export class FramedConnection {
       return message as Extract<Message, { type: T }>;
     }
     if (message.type === MessageType.ERROR) {
-      throw new ProtocolError(message.code as ErrorCode, `Peer error: ${message.message}`);
+      throw new ProtocolError(message.code as ErrorCode, `Peer error: ${message.message}`, {
+        retryAfterMs: message.retryAfterMs,
+      });
     }
     throw new ProtocolError(
       ErrorCode.UNEXPECTED_MESSAGE,

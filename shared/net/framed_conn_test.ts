@@ -14,7 +14,7 @@ const MESSAGES: Message[] = [
   { type: MessageType.HELLO, agency: 1, secret: "s" },
   { type: MessageType.BATCH, agency: 1, seq: 0, bets: Array.from({ length: 50 }, () => BET) },
   { type: MessageType.TOTAL_QUERY },
-  { type: MessageType.ERROR, code: 3, message: "ñ".repeat(500) },
+  { type: MessageType.ERROR, code: 3, retryAfterMs: 0, message: "ñ".repeat(500) },
   { type: MessageType.BYE },
 ];
 
@@ -298,26 +298,41 @@ Deno.test("FramedConnection.expect() checks the reply type", async (t) => {
       pending: 2,
     });
   });
-  const cases: [string, Message, ErrorCode, string][] = [
+  const cases: [string, Message, ErrorCode, string, number][] = [
     [
       "an ERROR frame becomes a ProtocolError with its code",
-      { type: MessageType.ERROR, code: ErrorCode.DRAW_CLOSED, message: "late" },
+      { type: MessageType.ERROR, code: ErrorCode.DRAW_CLOSED, retryAfterMs: 0, message: "late" },
       ErrorCode.DRAW_CLOSED,
       "Peer error: late",
+      0,
+    ],
+    [
+      "an ERROR frame's retry hint travels in the ProtocolError",
+      {
+        type: MessageType.ERROR,
+        code: ErrorCode.LIMIT_EXCEEDED,
+        retryAfterMs: 12_345,
+        message: "Too many connections",
+      },
+      ErrorCode.LIMIT_EXCEEDED,
+      "Peer error: Too many connections",
+      12_345,
     ],
     [
       "another type is UNEXPECTED_MESSAGE",
       { type: MessageType.BYE },
       ErrorCode.UNEXPECTED_MESSAGE,
       "Cannot use reply: unexpected message type 0xe",
+      0,
     ],
   ];
-  for (const [name, reply, code, message] of cases) {
+  for (const [name, reply, code, message, retryAfterMs] of cases) {
     await t.step(name, async () => {
       await assert.rejects(connFor(reply).expect(MessageType.BATCH_ACK), (error: unknown) => {
         assert.ok(error instanceof ProtocolError);
         assert.equal(error.code, code);
         assert.equal(error.message, message);
+        assert.equal(error.retryAfterMs, retryAfterMs);
         return true;
       });
     });

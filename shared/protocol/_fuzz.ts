@@ -184,7 +184,8 @@ export function randomMessage(random: Random, type: MessageType): Message {
       return {
         type,
         code: u16(random),
-        message: random.chance(0.02) ? "e".repeat(MAX_BODY_SIZE - 4) : text(random, 200),
+        retryAfterMs: random.chance(0.5) ? 0 : u32(random),
+        message: random.chance(0.02) ? "e".repeat(MAX_BODY_SIZE - 8) : text(random, 200),
       };
   }
 }

@@ -201,7 +201,7 @@ function writeBody(b: FrameBuilder, msg: Message): void {
       b.u32(msg.winners).u16(msg.pending).u32(msg.retryAfterMs);
       return;
     case MessageType.ERROR:
-      b.u16(msg.code).str16(msg.message);
+      b.u16(msg.code).u32(msg.retryAfterMs).str16(msg.message);
       return;
   }
 }
@@ -464,7 +464,12 @@ function decodeWith(type: number, r: BodyReader): Message {
         retryAfterMs: r.u32("total retry"),
       };
     case MessageType.ERROR:
-      return { type, code: r.u16("error code"), message: r.str(2, "error message") };
+      return {
+        type,
+        code: r.u16("error code"),
+        retryAfterMs: r.u32("error retry"),
+        message: r.str(2, "error message"),
+      };
     default:
       throw new ProtocolError(
         ErrorCode.UNEXPECTED_MESSAGE,

@@ -54,7 +54,18 @@ const EXAMPLES: Message[] = [
   { type: MessageType.TOTAL_QUERY },
   { type: MessageType.TOTAL, winners: 42, pending: 0, retryAfterMs: 0 },
   { type: MessageType.TOTAL, winners: 3, pending: 2, retryAfterMs: 250 },
-  { type: MessageType.ERROR, code: ErrorCode.UNAUTHORIZED, message: "Wrong secret for agency 3" },
+  {
+    type: MessageType.ERROR,
+    code: ErrorCode.UNAUTHORIZED,
+    retryAfterMs: 0,
+    message: "Wrong secret for agency 3",
+  },
+  {
+    type: MessageType.ERROR,
+    code: ErrorCode.LIMIT_EXCEEDED,
+    retryAfterMs: 27_500,
+    message: "Too many connections",
+  },
   { type: MessageType.BYE },
 ];
 
@@ -191,9 +202,17 @@ Deno.test("encodeMessage() writes the documented bytes", async (t) => {
     );
   });
   await t.step("a body over 255 bytes has a big-endian length", () => {
-    const frame = encodeMessage({ type: MessageType.ERROR, code: 1, message: "x".repeat(300) });
-    assert.deepEqual([...frame.subarray(0, 8)], [0xfb, 0x0d, 0x01, 0x30, 0x00, 0x01, 0x01, 0x2c]);
-    assert.equal(frame.length, 4 + 304);
+    const frame = encodeMessage({
+      type: MessageType.ERROR,
+      code: 1,
+      retryAfterMs: 0x01020304,
+      message: "x".repeat(300),
+    });
+    assert.deepEqual(
+      [...frame.subarray(0, 12)],
+      [0xfb, 0x0d, 0x01, 0x34, 0x00, 0x01, 0x01, 0x02, 0x03, 0x04, 0x01, 0x2c],
+    );
+    assert.equal(frame.length, 4 + 308);
   });
   await t.step("str8 counts UTF-8 bytes, not characters", () => {
     const frame = encodeMessage({ type: MessageType.HELLO, agency: 1, secret: "ñ€" });
@@ -203,20 +222,21 @@ Deno.test("encodeMessage() writes the documented bytes", async (t) => {
 
 Deno.test("encodeMessage() refuses a frame over 8192 bytes", async (t) => {
   await t.step("a frame of exactly 8192 bytes is fine", () => {
-    const message = "x".repeat(MAX_FRAME_SIZE - HEADER_SIZE - 4);
-    const frame = encodeMessage({ type: MessageType.ERROR, code: 1, message });
+    const message = "x".repeat(MAX_FRAME_SIZE - HEADER_SIZE - 8);
+    const frame = encodeMessage({ type: MessageType.ERROR, code: 1, retryAfterMs: 0, message });
     assert.equal(frame.length, MAX_FRAME_SIZE);
     assert.equal(headerOf(frame).length, MAX_BODY_SIZE);
-    assert.deepEqual(roundTrip({ type: MessageType.ERROR, code: 1, message }), {
+    assert.deepEqual(roundTrip({ type: MessageType.ERROR, code: 1, retryAfterMs: 0, message }), {
       type: MessageType.ERROR,
       code: 1,
+      retryAfterMs: 0,
       message,
     });
   });
   await t.step("one byte more is a RangeError", () => {
-    const message = "x".repeat(MAX_FRAME_SIZE - HEADER_SIZE - 4 + 1);
+    const message = "x".repeat(MAX_FRAME_SIZE - HEADER_SIZE - 8 + 1);
     assert.throws(
-      () => encodeMessage({ type: MessageType.ERROR, code: 1, message }),
+      () => encodeMessage({ type: MessageType.ERROR, code: 1, retryAfterMs: 0, message }),
       (error: unknown) => {
         assert.ok(error instanceof RangeError);
         assert.equal(error.message, "Cannot encode frame: it would exceed 8192 bytes");
@@ -232,8 +252,11 @@ Deno.test("encodeMessage() refuses a frame over 8192 bytes", async (t) => {
     );
   });
   await t.step("a multi-byte character straddling the end is a RangeError", () => {
-    const message = "x".repeat(MAX_FRAME_SIZE - HEADER_SIZE - 4 - 1) + "ñ";
-    assert.throws(() => encodeMessage({ type: MessageType.ERROR, code: 1, message }), RangeError);
+    const message = "x".repeat(MAX_FRAME_SIZE - HEADER_SIZE - 8 - 1) + "ñ";
+    assert.throws(
+      () => encodeMessage({ type: MessageType.ERROR, code: 1, retryAfterMs: 0, message }),
+      RangeError,
+    );
   });
   await t.step("too many winners is a RangeError", () => {
     const documents = Array.from({ length: 1000 }, () => "12345678");
@@ -337,7 +360,7 @@ Deno.test("decodeMessage() rejects malformed bodies with ProtocolError", async (
     );
   });
   await t.step("invalid UTF-8 in a str16", () => {
-    const body = new Uint8Array([0x00, 0x01, 0x00, 0x01, 0xff]);
+    const body = new Uint8Array([0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xff]);
     assertProtocolError(
       () => decodeMessage(MessageType.ERROR, body),
       ErrorCode.MALFORMED,

@@ -157,6 +157,11 @@ export interface Total {
 export interface ErrorMessage {
   readonly type: typeof MessageType.ERROR;
   readonly code: number;
+  /**
+   * When the refused request may succeed if tried again (e.g. when the idle timeout can
+   * next free a connection slot); 0 = no hint.
+   */
+  readonly retryAfterMs: number;
   readonly message: string;
 }
 
