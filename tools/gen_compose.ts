@@ -8,14 +8,16 @@
  * deno task gen-compose --mode echo 5                # clients run Part 1's echo loop
  * deno task gen-compose 0                            # the server alone
  * deno task gen-compose 3 --secrets                  # per-agency secrets in .secrets/
+ * deno task gen-compose 5 --keep-bets                # bets kept across down (volume tp0_bets)
  * ```
  *
  * Containers `server`, `client1` … `clientN` on the network `testing_net`
  * (172.25.125.0/24, named `tp0_testing_net` so Compose v1 and v2 agree; start it as
- * project `tp0`). Configs, agency data and the bet storage are volumes; the only
- * environment variables set are the ones the config files do not carry (agency id and
- * mode, expected agency count, storage path, exercise 5's bet). With `--secrets`, see
- * `secrets.ts`.
+ * project `tp0`). Configs and the agency data folder are mounted read-only; the bets stay
+ * in the server container's own layer, so they live and die with it (a run is a draw),
+ * unless `--keep-bets` puts them on a named volume. The only environment variables set
+ * are the ones the config files do not carry (agency id and mode, expected agency count,
+ * storage path, exercise 5's bet). With `--secrets`, see `secrets.ts`.
  *
  * @module
  */
@@ -49,7 +51,7 @@ export const NETWORK_NAME = "tp0_testing_net";
 /** The network's subnet. */
 export const SUBNET = "172.25.125.0/24";
 
-/** The named volume holding the server's bets, so they survive container removal. */
+/** The named volume holding the server's bets with `--keep-bets`, so they survive `down`. */
 export const BETS_VOLUME = "tp0_bets";
 
 /** The default output file. */
@@ -58,8 +60,14 @@ export const DEFAULT_OUTPUT = "docker-compose-dev.yaml";
 /** The most agencies the /24 subnet holds beside the server and the gateway. */
 export const MAX_CLIENTS = 252;
 
-/** Where the server's bets go inside its container (on {@linkcode BETS_VOLUME}). */
+/**
+ * Where the server's bets go inside its container: its image's `/data`, in the container's
+ * own layer, or on {@linkcode BETS_VOLUME} with `--keep-bets`.
+ */
 export const SERVER_STORAGE_PATH = "/data/bets.csv";
+
+/** Where the agencies' data folder is mounted (the client's `data.path` default reads it). */
+export const CLIENT_DATA_DIR = "/app/.data";
 
 /** Options of {@linkcode composeDocument}. */
 export interface ComposeOptions {
@@ -81,7 +89,8 @@ export interface ComposeOptions {
    */
   readonly clientConfig?: string;
   /**
-   * The folder of `agency-{i}.csv`, relative to the compose file.
+   * The folder of `agency-{i}.csv`, relative to the compose file; mounted whole, so a
+   * missing file is the agency's own clear error, not a folder Docker makes in its place.
    * @default "./.data"
    */
   readonly dataDir?: string;
@@ -96,6 +105,13 @@ export interface ComposeOptions {
    * @default false
    */
   readonly secrets?: boolean;
+  /**
+   * Keep the bets on the named volume {@linkcode BETS_VOLUME}, so they outlive the server
+   * container (`down`, then `up`, continues the same draw). Without it they live in the
+   * container: a restart keeps them, `down` ends the draw.
+   * @default false
+   */
+  readonly keepBets?: boolean;
 }
 
 const FIRST_NAMES = ["Santiago Lionel", "María", "Juan Pablo", "Lucía", "Martín"];
@@ -150,9 +166,10 @@ export function composeDocument(options: ComposeOptions): Record<string, unknown
   const serverEnvironment: Record<string, string> = options.clients > 0
     ? { SERVER_AGENCIES: String(options.clients), SERVER_STORAGE_PATH }
     : { SERVER_STORAGE_PATH };
+  const keepBets = options.keepBets ?? false;
   const serverVolumes = [
     `${options.serverConfig ?? "./server/config.ini"}:/app/server/config.ini:ro`,
-    `${BETS_VOLUME}:/data`,
+    ...(keepBets ? [`${BETS_VOLUME}:${dirname(SERVER_STORAGE_PATH)}`] : []),
   ];
   if (secrets) {
     // The path only, never a secret: those stay in the mounted file.
@@ -183,9 +200,7 @@ export function composeDocument(options: ComposeOptions): Record<string, unknown
     const volumes = [
       `${options.clientConfig ?? "./client/config.yaml"}:/app/client/config.yaml:ro`,
     ];
-    if (mode === "agency") {
-      volumes.push(`${dataDir}/agency-${id}.csv:/app/.data/agency-${id}.csv:ro`);
-    }
+    if (mode === "agency") volumes.push(`${dataDir}:${CLIENT_DATA_DIR}:ro`);
     services[`client${id}`] = {
       container_name: `client${id}`,
       image: IMAGES.client,
@@ -205,7 +220,7 @@ export function composeDocument(options: ComposeOptions): Record<string, unknown
     networks: {
       [NETWORK]: { name: NETWORK_NAME, ipam: { driver: "default", config: [{ subnet: SUBNET }] } },
     },
-    volumes: { [BETS_VOLUME]: { name: BETS_VOLUME } },
+    ...(keepBets ? { volumes: { [BETS_VOLUME]: { name: BETS_VOLUME } } } : {}),
   };
 }
 
@@ -240,14 +255,20 @@ export async function writeDeployment(
   const secrets = withSecrets
     ? await writeSecrets(resolve(dirname(resolve(output)), SECRETS_DIR), options.clients)
     : undefined;
-  const command = `deno task gen-compose ${output} ${options.clients} --mode ${
-    options.mode ?? "agency"
-  }${options.secrets ? " --secrets" : ""}`;
+  const flags = [
+    ...(options.secrets ? ["--secrets"] : []),
+    ...(options.keepBets ? ["--keep-bets"] : []),
+  ];
+  const command = [
+    `deno task gen-compose ${output} ${options.clients} --mode ${options.mode ?? "agency"}`,
+    ...flags,
+  ].join(" ");
   await writeFileAtomic(output, renderCompose(options, command));
   return secrets;
 }
 
-const USAGE = "deno task gen-compose [OUTPUT] N [--mode agency|bet|echo] [--secrets] " +
+const USAGE =
+  "deno task gen-compose [OUTPUT] N [--mode agency|bet|echo] [--secrets] [--keep-bets] " +
   "[--server-config PATH] [--client-config PATH] [--data-dir DIR] [--stop-grace-period 10s]";
 
 /**
@@ -265,6 +286,7 @@ export async function main(args: readonly string[]): Promise<number> {
     "data-dir": { type: "string", default: "./.data" },
     "stop-grace-period": { type: "string", default: "10s" },
     secrets: { type: "boolean", default: false },
+    "keep-bets": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   }, true);
   if (values.help) {
@@ -290,11 +312,14 @@ export async function main(args: readonly string[]): Promise<number> {
     dataDir: values["data-dir"],
     stopGracePeriod: values["stop-grace-period"],
     secrets: values.secrets,
+    keepBets: values["keep-bets"],
   };
   const secrets = await writeDeployment(output, options);
   console.log(
     `gen-compose: wrote ${output}: server + ${options.clients} agencies (mode ${options.mode}), ` +
-      `network ${NETWORK_NAME} ${SUBNET}; start with deno task up`,
+      `network ${NETWORK_NAME} ${SUBNET}${
+        options.keepBets ? `, bets kept across down in volume ${BETS_VOLUME}` : ""
+      }; start with deno task up`,
   );
   if (secrets !== undefined) {
     const { dir, secrets: all, reused } = secrets;
