@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { loadSecrets } from "../server/secrets.ts";
@@ -263,6 +264,29 @@ Deno.test("gen-compose CLI writes the default or named file with the task's perm
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("./generar-compose.sh <output> <clients>: the course's name runs gen-compose", async () => {
+  await withTempDir("generar_compose_", async (dir) => {
+    // As make does: the pinned Deno from PATH (or installed by tools/bootstrap_deno.sh).
+    const env = { PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? ""}` };
+    const script = (args: string[]) =>
+      new Deno.Command(`${ROOT}generar-compose.sh`, { args, cwd: dir, env }).output();
+    const made = await script(["docker-compose-dev.yaml", "5", "--mode", "bet"]);
+    const decoder = new TextDecoder();
+    assert.equal(made.code, 0, decoder.decode(made.stderr));
+    assert.match(decoder.decode(made.stdout), /^gen-compose: wrote .*docker-compose-dev\.yaml/);
+    assert.equal(decoder.decode(made.stderr), "", "no task banner, no noise");
+    // Written where it was asked from, not in the repository.
+    const text = await Deno.readTextFile(`${dir}/docker-compose-dev.yaml`);
+    assert.deepEqual(YAML.parse(text), composeDocument({ clients: 5, mode: "bet" }));
+    const usage = await script(["only-one-argument.yaml"]);
+    assert.equal(usage.code, 2);
+    assert.match(
+      decoder.decode(usage.stderr),
+      /^usage: \.\/generar-compose\.sh <output> <clients>/,
+    );
+  });
 });
 
 Deno.test("composeDocument() adds no secrets unless asked", () => {
