@@ -87,7 +87,7 @@ export interface Deployment {
   readonly clients: number;
   /** The clients' mode (`mixed` when they differ, `none` without clients). */
   readonly mode: string;
-  /** Whether the bets are on a named volume, which outlives the server container. */
+  /** Whether the bets are on {@linkcode BETS_VOLUME}, which outlives the server container. */
   readonly keepBets: boolean;
   /** Whether agencies prove who they are with secrets. */
   readonly secrets: boolean;
@@ -99,18 +99,8 @@ function servicesOf(doc: unknown): Record<string, Service> {
   return (doc as { services?: Record<string, Service> } | null)?.services ?? {};
 }
 
-/** A short-syntax volume `source:target[:mode]` as its source and target. */
-function splitVolume(volume: unknown): { source: string; target: string } | undefined {
-  if (typeof volume !== "string") return undefined;
-  const [source = "", target = ""] = volume.split(":");
-  return { source, target };
-}
-
-const isPath = (source: string) => /^[.\/~]/.test(source);
-
 /**
- * Reads back what a compose document deploys (as written by gen-compose, or by hand in
- * the same shape).
+ * Reads back what a compose document deploys (as gen-compose writes it).
  *
  * @param doc The parsed compose document.
  * @returns Agencies, their mode, where the bets live, secrets.
@@ -123,10 +113,7 @@ export function readDeployment(doc: unknown): Deployment {
   return {
     clients: clients.length,
     mode: modes.size === 0 ? "none" : modes.size > 1 ? "mixed" : String([...modes][0] ?? "agency"),
-    keepBets: (server?.volumes ?? []).map(splitVolume).some((volume) =>
-      volume !== undefined && !isPath(volume.source) &&
-      volume.target === dirname(SERVER_STORAGE_PATH)
-    ),
+    keepBets: (server?.volumes ?? []).includes(`${BETS_VOLUME}:${dirname(SERVER_STORAGE_PATH)}`),
     secrets: server?.environment?.["SERVER_SECRETS_PATH"] !== undefined,
   };
 }
@@ -146,12 +133,13 @@ export async function mountProblems(doc: unknown, baseDir: string): Promise<stri
   const add = (path: string, file: boolean) => wanted.set(resolve(baseDir, path), file);
   for (const service of Object.values(servicesOf(doc))) {
     const env = service?.environment ?? {};
-    for (const volume of (service?.volumes ?? []).map(splitVolume)) {
-      if (volume === undefined || !isPath(volume.source)) continue;
+    for (const volume of service?.volumes ?? []) {
+      const [source = "", target = ""] = typeof volume === "string" ? volume.split(":") : [];
+      if (!/^[.\/~]/.test(source)) continue; // a named volume, not a host path
       // A target named like a file (config.ini, not .data) mounts a file.
-      add(volume.source, /^[^.].*\.\w+$/.test(volume.target.split("/").at(-1)!));
-      if (volume.target === CLIENT_DATA_DIR && (env["CLI_MODE"] ?? "agency") === "agency") {
-        add(`${volume.source}/agency-${env["CLI_ID"]}.csv`, true);
+      add(source, /^[^.].*\.\w+$/.test(target.split("/").at(-1)!));
+      if (target === CLIENT_DATA_DIR && (env["CLI_MODE"] ?? "agency") === "agency") {
+        add(`${source}/agency-${env["CLI_ID"]}.csv`, true);
       }
     }
     const envFiles = service?.env_file;
@@ -181,8 +169,8 @@ export async function mountProblems(doc: unknown, baseDir: string): Promise<stri
  * log line: a fresh draw, or the stored one it goes on with and how to start afresh.
  *
  * @param opened The fields of the server's `open_storage` line.
- * @param options Whether bets are kept on a volume; since when the server was already
- *   running (not restarted by this `up`), if it was.
+ * @param options Whether bets are on {@linkcode BETS_VOLUME}; since when the server has
+ *   been running, when this `up` left it running (its line is then from its start).
  * @returns The line.
  */
 export function storageLine(
@@ -191,10 +179,11 @@ export function storageLine(
 ): string {
   const bets = opened.get("apuestas") ?? "0";
   const fresh = (opened.get("estado") ?? (bets === "0" ? "nuevo" : "existente")) === "nuevo";
-  const restart = options.keepBets
-    ? "deno task down --volumes, then up"
-    : "deno task down, then up";
-  if (fresh && options.runningSince === undefined) {
+  const afresh = `for a fresh draw: deno task down${options.keepBets ? " --volumes" : ""}, then up`;
+  if (options.runningSince !== undefined) {
+    return `up: the server was already running (since ${options.runningSince}): its draw goes on; ${afresh}`;
+  }
+  if (fresh) {
     return `up: a fresh draw (${
       options.keepBets ? `bets kept in volume ${BETS_VOLUME}` : "bets live in the server container"
     })`;
@@ -205,11 +194,8 @@ export function storageLine(
     `${bets} bets stored`,
     ...(done === undefined ? [] : [`agencies done: ${done === "-" ? "none" : done}`]),
     ...(draw === undefined ? [] : [draw === "realizado" ? "draw done" : "draw not done yet"]),
-  ].join(", ");
-  return options.runningSince === undefined
-    ? `up: the server reuses the stored draw: ${facts}; for a fresh draw: ${restart}`
-    : `up: the server was already running (since ${options.runningSince}) and goes on with ` +
-      `its draw (at its start: ${facts}); for a fresh draw: ${restart}`;
+  ];
+  return `up: the server reuses the stored draw: ${facts.join(", ")}; ${afresh}`;
 }
 
 /** The server container's state: whether it runs, and when it last started. */
@@ -273,16 +259,16 @@ export interface UpOptions extends Omit<BuildImagesOptions, "rebuildBase"> {
    */
   readonly file?: string;
   /**
-   * Agencies. Given (or with `mode`, `secrets`, `keepBets`), a file gen-compose wrote is
-   * regenerated when it holds other options, keeping those not given; a missing file is
-   * generated (with 5 agencies by default).
+   * Agencies. With it (or `mode`, `secrets`, `keepBets`) the file is regenerated, the
+   * options not given kept from it; without any, an existing file is used as it is. A
+   * new file has 5 agencies in mode agency.
    */
   readonly clients?: number;
-  /** The clients' mode (see `clients`); `agency` for a new file. */
+  /** The clients' mode (see `clients`). */
   readonly mode?: ClientMode;
-  /** Per-agency secrets (see `gen-compose --secrets` and `clients`). */
+  /** Per-agency secrets (see `clients` and `gen-compose --secrets`). */
   readonly secrets?: boolean;
-  /** Bets kept across `down` on a named volume (see `gen-compose --keep-bets` and `clients`). */
+  /** Bets kept across `down` (see `clients` and `gen-compose --keep-bets`). */
   readonly keepBets?: boolean;
   /**
    * Build the images first (without it they must exist).
@@ -304,27 +290,22 @@ async function composeFileFor(
   const current = text === undefined
     ? undefined
     : readDeployment(YAML.parse(text, { version: "1.1" }));
-  const asked = {
-    clients: options.clients ?? current?.clients ?? 5,
-    mode: options.mode ?? (CLIENT_MODES.find((mode) => mode === current?.mode) ?? "agency"),
-    secrets: options.secrets ?? current?.secrets ?? false,
-    keepBets: options.keepBets ?? current?.keepBets ?? false,
-  };
-  const same = current !== undefined &&
-    (Object.keys(asked) as (keyof typeof asked)[]).every((key) => asked[key] === current[key]);
-  const untouched = [options.clients, options.mode, options.secrets, options.keepBets]
-    .every((option) => option === undefined);
-  if (current !== undefined && (same || untouched)) {
-    say(`up: using ${file} as it is${untouched ? " (--clients N or --mode M regenerate it)" : ""}`);
+  const { clients, mode, secrets, keepBets } = options;
+  if (current && [clients, mode, secrets, keepBets].every((option) => option === undefined)) {
+    say(`up: using ${file} as it is (deno task up --clients N --mode M regenerates it)`);
     return current;
   }
   if (text !== undefined && !text.startsWith("# Generated by")) {
-    throw new ToolError(
-      `Cannot regenerate ${file}: gen-compose did not write it; move it away or pass --file`,
-    );
+    throw new ToolError(`Cannot regenerate ${file}: gen-compose did not write it; pass --file`);
   }
+  const asked = {
+    clients: clients ?? current?.clients ?? 5,
+    mode: mode ?? CLIENT_MODES.find((known) => known === current?.mode) ?? "agency",
+    secrets: secrets ?? current?.secrets ?? false,
+    keepBets: keepBets ?? current?.keepBets ?? false,
+  };
   await writeDeployment(file, asked);
-  say(`up: ${current === undefined ? "wrote" : "regenerated"} ${file}`);
+  say(`up: ${current ? "regenerated" : "wrote"} ${file}`);
   return { ...asked, mode: asked.clients === 0 ? "none" : asked.mode };
 }
 
@@ -407,11 +388,6 @@ export interface DownOptions {
    * @default false
    */
   readonly quiet?: boolean;
-  /**
-   * Where the line about bets kept on {@linkcode BETS_VOLUME} goes.
-   * @default console.log
-   */
-  readonly say?: (line: string) => void;
 }
 
 /**
@@ -446,10 +422,7 @@ export async function down(options: DownOptions = {}): Promise<void> {
   if (options.volumes) {
     await runOrThrow(["docker", "volume", "rm", BETS_VOLUME], `Cannot remove ${BETS_VOLUME}`);
   } else {
-    (options.say ?? console.log)(
-      `down: the bets stay in volume ${BETS_VOLUME} for the next up (--keep-bets); ` +
-        "deno task down --volumes deletes them",
-    );
+    console.log(`down: the bets stay in volume ${BETS_VOLUME}; down --volumes deletes them`);
   }
 }
 

@@ -83,20 +83,11 @@ async function waitForLine(path: string, needle: string, timeoutMs: number): Pro
 
 /** Options of {@linkcode runDemo}. */
 export interface DemoOptions {
-  /**
-   * How many agencies.
-   * @default 5
-   */
+  /** How many agencies. @default 5 */
   readonly agencies?: number;
-  /**
-   * Where the agency CSVs live (made there when it holds none).
-   * @default ".data"
-   */
+  /** Where the agency CSVs live (made there when it holds none). @default ".data" */
   readonly dataDir?: string;
-  /**
-   * Where the demo's lines go.
-   * @default console.log
-   */
+  /** Where the demo's lines go. @default console.log */
   readonly say?: (line: string) => void;
 }
 

@@ -24,7 +24,6 @@
 import { dirname, resolve } from "node:path";
 import YAML from "yaml";
 import { CLIENT_MODES, type ClientConfig } from "../client/config.ts";
-import { parseDuration } from "../shared/duration.ts";
 import { choiceArg, integerArg, parseCli, runMain, UsageError, writeFileAtomic } from "./_cli.ts";
 import { IMAGES } from "./images.ts";
 import {
@@ -78,27 +77,6 @@ export interface ComposeOptions {
    * @default "agency"
    */
   readonly mode?: ClientMode;
-  /**
-   * The server's INI file, relative to the compose file.
-   * @default "./server/config.ini"
-   */
-  readonly serverConfig?: string;
-  /**
-   * The clients' YAML file, relative to the compose file.
-   * @default "./client/config.yaml"
-   */
-  readonly clientConfig?: string;
-  /**
-   * The folder of `agency-{i}.csv`, relative to the compose file; mounted whole, so a
-   * missing file is the agency's own clear error, not a folder Docker makes in its place.
-   * @default "./.data"
-   */
-  readonly dataDir?: string;
-  /**
-   * How long `docker stop` waits for a clean exit before SIGKILL.
-   * @default "10s"
-   */
-  readonly stopGracePeriod?: string;
   /**
    * Authenticate agencies with per-agency secrets in {@linkcode SECRETS_DIR} (nothing is
    * added with 0 clients: there is no one to authenticate).
@@ -154,13 +132,13 @@ const LISTENING_CHECK = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q 
 /**
  * Builds the compose document as a plain object.
  *
- * @param options Agency count, mode, paths.
+ * @param options Agency count, mode, secrets, storage.
  * @returns The document, ready for `YAML.stringify`.
  */
 export function composeDocument(options: ComposeOptions): Record<string, unknown> {
   const mode = options.mode ?? "agency";
-  const grace = options.stopGracePeriod ?? "10s";
-  const dataDir = (options.dataDir ?? "./.data").replace(/\/+$/, "");
+  // How long `docker stop` waits for a clean exit before SIGKILL.
+  const grace = "10s";
   const secrets = (options.secrets ?? false) && options.clients > 0;
   // With no agencies the server keeps its own expected count: it only serves (echo).
   const serverEnvironment: Record<string, string> = options.clients > 0
@@ -168,7 +146,7 @@ export function composeDocument(options: ComposeOptions): Record<string, unknown
     : { SERVER_STORAGE_PATH };
   const keepBets = options.keepBets ?? false;
   const serverVolumes = [
-    `${options.serverConfig ?? "./server/config.ini"}:/app/server/config.ini:ro`,
+    "./server/config.ini:/app/server/config.ini:ro",
     ...(keepBets ? [`${BETS_VOLUME}:${dirname(SERVER_STORAGE_PATH)}`] : []),
   ];
   if (secrets) {
@@ -197,10 +175,10 @@ export function composeDocument(options: ComposeOptions): Record<string, unknown
     },
   };
   for (let id = 1; id <= options.clients; id++) {
-    const volumes = [
-      `${options.clientConfig ?? "./client/config.yaml"}:/app/client/config.yaml:ro`,
-    ];
-    if (mode === "agency") volumes.push(`${dataDir}:${CLIENT_DATA_DIR}:ro`);
+    const volumes = ["./client/config.yaml:/app/client/config.yaml:ro"];
+    // The folder, not each file: were a file missing, Docker would make a folder in its
+    // place on the host; this way the agency reports the missing file itself.
+    if (mode === "agency") volumes.push(`./.data:${CLIENT_DATA_DIR}:ro`);
     services[`client${id}`] = {
       container_name: `client${id}`,
       image: IMAGES.client,
@@ -227,7 +205,7 @@ export function composeDocument(options: ComposeOptions): Record<string, unknown
 /**
  * Renders the compose file: a header saying how it was made, then the document.
  *
- * @param options Agency count, mode, paths.
+ * @param options Agency count, mode, secrets, storage.
  * @param command The command line that made it, for the header.
  * @returns The YAML text.
  */
@@ -243,7 +221,7 @@ export function renderCompose(options: ComposeOptions, command = "deno task gen-
  * secrets beside it first (so the file never names secrets that are not there yet).
  *
  * @param output The compose file.
- * @param options Agency count, mode, paths, secrets.
+ * @param options Agency count, mode, secrets, storage.
  * @returns The secrets written, if any.
  * @throws {ToolError} When existing secrets cannot be reused (see `writeSecrets`).
  */
@@ -267,9 +245,7 @@ export async function writeDeployment(
   return secrets;
 }
 
-const USAGE =
-  "deno task gen-compose [OUTPUT] N [--mode agency|bet|echo] [--secrets] [--keep-bets] " +
-  "[--server-config PATH] [--client-config PATH] [--data-dir DIR] [--stop-grace-period 10s]";
+const USAGE = "deno task gen-compose [OUTPUT] N [--mode agency|bet|echo] [--secrets] [--keep-bets]";
 
 /**
  * The CLI: `gen_compose.ts [OUTPUT] N [flags]`.
@@ -281,10 +257,6 @@ const USAGE =
 export async function main(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseCli(args, {
     mode: { type: "string", default: "agency" },
-    "server-config": { type: "string", default: "./server/config.ini" },
-    "client-config": { type: "string", default: "./client/config.yaml" },
-    "data-dir": { type: "string", default: "./.data" },
-    "stop-grace-period": { type: "string", default: "10s" },
     secrets: { type: "boolean", default: false },
     "keep-bets": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
@@ -296,21 +268,10 @@ export async function main(args: readonly string[]): Promise<number> {
   if (positionals.length < 1 || positionals.length > 2) {
     throw new UsageError(`expected [OUTPUT] N (usage: ${USAGE})`);
   }
-  try {
-    parseDuration(values["stop-grace-period"]);
-  } catch {
-    throw new UsageError(
-      `--stop-grace-period must be a duration such as 10s, not "${values["stop-grace-period"]}"`,
-    );
-  }
   const output = positionals.length === 2 ? positionals[0]! : DEFAULT_OUTPUT;
   const options: ComposeOptions = {
     clients: parseClientCount(positionals.at(-1)!),
     mode: choiceArg("--mode", values.mode, CLIENT_MODES),
-    serverConfig: values["server-config"],
-    clientConfig: values["client-config"],
-    dataDir: values["data-dir"],
-    stopGracePeriod: values["stop-grace-period"],
     secrets: values.secrets,
     keepBets: values["keep-bets"],
   };

@@ -151,7 +151,7 @@ Deno.test("Dockerfile.server gives the app user its own /data, where the storage
 });
 
 Deno.test("composeDocument() gives each agency its id, config, the data folder read-only and health dependency", () => {
-  const doc = composeDocument({ clients: 2, dataDir: "./data/" });
+  const doc = composeDocument({ clients: 2 });
   const client2 = services(doc)["client2"]!;
   assert.equal(client2.image, IMAGES.client);
   assert.deepEqual(client2.environment, { CLI_ID: "2", CLI_MODE: "agency" });
@@ -159,7 +159,7 @@ Deno.test("composeDocument() gives each agency its id, config, the data folder r
   // its place on the host; this way the agency reports the missing file itself.
   assert.deepEqual(client2.volumes, [
     "./client/config.yaml:/app/client/config.yaml:ro",
-    "./data:/app/.data:ro",
+    "./.data:/app/.data:ro",
   ]);
   assert.deepEqual(client2.depends_on, { server: { condition: "service_healthy" } });
 });
