@@ -547,7 +547,10 @@ Deno.test({
         assert.equal((await waitExited(["client3"], 60_000)).get("client3"), 2, "bad input: 2");
         const failed = (await actions("client3")).filter((line) => line.result === "fail");
         assert.deepEqual(failed.map((line) => line.action), ["agencia"], "one clear line");
-        assert.match(failed[0]!.fields.get("error")!, /\/app\/\.data\/agency-3\.csv.*no such file/);
+        assert.match(
+          failed[0]!.fields.get("error")!,
+          /^Cannot read bets from \.data\/agency-3\.csv꞉ no such file/,
+        );
         await assert.rejects(
           Deno.stat(`${ws.dir}/.data/agency-3.csv`),
           Deno.errors.NotFound,
