@@ -238,7 +238,7 @@ Deno.test("agency - a server that drops SYNs: each attempt ends at connect.timeo
     assert.match(
       fails[0]!,
       new RegExp(
-        `action: agencia \\| result: fail \\| client_id: 1 \\| error: Cannot connect to 127\\.0\\.0\\.1:${port} after ${attempts} attempts: no answer within 1000ms$`,
+        `action: agencia \\| result: fail \\| client_id: 1 \\| error: Cannot connect to 127\\.0\\.0\\.1꞉${port} after ${attempts} attempts꞉ no answer within 1000ms$`,
       ),
     );
 

@@ -21,7 +21,7 @@ Deno.test("agency - a data path that is missing or a directory: one line naming 
         const client = await startClient(1, server.port, { CLI_DATA_PATH: path });
         assert.equal(await client.status, 2);
         assert.deepEqual(failures(client.stdout()).map((l) => l.replace(/^.* ERROR {4}/, "")), [
-          `action: agencia | result: fail | client_id: 1 | error: Cannot read bets from ${path}: ${problem}, ${expected}`,
+          `action: agencia | result: fail | client_id: 1 | error: Cannot read bets from ${path}꞉ ${problem}, ${expected}`,
         ]);
         assert.equal(client.stderr(), "");
       });
@@ -58,7 +58,7 @@ Deno.test("agency - an address nobody answers on is visible at INFO, then named 
   assert.equal(fail.length, 1);
   assert.match(
     fail[0]!,
-    new RegExp(`action: agencia .*Cannot connect to 127\\.0\\.0\\.1:${port} after 3 attempts`),
+    new RegExp(`action: agencia .*Cannot connect to 127\\.0\\.0\\.1꞉${port} after 3 attempts`),
   );
   assert.ok(lines.indexOf(fail[0]!) > first, "the attempts are visible before the failure");
 });

@@ -79,7 +79,7 @@ Deno.test("bin/server and bin/client - a bad config value prints one line and ex
       "client",
       "bin/client",
       { CLI_ID: "1", CLI_LOOP_PERIOD: "5" },
-      /^\S+ \S+ ERROR {4}action: config \| result: fail \| error: .*env CLI_LOOP_PERIOD: expected a duration/,
+      /^\S+ \S+ ERROR {4}action: config \| result: fail \| error: .*env CLI_LOOP_PERIOD꞉ expected a duration/,
     ],
     [
       "client",
