@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { composeArgv, mountProblems, readDeployment, storageLine } from "./compose.ts";
 import { composeDocument } from "./gen_compose.ts";
+import { withTempDir } from "./dataset/_test_helpers.ts";
 
 Deno.test("composeArgv() always names project tp0 and the file", () => {
   assert.deepEqual(
@@ -38,15 +39,6 @@ Deno.test("readDeployment() reads back agencies, mode, storage and secrets of a 
   );
 });
 
-async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "compose_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 async function touch(dir: string, ...paths: string[]): Promise<void> {
   for (const path of paths) {
     await Deno.mkdir(`${dir}/${path}`.replace(/\/[^/]+$/, ""), { recursive: true });
@@ -55,7 +47,7 @@ async function touch(dir: string, ...paths: string[]): Promise<void> {
 }
 
 Deno.test("mountProblems() is empty when every mounted file and agency CSV is there", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(async (dir) => {
     await touch(dir, "server/config.ini", "client/config.yaml", ".data/agency-1.csv");
     await touch(dir, ".data/agency-2.csv", ".secrets/agencies.ini");
     await touch(dir, ".secrets/client1.env", ".secrets/client2.env");
@@ -68,7 +60,7 @@ Deno.test("mountProblems() is empty when every mounted file and agency CSV is th
 });
 
 Deno.test("mountProblems() names a missing agency CSV and the folder an earlier run left for one", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(async (dir) => {
     await touch(dir, "server/config.ini", "client/config.yaml", ".data/agency-1.csv");
     // What Docker leaves when a compose file mounted the missing .data/agency-3.csv.
     await Deno.mkdir(`${dir}/.data/agency-3.csv`);
@@ -86,7 +78,7 @@ Deno.test("mountProblems() names a missing agency CSV and the folder an earlier 
 });
 
 Deno.test("mountProblems() names missing configs, data folder and env files", async () => {
-  await inTempDir(async (dir) => {
+  await withTempDir(async (dir) => {
     assert.deepEqual(await mountProblems(composeDocument({ clients: 1, secrets: true }), dir), [
       `${dir}/server/config.ini is missing`,
       `${dir}/.secrets/agencies.ini is missing`,
