@@ -6,13 +6,16 @@
  *
  * @module
  */
-import { ConfigError } from "../shared/errors.ts";
+import { ConfigError, StorageError } from "../shared/errors.ts";
 import { getActionLogger, setupLogging } from "../shared/log.ts";
 import { loadServerConfig, type ServerConfig } from "./config.ts";
 import { loadSecrets } from "./secrets.ts";
 import { startServer } from "./server.ts";
 
-/** Exit code for a bad configuration. */
+/**
+ * Exit code when the server cannot start: a bad configuration, a storage it refuses
+ * (locked, another draw, damaged, not writable) or an address it cannot listen on.
+ */
 export const EXIT_CONFIG = 2;
 
 function logConfig(config: ServerConfig, secrets: number): void {
@@ -27,7 +30,35 @@ function logConfig(config: ServerConfig, secrets: number): void {
     max_connections: config.maxConnections,
     idle_timeout: config.idleTimeout.text,
     secrets,
+    agencias_excluidas: config.excludedAgencies.join(" ") || "-",
   });
+}
+
+/**
+ * Logs why the server cannot start, in one line, when it is the storage or the listening
+ * address; `false` for anything else.
+ */
+function logStartFailure(config: ServerConfig, error: unknown): boolean {
+  const log = getActionLogger("server");
+  if (error instanceof StorageError) {
+    log.error("open_storage", "fail", { path: error.path, error: error.message });
+    return true;
+  }
+  const listenErrors = [
+    Deno.errors.AddrInUse,
+    Deno.errors.AddrNotAvailable,
+    Deno.errors.PermissionDenied,
+    Deno.errors.NotCapable,
+  ];
+  if (!listenErrors.some((kind) => error instanceof kind)) return false;
+  log.error("accept_connections", "fail", {
+    ip: config.listenAddress,
+    port: config.port,
+    error: error instanceof Deno.errors.AddrInUse
+      ? "the address is already in use (another server listens there)"
+      : (error as Error).message,
+  });
+  return true;
 }
 
 /**
@@ -49,7 +80,13 @@ export async function main(): Promise<number> {
   setupLogging(config.logLevel);
   const log = getActionLogger("server");
   logConfig(config, secrets.size);
-  const server = await startServer(config, { log, secrets });
+  let server;
+  try {
+    server = await startServer(config, { log, secrets });
+  } catch (error) {
+    if (!logStartFailure(config, error)) throw error;
+    return EXIT_CONFIG;
+  }
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
   const signals = ["SIGTERM", "SIGINT"] as const;
   const handlers = signals.map((signal) => [signal, () => stop(signal)] as const);
