@@ -61,8 +61,8 @@ const WINNERS_PER_FRAME = 512;
 const QUEUED = Symbol("queued");
 /** An ack waiting for the comparison of a retry with the batch stored first. */
 const CHECKING = Symbol("checking");
-/** An ack whose batch is stored. */
-const STORED = Symbol("stored");
+/** An ack of a retry found the same as the batch stored first. */
+const SAME = Symbol("same");
 
 /** A batch (or single bet) waiting for its ack. */
 interface PendingAck {
@@ -70,7 +70,7 @@ interface PendingAck {
   readonly count: number;
   /** Exercise 5's single bet, logged by itself once stored. */
   readonly single: BetFields | undefined;
-  /** {@linkcode QUEUED}, {@linkcode CHECKING}, {@linkcode STORED} or why it was refused. */
+  /** {@linkcode QUEUED}, {@linkcode CHECKING}, {@linkcode SAME} or why it was refused. */
   outcome: unknown;
 }
 
@@ -308,7 +308,7 @@ class AgencySession implements BatchWatcher {
     } else if (receipt.kind === "retry") {
       ack.outcome = CHECKING;
       return receipt.same.then(
-        () => this.#settle(ack, STORED),
+        () => this.#settle(ack, SAME),
         (error) => {
           if (error instanceof ProtocolError && error.code === ErrorCode.CONFLICT) {
             this.#conflict = error;
@@ -336,7 +336,7 @@ class AgencySession implements BatchWatcher {
       if (ack.outcome === QUEUED && ack.seq >= this.#durable) break;
       this.#pending.shift();
       const { seq, count, single, outcome } = ack;
-      if (outcome === QUEUED || outcome === STORED) {
+      if (outcome === QUEUED) {
         this.#logRefusedRun();
         if (this.#ctx.troubled.size > 0) this.#ctx.troubled.delete(this.#agency);
         this.#ctx.log.info("apuesta_recibida", "success", { cantidad: count });
@@ -346,6 +346,15 @@ class AgencySession implements BatchWatcher {
             numero: single.number,
           });
         }
+        this.#sendAck(seq, 0, count, "");
+      } else if (outcome === SAME) {
+        // Not received now: the course's apuesta_recibida lines add up to the bets stored.
+        this.#ctx.log.info("lote_reenviado", "success", {
+          agency: this.#agency,
+          seq,
+          cantidad: count,
+          detail: "sent again, the same bets as stored",
+        });
         this.#sendAck(seq, 0, count, "");
       } else if (outcome instanceof ProtocolError) {
         this.#refuse(seq, count, outcome);

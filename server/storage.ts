@@ -642,7 +642,9 @@ export class BetStore {
       }
       state.spans[2 * seq] = this.#size;
       state.spans[2 * seq + 1] = this.#size + length;
-      state.nextSeq = state.durableSeq = seq + 1;
+      state.durableSeq = seq + 1;
+      // Sequences queued behind this one stay taken.
+      state.nextSeq = Math.max(state.nextSeq, state.durableSeq);
       state.bets += counts.bets;
       state.winners += counts.winners;
       state.batches++;

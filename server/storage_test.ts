@@ -577,9 +577,18 @@ Deno.test("BetStore.watch() says explicitly how far an agency's batches are dura
       assert.equal(one.heard.at(-1), "durable 3");
       assert.deepEqual(other.heard, [], "another agency hears nothing");
       assert.deepEqual(s.progress(1), { nextSeq: 3, done: false, excluded: false });
+      // A commit landing while later batches are queued leaves them taken.
+      const durable = Promise.withResolvers<void>();
+      using _second = s.watch(1, { durable: () => durable.resolve(), failed: () => {} });
+      assert.equal(s.storeBets(1, 3, bets(3, 1)).kind, "queued");
+      assert.equal(s.storeBets(1, 4, bets(4, 1)).kind, "queued");
+      await durable.promise;
+      assert.equal(s.storeBets(1, 5, bets(5, 1)).kind, "queued");
+      await s.flush();
+      assert.equal(one.heard.at(-1), "durable 6");
       watching[Symbol.dispose]();
-      await store(s, 1, 3, bets(3, 1));
-      assert.equal(one.heard.at(-1), "durable 3", "a disposed watch hears nothing more");
+      await store(s, 1, 6, bets(6, 1));
+      assert.equal(one.heard.at(-1), "durable 6", "a disposed watch hears nothing more");
     } finally {
       await s.close();
     }
