@@ -78,6 +78,9 @@ function isUtf8Start(bytes: Uint8Array): boolean {
   }
 }
 
+/** The least time between two `store_bets` failure lines the server recovers from. */
+const FAILURE_LOG_INTERVAL_MS = 60_000;
+
 /** Agency ids for a log value: space-separated, `-` for none. */
 function listIds(ids: Iterable<number>): string {
   return [...ids].sort((a, b) => a - b).join(" ") || "-";
@@ -89,11 +92,18 @@ function listIds(ids: Iterable<number>): string {
  */
 async function openStore(config: ServerOptions, log: ActionLogger): Promise<BetStore> {
   const path = config.storagePath;
+  // A disk that stays nearly full can fail, work and fail again: one line a minute at most.
+  let failureLoggedAt = -Infinity;
+  let failureLogged = false;
   const store = await BetStore.open({
     path,
     agencies: config.agencies,
     fsync: config.fsync,
-    onFailure: ({ path, error, recovers }) =>
+    onFailure: ({ path, error, recovers }) => {
+      const now = performance.now();
+      if (recovers && now - failureLoggedAt < FAILURE_LOG_INTERVAL_MS) return;
+      failureLoggedAt = now;
+      failureLogged = true;
       log.error("store_bets", "fail", {
         path,
         error: error instanceof Error ? error.message : String(error),
@@ -101,8 +111,13 @@ async function openStore(config: ServerOptions, log: ActionLogger): Promise<BetS
         detail: recovers
           ? "the failed write is undone and batches are refused until one can be written again (e.g. once the disk has space); the server recovers by itself"
           : "every batch is refused until the server restarts (start-up then checks the files)",
-      }),
-    onRecovery: () => log.info("store_bets", "success", { path, detail: "writing works again" }),
+      });
+    },
+    onRecovery: () => {
+      if (!failureLogged) return;
+      failureLogged = false;
+      log.info("store_bets", "success", { path, detail: "writing works again" });
+    },
   });
   try {
     for (const agency of config.excludedAgencies) {

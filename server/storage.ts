@@ -254,7 +254,7 @@ function unusable(path: string, error: unknown): StorageError {
   );
 }
 
-/** Takes `<path>.lock` for this process, or says who holds it. */
+/** Takes `<path>.lock` for this process, or says who holds it (the pid written in it). */
 async function lockStorage(path: string): Promise<Deno.FsFile> {
   const lockPath = `${path}.lock`;
   const lock = await Deno.open(lockPath, { read: true, write: true, create: true });
@@ -269,8 +269,6 @@ async function lockStorage(path: string): Promise<Deno.FsFile> {
           "SERVER_STORAGE_PATH",
       );
     }
-    await lock.truncate(0);
-    await writeAll(lock, encoder.encode(`${Deno.pid}\n`));
     return lock;
   } catch (error) {
     lock.close();
@@ -468,6 +466,9 @@ export class BetStore {
     try {
       lock = await lockStorage(options.path);
       await store.#load(lock);
+      // Only a server that keeps the storage says who it is: a refusal writes nothing.
+      await lock.truncate(0);
+      await writeAll(lock, encoder.encode(`${Deno.pid}\n`));
       return store;
     } catch (error) {
       store.#files?.data.close();
@@ -823,7 +824,8 @@ export class BetStore {
       throw new ProtocolError(
         ErrorCode.CONFLICT,
         `Batch ${seq} of agency ${agency} is not the batch stored under that sequence ` +
-          `(${storedBets} bets stored, ${batch.count} sent), so this agency's bets were ` +
+          `(${storedBets} bet${storedBets === 1 ? "" : "s"} stored, ${batch.count} sent), so ` +
+          "this agency's bets were " +
           `already loaded from other data; ${freshDraw(this.#path)}`,
       );
     };

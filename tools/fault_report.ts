@@ -32,6 +32,8 @@ export interface FaultRow {
   readonly lost: number;
   /** Rows stored more than once, or rows that are no agency's bet. */
   readonly duplicated: number;
+  /** The refusal or recovery the scenario expects and saw, e.g. `second server exits 2`. */
+  readonly outcome?: string;
   /** `pass` when every invariant of the scenario held. */
   readonly result: "pass" | "fail";
 }
@@ -95,6 +97,7 @@ const COLUMNS: readonly { title: string; cell: (row: FaultRow) => string; right:
   { title: "bets stored", cell: (r) => count(r.stored), right: true },
   { title: "lost", cell: (r) => count(r.lost), right: true },
   { title: "duplicated", cell: (r) => count(r.duplicated), right: true },
+  { title: "outcome", cell: (r) => r.outcome ?? "", right: false },
   { title: "result", cell: (r) => (isBad(r) ? "FAIL" : "pass"), right: false },
 ];
 

@@ -34,11 +34,13 @@ export async function reportFault(row: FaultRow): Promise<void> {
  * @param scenario What was done.
  * @param faults How many faults were injected.
  * @param result The accounting of `bets.csv`.
+ * @param outcome The refusal or recovery the scenario expects (and saw).
  */
 export function reportAccounted(
   scenario: string,
   faults: number,
   result: Accounting,
+  outcome?: string,
 ): Promise<void> {
   const { sent, stored, lost, duplicated } = result;
   const pass = lost === 0 && duplicated === 0;
@@ -49,6 +51,7 @@ export function reportAccounted(
     stored,
     lost,
     duplicated,
+    ...(outcome === undefined ? {} : { outcome }),
     result: pass ? "pass" : "fail",
   });
 }
