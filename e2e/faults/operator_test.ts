@@ -305,7 +305,11 @@ Deno.test("operator - a dead agency: the draw is closed without it, durably, and
       winnerShare: 0.005,
     });
     paths[3] = big[3]!;
-    const server = await startServer({ agencies: 5, dir });
+    const server = await startServer({
+      agencies: 5,
+      dir,
+      env: { SERVER_PROGRESS_INTERVAL: "50ms" },
+    });
     clients = await Promise.all(paths.map((path, i) =>
       startClient(i + 1, server.port, {
         CLI_DATA_PATH: path,
@@ -318,6 +322,12 @@ Deno.test("operator - a dead agency: the draw is closed without it, durably, and
       30_000,
       "agencies 1, 2, 3 and 5 to be done",
     );
+    // A good part of agency 4's bets in, winners among them.
+    const stored = () =>
+      Number(
+        parseLog(server.stdout()).findLast((l) => l.action === "progreso")?.fields.get("apuestas"),
+      );
+    await waitFor(() => stored() >= 4 * 2000 + 5000, 30_000, "5,000 of agency 4's bets");
     clients[3]!.kill("SIGKILL");
     assert.notEqual(await clients[3]!.status, 0);
     assert.equal((await server.stop("SIGTERM")).code, 0);
@@ -377,6 +387,7 @@ Deno.test("operator - a dead agency: the draw is closed without it, durably, and
 
     // Agency 4's stored bets are its file's first rows, each once; the others whole.
     const rows4 = (await readRows(paths[3]!)).slice(0, stored4);
+    assert.ok(rows4.some((row) => row.endsWith(",7574")), "agency 4 had winners stored");
     const expected = [
       ...(await expectedRows(paths)).filter((row) => !row.startsWith("4,")),
       ...rows4.map((row) => `4,${row}`),
