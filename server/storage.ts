@@ -2,13 +2,10 @@
  * Bet storage, mirroring the course's helpers: `storeBets` appends rows to `bets.csv`
  * (see `bets_csv.ts` for the format), `loadBets` streams them back.
  *
- * One server owns a storage: it holds an exclusive lock on `<path>.lock` for its whole
- * life. The storage knows what it is: its journal (`<path>.journal`) opens with a header
- * naming the draw and the agency count it was made for, and then accounts for every byte
- * of `bets.csv`. Opening trusts nothing it reads back: a torn tail (the last records,
- * the rows past them) is cut and reported; anything else that does not add up (rows no
- * journal accounts for, another draw, damage in the middle) is refused with a
- * {@linkcode StorageError} that says how to proceed.
+ * One server owns a storage, and the storage knows what it is: `open_storage.ts` takes
+ * its lock and checks it. Its journal (`<path>.journal`, see `journal.ts`) names the draw
+ * and accounts for every byte of `bets.csv`; the store rebuilds from it where each
+ * agency's batches are, so a retried sequence is compared with what was stored.
  *
  * One writer owns the files. Batches queue up while a write is in progress and go out
  * together in the next group: one write and one fsync of `bets.csv`, then one write and
@@ -23,16 +20,16 @@ import { writeAll } from "../shared/net/framed_conn.ts";
 import { type BetRows, betRows, parseRow } from "./bets_csv.ts";
 import { type ByteSearch, byteSearch } from "./byte_search.ts";
 import { ByteRanges } from "./byte_ranges.ts";
+import { encodeRecord, type JournalRecord, RECORD_SIZE, RecordKind } from "./journal.ts";
 import {
-  decodeJournal,
-  encodeHeader,
-  encodeRecord,
-  JOURNAL_FORMAT,
-  type JournalRecord,
-  newDrawId,
-  RECORD_SIZE,
-  RecordKind,
-} from "./journal.ts";
+  freshDraw,
+  type OpenedStorage,
+  openStorage,
+  type StorageFiles,
+  type StorageOpening,
+} from "./open_storage.ts";
+
+export type { StorageOpening };
 
 /** How acknowledgements are made durable: `group` and `batch` fsync, `off` does not. */
 export type FsyncPolicy = "group" | "batch" | "off";
@@ -52,20 +49,6 @@ export interface StoreStats {
   readonly bets: number;
   readonly batches: number;
   readonly winners: number;
-}
-
-/** What {@linkcode BetStore.open} found. */
-export interface StorageOpening {
-  /** The draw's id (16 hex digits), made when its storage was created. */
-  readonly drawId: string;
-  /** When the storage was created, in Unix seconds. */
-  readonly createdAt: number;
-  /** Whether the storage was created now: a new draw. */
-  readonly fresh: boolean;
-  /** Bytes of `bets.csv` past the last journal record, cut off (a torn write). */
-  readonly cutBytes: number;
-  /** Bytes of torn journal records cut off. */
-  readonly cutJournalBytes: number;
 }
 
 /** A failed write or fsync, as {@linkcode BetStoreOptions.onFailure} hears of it. */
@@ -186,7 +169,6 @@ class CommitFailure extends Error {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const LF = 0x0a;
-const CR = 0x0d;
 
 /** Bytes read at once from `bets.csv`. */
 const LOAD_CHUNK = 1024 * 1024;
@@ -212,136 +194,6 @@ function* rowsMatching(rows: Uint8Array, find: ByteSearch, needleLength: number)
     const start = rows.lastIndexOf(LF, at) + 1;
     yield parseRow(decoder.decode(rows.subarray(start, at + needleLength - 2)));
   }
-}
-
-/** How to start over, for every refusal. */
-function freshDraw(path: string): string {
-  return `to start a fresh draw, stop the server and move ${path} and ${path}.journal away ` +
-    "(or set SERVER_STORAGE_PATH to a new file)";
-}
-
-function damaged(path: string, what: string): StorageError {
-  return new StorageError(
-    path,
-    `Storage ${path} is damaged (${what}); acknowledged bets are never cut, so the server ` +
-      `stops. See "Storage and recovery" in the README to recover, or ${freshDraw(path)}`,
-  );
-}
-
-/** Whether `error` is one of Deno's errors for a failed system call. */
-function isOsError(error: unknown): boolean {
-  return Object.values(Deno.errors).some((kind) => error instanceof kind) ||
-    (error instanceof Error && "code" in error);
-}
-
-/** One OS error while opening the storage, as a line naming the setting. */
-function unusable(path: string, error: unknown): StorageError {
-  const reason = error instanceof Deno.errors.NotCapable
-    ? "this server's Deno permissions do not allow writing there (--allow-write)"
-    : error instanceof Deno.errors.PermissionDenied
-    ? "the OS denies access to it"
-    : error instanceof Deno.errors.NotFound
-    ? "its folder does not exist"
-    : error instanceof Deno.errors.IsADirectory
-    ? "it is a folder, not a file"
-    : error instanceof Error
-    ? error.message
-    : String(error);
-  return new StorageError(
-    path,
-    `Cannot use SERVER_STORAGE_PATH ${path} because ${reason}`,
-    { cause: error },
-  );
-}
-
-/** Takes `<path>.lock` for this process, or says who holds it (the pid written in it). */
-async function lockStorage(path: string): Promise<Deno.FsFile> {
-  const lockPath = `${path}.lock`;
-  const lock = await Deno.open(lockPath, { read: true, write: true, create: true });
-  try {
-    if (!(await lock.tryLock(true))) {
-      const holder = (await Deno.readTextFile(lockPath).catch(() => "")).trim();
-      throw new StorageError(
-        path,
-        `Storage ${path} is in use by another server${
-          /^\d+$/.test(holder) ? ` (pid ${holder})` : ""
-        }, which holds the lock on ${lockPath}; stop it first, or give this server its own ` +
-          "SERVER_STORAGE_PATH",
-      );
-    }
-    return lock;
-  } catch (error) {
-    lock.close();
-    throw error;
-  }
-}
-
-async function readIfPresent(path: string): Promise<Uint8Array | undefined> {
-  try {
-    return await Deno.readFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
-
-async function sizeIfPresent(path: string): Promise<number> {
-  try {
-    return (await Deno.stat(path)).size;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return 0;
-    throw error;
-  }
-}
-
-/** A batch record as the rows check needs it. */
-interface BatchSpan {
-  readonly index: number;
-  readonly start: number;
-  readonly end: number;
-  readonly bets: number;
-}
-
-/**
- * Checks that each batch record's bytes of `bets.csv` are as many whole CRLF rows as
- * the record says, reading the file once (records cover it back to back from byte 0).
- */
-async function verifyRows(path: string, spans: readonly BatchSpan[]): Promise<void> {
-  if (spans.length === 0) return;
-  const length = spans.at(-1)!.end;
-  using file = await Deno.open(path, { read: true });
-  const buf = new Uint8Array(LOAD_CHUNK);
-  let offset = 0;
-  let next = 0;
-  let rows = 0;
-  let previous = 0;
-  const mismatch = (span: BatchSpan, detail: string) =>
-    damaged(
-      path,
-      `journal record ${span.index} says bytes ${span.start} to ${span.end} of bets.csv ` +
-        `hold ${span.bets} rows, but ${detail}`,
-    );
-  while (offset < length) {
-    const n = await file.read(buf.subarray(0, Math.min(buf.length, length - offset)));
-    if (n === null) break;
-    const chunk = buf.subarray(0, n);
-    for (let at = chunk.indexOf(LF); at !== -1; at = chunk.indexOf(LF, at + 1)) {
-      const span = spans[next]!;
-      const end = offset + at + 1;
-      rows++;
-      if (end < span.end) continue;
-      if (end > span.end) throw mismatch(span, "its last row does not end there");
-      const before = at > 0 ? chunk[at - 1] : previous;
-      if (before !== CR) throw mismatch(span, "its last row does not end in CRLF");
-      if (rows !== span.bets) throw mismatch(span, `they hold ${rows}`);
-      next++;
-      rows = 0;
-    }
-    previous = chunk[n - 1]!;
-    offset += n;
-  }
-  const span = spans[next];
-  if (span !== undefined) throw mismatch(span, "its last row does not end there");
 }
 
 /** Whether two byte arrays hold the same bytes. */
@@ -391,28 +243,15 @@ class ByteBuffer {
   }
 }
 
-/** The files of an open storage. */
-interface StorageFiles {
-  readonly lock: Deno.FsFile;
-  readonly data: Deno.FsFile;
-  readonly journal: Deno.FsFile;
-}
-
 /** The bet storage: `bets.csv` plus its journal, owned by one writer. */
 export class BetStore {
   readonly #path: string;
   readonly #fsync: FsyncPolicy;
   readonly #options: BetStoreOptions;
-  #files: StorageFiles | undefined;
+  readonly #files: StorageFiles;
   /** Index = agency id; index 0 unused. */
   readonly #agencies: AgencyState[];
-  #opening: StorageOpening = {
-    drawId: "",
-    createdAt: 0,
-    fresh: true,
-    cutBytes: 0,
-    cutJournalBytes: 0,
-  };
+  readonly #opening: StorageOpening;
   /** Durable size of `bets.csv` and of the journal. */
   #size = 0;
   #journalSize = 0;
@@ -443,16 +282,24 @@ export class BetStore {
    */
   readonly #winnerRanges = new ByteRanges();
 
-  private constructor(options: BetStoreOptions) {
+  private constructor(options: BetStoreOptions, opened: OpenedStorage) {
     this.#options = options;
     this.#path = options.path;
     this.#fsync = options.fsync ?? "group";
     this.#agencies = Array.from({ length: options.agencies + 1 }, newAgencyState);
+    this.#files = opened.files;
+    this.#opening = opened.opening;
+    this.#journalSize = opened.journalSize;
+    for (const record of opened.records) {
+      this.#apply(record.kind, record.agency, record.seq, record, record.end - this.#size);
+      this.#size = record.end;
+    }
   }
 
   /**
    * Opens the storage, creating a new draw when there is none: takes its lock, checks
-   * what it is and that the journal accounts for `bets.csv`, and cuts a torn tail.
+   * what it is and that the journal accounts for `bets.csv`, and cuts a torn tail (see
+   * `open_storage.ts`); then rebuilds each agency's state from the journal.
    *
    * @param options The path, the draw's agencies and the fsync policy.
    * @returns The store.
@@ -461,169 +308,9 @@ export class BetStore {
    * damaged anywhere but its tail, or the path cannot be used.
    */
   static async open(options: BetStoreOptions): Promise<BetStore> {
-    const store = new BetStore(options);
-    let lock: Deno.FsFile | undefined;
-    try {
-      lock = await lockStorage(options.path);
-      await store.#load(lock);
-      // Only a server that keeps the storage says who it is: a refusal writes nothing.
-      await lock.truncate(0);
-      await writeAll(lock, encoder.encode(`${Deno.pid}\n`));
-      return store;
-    } catch (error) {
-      store.#files?.data.close();
-      store.#files?.journal.close();
-      lock?.close();
-      if (error instanceof StorageError) throw error;
-      if (!isOsError(error)) throw error;
-      throw unusable(options.path, error);
-    }
-  }
-
-  async #load(lock: Deno.FsFile): Promise<void> {
-    const path = this.#path;
-    const journalPath = `${path}.journal`;
-    const journalBytes = await readIfPresent(journalPath) ?? new Uint8Array(0);
-    const dataSize = await sizeIfPresent(path);
-    const journal = decodeJournal(journalBytes);
-    if (journal.corruptRecord !== undefined) {
-      const at = journal.corruptRecord;
-      throw damaged(
-        path,
-        `record ${at} of ${journalPath} (byte ${at * RECORD_SIZE}) fails its checksum while ` +
-          "later records pass theirs",
-      );
-    }
-    const header = journal.entries[0];
-    if (header === undefined) {
-      if (dataSize > 0) {
-        throw new StorageError(
-          path,
-          `Storage ${path} holds ${dataSize} bytes of bets that no journal accounts for ` +
-            `(${journalPath} is missing, empty or without its header); the server never ` +
-            `adopts them. To keep that draw, put its journal back beside it; ${freshDraw(path)}`,
-        );
-      }
-      return await this.#create(lock, journalBytes.length);
-    }
-    if (header.kind !== RecordKind.HEADER) {
-      throw new StorageError(
-        path,
-        `Storage ${path} was written by an older version (its journal has no header), so ` +
-          `the server cannot tell which draw it holds; ${freshDraw(path)}`,
-      );
-    }
-    if (header.format !== JOURNAL_FORMAT) {
-      throw new StorageError(
-        path,
-        `Storage ${path} has journal format ${header.format}, this server reads format ` +
-          `${JOURNAL_FORMAT}; ${freshDraw(path)}`,
-      );
-    }
-    if (header.agencies !== this.#options.agencies) {
-      throw new StorageError(
-        path,
-        `Storage ${path} holds draw ${header.drawId} for ${header.agencies} agencies, but ` +
-          `SERVER_AGENCIES is ${this.#options.agencies}; set SERVER_AGENCIES=${header.agencies} ` +
-          `to go on with that draw, or ${freshDraw(path)}`,
-      );
-    }
-    const spans = this.#replay(journal.entries.slice(1) as JournalRecord[]);
-    if (dataSize < this.#size) {
-      throw damaged(
-        path,
-        `bets.csv has ${dataSize} bytes but its journal accounts for ${this.#size}`,
-      );
-    }
-    await verifyRows(path, spans);
-    // Only now, with everything checked, is anything cut: the torn tail of each file.
-    const data = await Deno.open(path, { read: true, append: true, create: true });
-    const journalFile = await Deno.open(journalPath, { read: true, append: true });
-    this.#files = { lock, data, journal: journalFile };
-    this.#journalSize = journal.entries.length * RECORD_SIZE;
-    if (dataSize > this.#size) await data.truncate(this.#size);
-    if (journal.tailBytes > 0) await journalFile.truncate(this.#journalSize);
-    this.#opening = {
-      drawId: header.drawId,
-      createdAt: header.createdAt,
-      fresh: false,
-      cutBytes: dataSize - this.#size,
-      cutJournalBytes: journal.tailBytes,
-    };
-  }
-
-  /** Makes a new draw: an empty `bets.csv` and a journal holding only its header. */
-  async #create(lock: Deno.FsFile, tornHeaderBytes: number): Promise<void> {
-    const path = this.#path;
-    const header = {
-      format: JOURNAL_FORMAT,
-      agencies: this.#options.agencies,
-      drawId: newDrawId(),
-      createdAt: Math.floor(Date.now() / 1000),
-    };
-    const data = await Deno.open(path, { read: true, append: true, create: true });
-    const journal = await Deno.open(`${path}.journal`, { read: true, append: true, create: true });
-    this.#files = { lock, data, journal };
-    await journal.truncate(0);
-    await writeAll(journal, encodeHeader(header));
-    if (this.#fsync !== "off") {
-      await journal.syncData();
-      await syncFolderOf(path);
-    }
-    this.#journalSize = RECORD_SIZE;
-    this.#opening = {
-      drawId: header.drawId,
-      createdAt: header.createdAt,
-      fresh: true,
-      cutBytes: 0,
-      cutJournalBytes: tornHeaderBytes,
-    };
-  }
-
-  /**
-   * Rebuilds each agency's state from the journal's records, refusing any that does not
-   * follow from the ones before it; returns the batch records for the rows check.
-   */
-  #replay(records: readonly JournalRecord[]): BatchSpan[] {
-    const spans: BatchSpan[] = [];
-    records.forEach((record, i) => {
-      const index = i + 1;
-      const problem = this.#replayProblem(record);
-      if (problem !== undefined) {
-        throw damaged(
-          this.#path,
-          `record ${index} of ${this.#path}.journal (byte ${index * RECORD_SIZE}) ${problem}`,
-        );
-      }
-      if (record.kind === RecordKind.BATCH) {
-        spans.push({ index, start: this.#size, end: record.end, bets: record.bets });
-      }
-      this.#apply(record.kind, record.agency, record.seq, record, record.end - this.#size);
-      this.#size = record.end;
-    });
-    return spans;
-  }
-
-  /** Why a record cannot follow the ones replayed so far, or `undefined`. */
-  #replayProblem(record: JournalRecord): string | undefined {
-    const state = this.#agencies[record.agency];
-    if (record.agency === 0 || state === undefined) {
-      return `names agency ${record.agency}, outside 1 to ${this.#options.agencies}`;
-    }
-    if (state.done || state.excluded) {
-      return `comes after agency ${record.agency} was ${state.done ? "done" : "excluded"}`;
-    }
-    if (record.kind !== RecordKind.BATCH) {
-      return record.end === this.#size ? undefined : `moves the end of bets.csv without a batch`;
-    }
-    if (record.seq !== state.nextSeq) {
-      return `holds batch ${record.seq} of agency ${record.agency}, expected ${state.nextSeq}`;
-    }
-    if (record.bets === 0 || record.winners > record.bets) {
-      return `holds ${record.bets} bets and ${record.winners} winners`;
-    }
-    if (record.end <= this.#size) return "does not move the end of bets.csv forward";
-    return undefined;
+    const sync = (options.fsync ?? "group") !== "off";
+    const opened = await openStorage({ path: options.path, agencies: options.agencies, sync });
+    return new BetStore(options, opened);
   }
 
   /** Applies a durable record of `length` bytes of rows to its agency and the totals. */
@@ -930,7 +617,7 @@ export class BetStore {
   }
 
   async #commit(group: readonly Pending[]): Promise<void> {
-    const files = this.#files!;
+    const files = this.#files;
     let length = 0;
     for (const item of group) length += item.length;
     // The group's rows lead the fill buffer; what follows (queued after the group, in
@@ -1013,8 +700,8 @@ export class BetStore {
     let recovers = failure.during === "write";
     if (recovers) {
       try {
-        await this.#files!.data.truncate(this.#size);
-        await this.#files!.journal.truncate(this.#journalSize);
+        await this.#files.data.truncate(this.#size);
+        await this.#files.journal.truncate(this.#journalSize);
       } catch {
         recovers = false;
       }
@@ -1122,7 +809,6 @@ export class BetStore {
     this.#closed = true;
     await this.flush();
     const files = this.#files;
-    if (files === undefined) return;
     files.data.close();
     files.journal.close();
     // Last: no other server may open the storage while this one still has a file open.
@@ -1132,20 +818,5 @@ export class BetStore {
   /** Same as {@linkcode BetStore.close}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
-  }
-}
-
-/**
- * Makes a new file's name in its folder durable (best effort: a folder that cannot be
- * opened or synced is left as it is).
- */
-async function syncFolderOf(path: string): Promise<void> {
-  const slash = path.lastIndexOf("/");
-  const folder = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
-  try {
-    using dir = await Deno.open(folder, { read: true });
-    await dir.sync();
-  } catch {
-    // Some file systems refuse to sync a folder; the files themselves are synced.
   }
 }
