@@ -652,10 +652,14 @@ export class BetStore {
       this.#failing = false;
       this.#options.onRecovery?.();
     }
-    for (const state of touched) {
-      state.touched = false;
-      for (const watcher of state.watchers) watcher.durable(state.durableSeq);
-    }
+    for (const state of touched) state.touched = false;
+    // Told in a microtask: the writer first starts the next group's write, and the acks
+    // (logging, encoding, sending) are made while the disk works (about 5% at 10×).
+    queueMicrotask(() => {
+      for (const state of touched) {
+        for (const watcher of state.watchers) watcher.durable(state.durableSeq);
+      }
+    });
   }
 
   /** Writes every byte, then fsyncs per the policy; says which step failed. */
