@@ -654,7 +654,7 @@ export class BetStore {
     }
     for (const state of touched) state.touched = false;
     // Told in a microtask: the writer first starts the next group's write, and the acks
-    // (logging, encoding, sending) are made while the disk works (about 5% at 10×).
+    // (logging, encoding, sending) are made while the disk works.
     queueMicrotask(() => {
       for (const state of touched) {
         for (const watcher of state.watchers) watcher.durable(state.durableSeq);

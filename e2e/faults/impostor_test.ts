@@ -150,6 +150,21 @@ Deno.test("impostor - exercise 6 on exercise 5's storage is refused; a fresh dra
     assert.deepEqual(await exitCodes(clients), [0, 0, 0, 0, 0]);
     const winners = await expectedWinners(paths);
     clients.forEach((c, i) => assert.deepEqual(winnersOf(c), winners.get(i + 1)));
+    // And the other way round: exercise 5's bet on exercise 6's storage is refused too.
+    const late = await startClient(1, server.port, {
+      CLI_MODE: "bet",
+      NOMBRE: "Santiago Lionel",
+      APELLIDO: "Lorca",
+      DOCUMENTO: "30904461",
+      NACIMIENTO: "1999-03-17",
+      NUMERO: "7574",
+    });
+    clients.push(late);
+    assert.equal(await late.status, 1);
+    assert.match(
+      failureOf(late),
+      /^CONFLICT: Batch 0 of agency 1 is not the batch stored under that sequence \(100 bets stored, 1 sent\)/,
+    );
     assert.equal((await server.stop("SIGTERM")).code, 0);
     const result = await account(`${dir}/bets.csv`, await expectedRows(paths));
     await reportAccounted(
