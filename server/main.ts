@@ -44,19 +44,20 @@ function logStartFailure(config: ServerConfig, error: unknown): boolean {
     log.error("open_storage", "fail", { path: error.path, error: error.message });
     return true;
   }
-  const listenErrors = [
-    Deno.errors.AddrInUse,
-    Deno.errors.AddrNotAvailable,
-    Deno.errors.PermissionDenied,
-    Deno.errors.NotCapable,
-  ];
-  if (!listenErrors.some((kind) => error instanceof kind)) return false;
+  const reason = error instanceof Deno.errors.AddrInUse
+    ? "the address is already in use (another server listens there)"
+    : error instanceof Deno.errors.AddrNotAvailable
+    ? "the address is not one of this machine's (SERVER_LISTEN_ADDRESS)"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "the OS denies listening there (a port below 1024 needs privileges)"
+    : error instanceof Deno.errors.NotCapable
+    ? "this server's Deno permissions do not allow listening there (--allow-net)"
+    : undefined;
+  if (reason === undefined) return false;
   log.error("accept_connections", "fail", {
     ip: config.listenAddress,
     port: config.port,
-    error: error instanceof Deno.errors.AddrInUse
-      ? "the address is already in use (another server listens there)"
-      : (error as Error).message,
+    error: reason,
   });
   return true;
 }

@@ -69,7 +69,12 @@ const CR = 0x0d;
 /** Bytes of `bets.csv` read at once by the rows check. */
 const CHUNK = 1024 * 1024;
 
-/** How to start over, said by every refusal. */
+/**
+ * How to start over, said by every refusal.
+ *
+ * @param path The storage's `bets.csv`.
+ * @returns The advice, without a `:`.
+ */
 export function freshDraw(path: string): string {
   return `to start a fresh draw, stop the server and move ${path} and ${path}.journal away ` +
     "(or set SERVER_STORAGE_PATH to a new file)";

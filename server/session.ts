@@ -26,7 +26,6 @@ import {
   MessageType,
 } from "../shared/protocol/mod.ts";
 import { batchHeader, batchRows } from "./batch_rows.ts";
-import { betRows } from "./bets_csv.ts";
 import type { Lottery } from "./draw.ts";
 import { secretMatches } from "./secrets.ts";
 import type { BatchWatcher, BetStore, StoreReceipt } from "./storage.ts";
@@ -268,7 +267,7 @@ class AgencySession implements BatchWatcher {
     return this.#submit(seq, 1, () => {
       const problem = betProblem(bet);
       if (problem !== undefined) throw new InvalidBetError(`Invalid bet 1 of 1: ${problem}`);
-      return this.#ctx.store.storeRows(this.#agency, seq, betRows(this.#agency, [bet]));
+      return this.#ctx.store.storeBets(this.#agency, seq, [bet]);
     }, bet);
   }
 
