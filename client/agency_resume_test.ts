@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { durationOf } from "../shared/duration.ts";
 import { ErrorCode, ProtocolError } from "../shared/errors.ts";
 import type { ActionLogger, ActionResult, LogFields } from "../shared/log.ts";
 import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
 import { type Message, MessageType, type NotReady } from "../shared/protocol/mod.ts";
 import { type AgencyConfig, runAgency } from "./agency.ts";
+import { loadClientConfig } from "./config.ts";
 
 function captureLogger(): { log: ActionLogger; lines: string[] } {
   const lines: string[] = [];
@@ -81,7 +81,10 @@ function fakeServer(welcome: { nextSeq: number; done: boolean }, notReady: NotRe
   return server;
 }
 
-/** An agency file of `bets` lines, sent in batches of 10. */
+/**
+ * An agency file of `bets` lines, sent in batches of 10, and the agency's configuration
+ * as the program resolves it (every other setting at its default).
+ */
 async function withAgency(
   bets: number,
   port: number,
@@ -92,17 +95,18 @@ async function withAgency(
     const lines = Array.from({ length: bets }, (_, i) => `A${i},B,${1000 + i},1990-01-01,${i}\n`);
     const dataPath = join(dir, "agency-1.csv");
     await Deno.writeTextFile(dataPath, lines.join(""));
-    await fn({
-      id: 1,
-      serverAddress: { hostname: "127.0.0.1", port, text: `127.0.0.1:${port}` },
-      batchMaxAmount: 10,
-      dataPath,
-      window: 4,
-      secret: "",
-      connectAttempts: 1,
-      connectBackoff: durationOf(10),
-      timeout: durationOf(5000),
-    });
+    const path = join(dir, "config.yaml");
+    await Deno.writeTextFile(path, "batch:\n  maxAmount: 10\n");
+    await fn(loadClientConfig({
+      path,
+      env: {
+        CLI_ID: "1",
+        CLI_SERVER_ADDRESS: `127.0.0.1:${port}`,
+        CLI_DATA_PATH: dataPath,
+        CLI_BATCH_WINDOW: "4",
+        CLI_CONNECT_ATTEMPTS: "1",
+      },
+    }));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

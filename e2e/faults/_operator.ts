@@ -132,7 +132,8 @@ export function winnersOf(client: ClientProcess): string[] | undefined {
 }
 
 /**
- * The `error` of an agency's last line when it failed (`agencia | result: fail`).
+ * The `error` of an agency's last line when it failed (`agencia | result: fail`). A `:`
+ * inside it may be written `꞉` by the log sink: match either.
  *
  * @param client The agency's process.
  * @returns The text after `error: `, whole (the course's rule would cut it at a `:`).

@@ -56,7 +56,7 @@ Deno.test("impostor - two agency processes with one CLI_ID and different files: 
     const winnerFile = winner === 1 ? paths[1]! : other;
     assert.match(
       failureOf(clients[loser]!),
-      /^CONFLICT: .*this agency's bets were already loaded from other data/,
+      /^CONFLICT[:꞉] .*this agency's bets were already loaded from other data/,
     );
     assert.doesNotMatch(
       clients[loser]!.stdout(),
@@ -131,7 +131,7 @@ Deno.test("impostor - exercise 6 on exercise 5's storage is refused; a fresh dra
       for (const client of clients) {
         assert.match(
           failureOf(client),
-          /^CONFLICT: Batch 0 \(100 bets, .* was refused: Batch 0 of agency \d is not the batch stored under that sequence \(1 bet stored, 100 sent\)/,
+          /^CONFLICT[:꞉] Batch 0 \(100 bets, .* was refused[:꞉] Batch 0 of agency \d is not the batch stored under that sequence \(1 bet stored, 100 sent\)/,
         );
       }
       assert.equal((await server.stop("SIGTERM")).code, 0);
@@ -163,7 +163,7 @@ Deno.test("impostor - exercise 6 on exercise 5's storage is refused; a fresh dra
     assert.equal(await late.status, 1);
     assert.match(
       failureOf(late),
-      /^CONFLICT: Batch 0 of agency 1 is not the batch stored under that sequence \(100 bets stored, 1 sent\)/,
+      /^CONFLICT[:꞉] Batch 0 of agency 1 is not the batch stored under that sequence \(100 bets stored, 1 sent\)/,
     );
     assert.equal((await server.stop("SIGTERM")).code, 0);
     const result = await account(`${dir}/bets.csv`, await expectedRows(paths));
