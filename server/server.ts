@@ -14,7 +14,7 @@ import type { ServerConfig } from "./config.ts";
 import { collectWinners, Lottery } from "./draw.ts";
 import { serveEcho } from "./echo.ts";
 import { serveAgency, type SessionContext } from "./session.ts";
-import { BetStore } from "./storage.ts";
+import { BetStore, type StorageFailure } from "./storage.ts";
 
 /** The settings {@linkcode startServer} uses. */
 export type ServerOptions = Pick<
@@ -78,8 +78,46 @@ function isUtf8Start(bytes: Uint8Array): boolean {
   }
 }
 
-/** The least time between two `store_bets` failure lines the server recovers from. */
-const FAILURE_LOG_INTERVAL_MS = 60_000;
+/** How long writes must work without a failure before the log says storage recovered. */
+const RECOVERY_QUIET_MS = 5000;
+
+/**
+ * The `store_bets` lines: one ERROR when writes start failing (and again if the failure
+ * turns permanent), one INFO once they have worked for {@linkcode RECOVERY_QUIET_MS}, so a
+ * disk that stays nearly full, failing and working by turns, is one failure, not a flood.
+ */
+function storageHealthLog(log: ActionLogger, path: string) {
+  let failing = false;
+  let quiet: ReturnType<typeof setTimeout> | undefined;
+  const stopWaiting = () => {
+    clearTimeout(quiet);
+    quiet = undefined;
+  };
+  return {
+    failure({ path: file, error, recovers }: StorageFailure): void {
+      stopWaiting();
+      if (failing && recovers) return;
+      failing = true;
+      log.error("store_bets", "fail", {
+        path: file,
+        error: error instanceof Error ? error.message : String(error),
+        recovery: recovers ? "automatic" : "restart",
+        detail: recovers
+          ? "the failed write is undone and batches are refused until one can be written again (e.g. once the disk has space); the server recovers by itself"
+          : "every batch is refused until the server restarts (start-up then checks the files)",
+      });
+    },
+    recovery(): void {
+      if (!failing || quiet !== undefined) return;
+      quiet = setTimeout(() => {
+        quiet = undefined;
+        failing = false;
+        log.info("store_bets", "success", { path, detail: "writing works again" });
+      }, RECOVERY_QUIET_MS);
+    },
+    close: stopWaiting,
+  };
+}
 
 /** Agency ids for a log value: space-separated, `-` for none. */
 function listIds(ids: Iterable<number>): string {
@@ -90,34 +128,18 @@ function listIds(ids: Iterable<number>): string {
  * Opens the storage (taking its lock, checking what it is, cutting a torn tail), leaves
  * out the agencies the operator excluded, and logs what it holds.
  */
-async function openStore(config: ServerOptions, log: ActionLogger): Promise<BetStore> {
+async function openStore(
+  config: ServerOptions,
+  log: ActionLogger,
+): Promise<{ store: BetStore; health: { close(): void } }> {
   const path = config.storagePath;
-  // A disk that stays nearly full can fail, work and fail again: one line a minute at most.
-  let failureLoggedAt = -Infinity;
-  let failureLogged = false;
+  const health = storageHealthLog(log, path);
   const store = await BetStore.open({
     path,
     agencies: config.agencies,
     fsync: config.fsync,
-    onFailure: ({ path, error, recovers }) => {
-      const now = performance.now();
-      if (recovers && now - failureLoggedAt < FAILURE_LOG_INTERVAL_MS) return;
-      failureLoggedAt = now;
-      failureLogged = true;
-      log.error("store_bets", "fail", {
-        path,
-        error: error instanceof Error ? error.message : String(error),
-        recovery: recovers ? "automatic" : "restart",
-        detail: recovers
-          ? "the failed write is undone and batches are refused until one can be written again (e.g. once the disk has space); the server recovers by itself"
-          : "every batch is refused until the server restarts (start-up then checks the files)",
-      });
-    },
-    onRecovery: () => {
-      if (!failureLogged) return;
-      failureLogged = false;
-      log.info("store_bets", "success", { path, detail: "writing works again" });
-    },
+    onFailure: health.failure,
+    onRecovery: health.recovery,
   });
   try {
     for (const agency of config.excludedAgencies) {
@@ -132,6 +154,7 @@ async function openStore(config: ServerOptions, log: ActionLogger): Promise<BetS
     }
   } catch (error) {
     await store.close();
+    health.close();
     throw error;
   }
   const { opening, stats } = store;
@@ -154,7 +177,7 @@ async function openStore(config: ServerOptions, log: ActionLogger): Promise<BetS
       sorteo_nuevo: `stop the server and move ${path} and ${path}.journal away`,
     }),
   });
-  return store;
+  return { store, health };
 }
 
 /**
@@ -173,7 +196,7 @@ export async function startServer(
   options: StartOptions,
 ): Promise<LotteryServer> {
   const { log } = options;
-  const store = await openStore(config, log);
+  const { store, health } = await openStore(config, log);
   const excluded = new Set(store.excludedAgencies());
   const counted = new Set<number>();
   for (let agency = 1; agency <= config.agencies; agency++) {
@@ -198,6 +221,7 @@ export async function startServer(
     lottery.close();
     await lottery.whenDrawn()?.catch(() => {});
     await store.close();
+    health.close();
     throw error;
   }
   const troubled = new Set<number>();
@@ -322,6 +346,7 @@ export async function startServer(
     await Promise.allSettled([...handlers]);
     await lottery.whenDrawn()?.catch(() => {});
     await store.close();
+    health.close();
     log.info("close_storage", "success", {
       path: config.storagePath,
       apuestas: store.stats.bets,
