@@ -160,7 +160,7 @@ Deno.test("impostor - exercise 6 on exercise 5's storage is refused; a fresh dra
       NUMERO: "7574",
     });
     clients.push(late);
-    assert.equal(await late.status, 1);
+    assert.deepEqual(await exitCodes([late]), [1]);
     assert.match(
       failureOf(late),
       /^CONFLICT[:꞉] Batch 0 of agency 1 is not the batch stored under that sequence \(100 bets stored, 1 sent\)/,

@@ -366,7 +366,8 @@ Deno.test("operator - a dead agency: the draw is closed without it, durably, and
       }
       // Agency 4 comes back: refused.
       const back = await startClient(4, closing.port, { CLI_DATA_PATH: paths[3]! });
-      assert.equal(await back.status, 1);
+      clients.push(back);
+      assert.deepEqual(await exitCodes([back]), [1]);
       assert.match(
         failureOf(back),
         /INVALID_AGENCY.*Agency 4 was left out of this draw by the operator \(SERVER_EXCLUDED_AGENCIES\)/,
@@ -381,7 +382,8 @@ Deno.test("operator - a dead agency: the draw is closed without it, durably, and
     assert.equal(opened.fields.get("agencias_excluidas"), "4");
     assert.equal(opened.fields.get("sorteo"), "realizado");
     const again = await startClient(4, later.port, { CLI_DATA_PATH: paths[3]! });
-    assert.equal(await again.status, 1);
+    clients.push(again);
+    assert.deepEqual(await exitCodes([again]), [1]);
     assert.equal((await later.stop("SIGTERM")).code, 0);
     assert.equal(sorteos(later), 1, "the restart draws the same agencies");
 
