@@ -50,9 +50,9 @@ Deno.test("formatFaultTable() aligns the columns and marks failures", () => {
 Deno.test("formatFaultTable() prints the outcome a scenario expects, blank when it has none", () => {
   const outcome = "second server refused, exit 2";
   const table = formatFaultTable([{ ...ROW, outcome }, ROW]).split("\n");
-  assert.match(table[0]!, /\| duplicated \| outcome +\| result \|$/);
-  assert.match(table[2]!, /\| +0 \| second server refused, exit 2 \| pass +\|$/);
-  assert.match(table[3]!, /\| +0 \| {31}\| pass +\|$/);
+  assert.match(table[0]!, /\| duplicated \| result \| outcome +\|$/);
+  assert.match(table[2]!, /\| +0 \| pass +\| second server refused, exit 2 \|$/);
+  assert.match(table[3]!, /\| +0 \| pass +\| {31}\|$/);
   assert.deepEqual(parseFaultRows(`fault_report_row ${JSON.stringify({ ...ROW, outcome })}`), [
     { ...ROW, outcome },
   ]);
