@@ -5,7 +5,9 @@
  *
  * A lost connection is not fatal: the agency reconnects with backoff and resumes at
  * the sequence the server's WELCOME names (batching is deterministic for a given file
- * and `maxAmount`, so batch `seq` always holds the same bets).
+ * and `maxAmount`, so batch `seq` always holds the same bets). It first sends again the
+ * last batch the server holds: the server acknowledges it only if it holds the same
+ * bets, so an agency never resumes on bets loaded from other data.
  *
  * @module
  */
@@ -49,6 +51,9 @@ export type AgencyConfig = Pick<
 /** Documents listed in full in the `ganadores` log line; longer lists are cut. */
 const LISTED_DOCUMENTS = 50;
 
+/** The least time between two INFO lines of an agency waiting for the draw. */
+const WAIT_LOG_MS = 5000;
+
 function listDocuments(documents: readonly string[]): string {
   const listed = documents.slice(0, LISTED_DOCUMENTS).join(" ");
   const rest = documents.length - LISTED_DOCUMENTS;
@@ -66,6 +71,8 @@ class AgencyRun {
   /** The most batches the server has acknowledged at once (its highest ack + 1). */
   #acked = 0;
   #doneAcked = false;
+  /** Batches the server held when this connection began (its WELCOME). */
+  #held = 0;
   #lastProgress = performance.now();
 
   constructor(config: AgencyConfig, log: ActionLogger, signal: AbortSignal) {
@@ -91,11 +98,11 @@ class AgencyRun {
     const id = this.#config.id;
     await conn.send({ type: MessageType.HELLO, agency: id, secret: this.#config.secret });
     const welcome = await conn.expect(MessageType.WELCOME);
-    this.#batches = welcome.nextSeq;
+    this.#batches = this.#held = welcome.nextSeq;
+    const sent = await this.#sendBatches(conn, welcome.nextSeq, welcome.done);
+    if (sent === undefined) return this.stopped();
+    this.#batches = sent;
     if (!welcome.done) {
-      const sent = await this.#sendBatches(conn, welcome.nextSeq);
-      if (sent === undefined) return this.stopped();
-      this.#batches = sent;
       await conn.send({ type: MessageType.DONE, agency: id, batches: sent });
       await conn.expect(MessageType.DONE_ACK);
       this.#doneAcked = true;
@@ -129,12 +136,22 @@ class AgencyRun {
   }
 
   /**
-   * Sends every batch from `firstSeq` on, a chunk of frames per write, keeping at most
-   * `window` batches unacknowledged; returns the batch count, or undefined if stopped.
+   * Sends the batches the server lacks (none once it holds the agency's DONE), a chunk of
+   * frames per write, keeping at most `window` batches unacknowledged. The last batch the
+   * server holds goes first, again: a probe the server acknowledges only if it holds the
+   * same bets. Returns how many batches the file makes, or undefined if stopped.
+   *
+   * @throws {ProtocolError} `CONFLICT` when the file makes fewer batches than the server
+   * holds, or more than it holds with the agency's DONE.
    */
-  async #sendBatches(conn: FramedConnection, firstSeq: number): Promise<number | undefined> {
+  async #sendBatches(
+    conn: FramedConnection,
+    held: number,
+    done: boolean,
+  ): Promise<number | undefined> {
     const unacked: ChunkBatch[] = [];
-    let batches = firstSeq;
+    let batches = 0;
+    const probe = held - 1;
     const { dataPath, id, batchMaxAmount, window } = this.#config;
     // Half a window per write: the other half is in flight meanwhile.
     const framesPerChunk = Math.max(1, Math.floor(window / 2));
@@ -142,16 +159,30 @@ class AgencyRun {
       const chunk of csvBatchChunks(dataPath, id, { maxAmount: batchMaxAmount, framesPerChunk })
     ) {
       if (this.#signal.aborted) break;
-      // On a resume, batches the server already holds are skipped.
-      const fresh = chunk.batches.filter((b) => b.seq >= firstSeq);
+      batches = chunk.batches.at(-1)!.seq + 1;
+      if (done && batches > held) throw this.#otherData(held, done, "more");
+      const fresh = chunk.batches.filter((b) => b.seq === probe || b.seq >= held);
       if (fresh.length === 0) continue;
       while (unacked.length + fresh.length > window) await this.#readAck(conn, unacked);
-      await conn.send(chunk.bytes.subarray(fresh[0]!.start));
+      await conn.send(chunk.bytes.subarray(fresh[0]!.start, fresh.at(-1)!.end));
       unacked.push(...fresh);
-      batches = fresh.at(-1)!.seq + 1;
     }
     while (unacked.length > 0) await this.#readAck(conn, unacked);
-    return this.#signal.aborted ? undefined : batches;
+    if (this.#signal.aborted) return undefined;
+    if (batches < held) throw this.#otherData(held, done, `only ${batches}`);
+    return batches;
+  }
+
+  /** The server holds more (or fewer) of this agency's batches than its file makes. */
+  #otherData(held: number, done: boolean, found: string): ProtocolError {
+    const { id, dataPath, batchMaxAmount } = this.#config;
+    return new ProtocolError(
+      ErrorCode.CONFLICT,
+      `The server holds ${held} batches of agency ${id}${done ? " and its DONE" : ""}, but ` +
+        `${dataPath} makes ${found} in batches of ${batchMaxAmount}, so this agency's bets ` +
+        "were already loaded from other data (another file or batch.maxAmount); to start a " +
+        "fresh draw, stop the server and move its bets.csv and bets.csv.journal away",
+    );
   }
 
   async #readAck(conn: FramedConnection, unacked: ChunkBatch[]): Promise<void> {
@@ -172,8 +203,9 @@ class AgencyRun {
         `Batch ${ack.seq} (${ack.count} bets, ${this.#config.dataPath} ${lines}) was refused: ${ack.reason}`,
       );
     }
-    this.#betsSent += expected.count;
-    this.#batches = ack.seq + 1;
+    // The probe was stored before this connection: it is not sent in this run.
+    if (ack.seq >= this.#held) this.#betsSent += expected.count;
+    this.#batches = Math.max(this.#batches, ack.seq + 1);
     this.#acked = Math.max(this.#acked, this.#batches);
     const now = performance.now();
     if (now - this.#lastProgress >= 1000) {
@@ -188,14 +220,22 @@ class AgencyRun {
 
   async #queryWinners(conn: FramedConnection): Promise<string[] | undefined> {
     const id = this.#config.id;
+    let loggedAt = -Infinity;
     while (!this.#signal.aborted) {
       await conn.send({ type: MessageType.WINNERS_QUERY, agency: id });
       const reply = await conn.expect(MessageType.WINNERS, MessageType.NOT_READY);
       if (reply.type === MessageType.NOT_READY) {
-        this.#log.debug("consulta_ganadores", "in_progress", {
-          client_id: id,
-          agencias_pendientes: reply.pending,
-        });
+        // Which agencies the draw waits for, at INFO, every few seconds at most.
+        const now = performance.now();
+        if (now - loggedAt >= WAIT_LOG_MS) {
+          loggedAt = now;
+          const listed = reply.pendingAgencies;
+          const more = reply.pending - listed.length;
+          this.#log.info("consulta_ganadores", "in_progress", {
+            client_id: id,
+            agencias_pendientes: listed.join(" ") + (more > 0 ? ` (+${more})` : ""),
+          });
+        }
         await sleep(reply.retryAfterMs, this.#signal);
         continue;
       }

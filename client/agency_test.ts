@@ -116,9 +116,11 @@ function reconnections(lines: ReturnType<typeof captureLogger>["lines"]) {
 }
 
 Deno.test("runAgency() - drops separated by progress never exhaust the budget", async () => {
-  // Every connection acknowledges one batch, then drops: 5 drops against a budget of 1.
+  // Every connection acknowledges one new batch, then drops: 5 drops against a budget of 1.
   await using server = scriptedServer(async (conn, _, stored) => {
     await welcome(conn, stored);
+    // A resuming agency first re-sends the last batch the server holds (its probe).
+    if (stored.nextSeq > 0) await serveOne(conn, stored);
     await serveOne(conn, stored);
   });
   const { result, lines } = await runOn(server.port, 1);

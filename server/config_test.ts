@@ -26,6 +26,7 @@ const DEFAULTS: ServerConfig = {
   drawWait: { ms: 1000, text: "1s" },
   progressInterval: { ms: 5000, text: "5s" },
   secretsPath: "",
+  excludedAgencies: [],
 };
 
 async function withIni(
@@ -74,6 +75,7 @@ SERVER_MAX_FRAME_SIZE = 4096
 SERVER_DRAW_WAIT = 250ms
 SERVER_PROGRESS_INTERVAL = 1s
 SERVER_SECRETS_PATH = /etc/secrets.ini
+SERVER_EXCLUDED_AGENCIES = 4, 2
 `;
   await withIni(ini, (path) => {
     assert.deepEqual(loadServerConfig({ env: {}, path }), {
@@ -91,6 +93,7 @@ SERVER_SECRETS_PATH = /etc/secrets.ini
       drawWait: { ms: 250, text: "250ms" },
       progressInterval: { ms: 1000, text: "1s" },
       secretsPath: "/etc/secrets.ini",
+      excludedAgencies: [2, 4],
     });
   });
 });
@@ -173,6 +176,53 @@ SERVER_FSYNC = sometimes
           'Invalid config value "30" from env SERVER_IDLE_TIMEOUT: expected a duration such as "100ms", "5s" or "1m30s"',
         ],
       );
+    });
+  });
+});
+
+Deno.test("loadServerConfig() refuses an empty SERVER_STORAGE_PATH, which would mean ./bets.csv", async (t) => {
+  await t.step("from env", async () => {
+    await withIni(COURSE_INI, (path) => {
+      assert.deepEqual(
+        problemsOf(() => loadServerConfig({ path, env: { SERVER_STORAGE_PATH: "" } })),
+        [
+          'Invalid config value "" from env SERVER_STORAGE_PATH: expected the path of the bets file (leave the setting out for ./bets.csv)',
+        ],
+      );
+    });
+  });
+  await t.step("from the file", async () => {
+    await withIni(`${COURSE_INI}SERVER_STORAGE_PATH =\n`, (path) => {
+      assert.deepEqual(problemsOf(() => loadServerConfig({ path, env: {} })), [
+        `Invalid config value "" from ${path} key SERVER_STORAGE_PATH: expected the path of the bets file (leave the setting out for ./bets.csv)`,
+      ]);
+    });
+  });
+});
+
+Deno.test("loadServerConfig() reads SERVER_EXCLUDED_AGENCIES as agencies of the draw, not all", async (t) => {
+  await withIni(COURSE_INI, async (path) => {
+    const load = (value: string, agencies = "5") =>
+      loadServerConfig({
+        path,
+        env: { SERVER_EXCLUDED_AGENCIES: value, SERVER_AGENCIES: agencies },
+      });
+    await t.step("spaces or commas", () => {
+      assert.deepEqual(load("3").excludedAgencies, [3]);
+      assert.deepEqual(load("5 1,3, 1").excludedAgencies, [1, 3, 5]);
+    });
+    await t.step("not a list of ids", () => {
+      assert.deepEqual(problemsOf(() => load("x")), [
+        'Invalid config value "x" from env SERVER_EXCLUDED_AGENCIES: expected agency ids from 1 to 65535 separated by spaces or commas, e.g. "4" or "2,4"',
+      ]);
+    });
+    await t.step("an agency outside the draw, or every agency", () => {
+      const expected =
+        "from env SERVER_EXCLUDED_AGENCIES: expected agency ids from 1 to 3 (SERVER_AGENCIES), not all of them";
+      assert.deepEqual(problemsOf(() => load("4", "3")), [`Invalid config value "4" ${expected}`]);
+      assert.deepEqual(problemsOf(() => load("1 2 3", "3")), [
+        `Invalid config value "1 2 3" ${expected}`,
+      ]);
     });
   });
 });

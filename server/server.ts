@@ -14,7 +14,7 @@ import type { ServerConfig } from "./config.ts";
 import { collectWinners, Lottery } from "./draw.ts";
 import { serveEcho } from "./echo.ts";
 import { serveAgency, type SessionContext } from "./session.ts";
-import { BetStore } from "./storage.ts";
+import { BetStore, type StorageFailure } from "./storage.ts";
 
 /** The settings {@linkcode startServer} uses. */
 export type ServerOptions = Pick<
@@ -22,6 +22,7 @@ export type ServerOptions = Pick<
   | "port"
   | "listenAddress"
   | "agencies"
+  | "excludedAgencies"
   | "storagePath"
   | "fsync"
   | "maxConnections"
@@ -72,6 +73,108 @@ function isUtf8Start(bytes: Uint8Array): boolean {
   }
 }
 
+/** How long writes must work without a failure before the log says storage recovered. */
+const RECOVERY_QUIET_MS = 5000;
+
+/**
+ * The `store_bets` lines: one ERROR when writes start failing (and again if the failure
+ * turns permanent), one INFO once they have worked for {@linkcode RECOVERY_QUIET_MS}, so a
+ * disk that stays nearly full, failing and working by turns, is one failure, not a flood.
+ */
+function storageHealthLog(log: ActionLogger, path: string) {
+  let failing = false;
+  let quiet: ReturnType<typeof setTimeout> | undefined;
+  const stopWaiting = () => {
+    clearTimeout(quiet);
+    quiet = undefined;
+  };
+  return {
+    failure({ path: file, error, recovers }: StorageFailure): void {
+      stopWaiting();
+      if (failing && recovers) return;
+      failing = true;
+      log.error("store_bets", "fail", {
+        path: file,
+        error: error instanceof Error ? error.message : String(error),
+        recovery: recovers ? "automatic" : "restart",
+        detail: recovers
+          ? "the failed write is undone and batches are refused until one can be written again (e.g. once the disk has space); the server recovers by itself"
+          : "every batch is refused until the server restarts (start-up then checks the files)",
+      });
+    },
+    recovery(): void {
+      if (!failing || quiet !== undefined) return;
+      quiet = setTimeout(() => {
+        quiet = undefined;
+        failing = false;
+        log.info("store_bets", "success", { path, detail: "writing works again" });
+      }, RECOVERY_QUIET_MS);
+    },
+    close: stopWaiting,
+  };
+}
+
+/** Agency ids for a log value: space-separated, `-` for none. */
+function listIds(ids: Iterable<number>): string {
+  return [...ids].sort((a, b) => a - b).join(" ") || "-";
+}
+
+/**
+ * Opens the storage (taking its lock, checking what it is, cutting a torn tail), leaves
+ * out the agencies the operator excluded, and logs what it holds.
+ */
+async function openStore(
+  config: ServerOptions,
+  log: ActionLogger,
+): Promise<{ store: BetStore; health: { close(): void } }> {
+  const path = config.storagePath;
+  const health = storageHealthLog(log, path);
+  const store = await BetStore.open({
+    path,
+    agencies: config.agencies,
+    fsync: config.fsync,
+    onFailure: health.failure,
+    onRecovery: health.recovery,
+  });
+  try {
+    for (const agency of config.excludedAgencies) {
+      const before = store.stats.bets;
+      if (!(await store.exclude(agency))) continue;
+      log.warning("excluir_agencia", "success", {
+        agency,
+        apuestas: before - store.stats.bets,
+        detail: "the operator closed the draw without it (SERVER_EXCLUDED_AGENCIES); its bets " +
+          "are left out of the draw and the totals, and it is refused if it comes back",
+      });
+    }
+  } catch (error) {
+    await store.close();
+    health.close();
+    throw error;
+  }
+  const { opening, stats } = store;
+  const done = store.doneAgencies();
+  const excluded = store.excludedAgencies();
+  log.info("open_storage", "success", {
+    path,
+    sorteo_id: opening.drawId,
+    agencias: config.agencies,
+    estado: opening.fresh ? "nuevo" : "existente",
+    apuestas: stats.bets,
+    lotes: stats.batches,
+    agencias_listas: listIds(done),
+    agencias_excluidas: listIds(excluded),
+    sorteo: done.length + excluded.length === config.agencies ? "realizado" : "pendiente",
+    bytes_descartados: opening.cutBytes,
+    bytes_journal_descartados: opening.cutJournalBytes,
+    fsync: config.fsync,
+    ...(opening.fresh ? {} : {
+      sorteo_nuevo: `stop the server and move ${path} and ${path}.journal away`,
+    }),
+  });
+  return { store, health };
+}
+
 /**
  * Opens the storage (recovering from a crash), runs the draw at once if every agency
  * was already done, and starts accepting connections.
@@ -79,24 +182,25 @@ function isUtf8Start(bytes: Uint8Array): boolean {
  * @param config The server settings.
  * @param options Logger and agency secrets.
  * @returns The running server.
+ * @throws {StorageError} When the storage is refused (see `BetStore.open`).
+ * @throws {Deno.errors.AddrInUse} And the other errors of `Deno.listen`, the storage
+ * then closed again.
  */
 export async function startServer(
   config: ServerOptions,
   options: StartOptions,
 ): Promise<LotteryServer> {
   const { log } = options;
-  const store = await BetStore.open({ path: config.storagePath, fsync: config.fsync });
-  const recovered = store.stats;
-  log.info("open_storage", "success", {
-    path: config.storagePath,
-    apuestas: recovered.bets,
-    fsync: config.fsync,
-    bytes_descartados: recovered.recoveredBytes,
-  });
+  const { store, health } = await openStore(config, log);
+  const excluded = new Set(store.excludedAgencies());
+  const counted = new Set<number>();
+  for (let agency = 1; agency <= config.agencies; agency++) {
+    if (!excluded.has(agency)) counted.add(agency);
+  }
   const lottery = new Lottery({
-    agencies: config.agencies,
+    agencies: [...counted],
     // Only rows playing the winning number become objects; hasWon still decides.
-    draw: () => collectWinners(store.loadBets({ number: WINNING_NUMBER })),
+    draw: () => collectWinners(store.loadBets({ number: WINNING_NUMBER }), counted),
     onDrawn: (winners, elapsedMs) => {
       let total = 0;
       for (const list of winners.values()) total += list.length;
@@ -105,7 +209,17 @@ export async function startServer(
   });
   for (const agency of store.doneAgencies()) lottery.markDone(agency);
 
-  const listener = Deno.listen({ hostname: config.listenAddress, port: config.port });
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({ hostname: config.listenAddress, port: config.port });
+  } catch (error) {
+    lottery.close();
+    await lottery.whenDrawn()?.catch(() => {});
+    await store.close();
+    health.close();
+    throw error;
+  }
+  const troubled = new Set<number>();
   const ctx: SessionContext = {
     agencies: config.agencies,
     drawWaitMs: config.drawWait.ms,
@@ -114,20 +228,30 @@ export async function startServer(
     log,
     secrets: options.secrets ?? new Map(),
     closing: () => closing !== undefined,
+    troubled,
   };
   const connections = new Map<Deno.Conn, Accepted>();
   const handlers = new Set<Promise<void>>();
   let closing: Promise<void> | undefined;
 
+  // Said when something changed; nothing once the draw is done.
+  let lastProgress = "";
   const progress = setInterval(() => {
+    const status = lottery.status;
+    if (status.drawn) return;
     const stats = store.stats;
-    log.info("progreso", "in_progress", {
-      apuestas: stats.bets,
-      lotes: stats.batches,
-      agencias_listas: config.agencies - lottery.pending,
-      conexiones: connections.size,
-      ...memoryFields(),
-    });
+    const fields = {
+      "apuestas": stats.bets,
+      "lotes": stats.batches,
+      "agencias_listas": counted.size - status.pending,
+      "agencias_pendientes": listIds(status.pendingAgencies),
+      ...(troubled.size > 0 ? { "agencias_con_error": listIds(troubled) } : {}),
+      "conexiones": connections.size,
+    };
+    const key = JSON.stringify(fields);
+    if (key === lastProgress) return;
+    lastProgress = key;
+    log.info("progreso", "in_progress", { ...fields, ...memoryFields() });
   }, config.progressInterval.ms || 5000);
 
   async function handle(conn: Deno.Conn, ip: string): Promise<void> {
@@ -169,11 +293,8 @@ export async function startServer(
   }
 
   async function acceptLoop(): Promise<void> {
-    log.info("accept_connections", "in_progress", {
-      address: `${(listener.addr as Deno.NetAddr).hostname}:${
-        (listener.addr as Deno.NetAddr).port
-      }`,
-    });
+    const addr = listener.addr as Deno.NetAddr;
+    log.info("accept_connections", "in_progress", { ip: addr.hostname, port: addr.port });
     try {
       for await (const conn of listener) {
         const ip = peerIp(conn);
@@ -222,6 +343,7 @@ export async function startServer(
     await Promise.allSettled([...handlers]);
     await lottery.whenDrawn()?.catch(() => {});
     await store.close();
+    health.close();
     log.info("close_storage", "success", {
       path: config.storagePath,
       apuestas: store.stats.bets,

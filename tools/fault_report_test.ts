@@ -46,3 +46,14 @@ Deno.test("formatFaultTable() aligns the columns and marks failures", () => {
   assert.match(table[3]!, /\| +3 \| +0 \| FAIL +\| gave up \|$/);
   assert.ok(table.every((line) => line.length === table[0]!.length), "same width");
 });
+
+Deno.test("formatFaultTable() prints the outcome a scenario expects, blank when it has none", () => {
+  const outcome = "second server refused, exit 2";
+  const table = formatFaultTable([{ ...ROW, outcome }, ROW]).split("\n");
+  assert.match(table[0]!, /\| duplicated \| result \| outcome +\|$/);
+  assert.match(table[2]!, /\| +0 \| pass +\| second server refused, exit 2 \|$/);
+  assert.match(table[3]!, /\| +0 \| pass +\| {31}\|$/);
+  assert.deepEqual(parseFaultRows(`fault_report_row ${JSON.stringify({ ...ROW, outcome })}`), [
+    { ...ROW, outcome },
+  ]);
+});

@@ -34,7 +34,7 @@ export async function reportFault(row: FaultRow): Promise<void> {
  * @param scenario What was done.
  * @param faults How many faults were injected.
  * @param result The accounting of `bets.csv`.
- * @param outcome The refusal or recovery seen, for the report's `outcome` column.
+ * @param outcome The refusal or recovery the scenario expects (and saw).
  */
 export function reportAccounted(
   scenario: string,

@@ -182,7 +182,7 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
   let exitCode: number | undefined;
   status.then((code) => exitCode = code, () => exitCode = -1);
   const match = () =>
-    out.text.match(/accept_connections \| result: in_progress \| address: [\d.]+꞉(\d+)/);
+    out.text.match(/accept_connections \| result: in_progress \| ip: [\d.]+ \| port: (\d+)/);
   await waitFor(() => match() !== null || exitCode !== undefined, 15_000, "the server to listen");
   if (exitCode !== undefined) {
     throw new Error(`Server exited ${exitCode} at start: ${err.text.trim()}`);

@@ -172,6 +172,7 @@ function writeBody(b: FrameBuilder, msg: Message): void {
       b.u32(msg.seq).bet(msg.bet);
       return;
     case MessageType.BATCH:
+      if (msg.bets.length === 0) throw new RangeError("Cannot encode batch: it holds no bets");
       b.u16(msg.agency).u32(msg.seq).u16(msg.bets.length);
       for (const bet of msg.bets) b.betLine(bet);
       return;
@@ -192,7 +193,8 @@ function writeBody(b: FrameBuilder, msg: Message): void {
       for (const document of msg.documents) b.str8(document);
       return;
     case MessageType.NOT_READY:
-      b.u16(msg.pending).u32(msg.retryAfterMs);
+      b.u16(msg.pending).u32(msg.retryAfterMs).u16(msg.pendingAgencies.length);
+      for (const agency of msg.pendingAgencies) b.u16(agency);
       return;
     case MessageType.TOTAL_QUERY:
     case MessageType.BYE:
@@ -393,6 +395,10 @@ function decodeBatch(r: BodyReader): Batch {
   const agency = r.u16("batch agency");
   const seq = r.u32("batch sequence");
   const count = r.u16("batch count");
+  // An empty batch would take a sequence for nothing (an impostor's could make an agency skip one).
+  if (count === 0) {
+    throw new ProtocolError(ErrorCode.MALFORMED, "Cannot decode batch: it holds no bets");
+  }
   const bytes = r.rest();
   if (bytes.length > 0 && bytes[bytes.length - 1] !== LF) {
     throw new ProtocolError(
@@ -451,8 +457,14 @@ function decodeWith(type: number, r: BodyReader): Message {
       for (let i = 0; i < count; i++) documents.push(r.str(1, "winner document"));
       return { type, total, last, documents };
     }
-    case MessageType.NOT_READY:
-      return { type, pending: r.u16("not-ready pending"), retryAfterMs: r.u32("not-ready retry") };
+    case MessageType.NOT_READY: {
+      const pending = r.u16("not-ready pending");
+      const retryAfterMs = r.u32("not-ready retry");
+      const count = r.u16("not-ready count");
+      const pendingAgencies: number[] = [];
+      for (let i = 0; i < count; i++) pendingAgencies.push(r.u16("not-ready agency"));
+      return { type, pending, retryAfterMs, pendingAgencies };
+    }
     case MessageType.TOTAL_QUERY:
     case MessageType.BYE:
       return { type };

@@ -8,6 +8,7 @@ import {
   MAGIC,
   MAX_BODY_SIZE,
   MAX_FRAME_SIZE,
+  MAX_LISTED_AGENCIES,
   type Message,
   MessageType,
 } from "./messages.ts";
@@ -35,7 +36,7 @@ const EXAMPLES: Message[] = [
   { type: MessageType.WELCOME, nextSeq: 0, done: false },
   { type: MessageType.WELCOME, nextSeq: 0xffffffff, done: true },
   { type: MessageType.BET, seq: 7, bet: BET },
-  { type: MessageType.BATCH, agency: 1, seq: 0, bets: [] },
+  { type: MessageType.BATCH, agency: 1, seq: 0, bets: [ACCENTED] },
   { type: MessageType.BATCH, agency: 5, seq: 123456, bets: [BET, ACCENTED, BET] },
   { type: MessageType.BATCH_ACK, seq: 4, status: 0, count: 100, reason: "" },
   {
@@ -50,7 +51,8 @@ const EXAMPLES: Message[] = [
   { type: MessageType.WINNERS_QUERY, agency: 4 },
   { type: MessageType.WINNERS, total: 0, last: true, documents: [] },
   { type: MessageType.WINNERS, total: 5, last: false, documents: ["30904465", "1", "12345678"] },
-  { type: MessageType.NOT_READY, pending: 2, retryAfterMs: 100 },
+  { type: MessageType.NOT_READY, pending: 2, retryAfterMs: 100, pendingAgencies: [3, 5] },
+  { type: MessageType.NOT_READY, pending: 9000, retryAfterMs: 0, pendingAgencies: [] },
   { type: MessageType.TOTAL_QUERY },
   { type: MessageType.TOTAL, winners: 42, pending: 0, retryAfterMs: 0 },
   { type: MessageType.TOTAL, winners: 3, pending: 2, retryAfterMs: 250 },
@@ -201,6 +203,28 @@ Deno.test("encodeMessage() writes the documented bytes", async (t) => {
       ]),
     );
   });
+  await t.step("NOT_READY: pending u16, retry u32, count u16, agency u16 × count", () => {
+    assert.deepEqual(
+      encodeMessage({
+        type: MessageType.NOT_READY,
+        pending: 3,
+        retryAfterMs: 0x01020304,
+        pendingAgencies: [2, 0x0105],
+      }),
+      new Uint8Array([0xfb, 0x0a, 0x00, 0x0c, 0, 3, 1, 2, 3, 4, 0, 2, 0, 2, 1, 5]),
+    );
+  });
+  await t.step("NOT_READY lists as many agencies as fit in a frame", () => {
+    const pendingAgencies = Array.from({ length: MAX_LISTED_AGENCIES }, (_, i) => i + 1);
+    const message = {
+      type: MessageType.NOT_READY,
+      pending: 65535,
+      retryAfterMs: 0,
+      pendingAgencies,
+    };
+    assert.equal(encodeMessage(message).length, MAX_FRAME_SIZE);
+    assert.deepEqual(roundTrip(message), message);
+  });
   await t.step("a body over 255 bytes has a big-endian length", () => {
     const frame = encodeMessage({
       type: MessageType.ERROR,
@@ -242,6 +266,12 @@ Deno.test("encodeMessage() refuses a frame over 8192 bytes", async (t) => {
         assert.equal(error.message, "Cannot encode frame: it would exceed 8192 bytes");
         return true;
       },
+    );
+  });
+  await t.step("a batch of no bets is a RangeError", () => {
+    assert.throws(
+      () => encodeMessage({ type: MessageType.BATCH, agency: 1, seq: 0, bets: [] }),
+      /Cannot encode batch: it holds no bets/,
     );
   });
   await t.step("a batch of too many bets is a RangeError", () => {
@@ -436,6 +466,13 @@ Deno.test("decodeMessage() reads a BATCH's CSV lines", async (t) => {
         });
       });
     }
+  });
+  await t.step("a batch of no bets is MALFORMED: it would take a sequence for nothing", () => {
+    assertProtocolError(
+      () => batchOf("", 0),
+      ErrorCode.MALFORMED,
+      /^Cannot decode batch: it holds no bets$/,
+    );
   });
   await t.step("a line that is not UTF-8 (a Latin-1 file) is an InvalidBetError naming it", () => {
     const good = new TextEncoder().encode("A,B,1,2000-01-02,5\n");
