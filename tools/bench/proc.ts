@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { Tracked } from "./processes.ts";
 
 /**
  * Reads `VmRSS` and `VmHWM` (the peak) from the text of `/proc/<pid>/status`.
@@ -66,22 +67,15 @@ export class RssSampler {
   readonly #timer = setInterval(() => this.#active.forEach((pid) => this.#sample(pid)), 10);
 
   /**
-   * Starts sampling a pid, with a first sample at once.
+   * Samples a process from now (a first sample at once) until its exit is seen, before
+   * its pid can be reused.
    *
-   * @param pid The process.
+   * @param process The process.
    */
-  track(pid: number): void {
-    this.#active.add(pid);
-    this.#sample(pid);
-  }
-
-  /**
-   * Stops sampling a pid (call once its exit is seen, before the pid can be reused).
-   *
-   * @param pid The process.
-   */
-  untrack(pid: number): void {
-    this.#active.delete(pid);
+  track(process: Pick<Tracked, "pid" | "exited">): void {
+    this.#active.add(process.pid);
+    this.#sample(process.pid);
+    process.exited.then(() => this.#active.delete(process.pid));
   }
 
   /**
