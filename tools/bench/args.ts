@@ -64,26 +64,15 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
     timeout: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   });
-  if (values.dataset !== undefined) {
-    if (values.dataset.trim() === "") throw new UsageError("--dataset needs a path to a zip file");
-    for (const flag of ["agencies", "bets-per-agency"] as const) {
-      if (values[flag] !== undefined) {
-        throw new UsageError(`--${flag} does not apply with --dataset (the zip decides)`);
-      }
+  if (values.dataset?.trim() === "") throw new UsageError("--dataset needs a path to a zip file");
+  for (const flag of ["agencies", "bets-per-agency"] as const) {
+    if (values.dataset !== undefined && values[flag] !== undefined) {
+      throw new UsageError(`--${flag} does not apply with --dataset (the zip decides)`);
     }
   }
-  let timeoutMs: number | undefined;
-  try {
-    timeoutMs = values.timeout === undefined ? undefined : parseDuration(values.timeout).ms;
-  } catch {
-    // Not a duration: refused below.
-  }
-  if (values.timeout !== undefined && !(timeoutMs! > 0)) {
-    throw new UsageError(
-      `--timeout must be a positive duration such as 90s or 5m, not "${values.timeout}"`,
-    );
-  }
+  const timeoutMs = values.timeout === undefined ? undefined : timeoutArg(values.timeout);
   return {
+    dataset: values.dataset,
     agencies: integerArg("--agencies", values.agencies ?? "5", 1, 1000),
     betsPerAgency: integerArg("--bets-per-agency", values["bets-per-agency"] ?? "20000", 1, 1e7),
     repeat: integerArg("--repeat", values.repeat, 1, 10_000),
@@ -91,8 +80,18 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
     latencyRuns: integerArg("--latency-runs", values["latency-runs"], 0, 100),
     fsync: choiceArg("--fsync", values.fsync, FSYNC_POLICIES),
     batch: integerArg("--batch", values.batch, 1, 65_535),
+    timeoutMs,
     help: values.help,
-    ...(values.dataset === undefined ? {} : { dataset: values.dataset }),
-    ...(timeoutMs === undefined ? {} : { timeoutMs }),
   };
+}
+
+/** `--timeout`'s value in milliseconds. */
+function timeoutArg(raw: string): number {
+  try {
+    const { ms } = parseDuration(raw);
+    if (ms > 0) return ms;
+  } catch {
+    // Not a duration: refused below, as zero is.
+  }
+  throw new UsageError(`--timeout must be a positive duration such as 90s or 5m, not "${raw}"`);
 }
