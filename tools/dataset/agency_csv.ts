@@ -37,38 +37,25 @@ export const DATASET_DEFAULTS = {
 export function checkOption(
   name: string,
   value: number,
-  range: [number, number],
+  [min, max]: [number, number],
   whole = true,
 ): void {
-  if (!(value >= range[0] && value <= range[1]) || (whole && !Number.isSafeInteger(value))) {
-    throw new UsageError(
-      `Cannot generate dataset: ${name} must be a ${whole ? "whole " : ""}number from ${
-        range[0]
-      } to ${range[1]}, got ${value}`,
-    );
+  if (!(value >= min && value <= max) || (whole && !Number.isSafeInteger(value))) {
+    const what = `${whole ? "whole " : ""}number from ${min} to ${max}`;
+    throw new UsageError(`Cannot generate dataset: ${name} must be a ${what}, got ${value}`);
   }
 }
 
-const encoder = new TextEncoder();
-
-function encodeAll(names: readonly string[]): Uint8Array[] {
-  return names.map((name) => encoder.encode(name));
-}
-
-const MALE_BYTES = encodeAll(MALE_NAMES);
-const FEMALE_BYTES = encodeAll(FEMALE_NAMES);
-const COMPOUND_BYTES = encodeAll(COMPOUND_NAMES);
-const LAST_BYTES = encodeAll(LAST_NAMES);
-
-function longest(pool: readonly Uint8Array[]): number {
-  return Math.max(...pool.map((bytes) => bytes.length));
-}
+const encode = (names: readonly string[]) => names.map((name) => new TextEncoder().encode(name));
+const MALE_BYTES = encode(MALE_NAMES);
+const FEMALE_BYTES = encode(FEMALE_NAMES);
+const COMPOUND_BYTES = encode(COMPOUND_NAMES);
+const LAST_BYTES = encode(LAST_NAMES);
+const longest = (pool: readonly Uint8Array[]) => Math.max(...pool.map((bytes) => bytes.length));
 
 /** An upper bound of one row's bytes: two first names, a last name, 8+10+4 digits, 4 commas, CRLF. */
-const MAX_ROW_BYTES = Math.max(
-  2 * Math.max(longest(MALE_BYTES), longest(FEMALE_BYTES)) + 1,
-  longest(COMPOUND_BYTES),
-) + longest(LAST_BYTES) + 8 + 10 + 4 + 4 + 2;
+const MAX_ROW_BYTES = 2 * longest([...MALE_BYTES, ...FEMALE_BYTES, ...COMPOUND_BYTES]) + 1 +
+  longest(LAST_BYTES) + 8 + 10 + 4 + 4 + 2;
 
 const BYTE = { COMMA: 0x2c, SPACE: 0x20, DASH: 0x2d, ZERO: 0x30, CR: 0x0d, LF: 0x0a } as const;
 
@@ -95,13 +82,6 @@ export interface AgencyCsvOptions {
    * @default {0.001}
    */
   readonly winnerShare?: number;
-  /**
-   * Index of this file's first row in the whole dataset; DNIs are unique across
-   * indexes, so files of one dataset must use disjoint ranges.
-   *
-   * @default {(agency - 1) * rows}
-   */
-  readonly firstIndex?: number;
 }
 
 /** One generated agency file. */
@@ -128,10 +108,10 @@ export interface AgencyCsv {
  * ```
  */
 export function generateAgencyCsv(options: AgencyCsvOptions): AgencyCsv {
-  const { agency, rows } = options;
-  const seed = options.seed ?? DATASET_DEFAULTS.seed;
-  const winnerShare = options.winnerShare ?? DATASET_DEFAULTS.winnerShare;
-  const firstIndex = options.firstIndex ?? (agency - 1) * rows;
+  const { agency, rows, seed = DATASET_DEFAULTS.seed } = options;
+  const { winnerShare = DATASET_DEFAULTS.winnerShare } = options;
+  // DNIs are unique across a dataset's row indexes: each agency's file takes its own range.
+  const firstIndex = (agency - 1) * rows;
   checkOption("agency", agency, [1, 10_000]);
   checkOption("rows", rows, [0, 10_000_000]);
   checkOption("seed", seed, [0, 0xffff_ffff]);
@@ -150,18 +130,13 @@ export function generateAgencyCsv(options: AgencyCsvOptions): AgencyCsv {
     out.byte(BYTE.COMMA);
     out.put(LAST_BYTES[below(random, LAST_BYTES.length)]!);
     out.byte(BYTE.COMMA);
-    const dni = dniOf(firstIndex + row);
-    out.digits(dni, 8);
+    out.digits(dniOf(firstIndex + row), 8);
     out.byte(BYTE.COMMA);
     writeBirthdate(out, random);
     out.byte(BYTE.COMMA);
-    let number: number;
-    if (wins[row]) {
-      number = WINNING_NUMBER;
-    } else {
-      number = below(random, 9999);
-      if (number >= WINNING_NUMBER) number++;
-    }
+    // A losing row draws any number but the winning one.
+    let number = wins[row] ? WINNING_NUMBER : below(random, 9999);
+    if (!wins[row] && number >= WINNING_NUMBER) number++;
     out.digits(number, number < 10 ? 1 : number < 100 ? 2 : number < 1000 ? 3 : 4);
     out.byte(BYTE.CR);
     out.byte(BYTE.LF);

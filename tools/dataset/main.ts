@@ -1,14 +1,7 @@
 /**
- * The dataset CLI, `deno task dataset`:
- *
- * ```sh
- * deno task dataset generate [--agencies 5] [--bets-per-agency 20000] [--seed 42] \
- *   [--winner-share 0.001] [--out .data]
- * deno task dataset import dataset.zip [--out .data]
- * deno task dataset ensure [--agencies 5] [--out .data]
- * ```
- *
- * One summary line goes to stdout; bad input gets one line on stderr and exit code 2.
+ * The dataset CLI, `deno task dataset generate|import|ensure` (`--help` lists the
+ * options). One summary line goes to stdout; bad input gets one line on stderr and exit
+ * code 2.
  *
  * @module
  */
@@ -88,19 +81,14 @@ export async function main(args: readonly string[]): Promise<number> {
       console.error(`dataset: warning: ${dir} has no file for agencies ${missing.join(", ")}`);
     }
   } else {
-    const share = Number(values["winner-share"]);
-    if (values["winner-share"].trim() === "" || !(share >= 0 && share <= 1)) {
-      throw new UsageError(
-        `--winner-share must be a number from 0 to 1, not "${values["winner-share"]}"`,
-      );
+    const raw = values["winner-share"];
+    const winnerShare = Number(raw);
+    if (raw.trim() === "" || !(winnerShare >= 0 && winnerShare <= 1)) {
+      throw new UsageError(`--winner-share must be a number from 0 to 1, not "${raw}"`);
     }
-    const summary = await generateDataset({
-      dir,
-      agencies,
-      betsPerAgency: integerArg("--bets-per-agency", values["bets-per-agency"], 0, 10_000_000),
-      seed: integerArg("--seed", values.seed, 0, 0xffff_ffff),
-      winnerShare: share,
-    });
+    const betsPerAgency = integerArg("--bets-per-agency", values["bets-per-agency"], 0, 1e7);
+    const seed = integerArg("--seed", values.seed, 0, 0xffff_ffff);
+    const summary = await generateDataset({ dir, agencies, betsPerAgency, seed, winnerShare });
     console.log(describe(summary, "generated"));
   }
   return 0;

@@ -1,6 +1,6 @@
 /**
  * Seeded randomness for the generator, on the project's one seeded generator
- * (`mulberry32`, shared/_random.ts): a 32-bit mixer to derive seeds, uniform integers, and
+ * (`mulberry32`): a 32-bit mixer to derive seeds, uniform integers, and
  * a keyed permutation that gives every row of a dataset its own 8-digit DNI. Pure and
  * deterministic: the same seed gives the same numbers on every machine.
  *
@@ -17,11 +17,6 @@ export const DNI_COUNT = 90_000_000;
  *
  * @param value Any number; its low 32 bits are mixed.
  * @returns An unsigned 32-bit integer.
- *
- * @example Usage
- * ```ts
- * const agencySeed = mix32(42 ^ mix32(3));
- * ```
  */
 export function mix32(value: number): number {
   let h = value >>> 0;
@@ -36,11 +31,6 @@ export function mix32(value: number): number {
  * @param random A generator from `mulberry32`.
  * @param n The bound, at least 1.
  * @returns An integer from 0 to `n - 1`.
- *
- * @example Usage
- * ```ts
- * const month = 1 + below(mulberry32(42), 12);
- * ```
  */
 export function below(random: () => number, n: number): number {
   return Math.floor((random() / 0x1_0000_0000) * n);
@@ -52,12 +42,6 @@ export function below(random: () => number, n: number): number {
  *
  * @param seed The dataset seed; the round keys derive from it.
  * @returns A function from a row's index in the dataset, `[0, DNI_COUNT)`, to its DNI.
- *
- * @example Usage
- * ```ts
- * const dniOf = createDniPermutation(42);
- * dniOf(0) !== dniOf(1); // true: distinct indexes get distinct DNIs
- * ```
  */
 export function createDniPermutation(seed: number): (index: number) => number {
   const keys = [1, 2, 3, 4].map((round) => mix32(seed ^ Math.imul(round, 0x9e37_79b9)));
