@@ -44,10 +44,8 @@ export const USAGE = `Usage: deno task bench -- [options]
   --timeout DURATION     limit of each run, e.g. 90s, 5m (default 60s + 1s per 25000 bets)`;
 
 /**
- * Parses the command line.
+ * Parses the command line (after `deno task bench --`).
  *
- * @param args The arguments after `deno task bench --`.
- * @returns The resolved options.
  * @throws {UsageError} On an unknown flag, a missing or bad value, or flags that do not
  *   go together.
  */

@@ -37,19 +37,14 @@ export interface PreparedData {
 /** Options of {@linkcode prepareData}: the data options of the command line. */
 export interface DataOptions
   extends Pick<BenchOptions, "dataset" | "agencies" | "betsPerAgency" | "repeat"> {
-  /**
-   * Where cached datasets live; everything else in it is removed.
-   * @default ".bench/data"
-   */
+  /** Where cached datasets live; everything else in it is removed. @default ".bench/data" */
   readonly dataRoot?: string;
 }
 
 /**
- * The cache key and label of a dataset. A zip's key includes its size and mtime, so an
- * edited zip is imported again.
+ * The cache key (safe as a file name) and the report's label of a dataset. A zip's key
+ * includes its size and mtime, so an edited zip is imported again.
  *
- * @param options The data options.
- * @returns A file-name-safe key and the report's label.
  * @throws {UsageError} If the zip does not exist.
  */
 export async function datasetKey(options: DataOptions): Promise<{ key: string; label: string }> {
@@ -75,10 +70,6 @@ export async function datasetKey(options: DataOptions): Promise<{ key: string; l
  * Prepares the agency files under `.bench/data/`: imports the zip or generates data,
  * then writes each file repeated. A dataset already there with the same key is reused;
  * other cached datasets are removed so at most one sits on disk.
- *
- * @param options Source, size and repeat.
- * @param log Progress sink.
- * @returns The files with their row, winner and byte counts.
  */
 export async function prepareData(
   options: DataOptions,

@@ -16,13 +16,9 @@ const RECEIVER = new URL("./floor_receiver.ts", import.meta.url).pathname;
 const SENDER = new URL("./floor_sender.ts", import.meta.url).pathname;
 
 /**
- * Runs the floor once: a receiver process and one sender process per agency file, all
- * senders at once.
- *
- * @param data The agency files.
- * @param options A scratch folder (the run makes and removes its own inside) and the
- *   time limit.
- * @returns The wall time, and whether every process exited 0 and every byte arrived.
+ * Runs the floor once, in a folder of its own inside `scratch`: a receiver process and one
+ * sender process per agency file, all senders at once. It is ok when every process exited
+ * 0 and every byte arrived.
  */
 export async function runFloor(
   data: PreparedData,

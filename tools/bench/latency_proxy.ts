@@ -14,12 +14,7 @@ import { FrameDecoder, MessageType, type RawFrame } from "../../shared/protocol/
 export class AckTimer {
   readonly #sentAt = new Map<number, number>();
 
-  /**
-   * Notes a frame going to the server; only BATCH frames matter.
-   *
-   * @param frame The frame.
-   * @param at When it was read, `performance.now()`.
-   */
+  /** Notes a frame going to the server, read at `at` (`performance.now()`); only BATCHes matter. */
   sent(frame: RawFrame, at: number): void {
     // BATCH body: agency u16, seq u32, count u16, bets (shared/protocol/codec.ts).
     if (frame.type === MessageType.BATCH && frame.body.length >= 6) {
@@ -28,12 +23,8 @@ export class AckTimer {
   }
 
   /**
-   * Matches a frame going to the client against the batches sent.
-   *
-   * @param frame The frame.
-   * @param at When it was read, `performance.now()`.
-   * @returns Milliseconds since its BATCH, when it is the ack of a batch seen; else
-   * undefined.
+   * Matches a frame going to the client, read at `at`, against the batches sent: the ms
+   * since its BATCH when it is the ack of a batch seen, else undefined.
    */
   acked(frame: RawFrame, at: number): number | undefined {
     // BATCH_ACK body: seq u32, status u16, count u16, reason (shared/protocol/codec.ts).

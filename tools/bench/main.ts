@@ -36,10 +36,8 @@ import {
 import { runSystem } from "./system.ts";
 
 /**
- * Runs the CLI.
+ * Runs the CLI; returns the exit code: 0 all runs verified, 1 a run failed.
  *
- * @param args The command-line arguments.
- * @returns The exit code: 0 all runs verified, 1 a run failed.
  * @throws {UsageError} For bad arguments or a missing dataset.
  */
 export async function main(args: readonly string[]): Promise<number> {

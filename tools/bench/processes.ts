@@ -43,12 +43,8 @@ async function readLines(
 
 /**
  * Starts a program with stdin closed, an environment of `env` and the few variables Deno
- * needs, and stdout and stderr read line by line.
- *
- * @param program The executable.
- * @param options Arguments, extra variables, and a handler of stdout lines with the
- *   `performance.now()` each was read at.
- * @returns The tracked process.
+ * needs, and stdout and stderr read line by line; `onLine` gets each stdout line with the
+ * `performance.now()` it was read at.
  */
 export function spawn(
   program: string,
@@ -109,13 +105,7 @@ export function killAll(): void {
   for (const child of live) signalIfLive(child, "SIGKILL");
 }
 
-/**
- * Waits for a promise, or gives up after `ms`.
- *
- * @param promise What to wait for.
- * @param ms The limit.
- * @returns Whether it settled in time.
- */
+/** Waits for a promise, or gives up after `ms`; tells whether it settled in time. */
 export async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<false>((done) => (timer = setTimeout(() => done(false), ms)));

@@ -38,39 +38,34 @@ export interface SystemRun {
 /** One run of the floor: senders' start to the last sender exited and the fsync done. */
 export type FloorRun = Pick<SystemRun, "ok" | "failures" | "wallMs">;
 
-/** What was benchmarked: the options that shape a run, and the data of one run. */
+/**
+ * What was benchmarked: the options that shape a run, and the data of one run (its
+ * `label`, e.g. `course dataset ×10`, agencies, bets, CSV bytes and winners).
+ */
 export interface BenchSetup extends Pick<BenchOptions, "repeat" | "fsync" | "batch"> {
-  /** e.g. `course dataset ×10`. */
   readonly label: string;
-  /** Agencies (clients). */
   readonly agencies: number;
-  /** Bets. */
   readonly bets: number;
-  /** CSV bytes. */
   readonly bytes: number;
-  /** Winners. */
   readonly winners: number;
 }
 
-/** Everything a bench invocation measured. */
+/**
+ * Everything a bench invocation measured: its setup, the timed runs of the system and of
+ * the floor, the untimed runs through the ack-latency proxy, and facts about the machine
+ * (`{ cpu: "…", cores: "2", deno: "2.9.6", … }`).
+ */
 export interface BenchReport {
-  /** What was benchmarked. */
   readonly setup: BenchSetup;
-  /** The timed runs of the system. */
   readonly system: readonly SystemRun[];
-  /** The runs of the floor. */
   readonly floor: readonly FloorRun[];
-  /** The untimed runs through the ack-latency proxy. */
   readonly latency: readonly SystemRun[];
-  /** Machine facts for the record, e.g. `{ cpu: "…", cores: "2", deno: "2.9.6" }`. */
   readonly machine: Readonly<Record<string, string>>;
 }
 
 /**
- * Min, median (the mean of the two middle values for an even count) and max.
- *
- * @param values The samples; non-finite ones are ignored.
- * @returns The spread, or undefined when there is no finite sample.
+ * Min, median (the mean of the two middle values for an even count) and max of the
+ * finite values; undefined when there is none.
  */
 export function summarize(
   values: readonly number[],
@@ -83,12 +78,8 @@ export function summarize(
 }
 
 /**
- * A nearest-rank percentile.
- *
- * @param values The samples, in any order.
- * @param p The percentile, 0 to 100.
- * @returns The smallest sample with at least `p`% of samples at or below it;
- *   undefined for no samples.
+ * The nearest-rank percentile `p` (0 to 100) of samples in any order: the smallest sample
+ * with at least `p`% of them at or below it; undefined for no samples.
  */
 export function percentile(values: readonly number[], p: number): number | undefined {
   const sorted = [...values].sort((a, b) => a - b);
@@ -131,13 +122,7 @@ function valuesOf(report: BenchReport, [, , , value, runs]: Metric): number[] {
     .filter((v): v is number => Number.isFinite(v));
 }
 
-/**
- * Formats a number for the table: fixed digits, thousands grouped with commas.
- *
- * @param value The number.
- * @param digits Digits after the point.
- * @returns e.g. `"1,234,567"` or `"0.201"`.
- */
+/** A number for the table: `digits` after the point, thousands grouped (`1,234,567`). */
 export function formatNumber(value: number, digits: number): string {
   return value.toLocaleString("en-US", {
     minimumFractionDigits: digits,
@@ -146,11 +131,8 @@ export function formatNumber(value: number, digits: number): string {
 }
 
 /**
- * The median of each metric over verified runs, plus the ratio of the median wall to
- * the median floor; null where nothing was measured.
- *
- * @param report The measurements.
- * @returns Metric key → median.
+ * The median of each metric over verified runs, by the JSON line's keys, plus the ratio of
+ * the median wall to the median floor; null where nothing was measured.
  */
 export function computeMedians(report: BenchReport): Record<string, number | null> {
   const out: Record<string, number | null> = {};
@@ -162,12 +144,7 @@ export function computeMedians(report: BenchReport): Record<string, number | nul
   return out;
 }
 
-/**
- * The JSON line that ends the output: the setup and the medians (rounded), on one line.
- *
- * @param report The measurements.
- * @returns One line of JSON (no newline).
- */
+/** The JSON line that ends the output (no newline): the setup and the medians, rounded. */
 export function formatJsonLine(report: BenchReport): string {
   const digitsOf = new Map(METRICS.map(([key, , digits]) => [key, digits + 2]));
   const rounded = Object.entries(computeMedians(report)).map(([key, value]) => {
@@ -185,12 +162,9 @@ export function formatJsonLine(report: BenchReport): string {
 }
 
 /**
- * The human part of the output: a heading, the runs verified with the machine facts, a
- * Markdown table of min/median/max per metric over verified runs, the ratio to the
- * floor, and any failures.
- *
- * @param report The measurements.
- * @returns Markdown text ending with a newline.
+ * The human part of the output, Markdown ending with a newline: a heading, the runs
+ * verified with the machine facts, a table of min/median/max per metric over verified
+ * runs, the ratio to the floor, and any failures.
  */
 export function formatReport(report: BenchReport): string {
   const { setup, system, floor, latency } = report;

@@ -100,12 +100,9 @@ function lastWords(proc: Tracked): string {
 }
 
 /**
- * Runs the system once: fresh storage, server, every agency at once, checks.
- *
- * @param ctx Data, programs and limits.
- * @param options The run's name (`run 2/3`) and whether agencies talk through the
- *   ack-latency proxy.
- * @returns The measurements (not ok when any check failed).
+ * Runs the system once (fresh storage, server, every agency at once, checks), named for
+ * progress lines (`run 2/3`), the agencies talking through the ack-latency proxy or not.
+ * The run is not ok when any check failed.
  */
 export async function runSystem(
   ctx: SystemRunContext,
