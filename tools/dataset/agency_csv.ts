@@ -26,12 +26,9 @@ export const DATASET_DEFAULTS = {
 } as const;
 
 /**
- * Checks that an option is a number in a range (a whole one unless `whole` is false).
+ * Checks that an option, named as the message names it (`bets per agency`), is a number
+ * in a range (a whole one unless `whole` is false).
  *
- * @param name The option, as the message names it (e.g. `bets per agency`).
- * @param value The value.
- * @param range The smallest and largest allowed values.
- * @param whole Whether it must be a whole number.
  * @throws {UsageError} If the value is out of range.
  */
 export function checkOption(
@@ -53,7 +50,7 @@ const COMPOUND_BYTES = encode(COMPOUND_NAMES);
 const LAST_BYTES = encode(LAST_NAMES);
 const longest = (pool: readonly Uint8Array[]) => Math.max(...pool.map((bytes) => bytes.length));
 
-/** An upper bound of one row's bytes: two first names, a last name, 8+10+4 digits, 4 commas, CRLF. */
+/** An upper bound of a row's bytes: two first names, a last name, 22 digits, 4 commas, CRLF. */
 const MAX_ROW_BYTES = 2 * longest([...MALE_BYTES, ...FEMALE_BYTES, ...COMPOUND_BYTES]) + 1 +
   longest(LAST_BYTES) + 8 + 10 + 4 + 4 + 2;
 
@@ -64,41 +61,26 @@ function daysInMonth(year: number, month: number): number {
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
-/** Options of {@linkcode generateAgencyCsv}. */
+/** Options of {@linkcode generateAgencyCsv}: the agency (from 1), its rows, seed and share. */
 export interface AgencyCsvOptions {
-  /** The agency number, from 1. */
   readonly agency: number;
-  /** How many rows to write. */
   readonly rows: number;
-  /**
-   * The dataset seed; each agency derives its own stream from it.
-   *
-   * @default {42}
-   */
+  /** The dataset seed; each agency derives its own stream from it. @default {42} */
   readonly seed?: number;
-  /**
-   * Share of rows whose number is 7574; exactly `Math.round(rows * winnerShare)` rows win.
-   *
-   * @default {0.001}
-   */
+  /** Exactly `Math.round(rows * winnerShare)` rows play 7574. @default {0.001} */
   readonly winnerShare?: number;
 }
 
-/** One generated agency file. */
+/** One generated agency file: its bytes (UTF-8, CRLF lines, no header), rows and winners. */
 export interface AgencyCsv {
-  /** The file's bytes: UTF-8, CRLF lines, no header. */
   readonly bytes: Uint8Array;
-  /** Number of rows. */
   readonly rows: number;
-  /** Number of rows whose number is 7574. */
   readonly winners: number;
 }
 
 /**
  * Generates one agency file in memory, deterministically from the seed and agency.
  *
- * @param options Agency, row count, seed and winner share.
- * @returns The bytes and what they contain.
  * @throws {UsageError} If an option is out of range.
  *
  * @example Usage

@@ -34,10 +34,8 @@ function describe(summary: DatasetSummary, verb: string): string {
 }
 
 /**
- * Runs the CLI.
+ * Runs the CLI; returns the exit code.
  *
- * @param args The command-line arguments.
- * @returns The exit code.
  * @throws {UsageError} For bad input: a bad command line, an option out of range, a
  *   missing zip.
  */

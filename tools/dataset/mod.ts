@@ -28,38 +28,28 @@ export { DATASET_DEFAULTS };
 /** The agency file names `import` and `ensure` recognise. */
 const AGENCY_FILE = /^agency-([1-9]\d{0,5})\.csv$/;
 
-/** One agency file of a dataset, as written or imported. */
+/** One agency file of a dataset, as written or imported: its rows (bets) and winners (7574). */
 export interface AgencyFileSummary {
-  /** The agency number. */
   readonly agency: number;
-  /** The file's path. */
   readonly path: string;
-  /** Number of rows (bets). */
   readonly rows: number;
-  /** Number of rows whose number is 7574. */
   readonly winners: number;
-}
-
-/** What a dataset folder holds after `generate` or `import`. */
-export interface DatasetSummary {
-  /** The folder. */
-  readonly dir: string;
-  /** One entry per agency file, by agency number. */
-  readonly files: readonly AgencyFileSummary[];
-  /** Total rows. */
-  readonly rows: number;
-  /** Total winners. */
-  readonly winners: number;
-  /** Agency files removed because the new dataset does not have them. */
-  readonly removed: readonly string[];
 }
 
 /**
- * Lists the agency files of a folder.
- *
- * @param dir The folder.
- * @returns Agency number and file name, sorted by agency; empty if the folder is missing.
+ * What a dataset folder holds after `generate` or `import`: one entry per agency file, by
+ * agency number, the total rows and winners, and the agency files `removed` because the
+ * new dataset does not have them.
  */
+export interface DatasetSummary {
+  readonly dir: string;
+  readonly files: readonly AgencyFileSummary[];
+  readonly rows: number;
+  readonly winners: number;
+  readonly removed: readonly string[];
+}
+
+/** The agency files of a folder by agency number; none when the folder is missing. */
 export async function listAgencyFiles(dir: string): Promise<{ agency: number; name: string }[]> {
   const found: { agency: number; name: string }[] = [];
   try {
@@ -125,8 +115,6 @@ export interface GenerateOptions extends Pick<AgencyCsvOptions, "seed" | "winner
  * Generates `agency-1.csv` … `agency-N.csv` into a folder, deterministically from the
  * seed, with DNIs unique across the files.
  *
- * @param options Folder, size, seed and winner share.
- * @returns What was written.
  * @throws {UsageError} If an option is out of range; {@linkcode ToolError} if an agency
  *   file's path is a folder (nothing is written then).
  */
@@ -183,9 +171,6 @@ function inspectAgencyCsv(name: string, bytes: Uint8Array): { rows: number; winn
  * top or inside one folder) into a folder. Every file is checked (UTF-8, five fields a
  * row) before any is written.
  *
- * @param zipPath The zip file.
- * @param dir The output folder.
- * @returns What was imported.
  * @throws {UsageError} If the file is missing; {@linkcode ToolError} if it is not a zip,
  *   has no agency files, has one twice, one of them is malformed, or its path in `dir`
  *   is a folder (nothing is written then).
@@ -231,13 +216,9 @@ export async function importDataset(
 }
 
 /**
- * Generates the default dataset only when the folder has no `agency-*.csv` at all;
- * existing data, generated or imported, is kept as is.
- *
- * @param dir The data folder, e.g. `.data`.
- * @param agencies How many agencies the caller needs.
- * @returns The summary when data was generated, and the agencies in 1..`agencies` that
- *   still have no file (only when data already existed).
+ * Generates the default dataset only when the folder (e.g. `.data`) has no `agency-*.csv`
+ * at all; existing data, generated or imported, is kept as is, and the agencies in
+ * 1..`agencies` that have no file are named.
  */
 export async function ensureDataset(
   dir: string,
