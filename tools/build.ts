@@ -56,11 +56,8 @@ export const TARGETS: readonly BuildTarget[] = [
 ];
 
 /**
- * Tells whether a failed `deno compile` failed because it could not get its runtime,
- * and why, in a few words.
- *
- * @param output What `deno compile` printed.
- * @returns The reason, or `undefined` when the failure is something else (e.g. a type error).
+ * Why, in a few words, a failed `deno compile` could not get its runtime, from what it
+ * printed; `undefined` when the failure is something else (e.g. a type error).
  */
 export function runtimeFetchFailure(output: string): string | undefined {
   const text = stripAnsi(output);
@@ -79,12 +76,10 @@ function shellQuote(text: string): string {
 }
 
 /**
- * The text of a launcher: it runs the program's bundle with the pinned Deno (or `deno`
- * on PATH once that is gone), keeps the caller's cwd (config paths are relative to it)
- * and `exec`s, so signals such as SIGTERM reach the program and the exit code is its.
- *
- * @param options Deno, the bundle, the flags, the project's `deno.json`.
- * @returns The bash script.
+ * The bash script of a launcher: it runs the program's bundle with the pinned Deno (or
+ * `deno` on PATH once that is gone), the flags and the project's `deno.json`, keeps the
+ * caller's cwd (config paths are relative to it) and `exec`s, so signals such as SIGTERM
+ * reach the program and the exit code is its.
  */
 export function launcherScript(
   options: Pick<BuildTarget, "flags"> & Readonly<{ deno: string; bundle: string; config: string }>,
@@ -104,28 +99,16 @@ export function launcherScript(
 
 /** Options of {@linkcode buildBinaries}. */
 export interface BuildOptions {
-  /**
-   * The project root.
-   * @default the parent of this file's folder
-   */
+  /** The project root. @default the parent of this file's folder */
   readonly root?: string;
-  /**
-   * The Deno binary used to compile and pinned in launchers.
-   * @default Deno.execPath()
-   */
+  /** The Deno binary used to compile and pinned in launchers. @default Deno.execPath() */
   readonly deno?: string;
-  /**
-   * Runs `deno compile` and `deno bundle` (tests pass a fake).
-   * @default run
-   */
+  /** Runs `deno compile` and `deno bundle` (tests pass a fake). @default run */
   readonly run?: (
     argv: readonly string[],
     options: { cwd: string; timeoutMs: number },
   ) => Promise<RunResult>;
-  /**
-   * Where progress lines go.
-   * @default nowhere
-   */
+  /** Where progress lines go. @default nowhere */
   readonly say?: (line: string) => void;
 }
 
@@ -133,9 +116,8 @@ export interface BuildOptions {
  * Builds every target: standalone binaries with `deno compile`, or bundles and launchers
  * for all of them when `deno compile` cannot get its runtime. Any other failure (e.g. a
  * type error) is an error. Every file is written whole (a new file, then a rename).
+ * Returns the one line describing what was built.
  *
- * @param options Root, Deno binary, runner, progress.
- * @returns The one line describing what was built.
  * @throws {ToolError} If an entry point is missing or compiling or bundling fails.
  */
 export async function buildBinaries(options: BuildOptions = {}): Promise<string> {

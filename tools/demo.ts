@@ -85,21 +85,19 @@ export interface DemoOptions {
   readonly say?: (line: string) => void;
 }
 
-/** What a demo run gave. */
+/**
+ * What a demo run gave: the exit code (0 when every agency and the server exited 0), each
+ * agency's outcome, and the run's own folder of logs and bets.
+ */
 export interface DemoResult {
-  /** The process exit code: 0 when every agency and the server exited 0. */
   readonly code: number;
-  /** One entry per agency. */
   readonly outcomes: readonly AgencyOutcome[];
-  /** The run's own folder: logs and bets. */
   readonly runDir: string;
 }
 
 /**
  * Runs the demo end to end, in a folder and on a port of its own.
  *
- * @param options Agencies, data folder, output.
- * @returns The exit code, each agency's outcome and the run's folder.
  * @throws {ToolError} When data is missing or the server does not start.
  */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {

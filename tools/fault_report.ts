@@ -41,11 +41,8 @@ export const FAULT_ROW_PREFIX = "fault_report_row ";
 const NO_COUNTS = { faults: NaN, sent: NaN, stored: NaN, lost: NaN, duplicated: NaN } as const;
 
 /**
- * Collects the report rows from text: lines `fault_report_row {json}`, and a failed row
- * for each `run_tests: failed: <test> => <place>` line.
- *
- * @param text Test output or the report file.
- * @returns The rows, in order.
+ * The report rows of test output or the report file, in order: lines
+ * `fault_report_row {json}`, and a failed row for each `run_tests: failed: <test> => <place>`.
  */
 export function parseFaultRows(text: string): FaultRow[] {
   const rows: FaultRow[] = [];
@@ -60,24 +57,14 @@ export function parseFaultRows(text: string): FaultRow[] {
   return rows;
 }
 
-/**
- * Whether a row shows a problem: a failed result, or any bet lost or duplicated.
- *
- * @param row The row.
- * @returns `true` when something went wrong.
- */
+/** Whether a row shows a problem: a failed result, or any bet lost or duplicated. */
 export function isBad(row: FaultRow): boolean {
   return row.result !== "pass" || row.lost !== 0 || row.duplicated !== 0;
 }
 
 const TITLES = ["scenario", "faults injected", "bets sent", "bets stored", "lost", "duplicated"];
 
-/**
- * Formats rows as an aligned Markdown table.
- *
- * @param rows The rows.
- * @returns The table, one line per row after the header and rule.
- */
+/** Formats rows as an aligned Markdown table, one line per row after the header and rule. */
 export function formatFaultTable(rows: readonly FaultRow[]): string {
   const count = (n: number) => Number.isFinite(n) ? n.toLocaleString("en-US") : "-";
   const cells = rows.map((r) =>

@@ -66,13 +66,7 @@ export async function assertDockerEngine(): Promise<void> {
   }
 }
 
-/**
- * Returns the arguments of `docker build` for an app image, run from the repository root.
- *
- * @param app `server` or `client`.
- * @param path Which build path.
- * @returns The argv.
- */
+/** The argv of `docker build` for an app image on a build path, run from the repository root. */
 export function appBuildArgv(app: "server" | "client", path: BuildPath): string[] {
   const [base, runImage, build, uid] = path === "offline"
     ? [IMAGES.denoBase, IMAGES.denoBase, "source", 1993]
@@ -104,10 +98,8 @@ async function importBase(tag: string, deno?: string): Promise<void> {
 }
 
 /**
- * Returns a netcat-capable image: the local busybox image if present, else the official
- * busybox image if it can be pulled, else the local one imported now.
- *
- * @returns The image tag to run `nc` in.
+ * The tag of an image to run `nc` in: the local busybox image if present, else the
+ * official busybox image if it can be pulled, else the local one imported now.
  */
 export async function ensureNetcatImage(): Promise<string> {
   if (await imageExists(IMAGES.busybox)) return IMAGES.busybox;
@@ -131,29 +123,18 @@ async function buildApps(path: BuildPath, quiet: boolean): Promise<void> {
 
 /** Options of {@linkcode buildImages}. */
 export interface BuildImagesOptions {
-  /**
-   * Which path to build; `auto` tries online when both its images can be had, then offline.
-   * @default "auto"
-   */
+  /** `auto` tries online when both its images can be had, then offline. @default "auto" */
   readonly path?: "auto" | BuildPath;
-  /**
-   * Hide `docker build` progress.
-   * @default false
-   */
+  /** Hide `docker build` progress. @default false */
   readonly quiet?: boolean;
-  /**
-   * Where progress lines go.
-   * @default console.log
-   */
+  /** Where progress lines go. @default console.log */
   readonly say?: (line: string) => void;
 }
 
 /**
  * Builds `tp0-server` and `tp0-client` (and, for the offline path, the local base
- * image), saying which path it took.
+ * image), saying which path it took; returns that path.
  *
- * @param options Path, output.
- * @returns The path that produced the images.
  * @throws {ToolError} When no path works.
  */
 export async function buildImages(options: BuildImagesOptions = {}): Promise<BuildPath> {
