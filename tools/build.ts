@@ -26,13 +26,13 @@ import {
   writeFileAtomic,
 } from "./_cli.ts";
 
-/** One program to build. */
+/**
+ * One program to build: its name inside `bin/`, its entry point relative to the project
+ * root, and the permission flags, then the V8 flags, it runs with.
+ */
 export interface BuildTarget {
-  /** The output name inside `bin/`, e.g. `server`. */
   readonly name: string;
-  /** The entry point, relative to the project root. */
   readonly entry: string;
-  /** The permission flags, then the V8 flags, it runs with. */
   readonly flags: readonly string[];
 }
 

@@ -1,14 +1,9 @@
 /**
- * The benchmark, `deno task bench`: it prepares the agency files and builds the programs,
- * alternates runs of the floor and of the system (`--runs` of each, so both see the same
- * machine state), then makes the untimed ack-latency runs. docs/performance.md tells what
- * a run measures and which checks make it count.
- *
- * ```sh
- * deno task bench -- --dataset ../shared/data/dataset.zip [--repeat 10] [--runs 3]
- * deno task bench -- [--agencies 5] [--bets-per-agency 20000] [--repeat 1]
- *   [--fsync group|batch|off] [--batch 100] [--timeout 120s] [--latency-runs 1]
- * ```
+ * The benchmark, `deno task bench -- [options]` (`--help` lists them): it prepares the
+ * agency files and builds the programs, alternates runs of the floor and of the system
+ * (`--runs` of each, so both see the same machine state), then makes the untimed
+ * ack-latency runs. docs/performance.md tells what a run measures and which checks make
+ * it count.
  *
  * Progress goes to stderr; stdout gets a Markdown table of min/median/max per metric
  * and ends with one JSON line of the medians. Exit code: 0 every run verified, 1 a run

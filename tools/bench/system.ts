@@ -16,21 +16,22 @@ import { reapedChildrenCpuMs, RssSampler } from "./proc.ts";
 import { spawn, type Tracked, within } from "./processes.ts";
 import { formatNumber, type SystemRun } from "./report.ts";
 
-/** What one run needs besides its name. */
+/**
+ * What one run needs besides its name: the agency files, `bin/server` and `bin/client`,
+ * this invocation's scratch folder under `.bench/`, the limit of the agencies' part of the
+ * run, and where progress lines go.
+ */
 export interface SystemRunContext extends Pick<BenchOptions, "fsync" | "batch"> {
-  /** The agency files. */
   readonly data: PreparedData;
-  /** `bin/server`. */
   readonly serverBin: string;
-  /** `bin/client`. */
   readonly clientBin: string;
-  /** This invocation's scratch folder under `.bench/`. */
   readonly scratch: string;
-  /** The limit of the agencies' part of the run. */
   readonly timeoutMs: number;
-  /** Progress sink. */
   readonly log: (message: string) => void;
 }
+
+/** A handler of a process's output lines, with the `performance.now()` each was read at. */
+type OnLine = (line: string, at: number) => void;
 
 /** The server's line for a stored batch, up to its bet count. */
 const RECEIVED = `action: ${LogAction.APUESTA_RECIBIDA} | result: success | cantidad: `;
@@ -111,11 +112,7 @@ export async function runSystem(
   const dir = await Deno.makeTempDir({ dir: ctx.scratch, prefix: "system-" });
   const sampler = new RssSampler();
   const procs: Tracked[] = [];
-  const start = (
-    program: string,
-    env: Record<string, string>,
-    onLine: (line: string, at: number) => void,
-  ) => {
+  const start = (program: string, env: Record<string, string>, onLine: OnLine) => {
     const proc = spawn(program, { env, onLine });
     procs.push(proc);
     sampler.track(proc);
@@ -175,13 +172,12 @@ export async function runSystem(
       }, (line, at) => log.onLine(line, at));
       return { file, proc, log };
     });
-    const failures: string[] = [];
-    const stoppedByBench = await awaitAgencies(ctx, agencies, {
+    const { stoppedByBench, timedOut } = await awaitAgencies(ctx, agencies, {
       name: options.name,
       started,
-      received: () => serverLog.received,
-      failures,
+      serverLog,
     });
+    const failures = timedOut ? [`timed out after ${Math.round(ctx.timeoutMs / 1000)} s`] : [];
     const exits = await Promise.all(agencies.map(({ proc }) => proc.exited));
     const cpuAfterClients = reapedChildrenCpuMs();
     const wallMs = Math.max(...exits.map((exit) => exit.at)) - started;
@@ -253,19 +249,19 @@ export async function runSystem(
 /**
  * Waits for every agency, printing progress every 2 s. One agency failing means the draw
  * never comes, so the others are stopped at once; so are all of them at the time limit.
- * Returns the agencies the bench stopped.
+ * Returns the agencies the bench stopped, and whether the time limit came.
  */
 async function awaitAgencies(
   ctx: SystemRunContext,
   agencies: readonly Agency[],
-  run: { name: string; started: number; received: () => number; failures: string[] },
-): Promise<Set<Tracked>> {
+  run: { name: string; started: number; serverLog: ServerLog },
+): Promise<{ stoppedByBench: Set<Tracked>; timedOut: boolean }> {
   const total = formatNumber(ctx.data.files.reduce((sum, file) => sum + file.rows, 0), 0);
   const progress = setInterval(() => {
     const done = agencies.filter(({ proc }) => !proc.live).length;
     ctx.log(
       `${run.name}: ${((performance.now() - run.started) / 1000).toFixed(1)} s, server received ~` +
-        `${formatNumber(run.received(), 0)} of ${total} bets, ` +
+        `${formatNumber(run.serverLog.received, 0)} of ${total} bets, ` +
         `${done}/${agencies.length} agencies exited`,
     );
   }, 2000);
@@ -274,13 +270,12 @@ async function awaitAgencies(
     const firstFailure = Promise.race(
       exits.map((exit) => exit.then((status) => status.code === 0 ? new Promise(() => {}) : 0)),
     );
-    if (!(await within(Promise.race([Promise.all(exits), firstFailure]), ctx.timeoutMs))) {
-      run.failures.push(`timed out after ${Math.round(ctx.timeoutMs / 1000)} s`);
-    }
-    const stopped = new Set(agencies.map(({ proc }) => proc).filter((proc) => proc.live));
-    for (const proc of stopped) proc.kill("SIGKILL");
+    const timedOut =
+      !(await within(Promise.race([Promise.all(exits), firstFailure]), ctx.timeoutMs));
+    const stoppedByBench = new Set(agencies.map(({ proc }) => proc).filter((proc) => proc.live));
+    for (const proc of stoppedByBench) proc.kill("SIGKILL");
     await Promise.all(exits);
-    return stopped;
+    return { stoppedByBench, timedOut };
   } finally {
     clearInterval(progress);
   }
