@@ -20,9 +20,8 @@ import type { BenchOptions } from "./args.ts";
 /** The bench's own folder, `.bench/` at the repository root. */
 export const BENCH_DIR: string = fileURLToPath(new URL("../../.bench", import.meta.url));
 
-/** One agency file ready for a run: its absolute path, its rows and winners repeats included. */
+/** An agency file ready for a run: absolute path, rows and winners with repeats, and size. */
 export interface AgencyData extends AgencyFileSummary {
-  /** The file's size. */
   readonly bytes: number;
 }
 

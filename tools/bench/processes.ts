@@ -11,17 +11,16 @@ const live = new Set<Deno.ChildProcess>();
 /** The variables a child inherits: only what Deno needs to find its cache. */
 const KEPT_ENV = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "LANG", "TZ"];
 
-/** A started process. */
+/**
+ * A started process: `exited` resolves with its exit and the moment it was seen,
+ * `drained` once stdout and stderr are read, `tail` holds their last dozen lines (for
+ * failure messages), `live` says whether the bench has not seen it exit yet.
+ */
 export interface Tracked {
-  /** Its pid. */
   readonly pid: number;
-  /** Resolves with the exit code and the moment the exit was seen. */
   readonly exited: Promise<{ code: number; signal: string | null; at: number }>;
-  /** Resolves when stdout and stderr are drained. */
   readonly drained: Promise<void>;
-  /** The last dozen lines of stdout and stderr, for failure messages. */
   readonly tail: string[];
-  /** Whether the bench has not seen it exit yet. */
   readonly live: boolean;
   /** Sends a signal unless it has exited. */
   kill(signal: Deno.Signal): void;

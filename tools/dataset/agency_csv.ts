@@ -11,17 +11,15 @@ import { UsageError } from "../_cli.ts";
 import { COMPOUND_NAMES, FEMALE_NAMES, LAST_NAMES, MALE_NAMES } from "./names.ts";
 import { below, createDniPermutation, DNI_COUNT, mix32 } from "./random.ts";
 
-/** Defaults of the generator and of `generate`/`ensure`. */
+/**
+ * Defaults of the generator, of `generate` and of the demo's data: the folder, the number
+ * of agency files, rows in each, the PRNG seed, and the share of rows that play 7574.
+ */
 export const DATASET_DEFAULTS = {
-  /** Where agency files live. */
   dir: ".data",
-  /** Number of agency files. */
   agencies: 5,
-  /** Rows in each file. */
   betsPerAgency: 20_000,
-  /** PRNG seed. */
   seed: 42,
-  /** Share of rows whose number is the winning number, 7574. */
   winnerShare: 0.001,
 } as const;
 

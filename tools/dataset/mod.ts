@@ -1,6 +1,6 @@
 /**
  * The project's bet data on disk: `generate` writes a seeded, deterministic dataset,
- * `import` copies the course's `dataset.zip`, and `ensure` generates one for the demo
+ * `import` copies the course's `dataset.zip`, and the demo's `ensureDataset` generates one
  * only where there is none. The CLI is `main.ts` (`deno task dataset`).
  *
  * Each file `agency-{N}.csv` holds `first_name,last_name,document,birthdate,number` rows,
@@ -25,7 +25,7 @@ import { DNI_COUNT } from "./random.ts";
 
 export { DATASET_DEFAULTS };
 
-/** The agency file names `import` and `ensure` recognise. */
+/** The agency file names `import` and {@linkcode ensureDataset} recognise. */
 const AGENCY_FILE = /^agency-([1-9]\d{0,5})\.csv$/;
 
 /** One agency file of a dataset, as written or imported: its rows (bets) and winners (7574). */
