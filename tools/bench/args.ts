@@ -7,27 +7,20 @@ import { parseDuration } from "../../shared/duration.ts";
 import { FSYNC_POLICIES, type FsyncPolicy } from "../../server/storage.ts";
 import { choiceArg, integerArg, parseCli, UsageError } from "../_cli.ts";
 
-/** The resolved benchmark options. */
+/**
+ * The resolved benchmark options, each the flag of its name in {@linkcode USAGE}: no
+ * `dataset` means generated data, no `timeoutMs` a limit from the data size.
+ */
 export interface BenchOptions {
-  /** The course-style zip to read agency files from; generated data when undefined. */
   readonly dataset?: string;
-  /** Agencies of generated data (with `dataset`, the zip decides). */
   readonly agencies: number;
-  /** Rows of each generated agency file. */
   readonly betsPerAgency: number;
-  /** Each agency file is its rows repeated this many times. */
   readonly repeat: number;
-  /** Timed runs of the system, and as many of the floor. */
   readonly runs: number;
-  /** Untimed runs through the ack-latency proxy; 0 skips them. */
   readonly latencyRuns: number;
-  /** The server's `SERVER_FSYNC`. */
   readonly fsync: FsyncPolicy;
-  /** The agencies' `batch.maxAmount`. */
   readonly batch: number;
-  /** Limit of one run in milliseconds; undefined picks one from the data size. */
   readonly timeoutMs?: number;
-  /** Whether `--help` was asked for. */
   readonly help: boolean;
 }
 
