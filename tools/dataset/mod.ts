@@ -186,22 +186,27 @@ export async function importDataset(
     const what = error instanceof Deno.errors.IsADirectory ? "is a directory" : "not found";
     throw new UsageError(`Cannot import dataset: file "${zipPath}" ${what}`, { cause: error });
   }
+  // Checked as the archive is read, so an entry name that comes twice is seen twice.
+  const entries = new Map<number, string>();
   let unzipped: Record<string, Uint8Array>;
   try {
-    unzipped = unzipSync(zipped, { filter: (file) => agencyOf(file.name) !== undefined });
+    unzipped = unzipSync(zipped, {
+      filter({ name }) {
+        const agency = agencyOf(name);
+        if (agency === undefined) return false;
+        const previous = entries.get(agency);
+        if (previous !== undefined) {
+          const twice = `agency-${agency}.csv twice ("${previous}" and "${name}")`;
+          throw new ToolError(`Cannot import dataset: "${zipPath}" has ${twice}`);
+        }
+        entries.set(agency, name);
+        return true;
+      },
+    });
   } catch (error) {
+    if (error instanceof ToolError) throw error;
     const why = (error as Error).message;
     throw new ToolError(`Cannot import dataset: "${zipPath}" is not a valid zip archive (${why})`);
-  }
-  const entries = new Map<number, string>();
-  for (const entry of Object.keys(unzipped)) {
-    const agency = agencyOf(entry)!;
-    const previous = entries.get(agency);
-    if (previous !== undefined) {
-      const twice = `agency-${agency}.csv twice ("${previous}" and "${entry}")`;
-      throw new ToolError(`Cannot import dataset: "${zipPath}" has ${twice}`);
-    }
-    entries.set(agency, entry);
   }
   if (entries.size === 0) {
     throw new ToolError(
