@@ -132,9 +132,11 @@ export async function buildBinaries(options: BuildOptions = {}): Promise<string>
   await Deno.mkdir(join(root, "bin"), { recursive: true });
   // Into a new file, then renamed: the program stays runnable throughout (another build or
   // a demo may be using it), and deno compile overwrites no launcher it did not write.
-  const denoInto = async (output: string, args: (temp: string) => string[]) => {
+  // `deno compile|bundle --output <temp> --config <deno.json> <args>`.
+  const denoInto = async (command: string, output: string, args: readonly string[]) => {
     const temp = `${output}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-    const result = await runner([deno, ...args(temp)], { cwd: root, timeoutMs: 120_000 });
+    const argv = [deno, command, "--output", temp, "--config", config, ...args];
+    const result = await runner(argv, { cwd: root, timeoutMs: 120_000 });
     if (result.code === 0) await Deno.rename(temp, output);
     else await Deno.remove(temp).catch(() => {});
     return result;
@@ -142,10 +144,10 @@ export async function buildBinaries(options: BuildOptions = {}): Promise<string>
   let reason: string | undefined;
   for (const { name, entry, flags } of TARGETS) {
     say(`build: deno compile ${entry} -> bin/${name}`);
-    const result = await denoInto(
-      join(root, "bin", name),
-      (temp) => ["compile", "--output", temp, "--config", config, ...flags, join(root, entry)],
-    );
+    const result = await denoInto("compile", join(root, "bin", name), [
+      ...flags,
+      join(root, entry),
+    ]);
     if (result.code === 0) continue;
     reason = result.timedOut
       ? "deno compile timed out"
@@ -162,20 +164,7 @@ export async function buildBinaries(options: BuildOptions = {}): Promise<string>
     say(`build: deno bundle ${entry} -> bin/${name}.js`);
     // --platform=browser: npm packages resolve their platform-neutral builds, which do
     // not load Deno's Node layer at start-up.
-    const result = await denoInto(
-      bundle,
-      (
-        temp,
-      ) => [
-        "bundle",
-        "--platform=browser",
-        "--config",
-        config,
-        "--output",
-        temp,
-        join(root, entry),
-      ],
-    );
+    const result = await denoInto("bundle", bundle, ["--platform=browser", join(root, entry)]);
     if (result.code !== 0) {
       throw new ToolError(`Cannot bundle ${name}: ${stripAnsi(result.stderr).trim()}`);
     }
