@@ -8,6 +8,7 @@
  * deno task gen-compose --mode echo 5                # clients run Part 1's echo loop
  * deno task gen-compose 0                            # the server alone
  * deno task gen-compose 3 --secrets                  # per-agency secrets in .secrets/
+ * deno task gen-compose --swarm 5                    # docker-stack.yaml for Docker Swarm
  * ```
  *
  * Containers `server`, `client1` … `clientN` on the network `testing_net`
@@ -193,9 +194,18 @@ export function parseClientCount(raw: string): number {
   return n;
 }
 
-// Healthy once a TCP socket listens in the server's own network namespace. It reads
-// /proc instead of connecting, so it adds no connections (and no log lines) to the server.
-const LISTENING_CHECK = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ' 0A '";
+/**
+ * The server's healthcheck (Compose and Swarm stack files alike): healthy once a TCP socket
+ * listens in the server's own network namespace. It reads /proc instead of connecting, so
+ * it adds no connections (and no log lines) to the server.
+ */
+export const SERVER_HEALTHCHECK = {
+  test: ["CMD", "sh", "-c", "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ' 0A '"],
+  interval: "1s",
+  timeout: "3s",
+  retries: 60,
+  start_period: "30s",
+} as const;
 
 /**
  * Builds the compose document as a plain object.
@@ -228,13 +238,7 @@ export function composeDocument(options: ComposeOptions): Record<string, unknown
       environment: serverEnvironment,
       volumes: serverVolumes,
       networks: [NETWORK],
-      healthcheck: {
-        test: ["CMD", "sh", "-c", LISTENING_CHECK],
-        interval: "1s",
-        timeout: "3s",
-        retries: 60,
-        start_period: "30s",
-      },
+      healthcheck: { ...SERVER_HEALTHCHECK, test: [...SERVER_HEALTHCHECK.test] },
       // Docker's tini as PID 1: a SIGTERM that arrives before the program has installed its
       // handler still stops it (PID 1 would ignore it, and docker stop would wait and kill).
       init: true,
@@ -659,6 +663,11 @@ export async function writeCompose(output: string, options: ComposeOptions): Pro
  * @returns The exit code.
  */
 export async function main(args: readonly string[]): Promise<number> {
+  if (args.includes("--swarm")) {
+    // The Docker Swarm stack file instead (tools/swarm/; imported late: it imports this module).
+    const { genStackMain } = await import("./swarm/main.ts");
+    return await genStackMain(args.filter((arg) => arg !== "--swarm"));
+  }
   if (args.includes("--help") || args.includes("-h")) {
     console.log(USAGE);
     return 0;
