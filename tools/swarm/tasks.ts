@@ -1,0 +1,148 @@
+/**
+ * Reading the stack's tasks (`docker stack ps`) and judging a run's progress from them:
+ * which agencies finished, which task failed and why, which agency Swarm gave up on, and
+ * whether an agency cannot start because its node lacks the data folder. Pure, so the
+ * judgement is tested without an engine.
+ *
+ * @module
+ */
+
+/** The `--format` of `docker stack ps` that {@linkcode parseTasks} reads. */
+export const TASK_FORMAT =
+  "{{.ID}}|{{.Name}}|{{.Node}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}";
+
+/** One task of the stack. */
+export interface Task {
+  /** The task id. */
+  readonly id: string;
+  /** The service without the stack's prefix: `server`, `client3`. */
+  readonly service: string;
+  /** The node's hostname. */
+  readonly node: string;
+  /** What Swarm wants of it: `Running`, `Ready`, `Shutdown`, … */
+  readonly desired: string;
+  /** Its state: `Running`, `Complete`, `Failed`, `Rejected`, `Preparing`, … */
+  readonly state: string;
+  /** Swarm's error text (`task: non-zero exit (1)`), or `""`. */
+  readonly error: string;
+}
+
+/**
+ * Parses `docker stack ps --no-trunc --format TASK_FORMAT` output.
+ *
+ * @param text The output.
+ * @param stack The stack's name, stripped from service names.
+ * @returns The tasks, in the order listed.
+ *
+ * @example Usage
+ * ```ts
+ * import { parseTasks } from "./tasks.ts";
+ * parseTasks("abc|tp0_client1.1|vm|Shutdown|Complete 2 seconds ago|", "tp0")[0]?.state; // "Complete"
+ * ```
+ */
+export function parseTasks(text: string, stack: string): Task[] {
+  const tasks: Task[] = [];
+  for (const line of text.split("\n")) {
+    const [id, name, node, desired, current, ...rest] = line.trim().split("|");
+    if (id === undefined || id === "" || name === undefined || current === undefined) continue;
+    // Replacement tasks are listed as `\_ tp0_server.1`; names are `<stack>_<service>.<slot>`.
+    const service = name.replace(/^\\_\s*/, "").replace(`${stack}_`, "").replace(/\.\d+$/, "");
+    tasks.push({
+      id,
+      service,
+      node: node ?? "",
+      desired: desired ?? "",
+      state: current.split(" ")[0] ?? "",
+      error: rest.join("|").trim().replace(/^"(.*)"$/, "$1"),
+    });
+  }
+  return tasks;
+}
+
+/** Whether Swarm still means to run a task (or start it after its restart delay). */
+function isLive(task: Task): boolean {
+  return task.desired !== "Shutdown" && task.desired !== "Remove" && task.desired !== "Orphaned";
+}
+
+function isFailure(task: Task): boolean {
+  return task.state === "Failed" || task.state === "Rejected";
+}
+
+const MISSING_BIND = /bind source path does not exist: (\S+)/;
+
+/** Where a run stands. */
+export interface Progress {
+  /** Agencies with a completed task. */
+  readonly finished: readonly string[];
+  /** Agencies that failed and that Swarm no longer restarts. */
+  readonly givenUp: readonly string[];
+  /**
+   * A task that cannot start because its node lacks a bind-mounted folder (the data
+   * folder), with that folder.
+   */
+  readonly missingFolder?: { readonly task: Task; readonly path: string };
+}
+
+/**
+ * Judges a run from its tasks.
+ *
+ * @param tasks The stack's tasks.
+ * @param agencies The agency services, `client1` … `clientN`.
+ * @returns Finished agencies, agencies Swarm gave up on, a missing data folder.
+ *
+ * @example Usage
+ * ```ts
+ * import { judge, parseTasks } from "./tasks.ts";
+ * const tasks = parseTasks("a|tp0_client1.1|vm|Shutdown|Complete 1 second ago|", "tp0");
+ * judge(tasks, ["client1"]).finished; // ["client1"]
+ * ```
+ */
+export function judge(tasks: readonly Task[], agencies: readonly string[]): Progress {
+  const finished: string[] = [];
+  const givenUp: string[] = [];
+  for (const agency of agencies) {
+    const own = tasks.filter((task) => task.service === agency);
+    if (own.some((task) => task.state === "Complete")) finished.push(agency);
+    else if (own.some(isFailure) && !own.some(isLive)) givenUp.push(agency);
+  }
+  for (const task of tasks) {
+    const match = task.state === "Rejected" ? MISSING_BIND.exec(task.error) : null;
+    if (match !== null) return { finished, givenUp, missingFolder: { task, path: match[1]! } };
+  }
+  return { finished, givenUp };
+}
+
+/**
+ * Lines for what changed since the last call: each service's task that started running,
+ * each agency that finished, each task that failed (with Swarm's reason). Keys of what
+ * was said go into `said`, so each event is told once.
+ *
+ * @param tasks The stack's tasks.
+ * @param said Keys of events already told; updated.
+ * @returns The new lines, e.g. `client3 finished on node vm`.
+ *
+ * @example Usage
+ * ```ts
+ * import { newEvents, parseTasks } from "./tasks.ts";
+ * const said = new Set<string>();
+ * newEvents(parseTasks("a|tp0_server.1|vm|Running|Running 1 second ago|", "tp0"), said);
+ * // ["server running on node vm"]
+ * ```
+ */
+export function newEvents(tasks: readonly Task[], said: Set<string>): string[] {
+  const lines: string[] = [];
+  for (const task of tasks) {
+    const event = task.state === "Running"
+      ? "running"
+      : task.state === "Complete"
+      ? "finished"
+      : isFailure(task)
+      ? `${task.state.toLowerCase()} (${task.error || "no reason given"})`
+      : undefined;
+    const key = `${task.id} ${task.state}`;
+    if (event === undefined || said.has(key)) continue;
+    said.add(key);
+    lines.push(`${task.service} ${event} on node ${task.node}`);
+  }
+  return lines;
+}
