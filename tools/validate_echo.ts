@@ -19,6 +19,7 @@ import { parseArgs } from "node:util";
 import { assertDockerEngine, lastLine, run, runMain, ToolError } from "./_docker.ts";
 import { ensureNetcatImage } from "./images.ts";
 import { NETWORK_NAME } from "./gen_compose.ts";
+import { stackNetworkProblem } from "./swarm/cluster.ts";
 
 /** The line printed when the echo matches. */
 export const SUCCESS_LINE = "action: test_echo_server | result: success";
@@ -174,7 +175,8 @@ export async function validateEcho(options: ValidateEchoOptions = {}): Promise<E
 }
 
 /**
- * The CLI: `validate_echo.ts [--network N] [--host H] [--port P] [--timeout S] [--message M]`.
+ * The CLI: `validate_echo.ts [--network N] [--host H] [--port P] [--timeout S] [--message M]
+ * [--swarm]` (`--swarm`: the network must be the Swarm stack's overlay).
  * Prints exactly one result line on stdout; the reason of a failure goes to stderr.
  *
  * @param args Command-line arguments.
@@ -182,6 +184,7 @@ export async function validateEcho(options: ValidateEchoOptions = {}): Promise<E
  */
 export async function main(args: readonly string[]): Promise<number> {
   let options: ValidateEchoOptions;
+  let swarm = false;
   try {
     const { values } = parseArgs({
       args: [...args],
@@ -191,10 +194,12 @@ export async function main(args: readonly string[]): Promise<number> {
         port: { type: "string", default: "12345" },
         timeout: { type: "string", default: "5" },
         message: { type: "string" },
+        swarm: { type: "boolean", default: false },
       },
       strict: true,
       allowPositionals: false,
     });
+    swarm = values.swarm;
     const port = Number(values.port);
     const timeoutSeconds = Number(values.timeout);
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
@@ -220,7 +225,9 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   let result: EchoResult;
   try {
-    result = await validateEcho(options);
+    // --swarm: the stack's overlay (tools/swarm/), which shares the Compose network's name.
+    const problem = swarm ? await stackNetworkProblem() : undefined;
+    result = problem === undefined ? await validateEcho(options) : { ok: false, detail: problem };
   } catch (error) {
     result = { ok: false, detail: (error as Error).message };
   }
