@@ -158,16 +158,16 @@ export async function loadImages(node: string, tags: readonly string[]): Promise
     }
   }, 600_000);
   try {
-    const [piped, saved, loaded] = await Promise.all([
-      save.stdout.pipeTo(load.stdin).then(() => undefined, (error: Error) => error),
-      save.output(),
+    const [piped, saved, saveErrors, loaded] = await Promise.all([
+      save.stdout.pipeTo(load.stdin).then(() => "", (error: Error) => error.message),
+      save.status,
+      new Response(save.stderr).text(),
       load.output(),
     ]);
-    const failed = saved.code !== 0 ? saved : loaded.code !== 0 ? loaded : undefined;
-    if (failed !== undefined || piped !== undefined) {
-      const detail = failed === undefined
-        ? piped!.message
-        : lastLine(new TextDecoder().decode(failed.stderr)) || `exit code ${failed.code}`;
+    const loadErrors = new TextDecoder().decode(loaded.stderr);
+    if (saved.code !== 0 || loaded.code !== 0 || piped !== "") {
+      const detail = lastLine(saveErrors) || lastLine(loadErrors) || piped ||
+        `exit codes ${saved.code} and ${loaded.code}`;
       throw new ToolError(`Cannot load ${stale.join(", ")} into ${node}: ${detail}`);
     }
   } finally {

@@ -72,7 +72,7 @@ const MISSING_BIND = /bind source path does not exist: (\S+)/;
 
 /** Where a run stands. */
 export interface Progress {
-  /** Agencies with a completed task. */
+  /** Agencies with a completed task and none that Swarm still runs or is to start. */
   readonly finished: readonly string[];
   /** Agencies that failed and that Swarm no longer restarts. */
   readonly givenUp: readonly string[];
@@ -102,8 +102,11 @@ export function judge(tasks: readonly Task[], agencies: readonly string[]): Prog
   const givenUp: string[] = [];
   for (const agency of agencies) {
     const own = tasks.filter((task) => task.service === agency);
+    // Done only once no task of it is live: an old task stopped with SIGTERM (its node
+    // came back after Swarm had replaced it) also exits 0, while its replacement runs.
+    if (own.some(isLive)) continue;
     if (own.some((task) => task.state === "Complete")) finished.push(agency);
-    else if (own.some(isFailure) && !own.some(isLive)) givenUp.push(agency);
+    else if (own.some(isFailure)) givenUp.push(agency);
   }
   for (const task of tasks) {
     const match = task.state === "Rejected" ? MISSING_BIND.exec(task.error) : null;

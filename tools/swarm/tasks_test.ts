@@ -62,6 +62,15 @@ Deno.test("judge() counts finished agencies and waits while Swarm restarts one",
   assert.deepEqual(judge(ready, ["client1"]).givenUp, []);
 });
 
+Deno.test("judge() waits for a replacement even when an old task of the agency completed", () => {
+  const tasks = parseTasks(
+    "new|tp0_client1.1|worker|Running|Running 1 second ago|\n" +
+      "old|tp0_client1.1|worker|Shutdown|Complete 2 seconds ago|",
+    "tp0",
+  );
+  assert.deepEqual(judge(tasks, ["client1"]).finished, []);
+});
+
 Deno.test("judge() names an agency Swarm stopped restarting", () => {
   const tasks = parseTasks(
     "a|tp0_client1.1|worker|Shutdown|Failed 2 seconds ago|task: non-zero exit (1)\n" +
