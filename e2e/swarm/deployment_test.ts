@@ -8,7 +8,8 @@
  * mid-ingestion for longer than `CLI_TIMEOUT`, then healed; the server's container
  * killed mid-ingestion. Each ends with one `sorteo`, each agency's own winners, and
  * `bets.csv` (read from the server's volume) holding every bet exactly once. Everything
- * the test makes is removed on every path, Ctrl-C included, and every wait is bounded.
+ * the test makes is removed on every path (if the test process dies, by Ctrl-C or a kill,
+ * the cluster's guard process does it), and every wait is bounded.
  */
 import assert from "node:assert/strict";
 import { assertDockerEngine, run, runOrThrow } from "../../tools/_docker.ts";
@@ -32,8 +33,12 @@ const FAULT_CLIENT_CONFIG: readonly [RegExp, string][] = [
   [/maxAmount: \d+/, "maxAmount: 10\n  window: 2"],
   [/$/, '\ntimeout: "3s"\n'],
 ];
-/** How long the worker stays cut off: longer than the agencies' `timeout` (3 s) above. */
-const PARTITION_MS = 12_000;
+/**
+ * How long the worker stays cut off: longer than the agencies' `timeout` (3 s) above, and
+ * than the 15 s after which the manager declares a silent node down (three missed 5 s
+ * heartbeats), so Swarm replaces the agencies' tasks while their old ones keep running.
+ */
+const PARTITION_MS = 20_000;
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -43,36 +48,44 @@ interface TaskInfo {
   readonly id: string;
   readonly nodeId: string;
   readonly state: string;
+  /** `""` for a task that never had a container. */
+  readonly containerId: string;
   readonly exitCode: number;
 }
 
 async function serviceTasks(service: string): Promise<TaskInfo[]> {
   const ids = (await stackTasks()).filter((task) => task.service === service).map((t) => t.id);
   if (ids.length === 0) return [];
+  const format = "{{.ID}} {{.NodeID}} {{.Status.State}} " +
+    "{{with .Status.ContainerStatus}}{{.ContainerID}} {{.ExitCode}}{{else}}- -1{{end}}";
   const out = await runOrThrow(
-    [
-      "docker",
-      "inspect",
-      "--format",
-      "{{.ID}} {{.NodeID}} {{.Status.State}} {{.Status.ContainerStatus.ExitCode}}",
-      ...ids,
-    ],
+    ["docker", "inspect", "--format", format, ...ids],
     `Cannot inspect the tasks of ${service}`,
     { timeoutMs: 30_000 },
   );
   return out.split("\n").map((line) => {
-    const [id = "", nodeId = "", state = "", code = ""] = line.split(" ");
-    return { id, nodeId, state, exitCode: Number(code) };
+    const [id = "", nodeId = "", state = "", container = "", code = ""] = line.split(" ");
+    return {
+      id,
+      nodeId,
+      state,
+      containerId: container === "-" ? "" : container,
+      exitCode: Number(code),
+    };
   });
 }
 
-/** A service's log, every task's (per task: a whole service's log can hang after a kill). */
-async function serviceLog(service: string): Promise<string> {
+/**
+ * A service's log: every task's container's, oldest first, read from the engine that ran
+ * it. (`docker service logs` goes through the manager's log broker, which can refuse a
+ * worker's logs for a while after the worker was cut off: "node … is not available".)
+ */
+async function serviceLog(cluster: Cluster, service: string): Promise<string> {
   let text = "";
-  for (const task of (await stackTasks()).filter((t) => t.service === service).reverse()) {
-    const result = await run(["docker", "service", "logs", "--raw", task.id], {
-      timeoutMs: 60_000,
-    });
+  for (const task of (await serviceTasks(service)).reverse()) {
+    if (task.containerId === "") continue;
+    const host = task.nodeId === cluster.workerId ? ["-H", cluster.worker] : [];
+    const result = await run(["docker", ...host, "logs", task.containerId], { timeoutMs: 60_000 });
     assert.equal(result.code, 0, `the log of ${service} task ${task.id}: ${result.stderr}`);
     text += result.stdout + result.stderr;
   }
@@ -126,15 +139,16 @@ async function waitFinished(agencies: number, timeoutMs: number): Promise<void> 
 
 /** Checks a finished run: one draw, each agency's own winners, every bet exactly once. */
 async function assertDraw(
+  cluster: Cluster,
   counts: ReadonlyMap<number, { rows: number; winners: number }>,
   expected: readonly string[],
   options: { readonly healthy: boolean },
 ): Promise<LogLine[]> {
-  const server = parseLog(await serviceLog("server"));
+  const server = parseLog(await serviceLog(cluster, "server"));
   assert.equal(server.filter((line) => line.action === "sorteo").length, 1, "exactly one sorteo");
   const failures: string[] = [];
   for (const [id, count] of counts) {
-    const lines = parseLog(await serviceLog(`client${id}`));
+    const lines = parseLog(await serviceLog(cluster, `client${id}`));
     const answers = lines.filter((line) =>
       line.action === "consulta_ganadores" && line.result === "success"
     );
@@ -143,7 +157,7 @@ async function assertDraw(
       `client${id} got its winners; its tasks: ${
         JSON.stringify(await serviceTasks(`client${id}`))
       }; ` +
-        `its log ends: ${(await serviceLog(`client${id}`)).slice(-1500)}`,
+        `its log ends: ${(await serviceLog(cluster, `client${id}`)).slice(-1500)}`,
     );
     for (const answer of answers) {
       assert.equal(
@@ -195,20 +209,12 @@ Deno.test({
   await assertDockerEngine();
   const say = (line: string) => console.log(`   ${line}`);
   let cluster: Cluster | undefined;
-  const ws = await Workspace.create();
   let stopping: Promise<void> | undefined;
   const cleanUp = () =>
     stopping ??= (async () => {
       const problems = await cluster?.stop() ?? [];
-      await ws.remove();
       assert.deepEqual(problems, [], "the cluster left nothing behind");
     })();
-  const interrupted = () => {
-    console.error("swarm e2e: interrupted: removing the cluster");
-    cleanUp().finally(() => Deno.exit(130));
-  };
-  Deno.addSignalListener("SIGINT", interrupted);
-  Deno.addSignalListener("SIGTERM", interrupted);
   // Every wait is bounded; this bounds their sum.
   const watchdog = setTimeout(() => {
     console.error("swarm e2e: over 20 minutes: removing the cluster");
@@ -222,6 +228,10 @@ Deno.test({
     cluster = await startCluster(say);
     const node = cluster;
     say(`two-node swarm up in ${seconds(performance.now() - clusterStarted)}`);
+    // Configs, data and stack file in the cluster's scratch folder: removed with it.
+    const ws = new Workspace(node.scratch);
+    for (const folder of ["server", "client", ".data"]) await Deno.mkdir(`${ws.dir}/${folder}`);
+    await ws.resetConfigs();
     const counts = await ws.extractCourseDataset();
     const paths = [...counts.keys()].sort().map((id) => `${ws.dir}/.data/agency-${id}.csv`);
     const expected = await expectedRows(paths);
@@ -265,7 +275,7 @@ Deno.test({
           }`,
         );
         await assertPlacement(node, counts.size);
-        const server = await assertDraw(counts, expected, { healthy: true });
+        const server = await assertDraw(node, counts, expected, { healthy: true });
         const received = server.filter((line) =>
           line.action === "apuesta_recibida" && line.result === "success"
         )
@@ -357,20 +367,18 @@ Deno.test({
         }
         const stored = await storedRows();
         const healed = performance.now();
+        // 5 agencies × a window of 2 batches × 10 bets were in flight at most.
+        assert.ok(stored - before <= 100, `the cut stopped ingestion (${before} → ${stored})`);
+        assert.ok(workerDown, "the manager declared the worker down and replaced its tasks");
         await waitFinished(counts.size, 300_000);
         say(
-          `cut at ${before} of ${expected.length} bets for ${
-            seconds(healed - cut)
-          } (${stored} stored meanwhile; ` +
-            `the manager ${
-              workerDown ? "saw the worker down" : "kept the worker ready"
-            }); all finished ` +
-            `${seconds(performance.now() - healed)} after healing, ${
-              seconds(performance.now() - started)
-            } after deploy`,
+          `cut at ${before} of ${expected.length} bets for ${seconds(healed - cut)} ` +
+            `(${stored} stored meanwhile, the worker declared down); all finished ` +
+            `${seconds(performance.now() - healed)} after healing, ` +
+            `${seconds(performance.now() - started)} after deploy`,
         );
         await assertPlacement(node, counts.size);
-        await assertDraw(counts, expected, { healthy: false });
+        await assertDraw(node, counts, expected, { healthy: false });
       }),
     );
 
@@ -410,7 +418,7 @@ Deno.test({
         );
         assert.ok(tasks.some((task) => task.state === "running"), "Swarm restarted the server");
         await assertPlacement(node, counts.size);
-        const server = await assertDraw(counts, expected, { healthy: false });
+        const server = await assertDraw(node, counts, expected, { healthy: false });
         const opened = server.filter((line) => line.action === "open_storage").map((line) =>
           Number(line.fields.get("apuestas"))
         );
@@ -424,8 +432,6 @@ Deno.test({
     );
   } finally {
     clearTimeout(watchdog);
-    Deno.removeSignalListener("SIGINT", interrupted);
-    Deno.removeSignalListener("SIGTERM", interrupted);
     await cleanUp();
     say(`swarm e2e: total ${seconds(performance.now() - testStarted)}`);
   }
