@@ -348,6 +348,7 @@ Deno.test({
         );
         await node.partition();
         const cut = performance.now();
+        const atCut = await storedRows();
         let workerDown = false;
         try {
           while (performance.now() - cut < PARTITION_MS) {
@@ -368,11 +369,11 @@ Deno.test({
         const stored = await storedRows();
         const healed = performance.now();
         // 5 agencies × a window of 2 batches × 10 bets were in flight at most.
-        assert.ok(stored - before <= 100, `the cut stopped ingestion (${before} → ${stored})`);
+        assert.ok(stored - atCut <= 100, `the cut stopped ingestion (${atCut} → ${stored})`);
         assert.ok(workerDown, "the manager declared the worker down and replaced its tasks");
         await waitFinished(counts.size, 300_000);
         say(
-          `cut at ${before} of ${expected.length} bets for ${seconds(healed - cut)} ` +
+          `cut at ${atCut} of ${expected.length} bets for ${seconds(healed - cut)} ` +
             `(${stored} stored meanwhile, the worker declared down); all finished ` +
             `${seconds(performance.now() - healed)} after healing, ` +
             `${seconds(performance.now() - started)} after deploy`,
