@@ -703,5 +703,7 @@ export async function main(args: readonly string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  await runMain("gen-compose", () => main(Deno.args));
+  // Not awaited: `--swarm` imports tools/swarm/, which imports this module, and that import
+  // waits for this module's evaluation, which a top-level await would never end.
+  runMain("gen-compose", () => main(Deno.args));
 }

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import YAML from "yaml";
 import { loadSecrets } from "../../server/secrets.ts";
 import { main as genCompose } from "../gen_compose.ts";
-import { ToolError } from "../_docker.ts";
+import { fileURLToPath } from "node:url";
+import { run, ToolError } from "../_docker.ts";
 import { main, writeStack } from "./main.ts";
 import { stackDocument } from "./stack.ts";
 
@@ -80,6 +81,27 @@ Deno.test("gen-compose --swarm writes the stack file through the same builder", 
     await assert.rejects(
       () => genCompose(["--swarm", "4", "--data-dir", "relative"]),
       /--data-dir must be an absolute path/,
+    );
+    // Through the task (its permissions; gen_compose.ts as the main module, which
+    // tools/swarm/ imports in turn).
+    const task = await run(
+      [
+        Deno.execPath(),
+        "task",
+        "gen-compose",
+        "--swarm",
+        `${dir}/task.yaml`,
+        "2",
+        "--data-dir",
+        "/srv/data",
+      ],
+      { cwd: fileURLToPath(new URL("../..", import.meta.url)), timeoutMs: 60_000 },
+    );
+    assert.equal(task.code, 0, task.stderr);
+    assert.match(task.stdout, /^gen-compose: wrote .*task\.yaml: stack tp0, server \+ 2 agencies/);
+    assert.deepEqual(
+      YAML.parse(await Deno.readTextFile(`${dir}/task.yaml`), { version: "1.1" }),
+      stackDocument({ clients: 2, dataDir: "/srv/data" }),
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
