@@ -20,6 +20,7 @@ import { judge } from "../../tools/swarm/tasks.ts";
 import { BETS_VOLUME, STACK, type StackOptions } from "../../tools/swarm/stack.ts";
 import { SUCCESS_LINE } from "../../tools/validate_echo.ts";
 import { type LogLine, parseLog } from "../../shared/log_line.ts";
+import { loadSecrets } from "../../server/secrets.ts";
 import { HAS_COURSE_ZIP, ROOT, runTool, Workspace } from "../docker/_helpers.ts";
 import { account, expectedRows } from "../faults/_faults.ts";
 import { type Cluster, startCluster, WORKER_HOSTNAME } from "./_cluster.ts";
@@ -283,6 +284,46 @@ Deno.test({
         assert.equal(received, expected.length, "apuesta_recibida sums to every bet");
         const echo = await runTool("validate_echo.ts", ["--swarm"]);
         assert.equal(echo.stdout.trim(), SUCCESS_LINE, `validate-echo --swarm: ${echo.stderr}`);
+      }),
+    );
+
+    await t.step(
+      "--secrets: Docker secrets, each agency with its own",
+      inFreshDraw(async () => {
+        // Its own folder: 3 generated agencies beside the course's 5 would not add up.
+        const own = new Workspace(`${node.scratch}/secrets`);
+        for (const folder of ["", "/server", "/client", "/.data"]) {
+          await Deno.mkdir(`${own.dir}${folder}`);
+        }
+        await own.resetConfigs();
+        const small = await own.generateData(3, { betsPerAgency: 300, seed: 8, winnerShare: 0.02 });
+        const rows = await expectedRows([1, 2, 3].map((id) => `${own.dir}/.data/agency-${id}.csv`));
+        const output = `${own.dir}/docker-stack.yaml`;
+        await up({
+          stack: { ...stack, clients: 3, dataDir: `${own.dir}/.data`, secrets: true },
+          output,
+          nodes: [node.worker],
+          build: false,
+          timeoutMs: 120_000,
+          say: () => {},
+        });
+        const secrets = await loadSecrets(`${own.dir}/.secrets/agencies.ini`, 3);
+        const stackText = await Deno.readTextFile(output);
+        const containers = [];
+        for (const id of secrets.keys()) {
+          containers.push(...(await serviceTasks(`client${id}`)).map((task) => task.containerId));
+        }
+        const configs = await runOrThrow(
+          ["docker", "-H", node.worker, "inspect", "--format", "{{json .Config}}", ...containers],
+          "Cannot inspect the agencies' containers",
+        );
+        for (const secret of secrets.values()) {
+          assert.ok(!stackText.includes(secret), "no secret in the stack file");
+          assert.ok(!configs.includes(secret), "no secret in a container's configuration");
+        }
+        const server = await assertDraw(node, small, rows, { healthy: true });
+        const config = server.find((line) => line.action === "config");
+        assert.equal(config?.fields.get("secrets"), "3", "the server loaded 3 secrets");
       }),
     );
 
