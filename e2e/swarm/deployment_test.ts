@@ -284,6 +284,40 @@ Deno.test({
         assert.equal(received, expected.length, "apuesta_recibida sums to every bet");
         const echo = await runTool("validate_echo.ts", ["--swarm"]);
         assert.equal(echo.stdout.trim(), SUCCESS_LINE, `validate-echo --swarm: ${echo.stderr}`);
+        // The CLI's status and logs, as a user reads them.
+        const status = await runTool("swarm/main.ts", ["status"]);
+        assert.equal(status.code, 0, status.stderr);
+        const rows = status.stdout.trim().split("\n").slice(1).map((row) => row.split(/\s+/));
+        assert.deepEqual(
+          rows.map(([service, node, desired, state]) => `${service} ${node} ${desired} ${state}`),
+          [
+            ...[...counts.keys()].sort().map((id) =>
+              `client${id} ${WORKER_HOSTNAME} Shutdown Complete`
+            ),
+            `server ${Deno.hostname()} Running Running`,
+          ],
+        );
+        const logs = await runTool("swarm/main.ts", ["logs", "--no-follow"]);
+        assert.equal(logs.code, 0, logs.stderr);
+        const lines = logs.stdout.trim().split("\n");
+        assert.ok(
+          lines.every((line) => /^(server|client\d) +\| /.test(line)),
+          "each line names its service",
+        );
+        assert.equal(
+          lines.filter((line) => /^server +\| .*action: sorteo \| result: success/.test(line))
+            .length,
+          1,
+        );
+        for (const [id, count] of counts) {
+          const answer = new RegExp(
+            `^client${id} +\\| .*action: consulta_ganadores \\| result: success .*cant_ganadores: ${count.winners}$`,
+          );
+          assert.ok(
+            lines.some((line) => answer.test(line)),
+            `swarm logs shows client${id}'s winners`,
+          );
+        }
       }),
     );
 
