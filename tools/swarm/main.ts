@@ -234,7 +234,7 @@ export async function up(options: UpOptions = {}): Promise<UpResult> {
     await buildImages({
       path: options.path ?? "auto",
       quiet: options.quiet ?? false,
-      say: (line) => say(line),
+      say,
     });
   }
   for (const node of nodes) {
