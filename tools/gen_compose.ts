@@ -538,7 +538,8 @@ export interface GenComposeArgs {
 }
 
 const USAGE = "usage: deno task gen-compose [OUTPUT] N [--mode agency|bet|echo] [--secrets] " +
-  "[--server-config PATH] [--client-config PATH] [--data-dir DIR] [--stop-grace-period 10s]";
+  "[--server-config PATH] [--client-config PATH] [--data-dir DIR] [--stop-grace-period 10s] " +
+  "(a Docker Swarm stack file instead: --swarm --help)";
 
 /**
  * Parses gen-compose's command line: `[OUTPUT] N` plus flags.

@@ -4,10 +4,12 @@
  * namespace as worker), the stack deployed with `deno task swarm`'s own functions, the
  * server on the manager and every agency on the worker, on the course's dataset
  * (extracted into a scratch folder, never into the repository; without it the test is
- * skipped). Three runs, each a fresh draw: a healthy one; the worker cut off
- * mid-ingestion for longer than `CLI_TIMEOUT`, then healed; the server's container
- * killed mid-ingestion. Each ends with one `sorteo`, each agency's own winners, and
- * `bets.csv` (read from the server's volume) holding every bet exactly once. Everything
+ * skipped). Each step a fresh draw: a healthy run (with the CLI's `status`, `logs` and
+ * `validate-echo --swarm`); a run with `--secrets`; the CLI's one-line errors; the worker
+ * cut off mid-ingestion for longer than `CLI_TIMEOUT`, then healed; the server's
+ * container killed mid-ingestion. Each run ends with one `sorteo`, each agency's own
+ * winners, and `bets.csv` (read from the server's volume) holding every bet exactly once.
+ * Everything
  * the test makes is removed on every path (if the test process dies, by Ctrl-C or a kill,
  * the cluster's guard process does it), and every wait is bounded.
  */
