@@ -82,7 +82,7 @@ function toInt(address: string): number {
  * @param b Another.
  * @returns True when they overlap.
  */
-export function overlaps(a: string, b: string): boolean {
+function overlaps(a: string, b: string): boolean {
   const [aAddress = "", aBits = "32"] = a.split("/");
   const [bAddress = "", bBits = "32"] = b.split("/");
   const size = 2 ** (32 - Math.min(Number(aBits), Number(bBits)));

@@ -11,7 +11,7 @@ import { parseTasks, type Task, TASK_FORMAT } from "./tasks.ts";
 import { BETS_VOLUME, STACK, STACK_NETWORK } from "./stack.ts";
 
 /** The argv of a docker command on the local engine, or on `host` (`-H`). */
-export function dockerArgv(host: string | undefined, args: readonly string[]): string[] {
+function dockerArgv(host: string | undefined, args: readonly string[]): string[] {
   return host === undefined ? ["docker", ...args] : ["docker", "-H", host, ...args];
 }
 

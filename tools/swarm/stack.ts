@@ -52,7 +52,7 @@ export const DEFAULT_STACK_FILE = "docker-stack.yaml";
 export const STACK_NETWORK = `${STACK}_${NETWORK}`;
 
 /** The bets volume's key in the stack file. */
-export const BETS_VOLUME_KEY = "swarm_bets";
+const BETS_VOLUME_KEY = "swarm_bets";
 
 /**
  * The bets volume's name on the server's node once deployed; apart from the Compose
@@ -61,16 +61,16 @@ export const BETS_VOLUME_KEY = "swarm_bets";
 export const BETS_VOLUME = `${STACK}_${BETS_VOLUME_KEY}`;
 
 /** Where the server runs unless told otherwise: its bets volume lives on that node. */
-export const DEFAULT_SERVER_CONSTRAINT = "node.role == manager";
+const DEFAULT_SERVER_CONSTRAINT = "node.role == manager";
 
 /** The repository's own data folder, the default `--data-dir`. */
 export const DEFAULT_DATA_DIR: string = fileURLToPath(new URL("../../.data", import.meta.url));
 
 /** Where an agency's Docker secret (its env file) appears in its container. */
-export const AGENCY_SECRET_TARGET = "/run/secrets/agency.env";
+const AGENCY_SECRET_TARGET = "/run/secrets/agency.env";
 
 /** How many times Swarm restarts a failing agency before leaving it failed. */
-export const AGENCY_MAX_ATTEMPTS = 10;
+const AGENCY_MAX_ATTEMPTS = 10;
 
 /** Options of {@linkcode stackDocument}. */
 export interface StackOptions {
@@ -134,14 +134,8 @@ const CONSTRAINT =
  * @param expression E.g. `node.role==worker` or `node.labels.site == north`.
  * @returns The expression, trimmed.
  * @throws {SyntaxError} When Swarm would refuse it.
- *
- * @example Usage
- * ```ts
- * import { checkConstraint } from "./stack.ts";
- * checkConstraint("node.role==worker"); // "node.role==worker"
- * ```
  */
-export function checkConstraint(expression: string): string {
+function checkConstraint(expression: string): string {
   const trimmed = expression.trim();
   if (!CONSTRAINT.test(trimmed)) {
     throw new SyntaxError(

@@ -3,11 +3,7 @@ import YAML from "yaml";
 import { IMAGES } from "../images.ts";
 import { SERVER_HEALTHCHECK, SERVER_SECRETS_PATH, SERVER_STORAGE_PATH } from "../gen_compose.ts";
 import {
-  AGENCY_SECRET_TARGET,
-  BETS_VOLUME_KEY,
-  checkConstraint,
   DEFAULT_DATA_DIR,
-  DEFAULT_SERVER_CONSTRAINT,
   DEFAULT_STACK_FILE,
   parseGenStackArgs,
   renderStack,
@@ -44,6 +40,8 @@ interface Stack {
 }
 
 const DATA = "/srv/tp0/.data";
+const BETS_VOLUME_KEY = "swarm_bets";
+const AGENCY_SECRET_TARGET = "/run/secrets/agency.env";
 const doc = (options: Partial<Parameters<typeof stackDocument>[0]> = {}): Stack =>
   stackDocument({ clients: 3, dataDir: DATA, ...options }) as unknown as Stack;
 
@@ -52,7 +50,7 @@ Deno.test("stackDocument() puts the server on the overlay with dnsrr, a volume a
   const server = services["server"]!;
   assert.equal(server.image, IMAGES.server);
   assert.equal(server.deploy["endpoint_mode"], "dnsrr");
-  assert.deepEqual(server.deploy.placement.constraints, [DEFAULT_SERVER_CONSTRAINT]);
+  assert.deepEqual(server.deploy.placement.constraints, ["node.role == manager"]);
   assert.equal(server.deploy.replicas, 1);
   assert.equal(server.deploy["restart_policy"].condition, "any");
   assert.deepEqual(server.volumes, [{ type: "volume", source: BETS_VOLUME_KEY, target: "/data" }]);
@@ -169,15 +167,17 @@ Deno.test("renderStack() writes YAML that parses back to the document, with a he
   assert.doesNotMatch(text, /[&*]a\d/, "no YAML anchors or aliases");
 });
 
-Deno.test("checkConstraint() takes Swarm's syntax and refuses anything else", async (t) => {
+Deno.test("parseGenStackArgs() takes placement constraints in Swarm's syntax only", async (t) => {
+  const constraints = (expression: string) =>
+    parseGenStackArgs(["1", "--agency-constraint", expression]).options.agencyConstraints;
   for (const good of ["node.role==worker", " node.role == manager ", "node.labels.site!=north"]) {
     await t.step(`accepts ${JSON.stringify(good)}`, () => {
-      assert.equal(checkConstraint(good), good.trim());
+      assert.deepEqual(constraints(good), [good.trim()]);
     });
   }
   for (const bad of ["role==worker", "node.role=worker", "node.role==", "", "node.labels.==x"]) {
     await t.step(`refuses ${JSON.stringify(bad)}`, () => {
-      assert.throws(() => checkConstraint(bad), {
+      assert.throws(() => constraints(bad), {
         name: "SyntaxError",
         message: /placement constraint .*expected <attribute> == <value>/,
       });
