@@ -39,10 +39,12 @@ if ! { command -v busybox >/dev/null 2>&1 && ! ldd "$(command -v busybox)" >/dev
   missing+=(busybox-static)
 fi
 # The Swarm test's second engine: a network namespace and a veth pair (ip), a partition
-# (iptables), dockerd started inside the namespace (nsenter, unshare).
+# (iptables), dockerd started inside the namespace in a session of its own (nsenter, unshare,
+# setsid).
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
-{ command -v nsenter && command -v unshare; } >/dev/null 2>&1 || missing+=(util-linux)
+{ command -v nsenter && command -v unshare && command -v setsid; } >/dev/null 2>&1 ||
+  missing+=(util-linux)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
