@@ -5,7 +5,9 @@
  *
  * A lost connection is not fatal: the agency reconnects with backoff and resumes at
  * the sequence the server's WELCOME names (batching is deterministic for a given file
- * and `maxAmount`, so batch `seq` always holds the same bets).
+ * and `maxAmount`, so batch `seq` always holds the same bets). It first sends again the
+ * last batch the server holds: the server acknowledges it only if it holds the same
+ * bets, so an agency never resumes on bets loaded from other data.
  *
  * @module
  */
@@ -14,8 +16,8 @@ import type { ActionLogger } from "../shared/log.ts";
 import type { FramedConnection } from "../shared/net/framed_conn.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
-import { backoffDelay, openServerConnection, sleep } from "./connect.ts";
-import { type ChunkBatch, csvBatchChunks } from "./csv_batches.ts";
+import { backoffDelay, hintedDelay, openServerConnection, sleep } from "./connect.ts";
+import { type ChunkBatch, csvBatchChunks, openBetsFile } from "./csv_batches.ts";
 
 /** What an agency run achieved. */
 export interface AgencyResult {
@@ -42,11 +44,15 @@ export type AgencyConfig = Pick<
   | "secret"
   | "connectAttempts"
   | "connectBackoff"
+  | "connectTimeout"
   | "timeout"
 >;
 
 /** Documents listed in full in the `ganadores` log line; longer lists are cut. */
 const LISTED_DOCUMENTS = 50;
+
+/** The least time between two INFO lines of an agency waiting for the draw. */
+const WAIT_LOG_MS = 5000;
 
 function listDocuments(documents: readonly string[]): string {
   const listed = documents.slice(0, LISTED_DOCUMENTS).join(" ");
@@ -62,6 +68,11 @@ class AgencyRun {
   #betsSent = 0;
   /** Batches the server holds: from WELCOME, then one more per ack. */
   #batches = 0;
+  /** The most batches the server has acknowledged at once (its highest ack + 1). */
+  #acked = 0;
+  #doneAcked = false;
+  /** Batches the server held when this connection began (its WELCOME). */
+  #held = 0;
   #lastProgress = performance.now();
 
   constructor(config: AgencyConfig, log: ActionLogger, signal: AbortSignal) {
@@ -74,17 +85,27 @@ class AgencyRun {
     return this.#betsSent;
   }
 
+  /**
+   * How far the server has acknowledged: the highest batch, plus one for the DONE. It never
+   * decreases, whatever a server says, and is at most the file's batches plus one; a
+   * session that raised it made progress.
+   */
+  get progress(): number {
+    return this.#acked + (this.#doneAcked ? 1 : 0);
+  }
+
   async session(conn: FramedConnection): Promise<AgencyResult> {
     const id = this.#config.id;
     await conn.send({ type: MessageType.HELLO, agency: id, secret: this.#config.secret });
     const welcome = await conn.expect(MessageType.WELCOME);
-    this.#batches = welcome.nextSeq;
+    this.#batches = this.#held = welcome.nextSeq;
+    const sent = await this.#sendBatches(conn, welcome.nextSeq, welcome.done);
+    if (sent === undefined) return this.stopped();
+    this.#batches = sent;
     if (!welcome.done) {
-      const sent = await this.#sendBatches(conn, welcome.nextSeq);
-      if (sent === undefined) return this.stopped();
-      this.#batches = sent;
       await conn.send({ type: MessageType.DONE, agency: id, batches: sent });
       await conn.expect(MessageType.DONE_ACK);
+      this.#doneAcked = true;
     }
     const batches = this.#batches;
     this.#log.info("apuestas_enviadas", "success", {
@@ -115,12 +136,22 @@ class AgencyRun {
   }
 
   /**
-   * Sends every batch from `firstSeq` on, a chunk of frames per write, keeping at most
-   * `window` batches unacknowledged; returns the batch count, or undefined if stopped.
+   * Sends the batches the server lacks (none once it holds the agency's DONE), a chunk of
+   * frames per write, keeping at most `window` batches unacknowledged. The last batch the
+   * server holds goes first, again: a probe the server acknowledges only if it holds the
+   * same bets. Returns how many batches the file makes, or undefined if stopped.
+   *
+   * @throws {ProtocolError} `CONFLICT` when the file makes fewer batches than the server
+   * holds, or more than it holds with the agency's DONE.
    */
-  async #sendBatches(conn: FramedConnection, firstSeq: number): Promise<number | undefined> {
+  async #sendBatches(
+    conn: FramedConnection,
+    held: number,
+    done: boolean,
+  ): Promise<number | undefined> {
     const unacked: ChunkBatch[] = [];
-    let batches = firstSeq;
+    let batches = 0;
+    const probe = held - 1;
     const { dataPath, id, batchMaxAmount, window } = this.#config;
     // Half a window per write: the other half is in flight meanwhile.
     const framesPerChunk = Math.max(1, Math.floor(window / 2));
@@ -128,16 +159,30 @@ class AgencyRun {
       const chunk of csvBatchChunks(dataPath, id, { maxAmount: batchMaxAmount, framesPerChunk })
     ) {
       if (this.#signal.aborted) break;
-      // On a resume, batches the server already holds are skipped.
-      const fresh = chunk.batches.filter((b) => b.seq >= firstSeq);
+      batches = chunk.batches.at(-1)!.seq + 1;
+      if (done && batches > held) throw this.#otherData(held, done, "more");
+      const fresh = chunk.batches.filter((b) => b.seq === probe || b.seq >= held);
       if (fresh.length === 0) continue;
       while (unacked.length + fresh.length > window) await this.#readAck(conn, unacked);
-      await conn.send(chunk.bytes.subarray(fresh[0]!.start));
+      await conn.send(chunk.bytes.subarray(fresh[0]!.start, fresh.at(-1)!.end));
       unacked.push(...fresh);
-      batches = fresh.at(-1)!.seq + 1;
     }
     while (unacked.length > 0) await this.#readAck(conn, unacked);
-    return this.#signal.aborted ? undefined : batches;
+    if (this.#signal.aborted) return undefined;
+    if (batches < held) throw this.#otherData(held, done, `only ${batches}`);
+    return batches;
+  }
+
+  /** The server holds more (or fewer) of this agency's batches than its file makes. */
+  #otherData(held: number, done: boolean, found: string): ProtocolError {
+    const { id, dataPath, batchMaxAmount } = this.#config;
+    return new ProtocolError(
+      ErrorCode.CONFLICT,
+      `The server holds ${held} batches of agency ${id}${done ? " and its DONE" : ""}, but ` +
+        `${dataPath} makes ${found} in batches of ${batchMaxAmount}, so this agency's bets ` +
+        "were already loaded from other data (another file or batch.maxAmount); to start a " +
+        "fresh draw, stop the server and move its bets.csv and bets.csv.journal away",
+    );
   }
 
   async #readAck(conn: FramedConnection, unacked: ChunkBatch[]): Promise<void> {
@@ -158,8 +203,10 @@ class AgencyRun {
         `Batch ${ack.seq} (${ack.count} bets, ${this.#config.dataPath} ${lines}) was refused: ${ack.reason}`,
       );
     }
-    this.#betsSent += expected.count;
-    this.#batches = ack.seq + 1;
+    // The probe was stored before this connection: it is not sent in this run.
+    if (ack.seq >= this.#held) this.#betsSent += expected.count;
+    this.#batches = Math.max(this.#batches, ack.seq + 1);
+    this.#acked = Math.max(this.#acked, this.#batches);
     const now = performance.now();
     if (now - this.#lastProgress >= 1000) {
       this.#lastProgress = now;
@@ -173,14 +220,22 @@ class AgencyRun {
 
   async #queryWinners(conn: FramedConnection): Promise<string[] | undefined> {
     const id = this.#config.id;
+    let loggedAt = -Infinity;
     while (!this.#signal.aborted) {
       await conn.send({ type: MessageType.WINNERS_QUERY, agency: id });
       const reply = await conn.expect(MessageType.WINNERS, MessageType.NOT_READY);
       if (reply.type === MessageType.NOT_READY) {
-        this.#log.debug("consulta_ganadores", "in_progress", {
-          client_id: id,
-          agencias_pendientes: reply.pending,
-        });
+        // Which agencies the draw waits for, at INFO, every few seconds at most.
+        const now = performance.now();
+        if (now - loggedAt >= WAIT_LOG_MS) {
+          loggedAt = now;
+          const listed = reply.pendingAgencies;
+          const more = reply.pending - listed.length;
+          this.#log.info("consulta_ganadores", "in_progress", {
+            client_id: id,
+            agencias_pendientes: listed.join(" ") + (more > 0 ? ` (+${more})` : ""),
+          });
+        }
         await sleep(reply.retryAfterMs, this.#signal);
         continue;
       }
@@ -212,20 +267,32 @@ class AgencyRun {
 
 /**
  * Runs the agency to the end: send, done, winners, total. Reconnects and resumes when
- * the connection drops.
+ * the connection drops or the server turns it away for now.
+ *
+ * Two budgets of `connect.attempts` reconnections each, both reset whenever a session
+ * made progress (a batch or the DONE acknowledged), so faults separated by progress never
+ * add up: one for failures without a hint (waits back off from `connect.backoff`), one for
+ * refusals whose ERROR says when to come back (`LIMIT_EXCEEDED` from a full server: each
+ * wait is the hint, at most a minute, plus jitter). Progress is measured by the highest
+ * batch acknowledged, which only grows and is bounded by the file's batches, so the run
+ * ends however the server behaves.
  *
  * @param config The agency's settings.
  * @param options Logger and the signal that stops it after the current batch.
  * @returns What was achieved.
+ * @throws {BetsFileError} When the data path is no readable file, or a line cannot be sent.
  * @throws {ProtocolError} When the server refuses a batch (its code and reason).
- * @throws {ConnectionError} When the server stays unreachable.
+ * @throws {ConnectionError} When the server stays unreachable, naming its address.
  */
 export async function runAgency(
   config: AgencyConfig,
   options: { readonly log: ActionLogger; readonly signal: AbortSignal },
 ): Promise<AgencyResult> {
+  // A data path that is no readable file fails now, not after a wait for the server.
+  (await openBetsFile(config.dataPath)).close();
   const run = new AgencyRun(config, options.log, options.signal);
   let reconnects = 0;
+  let hinted = 0;
   for (;;) {
     let conn: FramedConnection;
     try {
@@ -235,6 +302,7 @@ export async function runAgency(
       if (options.signal.aborted) return run.stopped();
       throw error;
     }
+    const progress = run.progress;
     let failure: unknown;
     try {
       return await run.session(conn);
@@ -246,18 +314,38 @@ export async function runAgency(
       conn.close();
       options.log.info("close_connection", "success", { client_id: config.id });
     }
-    reconnects++;
-    if (reconnects > config.connectAttempts) throw failure;
+    if (run.progress > progress) reconnects = hinted = 0;
+    const hintMs = failure instanceof ProtocolError ? failure.retryAfterMs : 0;
+    const tries = hintMs > 0 ? ++hinted : ++reconnects;
+    if (tries > config.connectAttempts) throw giveUp(config, tries - 1, hintMs > 0, failure);
     // Back off even when the server answers at once (it may be full or shutting down).
-    const wait = backoffDelay(reconnects, config.connectBackoff.ms);
+    const wait = hintMs > 0
+      ? hintedDelay(hintMs)
+      : backoffDelay(reconnects, config.connectBackoff.ms);
     options.log.warning("reconexion", "in_progress", {
       client_id: config.id,
-      intento: reconnects,
+      intento: tries,
+      intentos: config.connectAttempts,
       retry_in_ms: wait,
       detail: describeFailure(failure),
     });
     await sleep(wait, options.signal);
   }
+}
+
+/** The error an agency gives up with: the server's address, the budget spent, the last failure. */
+function giveUp(
+  config: AgencyConfig,
+  tries: number,
+  hinted: boolean,
+  failure: unknown,
+): ConnectionError {
+  const waits = hinted ? "waits the server asked for" : "reconnections";
+  return new ConnectionError(
+    `Cannot finish with server ${config.serverAddress.text}: ${tries} ${waits} in a row ` +
+      `made no progress (connect.attempts); the last ended with ${describeFailure(failure)}`,
+    { cause: failure },
+  );
 }
 
 /** Failures worth reconnecting for: a lost connection, a full or stopping server. */

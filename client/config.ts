@@ -17,6 +17,7 @@ import {
   type Resolved,
   resolveSettings,
   text,
+  unknownKeyWarnings,
 } from "../shared/config.ts";
 import { durationOf } from "../shared/duration.ts";
 import { ConfigError } from "../shared/errors.ts";
@@ -68,6 +69,12 @@ export const CLIENT_SETTINGS = {
     parser: duration,
     default: durationOf(100),
   },
+  connectTimeout: {
+    file: "connect.timeout",
+    env: "CLI_CONNECT_TIMEOUT",
+    parser: duration,
+    default: durationOf(5000),
+  },
   timeout: { file: "timeout", env: "CLI_TIMEOUT", parser: duration, default: durationOf(30_000) },
 } as const;
 
@@ -78,9 +85,10 @@ export type ClientConfig = Resolved<typeof CLIENT_SETTINGS>;
 export type ClientConfigSource = ConfigSource;
 
 /**
- * Loads the client configuration: env over `config.yaml` over defaults.
+ * Loads the client configuration: env over `config.yaml` over defaults. Keys of the file
+ * that no setting reads go to `source.onWarning`.
  *
- * @param source The environment and file path.
+ * @param source The environment, file path and where warnings go.
  * @returns The validated configuration.
  * @throws {ConfigError} Listing every bad or missing value.
  */
@@ -89,11 +97,11 @@ export function loadClientConfig(source: ClientConfigSource): ClientConfig {
     envVar: "CLI_CONFIG",
     defaultPath: "client/config.yaml",
   });
-  const config = resolveSettings(CLIENT_SETTINGS, {
-    fileName: path,
-    fileValues: parseClientConfigFile(text, path),
-    env: source.env,
-  });
+  const fileValues = parseClientConfigFile(text, path);
+  for (const warning of unknownKeyWarnings(CLIENT_SETTINGS, path, fileValues.keys())) {
+    source.onWarning?.(warning);
+  }
+  const config = resolveSettings(CLIENT_SETTINGS, { fileName: path, fileValues, env: source.env });
   return config.dataPath === "" ? { ...config, dataPath: `.data/agency-${config.id}.csv` } : config;
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import type { ConfigWarning } from "../shared/config.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { type ClientConfig, loadClientConfig } from "./config.ts";
 
@@ -51,6 +52,7 @@ const DEFAULTS_FOR_1: ClientConfig = {
   secret: "",
   connectAttempts: 10,
   connectBackoff: { ms: 100, text: "100ms" },
+  connectTimeout: { ms: 5000, text: "5s" },
   timeout: { ms: 30_000, text: "30s" },
 };
 
@@ -90,6 +92,7 @@ secret: s3cr3t
 connect:
   attempts: 3
   backoff: 50ms
+  timeout: 750ms
 timeout: 2s
 `;
   await withYaml(yaml, (path) => {
@@ -106,6 +109,7 @@ timeout: 2s
       secret: "s3cr3t",
       connectAttempts: 3,
       connectBackoff: { ms: 50, text: "50ms" },
+      connectTimeout: { ms: 750, text: "750ms" },
       timeout: { ms: 2000, text: "2s" },
     });
   });
@@ -124,6 +128,7 @@ Deno.test("loadClientConfig() lets CLI_* env vars override the file", async () =
         CLI_BATCH_MAXAMOUNT: "7",
         CLI_MODE: "bet",
         CLI_DATA_PATH: "custom.csv",
+        CLI_CONNECT_TIMEOUT: "2s",
       },
     });
     assert.deepEqual(config, {
@@ -136,6 +141,7 @@ Deno.test("loadClientConfig() lets CLI_* env vars override the file", async () =
       batchMaxAmount: 7,
       mode: "bet",
       dataPath: "custom.csv",
+      connectTimeout: { ms: 2000, text: "2s" },
     });
   });
 });
@@ -236,5 +242,44 @@ Deno.test("loadClientConfig() fails on unparsable YAML and on a missing explicit
       const problems = problemsOf(() => loadClientConfig({ env: { CLI_ID: "1" }, path: missing }));
       assert.ok(problems[0]!.startsWith(`Cannot read config file ${missing}: `), problems[0]);
     });
+  });
+});
+
+Deno.test("loadClientConfig() reports keys it does not know, and goes on", async () => {
+  const yaml = `server:
+  address: "server:12345"
+loop:
+  amout: 3
+log:
+  levle: DEBUG
+batch:
+  maxAmount: 100
+conect:
+  attempts: 2
+`;
+  await withYaml(yaml, (path) => {
+    const warnings: ConfigWarning[] = [];
+    const config = loadClientConfig({
+      env: { CLI_ID: "1" },
+      path,
+      onWarning: (w) => warnings.push(w),
+    });
+    assert.deepEqual(config, DEFAULTS_FOR_1);
+    assert.deepEqual(
+      warnings.map((w) => [w.file, w.key, w.closest]),
+      [
+        [path, "loop.amout", "loop.amount"],
+        [path, "log.levle", "log.level"],
+        [path, "conect.attempts", "connect.attempts"],
+      ],
+    );
+  });
+});
+
+Deno.test("loadClientConfig() reports no warning for the course's file", async () => {
+  await withYaml(COURSE_YAML, (path) => {
+    const warnings: ConfigWarning[] = [];
+    loadClientConfig({ env: { CLI_ID: "1" }, path, onWarning: (w) => warnings.push(w) });
+    assert.deepEqual(warnings, []);
   });
 });

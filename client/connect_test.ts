@@ -1,31 +1,14 @@
 import assert from "node:assert/strict";
-import { ConnectionError } from "../shared/errors.ts";
-import type { ActionLogger, ActionResult, LogFields } from "../shared/log.ts";
-import { backoffDelay, connectWithRetry, MAX_BACKOFF_MS, sleep } from "./connect.ts";
-
-interface Logged {
-  readonly level: string;
-  readonly action: string;
-  readonly result: ActionResult;
-  readonly fields: LogFields;
-}
-
-function captureLogger(): { log: ActionLogger; lines: Logged[] } {
-  const lines: Logged[] = [];
-  const at = (level: string) => (action: string, result: ActionResult, fields: LogFields = {}) =>
-    lines.push({ level, action, result, fields });
-  return {
-    lines,
-    log: {
-      debug: at("DEBUG"),
-      info: at("INFO"),
-      warning: at("WARNING"),
-      error: at("ERROR"),
-      critical: at("CRITICAL"),
-      isDebugEnabled: () => true,
-    },
-  };
-}
+import { ConnectionError, ErrorCode, ProtocolError } from "../shared/errors.ts";
+import { captureLogger } from "../shared/_log_capture.ts";
+import {
+  backoffDelay,
+  connectWithRetry,
+  hintedDelay,
+  lostServer,
+  MAX_BACKOFF_MS,
+  sleep,
+} from "./connect.ts";
 
 /** A loopback port with nothing listening on it (bound, then released). */
 function closedPort(): number {
@@ -77,6 +60,23 @@ Deno.test("backoffDelay() never waits longer than MAX_BACKOFF_MS", () => {
   }
 });
 
+Deno.test("hintedDelay() waits the hint plus up to a fifth more, capped", async (t) => {
+  const cases: [number, number, number][] = [
+    [1000, 0, 1000],
+    [1000, 0.5, 1100],
+    [1000, 0.999, 1200],
+    // The jitter is at most MAX_BACKOFF_MS, the hint itself at most a minute.
+    [30_000, 0.999, 30_000 + 0.999 * MAX_BACKOFF_MS],
+    [3_600_000, 0, 60_000],
+    [3_600_000, 0.999, 60_000 + 0.999 * MAX_BACKOFF_MS],
+  ];
+  for (const [hint, random, expected] of cases) {
+    await t.step(`hint ${hint} ms, random ${random}`, () => {
+      assert.equal(hintedDelay(hint, random), Math.round(expected));
+    });
+  }
+});
+
 Deno.test("sleep() waits, and returns early when aborted", async () => {
   let started = performance.now();
   await sleep(15);
@@ -118,16 +118,21 @@ Deno.test("connectWithRetry() gives up with ConnectionError after N attempts", a
     },
   );
   assert.ok(performance.now() - started < 1000);
+  // One line per failed attempt but the last; attempts a millisecond apart: only the first
+  // at INFO.
   assert.deepEqual(
     lines.map((l) => [l.level, l.action, l.result, l.fields.client_id, l.fields.attempt]),
     [
-      ["DEBUG", "connect", "in_progress", 4, 1],
+      ["INFO", "connect", "in_progress", 4, 1],
       ["DEBUG", "connect", "in_progress", 4, 2],
     ],
   );
   for (const line of lines) {
+    assert.equal(line.fields.host, "127.0.0.1");
+    assert.equal(line.fields.port, port);
+    assert.equal(line.fields.attempts, 3);
     assert.equal(typeof line.fields.retry_in_ms, "number");
-    assert.equal(typeof line.fields.detail, "string");
+    assert.match(String(line.fields.detail), /refused/i);
   }
 });
 
@@ -235,21 +240,85 @@ Deno.test("connectWithRetry() stops when the signal aborts", async (t) => {
   });
 });
 
-Deno.test("connectWithRetry() gives up a pending connect at once when the signal aborts", async () => {
-  const { log } = captureLogger();
-  const controller = new AbortController();
-  // A connect that never completes: the abort must not wait for it.
-  const hang = new Promise<Deno.TcpConn>(() => {});
-  const connect = Deno.connect;
-  (Deno as { connect: unknown }).connect = () => hang;
-  const timer = setTimeout(() => controller.abort(), 20);
+/**
+ * A listener that never accepts, its accept queue filled (Deno listens with a backlog of
+ * 511): the kernel drops further SYNs, so a new connect gets no answer, as from a server
+ * behind a firewall that drops them.
+ */
+async function unansweringListener(): Promise<
+  { readonly port: number; close(): void }
+> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  const queued: Deno.Conn[] = [];
+  const close = (): void => {
+    for (const conn of queued) conn.close();
+    listener.close();
+  };
+  try {
+    for (let i = 0; i < 4096; i++) {
+      queued.push(
+        await Deno.connect({ hostname: "127.0.0.1", port, signal: AbortSignal.timeout(500) }),
+      );
+    }
+  } catch (error) {
+    if (error instanceof DOMException && error.name === "TimeoutError") return { port, close };
+    close();
+    throw error;
+  }
+  close();
+  throw new Error("Cannot fill the accept queue: 4096 connections were all answered");
+}
+
+Deno.test("connectWithRetry() bounds each attempt by its timeout, one INFO line per slow attempt", async () => {
+  const server = await unansweringListener();
+  const { log, lines } = captureLogger();
+  const started = performance.now();
   try {
     await assert.rejects(
       connectWithRetry({
         hostname: "127.0.0.1",
-        port: 1,
+        port: server.port,
+        attempts: 3,
+        backoffMs: 1,
+        timeout: { ms: 1000, text: "1s" },
+        log,
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConnectionError);
+        assert.equal(
+          error.message,
+          `Cannot connect to 127.0.0.1:${server.port} after 3 attempts: no answer within 1s`,
+        );
+        return true;
+      },
+    );
+  } finally {
+    server.close();
+  }
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed >= 3000 && elapsed < 6000, `3 attempts of 1 s took ${elapsed.toFixed(0)} ms`);
+  // Attempts a second apart: each failure but the last is visible at INFO.
+  assert.deepEqual(lines.map((l) => [l.level, l.fields.attempt, l.fields.detail]), [
+    ["INFO", 1, "no answer within 1s"],
+    ["INFO", 2, "no answer within 1s"],
+  ]);
+});
+
+Deno.test("connectWithRetry() gives up an unanswered connect at once when the signal aborts", async () => {
+  const server = await unansweringListener();
+  const { log } = captureLogger();
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 20);
+  const started = performance.now();
+  try {
+    await assert.rejects(
+      connectWithRetry({
+        hostname: "127.0.0.1",
+        port: server.port,
         attempts: 1,
         backoffMs: 1,
+        timeout: { ms: 30_000, text: "30s" },
         log,
         signal: controller.signal,
       }),
@@ -257,6 +326,21 @@ Deno.test("connectWithRetry() gives up a pending connect at once when the signal
     );
   } finally {
     clearTimeout(timer);
-    (Deno as { connect: unknown }).connect = connect;
+    server.close();
   }
+  assert.ok(performance.now() - started < 1000, "it did not wait for the attempt's timeout");
+});
+
+Deno.test("lostServer() names the server in a failed exchange, and keeps its refusals", () => {
+  const server = { text: "server:12345" };
+  const refusal = new ProtocolError(ErrorCode.UNAUTHORIZED, "Peer error: wrong secret");
+  assert.equal(lostServer(server, refusal), refusal);
+  const reset = new Deno.errors.ConnectionReset("Connection reset by peer (os error 104)");
+  const lost = lostServer(server, reset);
+  assert.ok(lost instanceof ConnectionError);
+  assert.equal(
+    lost.message,
+    "Cannot go on with server server:12345: Connection reset by peer (os error 104)",
+  );
+  assert.equal(lost.cause, reset);
 });

@@ -8,24 +8,52 @@
  */
 import { BATCH_HEADER_SIZE, encodeBatchHeader, MAX_FRAME_SIZE } from "../shared/protocol/mod.ts";
 
-/** A line of the agency's CSV cannot be sent at all. */
+/** The agency's CSV, or a line of it, cannot be read or sent at all. */
 export class BetsFileError extends SyntaxError {
-  /** The file. */
-  readonly path: string;
-  /** The 1-based line number. */
-  readonly line: number;
-
   /**
    * @param path The file.
-   * @param line The line.
+   * @param line The 1-based line number, or `undefined` when the whole file is at fault.
    * @param detail What was wrong.
    * @param options Standard error options.
    */
-  constructor(path: string, line: number, detail: string, options?: ErrorOptions) {
-    super(`Cannot read bets from ${path} line ${line}: ${detail}`, options);
+  constructor(path: string, line: number | undefined, detail: string, options?: ErrorOptions) {
+    const where = line === undefined ? path : `${path} line ${line}`;
+    super(`Cannot read bets from ${where}: ${detail}`, options);
     this.name = "BetsFileError";
-    this.path = path;
-    this.line = line;
+  }
+}
+
+/** What an agency's data path must name, for the errors that say it does not. */
+const EXPECTED_FILE = "expected this agency's CSV file of bets (data.path or CLI_DATA_PATH)";
+
+/** An OS error opening or reading the bets file, in words that name no syscall. */
+function fileProblem(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return `no such file, ${EXPECTED_FILE}`;
+  if (error instanceof Deno.errors.IsADirectory) return `it is a directory, ${EXPECTED_FILE}`;
+  if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
+    return `permission denied, ${EXPECTED_FILE} that this program may read`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Opens an agency's CSV for reading, refusing what cannot be one: a missing path, a
+ * directory (what Docker mounts in place of a missing file), an unreadable file.
+ *
+ * @param path The agency's data path.
+ * @returns The open file; the caller closes it.
+ * @throws {BetsFileError} Naming the path, what is wrong and what was expected.
+ */
+export async function openBetsFile(path: string): Promise<Deno.FsFile> {
+  let file: Deno.FsFile | undefined;
+  try {
+    file = await Deno.open(path, { read: true });
+    // Opening a directory for reading succeeds on Linux; only its first read fails.
+    if ((await file.stat()).isDirectory) throw new Deno.errors.IsADirectory(path);
+    return file;
+  } catch (error) {
+    file?.close();
+    throw new BetsFileError(path, undefined, fileProblem(error), { cause: error });
   }
 }
 
@@ -252,14 +280,15 @@ class Packer {
  * @param agency The agency id.
  * @param options Batch size and chunk size.
  * @returns Chunks whose batches are numbered from 0.
- * @throws {BetsFileError} For a line too long for a frame, naming the line.
+ * @throws {BetsFileError} For a file that cannot be read, or a line too long for a frame,
+ * naming the file (and the line).
  */
 export async function* csvBatchChunks(
   path: string,
   agency: number,
   options: ChunkOptions,
 ): AsyncGenerator<BatchChunk> {
-  using file = await Deno.open(path, { read: true });
+  using file = await openBetsFile(path);
   const packer = new Packer(path, agency, options);
   const buf = new Uint8Array(READ_SIZE);
   let filled = 0;
@@ -274,7 +303,7 @@ export async function* csvBatchChunks(
     }
     // A sync read: 256 KiB of a local file take microseconds, less than an async op's
     // round trip through Deno's thread pool, and the agency has nothing to do meanwhile.
-    const n = file.readSync(buf.subarray(filled));
+    const n = readChunk(file, buf.subarray(filled), path, packer.nextLine);
     const eof = n === null;
     if (!eof) filled += n;
     const view = buf.subarray(0, filled);
@@ -305,4 +334,13 @@ export async function* csvBatchChunks(
   }
   const last = packer.take(true);
   if (last) yield last;
+}
+
+/** One read of the bets file; a failure names the file and the line it was reading. */
+function readChunk(file: Deno.FsFile, into: Uint8Array, path: string, line: number): number | null {
+  try {
+    return file.readSync(into);
+  } catch (error) {
+    throw new BetsFileError(path, line, fileProblem(error), { cause: error });
+  }
 }

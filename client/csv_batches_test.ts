@@ -4,7 +4,7 @@ import { parse as parseCsv } from "csv-parse/sync";
 import { unzipSync } from "fflate";
 import type { BetFields } from "../shared/bet.ts";
 import { decodeMessage, MAX_FRAME_SIZE, MessageType } from "../shared/protocol/mod.ts";
-import { BetsFileError, csvBatchChunks } from "./csv_batches.ts";
+import { BetsFileError, csvBatchChunks, openBetsFile } from "./csv_batches.ts";
 import { COURSE_ZIP, HAS_COURSE_ZIP } from "../shared/_course_data.ts";
 
 /**
@@ -189,13 +189,62 @@ Deno.test("csvBatchChunks() names the file and line of a line too long to send",
       });
     });
   }
-  await t.step("a missing file", async () => {
-    await assert.rejects(
-      () =>
-        Array.fromAsync(
-          csvBatchChunks("/nonexistent/agency-1.csv", 1, { maxAmount: 10, framesPerChunk: 1 }),
-        ),
-      Deno.errors.NotFound,
+});
+
+Deno.test("csvBatchChunks() and openBetsFile() name a data path that is no file of bets", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "csv_batches_path_" });
+  const expected = "expected this agency's CSV file of bets \\(data.path or CLI_DATA_PATH\\)";
+  const cases: [string, string, string][] = [
+    ["a missing file", `${dir}/agency-1.csv`, `no such file, ${expected}$`],
+    // What Docker leaves when it bind-mounts a file that does not exist.
+    ["a directory", dir, `it is a directory, ${expected}$`],
+  ];
+  try {
+    for (const [name, path, problem] of cases) {
+      await t.step(name, async () => {
+        const pattern = new RegExp(`^Cannot read bets from ${path}: ${problem}`);
+        for (const attempt of [() => openBetsFile(path), () => framesOf(path)]) {
+          await assert.rejects(attempt, (error: unknown) => {
+            assert.ok(error instanceof BetsFileError);
+            assert.match(error.message, pattern);
+            return true;
+          });
+        }
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+
+  function framesOf(path: string): Promise<unknown> {
+    return Array.fromAsync(csvBatchChunks(path, 1, { maxAmount: 10, framesPerChunk: 1 }));
+  }
+});
+
+Deno.test("openBetsFile() names a file the program may not read", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "csv_batches_denied_" });
+  try {
+    const path = `${dir}/agency-1.csv`;
+    await Deno.writeTextFile(path, "Ana,Lorca,1,1999-03-17,1\n");
+    // Tests run as root, who reads any file whatever its mode: a program started without
+    // read permission for the file meets the same refusal.
+    const script = `${dir}/open.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { openBetsFile } from "${new URL("./csv_batches.ts", import.meta.url)}";\n` +
+        `await openBetsFile(${JSON.stringify(path)}).catch((e) => console.log(e.message));\n`,
     );
-  });
+    const { stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-config", "--no-prompt", script],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    assert.equal(
+      new TextDecoder().decode(stdout).trim(),
+      `Cannot read bets from ${path}: permission denied, expected this agency's CSV file of ` +
+        "bets (data.path or CLI_DATA_PATH) that this program may read",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

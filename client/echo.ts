@@ -4,15 +4,22 @@
  *
  * @module
  */
+import { ConnectionError } from "../shared/errors.ts";
 import type { ActionLogger } from "../shared/log.ts";
-import { writeAll } from "../shared/net/framed_conn.ts";
+import { concatBytes, writeAll } from "../shared/bytes.ts";
 import type { ClientConfig } from "./config.ts";
-import { connectWithRetry, sleep } from "./connect.ts";
+import { connectWithRetry, lostServer, sleep } from "./connect.ts";
 
 /** The echo loop's settings. */
 export type EchoConfig = Pick<
   ClientConfig,
-  "id" | "serverAddress" | "loopAmount" | "loopPeriod" | "connectAttempts" | "connectBackoff"
+  | "id"
+  | "serverAddress"
+  | "loopAmount"
+  | "loopPeriod"
+  | "connectAttempts"
+  | "connectBackoff"
+  | "connectTimeout"
 >;
 
 async function readLine(conn: Deno.Conn): Promise<string> {
@@ -20,18 +27,12 @@ async function readLine(conn: Deno.Conn): Promise<string> {
   const buf = new Uint8Array(1024);
   for (;;) {
     const n = await conn.read(buf);
-    if (n === null) break;
+    // The line went out ending in a line break: an echo without one is no echo.
+    if (n === null) throw new ConnectionError("the connection closed before the echo came back");
     chunks.push(buf.slice(0, n));
     if (buf.subarray(0, n).includes(0x0a)) break;
   }
-  const text = new TextDecoder().decode(
-    chunks.reduce((all, c) => {
-      const joined = new Uint8Array(all.length + c.length);
-      joined.set(all);
-      joined.set(c, all.length);
-      return joined;
-    }, new Uint8Array(0)),
-  );
+  const text = new TextDecoder().decode(concatBytes(chunks));
   return text.replace(/\r?\n$/, "");
 }
 
@@ -41,6 +42,8 @@ async function readLine(conn: Deno.Conn): Promise<string> {
  * @param config Id, server address, amount and period.
  * @param options Logger and the signal that stops the loop early.
  * @returns How many messages were echoed.
+ * @throws {ConnectionError} When the server cannot be reached or a message exchange fails,
+ * naming the server.
  */
 export async function runEcho(
   config: EchoConfig,
@@ -54,6 +57,7 @@ export async function runEcho(
       port: config.serverAddress.port,
       attempts: config.connectAttempts,
       backoffMs: config.connectBackoff.ms,
+      timeout: config.connectTimeout,
       log,
       signal,
       fields: { client_id: config.id },
@@ -63,6 +67,8 @@ export async function runEcho(
       const reply = await readLine(conn);
       log.info("receive_message", "success", { client_id: config.id, msg: reply });
       echoed++;
+    } catch (error) {
+      throw lostServer(config.serverAddress, error);
     } finally {
       conn.close();
     }

@@ -4,10 +4,12 @@
  * `CLI_MODE` picks Part 1's echo loop (`echo`), exercise 5's single bet (`bet`) or a
  * full agency (`agency`, the default). SIGTERM or SIGINT stops it after the current
  * batch or message; it then closes its socket, logs, and exits 0. Exit codes: 0 done,
- * 1 refused by the server or unreachable, 2 bad configuration or data.
+ * 1 refused by the server or unreachable, 2 bad configuration or data (one `config` or
+ * `agencia` line with `result: fail` says which and where).
  *
  * @module
  */
+import { type ConfigWarning, logConfigWarnings } from "../shared/config.ts";
 import { ConfigError, ConnectionError, ProtocolError } from "../shared/errors.ts";
 import { type ActionLogger, getActionLogger, setupLogging } from "../shared/log.ts";
 import { describeFailure, runAgency } from "./agency.ts";
@@ -59,16 +61,22 @@ async function runMode(
  * @returns The process exit code.
  */
 export async function main(): Promise<number> {
+  const warnings: ConfigWarning[] = [];
   let config: ClientConfig;
   try {
-    config = loadClientConfig({ env: Deno.env.toObject() });
+    config = loadClientConfig({ env: Deno.env.toObject(), onWarning: (w) => warnings.push(w) });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    console.error(`client: ${error.message}`);
+    // No level was read: log at INFO, warnings first (a typo'd key often explains the error).
+    setupLogging("INFO");
+    const log = getActionLogger("client");
+    logConfigWarnings(log, warnings);
+    log.error("config", "fail", { error: error.message });
     return EXIT_BAD_INPUT;
   }
   setupLogging(config.logLevel);
   const log = getActionLogger("client");
+  logConfigWarnings(log, warnings);
   logConfig(log, config);
   const controller = new AbortController();
   const signals = ["SIGTERM", "SIGINT"] as const;
@@ -92,8 +100,7 @@ export async function main(): Promise<number> {
       log.info("shutdown", "success", { client_id: config.id });
       return 0;
     }
-    const badInput = error instanceof ConfigError || error instanceof BetsFileError ||
-      error instanceof Deno.errors.NotFound;
+    const badInput = error instanceof ConfigError || error instanceof BetsFileError;
     if (!badInput && !(error instanceof ProtocolError) && !(error instanceof ConnectionError)) {
       throw error;
     }

@@ -9,7 +9,7 @@ import { ConfigError, type ErrorCode, ProtocolError } from "../shared/errors.ts"
 import type { ActionLogger } from "../shared/log.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
-import { openServerConnection } from "./connect.ts";
+import { lostServer, openServerConnection } from "./connect.ts";
 
 const BET_ENV = ["NOMBRE", "APELLIDO", "DOCUMENTO", "NACIMIENTO", "NUMERO"] as const;
 
@@ -45,22 +45,34 @@ export function betFromEnv(env: Readonly<Record<string, string | undefined>>): B
  * @param bet The bet.
  * @param options Logger and abort signal.
  * @throws {ProtocolError} When the server refuses the bet.
+ * @throws {ConnectionError} When the server cannot be reached or the connection fails,
+ * naming the server.
  */
 export async function sendSingleBet(
   config: Pick<
     ClientConfig,
-    "id" | "serverAddress" | "secret" | "connectAttempts" | "connectBackoff" | "timeout"
+    | "id"
+    | "serverAddress"
+    | "secret"
+    | "connectAttempts"
+    | "connectBackoff"
+    | "connectTimeout"
+    | "timeout"
   >,
   bet: BetFields,
   options: { readonly log: ActionLogger; readonly signal: AbortSignal },
 ): Promise<void> {
   using conn = await openServerConnection(config, options);
-  await conn.send({ type: MessageType.HELLO, agency: config.id, secret: config.secret });
-  await conn.expect(MessageType.WELCOME);
-  // Sequence 0: a retry of an already stored bet is acknowledged as a duplicate.
-  await conn.send({ type: MessageType.BET, seq: 0, bet });
-  const ack = await conn.expect(MessageType.BATCH_ACK);
-  if (ack.status !== 0) throw new ProtocolError(ack.status as ErrorCode, ack.reason);
-  options.log.info("apuesta_enviada", "success", { dni: bet.document, numero: bet.number });
-  await conn.send({ type: MessageType.BYE });
+  try {
+    await conn.send({ type: MessageType.HELLO, agency: config.id, secret: config.secret });
+    await conn.expect(MessageType.WELCOME);
+    // Sequence 0: a retry of an already stored bet is acknowledged as a duplicate.
+    await conn.send({ type: MessageType.BET, seq: 0, bet });
+    const ack = await conn.expect(MessageType.BATCH_ACK);
+    if (ack.status !== 0) throw new ProtocolError(ack.status as ErrorCode, ack.reason);
+    options.log.info("apuesta_enviada", "success", { dni: bet.document, numero: bet.number });
+    await conn.send({ type: MessageType.BYE });
+  } catch (error) {
+    throw lostServer(config.serverAddress, error);
+  }
 }

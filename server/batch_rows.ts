@@ -22,21 +22,15 @@ import {
 } from "../shared/bet.ts";
 import { ErrorCode, InvalidBetError, ProtocolError } from "../shared/errors.ts";
 import { decodeMessage, MessageType } from "../shared/protocol/mod.ts";
-import { formatBetRows } from "./storage.ts";
+import { type BetRows, formatBetRows } from "./bets_csv.ts";
 
-/** A batch turned into storage rows. */
-export interface BatchRows {
+/**
+ * A batch turned into storage rows. From the fast path, `rows` is a view of a reused
+ * buffer: valid until the next `batchRows` call.
+ */
+export interface BatchRows extends BetRows {
   readonly agency: number;
   readonly seq: number;
-  /** Bets in the batch. */
-  readonly count: number;
-  /** Bets playing the winning number. */
-  readonly winners: number;
-  /**
-   * CSV rows as `bets.csv` stores them (CRLF, minimal quoting). From the fast path, a
-   * view of a reused buffer: valid until the next `batchRows` call.
-   */
-  readonly rows: Uint8Array;
 }
 
 /** Where a batch header's fields sit. */
@@ -60,7 +54,8 @@ const utf8 = new TextEncoder();
  *
  * @param body The frame body.
  * @returns Agency, sequence and bet count.
- * @throws {ProtocolError} `MALFORMED` when the body is shorter than the header.
+ * @throws {ProtocolError} `MALFORMED` when the body is shorter than the header or the
+ * batch holds no bets (an empty batch would take a sequence for nothing).
  */
 export function batchHeader(body: Uint8Array): BatchHeader {
   if (body.length < 8) {
@@ -69,10 +64,14 @@ export function batchHeader(body: Uint8Array): BatchHeader {
       `Cannot decode batch: body of ${body.length} bytes is shorter than its header`,
     );
   }
+  const count = (body[6]! << 8) | body[7]!;
+  if (count === 0) {
+    throw new ProtocolError(ErrorCode.MALFORMED, "Cannot decode batch: it holds no bets");
+  }
   return {
     agency: (body[0]! << 8) | body[1]!,
     seq: ((body[2]! << 24) | (body[3]! << 16) | (body[4]! << 8) | body[5]!) >>> 0,
-    count: (body[6]! << 8) | body[7]!,
+    count,
   };
 }
 

@@ -276,4 +276,15 @@ Deno.test("batchRows() refuses a malformed body like the codec does", async (t) 
   await t.step("a body shorter than the header", () => {
     assert.throws(() => batchHeader(new Uint8Array(5)), /shorter than its header/);
   });
+  await t.step("a batch of no bets: it would take a sequence for nothing", () => {
+    const empty = new Uint8Array([0, 4, 0, 0, 0, 0, 0, 0]);
+    for (const path of [batchHeader, batchRows, referenceRows]) {
+      assert.throws(() => path(empty), (error: unknown) => {
+        assert.ok(error instanceof ProtocolError);
+        assert.equal(error.code, ErrorCode.MALFORMED);
+        assert.equal(error.message, "Cannot decode batch: it holds no bets");
+        return true;
+      });
+    }
+  });
 });

@@ -8,6 +8,7 @@ import { parseINI } from "confbox/ini";
 import {
   type ConfigSource,
   duration,
+  iniWarnings,
   integer,
   logLevel,
   oneOf,
@@ -15,12 +16,22 @@ import {
   type Resolved,
   resolveSettings,
   text,
+  type ValueParser,
 } from "../shared/config.ts";
 import { durationOf } from "../shared/duration.ts";
 import { ConfigError } from "../shared/errors.ts";
+import { FSYNC_POLICIES } from "./storage.ts";
 
-/** How bet storage makes acks durable. */
-export const FSYNC_POLICIES = ["group", "batch", "off"] as const;
+/** Agency ids separated by spaces or commas, e.g. `4` or `2,4`. */
+const agencyList: ValueParser<readonly number[]> = {
+  expected: 'agency ids from 1 to 65535 separated by spaces or commas, e.g. "4" or "2,4"',
+  parse(raw) {
+    const text = typeof raw === "number" ? String(raw) : typeof raw === "string" ? raw : "";
+    if (!/^\s*\d+(?:[\s,]+\d+)*\s*$/.test(text)) return undefined;
+    const ids = [...new Set(text.trim().split(/[\s,]+/).map(Number))].sort((a, b) => a - b);
+    return ids.every((id) => id >= 1 && id <= 65535) ? ids : undefined;
+  },
+};
 
 /** Every server setting: INI key = env var name. */
 export const SERVER_SETTINGS = {
@@ -93,6 +104,12 @@ export const SERVER_SETTINGS = {
     parser: text(4096),
     default: "",
   },
+  excludedAgencies: {
+    file: "SERVER_EXCLUDED_AGENCIES",
+    env: "SERVER_EXCLUDED_AGENCIES",
+    parser: agencyList,
+    default: [] as readonly number[],
+  },
 } as const;
 
 /** The resolved server configuration. */
@@ -102,9 +119,10 @@ export type ServerConfig = Resolved<typeof SERVER_SETTINGS>;
 export type ServerConfigSource = ConfigSource;
 
 /**
- * Loads the server configuration: env over `config.ini` over defaults.
+ * Loads the server configuration: env over `config.ini` over defaults. Lines of the file
+ * it ignores go to `source.onWarning`.
  *
- * @param source The environment and file path.
+ * @param source The environment, file path and where warnings go.
  * @returns The validated configuration.
  * @throws {ConfigError} Listing every bad or missing value.
  */
@@ -113,8 +131,38 @@ export function loadServerConfig(source: ServerConfigSource): ServerConfig {
     envVar: "SERVER_CONFIG",
     defaultPath: "server/config.ini",
   });
+  for (const warning of iniWarnings(SERVER_SETTINGS, path, text)) source.onWarning?.(warning);
   const values = parseServerConfigFile(text, path);
-  return resolveSettings(SERVER_SETTINGS, { fileName: path, fileValues: values, env: source.env });
+  const config = resolveSettings(SERVER_SETTINGS, {
+    fileName: path,
+    fileValues: values,
+    env: source.env,
+  });
+  const problems: string[] = [];
+  const origin = (key: string) =>
+    source.env[key] !== undefined && source.env[key] !== "" ? `env ${key}` : `${path} key ${key}`;
+  // Resolution reads an empty value as unset; for the storage that would quietly mean
+  // ./bets.csv, maybe another draw than the one meant.
+  const storage = source.env["SERVER_STORAGE_PATH"] ?? values.get("SERVER_STORAGE_PATH");
+  if (storage !== undefined && String(storage).trim() === "") {
+    const where = source.env["SERVER_STORAGE_PATH"] !== undefined
+      ? "env SERVER_STORAGE_PATH"
+      : `${path} key SERVER_STORAGE_PATH`;
+    problems.push(
+      `Invalid config value "" from ${where}: expected the path of the bets file ` +
+        "(leave the setting out for ./bets.csv)",
+    );
+  }
+  const excluded = config.excludedAgencies;
+  if (excluded.some((id) => id > config.agencies) || excluded.length === config.agencies) {
+    problems.push(
+      `Invalid config value "${excluded.join(" ")}" from ${
+        origin("SERVER_EXCLUDED_AGENCIES")
+      }: expected agency ids from 1 to ${config.agencies} (SERVER_AGENCIES), not all of them`,
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
 }
 
 /**

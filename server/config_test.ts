@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import type { ConfigWarning } from "../shared/config.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { loadServerConfig, type ServerConfig } from "./config.ts";
 
@@ -25,6 +26,7 @@ const DEFAULTS: ServerConfig = {
   drawWait: { ms: 1000, text: "1s" },
   progressInterval: { ms: 5000, text: "5s" },
   secretsPath: "",
+  excludedAgencies: [],
 };
 
 async function withIni(
@@ -73,6 +75,7 @@ SERVER_MAX_FRAME_SIZE = 4096
 SERVER_DRAW_WAIT = 250ms
 SERVER_PROGRESS_INTERVAL = 1s
 SERVER_SECRETS_PATH = /etc/secrets.ini
+SERVER_EXCLUDED_AGENCIES = 4, 2
 `;
   await withIni(ini, (path) => {
     assert.deepEqual(loadServerConfig({ env: {}, path }), {
@@ -90,6 +93,7 @@ SERVER_SECRETS_PATH = /etc/secrets.ini
       drawWait: { ms: 250, text: "250ms" },
       progressInterval: { ms: 1000, text: "1s" },
       secretsPath: "/etc/secrets.ini",
+      excludedAgencies: [2, 4],
     });
   });
 });
@@ -176,6 +180,53 @@ SERVER_FSYNC = sometimes
   });
 });
 
+Deno.test("loadServerConfig() refuses an empty SERVER_STORAGE_PATH, which would mean ./bets.csv", async (t) => {
+  await t.step("from env", async () => {
+    await withIni(COURSE_INI, (path) => {
+      assert.deepEqual(
+        problemsOf(() => loadServerConfig({ path, env: { SERVER_STORAGE_PATH: "" } })),
+        [
+          'Invalid config value "" from env SERVER_STORAGE_PATH: expected the path of the bets file (leave the setting out for ./bets.csv)',
+        ],
+      );
+    });
+  });
+  await t.step("from the file", async () => {
+    await withIni(`${COURSE_INI}SERVER_STORAGE_PATH =\n`, (path) => {
+      assert.deepEqual(problemsOf(() => loadServerConfig({ path, env: {} })), [
+        `Invalid config value "" from ${path} key SERVER_STORAGE_PATH: expected the path of the bets file (leave the setting out for ./bets.csv)`,
+      ]);
+    });
+  });
+});
+
+Deno.test("loadServerConfig() reads SERVER_EXCLUDED_AGENCIES as agencies of the draw, not all", async (t) => {
+  await withIni(COURSE_INI, async (path) => {
+    const load = (value: string, agencies = "5") =>
+      loadServerConfig({
+        path,
+        env: { SERVER_EXCLUDED_AGENCIES: value, SERVER_AGENCIES: agencies },
+      });
+    await t.step("spaces or commas", () => {
+      assert.deepEqual(load("3").excludedAgencies, [3]);
+      assert.deepEqual(load("5 1,3, 1").excludedAgencies, [1, 3, 5]);
+    });
+    await t.step("not a list of ids", () => {
+      assert.deepEqual(problemsOf(() => load("x")), [
+        'Invalid config value "x" from env SERVER_EXCLUDED_AGENCIES: expected agency ids from 1 to 65535 separated by spaces or commas, e.g. "4" or "2,4"',
+      ]);
+    });
+    await t.step("an agency outside the draw, or every agency", () => {
+      const expected =
+        "from env SERVER_EXCLUDED_AGENCIES: expected agency ids from 1 to 3 (SERVER_AGENCIES), not all of them";
+      assert.deepEqual(problemsOf(() => load("4", "3")), [`Invalid config value "4" ${expected}`]);
+      assert.deepEqual(problemsOf(() => load("1 2 3", "3")), [
+        `Invalid config value "1 2 3" ${expected}`,
+      ]);
+    });
+  });
+});
+
 Deno.test("loadServerConfig() fails on a missing explicit file", async () => {
   const dir = await Deno.makeTempDir({ prefix: "server_config_test_" });
   try {
@@ -188,4 +239,34 @@ Deno.test("loadServerConfig() fails on a missing explicit file", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("loadServerConfig() reports ignored lines with the closest key, and goes on", async () => {
+  const ini = `${COURSE_INI}LOGING_LEVEL = DEBUG\nSERVER_AGENCIES 3\n`;
+  await withIni(ini, (path) => {
+    const warnings: ConfigWarning[] = [];
+    const config = loadServerConfig({ env: {}, path, onWarning: (w) => warnings.push(w) });
+    assert.deepEqual(config, DEFAULTS);
+    assert.deepEqual(warnings, [
+      {
+        file: path,
+        line: 6,
+        key: "LOGING_LEVEL",
+        closest: "LOGGING_LEVEL",
+        problem: "unknown key, ignored",
+      },
+      {
+        file: path,
+        line: 7,
+        key: "SERVER_AGENCIES",
+        closest: "SERVER_AGENCIES",
+        problem: "not a KEY = value line, ignored",
+      },
+    ]);
+  });
+  await withIni(COURSE_INI, (path) => {
+    const warnings: ConfigWarning[] = [];
+    loadServerConfig({ env: {}, path, onWarning: (w) => warnings.push(w) });
+    assert.deepEqual(warnings, [], "the course's file gives none");
+  });
 });

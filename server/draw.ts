@@ -1,7 +1,8 @@
 /**
- * The draw: a latch on every expected agency being done, then one pass over the stored
+ * The draw: a latch on every counted agency being done, then one pass over the stored
  * bets that groups winners by agency. Nothing partial is ever handed out: before the
- * draw, queries learn only how many agencies are still loading.
+ * draw, a winners query learns only which agencies are still loading (a total query gets
+ * a count flagged as partial).
  *
  * @module
  */
@@ -15,12 +16,17 @@ export type WinnersByAgency = ReadonlyMap<number, readonly string[]>;
  * the number of winners, not of bets.
  *
  * @param bets The stored bets (e.g. `BetStore.loadBets()`).
+ * @param counted The agencies the draw counts; bets of others are left out. Every
+ * agency when omitted.
  * @returns Winners by agency.
  */
-export async function collectWinners(bets: AsyncIterable<Bet>): Promise<WinnersByAgency> {
+export async function collectWinners(
+  bets: AsyncIterable<Bet>,
+  counted?: ReadonlySet<number>,
+): Promise<WinnersByAgency> {
   const winners = new Map<number, string[]>();
   for await (const bet of bets) {
-    if (!hasWon(bet)) continue;
+    if (!hasWon(bet) || (counted !== undefined && !counted.has(bet.agency))) continue;
     const list = winners.get(bet.agency);
     if (list) list.push(bet.document);
     else winners.set(bet.agency, [bet.document]);
@@ -30,13 +36,19 @@ export async function collectWinners(bets: AsyncIterable<Bet>): Promise<WinnersB
 
 /** What the lottery answers about the draw. */
 export type DrawStatus =
-  | { readonly drawn: false; readonly pending: number }
+  | {
+    readonly drawn: false;
+    /** Counted agencies not done yet. */
+    readonly pending: number;
+    /** Their ids, ascending. */
+    readonly pendingAgencies: readonly number[];
+  }
   | { readonly drawn: true; readonly winners: WinnersByAgency; readonly total: number };
 
 /** Options of {@linkcode Lottery}. */
 export interface LotteryOptions {
-  /** How many agencies must be done before the draw. */
-  readonly agencies: number;
+  /** The agencies the draw counts: each must be done before it (others are ignored). */
+  readonly agencies: readonly number[];
   /** Runs the draw over the stored bets (called once). */
   readonly draw: () => Promise<WinnersByAgency>;
   /** Called once with the result, e.g. to log `sorteo`. */
@@ -49,38 +61,45 @@ export interface LotteryOptions {
  */
 export class Lottery {
   readonly #options: LotteryOptions;
-  readonly #done = new Set<number>();
+  /** Counted agencies not done yet. */
+  readonly #pending: Set<number>;
   #result: Promise<WinnersByAgency> | undefined;
   readonly #waiters = new Set<() => void>();
   #closed = false;
   #status: DrawStatus;
 
-  /** @param options Expected agencies and the draw itself. */
+  /** @param options The counted agencies and the draw itself. */
   constructor(options: LotteryOptions) {
     this.#options = options;
-    this.#status = { drawn: false, pending: options.agencies };
+    this.#pending = new Set(options.agencies);
+    this.#status = this.#waiting();
   }
 
-  /** Whether the draw has finished, and its result or how many agencies are pending. */
+  #waiting(): DrawStatus {
+    const pendingAgencies = [...this.#pending].sort((a, b) => a - b);
+    return { drawn: false, pending: pendingAgencies.length, pendingAgencies };
+  }
+
+  /** Whether the draw has finished, and its result or which agencies are pending. */
   get status(): DrawStatus {
     return this.#status;
   }
 
-  /** Agencies still loading. */
+  /** Counted agencies still loading. */
   get pending(): number {
-    return this.#options.agencies - this.#done.size;
+    return this.#pending.size;
   }
 
   /**
-   * Marks an agency done; when it is the last one, starts the draw.
+   * Marks an agency done; when it is the last counted one, starts the draw. An agency
+   * the draw does not count changes nothing.
    *
    * @param agency The agency id.
    * @returns The draw's result once the last agency is in, otherwise `undefined`.
    */
   markDone(agency: number): Promise<WinnersByAgency> | undefined {
-    this.#done.add(agency);
-    if (!this.#status.drawn) this.#status = { drawn: false, pending: this.pending };
-    if (this.pending > 0) return undefined;
+    if (this.#pending.delete(agency) && !this.#status.drawn) this.#status = this.#waiting();
+    if (this.#pending.size > 0 || !this.#options.agencies.includes(agency)) return undefined;
     this.#result ??= this.#run();
     return this.#result;
   }

@@ -18,7 +18,7 @@ function countingLottery(agencies: number, winners: WinnersByAgency = new Map())
   const calls = { draw: 0, drawn: [] as [WinnersByAgency, number][] };
   const gate = Promise.withResolvers<void>();
   const lottery = new Lottery({
-    agencies,
+    agencies: Array.from({ length: agencies }, (_, i) => i + 1),
     draw: async () => {
       calls.draw++;
       await gate.promise;
@@ -55,14 +55,14 @@ Deno.test("collectWinners() of no bets is empty", async () => {
 
 Deno.test("Lottery status counts pending agencies before the draw", () => {
   const { lottery, calls } = countingLottery(3);
-  assert.deepEqual(lottery.status, { drawn: false, pending: 3 });
+  assert.deepEqual(lottery.status, { drawn: false, pending: 3, pendingAgencies: [1, 2, 3] });
   assert.equal(lottery.pending, 3);
   assert.equal(lottery.markDone(2), undefined);
-  assert.deepEqual(lottery.status, { drawn: false, pending: 2 });
+  assert.deepEqual(lottery.status, { drawn: false, pending: 2, pendingAgencies: [1, 3] });
   assert.equal(lottery.markDone(2), undefined, "marking twice counts once");
-  assert.deepEqual(lottery.status, { drawn: false, pending: 2 });
+  assert.deepEqual(lottery.status, { drawn: false, pending: 2, pendingAgencies: [1, 3] });
   assert.equal(lottery.markDone(1), undefined);
-  assert.deepEqual(lottery.status, { drawn: false, pending: 1 });
+  assert.deepEqual(lottery.status, { drawn: false, pending: 1, pendingAgencies: [3] });
   assert.equal(lottery.whenDrawn(), undefined);
   assert.equal(calls.draw, 0);
 });
@@ -73,7 +73,11 @@ Deno.test("Lottery.markDone() runs the draw exactly once, when the last agency i
   assert.equal(lottery.markDone(1), undefined);
   const first = lottery.markDone(2);
   assert.ok(first);
-  assert.deepEqual(lottery.status, { drawn: false, pending: 0 }, "not drawn until it finishes");
+  assert.deepEqual(
+    lottery.status,
+    { drawn: false, pending: 0, pendingAgencies: [] },
+    "not drawn until it finishes",
+  );
   const again = lottery.markDone(2);
   const other = lottery.markDone(1);
   assert.equal(again, first, "callers share the same draw");
@@ -119,9 +123,41 @@ Deno.test("Lottery with one agency draws on its first markDone", async () => {
   assert.deepEqual(lottery.status, { drawn: true, winners: new Map(), total: 0 });
 });
 
+Deno.test("collectWinners() leaves out the bets of agencies the draw does not count", async () => {
+  const winners = await collectWinners(
+    stream([bet(1, "1", 7574), bet(4, "4", 7574), bet(9, "9", 7574), bet(2, "2", 7574)]),
+    new Set([1, 2, 3]),
+  );
+  assert.deepEqual(winners, new Map([[1, ["1"]], [2, ["2"]]]));
+});
+
+Deno.test("Lottery counts only its agencies: others marking done change nothing", async () => {
+  const { lottery, calls, release } = countingLottery(2);
+  assert.equal(lottery.markDone(3), undefined);
+  assert.equal(lottery.markDone(7), undefined);
+  assert.deepEqual(lottery.status, { drawn: false, pending: 2, pendingAgencies: [1, 2] });
+  lottery.markDone(1);
+  const draw = lottery.markDone(2);
+  assert.ok(draw);
+  release();
+  await draw;
+  assert.equal(calls.draw, 1);
+});
+
+Deno.test("Lottery without an excluded agency draws when the others are done", async () => {
+  const lottery = new Lottery({
+    agencies: [1, 2, 3, 5],
+    draw: () =>
+      collectWinners(stream([bet(4, "4", 7574), bet(5, "5", 7574)]), new Set([1, 2, 3, 5])),
+  });
+  for (const agency of [1, 2, 3]) assert.equal(lottery.markDone(agency), undefined);
+  assert.deepEqual(lottery.status, { drawn: false, pending: 1, pendingAgencies: [5] });
+  assert.deepEqual(await lottery.markDone(5), new Map([[5, ["5"]]]));
+});
+
 Deno.test("Lottery draws over collectWinners() of the stored bets", async () => {
   const bets = [bet(1, "1", 7574), bet(2, "2", 7574), bet(2, "3", 7574), bet(1, "4", 5)];
-  const lottery = new Lottery({ agencies: 2, draw: () => collectWinners(stream(bets)) });
+  const lottery = new Lottery({ agencies: [1, 2], draw: () => collectWinners(stream(bets)) });
   lottery.markDone(1);
   const winners = await lottery.markDone(2);
   assert.deepEqual(winners, new Map([[1, ["1"]], [2, ["2", "3"]]]));
@@ -144,13 +180,18 @@ Deno.test("Lottery.waitForDraw() answers the moment the draw ends, or pending at
   await t.step("pending when the draw does not come in time", async () => {
     const { lottery } = countingLottery(2);
     lottery.markDone(1);
-    assert.deepEqual(await lottery.waitForDraw(20), { drawn: false, pending: 1 });
+    assert.deepEqual(await lottery.waitForDraw(20), {
+      drawn: false,
+      pending: 1,
+      pendingAgencies: [2],
+    });
   });
   await t.step("close() releases waiters at once", async () => {
     const { lottery } = countingLottery(2);
     const waiting = lottery.waitForDraw(60_000);
     lottery.close();
-    assert.deepEqual(await waiting, { drawn: false, pending: 2 });
-    assert.deepEqual(await lottery.waitForDraw(60_000), { drawn: false, pending: 2 });
+    const pending = { drawn: false, pending: 2, pendingAgencies: [1, 2] };
+    assert.deepEqual(await waiting, pending);
+    assert.deepEqual(await lottery.waitForDraw(60_000), pending);
   });
 });

@@ -5,7 +5,8 @@
  * @module
  */
 import type { ActionLogger } from "../shared/log.ts";
-import { type ByteStream, writeAll } from "../shared/net/framed_conn.ts";
+import { concatBytes, writeAll } from "../shared/bytes.ts";
+import { type ByteStream, readWithin } from "../shared/net/framed_conn.ts";
 
 /** The longest line echoed; a longer one closes the connection. */
 export const MAX_ECHO_LINE = 64 * 1024;
@@ -41,7 +42,7 @@ export async function serveEcho(stream: ByteStream, options: EchoOptions): Promi
   let pending = new Uint8Array(0);
   let chunk: Uint8Array | null = options.initial;
   const buf = new Uint8Array(8192);
-  const idleMs = options.idleTimeoutMs ?? 0;
+  const idleMs = options.idleTimeoutMs || Infinity;
   let lineStarted = performance.now();
   while (chunk !== null) {
     try {
@@ -50,9 +51,7 @@ export async function serveEcho(stream: ByteStream, options: EchoOptions): Promi
       options.log.warning("receive_message", "fail", { ip: options.ip, error: "invalid UTF-8" });
       return;
     }
-    const joined = new Uint8Array(pending.length + chunk.length);
-    joined.set(pending);
-    joined.set(chunk, pending.length);
+    const joined = concatBytes([pending, chunk]);
     let start = 0;
     for (let i = joined.indexOf(NEWLINE); i !== -1; i = joined.indexOf(NEWLINE, start)) {
       const line = joined.subarray(start, i + 1);
@@ -70,11 +69,11 @@ export async function serveEcho(stream: ByteStream, options: EchoOptions): Promi
     }
     // A line trickled in byte by byte (slow loris) must end within the idle timeout too.
     const lineOpen = pending.length > 0;
-    const wait = idleMs > 0 && lineOpen ? idleMs - (performance.now() - lineStarted) : idleMs;
+    const wait = lineOpen ? idleMs - (performance.now() - lineStarted) : idleMs;
     let n: number | null;
     try {
-      if (idleMs > 0 && wait <= 0) throw new Deno.errors.TimedOut("line not whole in time");
-      n = await readWithTimeout(stream, buf, wait);
+      if (wait <= 0) throw new Deno.errors.TimedOut("line not whole in time");
+      n = await readWithin(stream, buf, wait);
     } catch (error) {
       if (!(error instanceof Deno.errors.TimedOut)) throw error;
       options.log.warning("idle_timeout", "fail", {
@@ -89,32 +88,5 @@ export async function serveEcho(stream: ByteStream, options: EchoOptions): Promi
   if (pending.length > 0) {
     logLine(options, pending);
     await writeAll(stream, pending);
-  }
-}
-
-async function readWithTimeout(
-  stream: ByteStream,
-  buf: Uint8Array,
-  timeoutMs: number,
-): Promise<number | null> {
-  let fired = false;
-  const timer = timeoutMs > 0
-    ? setTimeout(() => {
-      fired = true;
-      stream.close();
-    }, timeoutMs)
-    : undefined;
-  try {
-    const n = await stream.read(buf);
-    // A read cut short by close() may end as EOF instead of failing.
-    if (fired) throw new Deno.errors.TimedOut(`no data for ${timeoutMs} ms`);
-    return n;
-  } catch (error) {
-    if (fired && !(error instanceof Deno.errors.TimedOut)) {
-      throw new Deno.errors.TimedOut(`no data for ${timeoutMs} ms`, { cause: error });
-    }
-    throw error;
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,12 +1,16 @@
 /**
- * The storage journal: one fixed-size, checksummed record per stored batch or `done`,
- * written after the batch's rows are durable in `bets.csv`. It is what makes batches
- * idempotent across crashes: on start-up the last valid record says how many bytes of
- * `bets.csv` are committed and which sequence each agency reached.
+ * The storage journal: a header that says which draw the storage holds, then one
+ * fixed-size, checksummed record per stored batch, `done` or exclusion, each written
+ * after the rows it accounts for are durable in `bets.csv`. On start-up the records say
+ * how many bytes of `bets.csv` are committed, where each batch's rows are, and which
+ * sequence each agency reached.
  *
- * Record layout (24 bytes, big-endian): magic u8 (0x4a) · kind u8 (1 batch, 2 done) ·
- * agency u16 · seq u32 · bets u16 · winners u16 · data end offset u64 · FNV-1a u32 of
- * the first 20 bytes.
+ * Every record is 24 bytes, big-endian, and ends in an FNV-1a u32 of its first 20:
+ *
+ * - header (record 0): magic u8 (0x4a) · kind u8 (3) · format u16 (2) · agencies u16 ·
+ *   reserved u16 (0) · draw id 8 bytes · created u32 (Unix seconds) · checksum;
+ * - batch (1), done (2), exclusion (4): magic u8 · kind u8 · agency u16 · seq u32 ·
+ *   bets u16 · winners u16 · data end offset u64 · checksum.
  *
  * @module
  */
@@ -14,26 +18,58 @@
 /** Bytes per journal record. */
 export const RECORD_SIZE = 24;
 
+/** The journal format this version writes and reads. */
+export const JOURNAL_FORMAT = 2;
+
 const RECORD_MAGIC = 0x4a;
 
 /** What a record says happened. */
-export const RecordKind = { BATCH: 1, DONE: 2 } as const;
+export const RecordKind = { BATCH: 1, DONE: 2, HEADER: 3, EXCLUDE: 4 } as const;
 
 /** One of {@linkcode RecordKind}. */
 export type RecordKind = typeof RecordKind[keyof typeof RecordKind];
 
-/** A decoded journal record. */
+/** The journal's first record: which draw the storage holds. */
+export interface JournalHeader {
+  readonly kind: typeof RecordKind.HEADER;
+  /** {@linkcode JOURNAL_FORMAT} when this version wrote it. */
+  readonly format: number;
+  /** The `SERVER_AGENCIES` the draw was created for. */
+  readonly agencies: number;
+  /** 16 hex digits, random, made once per draw. */
+  readonly drawId: string;
+  /** When the draw's storage was created, in Unix seconds. */
+  readonly createdAt: number;
+}
+
+/** A batch, `done` or exclusion record. */
 export interface JournalRecord {
-  readonly kind: RecordKind;
+  readonly kind: typeof RecordKind.BATCH | typeof RecordKind.DONE | typeof RecordKind.EXCLUDE;
   readonly agency: number;
-  /** Batch sequence number (0 for `done`). */
+  /** Batch sequence number (0 for the other kinds). */
   readonly seq: number;
   /** Bets in the batch. */
   readonly bets: number;
   /** Winning bets in the batch. */
   readonly winners: number;
-  /** Size of `bets.csv` once this batch was written. */
+  /** Size of `bets.csv` once this record's rows were written. */
   readonly end: number;
+}
+
+/** Any record. */
+export type JournalEntry = JournalHeader | JournalRecord;
+
+/** A journal as read back. */
+export interface DecodedJournal {
+  /** Every record before the first that fails its checks (or is cut short). */
+  readonly entries: readonly JournalEntry[];
+  /** Bytes from the first failing or incomplete record to the end. */
+  readonly tailBytes: number;
+  /**
+   * The index of a failing record that a good record follows: damage, not a torn write
+   * (a torn write leaves failing or incomplete records only at the end).
+   */
+  readonly corruptRecord?: number;
 }
 
 function fnv1a(bytes: Uint8Array, length: number): number {
@@ -46,7 +82,7 @@ function fnv1a(bytes: Uint8Array, length: number): number {
 }
 
 /**
- * Encodes a record into `out` at `offset`.
+ * Encodes a batch, `done` or exclusion record into `out` at `offset`.
  *
  * @param record The record.
  * @param out The destination, with {@linkcode RECORD_SIZE} bytes free at `offset`.
@@ -66,29 +102,86 @@ export function encodeRecord(record: JournalRecord, out: Uint8Array, offset = 0)
 }
 
 /**
- * Decodes the valid prefix of a journal: stops at the first torn or corrupt record.
+ * Encodes the journal's header record.
+ *
+ * @param header The header (its `drawId` is 16 hex digits).
+ * @returns The record's {@linkcode RECORD_SIZE} bytes.
+ */
+export function encodeHeader(header: Omit<JournalHeader, "kind">): Uint8Array {
+  const bytes = new Uint8Array(RECORD_SIZE);
+  const view = new DataView(bytes.buffer);
+  view.setUint8(0, RECORD_MAGIC);
+  view.setUint8(1, RecordKind.HEADER);
+  view.setUint16(2, header.format);
+  view.setUint16(4, header.agencies);
+  view.setBigUint64(8, BigInt(`0x${header.drawId}`));
+  view.setUint32(16, header.createdAt);
+  view.setUint32(20, fnv1a(bytes, 20));
+  return bytes;
+}
+
+/**
+ * A new draw id: 16 random hex digits.
+ *
+ * @returns The id.
+ */
+export function newDrawId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** One record, or `undefined` when it fails its checks. */
+function decodeEntry(chunk: Uint8Array): JournalEntry | undefined {
+  const view = new DataView(chunk.buffer, chunk.byteOffset, RECORD_SIZE);
+  if (view.getUint8(0) !== RECORD_MAGIC || view.getUint32(20) !== fnv1a(chunk, 20)) {
+    return undefined;
+  }
+  const kind = view.getUint8(1);
+  if (kind === RecordKind.HEADER) {
+    return {
+      kind,
+      format: view.getUint16(2),
+      agencies: view.getUint16(4),
+      drawId: view.getBigUint64(8).toString(16).padStart(16, "0"),
+      createdAt: view.getUint32(16),
+    };
+  }
+  if (kind !== RecordKind.BATCH && kind !== RecordKind.DONE && kind !== RecordKind.EXCLUDE) {
+    return undefined;
+  }
+  return {
+    kind,
+    agency: view.getUint16(2),
+    seq: view.getUint32(4),
+    bets: view.getUint16(8),
+    winners: view.getUint16(10),
+    end: Number(view.getBigUint64(12)),
+  };
+}
+
+/**
+ * Decodes a journal: the records up to the first that fails its checks, and whether
+ * what follows is a torn tail (nothing good after it) or damage (a good record after it).
  *
  * @param bytes The journal file's contents.
- * @returns The valid records.
+ * @returns The records and what follows them.
  */
-export function decodeJournal(bytes: Uint8Array): JournalRecord[] {
-  const records: JournalRecord[] = [];
-  for (let offset = 0; offset + RECORD_SIZE <= bytes.length; offset += RECORD_SIZE) {
-    const chunk = bytes.subarray(offset, offset + RECORD_SIZE);
-    const view = new DataView(chunk.buffer, chunk.byteOffset, RECORD_SIZE);
-    const kind = view.getUint8(1);
-    if (
-      view.getUint8(0) !== RECORD_MAGIC || view.getUint32(20) !== fnv1a(chunk, 20) ||
-      (kind !== RecordKind.BATCH && kind !== RecordKind.DONE)
-    ) break;
-    records.push({
-      kind,
-      agency: view.getUint16(2),
-      seq: view.getUint32(4),
-      bets: view.getUint16(8),
-      winners: view.getUint16(10),
-      end: Number(view.getBigUint64(12)),
-    });
+export function decodeJournal(bytes: Uint8Array): DecodedJournal {
+  const entries: JournalEntry[] = [];
+  const whole = Math.floor(bytes.length / RECORD_SIZE);
+  for (let i = 0; i < whole; i++) {
+    const entry = decodeEntry(bytes.subarray(i * RECORD_SIZE, (i + 1) * RECORD_SIZE));
+    if (entry !== undefined) {
+      entries.push(entry);
+      continue;
+    }
+    const tailBytes = bytes.length - i * RECORD_SIZE;
+    for (let j = i + 1; j < whole; j++) {
+      if (decodeEntry(bytes.subarray(j * RECORD_SIZE, (j + 1) * RECORD_SIZE))) {
+        return { entries, tailBytes, corruptRecord: i };
+      }
+    }
+    return { entries, tailBytes };
   }
-  return records;
+  return { entries, tailBytes: bytes.length - whole * RECORD_SIZE };
 }

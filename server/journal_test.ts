@@ -1,24 +1,47 @@
 import assert from "node:assert/strict";
 import {
   decodeJournal,
+  encodeHeader,
   encodeRecord,
+  type JournalEntry,
+  type JournalHeader,
   type JournalRecord,
+  newDrawId,
   RECORD_SIZE,
   RecordKind,
 } from "./journal.ts";
+
+const HEADER: JournalHeader = {
+  kind: RecordKind.HEADER,
+  format: 2,
+  agencies: 5,
+  drawId: "00a1b2c3d4e5f607",
+  createdAt: 1_796_000_000,
+};
 
 const RECORDS: JournalRecord[] = [
   { kind: RecordKind.BATCH, agency: 1, seq: 0, bets: 100, winners: 2, end: 6500 },
   { kind: RecordKind.BATCH, agency: 2, seq: 0, bets: 1, winners: 0, end: 6560 },
   { kind: RecordKind.BATCH, agency: 1, seq: 1, bets: 65535, winners: 65535, end: 5_000_000_000 },
   { kind: RecordKind.DONE, agency: 65535, seq: 0, bets: 0, winners: 0, end: 5_000_000_000 },
-  { kind: RecordKind.BATCH, agency: 3, seq: 0xffffffff, bets: 0, winners: 0, end: 0 },
+  { kind: RecordKind.EXCLUDE, agency: 3, seq: 0, bets: 0, winners: 0, end: 5_000_000_000 },
 ];
 
-function encodeAll(records: readonly JournalRecord[]): Uint8Array {
-  const out = new Uint8Array(records.length * RECORD_SIZE);
-  records.forEach((record, i) => encodeRecord(record, out, i * RECORD_SIZE));
+const ENTRIES: JournalEntry[] = [HEADER, ...RECORDS];
+
+function encodeAll(entries: readonly JournalEntry[]): Uint8Array {
+  const out = new Uint8Array(entries.length * RECORD_SIZE);
+  entries.forEach((entry, i) => {
+    if (entry.kind === RecordKind.HEADER) out.set(encodeHeader(entry), i * RECORD_SIZE);
+    else encodeRecord(entry, out, i * RECORD_SIZE);
+  });
   return out;
+}
+
+function fnv1a(bytes: Uint8Array): number {
+  let hash = 0x811c9dc5;
+  for (const byte of bytes) hash = Math.imul(hash ^ byte, 0x01000193);
+  return hash >>> 0;
 }
 
 Deno.test("encodeRecord() writes the documented 24-byte layout", () => {
@@ -37,33 +60,30 @@ Deno.test("encodeRecord() writes the documented 24-byte layout", () => {
   );
   assert.deepEqual(
     [...out.subarray(0, 20)],
-    [
-      0x4a,
-      0x01,
-      0x01,
-      0x02,
-      0x03,
-      0x04,
-      0x05,
-      0x06,
-      0x07,
-      0x08,
-      0x09,
-      0x0a,
-      0,
-      0,
-      0,
-      0,
-      0x0b,
-      0x0c,
-      0x0d,
-      0x0e,
-    ],
+    [0x4a, 0x01, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0, 0, 0, 0]
+      .concat([0x0b, 0x0c, 0x0d, 0x0e]),
   );
-  // FNV-1a over the first 20 bytes.
-  let hash = 0x811c9dc5;
-  for (const byte of out.subarray(0, 20)) hash = Math.imul(hash ^ byte, 0x01000193);
-  assert.equal(new DataView(out.buffer).getUint32(20), hash >>> 0);
+  assert.equal(new DataView(out.buffer).getUint32(20), fnv1a(out.subarray(0, 20)));
+});
+
+Deno.test("encodeHeader() writes the documented 24-byte layout", () => {
+  const out = encodeHeader({
+    format: 2,
+    agencies: 0x0105,
+    drawId: "0102030405060708",
+    createdAt: 0x11223344,
+  });
+  assert.deepEqual(
+    [...out.subarray(0, 20)],
+    [0x4a, 0x03, 0x00, 0x02, 0x01, 0x05, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0x11, 0x22, 0x33, 0x44],
+  );
+  assert.equal(new DataView(out.buffer).getUint32(20), fnv1a(out.subarray(0, 20)));
+});
+
+Deno.test("newDrawId() makes 16 hex digits, different each time", () => {
+  const ids = new Set(Array.from({ length: 100 }, newDrawId));
+  assert.equal(ids.size, 100);
+  for (const id of ids) assert.match(id, /^[0-9a-f]{16}$/);
 });
 
 Deno.test("encodeRecord() writes at the offset and nowhere else", () => {
@@ -71,66 +91,91 @@ Deno.test("encodeRecord() writes at the offset and nowhere else", () => {
   encodeRecord(RECORDS[0]!, out, RECORD_SIZE);
   assert.ok(out.subarray(0, RECORD_SIZE).every((b) => b === 0xee));
   assert.ok(out.subarray(2 * RECORD_SIZE).every((b) => b === 0xee));
-  assert.deepEqual(decodeJournal(out.subarray(RECORD_SIZE, 2 * RECORD_SIZE)), [RECORDS[0]]);
+  assert.deepEqual(decodeJournal(out.subarray(RECORD_SIZE, 2 * RECORD_SIZE)), {
+    entries: [RECORDS[0]],
+    tailBytes: 0,
+  });
 });
 
-Deno.test("decodeJournal() round-trips records", async (t) => {
-  await t.step("empty journal", () => assert.deepEqual(decodeJournal(new Uint8Array(0)), []));
-  await t.step("every record, in order", () => {
-    assert.deepEqual(decodeJournal(encodeAll(RECORDS)), RECORDS);
+Deno.test("decodeJournal() round-trips the header and records", async (t) => {
+  await t.step("empty journal", () => {
+    assert.deepEqual(decodeJournal(new Uint8Array(0)), { entries: [], tailBytes: 0 });
+  });
+  await t.step("every entry, in order", () => {
+    assert.deepEqual(decodeJournal(encodeAll(ENTRIES)), { entries: ENTRIES, tailBytes: 0 });
   });
   await t.step("a view into a larger buffer", () => {
-    const bytes = encodeAll(RECORDS);
+    const bytes = encodeAll(ENTRIES);
     const padded = new Uint8Array(bytes.length + 10);
     padded.set(bytes, 5);
-    assert.deepEqual(decodeJournal(padded.subarray(5, 5 + bytes.length)), RECORDS);
+    assert.deepEqual(decodeJournal(padded.subarray(5, 5 + bytes.length)).entries, ENTRIES);
+  });
+  await t.step("a draw id with leading zero digits", () => {
+    const header = { ...HEADER, drawId: "0000000000000001" };
+    assert.deepEqual(decodeJournal(encodeAll([header])).entries, [header]);
   });
 });
 
-Deno.test("decodeJournal() stops at a torn tail", async (t) => {
-  const bytes = encodeAll(RECORDS);
+Deno.test("decodeJournal() reports a torn tail: failing records with nothing good after", async (t) => {
+  const bytes = encodeAll(ENTRIES);
   for (const extra of [1, 12, RECORD_SIZE - 1]) {
     await t.step(`${extra} bytes of a partial record`, () => {
       const torn = bytes.subarray(0, 2 * RECORD_SIZE + extra);
-      assert.deepEqual(decodeJournal(torn), RECORDS.slice(0, 2));
+      assert.deepEqual(decodeJournal(torn), { entries: ENTRIES.slice(0, 2), tailBytes: extra });
     });
   }
   await t.step("zeros after the records (preallocated space)", () => {
     const zeros = new Uint8Array(bytes.length + 2 * RECORD_SIZE);
     zeros.set(bytes);
-    assert.deepEqual(decodeJournal(zeros), RECORDS);
+    assert.deepEqual(decodeJournal(zeros), { entries: ENTRIES, tailBytes: 2 * RECORD_SIZE });
+  });
+  await t.step("the last records fail their checksum (a torn group commit)", () => {
+    const torn = bytes.slice();
+    torn[4 * RECORD_SIZE + 3]! ^= 1;
+    torn[5 * RECORD_SIZE + 7]! ^= 1;
+    assert.deepEqual(decodeJournal(torn), {
+      entries: ENTRIES.slice(0, 4),
+      tailBytes: 2 * RECORD_SIZE,
+    });
   });
 });
 
-Deno.test("decodeJournal() stops at the first corrupt record", async (t) => {
-  const corrupt = (index: number, byte: number, value?: number) => {
-    const bytes = encodeAll(RECORDS);
+Deno.test("decodeJournal() reports damage: a failing record that good ones follow", async (t) => {
+  const damage = (index: number, byte: number, value?: number) => {
+    const bytes = encodeAll(ENTRIES);
     const at = index * RECORD_SIZE + byte;
     bytes[at] = value ?? bytes[at]! ^ 0x01;
     return decodeJournal(bytes);
   };
-  await t.step("a flipped bit in the checksum", () => {
-    assert.deepEqual(corrupt(2, 23), RECORDS.slice(0, 2));
+  await t.step("a flipped bit in a checksum", () => {
+    assert.deepEqual(damage(2, 23), {
+      entries: ENTRIES.slice(0, 2),
+      tailBytes: 4 * RECORD_SIZE,
+      corruptRecord: 2,
+    });
   });
-  await t.step("a flipped bit in the data end offset", () => {
-    assert.deepEqual(corrupt(1, 19), RECORDS.slice(0, 1));
+  await t.step("a flipped bit in a data end offset", () => {
+    assert.equal(damage(1, 19).corruptRecord, 1);
   });
-  await t.step("a flipped bit in the agency", () => {
-    assert.deepEqual(corrupt(0, 3), []);
+  await t.step("a flipped bit in the header", () => {
+    assert.deepEqual(damage(0, 5).corruptRecord, 0);
+    assert.deepEqual(damage(0, 5).entries, []);
   });
   await t.step("a bad magic byte", () => {
-    assert.deepEqual(corrupt(3, 0, 0x4b), RECORDS.slice(0, 3));
+    assert.equal(damage(3, 0, 0x4b).corruptRecord, 3);
   });
   await t.step("an unknown kind with a valid checksum", () => {
-    const bytes = encodeAll(RECORDS);
+    const bytes = encodeAll(ENTRIES);
     const record = bytes.subarray(RECORD_SIZE, 2 * RECORD_SIZE);
-    record[1] = 3;
-    let hash = 0x811c9dc5;
-    for (const byte of record.subarray(0, 20)) hash = Math.imul(hash ^ byte, 0x01000193);
-    new DataView(record.buffer, record.byteOffset).setUint32(20, hash >>> 0);
-    assert.deepEqual(decodeJournal(bytes), RECORDS.slice(0, 1));
+    record[1] = 9;
+    new DataView(record.buffer, record.byteOffset).setUint32(20, fnv1a(record.subarray(0, 20)));
+    assert.deepEqual(decodeJournal(bytes), {
+      entries: ENTRIES.slice(0, 1),
+      tailBytes: 5 * RECORD_SIZE,
+      corruptRecord: 1,
+    });
   });
-  await t.step("records after a corrupt one are ignored even if valid", () => {
-    assert.deepEqual(corrupt(1, 23).length, 1);
+  await t.step("a flipped bit in the last record is a torn tail, not damage", () => {
+    assert.deepEqual(damage(5, 10), { entries: ENTRIES.slice(0, 5), tailBytes: RECORD_SIZE });
   });
 });

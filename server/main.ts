@@ -6,13 +6,17 @@
  *
  * @module
  */
-import { ConfigError } from "../shared/errors.ts";
+import { type ConfigWarning, logConfigWarnings } from "../shared/config.ts";
+import { ConfigError, StorageError } from "../shared/errors.ts";
 import { getActionLogger, setupLogging } from "../shared/log.ts";
 import { loadServerConfig, type ServerConfig } from "./config.ts";
 import { loadSecrets } from "./secrets.ts";
 import { startServer } from "./server.ts";
 
-/** Exit code for a bad configuration. */
+/**
+ * Exit code when the server cannot start: a bad configuration, a storage it refuses
+ * (locked, another draw, damaged, not writable) or an address it cannot listen on.
+ */
 export const EXIT_CONFIG = 2;
 
 function logConfig(config: ServerConfig, secrets: number): void {
@@ -27,7 +31,36 @@ function logConfig(config: ServerConfig, secrets: number): void {
     max_connections: config.maxConnections,
     idle_timeout: config.idleTimeout.text,
     secrets,
+    agencias_excluidas: config.excludedAgencies.join(" ") || "-",
   });
+}
+
+/**
+ * Logs why the server cannot start, in one line, when it is the storage or the listening
+ * address; `false` for anything else.
+ */
+function logStartFailure(config: ServerConfig, error: unknown): boolean {
+  const log = getActionLogger("server");
+  if (error instanceof StorageError) {
+    log.error("open_storage", "fail", { path: error.path, error: error.message });
+    return true;
+  }
+  const reason = error instanceof Deno.errors.AddrInUse
+    ? "the address is already in use (another server listens there)"
+    : error instanceof Deno.errors.AddrNotAvailable
+    ? "the address is not one of this machine's (SERVER_LISTEN_ADDRESS)"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "the OS denies listening there (a port below 1024 needs privileges)"
+    : error instanceof Deno.errors.NotCapable
+    ? "this server's Deno permissions do not allow listening there (--allow-net)"
+    : undefined;
+  if (reason === undefined) return false;
+  log.error("accept_connections", "fail", {
+    ip: config.listenAddress,
+    port: config.port,
+    error: reason,
+  });
+  return true;
 }
 
 /**
@@ -36,10 +69,11 @@ function logConfig(config: ServerConfig, secrets: number): void {
  * @returns The process exit code.
  */
 export async function main(): Promise<number> {
+  const warnings: ConfigWarning[] = [];
   let config: ServerConfig;
   let secrets: Map<number, string>;
   try {
-    config = loadServerConfig({ env: Deno.env.toObject() });
+    config = loadServerConfig({ env: Deno.env.toObject(), onWarning: (w) => warnings.push(w) });
     secrets = await loadSecrets(config.secretsPath, config.agencies);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
@@ -48,8 +82,15 @@ export async function main(): Promise<number> {
   }
   setupLogging(config.logLevel);
   const log = getActionLogger("server");
+  logConfigWarnings(log, warnings);
   logConfig(config, secrets.size);
-  const server = await startServer(config, { log, secrets });
+  let server;
+  try {
+    server = await startServer(config, { log, secrets });
+  } catch (error) {
+    if (!logStartFailure(config, error)) throw error;
+    return EXIT_CONFIG;
+  }
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
   const signals = ["SIGTERM", "SIGINT"] as const;
   const handlers = signals.map((signal) => [signal, () => stop(signal)] as const);

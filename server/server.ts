@@ -6,15 +6,15 @@
  * @module
  */
 import { WINNING_NUMBER } from "../shared/bet.ts";
-import { ConnectionError, ErrorCode } from "../shared/errors.ts";
+import { ErrorCode } from "../shared/errors.ts";
 import type { ActionLogger } from "../shared/log.ts";
-import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
+import { FramedConnection, isConnectionLost, readWithin } from "../shared/net/framed_conn.ts";
 import { MAGIC, MessageType } from "../shared/protocol/mod.ts";
 import type { ServerConfig } from "./config.ts";
 import { collectWinners, Lottery } from "./draw.ts";
 import { serveEcho } from "./echo.ts";
 import { serveAgency, type SessionContext } from "./session.ts";
-import { BetStore } from "./storage.ts";
+import { BetStore, type StorageFailure } from "./storage.ts";
 
 /** The settings {@linkcode startServer} uses. */
 export type ServerOptions = Pick<
@@ -22,6 +22,7 @@ export type ServerOptions = Pick<
   | "port"
   | "listenAddress"
   | "agencies"
+  | "excludedAgencies"
   | "storagePath"
   | "fsync"
   | "maxConnections"
@@ -59,13 +60,8 @@ function peerIp(conn: Deno.Conn): string {
 
 async function readFirst(conn: Deno.Conn, timeoutMs: number): Promise<Uint8Array | null> {
   const buf = new Uint8Array(8192);
-  const timer = timeoutMs > 0 ? setTimeout(() => conn.close(), timeoutMs) : undefined;
-  try {
-    const n = await conn.read(buf);
-    return n === null ? null : buf.subarray(0, n);
-  } finally {
-    clearTimeout(timer);
-  }
+  const n = await readWithin(conn, buf, timeoutMs || Infinity);
+  return n === null ? null : buf.subarray(0, n);
 }
 
 function isUtf8Start(bytes: Uint8Array): boolean {
@@ -77,6 +73,108 @@ function isUtf8Start(bytes: Uint8Array): boolean {
   }
 }
 
+/** How long writes must work without a failure before the log says storage recovered. */
+const RECOVERY_QUIET_MS = 5000;
+
+/**
+ * The `store_bets` lines: one ERROR when writes start failing (and again if the failure
+ * turns permanent), one INFO once they have worked for {@linkcode RECOVERY_QUIET_MS}, so a
+ * disk that stays nearly full, failing and working by turns, is one failure, not a flood.
+ */
+function storageHealthLog(log: ActionLogger, path: string) {
+  let failing = false;
+  let quiet: ReturnType<typeof setTimeout> | undefined;
+  const stopWaiting = () => {
+    clearTimeout(quiet);
+    quiet = undefined;
+  };
+  return {
+    failure({ path: file, error, recovers }: StorageFailure): void {
+      stopWaiting();
+      if (failing && recovers) return;
+      failing = true;
+      log.error("store_bets", "fail", {
+        path: file,
+        error: error instanceof Error ? error.message : String(error),
+        recovery: recovers ? "automatic" : "restart",
+        detail: recovers
+          ? "the failed write is undone and batches are refused until one can be written again (e.g. once the disk has space); the server recovers by itself"
+          : "every batch is refused until the server restarts (start-up then checks the files)",
+      });
+    },
+    recovery(): void {
+      if (!failing || quiet !== undefined) return;
+      quiet = setTimeout(() => {
+        quiet = undefined;
+        failing = false;
+        log.info("store_bets", "success", { path, detail: "writing works again" });
+      }, RECOVERY_QUIET_MS);
+    },
+    close: stopWaiting,
+  };
+}
+
+/** Agency ids for a log value: space-separated, `-` for none. */
+function listIds(ids: Iterable<number>): string {
+  return [...ids].sort((a, b) => a - b).join(" ") || "-";
+}
+
+/**
+ * Opens the storage (taking its lock, checking what it is, cutting a torn tail), leaves
+ * out the agencies the operator excluded, and logs what it holds.
+ */
+async function openStore(
+  config: ServerOptions,
+  log: ActionLogger,
+): Promise<{ store: BetStore; health: { close(): void } }> {
+  const path = config.storagePath;
+  const health = storageHealthLog(log, path);
+  const store = await BetStore.open({
+    path,
+    agencies: config.agencies,
+    fsync: config.fsync,
+    onFailure: health.failure,
+    onRecovery: health.recovery,
+  });
+  try {
+    for (const agency of config.excludedAgencies) {
+      const before = store.stats.bets;
+      if (!(await store.exclude(agency))) continue;
+      log.warning("excluir_agencia", "success", {
+        agency,
+        apuestas: before - store.stats.bets,
+        detail: "the operator closed the draw without it (SERVER_EXCLUDED_AGENCIES); its bets " +
+          "are left out of the draw and the totals, and it is refused if it comes back",
+      });
+    }
+  } catch (error) {
+    await store.close();
+    health.close();
+    throw error;
+  }
+  const { opening, stats } = store;
+  const done = store.doneAgencies();
+  const excluded = store.excludedAgencies();
+  log.info("open_storage", "success", {
+    path,
+    sorteo_id: opening.drawId,
+    agencias: config.agencies,
+    estado: opening.fresh ? "nuevo" : "existente",
+    apuestas: stats.bets,
+    lotes: stats.batches,
+    agencias_listas: listIds(done),
+    agencias_excluidas: listIds(excluded),
+    sorteo: done.length + excluded.length === config.agencies ? "realizado" : "pendiente",
+    bytes_descartados: opening.cutBytes,
+    bytes_journal_descartados: opening.cutJournalBytes,
+    fsync: config.fsync,
+    ...(opening.fresh ? {} : {
+      sorteo_nuevo: `stop the server and move ${path} and ${path}.journal away`,
+    }),
+  });
+  return { store, health };
+}
+
 /**
  * Opens the storage (recovering from a crash), runs the draw at once if every agency
  * was already done, and starts accepting connections.
@@ -84,24 +182,25 @@ function isUtf8Start(bytes: Uint8Array): boolean {
  * @param config The server settings.
  * @param options Logger and agency secrets.
  * @returns The running server.
+ * @throws {StorageError} When the storage is refused (see `BetStore.open`).
+ * @throws {Deno.errors.AddrInUse} And the other errors of `Deno.listen`, the storage
+ * then closed again.
  */
 export async function startServer(
   config: ServerOptions,
   options: StartOptions,
 ): Promise<LotteryServer> {
   const { log } = options;
-  const store = await BetStore.open({ path: config.storagePath, fsync: config.fsync });
-  const recovered = store.stats;
-  log.info("open_storage", "success", {
-    path: config.storagePath,
-    apuestas: recovered.bets,
-    fsync: config.fsync,
-    bytes_descartados: recovered.recoveredBytes,
-  });
+  const { store, health } = await openStore(config, log);
+  const excluded = new Set(store.excludedAgencies());
+  const counted = new Set<number>();
+  for (let agency = 1; agency <= config.agencies; agency++) {
+    if (!excluded.has(agency)) counted.add(agency);
+  }
   const lottery = new Lottery({
-    agencies: config.agencies,
+    agencies: [...counted],
     // Only rows playing the winning number become objects; hasWon still decides.
-    draw: () => collectWinners(store.loadBets({ number: WINNING_NUMBER })),
+    draw: () => collectWinners(store.loadBets({ number: WINNING_NUMBER }), counted),
     onDrawn: (winners, elapsedMs) => {
       let total = 0;
       for (const list of winners.values()) total += list.length;
@@ -110,7 +209,17 @@ export async function startServer(
   });
   for (const agency of store.doneAgencies()) lottery.markDone(agency);
 
-  const listener = Deno.listen({ hostname: config.listenAddress, port: config.port });
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({ hostname: config.listenAddress, port: config.port });
+  } catch (error) {
+    lottery.close();
+    await lottery.whenDrawn()?.catch(() => {});
+    await store.close();
+    health.close();
+    throw error;
+  }
+  const troubled = new Set<number>();
   const ctx: SessionContext = {
     agencies: config.agencies,
     drawWaitMs: config.drawWait.ms,
@@ -119,20 +228,30 @@ export async function startServer(
     log,
     secrets: options.secrets ?? new Map(),
     closing: () => closing !== undefined,
+    troubled,
   };
-  const connections = new Map<Deno.Conn, string>();
+  const connections = new Map<Deno.Conn, Accepted>();
   const handlers = new Set<Promise<void>>();
   let closing: Promise<void> | undefined;
 
+  // Said when something changed; nothing once the draw is done.
+  let lastProgress = "";
   const progress = setInterval(() => {
+    const status = lottery.status;
+    if (status.drawn) return;
     const stats = store.stats;
-    log.info("progreso", "in_progress", {
-      apuestas: stats.bets,
-      lotes: stats.batches,
-      agencias_listas: config.agencies - lottery.pending,
-      conexiones: connections.size,
-      ...memoryFields(),
-    });
+    const fields = {
+      "apuestas": stats.bets,
+      "lotes": stats.batches,
+      "agencias_listas": counted.size - status.pending,
+      "agencias_pendientes": listIds(status.pendingAgencies),
+      ...(troubled.size > 0 ? { "agencias_con_error": listIds(troubled) } : {}),
+      "conexiones": connections.size,
+    };
+    const key = JSON.stringify(fields);
+    if (key === lastProgress) return;
+    lastProgress = key;
+    log.info("progreso", "in_progress", { ...fields, ...memoryFields() });
   }, config.progressInterval.ms || 5000);
 
   async function handle(conn: Deno.Conn, ip: string): Promise<void> {
@@ -140,7 +259,7 @@ export async function startServer(
       const first = await readFirst(conn, config.idleTimeout.ms);
       if (first === null || first.length === 0) return;
       if (first[0] === MAGIC) {
-        const framed = new FramedConnection(conn as ByteStream, {
+        const framed = new FramedConnection(conn, {
           idleTimeoutMs: config.idleTimeout.ms,
           // A frame trickled in byte by byte (slow loris) gets no more time than silence.
           frameTimeoutMs: config.idleTimeout.ms,
@@ -159,7 +278,7 @@ export async function startServer(
         });
       }
     } catch (error) {
-      if (closing === undefined && !(error instanceof ConnectionError) && !isClosedError(error)) {
+      if (closing === undefined && !isConnectionLost(error)) {
         log.error("connection", "fail", { ip, detail: String(error) });
       }
     } finally {
@@ -174,28 +293,27 @@ export async function startServer(
   }
 
   async function acceptLoop(): Promise<void> {
-    log.info("accept_connections", "in_progress", {
-      address: `${(listener.addr as Deno.NetAddr).hostname}:${
-        (listener.addr as Deno.NetAddr).port
-      }`,
-    });
+    const addr = listener.addr as Deno.NetAddr;
+    log.info("accept_connections", "in_progress", { ip: addr.hostname, port: addr.port });
     try {
       for await (const conn of listener) {
         const ip = peerIp(conn);
         if (connections.size >= config.maxConnections) {
+          const retryAfterMs = slotHintMs(connections.values(), config.idleTimeout.ms);
           log.warning("accept_connections", "fail", {
             ip,
             error: "LIMIT_EXCEEDED",
             max_connections: config.maxConnections,
+            retry_after_ms: retryAfterMs,
           });
-          refuseOverLimit(conn);
+          refuseOverLimit(conn, retryAfterMs);
           continue;
         }
         log.info("accept_connections", "success", { ip });
         // Acks are small writes: without this, Nagle's algorithm holds each one back until
         // the agency's delayed ACK of the previous (tens of ms per batch window).
         conn.setNoDelay(true);
-        connections.set(conn, ip);
+        connections.set(conn, { ip, at: performance.now() });
         const handler = handle(conn, ip);
         handlers.add(handler);
         handler.finally(() => handlers.delete(handler));
@@ -213,7 +331,7 @@ export async function startServer(
     log.info("close_listener", "success", { port: config.port });
     clearInterval(progress);
     log.info("close_progress_timer", "success");
-    for (const [conn, ip] of [...connections]) {
+    for (const [conn, { ip }] of [...connections]) {
       connections.delete(conn);
       try {
         conn.close();
@@ -225,6 +343,7 @@ export async function startServer(
     await Promise.allSettled([...handlers]);
     await lottery.whenDrawn()?.catch(() => {});
     await store.close();
+    health.close();
     log.info("close_storage", "success", {
       path: config.storagePath,
       apuestas: store.stats.bets,
@@ -253,16 +372,40 @@ function memoryFields(): { rss_mb: number; heap_mb: number; external_mb: number 
   };
 }
 
-function isClosedError(error: unknown): boolean {
-  return error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted ||
-    error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe;
+/** An open connection: the peer's address and when it was accepted (`performance.now()`). */
+interface Accepted {
+  readonly ip: string;
+  readonly at: number;
 }
 
-function refuseOverLimit(conn: Deno.Conn): void {
-  const framed = new FramedConnection(conn as ByteStream);
+/** The shortest wait a refused peer is told: a sooner hint would only meet a full server again. */
+const MIN_SLOT_HINT_MS = 250;
+
+/**
+ * When the idle timeout can next free a slot: the oldest connection that may have been
+ * silent since it was accepted times out `idleMs` after its accept. Connections accepted
+ * longer ago than that are alive by their own activity and free nothing predictable, so
+ * they are skipped (they come first: the map keeps accept order). With none left, a whole
+ * idle timeout (by then every connection silent now is gone); 0 when there is no timeout.
+ */
+function slotHintMs(open: Iterable<Accepted>, idleMs: number): number {
+  if (idleMs <= 0) return 0;
+  const now = performance.now();
+  for (const { at } of open) {
+    const left = at + idleMs - now;
+    if (left > 0) return Math.max(MIN_SLOT_HINT_MS, Math.ceil(left));
+  }
+  return idleMs;
+}
+
+function refuseOverLimit(conn: Deno.Conn, retryAfterMs: number): void {
+  const framed = new FramedConnection(conn);
   framed.send({
     type: MessageType.ERROR,
     code: ErrorCode.LIMIT_EXCEEDED,
-    message: "Too many connections",
+    retryAfterMs,
+    message: retryAfterMs > 0
+      ? `Too many connections, retry in ${retryAfterMs} ms`
+      : "Too many connections",
   }).catch(() => {}).finally(() => framed.close());
 }

@@ -1,7 +1,9 @@
 /**
  * One agency's connection: the binary protocol's server side. Batches are pipelined:
  * the session keeps reading while earlier batches are being stored, and acks leave in
- * order once each batch is durable.
+ * order as the store says each batch is durable. A batch under a sequence already taken
+ * (a retry) is acknowledged only once the store has found it the same as the first; the
+ * session reads nothing more until then.
  *
  * @module
  */
@@ -16,11 +18,17 @@ import {
 } from "../shared/errors.ts";
 import type { ActionLogger } from "../shared/log.ts";
 import type { FramedConnection } from "../shared/net/framed_conn.ts";
-import { decodeMessage, encodeMessage, type Message, MessageType } from "../shared/protocol/mod.ts";
+import {
+  decodeMessage,
+  encodeMessage,
+  MAX_LISTED_AGENCIES,
+  type Message,
+  MessageType,
+} from "../shared/protocol/mod.ts";
 import { batchHeader, batchRows } from "./batch_rows.ts";
 import type { Lottery } from "./draw.ts";
 import { secretMatches } from "./secrets.ts";
-import type { BetStore } from "./storage.ts";
+import type { BatchWatcher, BetStore, StoreReceipt } from "./storage.ts";
 
 /** What every session shares. */
 export interface SessionContext {
@@ -35,6 +43,11 @@ export interface SessionContext {
   readonly closing: () => boolean;
   /** Per-agency secrets; empty means agencies are not authenticated. */
   readonly secrets: ReadonlyMap<number, string>;
+  /**
+   * Agencies whose last batch was refused or whose session failed before they were
+   * done; the progress line names them. A stored batch or a DONE takes an agency out.
+   */
+  readonly troubled: Set<number>;
 }
 
 /** Batches a session may have queued for storage before it stops reading. */
@@ -43,9 +56,12 @@ const MAX_INFLIGHT = 128;
 /** How many documents go in one WINNERS frame (9 bytes each at most, well under 8 KiB). */
 const WINNERS_PER_FRAME = 512;
 
-function refuse(code: ErrorCode, message: string): ProtocolError {
-  return new ProtocolError(code, message);
-}
+/** An ack waiting for the store to say its batch is durable. */
+const QUEUED = Symbol("queued");
+/** An ack waiting for the comparison of a retry with the batch stored first. */
+const CHECKING = Symbol("checking");
+/** An ack of a retry found the same as the batch stored first. */
+const SAME = Symbol("same");
 
 /** A batch (or single bet) waiting for its ack. */
 interface PendingAck {
@@ -53,25 +69,36 @@ interface PendingAck {
   readonly count: number;
   /** Exercise 5's single bet, logged by itself once stored. */
   readonly single: BetFields | undefined;
-  /** Whether storing it has ended, one way or the other. */
-  settled: boolean;
-  /** Once settled: `stored`, or why it was refused. */
+  /** {@linkcode QUEUED}, {@linkcode CHECKING}, {@linkcode SAME} or why it was refused. */
   outcome: unknown;
 }
 
+/** Refusals after the one logged in full: pipelined batches behind it, in one line. */
+interface RefusedRun {
+  /** The refused batch logged in full, and why. */
+  readonly after: number;
+  readonly code: number;
+  batches: number;
+  bets: number;
+  first: number;
+  last: number;
+  readonly errors: Set<string>;
+}
+
 /** Serves one agency until it closes, breaks the protocol, or the server shuts down. */
-class AgencySession {
+class AgencySession implements BatchWatcher {
   readonly #conn: FramedConnection;
   readonly #ip: string;
   readonly #ctx: SessionContext;
   #agency = 0;
   /** Batches queued for storage or refused, in arrival order: acks leave in this order. */
   readonly #pending: PendingAck[] = [];
-  /**
-   * The storage promise last watched and the batches waiting on it: batches stored in
-   * the same group commit share one promise, so one handler settles them all.
-   */
-  #watched: { readonly promise: Promise<unknown>; readonly acks: PendingAck[] } | undefined;
+  /** The agency's batches below this sequence are durable, as the store last said. */
+  #durable = 0;
+  #watch: Disposable | undefined;
+  /** A retry found different from the stored batch: nothing more of this session is stored. */
+  #conflict: ProtocolError | undefined;
+  #refused: RefusedRun | undefined;
   /**
    * The one task waiting on the acks: the read loop, or after it the session's end, never
    * both at once.
@@ -88,9 +115,32 @@ class AgencySession {
     this.#ctx = ctx;
   }
 
-  /** Resolves once every queued ack has been handled. */
-  async settled(): Promise<void> {
+  /** The store: the agency's batches below `nextSeq` are durable. */
+  durable(nextSeq: number): void {
+    this.#durable = nextSeq;
+    this.#sendSettledAcks();
+  }
+
+  /** The store: queued batches from `fromSeq` on were not stored. */
+  failed(fromSeq: number, error: ProtocolError): void {
+    for (const ack of this.#pending) {
+      if (ack.outcome === QUEUED && ack.seq >= fromSeq) ack.outcome = error;
+    }
+    this.#sendSettledAcks();
+  }
+
+  /**
+   * Waits for every queued ack, then ends the session's bookkeeping: the summary of
+   * refused batches, the store's watch, and whether the agency is in trouble.
+   */
+  async end(failure: unknown): Promise<void> {
     await this.#idle().catch(() => {});
+    this.#watch?.[Symbol.dispose]();
+    this.#logRefusedRun();
+    const agency = this.#agency;
+    if (failure !== undefined && agency !== 0 && !this.#ctx.store.progress(agency).done) {
+      this.#ctx.troubled.add(agency);
+    }
   }
 
   /** Resolves once every queued ack has been sent; rejects with an unexpected error. */
@@ -116,44 +166,65 @@ class AgencySession {
         await this.#waitUntil(() => this.#pending.length < MAX_INFLIGHT);
       }
       // Batches, the bulk of the traffic, are read in place; the rest is decoded.
-      if (frame.type === MessageType.BATCH) this.#batch(frame.body);
-      else await this.#dispatch(decodeMessage(frame.type, frame.body));
+      if (frame.type === MessageType.BATCH) {
+        const retry = this.#batch(frame.body);
+        // Nothing after a retry is taken before the retry is known to be the same batch.
+        if (retry) await retry;
+      } else {
+        await this.#dispatch(decodeMessage(frame.type, frame.body));
+      }
     }
     await this.#idle();
   }
 
   async #hello(message: Message): Promise<boolean> {
     if (message.type !== MessageType.HELLO) {
-      throw refuse(
+      throw new ProtocolError(
         ErrorCode.UNEXPECTED_MESSAGE,
         "Cannot serve agency: the first message must be HELLO",
       );
     }
     if (message.agency < 1 || message.agency > this.#ctx.agencies) {
-      throw refuse(
+      throw new ProtocolError(
         ErrorCode.INVALID_AGENCY,
         `Cannot serve agency ${message.agency}: expected an id from 1 to ${this.#ctx.agencies}`,
       );
     }
     const secret = this.#ctx.secrets.get(message.agency);
     if (this.#ctx.secrets.size > 0 && !secretMatches(secret, message.secret)) {
-      throw refuse(ErrorCode.UNAUTHORIZED, `Cannot serve agency ${message.agency}: wrong secret`);
+      throw new ProtocolError(
+        ErrorCode.UNAUTHORIZED,
+        `Cannot serve agency ${message.agency}: wrong secret`,
+      );
+    }
+    const progress = this.#ctx.store.progress(message.agency);
+    if (progress.excluded) {
+      throw new ProtocolError(
+        ErrorCode.INVALID_AGENCY,
+        `Agency ${message.agency} was left out of this draw by the operator ` +
+          "(SERVER_EXCLUDED_AGENCIES)",
+      );
     }
     this.#agency = message.agency;
-    const progress = this.#ctx.store.progress(message.agency);
+    this.#durable = progress.nextSeq;
+    this.#watch = this.#ctx.store.watch(message.agency, this);
     this.#ctx.log.debug("hello", "success", {
       ip: this.#ip,
       agency: message.agency,
       next_seq: progress.nextSeq,
     });
-    await this.#conn.send({ type: MessageType.WELCOME, ...progress });
+    await this.#conn.send({
+      type: MessageType.WELCOME,
+      nextSeq: progress.nextSeq,
+      done: progress.done,
+    });
     return true;
   }
 
   async #dispatch(message: Message): Promise<void> {
     switch (message.type) {
       case MessageType.BET:
-        return this.#single(message.seq, message.bet);
+        return await this.#single(message.seq, message.bet);
       case MessageType.DONE:
         this.#ownAgency(message.agency);
         return await this.#done(message.batches);
@@ -163,7 +234,7 @@ class AgencySession {
       case MessageType.TOTAL_QUERY:
         return await this.#total();
       default:
-        throw refuse(
+        throw new ProtocolError(
           ErrorCode.UNEXPECTED_MESSAGE,
           `Cannot serve agency ${this.#agency}: unexpected message type 0x${
             message.type.toString(16)
@@ -174,7 +245,7 @@ class AgencySession {
 
   #ownAgency(agency: number): void {
     if (agency !== this.#agency) {
-      throw refuse(
+      throw new ProtocolError(
         ErrorCode.INVALID_AGENCY,
         `Agency ${this.#agency} cannot act for agency ${agency}`,
       );
@@ -182,18 +253,18 @@ class AgencySession {
   }
 
   /** A BATCH body: validated and turned into rows in place, then queued for storage. */
-  #batch(body: Uint8Array): void {
+  #batch(body: Uint8Array): Promise<void> | undefined {
     const header = batchHeader(body);
     this.#ownAgency(header.agency);
-    this.#submit(header.seq, header.count, () => {
+    return this.#submit(header.seq, header.count, () => {
       const batch = batchRows(body, header);
       return this.#ctx.store.storeRows(this.#agency, header.seq, batch);
     });
   }
 
   /** Exercise 5's single bet, stored as a batch of one and logged by itself. */
-  #single(seq: number, bet: BetFields): void {
-    this.#submit(seq, 1, () => {
+  #single(seq: number, bet: BetFields): Promise<void> | undefined {
+    return this.#submit(seq, 1, () => {
       const problem = betProblem(bet);
       if (problem !== undefined) throw new InvalidBetError(`Invalid bet 1 of 1: ${problem}`);
       return this.#ctx.store.storeBets(this.#agency, seq, [bet]);
@@ -203,48 +274,53 @@ class AgencySession {
   /**
    * Runs `store` (which validates synchronously, then queues the write) and queues the
    * ack behind earlier ones. A refused batch becomes a failed ack, not a closed session.
+   *
+   * @returns For a retry, the comparison with the stored batch (it never rejects).
    */
   #submit(
     seq: number,
     count: number,
-    store: () => Promise<unknown>,
+    store: () => StoreReceipt,
     single?: BetFields,
-  ): void {
-    const ack: PendingAck = { seq, count, single, settled: false, outcome: undefined };
-    let stored: Promise<unknown> | undefined;
+  ): Promise<void> | undefined {
+    const ack: PendingAck = { seq, count, single, outcome: QUEUED };
+    let receipt: StoreReceipt | undefined;
     try {
+      if (this.#conflict !== undefined) throw this.#conflict;
       const status = this.#ctx.lottery.status;
       if (status.drawn && seq >= this.#ctx.store.progress(this.#agency).nextSeq) {
-        throw refuse(ErrorCode.DRAW_CLOSED, "Cannot store bets: the draw already took place");
+        throw new ProtocolError(
+          ErrorCode.DRAW_CLOSED,
+          "Cannot store bets: the draw already took place",
+        );
       }
-      stored = store();
+      receipt = store();
     } catch (error) {
       // A body that cannot be decoded ends the session; a bad bet only fails the batch.
       if (error instanceof ProtocolError && error.code === ErrorCode.MALFORMED) throw error;
-      ack.settled = true;
       ack.outcome = error;
     }
     this.#pending.push(ack);
-    if (stored === undefined) {
+    if (receipt === undefined) {
       // Refused at once: its ack still waits for those of earlier batches.
       this.#sendSettledAcks();
-    } else if (this.#watched?.promise === stored) {
-      this.#watched.acks.push(ack);
-    } else {
-      const watched = { promise: stored, acks: [ack] };
-      this.#watched = watched;
-      stored.then(
-        () => this.#settle(watched.acks, "stored"),
-        (error) => this.#settle(watched.acks, error),
+    } else if (receipt.kind === "retry") {
+      ack.outcome = CHECKING;
+      return receipt.same.then(
+        () => this.#settle(ack, SAME),
+        (error) => {
+          if (error instanceof ProtocolError && error.code === ErrorCode.CONFLICT) {
+            this.#conflict = error;
+          }
+          this.#settle(ack, error);
+        },
       );
     }
+    return undefined;
   }
 
-  #settle(acks: readonly PendingAck[], outcome: unknown): void {
-    for (const ack of acks) {
-      ack.settled = true;
-      ack.outcome = outcome;
-    }
+  #settle(ack: PendingAck, outcome: unknown): void {
+    ack.outcome = outcome;
     this.#sendSettledAcks();
   }
 
@@ -253,9 +329,15 @@ class AgencySession {
    * settled; they leave in one write. Then wakes the waiter if what it waits for holds.
    */
   #sendSettledAcks(): void {
-    while (this.#fatal === undefined && this.#pending[0]?.settled) {
-      const { seq, count, single, outcome } = this.#pending.shift()!;
-      if (outcome === "stored") {
+    while (this.#fatal === undefined) {
+      const ack = this.#pending[0];
+      if (ack === undefined || ack.outcome === CHECKING) break;
+      if (ack.outcome === QUEUED && ack.seq >= this.#durable) break;
+      this.#pending.shift();
+      const { seq, count, single, outcome } = ack;
+      if (outcome === QUEUED) {
+        this.#logRefusedRun();
+        if (this.#ctx.troubled.size > 0) this.#ctx.troubled.delete(this.#agency);
         this.#ctx.log.info("apuesta_recibida", "success", { cantidad: count });
         if (single) {
           this.#ctx.log.info("apuesta_almacenada", "success", {
@@ -264,15 +346,17 @@ class AgencySession {
           });
         }
         this.#sendAck(seq, 0, count, "");
-      } else if (outcome instanceof ProtocolError) {
-        this.#ctx.log.error("apuesta_recibida", "fail", {
-          cantidad: count,
+      } else if (outcome === SAME) {
+        // Not received now: the course's apuesta_recibida lines add up to the bets stored.
+        this.#ctx.log.info("lote_reenviado", "success", {
           agency: this.#agency,
           seq,
-          error: errorCodeName(outcome.code),
-          detail: outcome.message,
+          cantidad: count,
+          detail: "sent again, the same bets as stored",
         });
-        this.#sendAck(seq, outcome.code, count, outcome.message);
+        this.#sendAck(seq, 0, count, "");
+      } else if (outcome instanceof ProtocolError) {
+        this.#refuse(seq, count, outcome);
       } else {
         this.#fatal = outcome;
       }
@@ -286,6 +370,61 @@ class AgencySession {
     this.#waiter = undefined;
   }
 
+  /**
+   * Refuses a batch. A refusal is logged in full; the pipelined batches refused behind it
+   * for its sake (the gap it leaves, or the same failure of the session or the storage)
+   * go into one summary line. A bad bet is the batch's own: always logged in full.
+   */
+  #refuse(seq: number, count: number, error: ProtocolError): void {
+    this.#ctx.troubled.add(this.#agency);
+    const run = this.#refused;
+    const code = error.code;
+    const behind = run !== undefined && code !== ErrorCode.INVALID_BET &&
+      (code === ErrorCode.OUT_OF_ORDER || code === run.code);
+    if (!behind) {
+      this.#logRefusedRun();
+      this.#ctx.log.error("apuesta_recibida", "fail", {
+        cantidad: count,
+        agency: this.#agency,
+        seq,
+        error: errorCodeName(code),
+        detail: error.message,
+      });
+      this.#refused = {
+        after: seq,
+        code,
+        batches: 0,
+        bets: 0,
+        first: -1,
+        last: -1,
+        errors: new Set(),
+      };
+    } else {
+      if (run.batches === 0) run.first = seq;
+      run.batches++;
+      run.bets += count;
+      run.last = seq;
+      run.errors.add(errorCodeName(error.code));
+    }
+    this.#sendAck(seq, error.code, count, error.message);
+  }
+
+  /** Logs the summary of the refusals behind the last one logged in full, if any. */
+  #logRefusedRun(): void {
+    const run = this.#refused;
+    this.#refused = undefined;
+    if (run === undefined || run.batches === 0) return;
+    this.#ctx.log.warning("apuesta_recibida", "fail", {
+      cantidad: run.bets,
+      agency: this.#agency,
+      lotes: run.batches,
+      desde_lote: run.first,
+      hasta_lote: run.last,
+      error: [...run.errors].join(" "),
+      detail: `refused behind batch ${run.after}, summarized in this one line`,
+    });
+  }
+
   #sendAck(seq: number, status: number, count: number, reason: string): void {
     this.#ackFrames.push(
       encodeMessage({ type: MessageType.BATCH_ACK, seq, status, count, reason }),
@@ -295,7 +434,7 @@ class AgencySession {
   /**
    * Writes the held acks without waiting for the write. A failed write needs no handling
    * here: the batches are stored (or refused) all the same, and a retry after
-   * reconnecting is acknowledged as a duplicate.
+   * reconnecting is acknowledged once found the same.
    */
   #flushAcks(): void {
     if (this.#ackFrames.length === 0) return;
@@ -305,16 +444,18 @@ class AgencySession {
   }
 
   async #done(batches: number): Promise<void> {
+    if (this.#conflict !== undefined) throw this.#conflict;
     await this.#idle();
     const { nextSeq } = this.#ctx.store.progress(this.#agency);
     if (batches !== nextSeq) {
-      throw refuse(
+      throw new ProtocolError(
         ErrorCode.OUT_OF_ORDER,
         `Cannot close agency ${this.#agency}: it sent ${batches} batches, ${nextSeq} are stored`,
       );
     }
     await this.#ctx.store.markDone(this.#agency);
     this.#ctx.lottery.markDone(this.#agency);
+    this.#ctx.troubled.delete(this.#agency);
     this.#ctx.log.info("agencia_lista", "success", {
       agency: this.#agency,
       pendientes: this.#ctx.lottery.pending,
@@ -330,6 +471,7 @@ class AgencySession {
         type: MessageType.NOT_READY,
         pending: status.pending,
         retryAfterMs: 0,
+        pendingAgencies: status.pendingAgencies.slice(0, MAX_LISTED_AGENCIES),
       });
       return;
     }
@@ -385,7 +527,7 @@ export async function serveAgency(
   }
   // Batches already queued are stored and acknowledged (or refused) before the session
   // ends, so shutdown never logs a batch after it has closed the storage.
-  await session.settled();
+  await session.end(ctx.closing() ? undefined : failure);
   if (failure === undefined) return;
   if (failure instanceof ProtocolError) {
     ctx.log.error("receive_message", "fail", {
@@ -393,8 +535,12 @@ export async function serveAgency(
       error: errorCodeName(failure.code),
       detail: failure.message,
     });
-    await conn.send({ type: MessageType.ERROR, code: failure.code, message: failure.message })
-      .catch(() => {});
+    await conn.send({
+      type: MessageType.ERROR,
+      code: failure.code,
+      retryAfterMs: failure.retryAfterMs,
+      message: failure.message,
+    }).catch(() => {});
   } else if (failure instanceof ConnectionError) {
     if (ctx.closing()) return;
     if (conn.timedOut) ctx.log.warning("idle_timeout", "fail", { ip, detail: failure.message });

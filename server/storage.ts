@@ -1,66 +1,118 @@
 /**
  * Bet storage, mirroring the course's helpers: `storeBets` appends rows to `bets.csv`
- * (columns agency, first_name, last_name, document, birthdate, number; minimal quoting;
- * CRLF like Python's `csv.writer`), `loadBets` streams them back.
+ * (see `bets_csv.ts` for the format), `loadBets` streams them back.
+ *
+ * One server owns a storage, and the storage knows what it is: `open_storage.ts` takes
+ * its lock and checks it. Its journal (`<path>.journal`, see `journal.ts`) names the draw
+ * and accounts for every byte of `bets.csv`; the store rebuilds from it where each
+ * agency's batches are, so a retried sequence is compared with what was stored.
  *
  * One writer owns the files. Batches queue up while a write is in progress and go out
  * together in the next group: one write and one fsync of `bets.csv`, then one write and
- * one fsync of the journal, then every batch of the group is acknowledged (group
- * commit). A batch is stored whole or not at all: a crash mid-write leaves bytes past the
- * journal's last record, which recovery truncates.
+ * one fsync of the journal, then each agency's watchers hear how far it is durable
+ * (group commit). A batch is stored whole or not at all.
  *
  * @module
  */
-import { stringify } from "csv-stringify/sync";
-import { type Bet, type BetFields, hasWon, WINNING_NUMBER } from "../shared/bet.ts";
-import { splitCsvLine } from "../shared/csv_line.ts";
-import { ErrorCode, ProtocolError } from "../shared/errors.ts";
-import { writeAll } from "../shared/net/framed_conn.ts";
+import { type Bet, type BetFields, WINNING_NUMBER } from "../shared/bet.ts";
+import { ErrorCode, ProtocolError, StorageError } from "../shared/errors.ts";
+import { writeAll } from "../shared/bytes.ts";
+import { type BetRows, betRows, parseRow } from "./bets_csv.ts";
 import { type ByteSearch, byteSearch } from "./byte_search.ts";
-import { decodeJournal, encodeRecord, RECORD_SIZE, RecordKind } from "./journal.ts";
+import { ByteRanges } from "./byte_ranges.ts";
+import { encodeRecord, type JournalRecord, RECORD_SIZE, RecordKind } from "./journal.ts";
+import {
+  freshDraw,
+  type OpenedStorage,
+  openStorage,
+  type StorageFiles,
+  type StorageOpening,
+} from "./open_storage.ts";
+
+export type { StorageOpening };
 
 /** How acknowledgements are made durable: `group` and `batch` fsync, `off` does not. */
-export type FsyncPolicy = "group" | "batch" | "off";
+export const FSYNC_POLICIES = ["group", "batch", "off"] as const;
 
-/** Where an agency stands. */
+/** One of {@linkcode FSYNC_POLICIES}. */
+export type FsyncPolicy = typeof FSYNC_POLICIES[number];
+
+/** Where an agency stands, durably. */
 export interface AgencyProgress {
-  /** The next batch sequence number expected; every lower one is stored. */
+  /** The next batch sequence number expected; every lower one is durable. */
   readonly nextSeq: number;
-  /** Whether the agency declared it has sent everything. */
+  /** Whether its DONE is durable. */
   readonly done: boolean;
+  /** Whether the operator closed the draw without it. */
+  readonly excluded: boolean;
 }
 
-/** Totals of what is stored (durably). */
+/** Totals of what is durably stored for the agencies the draw counts. */
 export interface StoreStats {
   readonly bets: number;
   readonly batches: number;
   readonly winners: number;
-  /** Bytes of `bets.csv` cut off during recovery (torn or unacknowledged rows). */
-  readonly recoveredBytes: number;
 }
 
-/** Whether `storeBets` wrote the batch or had already stored it. */
-export type StoreOutcome = "stored" | "duplicate";
+/** A failed write or fsync, as {@linkcode BetStoreOptions.onFailure} hears of it. */
+export interface StorageFailure {
+  /** The file that failed. */
+  readonly path: string;
+  /** The OS error. */
+  readonly error: unknown;
+  /**
+   * Whether the store goes on by itself: a failed write (a full disk, say) is undone and
+   * the next batch is tried again; after a failed fsync, or a write it could not undo,
+   * it refuses every batch until the server restarts.
+   */
+  readonly recovers: boolean;
+}
 
 /** Options of {@linkcode BetStore.open}. */
 export interface BetStoreOptions {
-  /** The CSV file, e.g. `./bets.csv`; the journal sits beside it as `<path>.journal`. */
+  /** The CSV file, e.g. `./bets.csv`; `<path>.journal` and `<path>.lock` sit beside it. */
   readonly path: string;
+  /** The agencies of the draw (ids 1..agencies); a stored draw must have been made for as many. */
+  readonly agencies: number;
   /**
    * Durability of acknowledgements.
    * @default "group"
    */
   readonly fsync?: FsyncPolicy;
+  /** Called once when writing starts failing, and again if the failure turns permanent. */
+  readonly onFailure?: (failure: StorageFailure) => void;
+  /** Called when a write succeeds again after a failure the store recovers from. */
+  readonly onRecovery?: () => void;
 }
+
+/** What a session hears about its agency's batches, explicitly, as groups commit. */
+export interface BatchWatcher {
+  /** Every batch of the agency below `nextSeq` is durable. */
+  durable(nextSeq: number): void;
+  /** The queued batches of the agency from `fromSeq` on were not stored. */
+  failed(fromSeq: number, error: ProtocolError): void;
+}
+
+/**
+ * How the store took a batch: `queued` (its agency's watchers hear when it is durable),
+ * or `retry` for a sequence already taken, whose `same` resolves once the first one is
+ * durable and holds the same rows, and rejects with `CONFLICT` when it does not (or
+ * `STORAGE_FAILED` when the first one was not stored).
+ */
+export type StoreReceipt =
+  | { readonly kind: "queued" }
+  | { readonly kind: "retry"; readonly same: Promise<void> };
+
+const QUEUED: StoreReceipt = { kind: "queued" };
 
 /**
  * The promise of one commit, shared by every item in it: thousands of batches a second
  * then cost one promise per group instead of a few each.
  */
-type Ticket = PromiseWithResolvers<"stored">;
+type Ticket = PromiseWithResolvers<void>;
 
 interface Pending {
-  readonly kind: RecordKind;
+  readonly kind: JournalRecord["kind"];
   readonly agency: number;
   readonly seq: number;
   /** Bytes of rows this item added to the fill buffer. */
@@ -71,16 +123,57 @@ interface Pending {
 }
 
 interface AgencyState {
+  /** Sequences taken: durable or queued. */
   nextSeq: number;
+  /** Sequences durable. */
+  durableSeq: number;
+  /** DONE queued or durable. */
   done: boolean;
-  readonly inflight: Map<number, Promise<unknown>>;
+  durableDone: boolean;
+  excluded: boolean;
+  /** Durable totals. */
+  bets: number;
+  batches: number;
+  winners: number;
+  /** `[start, end)` in `bets.csv` of durable batch `seq` at `2·seq`, `2·seq+1`. */
+  spans: Float64Array;
+  readonly watchers: Set<BatchWatcher>;
+  /** Marks it once in a commit's list of agencies to notify. */
+  touched: boolean;
+}
+
+function newAgencyState(): AgencyState {
+  return {
+    nextSeq: 0,
+    durableSeq: 0,
+    done: false,
+    durableDone: false,
+    excluded: false,
+    bets: 0,
+    batches: 0,
+    winners: 0,
+    spans: new Float64Array(64),
+    watchers: new Set(),
+    touched: false,
+  };
+}
+
+/** A commit's write or fsync failed. */
+class CommitFailure extends Error {
+  constructor(
+    readonly path: string,
+    readonly during: "write" | "sync",
+    cause: unknown,
+  ) {
+    super(`Cannot ${during} ${path}`, { cause });
+  }
 }
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const LF = 0x0a;
 
-/** Bytes read at once by {@linkcode BetStore.loadBets}. */
+/** Bytes read at once from `bets.csv`. */
 const LOAD_CHUNK = 1024 * 1024;
 
 /** Options of {@linkcode BetStore.loadBets}. */
@@ -106,41 +199,24 @@ function* rowsMatching(rows: Uint8Array, find: ByteSearch, needleLength: number)
   }
 }
 
-/**
- * Parses one `bets.csv` row (without its line ending).
- *
- * @param line The row.
- * @returns The bet.
- * @throws {SyntaxError} If it does not have the six columns.
- */
-export function parseRow(line: string): Bet {
-  const fields = splitCsvLine(line);
-  if (fields === undefined || fields.length !== 6) {
-    throw new SyntaxError(`Cannot parse bets.csv row "${line}": expected 6 columns`);
-  }
-  return {
-    agency: Number(fields[0]),
-    firstName: fields[1]!,
-    lastName: fields[2]!,
-    document: fields[3]!,
-    birthdate: fields[4]!,
-    number: Number(fields[5]),
-  };
+/** Whether two byte arrays hold the same bytes. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
-/**
- * Formats bets as `bets.csv` rows, the way the course's `store_bets` writes them.
- *
- * @param agency The agency id.
- * @param bets The bets.
- * @returns CSV text, one CRLF-terminated row per bet.
- */
-export function formatBetRows(agency: number, bets: readonly BetFields[]): string {
-  return stringify(
-    bets.map((b) => [agency, b.firstName, b.lastName, b.document, b.birthdate, b.number]),
-    // csv-stringify alone quotes only a whole CRLF; Python quotes a lone CR or LF too.
-    { record_delimiter: "windows", quoted_match: /[\r\n]/ },
-  );
+/** Reads `[start, end)` of a file. */
+async function readRange(path: string, start: number, end: number): Promise<Uint8Array> {
+  using file = await Deno.open(path, { read: true });
+  await file.seek(start, Deno.SeekMode.Start);
+  const bytes = new Uint8Array(end - start);
+  for (let filled = 0; filled < bytes.length;) {
+    const n = await file.read(bytes.subarray(filled));
+    if (n === null) throw new RangeError(`Cannot read ${path}: it ends before byte ${end}`);
+    filled += n;
+  }
+  return bytes;
 }
 
 /**
@@ -174,115 +250,106 @@ class ByteBuffer {
 export class BetStore {
   readonly #path: string;
   readonly #fsync: FsyncPolicy;
-  readonly #data: Deno.FsFile;
-  readonly #journal: Deno.FsFile;
-  readonly #agencies = new Map<number, AgencyState>();
-  #size: number;
-  #stats: StoreStats;
+  readonly #options: BetStoreOptions;
+  readonly #files: StorageFiles;
+  /** Index = agency id; index 0 unused. */
+  readonly #agencies: AgencyState[];
+  readonly #opening: StorageOpening;
+  /** Durable size of `bets.csv` and of the journal. */
+  #size = 0;
+  #journalSize = 0;
+  #bets = 0;
+  #batches = 0;
+  #winners = 0;
   #groups = 0;
   #queue: Pending[] = [];
   /** The ticket of the next commit in `group` mode: items queued until it starts share it. */
   #ticket: Ticket | undefined;
+  /** The ticket of the last item queued: once it settles, every earlier one has. */
+  #latest: Promise<void> = Promise.resolve();
   /** Rows of queued items, in queue order; swapped with the spare at each commit. */
   #fill = new ByteBuffer();
   #spare = new ByteBuffer();
   #writer: Promise<void> | undefined;
+  /** Set while a failed write is being undone: nothing is queued meanwhile. */
+  #undoing = false;
+  /** Set when writes fail; cleared by the next successful commit. */
+  #failing = false;
+  /** A failure the store cannot recover from: every later batch is refused. */
   #failure: unknown;
   #closed = false;
   /**
-   * Where winners may be: `[start, end)` byte ranges of `bets.csv`, flat and ascending,
-   * one per stored batch that holds a bet on {@linkcode WINNING_NUMBER} (adjacent ones
-   * merged). The journal records each batch's winners, so the ranges survive a restart.
+   * Where winners may be: the byte ranges of stored batches that hold a bet on
+   * {@linkcode WINNING_NUMBER}. The journal records each batch's winners, so the ranges
+   * survive a restart.
    */
-  readonly #winnerRanges: number[] = [];
+  readonly #winnerRanges = new ByteRanges();
 
-  private constructor(
-    path: string,
-    fsync: FsyncPolicy,
-    files: { data: Deno.FsFile; journal: Deno.FsFile; size: number },
-  ) {
-    this.#path = path;
-    this.#fsync = fsync;
-    this.#data = files.data;
-    this.#journal = files.journal;
-    this.#size = files.size;
-    this.#stats = { bets: 0, batches: 0, winners: 0, recoveredBytes: 0 };
+  private constructor(options: BetStoreOptions, opened: OpenedStorage) {
+    this.#options = options;
+    this.#path = options.path;
+    this.#fsync = options.fsync ?? "group";
+    this.#agencies = Array.from({ length: options.agencies + 1 }, newAgencyState);
+    this.#files = opened.files;
+    this.#opening = opened.opening;
+    this.#journalSize = opened.journalSize;
+    for (const record of opened.records) {
+      this.#apply(record.kind, record.agency, record.seq, record, record.end - this.#size);
+      this.#size = record.end;
+    }
   }
 
   /**
-   * Opens (creating if needed) the storage and recovers from a crash: bytes of
-   * `bets.csv` past the last journal record, and torn journal records, are cut off.
+   * Opens the storage, creating a new draw when there is none: takes its lock, checks
+   * what it is and that the journal accounts for `bets.csv`, and cuts a torn tail (see
+   * `open_storage.ts`); then rebuilds each agency's state from the journal.
    *
-   * @param options The path and fsync policy.
+   * @param options The path, the draw's agencies and the fsync policy.
    * @returns The store.
+   * @throws {StorageError} When another server holds the storage, it was made for
+   * another agency count, `bets.csv` holds rows no journal accounts for, a file is
+   * damaged anywhere but its tail, or the path cannot be used.
    */
   static async open(options: BetStoreOptions): Promise<BetStore> {
-    const journalPath = `${options.path}.journal`;
-    const data = await Deno.open(options.path, { read: true, append: true, create: true });
-    const journal = await Deno.open(journalPath, { read: true, append: true, create: true });
-    try {
-      const dataSize = (await data.stat()).size;
-      const journalBytes = await Deno.readFile(journalPath);
-      const all = decodeJournal(journalBytes);
-      // Keep records whose rows made it to disk; without fsync the data may lag the journal.
-      let kept = all.length;
-      while (kept > 0 && all[kept - 1]!.end > dataSize) kept--;
-      const records = all.slice(0, kept);
-      const hadJournal = journalBytes.length > 0;
-      const committed = records.at(-1)?.end ?? (hadJournal ? 0 : dataSize);
-      if (dataSize > committed) await data.truncate(committed);
-      if (journalBytes.length > kept * RECORD_SIZE) await journal.truncate(kept * RECORD_SIZE);
-      const store = new BetStore(options.path, options.fsync ?? "group", {
-        data,
-        journal,
-        size: committed,
-      });
-      store.#replay(records, dataSize - committed);
-      return store;
-    } catch (error) {
-      data.close();
-      journal.close();
-      throw error;
-    }
+    const sync = (options.fsync ?? "group") !== "off";
+    const opened = await openStorage({ path: options.path, agencies: options.agencies, sync });
+    return new BetStore(options, opened);
   }
 
-  #replay(records: ReturnType<typeof decodeJournal>, recoveredBytes: number): void {
-    let bets = 0;
-    let batches = 0;
-    let winners = 0;
-    let start = 0;
-    for (const record of records) {
-      const state = this.#state(record.agency);
-      if (record.kind === RecordKind.DONE) {
-        state.done = true;
-      } else {
-        state.nextSeq = Math.max(state.nextSeq, record.seq + 1);
-        bets += record.bets;
-        winners += record.winners;
-        // Rows before the first batch (written without a journal) are searched always.
-        if (batches === 0) this.#markWinners(0, record.end);
-        else if (record.winners > 0) this.#markWinners(start, record.end);
-        batches++;
+  /** Applies a durable record of `length` bytes of rows to its agency and the totals. */
+  #apply(
+    kind: JournalRecord["kind"],
+    agency: number,
+    seq: number,
+    counts: { readonly bets: number; readonly winners: number },
+    length: number,
+  ): AgencyState {
+    const state = this.#agencies[agency]!;
+    if (kind === RecordKind.BATCH) {
+      if (state.spans.length < 2 * seq + 2) {
+        const grown = new Float64Array(state.spans.length * 2);
+        grown.set(state.spans);
+        state.spans = grown;
       }
-      start = record.end;
-    }
-    if (batches === 0) this.#markWinners(0, this.#size);
-    this.#stats = { bets, batches, winners, recoveredBytes };
-  }
-
-  /** Notes that `bets.csv[start, end)` may hold winners. */
-  #markWinners(start: number, end: number): void {
-    const ranges = this.#winnerRanges;
-    if (end <= start) return;
-    if (ranges.length > 0 && ranges[ranges.length - 1] === start) ranges[ranges.length - 1] = end;
-    else ranges.push(start, end);
-  }
-
-  #state(agency: number): AgencyState {
-    let state = this.#agencies.get(agency);
-    if (!state) {
-      state = { nextSeq: 0, done: false, inflight: new Map() };
-      this.#agencies.set(agency, state);
+      state.spans[2 * seq] = this.#size;
+      state.spans[2 * seq + 1] = this.#size + length;
+      state.durableSeq = seq + 1;
+      // Sequences queued behind this one stay taken.
+      state.nextSeq = Math.max(state.nextSeq, state.durableSeq);
+      state.bets += counts.bets;
+      state.winners += counts.winners;
+      state.batches++;
+      this.#bets += counts.bets;
+      this.#winners += counts.winners;
+      this.#batches++;
+      if (counts.winners > 0) this.#winnerRanges.add(this.#size, this.#size + length);
+    } else if (kind === RecordKind.DONE) {
+      state.done = state.durableDone = true;
+    } else {
+      state.excluded = true;
+      this.#bets -= state.bets;
+      this.#winners -= state.winners;
+      this.#batches -= state.batches;
     }
     return state;
   }
@@ -292,9 +359,14 @@ export class BetStore {
     return this.#path;
   }
 
-  /** Totals stored so far. */
+  /** What opening found: the draw's id, whether it is new, what was cut. */
+  get opening(): StorageOpening {
+    return this.#opening;
+  }
+
+  /** Durable totals of the agencies the draw counts (excluded agencies left out). */
   get stats(): StoreStats {
-    return this.#stats;
+    return { bets: this.#bets, batches: this.#batches, winners: this.#winners };
   }
 
   /** Group commits (one write and fsync each) since open: batches per group is the gain. */
@@ -303,89 +375,152 @@ export class BetStore {
   }
 
   /**
-   * Where an agency stands (sequences queued for writing count as taken).
+   * Where an agency stands durably: what `WELCOME` reports.
    *
    * @param agency The agency id.
-   * @returns Its progress.
+   * @returns Its progress (all zero for an id outside the draw).
    */
   progress(agency: number): AgencyProgress {
-    const state = this.#agencies.get(agency);
-    return { nextSeq: state?.nextSeq ?? 0, done: state?.done ?? false };
+    const state = this.#agencies[agency];
+    if (agency === 0 || state === undefined) return { nextSeq: 0, done: false, excluded: false };
+    return { nextSeq: state.durableSeq, done: state.durableDone, excluded: state.excluded };
   }
 
-  /** The agencies whose `done` is stored. */
+  /** The agencies whose DONE is durable, ascending. */
   doneAgencies(): number[] {
-    return [...this.#agencies].filter(([, state]) => state.done).map(([agency]) => agency);
+    return this.#ids((state) => state.durableDone);
+  }
+
+  /** The agencies the operator closed the draw without, ascending. */
+  excludedAgencies(): number[] {
+    return this.#ids((state) => state.excluded);
+  }
+
+  #ids(test: (state: AgencyState) => boolean): number[] {
+    const ids: number[] = [];
+    for (let agency = 1; agency < this.#agencies.length; agency++) {
+      if (test(this.#agencies[agency]!)) ids.push(agency);
+    }
+    return ids;
+  }
+
+  /**
+   * Tells `watcher` as each of the agency's batches becomes durable (or fails) until the
+   * returned handle is disposed.
+   *
+   * @param agency The agency id.
+   * @param watcher What to tell.
+   * @returns Stops the watching.
+   */
+  watch(agency: number, watcher: BatchWatcher): Disposable {
+    const watchers = this.#agencies[agency]?.watchers;
+    watchers?.add(watcher);
+    return { [Symbol.dispose]: () => watchers?.delete(watcher) };
   }
 
   #check(): void {
     if (this.#closed) throw new ProtocolError(ErrorCode.SHUTTING_DOWN, "Storage is closed");
     if (this.#failure !== undefined) {
-      throw new ProtocolError(ErrorCode.STORAGE_FAILED, "Storage failed earlier", {
-        cause: this.#failure,
-      });
+      throw new ProtocolError(
+        ErrorCode.STORAGE_FAILED,
+        "Cannot store bets because the storage failed; the server needs a restart",
+        { cause: this.#failure },
+      );
+    }
+    if (this.#undoing) {
+      throw new ProtocolError(
+        ErrorCode.STORAGE_FAILED,
+        "Cannot store bets now, a failed write is being undone; send them again later",
+      );
     }
   }
 
+  #agency(agency: number): AgencyState {
+    const state = this.#agencies[agency];
+    if (agency === 0 || state === undefined) {
+      throw new ProtocolError(
+        ErrorCode.INVALID_AGENCY,
+        `Agency ${agency} is not part of this draw (agencies 1 to ${this.#options.agencies})`,
+      );
+    }
+    if (state.excluded) {
+      throw new ProtocolError(
+        ErrorCode.INVALID_AGENCY,
+        `Agency ${agency} was left out of this draw by the operator (SERVER_EXCLUDED_AGENCIES)`,
+      );
+    }
+    return state;
+  }
+
   /**
-   * Stores a batch durably (per the fsync policy), whole or not at all. Batches of an
-   * agency must come in sequence order; a sequence already taken is acknowledged
-   * again without storing (idempotent retries).
+   * Stores bets (the course's `store_bets`) as batch `seq` of `agency`; see
+   * {@linkcode BetStore.storeRows}.
    *
    * @param agency The agency id.
    * @param seq The batch's sequence number.
    * @param bets The (already validated) bets.
-   * @returns Once durable: whether it was stored now or before.
-   * @throws {ProtocolError} `OUT_OF_ORDER` for a sequence gap, `STORAGE_FAILED` when
-   * the write failed, `SHUTTING_DOWN` after close.
+   * @returns How the store took them.
    */
-  storeBets(agency: number, seq: number, bets: readonly BetFields[]): Promise<StoreOutcome> {
-    let winners = 0;
-    for (const bet of bets) if (hasWon(bet)) winners++;
-    const rows = encoder.encode(formatBetRows(agency, bets));
-    return this.storeRows(agency, seq, { rows, count: bets.length, winners });
+  storeBets(agency: number, seq: number, bets: readonly BetFields[]): StoreReceipt {
+    return this.storeRows(agency, seq, betRows(agency, bets));
   }
 
   /**
-   * Like {@linkcode BetStore.storeBets}, for rows already formatted (see
-   * `batch_rows.ts`).
+   * Queues a batch's rows (from `batch_rows.ts`) for storage, whole or not at all. An
+   * agency's batches come in sequence order; a sequence already taken is a retry, which
+   * must hold the same rows as the first.
    *
    * @param agency The agency id.
    * @param seq The batch's sequence number.
    * @param batch The CSV rows, how many bets they hold and how many win.
-   * @returns Once durable: whether it was stored now or before.
+   * @returns How the store took it.
+   * @throws {ProtocolError} `OUT_OF_ORDER` for a sequence gap, `UNEXPECTED_MESSAGE`
+   * after the agency's DONE, `INVALID_AGENCY` for an agency outside the draw,
+   * `STORAGE_FAILED` while the storage fails, `SHUTTING_DOWN` after close.
    */
-  storeRows(
-    agency: number,
-    seq: number,
-    batch: { readonly rows: Uint8Array; readonly count: number; readonly winners: number },
-  ): Promise<StoreOutcome> {
+  storeRows(agency: number, seq: number, batch: BetRows): StoreReceipt {
     this.#check();
-    const state = this.#state(agency);
-    if (seq < state.nextSeq) {
-      const inflight = state.inflight.get(seq);
-      return inflight ? inflight.then(() => "duplicate") : Promise.resolve("duplicate");
-    }
+    const state = this.#agency(agency);
+    if (seq < state.nextSeq) return this.#retry(agency, state, seq, batch);
     if (seq > state.nextSeq) {
       throw new ProtocolError(
         ErrorCode.OUT_OF_ORDER,
-        `Batch ${seq} of agency ${agency} is out of order: expected ${state.nextSeq}`,
+        `Batch ${seq} of agency ${agency} is out of order, expected ${state.nextSeq}`,
       );
     }
     if (state.done) {
       throw new ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, `Agency ${agency} is already done`);
     }
     state.nextSeq = seq + 1;
-    const stored = this.#enqueue(
-      RecordKind.BATCH,
-      agency,
-      seq,
-      batch.rows,
-      batch.count,
-      batch.winners,
-    );
-    state.inflight.set(seq, stored);
-    return stored;
+    this.#enqueue(RecordKind.BATCH, agency, seq, batch.rows, batch.count, batch.winners);
+    return QUEUED;
+  }
+
+  /** A sequence already taken: once the first is durable, the same rows or a conflict. */
+  #retry(agency: number, state: AgencyState, seq: number, batch: BetRows): StoreReceipt {
+    // The caller may reuse its buffer (batch_rows.ts does); retries are rare.
+    const rows = batch.rows.slice();
+    const compare = async (): Promise<void> => {
+      if (seq >= state.durableSeq) {
+        throw new ProtocolError(
+          ErrorCode.STORAGE_FAILED,
+          `Batch ${seq} of agency ${agency} was not stored (the storage failed); send it again`,
+        );
+      }
+      const stored = await readRange(this.#path, state.spans[2 * seq]!, state.spans[2 * seq + 1]!);
+      if (sameBytes(stored, rows)) return;
+      let storedBets = 0;
+      for (const byte of stored) if (byte === LF) storedBets++;
+      throw new ProtocolError(
+        ErrorCode.CONFLICT,
+        `Batch ${seq} of agency ${agency} is not the batch stored under that sequence ` +
+          `(${storedBets} bet${storedBets === 1 ? "" : "s"} stored, ${batch.count} sent), so ` +
+          "this agency's bets were " +
+          `already loaded from other data; ${freshDraw(this.#path)}`,
+      );
+    };
+    const same = seq < state.durableSeq ? compare() : this.#latest.then(compare, compare);
+    return { kind: "retry", same };
   }
 
   /**
@@ -396,26 +531,58 @@ export class BetStore {
    */
   markDone(agency: number): Promise<void> {
     this.#check();
-    const state = this.#state(agency);
+    const state = this.#agency(agency);
     if (state.done) return this.flush();
     state.done = true;
-    return this.#enqueue(RecordKind.DONE, agency, 0, new Uint8Array(0), 0, 0).then(() => {});
+    return this.#enqueue(RecordKind.DONE, agency, 0, new Uint8Array(0), 0, 0);
+  }
+
+  /**
+   * Closes the draw without an agency, durably: its bets stay in `bets.csv` but leave the
+   * totals, and it is refused from now on. The operator's call (`SERVER_EXCLUDED_AGENCIES`).
+   *
+   * @param agency The agency id.
+   * @returns Whether it was excluded now (`false`: it already was).
+   * @throws {StorageError} When the agency is already done (its bets count).
+   */
+  async exclude(agency: number): Promise<boolean> {
+    this.#check();
+    const state = this.#agencies[agency];
+    if (agency === 0 || state === undefined) {
+      throw new StorageError(
+        this.#path,
+        `SERVER_EXCLUDED_AGENCIES names agency ${agency}, outside this draw's 1 to ` +
+          `${this.#options.agencies}`,
+      );
+    }
+    if (state.excluded) return false;
+    if (state.done) {
+      throw new StorageError(
+        this.#path,
+        `SERVER_EXCLUDED_AGENCIES names agency ${agency}, which has already sent all its bets ` +
+          "(its DONE is stored), so the draw counts them; remove it from the setting",
+      );
+    }
+    state.excluded = true;
+    await this.#enqueue(RecordKind.EXCLUDE, agency, 0, new Uint8Array(0), 0, 0);
+    return true;
   }
 
   #enqueue(
-    kind: RecordKind,
+    kind: JournalRecord["kind"],
     agency: number,
     seq: number,
     rows: Uint8Array,
     bets: number,
     winners: number,
-  ): Promise<"stored"> {
+  ): Promise<void> {
     let ticket = this.#ticket;
     if (ticket === undefined) {
-      ticket = Promise.withResolvers<"stored">();
+      ticket = Promise.withResolvers<void>();
       // Its callers handle a failure; this only keeps a ticket nobody awaits from being unhandled.
       ticket.promise.catch(() => {});
       if (this.#fsync !== "batch") this.#ticket = ticket;
+      this.#latest = ticket.promise;
     }
     // Rows are copied at once: callers may reuse their buffer (batch_rows.ts does).
     this.#fill.append(rows);
@@ -432,19 +599,16 @@ export class BetStore {
         this.#ticket = undefined;
         try {
           await this.#commit(group);
-          for (const item of group) {
-            if (item.kind === RecordKind.BATCH) this.#state(item.agency).inflight.delete(item.seq);
-            item.ticket.resolve("stored");
-          }
         } catch (error) {
-          this.#failure = error;
-          const failed = new ProtocolError(ErrorCode.STORAGE_FAILED, "Cannot store bets", {
-            cause: error,
-          });
-          for (const item of [...group, ...this.#queue.splice(0)]) {
-            if (item.kind === RecordKind.BATCH) this.#state(item.agency).inflight.delete(item.seq);
-            item.ticket.reject(failed);
-          }
+          if (!(error instanceof CommitFailure)) throw error;
+          await this.#fail(group, error);
+          continue;
+        }
+        let resolved: Ticket | undefined;
+        for (const item of group) {
+          if (item.ticket === resolved) continue;
+          resolved = item.ticket;
+          resolved.resolve();
         }
       }
     } finally {
@@ -456,6 +620,7 @@ export class BetStore {
   }
 
   async #commit(group: readonly Pending[]): Promise<void> {
+    const files = this.#files;
     let length = 0;
     for (const item of group) length += item.length;
     // The group's rows lead the fill buffer; what follows (queued after the group, in
@@ -467,41 +632,114 @@ export class BetStore {
     const data = written.view().subarray(0, length);
     const journal = new Uint8Array(group.length * RECORD_SIZE);
     let offset = 0;
-    let bets = 0;
-    let winners = 0;
-    let batches = 0;
     group.forEach((item, i) => {
       offset += item.length;
       encodeRecord({ ...item, end: this.#size + offset }, journal, i * RECORD_SIZE);
-      bets += item.bets;
-      winners += item.winners;
-      if (item.kind === RecordKind.BATCH) batches++;
     });
-    if (length > 0) {
-      await writeAll(this.#data, data);
-      if (this.#fsync !== "off") await this.#data.syncData();
-    }
+    if (length > 0) await this.#write(files.data, this.#path, data);
     // The journal goes second: a record never points past rows that are not on disk.
-    await writeAll(this.#journal, journal);
-    if (this.#fsync !== "off") await this.#journal.syncData();
-    let rowsAt = this.#size;
-    for (const item of group) {
-      if (item.winners > 0) this.#markWinners(rowsAt, rowsAt + item.length);
-      rowsAt += item.length;
-    }
-    this.#size += length;
+    await this.#write(files.journal, `${this.#path}.journal`, journal);
     written.clear();
-    const s = this.#stats;
-    this.#stats = {
-      bets: s.bets + bets,
-      batches: s.batches + batches,
-      winners: s.winners + winners,
-      recoveredBytes: s.recoveredBytes,
-    };
+    this.#journalSize += journal.length;
+    const touched: AgencyState[] = [];
+    for (const item of group) {
+      const state = this.#apply(item.kind, item.agency, item.seq, item, item.length);
+      this.#size += item.length;
+      if (!state.touched) {
+        state.touched = true;
+        touched.push(state);
+      }
+    }
     this.#groups++;
+    if (this.#failing) {
+      this.#failing = false;
+      this.#options.onRecovery?.();
+    }
+    for (const state of touched) state.touched = false;
+    // Told in a microtask: the writer first starts the next group's write, and the acks
+    // (logging, encoding, sending) are made while the disk works.
+    queueMicrotask(() => {
+      for (const state of touched) {
+        for (const watcher of state.watchers) watcher.durable(state.durableSeq);
+      }
+    });
   }
 
-  /** Resolves once everything queued so far is written. */
+  /** Writes every byte, then fsyncs per the policy; says which step failed. */
+  async #write(file: Deno.FsFile, path: string, bytes: Uint8Array): Promise<void> {
+    try {
+      await writeAll(file, bytes);
+    } catch (error) {
+      // writeAll wraps the OS error for sockets; the file's own error is its cause.
+      throw new CommitFailure(path, "write", error instanceof Error ? error.cause ?? error : error);
+    }
+    if (this.#fsync === "off") return;
+    try {
+      await file.syncData();
+    } catch (error) {
+      throw new CommitFailure(path, "sync", error);
+    }
+  }
+
+  /**
+   * A commit failed: every queued item is refused and its agency set back to what is
+   * durable. A failed write is undone (both files cut back to their durable size) and
+   * the next batch is tried again; a failed fsync, or an undo that fails, is permanent
+   * (the kernel may have dropped the unwritten pages: only a restart, which checks the
+   * files, knows what is on disk).
+   */
+  async #fail(group: readonly Pending[], failure: CommitFailure): Promise<void> {
+    this.#undoing = true;
+    const items = [...group, ...this.#queue.splice(0)];
+    this.#ticket = undefined;
+    this.#fill.clear();
+    this.#spare.clear();
+    const touched: AgencyState[] = [];
+    for (const item of items) {
+      const state = this.#agencies[item.agency]!;
+      state.nextSeq = state.durableSeq;
+      state.done = state.durableDone;
+      if (!state.touched) {
+        state.touched = true;
+        touched.push(state);
+      }
+    }
+    let recovers = failure.during === "write";
+    if (recovers) {
+      try {
+        await this.#files.data.truncate(this.#size);
+        await this.#files.journal.truncate(this.#journalSize);
+      } catch {
+        recovers = false;
+      }
+    }
+    this.#undoing = false;
+    if (!recovers) this.#failure = failure.cause;
+    // Reported before anything is refused, so the log says why first.
+    if (!this.#failing || !recovers) {
+      this.#failing = true;
+      this.#options.onFailure?.({ path: failure.path, error: failure.cause, recovers });
+    }
+    const refused = new ProtocolError(
+      ErrorCode.STORAGE_FAILED,
+      `Cannot store bets because writing ${failure.path} failed; ${
+        recovers ? "send them again later" : "the server needs a restart"
+      }`,
+      { cause: failure.cause },
+    );
+    let rejected: Ticket | undefined;
+    for (const item of items) {
+      if (item.ticket === rejected) continue;
+      rejected = item.ticket;
+      rejected.reject(refused);
+    }
+    for (const state of touched) {
+      state.touched = false;
+      for (const watcher of state.watchers) watcher.failed(state.durableSeq, refused);
+    }
+  }
+
+  /** Resolves once everything queued so far is written (or refused). */
   async flush(): Promise<void> {
     while (this.#writer) await this.#writer;
   }
@@ -524,7 +762,11 @@ export class BetStore {
       ? undefined
       : encoder.encode(`,${options.number}\r\n`);
     const find = needle && byteSearch(needle);
-    const ranges = options.number === WINNING_NUMBER ? this.#winnerRanges : [0, this.#size];
+    let ranges = this.#winnerRanges;
+    if (options.number !== WINNING_NUMBER) {
+      ranges = new ByteRanges();
+      ranges.add(0, this.#size);
+    }
     let range = 0;
     using file = await Deno.open(this.#path, { read: true });
     const buf = new Uint8Array(LOAD_CHUNK);
@@ -551,13 +793,15 @@ export class BetStore {
         // The ranges overlapping this chunk, cut to it (both end at row boundaries); a range
         // that goes on past the chunk is kept for the next one.
         const chunkEnd = offset + whole;
-        for (; range < ranges.length && ranges[range]! < chunkEnd; range += 2) {
-          const start = Math.max(ranges[range]!, offset);
-          const end = Math.min(ranges[range + 1]!, chunkEnd);
+        for (; range < ranges.size; range++) {
+          const [rangeStart, rangeEnd] = ranges.at(range);
+          if (rangeStart >= chunkEnd) break;
+          const start = Math.max(rangeStart, offset);
+          const end = Math.min(rangeEnd, chunkEnd);
           if (start < end) {
             yield* rowsMatching(rows.subarray(start - offset, end - offset), find, needle!.length);
           }
-          if (ranges[range + 1]! > chunkEnd) break;
+          if (rangeEnd > chunkEnd) break;
         }
       }
       buf.copyWithin(0, whole, filled);
@@ -566,13 +810,16 @@ export class BetStore {
     }
   }
 
-  /** Writes what is queued, then closes both files; idempotent. */
+  /** Writes what is queued, then closes the files and releases the lock; idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.flush();
-    this.#data.close();
-    this.#journal.close();
+    const files = this.#files;
+    files.data.close();
+    files.journal.close();
+    // Last: no other server may open the storage while this one still has a file open.
+    files.lock.close();
   }
 
   /** Same as {@linkcode BetStore.close}. */

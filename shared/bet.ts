@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { InvalidBetError } from "./errors.ts";
 
 /** The number that wins the draw (the course's `LOTTERY_WINNER_NUMBER`). */
 export const WINNING_NUMBER = 7574;
@@ -124,15 +123,4 @@ export function betProblem(bet: BetFields): string | undefined {
     (Number.isInteger(bet.number) && bet.number >= 0 && bet.number <= 9999
       ? undefined
       : `number ${bet.number} is outside 0-9999`);
-}
-
-/**
- * Throws when a bet is invalid.
- *
- * @param bet The bet.
- * @throws {InvalidBetError} Naming the field and what was expected.
- */
-export function validateBet(bet: BetFields): void {
-  const problem = betProblem(bet);
-  if (problem !== undefined) throw new InvalidBetError(`Invalid bet: ${problem}`);
 }

@@ -26,3 +26,24 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   }
   return bytes;
 }
+
+/**
+ * Writes every byte of `bytes`, looping over short writes (a `write()` may take only a
+ * prefix). An error of the writer is thrown as it is.
+ *
+ * @param writer A socket, a file, anything with `write`.
+ * @param bytes What to write.
+ *
+ * @example Usage
+ * ```ts ignore
+ * await writeAll(conn, new TextEncoder().encode("hello\n"));
+ * ```
+ */
+export async function writeAll(
+  writer: { write(p: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  for (let written = 0; written < bytes.length;) {
+    written += await writer.write(bytes.subarray(written));
+  }
+}

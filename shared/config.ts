@@ -7,7 +7,7 @@
  */
 import { ConfigError } from "./errors.ts";
 import { type Duration, parseDuration } from "./duration.ts";
-import { LOG_LEVELS, type LogLevelName } from "./log.ts";
+import { type ActionLogger, LOG_LEVELS, type LogLevelName } from "./log.ts";
 
 /** Turns a raw value (file scalar or env string) into a typed one. */
 export interface ValueParser<T> {
@@ -212,6 +212,147 @@ export interface ConfigSource {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** The config file; otherwise the env var named by the program, then its default path. */
   readonly path?: string;
+  /**
+   * Receives each part of the file that was ignored (a typo'd key, a line that does not
+   * parse), before the values are resolved, so a program can log them once logging is set
+   * up, even when resolving then fails.
+   */
+  readonly onWarning?: (warning: ConfigWarning) => void;
+}
+
+/** A part of a config file that was ignored; the run goes on without it. */
+export interface ConfigWarning {
+  /** The config file. */
+  readonly file: string;
+  /** The line (INI files), when known. */
+  readonly line?: number;
+  /** The key as written; for a line that does not parse, its first word. */
+  readonly key: string;
+  /** The known key closest to it. */
+  readonly closest: string;
+  /** What is wrong with it. */
+  readonly problem: string;
+}
+
+/**
+ * The known key nearest to `key`: fewest single-character edits (insert, delete,
+ * replace, swap two neighbours), letter case ignored; ties go to the first known key.
+ */
+function closestKey(key: string, known: readonly string[]): string {
+  let best = known[0] ?? "";
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return best;
+}
+
+/** Optimal string alignment distance: Levenshtein plus swaps of adjacent characters. */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) rows[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = rows[i]!;
+      const above = rows[i - 1]!;
+      row[j] = Math.min(
+        above[j]! + 1,
+        row[j - 1]! + 1,
+        above[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        row[j] = Math.min(row[j]!, rows[i - 2]![j - 2]! + 1);
+      }
+    }
+  }
+  return rows[a.length]![b.length]!;
+}
+
+/** The file keys of `settings`, in declaration order. */
+function fileKeys(settings: Settings): string[] {
+  return Object.values(settings).flatMap((setting) => setting.file ?? []);
+}
+
+/**
+ * Warnings for the keys of a config file that no setting reads (a YAML section holding
+ * known keys, such as `loop`, is not one).
+ *
+ * @param settings The program's settings.
+ * @param file The config file's name.
+ * @param keys The file's (dotted) keys.
+ * @returns One warning per unknown key, with the closest known key.
+ */
+export function unknownKeyWarnings(
+  settings: Settings,
+  file: string,
+  keys: Iterable<string>,
+): ConfigWarning[] {
+  const known = fileKeys(settings);
+  const warnings: ConfigWarning[] = [];
+  for (const key of keys) {
+    if (known.includes(key) || known.some((k) => k.startsWith(`${key}.`))) continue;
+    warnings.push({ file, key, closest: closestKey(key, known), problem: "unknown key, ignored" });
+  }
+  return warnings;
+}
+
+/**
+ * Warnings for the lines of an INI config file that the program ignores: lines that are
+ * not `KEY = value`, unknown keys, and sections other than `[DEFAULT]` (whose keys no
+ * setting reads). Comments (`;`, `#`) and blank lines are fine.
+ *
+ * @param settings The program's settings.
+ * @param file The config file's name.
+ * @param text The file's text.
+ * @returns One warning per ignored line, with its number and the closest known key.
+ */
+export function iniWarnings(settings: Settings, file: string, text: string): ConfigWarning[] {
+  const known = fileKeys(settings);
+  const warnings: ConfigWarning[] = [];
+  let section = "DEFAULT";
+  for (const [index, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith(";") || line.startsWith("#")) continue;
+    const at = { file, line: index + 1 };
+    if (line.startsWith("[") && line.endsWith("]")) {
+      section = line.slice(1, -1).trim();
+      if (section !== "DEFAULT") {
+        const problem = "a section other than [DEFAULT], its keys are ignored";
+        warnings.push({ ...at, key: line, closest: "[DEFAULT]", problem });
+      }
+      continue;
+    }
+    const equals = line.indexOf("=");
+    const key = (equals === -1 ? line.split(/\s/)[0]! : line.slice(0, equals)).trim();
+    if (key === "" || equals === -1) {
+      const problem = "not a KEY = value line, ignored";
+      warnings.push({ ...at, key: key || line, closest: closestKey(key, known), problem });
+    } else if (section === "DEFAULT" && !known.includes(key)) {
+      const problem = "unknown key, ignored";
+      warnings.push({ ...at, key, closest: closestKey(key, known), problem });
+    }
+  }
+  return warnings;
+}
+
+/**
+ * Logs each warning as one WARNING line in the course's format:
+ * `action: config_warning | result: fail | file: … | line: … | key: … | closest: … | detail: …`.
+ *
+ * @param log The program's logger.
+ * @param warnings What the config loader reported.
+ */
+export function logConfigWarnings(log: ActionLogger, warnings: readonly ConfigWarning[]): void {
+  for (const { file, line, key, closest, problem } of warnings) {
+    log.warning("config_warning", "fail", {
+      file,
+      ...(line === undefined ? {} : { line }),
+      key,
+      closest,
+      detail: problem,
+    });
+  }
 }
 
 /**

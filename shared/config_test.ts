@@ -1,19 +1,24 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { captureLogger } from "./_log_capture.ts";
 import {
   duration,
   flattenKeys,
   hostPort,
+  iniWarnings,
   integer,
+  logConfigWarnings,
   logLevel,
   oneOf,
   readConfigText,
   resolveSettings,
   type Setting,
   text,
+  unknownKeyWarnings,
 } from "./config.ts";
 import { durationOf } from "./duration.ts";
 import { ConfigError } from "./errors.ts";
+import { formatAction } from "./log.ts";
 
 const SETTINGS = {
   port: { file: "PORT", env: "APP_PORT", parser: integer(1, 65535), default: 8080 },
@@ -257,4 +262,113 @@ Deno.test("readConfigText() reads a missing default file as empty, a missing exp
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("unknownKeyWarnings() and iniWarnings() find the known key a typo meant", async (t) => {
+  const settingsOf = (keys: readonly string[]) =>
+    Object.fromEntries(keys.map((key) => [key, { file: key, env: key, parser: text() }]));
+  const client = settingsOf(["server.address", "loop.amount", "loop.period", "log.level"]);
+  const server = settingsOf(["SERVER_PORT", "SERVER_IP", "SERVER_LISTEN_BACKLOG", "LOGGING_LEVEL"]);
+  const yamlCases: [string, string][] = [
+    ["loop.amout", "loop.amount"],
+    ["log.levle", "log.level"],
+    ["server.adress", "server.address"],
+    ["LOOP.PERIOD", "loop.period"],
+  ];
+  for (const [typo, meant] of yamlCases) {
+    await t.step(`${typo} → ${meant}`, () => {
+      assert.equal(unknownKeyWarnings(client, "c.yaml", [typo])[0]?.closest, meant);
+    });
+  }
+  const iniCases: [string, string][] = [
+    ["LOGING_LEVEL = INFO", "LOGGING_LEVEL"],
+    ["SERVER_PROT = 1", "SERVER_PORT"],
+    ["server_ip = x", "SERVER_IP"],
+    ["SERVER_LISTEN_BACKLOG 5", "SERVER_LISTEN_BACKLOG"],
+  ];
+  for (const [line, meant] of iniCases) {
+    await t.step(`${line} → ${meant}`, () => {
+      assert.equal(iniWarnings(server, "s.ini", line)[0]?.closest, meant);
+    });
+  }
+});
+
+Deno.test("unknownKeyWarnings() names each key no setting reads, with the closest known key", () => {
+  const keys = ["PORT", "loop.perod", "log", "mode", "extra.deep.key"];
+  assert.deepEqual(unknownKeyWarnings(SETTINGS, "app.yaml", keys), [
+    {
+      file: "app.yaml",
+      key: "loop.perod",
+      closest: "loop.period",
+      problem: "unknown key, ignored",
+    },
+    {
+      file: "app.yaml",
+      key: "extra.deep.key",
+      closest: "log.level",
+      problem: "unknown key, ignored",
+    },
+  ]);
+});
+
+Deno.test("iniWarnings() names lines that do not parse, unknown keys and other sections", () => {
+  const text = [
+    "; a comment",
+    "# another",
+    "[DEFAULT]",
+    "PORT = 1",
+    "PROT = 2",
+    "",
+    "MODE b",
+    "= 3",
+    "  mode = a  ",
+    "[EXTRA]",
+    "PORT = 4",
+  ].join("\r\n");
+  assert.deepEqual(iniWarnings(SETTINGS, "app.ini", text), [
+    { file: "app.ini", line: 5, key: "PROT", closest: "PORT", problem: "unknown key, ignored" },
+    {
+      file: "app.ini",
+      line: 7,
+      key: "MODE",
+      closest: "mode",
+      problem: "not a KEY = value line, ignored",
+    },
+    {
+      file: "app.ini",
+      line: 8,
+      key: "= 3",
+      closest: "id",
+      problem: "not a KEY = value line, ignored",
+    },
+    {
+      file: "app.ini",
+      line: 10,
+      key: "[EXTRA]",
+      closest: "[DEFAULT]",
+      problem: "a section other than [DEFAULT], its keys are ignored",
+    },
+  ]);
+  assert.deepEqual(iniWarnings(SETTINGS, "app.ini", "PORT=1\nid = 2\n"), []);
+});
+
+Deno.test("logConfigWarnings() logs one WARNING line per warning, in the course's format", () => {
+  const { log, lines } = captureLogger();
+  logConfigWarnings(log, [
+    { file: "client/config.yaml", key: "loop.amout", closest: "loop.amount", problem: "unknown" },
+    { file: "server/config.ini", line: 3, key: "X", closest: "PORT", problem: "unknown" },
+  ]);
+  assert.deepEqual(
+    lines.map((l) => [l.level, formatAction(l.action, l.result, l.fields)]),
+    [
+      [
+        "WARNING",
+        "action: config_warning | result: fail | file: client/config.yaml | key: loop.amout | closest: loop.amount | detail: unknown",
+      ],
+      [
+        "WARNING",
+        "action: config_warning | result: fail | file: server/config.ini | line: 3 | key: X | closest: PORT | detail: unknown",
+      ],
+    ],
+  );
 });

@@ -29,6 +29,11 @@ export const ErrorCode = {
   SHUTTING_DOWN: 9,
   /** A configured limit (connections, frame size, idle time) was exceeded. */
   LIMIT_EXCEEDED: 10,
+  /**
+   * A batch (or single bet) under a sequence already stored holds other bets: this
+   * agency's bets were loaded from other data.
+   */
+  CONFLICT: 11,
 } as const;
 
 /** One of the numeric {@linkcode ErrorCode} values. */
@@ -65,20 +70,51 @@ export class ConfigError extends Error {
   }
 }
 
+/** Options of {@linkcode ProtocolError}. */
+export interface ProtocolErrorOptions extends ErrorOptions {
+  /** When the peer said the request may succeed if tried again; 0 or absent = no hint. */
+  readonly retryAfterMs?: number;
+}
+
+/**
+ * The server's storage cannot be used as it is: locked by another server, made for
+ * another draw, holding rows no journal accounts for, corrupt, or not writable. Its
+ * message is one line (what was found, what was expected, how to proceed) without a `:`,
+ * so it reads right as a log value.
+ */
+export class StorageError extends Error {
+  /** The storage (`bets.csv`) it concerns. */
+  readonly path: string;
+
+  /**
+   * @param path The storage's `bets.csv` path.
+   * @param message What was found and how to proceed.
+   * @param options Standard error options.
+   */
+  constructor(path: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StorageError";
+    this.path = path;
+  }
+}
+
 /** The peer broke the protocol, or answered with an error frame. */
 export class ProtocolError extends Error {
   /** The stable error code. */
   readonly code: ErrorCode;
+  /** The peer's hint of when to try again (from its ERROR frame); 0 = none. */
+  readonly retryAfterMs: number;
 
   /**
    * @param code The stable error code.
    * @param message What went wrong.
-   * @param options Standard error options.
+   * @param options Standard error options and the peer's retry hint.
    */
-  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+  constructor(code: ErrorCode, message: string, options?: ProtocolErrorOptions) {
     super(message, options);
     this.name = "ProtocolError";
     this.code = code;
+    this.retryAfterMs = options?.retryAfterMs ?? 0;
   }
 }
 

@@ -1,16 +1,19 @@
 /**
- * Logging in the course's format, on top of LogTape:
+ * Logging in the course's format, with a small logger of our own:
  *
  * `YYYY-MM-DD HH:MM:SS LEVEL    action: <action> | result: <result> | key: value | …`
  *
- * Lines go to stdout whole, those of one turn of the event loop in one `write`, so `docker
- * logs` never shows half a line and a burst of per-batch lines costs one system call.
- * The course's tests split a line on `|`, then each part on its last `:`; values are
- * sanitized so they never contain `|` or a line break.
+ * The course's tests split a line on `|`, then each part on its last `:` (key left,
+ * value right). So every value is written safe for that rule: `|` becomes `¦`, `:`
+ * becomes `꞉` (U+A789) and line breaks become spaces; the one exception is the course's
+ * own client `config` line, whose `server_address: server:12345` the course fixes.
+ *
+ * Lines go to stdout whole, those of one turn of the event loop in one `write`, so
+ * `docker logs` never shows half a line and a burst of per-batch lines costs one system
+ * call; a warning or an error goes out at once.
  *
  * @module
  */
-import { configureSync, getLogger, type Logger, type LogRecord } from "@logtape/logtape";
 
 /** The level names accepted in configuration, as the course writes them. */
 export const LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] as const;
@@ -24,33 +27,62 @@ export type ActionResult = "success" | "fail" | "in_progress";
 /** Extra `key: value` pairs of an action line, printed in insertion order. */
 export type LogFields = Readonly<Record<string, string | number | bigint | boolean>>;
 
-const TAPE_LEVEL = {
-  DEBUG: "debug",
-  INFO: "info",
-  WARNING: "warning",
-  ERROR: "error",
-  CRITICAL: "fatal",
+/**
+ * The actions the programs log: the course's (its tests look for them) and ours. Tools
+ * and tests name them from here instead of spelling them out.
+ */
+export const LogAction = {
+  // The course's.
+  CONFIG: "config",
+  ACCEPT_CONNECTIONS: "accept_connections",
+  RECEIVE_MESSAGE: "receive_message",
+  LOOP_FINISHED: "loop_finished",
+  APUESTA_ENVIADA: "apuesta_enviada",
+  APUESTA_ALMACENADA: "apuesta_almacenada",
+  APUESTA_RECIBIDA: "apuesta_recibida",
+  SORTEO: "sorteo",
+  CONSULTA_GANADORES: "consulta_ganadores",
+  TEST_ECHO_SERVER: "test_echo_server",
+  // The server's.
+  OPEN_STORAGE: "open_storage",
+  PROGRESO: "progreso",
+  AGENCIA_LISTA: "agencia_lista",
+  CONNECTION: "connection",
+  CONNECTION_LOST: "connection_lost",
+  IDLE_TIMEOUT: "idle_timeout",
+  CLOSE_LISTENER: "close_listener",
+  CLOSE_PROGRESS_TIMER: "close_progress_timer",
+  CLOSE_CONNECTION: "close_connection",
+  CLOSE_STORAGE: "close_storage",
+  // The agencies'.
+  CONNECT: "connect",
+  HELLO: "hello",
+  RECONEXION: "reconexion",
+  APUESTAS_ENVIADAS: "apuestas_enviadas",
+  GANADORES: "ganadores",
+  CONSULTA_TOTAL_GANADORES: "consulta_total_ganadores",
+  AGENCIA: "agencia",
+  EXIT: "exit",
+  // Both.
+  SHUTDOWN: "shutdown",
 } as const;
 
-const COURSE_LEVEL: Readonly<Record<string, LogLevelName>> = {
-  trace: "DEBUG",
-  debug: "DEBUG",
-  info: "INFO",
-  warning: "WARNING",
-  error: "ERROR",
-  fatal: "CRITICAL",
-};
+/** One of the {@linkcode LogAction} values. */
+export type LogAction = typeof LogAction[keyof typeof LogAction];
 
-const UNSAFE = /[|\r\n]/;
+const UNSAFE = /[|:\r\n]/;
 
-/** Makes a value safe for the course's parser: no `|`, no line breaks. */
-function sanitize(value: string): string {
-  // Nearly every value is already safe: one test instead of two new strings.
-  return UNSAFE.test(value) ? value.replaceAll("|", "¦").replace(/[\r\n]+/g, " ") : value;
+/** Makes a value safe for the course's parser: no `|`, no `:` (unless kept), no line break. */
+function sanitize(value: string, keepColons = false): string {
+  // Nearly every value is already safe: one test instead of new strings.
+  if (!UNSAFE.test(value)) return value;
+  const safe = value.replaceAll("|", "¦").replace(/[\r\n]+/g, " ");
+  return keepColons ? safe : safe.replaceAll(":", "꞉");
 }
 
 /**
- * Builds the message part of an action line.
+ * Builds the message part of an action line, every key and value made safe for the
+ * course's parser (see the module's documentation).
  *
  * @param action The action name, e.g. `apuesta_recibida`.
  * @param result `success`, `fail` or `in_progress`.
@@ -65,7 +97,11 @@ function sanitize(value: string): string {
  */
 export function formatAction(action: string, result: ActionResult, fields: LogFields = {}): string {
   let line = `action: ${sanitize(action)} | result: ${result}`;
-  for (const key in fields) line += ` | ${sanitize(key)}: ${sanitize(String(fields[key]))}`;
+  for (const key in fields) {
+    // The course's client config line writes `server_address: server:12345` as is.
+    const keep = key === "server_address" && action === LogAction.CONFIG;
+    line += ` | ${sanitize(key)}: ${sanitize(String(fields[key]), keep)}`;
+  }
   return line;
 }
 
@@ -74,26 +110,8 @@ function pad2(n: number): string {
 }
 
 /**
- * Formats a whole log line the way Python's `%(asctime)s %(levelname)-8s %(message)s`
- * does, in local time.
- *
- * @param date When it happened.
- * @param level The course's level name.
- * @param message The message, usually from {@linkcode formatAction}.
- * @returns The line, without a trailing newline.
- */
-export function formatLogLine(date: Date, level: LogLevelName, message: string): string {
-  return lineAt(date.getTime(), level, message);
-}
-
-/** {@linkcode formatLogLine} for a time in ms, as LogTape records carry it. */
-function lineAt(ms: number, level: LogLevelName, message: string): string {
-  return `${stampOf(ms)} ${level.padEnd(8)} ${message}`;
-}
-
-/**
- * `YYYY-MM-DD HH:MM:SS` in local time of a time in ms; the last one is kept, since lines
- * come by the thousand per second and time zones move by whole minutes.
+ * `YYYY-MM-DD HH:MM:SS` in local time, as Python's `%(asctime)s` without milliseconds;
+ * the last one is kept, since lines come by the thousand per second.
  */
 const stampOf = (() => {
   let second = NaN;
@@ -113,38 +131,23 @@ const stampOf = (() => {
 export type LineWriter = (line: string) => void;
 
 const encoder = new TextEncoder();
+let pending = "";
 
-/**
- * Stdout, written a turn of the event loop at a time: lines logged in one turn (the acks
- * of one group commit, say) go out in one `write` instead of one each. A write still
- * holds whole lines only, and `flush` also runs when the process exits (`unload`).
- */
-function batchedStdout(): { readonly write: LineWriter; readonly flush: () => void } {
-  let pending = "";
-  const flush = (): void => {
-    if (pending === "") return;
-    const bytes = encoder.encode(pending);
-    pending = "";
-    let written = 0;
-    while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
-  };
-  const write = (line: string): void => {
-    if (pending === "") queueMicrotask(flush);
-    pending += line + "\n";
-  };
-  globalThis.addEventListener("unload", flush);
-  return { write, flush };
+/** Writes the lines queued this turn, whole, with a loop over short writes. */
+function flush(): void {
+  if (pending === "") return;
+  const bytes = encoder.encode(pending);
+  pending = "";
+  let written = 0;
+  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
 }
 
-/** LogTape's mark for a sink that uses each record synchronously and retains nothing. */
-const IMMEDIATE_SINK = Symbol.for("LogTape.sinkSnapshotPolicy.immediate");
-
-/** The process's stdout writer, made by the first `setupLogging` that needs it. */
-let stdout: ReturnType<typeof batchedStdout> | undefined;
-
-function recordText(record: LogRecord): string {
-  return record.message.map((part) => typeof part === "string" ? part : String(part)).join("");
+/** Queues a line for stdout; the queue is written at the end of this turn or at exit. */
+function toStdout(line: string): void {
+  if (pending === "") queueMicrotask(flush);
+  pending += line + "\n";
 }
+globalThis.addEventListener("unload", flush);
 
 /** Options of {@linkcode setupLogging}. */
 export interface LoggingOptions {
@@ -155,36 +158,24 @@ export interface LoggingOptions {
   readonly writer?: LineWriter;
 }
 
+/** The lowest level printed (an index into {@linkcode LOG_LEVELS}); nothing before setup. */
+let lowest: number = LOG_LEVELS.length;
+let writer: LineWriter = toStdout;
+
 /**
- * Configures LogTape for the whole process: every `tp0` logger writes course-format lines
- * at or above `level`. Safe to call again (tests, config reload): it replaces the setup.
+ * Configures logging for the whole process: every action logger writes course-format
+ * lines at or above `level`. Until it is called nothing is printed; calling it again
+ * (tests, config reload) replaces the setup.
  *
  * @param level The lowest level printed.
  * @param options Where lines go.
  */
 export function setupLogging(level: LogLevelName, options: LoggingOptions = {}): void {
-  const writer = options.writer ?? (stdout ??= batchedStdout()).write;
-  const course = (record: LogRecord): void => {
-    const level = COURSE_LEVEL[record.level] ?? "INFO";
-    writer(lineAt(record.timestamp, level, recordText(record)));
-    // A warning or an error may precede a crash: it goes out at once.
-    if (level !== "INFO" && level !== "DEBUG") stdout?.flush();
-  };
-  // The sink turns each record into text at once and keeps nothing, so LogTape may skip
-  // copying the record for it (its own stream sinks say so with this registered symbol):
-  // the copy was most of a line's cost, ~4 µs a batch on the server.
-  Object.defineProperty(course, IMMEDIATE_SINK, { value: true });
-  configureSync({
-    reset: true,
-    sinks: { course },
-    loggers: [
-      { category: ["tp0"], lowestLevel: TAPE_LEVEL[level], sinks: ["course"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["course"] },
-    ],
-  });
+  lowest = LOG_LEVELS.indexOf(level);
+  writer = options.writer ?? toStdout;
 }
 
-/** Logs course-format action lines; one per component (`server`, `client`, …). */
+/** Logs course-format action lines. */
 export interface ActionLogger {
   /** Logs at DEBUG. */
   debug(action: string, result: ActionResult, fields?: LogFields): void;
@@ -196,26 +187,34 @@ export interface ActionLogger {
   error(action: string, result: ActionResult, fields?: LogFields): void;
   /** Logs at CRITICAL. */
   critical(action: string, result: ActionResult, fields?: LogFields): void;
-  /** Whether DEBUG lines are printed, to skip building costly fields. */
-  readonly isDebugEnabled: () => boolean;
 }
 
+function logAt(level: number): ActionLogger["info"] {
+  const name = LOG_LEVELS[level]!.padEnd(8);
+  return (action, result, fields) => {
+    if (level < lowest) return;
+    writer(`${stampOf(Date.now())} ${name} ${formatAction(action, result, fields)}`);
+    // A warning or an error may precede a crash: it goes out at once.
+    if (level >= 2) flush();
+  };
+}
+
+const logger: ActionLogger = {
+  debug: logAt(0),
+  info: logAt(1),
+  warning: logAt(2),
+  error: logAt(3),
+  critical: logAt(4),
+};
+
 /**
- * Returns the action logger of a component.
+ * Returns the action logger of a component. Every component shares the process's
+ * setup; the course's format has no field for the component, which only names, in the
+ * caller, whose lines these are.
  *
- * @param component A category under `tp0`, e.g. `server`.
+ * @param _component A name, e.g. `server`.
  * @returns The logger.
  */
-export function getActionLogger(component: string): ActionLogger {
-  const logger: Logger = getLogger(["tp0", component]);
-  return {
-    // A tagged template takes the line as a value, verbatim: a message template string
-    // would read `{…}` in it, and parsing one per call was most of a line's cost.
-    debug: (a, r, f) => logger.debug`${formatAction(a, r, f)}`,
-    info: (a, r, f) => logger.info`${formatAction(a, r, f)}`,
-    warning: (a, r, f) => logger.warn`${formatAction(a, r, f)}`,
-    error: (a, r, f) => logger.error`${formatAction(a, r, f)}`,
-    critical: (a, r, f) => logger.fatal`${formatAction(a, r, f)}`,
-    isDebugEnabled: () => logger.isEnabledFor("debug"),
-  };
+export function getActionLogger(_component: string): ActionLogger {
+  return logger;
 }

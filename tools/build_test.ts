@@ -1,18 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  buildBinaries,
-  BuildError,
-  CLIENT_V8_FLAGS,
-  type CompileCommand,
-  type CompileResult,
-  describeBuild,
-  launcherScript,
-  runCompile,
-  runtimeFetchFailure,
-  SERVER_V8_FLAGS,
-  TARGETS,
-} from "./build.ts";
+import { run, type RunResult, ToolError } from "./_cli.ts";
+import { buildBinaries, launcherScript, runtimeFetchFailure, TARGETS } from "./build.ts";
 
 /** What deno compile 2.9.6 prints when it cannot download denort (colors stripped). */
 const FETCH_FAILURE = `Check server/main.ts
@@ -52,6 +41,7 @@ if (Deno.args[1] === "wait") {
 async function withProject(fn: (root: string) => Promise<void>): Promise<void> {
   const root = await Deno.makeTempDir({ prefix: "build_test_" });
   try {
+    await Deno.writeTextFile(join(root, "deno.json"), "{}");
     for (const target of TARGETS) {
       await Deno.mkdir(join(root, target.entry, ".."), { recursive: true });
       await Deno.writeTextFile(join(root, target.entry), PROGRAM);
@@ -62,84 +52,70 @@ async function withProject(fn: (root: string) => Promise<void>): Promise<void> {
   }
 }
 
-function fakeCompile(
-  result: Partial<CompileResult>,
-  calls: CompileCommand[] = [],
-): (command: CompileCommand) => Promise<CompileResult> {
-  return (command) => {
-    calls.push(command);
-    return Promise.resolve({ success: false, code: 1, output: "", timedOut: false, ...result });
+/** deno compile fails as `compile` says; deno bundle is real. */
+function fakeCompile(compile: Partial<RunResult>, calls: (readonly string[])[] = []) {
+  return (argv: readonly string[], options: { cwd: string; timeoutMs: number }) => {
+    calls.push(argv);
+    return argv[1] === "bundle"
+      ? run(argv, options)
+      : Promise.resolve({ code: 1, stdout: "", stderr: "", timedOut: false, ...compile });
   };
 }
 
 Deno.test("runtimeFetchFailure() recognises a failed runtime download", () => {
-  const reason = runtimeFetchFailure(FETCH_FAILURE);
   assert.equal(
-    reason,
+    runtimeFetchFailure(FETCH_FAILURE),
     "cannot download https://dl.deno.land/release/v2.9.6/denort-x86_64-unknown-linux-gnu.zip (failed to lookup address information: Name or service not known)",
   );
   assert.equal(
-    runtimeFetchFailure("error: x\n\nCaused by:\n    0: Could not find denort at '/nope'\n"),
-    'DENORT_BIN "/nope" not found',
-  );
-  assert.equal(
-    runtimeFetchFailure(`\x1b[31merror\x1b[0m: ${FETCH_FAILURE}`)?.length,
-    reason.length,
+    runtimeFetchFailure("error: Could not find denort at '/opt/denort'"),
+    'DENORT_BIN "/opt/denort" not found',
   );
   assert.equal(runtimeFetchFailure(TYPE_FAILURE), undefined);
 });
 
-Deno.test("launcherScript() quotes paths and execs deno with the permissions", () => {
+Deno.test("launcherScript() quotes paths and execs deno on the bundle with the flags", () => {
   const script = launcherScript({
-    name: "bin/server",
-    denoPath: "/opt/it's/deno",
-    entry: "/repo dir/server/main.ts",
-    permissions: ["--allow-net", "--allow-read"],
+    deno: "/opt/it's/deno",
+    bundle: "/repo dir/bin/server.js",
+    flags: ["--allow-net", "--v8-flags=--a,--b"],
     config: "/repo dir/deno.json",
   });
   assert.ok(script.startsWith("#!/usr/bin/env bash\n"));
   assert.match(script, /^deno='\/opt\/it'\\''s\/deno'$/m);
-  assert.match(script, /^entry='\/repo dir\/server\/main\.ts'$/m);
   assert.match(
     script,
-    /^exec "\$deno" run --cached-only --config '\/repo dir\/deno\.json' --allow-net --allow-read "\$entry" "\$@"$/m,
+    /^exec "\$deno" run --cached-only --config '\/repo dir\/deno\.json' --allow-net '--v8-flags=--a,--b' '\/repo dir\/bin\/server\.js' "\$@"$/m,
   );
   assert.doesNotMatch(script, /^cd /m);
 });
 
-Deno.test("buildBinaries() writes working launchers when deno compile cannot fetch its runtime", async () => {
+Deno.test("buildBinaries() writes bundles and working launchers when deno compile cannot fetch its runtime", async () => {
   await withProject(async (root) => {
-    const calls: CompileCommand[] = [];
+    const calls: (readonly string[])[] = [];
     const lines: string[] = [];
-    const result = await buildBinaries({
+    const described = await buildBinaries({
       root,
-      denortBin: undefined,
-      compile: fakeCompile({ output: FETCH_FAILURE }, calls),
-      onProgress: (line) => lines.push(line),
+      run: fakeCompile({ stderr: FETCH_FAILURE }, calls),
+      say: (line) => lines.push(line),
     });
-    assert.equal(result.kind, "launchers");
-    assert.match(result.reason ?? "", /^cannot download https:\/\/dl\.deno\.land/);
+    assert.match(
+      described,
+      /^bin\/server, bin\/client: launchers of bundles \(deno compile could not fetch its runtime: cannot download https:\/\/dl\.deno\.land/,
+    );
     assert.equal(
-      calls.filter((call) => call.args[0] === "compile").length,
+      calls.filter((argv) => argv[1] === "compile").length,
       1,
-      "the client is not compiled once the runtime is known missing",
+      "compile is not tried twice",
     );
-    assert.equal(lines.filter((line) => line.includes("writing launcher scripts")).length, 1);
-    assert.equal(
-      describeBuild(result, root),
-      `bin/server, bin/client: launcher scripts (deno compile could not fetch its runtime: ${result.reason})`,
-    );
-
+    assert.equal(lines.filter((line) => line.includes("writing bundles and launchers")).length, 1);
     for (const target of TARGETS) {
       const path = join(root, "bin", target.name);
       assert.equal((await Deno.stat(path)).mode! & 0o777, 0o755);
       const script = await Deno.readTextFile(path);
-      assert.match(script, /^exec /m);
-      assert.ok(script.includes(` ${target.permissions.join(" ")} `), script);
-      assert.ok(script.includes(Deno.execPath()));
-
-      // Run it from another directory: the exit code passes through, the program keeps
-      // the caller's cwd, and it is the launcher's own process (exec).
+      for (const flag of target.flags) assert.ok(script.includes(flag), flag);
+      // Run it from another folder: the exit code passes through, the program keeps the
+      // caller's cwd, it is the launcher's own process (exec), and it runs the bundle.
       const cwd = await Deno.makeTempDir({ dir: root });
       const child = new Deno.Command(path, { args: ["3"], cwd, stdout: "piped" }).spawn();
       const { code, stdout } = await child.output();
@@ -147,46 +123,19 @@ Deno.test("buildBinaries() writes working launchers when deno compile cannot fet
       const seen = JSON.parse(new TextDecoder().decode(stdout));
       assert.equal(seen.cwd, await Deno.realPath(cwd));
       assert.equal(seen.pid, child.pid);
+      assert.match(seen.main, new RegExp(`/bin/${target.name}\\.js$`));
     }
-  });
-});
-
-Deno.test("buildBinaries() launchers run the bundle, and the sources once they are newer", async () => {
-  await withProject(async (root) => {
-    // Compile fails for want of its runtime; bundling is real.
-    const compile = (command: CompileCommand): Promise<CompileResult> =>
-      command.args[0] === "bundle"
-        ? runCompile(command)
-        : Promise.resolve({ success: false, code: 1, output: FETCH_FAILURE, timedOut: false });
-    await buildBinaries({ root, denortBin: undefined, compile });
-    const server = join(root, "bin", "server");
-    const main = async (): Promise<string> => {
-      const { stdout } = await new Deno.Command(server, { args: ["0"], stdout: "piped" }).output();
-      return JSON.parse(new TextDecoder().decode(stdout)).main;
-    };
-    assert.match(await main(), /\/bin\/server\.js$/);
-    // An edit after the build: the launcher must not run the stale bundle.
-    const later = new Date(Date.now() + 5000);
-    await Deno.utime(join(root, "server", "main.ts"), later, later);
-    assert.match(await main(), /\/server\/main\.ts$/);
-
-    // A file added to a subfolder after a rebuild makes the bundle stale too.
-    const subfolder = join(root, "server", "net");
-    await Deno.mkdir(subfolder);
-    const earlier = new Date(Date.now() - 60_000);
-    await Deno.utime(join(root, "server", "main.ts"), earlier, earlier);
-    await buildBinaries({ root, denortBin: undefined, compile });
-    assert.match(await main(), /\/bin\/server\.js$/);
-    await Deno.writeTextFile(join(subfolder, "new.ts"), "export {};\n");
-    const latest = new Date(Date.now() + 10_000);
-    await Deno.utime(subfolder, latest, latest);
-    assert.match(await main(), /\/server\/main\.ts$/);
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(join(root, "bin")), (entry) => entry.name)).sort(),
+      ["client", "client.js", "server", "server.js"],
+      "no temporary file is left",
+    );
   });
 });
 
 Deno.test("buildBinaries() launchers let SIGTERM reach the program", async () => {
   await withProject(async (root) => {
-    await buildBinaries({ root, denortBin: undefined, compile: fakeCompile({ timedOut: true }) });
+    await buildBinaries({ root, run: fakeCompile({ timedOut: true }) });
     const child = new Deno.Command(join(root, "bin", "server"), {
       args: ["0", "wait"],
       stdout: "piped",
@@ -199,112 +148,87 @@ Deno.test("buildBinaries() launchers let SIGTERM reach the program", async () =>
       text += value;
     }
     child.kill("SIGTERM");
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += value;
-    }
-    const status = await child.status;
-    assert.equal(status.code, 0);
+    for (let read = await reader.read(); !read.done; read = await reader.read()) text += read.value;
+    assert.equal((await child.status).code, 0);
     assert.match(text, /got SIGTERM/);
   });
 });
 
 Deno.test("buildBinaries() compiles each target with its least permissions", async () => {
   await withProject(async (root) => {
-    await Deno.writeTextFile(join(root, "deno.json"), "{}");
-    const calls: CompileCommand[] = [];
-    const result = await buildBinaries({
+    const calls: (readonly string[])[] = [];
+    const described = await buildBinaries({
       root,
-      denoPath: "/usr/bin/deno-pinned",
-      denortBin: undefined,
-      async compile(command) {
-        calls.push(command);
-        const output = command.args[command.args.indexOf("--output") + 1]!;
-        await Deno.writeTextFile(output, "binary");
-        return { success: true, code: 0, output: "", timedOut: false };
+      deno: "/usr/bin/deno-pinned",
+      async run(argv) {
+        calls.push(argv);
+        await Deno.writeTextFile(argv[argv.indexOf("--output") + 1]!, `binary ${argv.at(-1)}`);
+        return { code: 0, stdout: "", stderr: "", timedOut: false };
       },
     });
-    assert.equal(result.kind, "binaries");
-    assert.equal(
-      describeBuild(result, root),
-      "bin/server, bin/client: standalone binaries (deno compile)",
-    );
-    assert.deepEqual(calls.map((call) => call.args), [
+    assert.equal(described, "bin/server, bin/client: standalone binaries (deno compile)");
+    const config = ["--config", join(root, "deno.json")];
+    const temp = (name: string) => new RegExp(`^${join(root, "bin", name)}\\.tmp-\\w{8}$`);
+    assert.match(calls[0]![3]!, temp("server"));
+    assert.match(calls[1]![3]!, temp("client"));
+    assert.deepEqual(calls.map((argv) => argv.toSpliced(3, 1)), [
       [
-        "compile",
-        "--output",
-        join(root, "bin", "server"),
-        "--config",
-        join(root, "deno.json"),
-        "--allow-net",
-        "--allow-read",
-        "--allow-write",
-        "--allow-env",
-        SERVER_V8_FLAGS,
-        join(root, "server/main.ts"),
+        ...["/usr/bin/deno-pinned", "compile", "--output", ...config],
+        ...["--allow-net", "--allow-read", "--allow-write", "--allow-env"],
+        ...["--v8-flags=--max-semi-space-size=1,--optimize-for-size", join(root, "server/main.ts")],
       ],
       [
-        "compile",
-        "--output",
-        join(root, "bin", "client"),
-        "--config",
-        join(root, "deno.json"),
-        "--allow-net",
-        "--allow-read",
-        "--allow-env",
-        CLIENT_V8_FLAGS,
+        ...["/usr/bin/deno-pinned", "compile", "--output", ...config],
+        ...["--allow-net", "--allow-read", "--allow-env", "--v8-flags=--single-threaded"],
         join(root, "client/main.ts"),
       ],
     ]);
-    assert.ok(calls.every((call) => call.denoPath === "/usr/bin/deno-pinned" && call.cwd === root));
+    for (const target of TARGETS) {
+      const built = await Deno.readTextFile(join(root, "bin", target.name));
+      assert.equal(built, `binary ${join(root, target.entry)}`, "renamed into place");
+    }
+  });
+});
+
+Deno.test("buildBinaries() leaves the programs runnable while it rebuilds them", async () => {
+  await withProject(async (root) => {
+    // A program built earlier, in use (say by a demo) while another build runs.
+    await Deno.mkdir(join(root, "bin"));
+    for (const target of TARGETS) {
+      await Deno.writeTextFile(join(root, "bin", target.name), "earlier build");
+    }
+    const seen: string[] = [];
+    const fake = fakeCompile({ stderr: FETCH_FAILURE });
+    await buildBinaries({
+      root,
+      run: async (argv, options) => {
+        for (const target of TARGETS) {
+          seen.push(await Deno.readTextFile(join(root, "bin", target.name)).catch(() => "gone"));
+        }
+        return await fake(argv, options);
+      },
+    });
+    assert.ok(!seen.includes("gone"), `a program was missing during the build: ${seen}`);
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(join(root, "bin")), (entry) => entry.name)).sort(),
+      ["client", "client.js", "server", "server.js"],
+      "no temporary file is left",
+    );
   });
 });
 
 Deno.test("buildBinaries() fails on other compile errors and missing entry points", async () => {
   await withProject(async (root) => {
     await assert.rejects(
-      buildBinaries({ root, denortBin: undefined, compile: fakeCompile({ output: TYPE_FAILURE }) }),
-      (error: unknown) => {
-        assert.ok(error instanceof BuildError);
-        assert.match(error.message, /^Cannot build server: deno compile exited with code 1\n/);
-        return true;
-      },
+      buildBinaries({ root, run: fakeCompile({ stderr: TYPE_FAILURE }) }),
+      ToolError,
+      "Cannot build server: deno compile exited 1: Check server/main.ts",
     );
     await Deno.remove(join(root, "client/main.ts"));
     await assert.rejects(
-      buildBinaries({ root, denortBin: undefined, compile: fakeCompile({ success: true }) }),
-      BuildError,
+      buildBinaries({ root, run: fakeCompile({ code: 0 }) }),
+      ToolError,
       'Cannot build client: entry point "client/main.ts" not found',
-    );
-  });
-});
-
-Deno.test("buildBinaries() refuses a full deno as DENORT_BIN", async () => {
-  await withProject(async (root) => {
-    const calls: CompileCommand[] = [];
-    const result = await buildBinaries({
-      root,
-      denortBin: Deno.execPath(),
-      compile: fakeCompile({ success: true }, calls),
-    });
-    assert.equal(result.kind, "launchers");
-    assert.match(result.reason ?? "", /is the full deno/);
-    assert.equal(calls.filter((call) => call.args[0] === "compile").length, 0);
-  });
-});
-
-Deno.test("runCompile() runs the real deno compile, which builds or reports a runtime failure", async () => {
-  await withProject(async (root) => {
-    const result = await runCompile({
-      denoPath: Deno.execPath(),
-      args: ["compile", "--output", join(root, "out"), join(root, "server/main.ts")],
-      cwd: root,
-      timeoutMs: 60_000,
-    });
-    assert.ok(
-      result.success || runtimeFetchFailure(result.output) !== undefined || result.timedOut,
-      result.output,
     );
   });
 });

@@ -6,65 +6,59 @@
  * ```sh
  * deno task up     # gen-compose if the file is missing, build the images, start detached
  * deno task logs   # follow every container's log
- * deno task down   # stop (SIGTERM, 10 s grace), then remove containers and network
+ * deno task down   # stop (SIGTERM, 10 s grace), then remove containers, network and bets
  * ```
  *
- * Flags: `--file F` (default `docker-compose-dev.yaml`); `up`: `--clients N`, `--mode M`
- * and `--secrets` (regenerate with these), `--path auto|offline|online`, `--no-build`;
- * `down`: `--timeout S`, `--volumes` (also delete the stored bets); `logs`: `--no-follow`.
+ * Flags: `--file F` (default `docker-compose-dev.yaml`); `up`: `--clients N`, `--mode M`,
+ * `--secrets` and `--keep-bets` (regenerate with these), `--path auto|offline|online`,
+ * `--no-build`; `down`: `--timeout S`, `--volumes` (also delete bets kept with
+ * `--keep-bets`); `logs`: `--no-follow`.
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import YAML from "yaml";
-import { assertDockerEngine, lastLine, run, runMain, ToolError } from "./_docker.ts";
-import { ConfigError } from "../shared/errors.ts";
-import { buildImages, type BuildPath } from "./images.ts";
+import { CLIENT_MODES } from "../client/config.ts";
+import { type LogLine, parseLog } from "../shared/log_line.ts";
 import {
-  CLIENT_MODES,
+  choiceArg,
+  exists,
+  integerArg,
+  lastLine,
+  parseCli,
+  run,
+  runMain,
+  runOrThrow,
+  ToolError,
+  UsageError,
+} from "./_cli.ts";
+import {
+  BETS_VOLUME,
+  CLIENT_DATA_DIR,
   type ClientMode,
   DEFAULT_OUTPUT,
   NETWORK_NAME,
   parseClientCount,
   PROJECT,
-  writeCompose,
+  SERVER_STORAGE_PATH,
+  writeDeployment,
 } from "./gen_compose.ts";
+import { assertDockerEngine, buildImages, type BuildImagesOptions } from "./images.ts";
 
 /**
- * Picks the Compose command from what answers: v2 first, then v1.
+ * Finds the installed Compose command: v2 first, then v1.
  *
- * @param available Whether `docker compose version` and `docker-compose version` succeed.
  * @returns The argv prefix, e.g. `["docker", "compose"]`.
  * @throws {ToolError} When neither is installed.
- *
- * @example Usage
- * ```ts
- * import { pickCompose } from "./compose.ts";
- * pickCompose({ v2: false, v1: true }); // ["docker-compose"]
- * ```
  */
-export function pickCompose(available: { readonly v2: boolean; readonly v1: boolean }): string[] {
-  if (available.v2) return ["docker", "compose"];
-  if (available.v1) return ["docker-compose"];
+export async function detectCompose(): Promise<string[]> {
+  for (const prefix of [["docker", "compose"], ["docker-compose"]]) {
+    if ((await run([...prefix, "version"], { timeoutMs: 20_000 })).code === 0) return prefix;
+  }
   throw new ToolError(
     "Cannot find Docker Compose: install the compose plugin (docker compose) or docker-compose " +
       "(tools/provision_docker.sh)",
   );
-}
-
-/**
- * Finds the installed Compose command.
- *
- * @returns The argv prefix.
- * @throws {ToolError} When neither v2 nor v1 is installed.
- */
-export async function detectCompose(): Promise<string[]> {
-  const v2 = (await run(["docker", "compose", "version"], { timeoutMs: 20_000 })).code === 0;
-  const v1 = v2
-    ? false
-    : (await run(["docker-compose", "version"], { timeoutMs: 20_000 })).code === 0;
-  return pickCompose({ v2, v1 });
 }
 
 /**
@@ -76,7 +70,6 @@ export async function detectCompose(): Promise<string[]> {
  *
  * @example Usage
  * ```ts
- * import { composeArgv } from "./compose.ts";
  * composeArgv(["docker-compose"], { file: "dc.yaml", command: ["up", "-d"] });
  * // ["docker-compose", "-p", "tp0", "-f", "dc.yaml", "up", "-d"]
  * ```
@@ -88,196 +81,287 @@ export function composeArgv(
   return [...compose, "-p", PROJECT, "-f", options.file, ...options.command];
 }
 
+/** What a compose file deploys, read back from its document. */
+export interface Deployment {
+  /** Agencies: the services `client1` … `clientN`. */
+  readonly clients: number;
+  /** The clients' mode (`mixed` when they differ, `none` without clients). */
+  readonly mode: string;
+  /** Whether the bets are on {@linkcode BETS_VOLUME}, which outlives the server container. */
+  readonly keepBets: boolean;
+  /** Whether agencies prove who they are with secrets. */
+  readonly secrets: boolean;
+}
+
+type Service = { environment?: Record<string, unknown>; volumes?: unknown[]; "env_file"?: unknown };
+
+function servicesOf(doc: unknown): Record<string, Service> {
+  return (doc as { services?: Record<string, Service> } | null)?.services ?? {};
+}
+
 /**
- * Lists the host paths a compose document bind-mounts (short `src:dst[:mode]` syntax with
- * a path source, or long syntax with `type: bind`), resolved against the file's folder.
+ * Reads back what a compose document deploys (as gen-compose writes it).
  *
  * @param doc The parsed compose document.
- * @param baseDir The folder of the compose file.
- * @returns The absolute host paths, each once.
+ * @returns Agencies, their mode, where the bets live, secrets.
  */
-export function bindSources(doc: unknown, baseDir: string): string[] {
-  const sources = new Set<string>();
-  const services = (doc as { services?: Record<string, { volumes?: unknown[] }> })?.services;
-  for (const service of Object.values(services ?? {})) {
+export function readDeployment(doc: unknown): Deployment {
+  const services = servicesOf(doc);
+  const clients = Object.keys(services).filter((name) => /^client\d+$/.test(name));
+  const modes = new Set(clients.map((name) => services[name]?.environment?.["CLI_MODE"]));
+  const server = services["server"];
+  return {
+    clients: clients.length,
+    mode: modes.size === 0 ? "none" : modes.size > 1 ? "mixed" : String([...modes][0] ?? "agency"),
+    keepBets: (server?.volumes ?? []).includes(`${BETS_VOLUME}:${dirname(SERVER_STORAGE_PATH)}`),
+    secrets: server?.environment?.["SERVER_SECRETS_PATH"] !== undefined,
+  };
+}
+
+/**
+ * Checks the host paths a compose document needs before Docker sees them: every bind
+ * mount's source and env file exists, a file is a file (Docker makes a folder in place of
+ * a missing file, which an earlier run may have left), and each agency has its CSV in
+ * the data folder it mounts.
+ *
+ * @param doc The parsed compose document.
+ * @param baseDir The folder of the compose file (relative paths start there).
+ * @returns One phrase per problem; empty when all is there.
+ */
+export async function mountProblems(doc: unknown, baseDir: string): Promise<string[]> {
+  const wanted = new Map<string, boolean>(); // path → must be a file
+  const add = (path: string, file: boolean) => wanted.set(resolve(baseDir, path), file);
+  for (const service of Object.values(servicesOf(doc))) {
+    const env = service?.environment ?? {};
     for (const volume of service?.volumes ?? []) {
-      let source: string | undefined;
-      if (typeof volume === "string") {
-        const head = volume.split(":")[0] ?? "";
-        if (head.startsWith(".") || head.startsWith("/") || head.startsWith("~")) source = head;
-      } else if (volume !== null && typeof volume === "object") {
-        const long = volume as { type?: string; source?: string };
-        if (long.type === "bind" && typeof long.source === "string") source = long.source;
+      const [source = "", target = ""] = typeof volume === "string" ? volume.split(":") : [];
+      if (!/^[.\/~]/.test(source)) continue; // a named volume, not a host path
+      // A target named like a file (config.ini, not .data) mounts a file.
+      add(source, /^[^.].*\.\w+$/.test(target.split("/").at(-1)!));
+      if (target === CLIENT_DATA_DIR && (env["CLI_MODE"] ?? "agency") === "agency") {
+        add(`${source}/agency-${env["CLI_ID"]}.csv`, true);
       }
-      if (source !== undefined) sources.add(isAbsolute(source) ? source : resolve(baseDir, source));
+    }
+    const envFiles = service?.env_file;
+    for (const path of Array.isArray(envFiles) ? envFiles : [envFiles]) {
+      if (typeof path === "string") add(path, true);
     }
   }
-  return [...sources];
+  const problems: string[] = [];
+  for (const [path, file] of wanted) {
+    const info = await Deno.stat(path).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    });
+    if (info === undefined) problems.push(`${path} is missing`);
+    else if (file && info.isDirectory) {
+      problems.push(
+        `${path} is a folder, not a file (Docker makes one where a mounted file is missing; ` +
+          "remove it with rmdir)",
+      );
+    }
+  }
+  return problems;
 }
 
 /**
- * Lists the env files a compose document names (`env_file`, a path or a list of paths),
- * resolved against the file's folder; Compose reads them on the host.
+ * The one line `up` says about the storage the server opened, from its `open_storage`
+ * log line: a fresh draw, or the stored one it goes on with and how to start afresh.
  *
- * @param doc The parsed compose document.
- * @param baseDir The folder of the compose file.
- * @returns The absolute paths, each once.
+ * @param opened The fields of the server's `open_storage` line.
+ * @param options Whether bets are on {@linkcode BETS_VOLUME}; since when the server has
+ *   been running, when this `up` left it running (its line is then from its start).
+ * @returns The line.
  */
-export function envFileSources(doc: unknown, baseDir: string): string[] {
-  const sources = new Set<string>();
-  const services = (doc as { services?: Record<string, { env_file?: unknown }> })?.services;
-  for (const service of Object.values(services ?? {})) {
-    const value = service?.env_file;
-    for (const entry of Array.isArray(value) ? value : [value]) {
-      // Compose v2 also takes `{ path, required }`.
-      const path = typeof entry === "string" ? entry : (entry as { path?: unknown } | null)?.path;
-      if (typeof path === "string") sources.add(isAbsolute(path) ? path : resolve(baseDir, path));
-    }
+export function storageLine(
+  opened: ReadonlyMap<string, string>,
+  options: { readonly keepBets: boolean; readonly runningSince?: string },
+): string {
+  const bets = opened.get("apuestas") ?? "0";
+  const fresh = (opened.get("estado") ?? (bets === "0" ? "nuevo" : "existente")) === "nuevo";
+  const afresh = `for a fresh draw: deno task down${options.keepBets ? " --volumes" : ""}, then up`;
+  if (options.runningSince !== undefined) {
+    return `up: the server was already running (since ${options.runningSince}): its draw goes on; ${afresh}`;
   }
-  return [...sources];
+  if (fresh) {
+    return `up: a fresh draw (${
+      options.keepBets ? `bets kept in volume ${BETS_VOLUME}` : "bets live in the server container"
+    })`;
+  }
+  const done = opened.get("agencias_listas");
+  const draw = opened.get("sorteo");
+  const facts = [
+    `${bets} bets stored`,
+    ...(done === undefined ? [] : [`agencies done: ${done === "-" ? "none" : done}`]),
+    ...(draw === undefined ? [] : [draw === "realizado" ? "draw done" : "draw not done yet"]),
+  ];
+  return `up: the server reuses the stored draw: ${facts.join(", ")}; ${afresh}`;
 }
 
-async function missingBindSources(file: string): Promise<string[]> {
-  const doc = YAML.parse(await Deno.readTextFile(file), { version: "1.1" });
-  const missing: string[] = [];
-  const base = dirname(resolve(file));
-  for (const source of [...bindSources(doc, base), ...envFileSources(doc, base)]) {
-    try {
-      await Deno.stat(source);
-    } catch {
-      missing.push(source);
-    }
-  }
-  return missing;
+/** The server container's state: whether it runs, and when it last started. */
+async function serverState(): Promise<{ running: boolean; startedAt: string } | undefined> {
+  const format = "{{.State.Running}} {{.State.StartedAt}}";
+  const result = await run(["docker", "inspect", "--format", format, "server"], {
+    timeoutMs: 20_000,
+  });
+  const [running, startedAt = ""] = result.stdout.trim().split(" ");
+  return result.code === 0 ? { running: running === "true", startedAt } : undefined;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
+/** The server container's log lines and stderr since it last started. */
+async function currentServerRun(): Promise<{ lines: LogLine[]; stderr: string }> {
+  const since = (await serverState())?.startedAt;
+  const argv = ["docker", "logs", ...(since ? ["--since", since] : []), "server"];
+  const { stdout, stderr } = await run(argv, { timeoutMs: 20_000 });
+  return { lines: parseLog(stdout), stderr };
 }
 
-async function compose(
-  command: readonly string[],
-  file: string,
-  quiet = false,
-): Promise<{ code: number; detail: string }> {
+/** Waits (bounded) for the server's `open_storage` line of its current run. */
+async function openedStorage(timeoutMs = 30_000): Promise<LogLine | undefined> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
+    const opened = (await currentServerRun()).lines.find((line) => line.action === "open_storage");
+    if (opened !== undefined || !(await serverState())?.running) return opened;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return undefined;
+}
+
+/** The server's own words when its current run failed, for an error line. */
+async function serverFailure(): Promise<string> {
+  const { lines, stderr } = await currentServerRun();
+  const failed = lines.findLast((line) => line.result === "fail");
+  const words = failed === undefined
+    ? lastLine(stderr)
+    : `${failed.action} ${failed.fields.get("error") ?? "failed"}`;
+  return words === "" ? "" : `; the server says: ${words}`;
+}
+
+/** Runs a Compose subcommand on `file`; quiet keeps its output for the error line. */
+async function compose(command: readonly string[], file: string, quiet: boolean): Promise<void> {
   const prefix = await detectCompose();
   const result = await run(composeArgv(prefix, { file, command }), {
-    inherit: !quiet,
+    output: quiet ? "capture" : "inherit",
     timeoutMs: 600_000,
   });
-  return { code: result.code, detail: quiet ? lastLine(result.stderr) : "" };
+  if (result.code !== 0) {
+    const detail = quiet ? `: ${lastLine(result.stderr)}` : "";
+    throw new ToolError(
+      `Cannot run ${prefix.join(" ")} ${command[0]}: exit ${result.code}${detail}`,
+    );
+  }
 }
 
-/** Options of {@linkcode up}. */
-export interface UpOptions {
+/** Options of {@linkcode up}; `path`, `quiet` and `say` are the image build's. */
+export interface UpOptions extends Omit<BuildImagesOptions, "rebuildBase"> {
   /**
    * The compose file.
    * @default "docker-compose-dev.yaml"
    */
   readonly file?: string;
   /**
-   * Regenerate the file with this many agencies; without it an existing file is used
-   * as is and a missing one is generated with 5.
-   * @default undefined
+   * Agencies. With it (or `mode`, `secrets`, `keepBets`) the file is regenerated, the
+   * options not given kept from it; without any, an existing file is used as it is. A
+   * new file has 5 agencies in mode agency.
    */
   readonly clients?: number;
-  /**
-   * The clients' mode when (re)generating.
-   * @default "agency"
-   */
+  /** The clients' mode (see `clients`). */
   readonly mode?: ClientMode;
-  /**
-   * Per-agency secrets when (re)generating (see `gen-compose --secrets`).
-   * @default false
-   */
+  /** Per-agency secrets (see `clients` and `gen-compose --secrets`). */
   readonly secrets?: boolean;
+  /** Bets kept across `down` (see `clients` and `gen-compose --keep-bets`). */
+  readonly keepBets?: boolean;
   /**
-   * The image build path.
-   * @default "auto"
-   */
-  readonly path?: "auto" | BuildPath;
-  /**
-   * Skip building the images (they must exist).
-   * @default false
+   * Build the images first (without it they must exist).
+   * @default true
    */
   readonly build?: boolean;
-  /**
-   * Hide the progress of `docker build` and Compose.
-   * @default false
-   */
-  readonly quiet?: boolean;
-  /**
-   * Where progress lines go.
-   * @default console.log
-   */
-  readonly say?: (line: string) => void;
+}
+
+/** Uses, writes or rewrites the compose file as asked, saying which; returns what it deploys. */
+async function composeFileFor(
+  file: string,
+  options: UpOptions,
+  say: (line: string) => void,
+): Promise<Deployment> {
+  const text = await Deno.readTextFile(file).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
+  const current = text === undefined
+    ? undefined
+    : readDeployment(YAML.parse(text, { version: "1.1" }));
+  const { clients, mode, secrets, keepBets } = options;
+  if (current && [clients, mode, secrets, keepBets].every((option) => option === undefined)) {
+    say(`up: using ${file} as it is (deno task up --clients N --mode M regenerates it)`);
+    return current;
+  }
+  if (text !== undefined && !text.startsWith("# Generated by")) {
+    throw new ToolError(`Cannot regenerate ${file}: gen-compose did not write it; pass --file`);
+  }
+  const asked = {
+    clients: clients ?? current?.clients ?? 5,
+    mode: mode ?? CLIENT_MODES.find((known) => known === current?.mode) ?? "agency",
+    secrets: secrets ?? current?.secrets ?? false,
+    keepBets: keepBets ?? current?.keepBets ?? false,
+  };
+  await writeDeployment(file, asked);
+  say(`up: ${current ? "regenerated" : "wrote"} ${file}`);
+  return { ...asked, mode: asked.clients === 0 ? "none" : asked.mode };
 }
 
 /**
- * `up`: generates the compose file if needed, builds the images, checks every mounted
- * file exists, and starts the deployment detached (clients wait for a healthy server).
+ * `up`: says which compose file and options it starts (writing or regenerating the file
+ * when asked), checks every host path it mounts, builds the images, starts the deployment
+ * detached (clients wait for a healthy server), and says whether the server opened a
+ * fresh draw or goes on with a stored one.
  *
- * @param options File, agency count, mode, build path.
- * @throws {ToolError} When a step fails.
+ * @param options File, agency count, mode, storage, build path.
+ * @throws {ToolError} When a step fails, or the server refuses to start (its own line).
  */
 export async function up(options: UpOptions = {}): Promise<void> {
   const say = options.say ?? console.log;
   const file = options.file ?? DEFAULT_OUTPUT;
+  const quiet = options.quiet ?? false;
   await assertDockerEngine();
-  const prefix = await detectCompose();
-  if (options.clients !== undefined || !(await exists(file))) {
-    const clients = options.clients ?? 5;
-    const mode = options.mode ?? "agency";
-    const secrets = options.secrets ?? false;
-    let warnings: string[];
-    try {
-      warnings = await writeCompose(file, { clients, mode, secrets });
-    } catch (error) {
-      if (error instanceof ConfigError) throw new ToolError(error.message);
-      throw error;
-    }
-    for (const warning of warnings) say(`up: warning: ${warning}`);
-    say(
-      `up: wrote ${file} (server + ${clients} agencies, mode ${mode}` +
-        `${secrets ? ", secrets in .secrets/" : ""})`,
-    );
-  } else if (options.secrets ?? false) {
-    say(`up: warning: --secrets ignored: ${file} exists and is used as is (add --clients N)`);
-  }
-  const missing = await missingBindSources(file);
-  if (missing.length > 0) {
+  const deployment = await composeFileFor(file, options, say);
+  say(
+    `up: starting server + ${deployment.clients} agencies, mode ${deployment.mode}, ` +
+      (deployment.keepBets
+        ? `bets kept across down in volume ${BETS_VOLUME}`
+        : "bets live in the server container (down ends the draw)") +
+      (deployment.secrets ? ", secrets in .secrets/" : ""),
+  );
+  const doc = YAML.parse(await Deno.readTextFile(file), { version: "1.1" });
+  const problems = await mountProblems(doc, dirname(resolve(file)));
+  if (problems.length > 0) {
     throw new ToolError(
-      `Cannot start: mounted files are missing: ${missing.join(", ")} ` +
-        "(agency data: deno task dataset, or copy agency-{i}.csv into .data/; " +
-        "secrets: deno task gen-compose N --secrets)",
+      `Cannot start: ${problems.join("; ")} (agency data: deno task dataset generate, or ` +
+        "deno task dataset import dataset.zip; secrets: deno task gen-compose N --secrets)",
     );
   }
   if (options.build ?? true) {
-    await buildImages({
-      path: options.path ?? "auto",
-      quiet: options.quiet ?? false,
-      say: (line) => say(`up: ${line}`),
-    });
+    await buildImages({ ...options, say: (line) => say(`up: ${line}`) });
   }
-  const quiet = options.quiet ?? false;
-  const result = await run(composeArgv(prefix, { file, command: ["up", "-d"] }), {
-    inherit: !quiet,
-    timeoutMs: 600_000,
-  });
-  if (result.code !== 0) {
-    const detail = quiet ? `: ${lastLine(result.stderr)}` : "";
+  const before = await serverState();
+  try {
+    await compose(["up", "-d"], file, quiet);
+  } catch (error) {
+    throw new ToolError(`${(error as Error).message}${await serverFailure()}`);
+  }
+  const opened = await openedStorage();
+  if (opened?.result !== "success") {
     throw new ToolError(
-      `Cannot start the deployment: ${prefix.join(" ")} up exited ${result.code}${detail}`,
+      `Cannot start: the server did not open its storage${await serverFailure()}`,
     );
   }
+  // Compose left a running server alone when it did not restart it.
+  const kept = before?.running && before.startedAt === (await serverState())?.startedAt;
+  say(storageLine(opened.fields, {
+    keepBets: deployment.keepBets,
+    ...(kept ? { runningSince: before.startedAt } : {}),
+  }));
   say(
-    `up: project ${PROJECT} running on ${NETWORK_NAME} (${prefix.join(" ")}); ` +
-      "deno task logs to follow, deno task down to stop",
+    `up: project ${PROJECT} running on ${NETWORK_NAME}; deno task logs to follow, deno task down to stop`,
   );
 }
 
@@ -294,7 +378,8 @@ export interface DownOptions {
    */
   readonly timeoutSeconds?: number;
   /**
-   * Also delete the named volumes (the stored bets).
+   * Also delete the named volumes, {@linkcode BETS_VOLUME} included (bets kept with
+   * `--keep-bets`), whatever the file declares.
    * @default false
    */
   readonly volumes?: boolean;
@@ -307,7 +392,9 @@ export interface DownOptions {
 
 /**
  * `down`: stops every container of project `tp0` with SIGTERM and a grace period, then
- * removes containers and network. Works without the compose file too (then every
+ * removes containers and network, and with the server container its bets: the next `up`
+ * is a fresh draw, unless they are on {@linkcode BETS_VOLUME} (`--keep-bets`), which it
+ * keeps (saying so) unless `volumes`. Works without the compose file too (then every
  * container of the project is an orphan and goes).
  *
  * @param options File, grace period, volumes.
@@ -316,122 +403,87 @@ export interface DownOptions {
 export async function down(options: DownOptions = {}): Promise<void> {
   await assertDockerEngine();
   const timeout = String(options.timeoutSeconds ?? 10);
+  const quiet = options.quiet ?? false;
   let file = options.file ?? DEFAULT_OUTPUT;
   let temp: string | undefined;
   if (!(await exists(file))) {
     temp = await Deno.makeTempDir({ prefix: "tp0-down-" });
     file = `${temp}/${DEFAULT_OUTPUT}`;
-    await writeCompose(file, { clients: 0 });
+    await writeDeployment(file, { clients: 0 });
   }
   try {
-    const quiet = options.quiet ?? false;
-    const stop = await compose(["stop", "-t", timeout], file, quiet);
-    const args = ["down", "-t", timeout, "--remove-orphans"];
-    if (options.volumes ?? false) args.push("--volumes");
-    const removed = await compose(args, file, quiet);
-    const failed = stop.code !== 0 ? stop : removed;
-    if (failed.code !== 0) {
-      const detail = failed.detail === "" ? "" : `: ${failed.detail}`;
-      throw new ToolError(`Cannot stop the deployment: compose exited ${failed.code}${detail}`);
-    }
+    await compose(["stop", "-t", timeout], file, quiet);
+    const volumes = options.volumes ? ["--volumes"] : [];
+    await compose(["down", "-t", timeout, "--remove-orphans", ...volumes], file, quiet);
   } finally {
     if (temp !== undefined) await Deno.remove(temp, { recursive: true }).catch(() => {});
   }
-}
-
-/**
- * `logs`: prints every container's log, following by default.
- *
- * @param options File and whether to follow.
- * @returns Compose's exit code.
- */
-export async function logs(
-  options: { readonly file?: string; readonly follow?: boolean } = {},
-): Promise<number> {
-  await assertDockerEngine();
-  const args = (options.follow ?? true) ? ["logs", "-f"] : ["logs"];
-  return (await compose(args, options.file ?? DEFAULT_OUTPUT)).code;
+  if ((await run(["docker", "volume", "inspect", BETS_VOLUME])).code !== 0) return;
+  if (options.volumes) {
+    await runOrThrow(["docker", "volume", "rm", BETS_VOLUME], `Cannot remove ${BETS_VOLUME}`);
+  } else {
+    console.log(`down: the bets stay in volume ${BETS_VOLUME}; down --volumes deletes them`);
+  }
 }
 
 const USAGE = "usage: deno task up|down|logs [--file F] " +
-  "[up: --clients N --mode agency|bet|echo --secrets --path auto|offline|online --no-build " +
-  "--quiet] " +
-  "[down: --timeout S --volumes --quiet] [logs: --no-follow]";
+  "[up: --clients N --mode agency|bet|echo --secrets --keep-bets --path auto|offline|online " +
+  "--no-build " +
+  "--quiet] [down: --timeout S --volumes --quiet] [logs: --no-follow]";
 
 /**
  * The CLI: `compose.ts up|down|logs [flags]`.
  *
  * @param args Command-line arguments.
  * @returns The exit code.
+ * @throws {UsageError} For a bad command line.
  */
 export async function main(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...args],
-    options: {
-      file: { type: "string", default: DEFAULT_OUTPUT },
-      clients: { type: "string" },
-      mode: { type: "string", default: "agency" },
-      secrets: { type: "boolean", default: false },
-      path: { type: "string", default: "auto" },
-      "no-build": { type: "boolean", default: false },
-      quiet: { type: "boolean", default: false },
-      timeout: { type: "string", default: "10" },
-      volumes: { type: "boolean", default: false },
-      "no-follow": { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-    allowPositionals: true,
-  });
+  const { values, positionals } = parseCli(args, {
+    file: { type: "string", default: DEFAULT_OUTPUT },
+    clients: { type: "string" },
+    mode: { type: "string" },
+    secrets: { type: "boolean" },
+    "keep-bets": { type: "boolean" },
+    path: { type: "string", default: "auto" },
+    "no-build": { type: "boolean", default: false },
+    quiet: { type: "boolean", default: false },
+    timeout: { type: "string", default: "10" },
+    volumes: { type: "boolean", default: false },
+    "no-follow": { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  }, true);
   const [command, ...rest] = positionals;
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
   if (rest.length > 0 || (command !== "up" && command !== "down" && command !== "logs")) {
-    throw new ToolError(`Cannot run "${positionals.join(" ")}": ${USAGE}`);
+    throw new UsageError(`expected up, down or logs, not "${positionals.join(" ")}" (${USAGE})`);
   }
+  const { file, quiet } = values;
   if (command === "up") {
-    if (!(CLIENT_MODES as readonly string[]).includes(values.mode)) {
-      throw new ToolError(`Cannot start: --mode must be one of ${CLIENT_MODES.join(", ")}`);
-    }
-    const path = values.path;
-    if (path !== "auto" && path !== "offline" && path !== "online") {
-      throw new ToolError(`Cannot start: --path must be auto, offline or online, not "${path}"`);
-    }
-    let clients: number | undefined;
-    try {
-      clients = values.clients === undefined ? undefined : parseClientCount(values.clients);
-    } catch (error) {
-      throw new ToolError((error as Error).message);
-    }
+    const path = choiceArg("--path", values.path, ["auto", "offline", "online"] as const);
     await up({
-      file: values.file,
-      ...(clients === undefined ? {} : { clients }),
-      mode: values.mode as ClientMode,
-      secrets: values.secrets,
+      file,
+      ...(values.clients === undefined ? {} : { clients: parseClientCount(values.clients) }),
+      ...(values.mode === undefined
+        ? {}
+        : { mode: choiceArg("--mode", values.mode, CLIENT_MODES) }),
+      ...(values.secrets === undefined ? {} : { secrets: values.secrets }),
+      ...(values["keep-bets"] === undefined ? {} : { keepBets: values["keep-bets"] }),
       path,
       build: !values["no-build"],
-      quiet: values.quiet,
+      quiet,
     });
-    return 0;
+  } else if (command === "down") {
+    const timeoutSeconds = integerArg("--timeout", values.timeout, 0, 600);
+    await down({ file, timeoutSeconds, volumes: values.volumes, quiet });
+  } else {
+    await assertDockerEngine();
+    await compose(values["no-follow"] ? ["logs"] : ["logs", "-f"], file, false);
   }
-  if (command === "down") {
-    const timeoutSeconds = Number(values.timeout);
-    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 0 || timeoutSeconds > 600) {
-      throw new ToolError(`Cannot stop: --timeout must be whole seconds from 0 to 600`);
-    }
-    await down({
-      file: values.file,
-      timeoutSeconds,
-      volumes: values.volumes,
-      quiet: values.quiet,
-    });
-    return 0;
-  }
-  return await logs({ file: values.file, follow: !values["no-follow"] });
+  return 0;
 }
 
-if (import.meta.main) {
-  await runMain("compose", () => main(Deno.args));
-}
+if (import.meta.main) await runMain("compose", () => main(Deno.args));

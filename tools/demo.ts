@@ -1,14 +1,17 @@
 /**
- * The main job, `deno task demo` / `make demo`: makes data if `.data/` has none, runs
- * the server and five agencies as local processes on 127.0.0.1, waits for them, prints
- * each agency's winners and the total, then stops the server with SIGTERM.
+ * The main job, `deno task demo` / `make demo`: builds the programs, makes data if
+ * `.data/` has none, runs the server and five agencies as local processes on 127.0.0.1,
+ * waits for them, prints each agency's winners and the total, then stops the server
+ * with SIGTERM.
  *
- * Full logs go to `.data/demo/`; the bets land in `.data/demo/bets.csv`.
+ * Each run has its own folder in the system's temporary folder (`tp0-demo-*`, printed),
+ * holding its logs and its bets, and its own port: two demos at once are two draws.
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { LogAction } from "../shared/log.ts";
 import { parseLog } from "../shared/log_line.ts";
+import { freePort, integerArg, parseCli, runMain, ToolError } from "./_cli.ts";
 import { buildBinaries } from "./build.ts";
 import { ensureDataset } from "./dataset/mod.ts";
 
@@ -16,9 +19,9 @@ import { ensureDataset } from "./dataset/mod.ts";
 export interface AgencyOutcome {
   readonly agency: number;
   readonly code: number;
-  readonly winners?: number;
+  readonly winners?: string;
   readonly documents?: string;
-  readonly total?: number;
+  readonly total?: string;
 }
 
 /**
@@ -31,7 +34,7 @@ export function formatTable(outcomes: readonly AgencyOutcome[]): string[] {
   const rows = outcomes.map((o) => [
     String(o.agency),
     o.code === 0 ? "ok" : `exit ${o.code}`,
-    o.winners === undefined ? "-" : String(o.winners),
+    o.winners ?? "-",
     o.documents || "-",
   ]);
   const header = ["agency", "status", "winners", "winning DNIs"];
@@ -47,188 +50,141 @@ export function formatTable(outcomes: readonly AgencyOutcome[]): string[] {
   ];
 }
 
-async function freePort(): Promise<number> {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  return await Promise.resolve((listener.addr as Deno.NetAddr).port);
-}
-
 const ROOT = new URL("..", import.meta.url).pathname;
 
-/** `bin/server` and `bin/client`, built first if missing: the demo runs what users run. */
-async function programs(): Promise<{ server: string; client: string }> {
-  const server = `${ROOT}bin/server`;
-  const client = `${ROOT}bin/client`;
-  const present = await Promise.all(
-    [server, client].map((p) => Deno.stat(p).then(() => true, () => false)),
-  );
-  if (!present.every(Boolean)) await buildBinaries({ root: ROOT });
-  return { server, client };
+/**
+ * Starts a program with its stdout and stderr going, as they come, to one log file;
+ * `code` resolves once it exited and its log is whole.
+ */
+async function spawnLogged(
+  program: string,
+  env: Record<string, string>,
+  logPath: string,
+): Promise<{ child: Deno.ChildProcess; code: Promise<number> }> {
+  const log = await Deno.open(logPath, { write: true, create: true, truncate: true });
+  const child = new Deno.Command(program, { env, stdin: "null", stdout: "piped", stderr: "piped" })
+    .spawn();
+  const pump = async (stream: ReadableStream<Uint8Array>): Promise<void> => {
+    for await (const chunk of stream) {
+      for (let at = 0; at < chunk.length;) at += await log.write(chunk.subarray(at));
+    }
+  };
+  const logged = Promise.all([pump(child.stdout), pump(child.stderr)]).finally(() => log.close());
+  return { child, code: Promise.all([child.status, logged]).then(([status]) => status.code) };
 }
 
 async function waitForLine(path: string, needle: string, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const text = await Deno.readTextFile(path).catch(() => "");
-    if (text.includes(needle)) return true;
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
+    if ((await Deno.readTextFile(path).catch(() => "")).includes(needle)) return true;
     await new Promise((r) => setTimeout(r, 20));
   }
   return false;
 }
 
-async function spawnLogged(
-  program: string,
-  env: Record<string, string>,
-  logPath: string,
-): Promise<Deno.ChildProcess> {
-  const log = await Deno.open(logPath, { write: true, create: true, truncate: true });
-  const child = new Deno.Command(program, {
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  // Both streams go to one file as they come (a file's `writable` holds data back until
-  // it closes, which would hide a slow start from waitForLine).
-  const pump = async (stream: ReadableStream<Uint8Array>): Promise<void> => {
-    for await (const chunk of stream) {
-      for (let written = 0; written < chunk.length;) {
-        written += await log.write(chunk.subarray(written));
-      }
-    }
-  };
-  Promise.all([pump(child.stdout), pump(child.stderr)]).finally(() => log.close());
-  return child;
-}
-
 /** Options of {@linkcode runDemo}. */
 export interface DemoOptions {
-  /**
-   * Agencies to run.
-   * @default 5
-   */
+  /** How many agencies. @default 5 */
   readonly agencies?: number;
-  /**
-   * Where agency CSVs live.
-   * @default ".data"
-   */
+  /** Where the agency CSVs live (made there when it holds none). @default ".data" */
   readonly dataDir?: string;
+  /** Where the demo's lines go. @default console.log */
+  readonly say?: (line: string) => void;
+}
+
+/** What a demo run gave. */
+export interface DemoResult {
+  /** The process exit code: 0 when every agency and the server exited 0. */
+  readonly code: number;
+  /** One entry per agency. */
+  readonly outcomes: readonly AgencyOutcome[];
+  /** The run's own folder: logs and bets. */
+  readonly runDir: string;
 }
 
 /**
- * Runs the demo end to end.
+ * Runs the demo end to end, in a folder and on a port of its own.
  *
- * @param options Agencies and data folder.
- * @returns The process exit code: 0 when every agency and the server exited 0.
+ * @param options Agencies, data folder, output.
+ * @returns The exit code, each agency's outcome and the run's folder.
+ * @throws {ToolError} When data is missing or the server does not start.
  */
-export async function runDemo(options: DemoOptions = {}): Promise<number> {
-  const agencies = options.agencies ?? 5;
-  const dataDir = options.dataDir ?? ".data";
+export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
+  const { agencies = 5, dataDir = ".data", say = console.log } = options;
   const ensured = await ensureDataset(dataDir, agencies);
   if (ensured.missing.length > 0) {
-    console.error(`demo: missing data for agencies ${ensured.missing.join(", ")} in ${dataDir}`);
-    return 2;
-  }
-  const runDir = `${dataDir}/demo`;
-  await Deno.remove(runDir, { recursive: true }).catch(() => {});
-  await Deno.mkdir(runDir, { recursive: true });
-  const bin = await programs();
-  const port = await freePort();
-  const base = Deno.env.toObject();
-  const serverLog = `${runDir}/server.log`;
-  console.log(`demo: server on 127.0.0.1:${port}, ${agencies} agencies, logs in ${runDir}/`);
-  const server = await spawnLogged(
-    bin.server,
-    {
-      ...base,
-      SERVER_PORT: String(port),
-      SERVER_LISTEN_ADDRESS: "127.0.0.1",
-      SERVER_AGENCIES: String(agencies),
-      SERVER_STORAGE_PATH: `${runDir}/bets.csv`,
-    },
-    serverLog,
-  );
-  try {
-    if (!(await waitForLine(serverLog, "accept_connections | result: in_progress", 10_000))) {
-      console.error(`demo: the server did not start; see ${serverLog}`);
-      return 1;
-    }
-    const started = performance.now();
-    const clients = await Promise.all(
-      Array.from({ length: agencies }, async (_, i) => {
-        const id = i + 1;
-        const logPath = `${runDir}/client${id}.log`;
-        const child = await spawnLogged(
-          bin.client,
-          {
-            ...base,
-            CLI_ID: String(id),
-            CLI_MODE: "agency",
-            CLI_SERVER_ADDRESS: `127.0.0.1:${port}`,
-            CLI_DATA_PATH: `${dataDir}/agency-${id}.csv`,
-          },
-          logPath,
-        );
-        const { code } = await child.status;
-        console.error(`demo: agency ${id} exited ${code}`);
-        return { id, code, logPath };
-      }),
+    throw new ToolError(
+      `Cannot run the demo: no data for agencies ${ensured.missing.join(", ")} in ${dataDir}`,
     );
-    const elapsed = (performance.now() - started) / 1000;
-    const outcomes: AgencyOutcome[] = [];
-    for (const { id, code, logPath } of clients) {
-      const log = parseLog(await Deno.readTextFile(logPath));
-      const last = (action: string) => log.findLast((line) => line.action === action)?.fields;
-      const winners = last("consulta_ganadores")?.get("cant_ganadores");
-      const total = last("consulta_total_ganadores")?.get("cant_ganadores");
-      const documents = last("ganadores")?.get("dnis");
-      outcomes.push({
-        agency: id,
-        code,
-        ...(winners === undefined ? {} : { winners: Number(winners) }),
-        ...(total === undefined ? {} : { total: Number(total) }),
-        ...(documents === undefined ? {} : { documents }),
-      });
-    }
-    console.log(formatTable(outcomes).join("\n"));
-    console.log(`agencies finished in ${elapsed.toFixed(2)} s`);
-    const serverCode = await stopServer(server);
-    return outcomes.every((o) => o.code === 0) && serverCode === 0 ? 0 : 1;
-  } finally {
-    await stopServer(server);
   }
-}
-
-const stopped = new WeakMap<Deno.ChildProcess, Promise<number>>();
-
-/** Sends SIGTERM once and reports the exit code; later calls share the result. */
-function stopServer(server: Deno.ChildProcess): Promise<number> {
-  let result = stopped.get(server);
-  if (!result) {
+  const runDir = await Deno.makeTempDir({ prefix: "tp0-demo-" });
+  say(await buildBinaries({ root: ROOT }));
+  const port = freePort();
+  const env = Deno.env.toObject();
+  const serverLog = `${runDir}/server.log`;
+  say(`demo: server on 127.0.0.1:${port}, ${agencies} agencies, logs and bets in ${runDir}/`);
+  const server = await spawnLogged(`${ROOT}bin/server`, {
+    ...env,
+    SERVER_PORT: String(port),
+    SERVER_LISTEN_ADDRESS: "127.0.0.1",
+    SERVER_AGENCIES: String(agencies),
+    SERVER_STORAGE_PATH: `${runDir}/bets.csv`,
+  }, serverLog);
+  let serverCode: Promise<number> | undefined;
+  const stopServer = (): Promise<number> => {
+    if (serverCode) return serverCode;
     try {
-      server.kill("SIGTERM");
+      server.child.kill("SIGTERM");
     } catch {
-      // Already exited: its status tells how.
+      // Exited already: its status tells how.
     }
-    result = server.status.then(({ code }) => {
-      console.log(`demo: server stopped with SIGTERM, exit code ${code}`);
+    return serverCode = server.code.then((code) => {
+      say(`demo: server stopped with SIGTERM, exit code ${code}`);
       return code;
     });
-    stopped.set(server, result);
+  };
+  try {
+    if (!(await waitForLine(serverLog, "accept_connections | result: in_progress", 10_000))) {
+      throw new ToolError(`Cannot run the demo: the server did not start; see ${serverLog}`);
+    }
+    const started = performance.now();
+    const outcomes = await Promise.all(
+      Array.from({ length: agencies }, async (_, i): Promise<AgencyOutcome> => {
+        const agency = i + 1;
+        const logPath = `${runDir}/client${agency}.log`;
+        const client = await spawnLogged(`${ROOT}bin/client`, {
+          ...env,
+          CLI_ID: String(agency),
+          CLI_MODE: "agency",
+          CLI_SERVER_ADDRESS: `127.0.0.1:${port}`,
+          CLI_DATA_PATH: `${dataDir}/agency-${agency}.csv`,
+        }, logPath);
+        const code = await client.code;
+        say(`demo: agency ${agency} exited ${code}`);
+        const log = parseLog(await Deno.readTextFile(logPath));
+        const last = (action: string, key: string) =>
+          log.findLast((line) => line.action === action)?.fields.get(key);
+        return {
+          agency,
+          code,
+          winners: last(LogAction.CONSULTA_GANADORES, "cant_ganadores"),
+          total: last(LogAction.CONSULTA_TOTAL_GANADORES, "cant_ganadores"),
+          documents: last(LogAction.GANADORES, "dnis"),
+        };
+      }),
+    );
+    say(formatTable(outcomes).join("\n"));
+    say(`agencies finished in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+    const code = await stopServer();
+    return { code: outcomes.every((o) => o.code === 0) && code === 0 ? 0 : 1, outcomes, runDir };
+  } finally {
+    await stopServer();
   }
-  return result;
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { agencies: { type: "string", default: "5" } },
+  await runMain("demo", () => {
+    const { values } = parseCli(Deno.args, { agencies: { type: "string", default: "5" } });
+    return runDemo({ agencies: integerArg("--agencies", values.agencies, 1, 100) })
+      .then((result) => result.code);
   });
-  const agencies = Number(values.agencies);
-  if (!Number.isInteger(agencies) || agencies < 1 || agencies > 100) {
-    console.error(
-      `demo: --agencies must be a whole number from 1 to 100, got "${values.agencies}"`,
-    );
-    Deno.exit(2);
-  }
-  Deno.exit(await runDemo({ agencies }));
 }

@@ -8,15 +8,16 @@
  * ```
  *
  * Each scenario test appends a row (a line `fault_report_row {json}`) to the file named
- * by `FAULT_REPORT_FILE`, which this script sets. Test modules run one at a time
- * (`DENO_JOBS=1`), so kill timings are not skewed by another scenario's load. The
- * output ends with the table and then `tools/run_tests.ts`'s `N passed, N failed` line
- * again; the exit code is non-zero when a test failed or a row shows a loss.
+ * by `FAULT_REPORT_FILE`, which this script sets; a failed test becomes a failed row.
+ * Test modules run one at a time (`DENO_JOBS=1`), so kill timings are not skewed by
+ * another scenario's load. The output ends with the table and then `run_tests.ts`'s
+ * `N passed, N failed` line again; the exit code is non-zero when a test failed or a row
+ * shows a loss.
  *
  * @module
  */
 import { join } from "node:path";
-import { tee } from "./run_tests.ts";
+import { run } from "./_cli.ts";
 
 /** One row of the fault report. */
 export interface FaultRow {
@@ -34,38 +35,30 @@ export interface FaultRow {
   readonly duplicated: number;
   /** `pass` when every invariant of the scenario held. */
   readonly result: "pass" | "fail";
+  /** The refusal or recovery the scenario expects and saw, in a few words. */
+  readonly outcome?: string;
 }
 
 /** Starts a report row in test output and in the report file. */
 export const FAULT_ROW_PREFIX = "fault_report_row ";
 
-const SUMMARY = /^\d+ passed, \d+ failed$/;
-
 /**
  * Collects the report rows from text: lines `fault_report_row {json}`, and a failed row
- * for each `run_tests: failed: <test>` line.
+ * for each `run_tests: failed: <test> => <place>` line.
  *
  * @param text Test output or the report file.
  * @returns The rows, in order.
- *
- * @example Usage
- * ```ts
- * parseFaultRows('fault_report_row {"scenario":"x","faults":1,"sent":2,"stored":2,"lost":0,"duplicated":0,"result":"pass"}');
- * ```
  */
 export function parseFaultRows(text: string): FaultRow[] {
   const rows: FaultRow[] = [];
   for (const line of text.split("\n")) {
     const at = line.indexOf(FAULT_ROW_PREFIX);
-    if (at !== -1) {
-      const row = JSON.parse(line.slice(at + FAULT_ROW_PREFIX.length)) as FaultRow;
-      rows.push(row);
-      continue;
-    }
-    const failed = /^run_tests: failed: (?:\S+: )?(.*)$/.exec(line.trim());
-    if (failed) {
+    const failed = /^run_tests: failed: (.*?)(?: => \S+)?$/.exec(line.trim());
+    if (at !== -1) rows.push(JSON.parse(line.slice(at + FAULT_ROW_PREFIX.length)));
+    else if (failed) {
+      const scenario = `${failed[1]} (test failed)`;
       rows.push({
-        scenario: `${failed[1]} (test failed)`,
+        scenario,
         faults: NaN,
         sent: NaN,
         stored: NaN,
@@ -88,19 +81,7 @@ export function isBad(row: FaultRow): boolean {
   return row.result !== "pass" || row.lost !== 0 || row.duplicated !== 0;
 }
 
-const COLUMNS: readonly { title: string; cell: (row: FaultRow) => string; right: boolean }[] = [
-  { title: "scenario", cell: (r) => r.scenario, right: false },
-  { title: "faults injected", cell: (r) => count(r.faults), right: true },
-  { title: "bets sent", cell: (r) => count(r.sent), right: true },
-  { title: "bets stored", cell: (r) => count(r.stored), right: true },
-  { title: "lost", cell: (r) => count(r.lost), right: true },
-  { title: "duplicated", cell: (r) => count(r.duplicated), right: true },
-  { title: "result", cell: (r) => (isBad(r) ? "FAIL" : "pass"), right: false },
-];
-
-function count(n: number): string {
-  return Number.isFinite(n) ? n.toLocaleString("en-US") : "-";
-}
+const TITLES = ["scenario", "faults injected", "bets sent", "bets stored", "lost", "duplicated"];
 
 /**
  * Formats rows as an aligned Markdown table.
@@ -109,19 +90,22 @@ function count(n: number): string {
  * @returns The table, one line per row after the header and rule.
  */
 export function formatFaultTable(rows: readonly FaultRow[]): string {
-  const cells = rows.map((row) => COLUMNS.map((column) => column.cell(row)));
-  const widths = COLUMNS.map((column, i) =>
-    Math.max(column.title.length, ...cells.map((line) => line[i]!.length))
+  const count = (n: number) => Number.isFinite(n) ? n.toLocaleString("en-US") : "-";
+  const cells = rows.map((r) =>
+    [r.scenario, ...[r.faults, r.sent, r.stored, r.lost, r.duplicated].map(count)]
+      .concat(isBad(r) ? "FAIL" : "pass", r.outcome ?? "")
   );
-  const pad = (text: string, i: number) =>
-    COLUMNS[i]!.right ? text.padStart(widths[i]!) : text.padEnd(widths[i]!);
-  const line = (texts: readonly string[]) => `| ${texts.map(pad).join(" | ")} |`;
+  const titles = [...TITLES, "result", "outcome"];
+  const widths = titles.map((t, i) => Math.max(t.length, ...cells.map((c) => c[i]!.length)));
+  const numeric = (i: number) => i > 0 && i < TITLES.length;
+  const line = (texts: readonly string[]) =>
+    `| ${
+      texts.map((t, i) => numeric(i) ? t.padStart(widths[i]!) : t.padEnd(widths[i]!)).join(" | ")
+    } |`;
   const rule = `|${
-    widths.map((w, i) => (COLUMNS[i]!.right ? `${"-".repeat(w + 1)}:` : "-".repeat(w + 2))).join(
-      "|",
-    )
+    widths.map((w, i) => numeric(i) ? `${"-".repeat(w + 1)}:` : "-".repeat(w + 2)).join("|")
   }|`;
-  return [line(COLUMNS.map((c) => c.title)), rule, ...cells.map(line)].join("\n");
+  return [line(titles), rule, ...cells.map(line)].join("\n");
 }
 
 /**
@@ -136,32 +120,26 @@ export async function runFaultReport(paths: readonly string[]): Promise<number> 
   try {
     await Deno.writeTextFile(file, "");
     const runTests = new URL("./run_tests.ts", import.meta.url).pathname;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", runTests, ...paths],
+    const result = await run([Deno.execPath(), "run", "-A", runTests, ...paths], {
       env: { FAULT_REPORT_FILE: file, DENO_JOBS: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const [output, status] = await Promise.all([tee(child.stdout, Deno.stdout), child.status]);
-    const failures = output.split("\n").filter((l) => l.startsWith("run_tests: failed: "));
+      output: "tee",
+    });
+    const lines = result.stdout.split("\n");
     const rows = [
       ...parseFaultRows(await Deno.readTextFile(file)),
-      ...parseFaultRows(failures.join("\n")),
+      ...parseFaultRows(lines.filter((l) => l.startsWith("run_tests: failed: ")).join("\n")),
     ];
-    console.log("");
-    console.log("Fault report");
-    console.log(rows.length > 0 ? formatFaultTable(rows) : "(no scenario reported a row)");
     const bad = rows.filter(isBad);
-    const summary = output.split("\n").map((l) => l.trim()).findLast((l) => SUMMARY.test(l));
+    console.log(`\nFault report\n${rows.length > 0 ? formatFaultTable(rows) : "(no rows)"}`);
     console.log(
       bad.length === 0 && rows.length > 0
         ? `fault report: ${rows.length} scenarios, 0 bets lost, 0 duplicated`
         : `fault report: ${bad.length} of ${rows.length} scenarios failed`,
     );
     // Keep the summary line last, where CI looks for it.
+    const summary = lines.findLast((l) => /^\d+ passed, \d+ failed$/.test(l));
     if (summary !== undefined) console.log(summary);
-    if (status.code !== 0) return status.code;
+    if (result.code !== 0) return result.code;
     return bad.length > 0 || rows.length === 0 ? 1 : 0;
   } finally {
     await Deno.remove(dir, { recursive: true });

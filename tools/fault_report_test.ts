@@ -15,7 +15,7 @@ Deno.test("parseFaultRows() reads row lines and turns failed tests into failed r
   const text = [
     "some test output",
     `fault_report_row ${JSON.stringify(ROW)}`,
-    "run_tests: failed: ./e2e/faults/crash_test.ts: server - kill -9 at random moments",
+    "run_tests: failed: server - kill -9 at random moments => ./e2e/faults/crash_test.ts:91:6",
     "1 passed, 1 failed",
   ].join("\n");
   const rows = parseFaultRows(text);
@@ -33,14 +33,27 @@ Deno.test("isBad() flags a loss or a duplicate even when the result says pass", 
 });
 
 Deno.test("formatFaultTable() aligns the columns and marks failures", () => {
-  const table = formatFaultTable([ROW, { ...ROW, scenario: "x", lost: 3 }]).split("\n");
+  const table = formatFaultTable([ROW, { ...ROW, scenario: "x", lost: 3, outcome: "gave up" }])
+    .split("\n");
   assert.equal(table.length, 4);
   assert.match(
     table[0]!,
     /^\| scenario +\| faults injected \| bets sent \| bets stored \| lost \|/,
   );
   assert.match(table[1]!, /^\|-+\|-+:\|/);
-  assert.match(table[2]!, /\| +39 \| +180,000 \| +180,000 \| +0 \| +0 \| pass +\|$/);
-  assert.match(table[3]!, /\| +3 \| +0 \| FAIL +\|$/);
+  assert.match(table[0]!, /\| result \| outcome +\|$/);
+  assert.match(table[2]!, /\| +39 \| +180,000 \| +180,000 \| +0 \| +0 \| pass +\| +\|$/);
+  assert.match(table[3]!, /\| +3 \| +0 \| FAIL +\| gave up \|$/);
   assert.ok(table.every((line) => line.length === table[0]!.length), "same width");
+});
+
+Deno.test("formatFaultTable() prints the outcome a scenario expects, blank when it has none", () => {
+  const outcome = "second server refused, exit 2";
+  const table = formatFaultTable([{ ...ROW, outcome }, ROW]).split("\n");
+  assert.match(table[0]!, /\| duplicated \| result \| outcome +\|$/);
+  assert.match(table[2]!, /\| +0 \| pass +\| second server refused, exit 2 \|$/);
+  assert.match(table[3]!, /\| +0 \| pass +\| {31}\|$/);
+  assert.deepEqual(parseFaultRows(`fault_report_row ${JSON.stringify({ ...ROW, outcome })}`), [
+    { ...ROW, outcome },
+  ]);
 });

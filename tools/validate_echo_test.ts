@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { echoMatches, FAIL_LINE, probeArgv, resultLine, SUCCESS_LINE } from "./validate_echo.ts";
+import { echoMatches, FAIL_LINE, probeArgv, SUCCESS_LINE } from "./validate_echo.ts";
 
 const OPTIONS = {
   network: "tp0_testing_net",
@@ -7,14 +7,11 @@ const OPTIONS = {
   port: 12345,
   timeoutSeconds: 5,
   message: 'it\'s a "test" | $(rm -rf /)',
-  image: "tp0-busybox:local",
 };
 
-Deno.test("resultLine() prints the course's exact lines", () => {
-  assert.equal(resultLine(true), "action: test_echo_server | result: success");
-  assert.equal(resultLine(false), "action: test_echo_server | result: fail");
-  assert.equal(SUCCESS_LINE, resultLine(true));
-  assert.equal(FAIL_LINE, resultLine(false));
+Deno.test("the result lines are the course's, exactly", () => {
+  assert.equal(SUCCESS_LINE, "action: test_echo_server | result: success");
+  assert.equal(FAIL_LINE, "action: test_echo_server | result: fail");
 });
 
 Deno.test("echoMatches() wants the first line back unchanged", async (t) => {
@@ -36,7 +33,7 @@ Deno.test("echoMatches() wants the first line back unchanged", async (t) => {
 });
 
 Deno.test("probeArgv() runs nc on the compose network, bounded, publishing nothing", () => {
-  const argv = probeArgv("probe-1", OPTIONS);
+  const argv = probeArgv("probe-1", "tp0-busybox:local", OPTIONS);
   assert.deepEqual(argv.slice(0, 7), [
     "docker",
     "run",
@@ -52,22 +49,4 @@ Deno.test("probeArgv() runs nc on the compose network, bounded, publishing nothi
   // The message travels in the environment, never inside the shell script.
   assert.ok(argv.includes(`MSG=${OPTIONS.message}`));
   assert.ok(!script.includes(OPTIONS.message));
-});
-
-Deno.test("validate-echo CLI prints one error line and exits 1 on bad flags", async (t) => {
-  const cases = [["--port", "x"], ["--port", "70000"], ["--timeout", "0"], ["--bogus"], ["x"]];
-  for (const args of cases) {
-    await t.step(args.join(" "), async () => {
-      const output = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL("./validate_echo.ts", import.meta.url).pathname, ...args],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(output.stderr);
-      assert.equal(output.code, 1);
-      assert.equal(new TextDecoder().decode(output.stdout), "", "no result line for bad flags");
-      assert.equal(stderr.trim().split("\n").length, 1, stderr);
-      assert.match(stderr, /^validate-echo: /);
-    });
-  }
 });

@@ -1,70 +1,43 @@
 /**
  * Helpers of the Docker end-to-end test: a scratch workspace (configs, agency data and
- * compose file outside the repository), container waits bounded in time, and a parser
- * for the course's log lines.
+ * compose file outside the repository), container waits bounded in time, and containers'
+ * log lines read (and checked) with the course's parsing rule.
  *
  * @module
  */
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { unzipSync } from "fflate";
 import { generateDataset } from "../../tools/dataset/mod.ts";
-import { run, runOrThrow } from "../../tools/_docker.ts";
-import { type ComposeOptions, writeCompose } from "../../tools/gen_compose.ts";
-import { composeArgv, detectCompose, down, up } from "../../tools/compose.ts";
+import { run, runOrThrow } from "../../tools/_cli.ts";
+import { type ComposeOptions, writeDeployment } from "../../tools/gen_compose.ts";
+import { composeArgv, detectCompose, down, up, type UpOptions } from "../../tools/compose.ts";
 import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../shared/_course_data.ts";
+import type { LogAction } from "../../shared/log.ts";
+import { type LogLine, parseLog } from "../../shared/log_line.ts";
+import { logProblems } from "../lottery/_log_check.ts";
 
 /** The repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 
 export { COURSE_ZIP, HAS_COURSE_ZIP };
 
-/** One parsed course log line. */
-export interface LogLine {
-  /** `INFO`, `DEBUG`, … */
-  readonly level: string;
-  /** The `action` field. */
-  readonly action: string;
-  /** The `result` field. */
-  readonly result: string;
-  /** Every `key: value` pair, the action and result included. */
-  readonly fields: ReadonlyMap<string, string>;
-  /** The raw line. */
-  readonly raw: string;
-}
+export type { LogLine };
 
 /**
- * Parses a course log line: split on `|`, then each part on its first `: ` (so a value
- * such as `server:12345` stays whole).
- *
- * @param raw One line of `docker logs`.
- * @returns The parsed line, or `undefined` when it is not an action line.
- */
-export function parseLogLine(raw: string): LogLine | undefined {
-  const match = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} (\w+)\s+(action: .*)$/.exec(raw.trimEnd());
-  if (match === null) return undefined;
-  const fields = new Map<string, string>();
-  for (const part of (match[2] ?? "").split("|")) {
-    const colon = part.indexOf(": ");
-    if (colon < 0) continue;
-    fields.set(part.slice(0, colon).trim(), part.slice(colon + 2).trim());
-  }
-  return {
-    level: match[1] ?? "",
-    action: fields.get("action") ?? "",
-    result: fields.get("result") ?? "",
-    fields,
-    raw,
-  };
-}
-
-/**
- * A container's whole log (stdout and stderr), as lines.
+ * A container's whole log (stdout and stderr), as lines. Its stdout is checked first:
+ * every line must parse by the course's rule into the fields that were logged.
  *
  * @param name The container.
  * @returns Its lines.
+ * @throws {Error} Naming each stdout line the course's parser would misread.
  */
 export async function logLines(name: string): Promise<string[]> {
   const result = await run(["docker", "logs", name], { timeoutMs: 30_000 });
+  const problems = logProblems(result.stdout);
+  if (problems.length > 0) {
+    throw new Error(`${name} logged lines the course's parser misreads:\n${problems.join("\n")}`);
+  }
   return (result.stdout + result.stderr).split("\n").filter((line) => line !== "");
 }
 
@@ -75,10 +48,8 @@ export async function logLines(name: string): Promise<string[]> {
  * @param action Keep only this action.
  * @returns The parsed lines, in order.
  */
-export async function actions(name: string, action?: string): Promise<LogLine[]> {
-  return (await logLines(name))
-    .map(parseLogLine)
-    .filter((line): line is LogLine => line !== undefined)
+export async function actions(name: string, action?: LogAction): Promise<LogLine[]> {
+  return parseLog((await logLines(name)).join("\n"))
     .filter((line) => action === undefined || line.action === action);
 }
 
@@ -321,13 +292,19 @@ export class Workspace {
    * @param options Agency count and mode.
    */
   async generate(options: ComposeOptions): Promise<void> {
-    const warnings = await writeCompose(this.file, options);
-    if (warnings.length > 0) throw new Error(`gen-compose warned: ${warnings.join("; ")}`);
+    await writeDeployment(this.file, options);
   }
 
-  /** `deno task up` without rebuilding (the images are built once per run). */
-  async up(): Promise<void> {
-    await up({ file: this.file, build: false, quiet: true, say: () => {} });
+  /**
+   * `deno task up` without rebuilding (the images are built once per run).
+   *
+   * @param options Options of `up` (regenerate with these).
+   * @returns What `up` said, line by line.
+   */
+  async up(options: Omit<UpOptions, "file" | "build" | "quiet" | "say"> = {}): Promise<string[]> {
+    const said: string[] = [];
+    await up({ ...options, file: this.file, build: false, quiet: true, say: (l) => said.push(l) });
+    return said;
   }
 
   /** `deno task down --volumes`: no leftovers for the next step. */
@@ -349,6 +326,22 @@ export class Workspace {
   async remove(): Promise<void> {
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** The environment of the course's entry points: the pinned Deno first on PATH, as make finds it. */
+const COURSE_ENV = { PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? ""}` };
+
+/**
+ * Runs one of the course's entry points from the repository root, as a student types it:
+ * `make <target> [VAR=value…]` or `./<script> [args…]`, capturing its output.
+ *
+ * @param argv The command, e.g. `["make", "docker-compose-up", "FILE=…"]`.
+ * @returns Exit code and output.
+ */
+export async function course(
+  argv: readonly string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return await run(argv, { cwd: ROOT, env: COURSE_ENV, timeoutMs: 600_000 });
 }
 
 /**

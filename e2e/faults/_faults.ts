@@ -5,11 +5,11 @@
  *
  * @module
  */
-import type { BetFields } from "../../shared/bet.ts";
-import { type ByteStream, FramedConnection } from "../../shared/net/framed_conn.ts";
+import { FramedConnection } from "../../shared/net/framed_conn.ts";
 import { MessageType } from "../../shared/protocol/mod.ts";
 import { FAULT_ROW_PREFIX, type FaultRow } from "../../tools/fault_report.ts";
-import { readRows } from "../lottery/_harness.ts";
+import { type ClientProcess, parseLog, readRows, type ServerProcess } from "../lottery/_harness.ts";
+export { COURSE_BET as GOOD_BET } from "../../shared/_course_data.ts";
 import { generateDataset } from "../../tools/dataset/mod.ts";
 
 export type { FaultRow };
@@ -34,11 +34,13 @@ export async function reportFault(row: FaultRow): Promise<void> {
  * @param scenario What was done.
  * @param faults How many faults were injected.
  * @param result The accounting of `bets.csv`.
+ * @param outcome The refusal or recovery the scenario expects (and saw).
  */
 export function reportAccounted(
   scenario: string,
   faults: number,
   result: Accounting,
+  outcome?: string,
 ): Promise<void> {
   const { sent, stored, lost, duplicated } = result;
   const pass = lost === 0 && duplicated === 0;
@@ -50,6 +52,7 @@ export function reportAccounted(
     lost,
     duplicated,
     result: pass ? "pass" : "fail",
+    ...(outcome === undefined ? {} : { outcome }),
   });
 }
 
@@ -157,7 +160,7 @@ export async function expectedWinners(paths: readonly string[]): Promise<Map<num
  */
 export async function connectRaw(port: number, idleTimeoutMs = 5000): Promise<FramedConnection> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  return new FramedConnection(conn as ByteStream, { idleTimeoutMs });
+  return new FramedConnection(conn, { idleTimeoutMs });
 }
 
 /**
@@ -178,15 +181,6 @@ export async function helloRaw(
   const welcome = await conn.expect(MessageType.WELCOME);
   return { conn, nextSeq: welcome.nextSeq, done: welcome.done };
 }
-
-/** A valid bet, for raw peers. */
-export const GOOD_BET: BetFields = {
-  firstName: "Santiago Lionel",
-  lastName: "Lorca",
-  document: "30904465",
-  birthdate: "1999-03-17",
-  number: 7574,
-};
 
 /**
  * Reads a Linux process's memory figures from `/proc/<pid>/status`.
@@ -226,4 +220,79 @@ export function openFileLimit(): number | undefined {
  */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Bets the server has acknowledged so far, from its `apuesta_recibida` lines.
+ *
+ * @param server The server.
+ * @returns The sum of their `cantidad`.
+ */
+export function received(server: ServerProcess): number {
+  return parseLog(server.stdout())
+    .filter((l) => l.action === "apuesta_recibida" && l.result === "success")
+    .reduce((sum, l) => sum + Number(l.fields.get("cantidad")), 0);
+}
+
+/**
+ * Connections the server has accepted so far.
+ *
+ * @param server The server.
+ * @returns Its `accept_connections | result: success` lines.
+ */
+export function accepted(server: ServerProcess): number {
+  return parseLog(server.stdout())
+    .filter((l) => l.action === "accept_connections" && l.result === "success").length;
+}
+
+/**
+ * An agency's winners, from its `ganadores` line.
+ *
+ * @param client The agency.
+ * @returns The DNIs, or `undefined` before it has them.
+ */
+export function winnersOf(client: ClientProcess): string[] | undefined {
+  const line = parseLog(client.stdout()).find((l) => l.action === "ganadores");
+  const dnis = line?.fields.get("dnis");
+  return dnis === undefined ? undefined : dnis === "" ? [] : dnis.split(" ");
+}
+
+/**
+ * Waits for every client to exit.
+ *
+ * @param clients The clients.
+ * @param timeoutMs How long at most.
+ * @returns Their exit codes.
+ */
+export async function allExit(
+  clients: readonly ClientProcess[],
+  timeoutMs: number,
+): Promise<number[]> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      Promise.all(clients.map((c) => c.status)),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("Timed out waiting for the clients")), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Kills every client still running and waits for them.
+ *
+ * @param clients The clients.
+ */
+export async function killAll(clients: readonly ClientProcess[]): Promise<void> {
+  await Promise.all(clients.map((c) => {
+    try {
+      c.kill("SIGKILL");
+    } catch {
+      // Exited already.
+    }
+    return c.status;
+  }));
 }

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { type ByteStream, FramedConnection } from "../../shared/net/framed_conn.ts";
+import { FramedConnection } from "../../shared/net/framed_conn.ts";
 import { encodeMessage, MessageType } from "../../shared/protocol/mod.ts";
 import { GOOD_BET } from "./_faults.ts";
 
@@ -17,7 +17,7 @@ if (import.meta.main) {
   const [port, id, secret = ""] = Deno.args;
   const agency = Number(id);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
-  const framed = new FramedConnection(conn as ByteStream);
+  const framed = new FramedConnection(conn);
   await framed.send({ type: MessageType.HELLO, agency, secret });
   const welcome = await framed.expect(MessageType.WELCOME);
   const bets = Array.from({ length: 50 }, (_, i) => ({ ...GOOD_BET, document: String(i + 1) }));

@@ -10,56 +10,18 @@ import {
   waitFor,
 } from "../lottery/_harness.ts";
 import {
+  accepted,
   account,
   agencyFiles,
+  allExit,
   delay,
   expectedRows,
   expectedWinners,
+  killAll,
+  received,
   reportAccounted,
+  winnersOf,
 } from "./_faults.ts";
-
-function received(server: ServerProcess): number {
-  return parseLog(server.stdout())
-    .filter((l) => l.action === "apuesta_recibida" && l.result === "success")
-    .reduce((sum, l) => sum + Number(l.fields.get("cantidad")), 0);
-}
-
-/** Connections the server has accepted so far. */
-function accepted(server: ServerProcess): number {
-  return parseLog(server.stdout())
-    .filter((l) => l.action === "accept_connections" && l.result === "success").length;
-}
-
-function winnersOf(client: ClientProcess): string[] | undefined {
-  const line = parseLog(client.stdout()).find((l) => l.action === "ganadores");
-  const dnis = line?.fields.get("dnis");
-  return dnis === undefined ? undefined : dnis === "" ? [] : dnis.split(" ");
-}
-
-async function allExit(clients: readonly ClientProcess[], timeoutMs: number): Promise<number[]> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      Promise.all(clients.map((c) => c.status)),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("Timed out waiting for the clients")), timeoutMs);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function killAll(clients: readonly ClientProcess[]): Promise<unknown> {
-  return Promise.all(clients.map((c) => {
-    try {
-      c.kill("SIGKILL");
-    } catch {
-      // Exited already.
-    }
-    return c.status;
-  }));
-}
 
 Deno.test("client - the server restarts mid-run: agencies back off with jitter, reconnect and resume", async () => {
   const data = await Deno.makeTempDir({ prefix: "tp0-restart-data-" });

@@ -5,7 +5,10 @@
  * @module
  */
 import { unzipSync } from "fflate";
+import { generateDataset, type GenerateOptions } from "../../tools/dataset/mod.ts";
+import { LogAction } from "../../shared/log.ts";
 import { parseLog } from "../../shared/log_line.ts";
+import { logProblems } from "./_log_check.ts";
 import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../shared/_course_data.ts";
 
 export { type LogLine, parseLog } from "../../shared/log_line.ts";
@@ -19,6 +22,25 @@ const COURSE_INI = "[DEFAULT]\nSERVER_PORT = 12345\nSERVER_IP = server\n" +
   "SERVER_LISTEN_BACKLOG = 5\nLOGGING_LEVEL = INFO\n";
 const COURSE_YAML = 'server:\n  address: "server:12345"\nloop:\n  amount: 5\n  period: "5s"\n' +
   'log:\n  level: "INFO"\nbatch:\n  maxAmount: 100\n';
+
+/**
+ * Runs `fn` on agency files generated into a temporary folder, removed afterwards.
+ *
+ * @param options Agencies, rows per agency, seed and share of winners.
+ * @param fn Gets `paths[i]`, agency i+1's CSV.
+ * @returns What `fn` returns.
+ */
+export async function withDataset<T>(
+  options: Omit<GenerateOptions, "dir">,
+  fn: (paths: string[]) => Promise<T>,
+): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "tp0-data-" });
+  try {
+    return await fn((await generateDataset({ dir, ...options })).files.map((file) => file.path));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
 
 /** Builds `bin/server` and `bin/client` unless both exist. */
 export async function ensureBinaries(): Promise<void> {
@@ -52,6 +74,42 @@ class OutputBuffer {
   }
 }
 
+/**
+ * Starts `bin/<program>` in `cwd` with only `env`, collecting its output. `status`
+ * resolves with the exit code once the output is in, after checking that every line of
+ * its stdout parses by the course's rule into the fields that were logged.
+ */
+function spawnProgram(
+  program: string,
+  cwd: string,
+  env: Record<string, string>,
+  launcher: readonly string[] = [],
+) {
+  const [command, ...args] = [...launcher, `${ROOT}bin/${program}`];
+  const child = new Deno.Command(command!, {
+    args,
+    cwd,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = new OutputBuffer(child.stdout);
+  const err = new OutputBuffer(child.stderr);
+  const status = (async () => {
+    const { code } = await child.status;
+    await Promise.all([out.done, err.done]);
+    const problems = logProblems(out.text);
+    if (problems.length > 0) {
+      throw new Error(
+        `${program} logged lines the course's parser misreads:\n${problems.join("\n")}`,
+      );
+    }
+    return code;
+  })();
+  return { child, out, err, status };
+}
+
 /** A running `bin/server`. */
 export interface ServerProcess {
   readonly port: number;
@@ -78,6 +136,8 @@ export interface StartServerOptions {
   readonly dir?: string;
   /** Fixed port (for restarts); 0 picks a free one. */
   readonly port?: number;
+  /** Runs the program through this command, e.g. `["ip", "netns", "exec", name]`. */
+  readonly launcher?: readonly string[];
 }
 
 /**
@@ -111,30 +171,18 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
   await ensureBinaries();
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "tp0-e2e-" });
   await Deno.writeTextFile(`${dir}/config.ini`, COURSE_INI);
-  const child = new Deno.Command(`${ROOT}bin/server`, {
-    cwd: dir,
-    env: {
-      SERVER_CONFIG: `${dir}/config.ini`,
-      SERVER_PORT: String(options.port ?? 0),
-      SERVER_LISTEN_ADDRESS: "127.0.0.1",
-      SERVER_AGENCIES: String(options.agencies),
-      SERVER_STORAGE_PATH: `${dir}/bets.csv`,
-      ...options.env,
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const out = new OutputBuffer(child.stdout);
-  const err = new OutputBuffer(child.stderr);
+  const { child, out, err, status } = spawnProgram("server", dir, {
+    SERVER_CONFIG: `${dir}/config.ini`,
+    SERVER_PORT: String(options.port ?? 0),
+    SERVER_LISTEN_ADDRESS: "127.0.0.1",
+    SERVER_AGENCIES: String(options.agencies),
+    SERVER_STORAGE_PATH: `${dir}/bets.csv`,
+    ...options.env,
+  }, options.launcher);
   let exitCode: number | undefined;
-  const status = child.status.then(async (s) => {
-    await Promise.all([out.done, err.done]);
-    exitCode = s.code;
-    return s.code;
-  });
+  status.then((code) => exitCode = code, () => exitCode = -1);
   const match = () =>
-    out.text.match(/accept_connections \| result: in_progress \| address: [\d.]+:(\d+)/);
+    out.text.match(/accept_connections \| result: in_progress \| ip: [\d.]+ \| port: (\d+)/);
   await waitFor(() => match() !== null || exitCode !== undefined, 15_000, "the server to listen");
   if (exitCode !== undefined) {
     throw new Error(`Server exited ${exitCode} at start: ${err.text.trim()}`);
@@ -183,35 +231,25 @@ export interface ClientProcess {
  * @param id Agency id.
  * @param port Server port on 127.0.0.1.
  * @param env Extra environment (e.g. `CLI_DATA_PATH`).
+ * @param options A command to run the program through (see {@linkcode StartServerOptions}).
  * @returns The process.
  */
 export async function startClient(
   id: number,
   port: number,
   env: Readonly<Record<string, string>> = {},
+  options: { readonly launcher?: readonly string[] } = {},
 ): Promise<ClientProcess> {
   await ensureBinaries();
   const dir = await Deno.makeTempDir({ prefix: "tp0-client-" });
   await Deno.writeTextFile(`${dir}/config.yaml`, COURSE_YAML);
-  const child = new Deno.Command(`${ROOT}bin/client`, {
-    cwd: dir,
-    env: {
-      CLI_CONFIG: `${dir}/config.yaml`,
-      CLI_ID: String(id),
-      CLI_SERVER_ADDRESS: `127.0.0.1:${port}`,
-      ...env,
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const out = new OutputBuffer(child.stdout);
-  const err = new OutputBuffer(child.stderr);
-  const status = child.status.then(async (s) => {
-    await Promise.all([out.done, err.done]);
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-    return s.code;
-  });
+  const { child, out, err, status: exit } = spawnProgram("client", dir, {
+    CLI_CONFIG: `${dir}/config.yaml`,
+    CLI_ID: String(id),
+    CLI_SERVER_ADDRESS: `127.0.0.1:${port}`,
+    ...env,
+  }, options.launcher);
+  const status = exit.finally(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
   return {
     pid: child.pid,
     stdout: () => out.text,
@@ -275,7 +313,7 @@ export async function runLotteryAndCheck(
     assert(codes[i] === 0, `client ${i + 1} exited ${codes[i]}: ${client.stderr()}`);
     const log = parseLog(client.stdout());
     const winnersLine = log.find((l) =>
-      l.action === "consulta_ganadores" && l.result === "success"
+      l.action === LogAction.CONSULTA_GANADORES && l.result === "success"
     );
     assert(
       winnersLine?.fields.get("cant_ganadores") === String(winners),
@@ -300,10 +338,10 @@ export async function runLotteryAndCheck(
   const { code } = await server.stop("SIGTERM");
   assert(code === 0, `server exited ${code}`);
   const serverLog = parseLog(server.stdout());
-  assert(serverLog.filter((l) => l.action === "sorteo").length === 1, "one sorteo line");
+  assert(serverLog.filter((l) => l.action === LogAction.SORTEO).length === 1, "one sorteo line");
   assert(!server.stdout().includes("result: fail"), "the server logged no failure");
   const received = serverLog.filter((l) =>
-    l.action === "apuesta_recibida" && l.result === "success"
+    l.action === LogAction.APUESTA_RECIBIDA && l.result === "success"
   )
     .reduce((sum, l) => sum + Number(l.fields.get("cantidad")), 0);
   assert(received === expectedRows.length, `apuesta_recibida sums to ${received}`);

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
-import { generateDataset } from "../../tools/dataset/mod.ts";
-import { extractCourseDataset, HAS_COURSE_ZIP, runLotteryAndCheck } from "./_harness.ts";
+import {
+  extractCourseDataset,
+  HAS_COURSE_ZIP,
+  runLotteryAndCheck,
+  withDataset,
+} from "./_harness.ts";
 
 Deno.test({
   name: "lottery - the course's dataset through 5 agencies: every bet once, own winners",
@@ -18,19 +22,9 @@ Deno.test({
 });
 
 Deno.test("lottery - 20 agencies at once on generated data: every bet once, own winners", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "tp0-twenty-" });
-  try {
-    const summary = await generateDataset({
-      dir,
-      agencies: 20,
-      betsPerAgency: 1500,
-      seed: 7,
-      winnerShare: 0.01,
-    });
-    const paths = summary.files.map((file) => file.path);
+  const options = { agencies: 20, betsPerAgency: 1500, seed: 7, winnerShare: 0.01 };
+  await withDataset(options, async (paths) => {
     assert(paths.length === 20);
     await runLotteryAndCheck(paths, assert);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

@@ -1,21 +1,15 @@
 import assert from "node:assert/strict";
+import { LogAction } from "../../shared/log.ts";
 import type { BetFields } from "../../shared/bet.ts";
 import { ErrorCode } from "../../shared/errors.ts";
-import { type ByteStream, FramedConnection } from "../../shared/net/framed_conn.ts";
+import { FramedConnection } from "../../shared/net/framed_conn.ts";
 import { MessageType } from "../../shared/protocol/mod.ts";
+import { COURSE_BET as GOOD } from "../../shared/_course_data.ts";
 import { parseLog, startClient, startServer } from "./_harness.ts";
-
-const GOOD: BetFields = {
-  firstName: "Santiago Lionel",
-  lastName: "Lorca",
-  document: "30904465",
-  birthdate: "1999-03-17",
-  number: 7574,
-};
 
 async function connect(port: number): Promise<FramedConnection> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  return new FramedConnection(conn as ByteStream, { idleTimeoutMs: 5000 });
+  return new FramedConnection(conn, { idleTimeoutMs: 5000 });
 }
 
 async function hello(port: number, agency: number): Promise<FramedConnection> {
@@ -110,7 +104,7 @@ Deno.test("server - a malformed batch is refused whole, logged, and other agenci
   });
   await t.step("an unknown message type gets an error frame and a close", async () => {
     const raw = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-    using framed = new FramedConnection(raw as ByteStream);
+    using framed = new FramedConnection(raw);
     await framed.send({ type: MessageType.HELLO, agency: 3, secret: "" });
     await framed.expect(MessageType.WELCOME);
     await framed.send(new Uint8Array([0xfb, 0x7f, 0, 0]));
@@ -124,7 +118,7 @@ Deno.test("server - a malformed batch is refused whole, logged, and other agenci
     assert.equal(await storedRows(server.dir), 2);
   });
   const fails = parseLog(server.stdout()).filter((l) =>
-    l.action === "apuesta_recibida" && l.result === "fail"
+    l.action === LogAction.APUESTA_RECIBIDA && l.result === "fail"
   );
   assert.equal(fails.length, bad.length);
   assert.ok(fails.every((l) => l.fields.get("cantidad") === "3"));
@@ -173,7 +167,7 @@ Deno.test("server - a line over raw TCP is echoed unchanged; garbage first bytes
     assert.equal(n, null, "closed without a reply");
     assert.ok(performance.now() - started < 1000, "closed at once, not after the idle timeout");
   }
-  const echoed = parseLog(server.stdout()).find((l) => l.action === "receive_message");
+  const echoed = parseLog(server.stdout()).find((l) => l.action === LogAction.RECEIVE_MESSAGE);
   assert.equal(echoed?.fields.get("msg"), "[CLIENT 1] Message N°1 ¦ with a bar");
 });
 
@@ -199,7 +193,9 @@ async function runAgencyOn(bytes: Uint8Array): Promise<AgencyRun> {
       CLI_BATCH_MAXAMOUNT: "2",
     });
     const code = await client.status;
-    const failure = client.stdout().split("\n").find((l) => l.includes("action: agencia"));
+    const failure = client.stdout().split("\n").find((l) =>
+      l.includes(`action: ${LogAction.AGENCIA}`)
+    );
     return {
       code,
       failure: failure ?? `no agencia line; stderr: ${client.stderr()}`,
@@ -220,7 +216,7 @@ Deno.test("agency - a bad line in its file: the batch is refused, the agency nam
   assert.equal(run.code, 1, run.failure);
   assert.match(
     run.failure,
-    /result: fail \| client_id: 1 \| error: INVALID_BET: Batch 1 \(2 bets, .+agency-1\.csv lines 3-5\) was refused: Invalid bet 2 of 2: birthdate/,
+    /result: fail \| client_id: 1 \| error: INVALID_BET꞉ Batch 1 \(2 bets, .+agency-1\.csv lines 3-5\) was refused꞉ Invalid bet 2 of 2꞉ birthdate/,
   );
   assert.equal(run.stored, 2);
 });
@@ -232,17 +228,18 @@ Deno.test("agency - a file saved as Latin-1: the batch is refused as not UTF-8, 
   assert.equal(run.code, 1, run.failure);
   assert.match(
     run.failure,
-    /error: INVALID_BET: Batch 1 \(2 bets, .+agency-1\.csv lines 3-4\) was refused: Invalid bet 2 of 2: not UTF-8 text/,
+    /error: INVALID_BET꞉ Batch 1 \(2 bets, .+agency-1\.csv lines 3-4\) was refused꞉ Invalid bet 2 of 2꞉ not UTF-8 text/,
   );
   assert.equal(run.stored, 2);
   assert.ok(
     run.serverLog.some((l) =>
-      l.action === "apuesta_recibida" && l.result === "fail" && l.fields.get("cantidad") === "2"
+      l.action === LogAction.APUESTA_RECIBIDA && l.result === "fail" &&
+      l.fields.get("cantidad") === "2"
     ),
     "the server logs the refused batch",
   );
   assert.ok(
-    !run.serverLog.some((l) => l.action === "receive_message" && l.result === "fail"),
+    !run.serverLog.some((l) => l.action === LogAction.RECEIVE_MESSAGE && l.result === "fail"),
     "and no protocol error",
   );
 });

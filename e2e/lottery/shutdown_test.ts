@@ -1,27 +1,26 @@
 import assert from "node:assert/strict";
-import { generateDataset } from "../../tools/dataset/mod.ts";
-import { ensureBinaries, parseLog, ROOT, startClient, startServer, waitFor } from "./_harness.ts";
+import { LogAction } from "../../shared/log.ts";
+import { logProblems } from "./_log_check.ts";
+import {
+  ensureBinaries,
+  parseLog,
+  ROOT,
+  startClient,
+  startServer,
+  waitFor,
+  withDataset,
+} from "./_harness.ts";
 
 function receivedBatches(stdout: string): number {
-  return parseLog(stdout).filter((l) => l.action === "apuesta_recibida").length;
+  return parseLog(stdout).filter((l) => l.action === LogAction.APUESTA_RECIBIDA).length;
 }
 
 Deno.test("server - SIGTERM mid-ingestion leaves only whole rows and exits 0 within a second", async () => {
-  const data = await Deno.makeTempDir({ prefix: "tp0-sigterm-" });
-  try {
-    const summary = await generateDataset({
-      dir: data,
-      agencies: 3,
-      betsPerAgency: 60_000,
-      seed: 3,
-    });
+  await withDataset({ agencies: 3, betsPerAgency: 60_000, seed: 3 }, async (paths) => {
     await using server = await startServer({ agencies: 3 });
     const clients = await Promise.all(
-      summary.files.map((f) =>
-        startClient(f.agency, server.port, {
-          CLI_DATA_PATH: f.path,
-          CLI_CONNECT_ATTEMPTS: "1",
-        })
+      paths.map((path, i) =>
+        startClient(i + 1, server.port, { CLI_DATA_PATH: path, CLI_CONNECT_ATTEMPTS: "1" })
       ),
     );
     await waitFor(() => receivedBatches(server.stdout()) >= 30, 20_000, "ingestion to start");
@@ -37,43 +36,42 @@ Deno.test("server - SIGTERM mid-ingestion leaves only whole rows and exits 0 wit
     );
     for (const row of rows) assert.equal(row.split(",").length, 6, `torn row: ${row}`);
     const log = parseLog(server.stdout());
-    const closed = log.find((l) => l.action === "close_storage");
+    const closed = log.find((l) => l.action === LogAction.CLOSE_STORAGE);
     assert.equal(closed?.fields.get("apuestas"), String(rows.length));
-    for (const action of ["close_listener", "close_progress_timer", "close_connection"]) {
+    for (
+      const action of [
+        LogAction.CLOSE_LISTENER,
+        LogAction.CLOSE_PROGRESS_TIMER,
+        LogAction.CLOSE_CONNECTION,
+      ]
+    ) {
       assert.ok(log.some((l) => l.action === action), `logs ${action}`);
     }
     await Promise.all(clients.map((c) => c.status));
-  } finally {
-    await Deno.remove(data, { recursive: true });
-  }
+  });
 });
 
 Deno.test("client - SIGTERM mid-ingestion stops after the current batch and exits 0", async () => {
-  const data = await Deno.makeTempDir({ prefix: "tp0-client-sigterm-" });
-  try {
-    const summary = await generateDataset({
-      dir: data,
-      agencies: 1,
-      betsPerAgency: 200_000,
-      seed: 5,
-    });
+  await withDataset({ agencies: 1, betsPerAgency: 200_000, seed: 5 }, async ([path]) => {
     await using server = await startServer({ agencies: 1 });
-    const client = await startClient(1, server.port, { CLI_DATA_PATH: summary.files[0]!.path });
+    const client = await startClient(1, server.port, { CLI_DATA_PATH: path! });
     await waitFor(() => receivedBatches(server.stdout()) >= 20, 20_000, "ingestion to start");
     const started = performance.now();
     client.kill("SIGTERM");
     assert.equal(await client.status, 0);
     assert.ok(performance.now() - started < 2000, "prompt exit");
     const log = parseLog(client.stdout());
-    assert.ok(log.some((l) => l.action === "shutdown" && l.result === "success"));
-    assert.ok(!log.some((l) => l.action === "consulta_ganadores"), "stopped before the end");
-  } finally {
-    await Deno.remove(data, { recursive: true });
-  }
+    assert.ok(log.some((l) => l.action === LogAction.SHUTDOWN && l.result === "success"));
+    assert.ok(
+      !log.some((l) => l.action === LogAction.CONSULTA_GANADORES),
+      "stopped before the end",
+    );
+  });
 });
 
 Deno.test("bin/server and bin/client - a bad config value prints one line and exits 2", async (t) => {
   await ensureBinaries();
+  // The server says it on stderr; the client in its log, as one config | result: fail line.
   const cases: Array<[string, string, Record<string, string>, RegExp]> = [
     ["server", "bin/server", { SERVER_PORT: "abc" }, /env SERVER_PORT: expected a whole number/],
     ["server", "bin/server", { LOGGING_LEVEL: "LOUD" }, /env LOGGING_LEVEL: expected one of/],
@@ -81,9 +79,14 @@ Deno.test("bin/server and bin/client - a bad config value prints one line and ex
       "client",
       "bin/client",
       { CLI_ID: "1", CLI_LOOP_PERIOD: "5" },
-      /env CLI_LOOP_PERIOD: expected a duration/,
+      /^\S+ \S+ ERROR {4}action: config \| result: fail \| error: .*env CLI_LOOP_PERIOD꞉ expected a duration/,
     ],
-    ["client", "bin/client", {}, /CLI_ID/],
+    [
+      "client",
+      "bin/client",
+      {},
+      /^\S+ \S+ ERROR {4}action: config \| result: fail \| error: .*CLI_ID/,
+    ],
   ];
   for (const [who, bin, env, pattern] of cases) {
     await t.step(`${who} ${JSON.stringify(env)}`, async () => {
@@ -95,11 +98,15 @@ Deno.test("bin/server and bin/client - a bad config value prints one line and ex
           stdout: "piped",
           stderr: "piped",
         }).output();
+        const stdout = new TextDecoder().decode(out.stdout).trim();
         const stderr = new TextDecoder().decode(out.stderr).trim();
+        assert.deepEqual(logProblems(stdout), []);
+        const [said, silent] = who === "client" ? [stdout, stderr] : [stderr, stdout];
         assert.equal(out.code, 2);
-        assert.equal(stderr.split("\n").length, 1, `one line: ${stderr}`);
-        assert.match(stderr, pattern);
-        assert.doesNotMatch(stderr, /\n\s+at /);
+        assert.equal(said.split("\n").length, 1, `one line: ${said}`);
+        assert.match(said, pattern);
+        assert.doesNotMatch(said, /\n\s+at /);
+        assert.equal(silent, "");
       } finally {
         await Deno.remove(dir, { recursive: true });
       }

@@ -17,7 +17,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { run, runOrThrow } from "../../tools/_docker.ts";
+import { run, runOrThrow } from "../../tools/_cli.ts";
 import { removeBetsVolume, removeStack, swarmState } from "../../tools/swarm/cluster.ts";
 
 /** The worker engine's hostname, so `docker node ls` and task lists tell the nodes apart. */

@@ -14,8 +14,8 @@
  * the cluster's guard process does it), and every wait is bounded.
  */
 import assert from "node:assert/strict";
-import { assertDockerEngine, run, runOrThrow } from "../../tools/_docker.ts";
-import { buildImages } from "../../tools/images.ts";
+import { run, runOrThrow } from "../../tools/_cli.ts";
+import { assertDockerEngine, buildImages } from "../../tools/images.ts";
 import { down, up } from "../../tools/swarm/main.ts";
 import { stackTasks } from "../../tools/swarm/cluster.ts";
 import { judge } from "../../tools/swarm/tasks.ts";

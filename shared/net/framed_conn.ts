@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { concatBytes } from "../bytes.ts";
+import { concatBytes, writeAll } from "../bytes.ts";
 import { ConnectionError, ErrorCode, ProtocolError } from "../errors.ts";
 import { decodeMessage, encodeMessage } from "../protocol/codec.ts";
 import { FrameDecoder, type RawFrame } from "../protocol/frame_decoder.ts";
@@ -30,10 +30,12 @@ const CONNECTION_ERRORS = [
   Deno.errors.Interrupted,
   Deno.errors.NotConnected,
   Deno.errors.UnexpectedEof,
+  Deno.errors.TimedOut,
 ];
 
 /**
- * Whether an error means the connection is gone (reset, closed, broken pipe).
+ * Whether an error means the connection is gone (reset, closed, broken pipe, closed for
+ * a timeout).
  *
  * @param error Anything thrown by a socket call.
  * @returns `true` for connection-level failures.
@@ -44,60 +46,41 @@ export function isConnectionLost(error: unknown): boolean {
 }
 
 /**
- * Writes every byte of `bytes`, looping over short writes.
- *
- * @param stream Where to write.
- * @param bytes What to write.
- * @throws {ConnectionError} If the connection fails midway.
- */
-export async function writeAll(
-  stream: Pick<ByteStream, "write">,
-  bytes: Uint8Array,
-): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) {
-    try {
-      written += await stream.write(bytes.subarray(written));
-    } catch (error) {
-      throw new ConnectionError(
-        `Cannot write: connection lost after ${written} of ${bytes.length} bytes`,
-        { cause: error },
-      );
-    }
-  }
-}
-
-/**
- * Fills `buf` completely, looping over short reads.
+ * Reads once into `buf`, waiting at most `ms`: the one way a read times out. On time
+ * the stream is closed (what cuts a pending read short) and the read fails with
+ * `Deno.errors.TimedOut`.
  *
  * @param stream Where to read.
- * @param buf The buffer to fill.
- * @returns `false` on a clean end of stream before the first byte, `true` when full.
- * @throws {ConnectionError} If the stream ends or fails after some bytes.
+ * @param buf Where the bytes go.
+ * @param ms The limit; `Infinity` (or 0 with no `deadline`) waits forever.
+ * @param deadline A reused deadline whose expiry closes `stream` (a connection reads by
+ *   the thousand); without one, a deadline is made for this read.
+ * @returns The bytes read, or `null` at the end of the stream.
+ * @throws {Deno.errors.TimedOut} When nothing came within `ms`.
  */
-export async function readExact(
-  stream: Pick<ByteStream, "read">,
+export async function readWithin(
+  stream: Pick<ByteStream, "read" | "close">,
   buf: Uint8Array,
-): Promise<boolean> {
-  let filled = 0;
-  while (filled < buf.length) {
-    let n: number | null;
-    try {
-      n = await stream.read(buf.subarray(filled));
-    } catch (error) {
-      throw new ConnectionError(`Cannot read: connection lost after ${filled} bytes`, {
-        cause: error,
-      });
-    }
-    if (n === null) {
-      if (filled === 0) return false;
-      throw new ConnectionError(
-        `Cannot read: connection closed after ${filled} of ${buf.length} bytes`,
-      );
-    }
-    filled += n;
+  ms: number,
+  deadline?: Deadline,
+): Promise<number | null> {
+  const own = deadline === undefined && ms > 0 && ms < Infinity
+    ? new Deadline(globalTimer, () => stream.close())
+    : undefined;
+  const limit = deadline ?? own;
+  if (ms < Infinity) limit?.set(ms);
+  try {
+    const n = await stream.read(buf);
+    // Some streams end a read cut short by close() as EOF instead of failing it.
+    if (limit?.expired) throw new Deno.errors.TimedOut(`nothing read within ${ms} ms`);
+    return n;
+  } catch (error) {
+    if (!limit?.expired || error instanceof Deno.errors.TimedOut) throw error;
+    throw new Deno.errors.TimedOut(`nothing read within ${ms} ms`, { cause: error });
+  } finally {
+    limit?.clear();
+    own?.dispose();
   }
-  return true;
 }
 
 /** A frame waiting in the send queue. */
@@ -237,24 +220,17 @@ export class FramedConnection {
     const left = deadline === undefined ? Infinity : Math.max(0, deadline - performance.now());
     const frameLimited = left < (this.#idleTimeoutMs || Infinity);
     const wait = Math.min(left, this.#idleTimeoutMs || Infinity);
-    if (wait < Infinity) this.#readDeadline.set(wait);
     try {
-      const n = await this.#stream.read(this.#decoder.space());
-      // Some streams end a read cut short by close() as EOF instead of failing it.
-      if (this.#timedOut) throw new Deno.errors.TimedOut("closed by the idle timeout");
-      return n;
+      return await readWithin(this.#stream, this.#decoder.space(), wait, this.#readDeadline);
     } catch (error) {
-      if (this.#timedOut) {
-        throw new ConnectionError(
-          frameLimited
-            ? `Cannot read frame: not whole within ${this.#frameTimeoutMs} ms`
-            : `Cannot read: idle for more than ${this.#idleTimeoutMs} ms`,
-          { cause: error },
-        );
-      }
-      throw new ConnectionError("Cannot read: connection lost", { cause: error });
-    } finally {
-      this.#readDeadline.clear();
+      throw new ConnectionError(
+        !this.#timedOut
+          ? "Cannot read: connection lost"
+          : frameLimited
+          ? `Cannot read frame: not whole within ${this.#frameTimeoutMs} ms`
+          : `Cannot read: idle for more than ${this.#idleTimeoutMs} ms`,
+        { cause: error },
+      );
     }
   }
 
@@ -284,9 +260,7 @@ export class FramedConnection {
           const bytes = batch.length === 1
             ? batch[0]!.frame
             : concatBytes(batch.map((b) => b.frame));
-          await (this.#writeTimeoutMs > 0
-            ? this.#writeTimed(bytes)
-            : writeAll(this.#stream, bytes));
+          await this.#write(bytes);
           for (const item of batch) item.resolve();
         } catch (error) {
           for (const item of batch) item.reject(error);
@@ -298,24 +272,20 @@ export class FramedConnection {
     }
   }
 
-  async #writeTimed(frame: Uint8Array): Promise<void> {
-    this.#writeDeadline.set(this.#writeTimeoutMs);
+  async #write(bytes: Uint8Array): Promise<void> {
+    if (this.#writeTimeoutMs > 0) this.#writeDeadline.set(this.#writeTimeoutMs);
     try {
-      await writeAll(this.#stream, frame);
+      await writeAll(this.#stream, bytes);
     } catch (error) {
-      if (!this.#timedOut) throw error;
       throw new ConnectionError(
-        `Cannot write: the peer read nothing for ${this.#writeTimeoutMs} ms`,
+        this.#writeDeadline.expired
+          ? `Cannot write: the peer read nothing for ${this.#writeTimeoutMs} ms`
+          : `Cannot write: connection lost`,
         { cause: error },
       );
     } finally {
       this.#writeDeadline.clear();
     }
-  }
-
-  /** Waits for queued writes to finish (errors are reported by their own `send`). */
-  async flush(): Promise<void> {
-    while (this.#writing) await this.#writing;
   }
 
   /**
@@ -336,7 +306,9 @@ export class FramedConnection {
       return message as Extract<Message, { type: T }>;
     }
     if (message.type === MessageType.ERROR) {
-      throw new ProtocolError(message.code as ErrorCode, `Peer error: ${message.message}`);
+      throw new ProtocolError(message.code as ErrorCode, `Peer error: ${message.message}`, {
+        retryAfterMs: message.retryAfterMs,
+      });
     }
     throw new ProtocolError(
       ErrorCode.UNEXPECTED_MESSAGE,

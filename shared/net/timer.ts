@@ -35,8 +35,8 @@ export function globalTimer(ms: number, onTimeout: () => void): () => void {
 
 /**
  * A timer on `AbortSignal.timeout`, which Deno runs on its own timers. The global
- * `setTimeout` loads Deno's Node compatibility layer (`node:timers`) on first use: about
- * 17 ms of CPU, a third of a short-lived agency's start-up. A cancelled timer runs
+ * `setTimeout` loads Deno's Node compatibility layer (`node:timers`) on first use, a
+ * large share of a short-lived agency's start-up (docs/performance.md). A cancelled timer runs
  * nothing and no longer keeps the process alive, but stays queued until it would have
  * fired: it suits programs that start a few hundred timers, not a server. A
  * {@linkcode Timer}.
@@ -75,6 +75,7 @@ export class Deadline {
   /** When the armed timer fires, Infinity when none is armed. */
   #firesAt = Infinity;
   #cancel: (() => void) | undefined;
+  #expired = false;
 
   /**
    * @param timer Runs the one timer.
@@ -95,10 +96,16 @@ export class Deadline {
   set(ms: number): void {
     const at = this.#now() + ms;
     this.#at = at;
+    this.#expired = false;
     // An armed timer that fires sooner re-checks then; only a later one must be replaced.
     if (this.#firesAt <= at) return;
     this.#cancel?.();
     this.#arm(at);
+  }
+
+  /** Whether the last deadline set passed (and `onExpire` ran); false again on `set`. */
+  get expired(): boolean {
+    return this.#expired;
   }
 
   /** No deadline until the next {@linkcode Deadline.set}; an armed timer finds none. */
@@ -128,6 +135,7 @@ export class Deadline {
       return;
     }
     this.#at = Infinity;
+    this.#expired = true;
     this.#onExpire();
   }
 }

@@ -142,7 +142,8 @@ export function randomMessage(random: Random, type: MessageType): Message {
     case MessageType.BET:
       return { type, seq: u32(random), bet: bet(random) };
     case MessageType.BATCH: {
-      const count = random.chance(0.05) ? 0 : random.int(1, random.chance(0.1) ? 140 : 20);
+      // An empty batch cannot be encoded: the codec refuses it.
+      const count = random.int(1, random.chance(0.1) ? 140 : 20);
       return {
         type,
         agency: u16(random),
@@ -173,8 +174,15 @@ export function randomMessage(random: Random, type: MessageType): Message {
         documents: Array.from({ length: count }, () => String(random.int(0, 99_999_999))),
       };
     }
-    case MessageType.NOT_READY:
-      return { type, pending: u16(random), retryAfterMs: u32(random) };
+    case MessageType.NOT_READY: {
+      const count = random.chance(0.1) ? 0 : random.int(1, random.chance(0.1) ? 4090 : 10);
+      return {
+        type,
+        pending: u16(random),
+        retryAfterMs: u32(random),
+        pendingAgencies: Array.from({ length: count }, () => u16(random)),
+      };
+    }
     case MessageType.TOTAL_QUERY:
     case MessageType.BYE:
       return { type };
@@ -184,7 +192,8 @@ export function randomMessage(random: Random, type: MessageType): Message {
       return {
         type,
         code: u16(random),
-        message: random.chance(0.02) ? "e".repeat(MAX_BODY_SIZE - 4) : text(random, 200),
+        retryAfterMs: random.chance(0.5) ? 0 : u32(random),
+        message: random.chance(0.02) ? "e".repeat(MAX_BODY_SIZE - 8) : text(random, 200),
       };
   }
 }
@@ -214,7 +223,7 @@ export function randomFrame(
       if (!(error instanceof RangeError)) throw error;
     }
     if (bytes !== undefined && bytes.length - HEADER_SIZE <= maxBody) return { message, bytes };
-    if (message.type === MessageType.BATCH && message.bets.length > 0) {
+    if (message.type === MessageType.BATCH && message.bets.length > 1) {
       message = { ...message, bets: message.bets.slice(0, message.bets.length >> 1) };
     } else if (message.type === MessageType.WINNERS && message.documents.length > 0) {
       message = {

@@ -140,24 +140,6 @@ export class FrameBuilder {
   }
 
   /**
-   * Runs `write`; when it would overflow the frame, rolls back and returns `false`.
-   *
-   * @param write Appends something to this builder.
-   * @returns Whether it fit.
-   */
-  tryAppend(write: (builder: this) => void): boolean {
-    const mark = this.#pos;
-    try {
-      write(this);
-      return true;
-    } catch (error) {
-      this.#pos = mark;
-      if (error instanceof FrameFull) return false;
-      throw error;
-    }
-  }
-
-  /**
    * Writes the header and returns a copy of the frame; the builder is then empty.
    *
    * @param type The message type.
@@ -190,6 +172,7 @@ function writeBody(b: FrameBuilder, msg: Message): void {
       b.u32(msg.seq).bet(msg.bet);
       return;
     case MessageType.BATCH:
+      if (msg.bets.length === 0) throw new RangeError("Cannot encode batch: it holds no bets");
       b.u16(msg.agency).u32(msg.seq).u16(msg.bets.length);
       for (const bet of msg.bets) b.betLine(bet);
       return;
@@ -210,7 +193,8 @@ function writeBody(b: FrameBuilder, msg: Message): void {
       for (const document of msg.documents) b.str8(document);
       return;
     case MessageType.NOT_READY:
-      b.u16(msg.pending).u32(msg.retryAfterMs);
+      b.u16(msg.pending).u32(msg.retryAfterMs).u16(msg.pendingAgencies.length);
+      for (const agency of msg.pendingAgencies) b.u16(agency);
       return;
     case MessageType.TOTAL_QUERY:
     case MessageType.BYE:
@@ -219,7 +203,7 @@ function writeBody(b: FrameBuilder, msg: Message): void {
       b.u32(msg.winners).u16(msg.pending).u32(msg.retryAfterMs);
       return;
     case MessageType.ERROR:
-      b.u16(msg.code).str16(msg.message);
+      b.u16(msg.code).u32(msg.retryAfterMs).str16(msg.message);
       return;
   }
 }
@@ -411,6 +395,10 @@ function decodeBatch(r: BodyReader): Batch {
   const agency = r.u16("batch agency");
   const seq = r.u32("batch sequence");
   const count = r.u16("batch count");
+  // An empty batch would take a sequence for nothing (an impostor's could make an agency skip one).
+  if (count === 0) {
+    throw new ProtocolError(ErrorCode.MALFORMED, "Cannot decode batch: it holds no bets");
+  }
   const bytes = r.rest();
   if (bytes.length > 0 && bytes[bytes.length - 1] !== LF) {
     throw new ProtocolError(
@@ -469,8 +457,14 @@ function decodeWith(type: number, r: BodyReader): Message {
       for (let i = 0; i < count; i++) documents.push(r.str(1, "winner document"));
       return { type, total, last, documents };
     }
-    case MessageType.NOT_READY:
-      return { type, pending: r.u16("not-ready pending"), retryAfterMs: r.u32("not-ready retry") };
+    case MessageType.NOT_READY: {
+      const pending = r.u16("not-ready pending");
+      const retryAfterMs = r.u32("not-ready retry");
+      const count = r.u16("not-ready count");
+      const pendingAgencies: number[] = [];
+      for (let i = 0; i < count; i++) pendingAgencies.push(r.u16("not-ready agency"));
+      return { type, pending, retryAfterMs, pendingAgencies };
+    }
     case MessageType.TOTAL_QUERY:
     case MessageType.BYE:
       return { type };
@@ -482,7 +476,12 @@ function decodeWith(type: number, r: BodyReader): Message {
         retryAfterMs: r.u32("total retry"),
       };
     case MessageType.ERROR:
-      return { type, code: r.u16("error code"), message: r.str(2, "error message") };
+      return {
+        type,
+        code: r.u16("error code"),
+        retryAfterMs: r.u32("error retry"),
+        message: r.str(2, "error message"),
+      };
     default:
       throw new ProtocolError(
         ErrorCode.UNEXPECTED_MESSAGE,

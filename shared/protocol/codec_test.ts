@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import type { BetFields } from "../bet.ts";
 import { ErrorCode, InvalidBetError, ProtocolError } from "../errors.ts";
-import { decodeMessage, encodeBatchHeader, encodeMessage, FrameBuilder } from "./codec.ts";
+import { decodeMessage, encodeBatchHeader, encodeMessage } from "./codec.ts";
 import {
   BATCH_HEADER_SIZE,
   HEADER_SIZE,
   MAGIC,
   MAX_BODY_SIZE,
   MAX_FRAME_SIZE,
+  MAX_LISTED_AGENCIES,
   type Message,
   MessageType,
 } from "./messages.ts";
@@ -35,7 +36,7 @@ const EXAMPLES: Message[] = [
   { type: MessageType.WELCOME, nextSeq: 0, done: false },
   { type: MessageType.WELCOME, nextSeq: 0xffffffff, done: true },
   { type: MessageType.BET, seq: 7, bet: BET },
-  { type: MessageType.BATCH, agency: 1, seq: 0, bets: [] },
+  { type: MessageType.BATCH, agency: 1, seq: 0, bets: [ACCENTED] },
   { type: MessageType.BATCH, agency: 5, seq: 123456, bets: [BET, ACCENTED, BET] },
   { type: MessageType.BATCH_ACK, seq: 4, status: 0, count: 100, reason: "" },
   {
@@ -50,11 +51,23 @@ const EXAMPLES: Message[] = [
   { type: MessageType.WINNERS_QUERY, agency: 4 },
   { type: MessageType.WINNERS, total: 0, last: true, documents: [] },
   { type: MessageType.WINNERS, total: 5, last: false, documents: ["30904465", "1", "12345678"] },
-  { type: MessageType.NOT_READY, pending: 2, retryAfterMs: 100 },
+  { type: MessageType.NOT_READY, pending: 2, retryAfterMs: 100, pendingAgencies: [3, 5] },
+  { type: MessageType.NOT_READY, pending: 9000, retryAfterMs: 0, pendingAgencies: [] },
   { type: MessageType.TOTAL_QUERY },
   { type: MessageType.TOTAL, winners: 42, pending: 0, retryAfterMs: 0 },
   { type: MessageType.TOTAL, winners: 3, pending: 2, retryAfterMs: 250 },
-  { type: MessageType.ERROR, code: ErrorCode.UNAUTHORIZED, message: "Wrong secret for agency 3" },
+  {
+    type: MessageType.ERROR,
+    code: ErrorCode.UNAUTHORIZED,
+    retryAfterMs: 0,
+    message: "Wrong secret for agency 3",
+  },
+  {
+    type: MessageType.ERROR,
+    code: ErrorCode.LIMIT_EXCEEDED,
+    retryAfterMs: 27_500,
+    message: "Too many connections",
+  },
   { type: MessageType.BYE },
 ];
 
@@ -190,10 +203,40 @@ Deno.test("encodeMessage() writes the documented bytes", async (t) => {
       ]),
     );
   });
+  await t.step("NOT_READY: pending u16, retry u32, count u16, agency u16 × count", () => {
+    assert.deepEqual(
+      encodeMessage({
+        type: MessageType.NOT_READY,
+        pending: 3,
+        retryAfterMs: 0x01020304,
+        pendingAgencies: [2, 0x0105],
+      }),
+      new Uint8Array([0xfb, 0x0a, 0x00, 0x0c, 0, 3, 1, 2, 3, 4, 0, 2, 0, 2, 1, 5]),
+    );
+  });
+  await t.step("NOT_READY lists as many agencies as fit in a frame", () => {
+    const pendingAgencies = Array.from({ length: MAX_LISTED_AGENCIES }, (_, i) => i + 1);
+    const message = {
+      type: MessageType.NOT_READY,
+      pending: 65535,
+      retryAfterMs: 0,
+      pendingAgencies,
+    };
+    assert.equal(encodeMessage(message).length, MAX_FRAME_SIZE);
+    assert.deepEqual(roundTrip(message), message);
+  });
   await t.step("a body over 255 bytes has a big-endian length", () => {
-    const frame = encodeMessage({ type: MessageType.ERROR, code: 1, message: "x".repeat(300) });
-    assert.deepEqual([...frame.subarray(0, 8)], [0xfb, 0x0d, 0x01, 0x30, 0x00, 0x01, 0x01, 0x2c]);
-    assert.equal(frame.length, 4 + 304);
+    const frame = encodeMessage({
+      type: MessageType.ERROR,
+      code: 1,
+      retryAfterMs: 0x01020304,
+      message: "x".repeat(300),
+    });
+    assert.deepEqual(
+      [...frame.subarray(0, 12)],
+      [0xfb, 0x0d, 0x01, 0x34, 0x00, 0x01, 0x01, 0x02, 0x03, 0x04, 0x01, 0x2c],
+    );
+    assert.equal(frame.length, 4 + 308);
   });
   await t.step("str8 counts UTF-8 bytes, not characters", () => {
     const frame = encodeMessage({ type: MessageType.HELLO, agency: 1, secret: "ñ€" });
@@ -203,25 +246,32 @@ Deno.test("encodeMessage() writes the documented bytes", async (t) => {
 
 Deno.test("encodeMessage() refuses a frame over 8192 bytes", async (t) => {
   await t.step("a frame of exactly 8192 bytes is fine", () => {
-    const message = "x".repeat(MAX_FRAME_SIZE - HEADER_SIZE - 4);
-    const frame = encodeMessage({ type: MessageType.ERROR, code: 1, message });
+    const message = "x".repeat(MAX_FRAME_SIZE - HEADER_SIZE - 8);
+    const frame = encodeMessage({ type: MessageType.ERROR, code: 1, retryAfterMs: 0, message });
     assert.equal(frame.length, MAX_FRAME_SIZE);
     assert.equal(headerOf(frame).length, MAX_BODY_SIZE);
-    assert.deepEqual(roundTrip({ type: MessageType.ERROR, code: 1, message }), {
+    assert.deepEqual(roundTrip({ type: MessageType.ERROR, code: 1, retryAfterMs: 0, message }), {
       type: MessageType.ERROR,
       code: 1,
+      retryAfterMs: 0,
       message,
     });
   });
   await t.step("one byte more is a RangeError", () => {
-    const message = "x".repeat(MAX_FRAME_SIZE - HEADER_SIZE - 4 + 1);
+    const message = "x".repeat(MAX_FRAME_SIZE - HEADER_SIZE - 8 + 1);
     assert.throws(
-      () => encodeMessage({ type: MessageType.ERROR, code: 1, message }),
+      () => encodeMessage({ type: MessageType.ERROR, code: 1, retryAfterMs: 0, message }),
       (error: unknown) => {
         assert.ok(error instanceof RangeError);
         assert.equal(error.message, "Cannot encode frame: it would exceed 8192 bytes");
         return true;
       },
+    );
+  });
+  await t.step("a batch of no bets is a RangeError", () => {
+    assert.throws(
+      () => encodeMessage({ type: MessageType.BATCH, agency: 1, seq: 0, bets: [] }),
+      /Cannot encode batch: it holds no bets/,
     );
   });
   await t.step("a batch of too many bets is a RangeError", () => {
@@ -232,8 +282,11 @@ Deno.test("encodeMessage() refuses a frame over 8192 bytes", async (t) => {
     );
   });
   await t.step("a multi-byte character straddling the end is a RangeError", () => {
-    const message = "x".repeat(MAX_FRAME_SIZE - HEADER_SIZE - 4 - 1) + "ñ";
-    assert.throws(() => encodeMessage({ type: MessageType.ERROR, code: 1, message }), RangeError);
+    const message = "x".repeat(MAX_FRAME_SIZE - HEADER_SIZE - 8 - 1) + "ñ";
+    assert.throws(
+      () => encodeMessage({ type: MessageType.ERROR, code: 1, retryAfterMs: 0, message }),
+      RangeError,
+    );
   });
   await t.step("too many winners is a RangeError", () => {
     const documents = Array.from({ length: 1000 }, () => "12345678");
@@ -277,24 +330,6 @@ Deno.test("encodeMessage() refuses a str8 over 255 bytes", async (t) => {
       RangeError,
     );
   });
-});
-
-Deno.test("FrameBuilder.tryAppend() rolls back what does not fit", () => {
-  const builder = new FrameBuilder();
-  builder.u16(1);
-  assert.equal(builder.size, HEADER_SIZE + 2);
-  const fits = builder.tryAppend((b) => b.str16("x".repeat(MAX_FRAME_SIZE)));
-  assert.equal(fits, false);
-  assert.equal(builder.size, HEADER_SIZE + 2);
-  assert.equal(builder.tryAppend((b) => b.u32(7)), true);
-  const frame = builder.finish(MessageType.DONE);
-  assert.deepEqual(
-    frame,
-    new Uint8Array([0xfb, 0x06, 0x00, 0x06, 0x00, 0x01, 0x00, 0x00, 0x00, 0x07]),
-  );
-  assert.equal(builder.size, HEADER_SIZE, "finish() resets the builder");
-  assert.throws(() => builder.tryAppend((b) => b.str8("s".repeat(300))), RangeError);
-  assert.equal(builder.size, HEADER_SIZE, "a non-overflow RangeError also rolls back");
 });
 
 Deno.test("decodeMessage() rejects malformed bodies with ProtocolError", async (t) => {
@@ -355,7 +390,7 @@ Deno.test("decodeMessage() rejects malformed bodies with ProtocolError", async (
     );
   });
   await t.step("invalid UTF-8 in a str16", () => {
-    const body = new Uint8Array([0x00, 0x01, 0x00, 0x01, 0xff]);
+    const body = new Uint8Array([0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xff]);
     assertProtocolError(
       () => decodeMessage(MessageType.ERROR, body),
       ErrorCode.MALFORMED,
@@ -431,6 +466,13 @@ Deno.test("decodeMessage() reads a BATCH's CSV lines", async (t) => {
         });
       });
     }
+  });
+  await t.step("a batch of no bets is MALFORMED: it would take a sequence for nothing", () => {
+    assertProtocolError(
+      () => batchOf("", 0),
+      ErrorCode.MALFORMED,
+      /^Cannot decode batch: it holds no bets$/,
+    );
   });
   await t.step("a line that is not UTF-8 (a Latin-1 file) is an InvalidBetError naming it", () => {
     const good = new TextEncoder().encode("A,B,1,2000-01-02,5\n");

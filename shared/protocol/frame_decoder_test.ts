@@ -25,7 +25,7 @@ const MESSAGES: Message[] = [
   { type: MessageType.HELLO, agency: 1, secret: "" },
   { type: MessageType.TOTAL_QUERY },
   { type: MessageType.BATCH, agency: 1, seq: 0, bets: Array.from({ length: 100 }, () => BET) },
-  { type: MessageType.ERROR, code: 1, message: "e".repeat(MAX_BODY_SIZE - 4) },
+  { type: MessageType.ERROR, code: 1, retryAfterMs: 0, message: "e".repeat(MAX_BODY_SIZE - 8) },
   { type: MessageType.BYE },
   { type: MessageType.WINNERS, total: 2, last: true, documents: ["1", "22"] },
   { type: MessageType.BATCH, agency: 2, seq: 1, bets: [BET] },

@@ -136,7 +136,15 @@ export interface NotReady {
   readonly pending: number;
   /** Suggested wait before asking again. */
   readonly retryAfterMs: number;
+  /**
+   * The ids of the agencies the draw still waits for, ascending; at most
+   * {@linkcode MAX_LISTED_AGENCIES} (then `pending` is larger).
+   */
+  readonly pendingAgencies: readonly number[];
 }
+
+/** The most agency ids one NOT_READY lists: what fits in a frame. */
+export const MAX_LISTED_AGENCIES = (MAX_BODY_SIZE - 8) / 2;
 
 /** Agency → server: how many winners in all agencies? */
 export interface TotalQuery {
@@ -157,6 +165,11 @@ export interface Total {
 export interface ErrorMessage {
   readonly type: typeof MessageType.ERROR;
   readonly code: number;
+  /**
+   * When the refused request may succeed if tried again (e.g. when the idle timeout can
+   * next free a connection slot); 0 = no hint.
+   */
+  readonly retryAfterMs: number;
   readonly message: string;
 }
 

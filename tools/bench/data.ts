@@ -1,14 +1,19 @@
 /**
  * The bench's data: the agency files of a run, imported from a course-style zip or
- * generated, each file repeated `--repeat` times, cached under `.bench/data/` so the
- * next run with the same options reuses them.
+ * generated, each file repeated `--repeat` times, cached under `.bench/data/` (git
+ * ignores `.bench/`) so the next run with the same options reuses them.
  *
  * @module
  */
 import { basename, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { writeAll } from "../../shared/bytes.ts";
+import { UsageError } from "../_cli.ts";
 import { type DatasetSummary, generateDataset, importDataset } from "../dataset/mod.ts";
-import { BenchArgError, type BenchOptions } from "./args.ts";
-import { BENCH_DIR } from "./paths.ts";
+import type { BenchOptions } from "./args.ts";
+
+/** The bench's own folder, `.bench/` at the repository root. */
+export const BENCH_DIR: string = fileURLToPath(new URL("../../.bench", import.meta.url));
 
 /** One agency file ready for a run. */
 export interface AgencyData {
@@ -28,7 +33,7 @@ export interface AgencyData {
 export interface PreparedData {
   /** What the report calls it, e.g. `course dataset ×10`. */
   readonly label: string;
-  /** Its directory. */
+  /** Its folder. */
   readonly dir: string;
   /** The agency files, by agency number. */
   readonly files: readonly AgencyData[];
@@ -39,8 +44,7 @@ export interface DataOptions
   extends Pick<BenchOptions, "dataset" | "agencies" | "betsPerAgency" | "repeat"> {
   /**
    * Where cached datasets live; everything else in it is removed.
-   *
-   * @default {".bench/data"}
+   * @default ".bench/data"
    */
   readonly dataRoot?: string;
 }
@@ -51,37 +55,25 @@ export interface DataOptions
  *
  * @param options The data options.
  * @returns A file-name-safe key and the report's label.
- * @throws {BenchArgError} If the zip does not exist.
- *
- * @example Usage
- * ```ts
- * await datasetKey({ agencies: 5, betsPerAgency: 20000, repeat: 1 });
- * // { key: "gen-5x20000-x1", label: "generated 5×20000 ×1" }
- * ```
+ * @throws {UsageError} If the zip does not exist.
  */
-export async function datasetKey(
-  options: DataOptions,
-): Promise<{ key: string; label: string }> {
+export async function datasetKey(options: DataOptions): Promise<{ key: string; label: string }> {
+  const { agencies, betsPerAgency, repeat } = options;
   if (options.dataset === undefined) {
     return {
-      key: `gen-${options.agencies}x${options.betsPerAgency}-x${options.repeat}`,
-      label: `generated ${options.agencies}×${options.betsPerAgency} ×${options.repeat}`,
+      key: `gen-${agencies}x${betsPerAgency}-x${repeat}`,
+      label: `generated ${agencies}×${betsPerAgency} ×${repeat}`,
     };
   }
   const zip = resolve(options.dataset);
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(zip);
-  } catch (error) {
-    throw new BenchArgError(`Cannot run bench: dataset "${options.dataset}" not found`, {
+  const info = await Deno.stat(zip).catch((error) => {
+    throw new UsageError(`Cannot run bench: dataset "${options.dataset}" not found`, {
       cause: error,
     });
-  }
-  const key = `zip-${basename(zip, ".zip")}-${info.size}-${
-    info.mtime?.getTime() ?? 0
-  }-x${options.repeat}`;
+  });
+  const key = `zip-${basename(zip, ".zip")}-${info.size}-${info.mtime?.getTime() ?? 0}-x${repeat}`;
   const name = basename(zip) === "dataset.zip" ? "course dataset" : basename(zip);
-  return { key: key.replace(/[^\w.-]/g, "_"), label: `${name} ×${options.repeat}` };
+  return { key: key.replace(/[^\w.-]/g, "_"), label: `${name} ×${repeat}` };
 }
 
 /**
@@ -92,12 +84,6 @@ export async function datasetKey(
  * @param options Source, size and repeat.
  * @param log Progress sink.
  * @returns The files with their row, winner and byte counts.
- *
- * @example Usage
- * ```ts
- * const data = await prepareData({ agencies: 2, betsPerAgency: 2000, repeat: 1 }, console.error);
- * // data.files.length === 2
- * ```
  */
 export async function prepareData(
   options: DataOptions,
@@ -106,73 +92,48 @@ export async function prepareData(
   const dataRoot = options.dataRoot ?? join(BENCH_DIR, "data");
   const { key, label } = await datasetKey(options);
   const dir = join(dataRoot, key);
-  const cached = await readManifest(dir, key);
-  if (cached) {
+  const manifest = join(dir, "manifest.json");
+  const cached = await Deno.readTextFile(manifest).then(JSON.parse).catch(() => undefined);
+  if (cached?.key === key && await unchanged(cached.data)) {
     log(`reusing data in ${dir}`);
-    return cached;
+    return cached.data;
   }
-  await emptyDir(dataRoot);
+  await Deno.remove(dataRoot, { recursive: true }).catch(() => {});
   log(`preparing data in ${dir}`);
-  const summary = await writeBase(options, join(dir, "base"));
-  const data: PreparedData = { label, dir, files: await repeatFiles(summary, dir, options.repeat) };
-  await Deno.writeTextFile(join(dir, "manifest.json"), JSON.stringify({ key, data }));
-  return data;
-}
-
-/** Reads a cached dataset's manifest; undefined when missing or its files changed. */
-async function readManifest(dir: string, key: string): Promise<PreparedData | undefined> {
-  try {
-    const manifest = JSON.parse(await Deno.readTextFile(join(dir, "manifest.json")));
-    if (manifest.key !== key) return undefined;
-    const data = manifest.data as PreparedData;
-    for (const file of data.files) {
-      if ((await Deno.stat(file.path)).size !== file.bytes) return undefined;
-    }
-    return data;
-  } catch {
-    return undefined;
-  }
-}
-
-async function emptyDir(dir: string): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true });
-  for await (const entry of Deno.readDir(dir)) {
-    await Deno.remove(join(dir, entry.name), { recursive: true });
-  }
-}
-
-/** The files once: the zip imported, or generated data. */
-function writeBase(options: DataOptions, baseDir: string): Promise<DatasetSummary> {
-  return options.dataset !== undefined
-    ? importDataset(options.dataset, { dir: baseDir })
-    : generateDataset({
-      dir: baseDir,
+  const base = join(dir, "base");
+  const summary: DatasetSummary = options.dataset !== undefined
+    ? await importDataset(options.dataset, base)
+    : await generateDataset({
+      dir: base,
       agencies: options.agencies,
       betsPerAgency: options.betsPerAgency,
     });
-}
-
-/** The files of a run: the base files themselves, or each repeated into `dir`. */
-async function repeatFiles(
-  summary: DatasetSummary,
-  dir: string,
-  repeat: number,
-): Promise<AgencyData[]> {
   const files: AgencyData[] = [];
   for (const file of summary.files) {
-    const path = repeat === 1 ? file.path : join(dir, basename(file.path));
-    const bytes = repeat === 1
+    const path = options.repeat === 1 ? file.path : join(dir, basename(file.path));
+    const bytes = options.repeat === 1
       ? (await Deno.stat(path)).size
-      : await writeRepeated(file.path, path, repeat);
+      : await writeRepeated(file.path, path, options.repeat);
+    const { agency, rows, winners } = file;
     files.push({
-      agency: file.agency,
+      agency,
       path: resolve(path),
-      rows: file.rows * repeat,
-      winners: file.winners * repeat,
+      rows: rows * options.repeat,
+      winners: winners * options.repeat,
       bytes,
     });
   }
-  return files;
+  const data: PreparedData = { label, dir, files };
+  await Deno.writeTextFile(manifest, JSON.stringify({ key, data }));
+  return data;
+}
+
+/** Whether a cached dataset's files are still the size the manifest says. */
+async function unchanged(data: PreparedData): Promise<boolean> {
+  for (const file of data.files) {
+    if ((await Deno.stat(file.path).catch(() => undefined))?.size !== file.bytes) return false;
+  }
+  return true;
 }
 
 /**
@@ -184,13 +145,7 @@ async function writeRepeated(source: string, target: string, repeat: number): Pr
   if (bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a) {
     bytes = new Uint8Array([...bytes, 0x0d, 0x0a]);
   }
-  const file = await Deno.open(target, { write: true, create: true, truncate: true });
-  try {
-    for (let i = 0; i < repeat; i++) {
-      for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
-    }
-  } finally {
-    file.close();
-  }
+  using file = await Deno.open(target, { write: true, create: true, truncate: true });
+  for (let i = 0; i < repeat; i++) await writeAll(file, bytes);
   return bytes.length * repeat;
 }

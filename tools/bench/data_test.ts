@@ -1,16 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { BenchArgError } from "./args.ts";
+import { UsageError } from "../_cli.ts";
+import { withTempDir } from "../dataset/_test_helpers.ts";
 import { datasetKey, prepareData } from "./data.ts";
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "bench_data_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 Deno.test("datasetKey() names generated data by size and repeat", async () => {
   assert.deepEqual(await datasetKey({ agencies: 5, betsPerAgency: 20_000, repeat: 10 }), {
@@ -33,7 +25,7 @@ Deno.test("datasetKey() names a zip by name, size and mtime", async () => {
     assert.equal(label, "course dataset ×2");
     await assert.rejects(
       datasetKey({ dataset: join(dir, "nope.zip"), agencies: 5, betsPerAgency: 1, repeat: 1 }),
-      BenchArgError,
+      UsageError,
       `Cannot run bench: dataset "${join(dir, "nope.zip")}" not found`,
     );
   });

@@ -6,18 +6,12 @@
  *
  * @module
  */
+import { writeAll } from "../../shared/bytes.ts";
 import { ProtocolError } from "../../shared/errors.ts";
 import { FrameDecoder, MessageType, type RawFrame } from "../../shared/protocol/mod.ts";
 
 /**
  * Pairs each BATCH of one connection with its BATCH_ACK by sequence number.
- *
- * @example Usage
- * ```ts
- * const timer = new AckTimer();
- * timer.sent(batchFrame, 100);
- * timer.acked(ackFrame, 112.5); // 12.5
- * ```
  */
 export class AckTimer {
   readonly #sentAt = new Map<number, number>();
@@ -61,13 +55,6 @@ function view(bytes: Uint8Array): DataView {
 /**
  * Listens on 127.0.0.1 (a free port) and relays each connection to a target port,
  * timing every batch until its ack.
- *
- * @example Usage
- * ```ts
- * await using proxy = new AckLatencyProxy(serverPort);
- * // … point the agencies at proxy.port and run them …
- * console.log(proxy.latenciesMs.length, "acks");
- * ```
  */
 export class AckLatencyProxy implements AsyncDisposable {
   readonly #listener: Deno.TcpListener;
@@ -166,7 +153,7 @@ async function pump(
         decoder.commit(n);
         watching = drain(decoder, (frame) => onFrame(frame, at));
       }
-      for (let off = 0; off < n;) off += await to.write(chunk.subarray(off));
+      await writeAll(to, chunk);
     }
     await to.closeWrite().catch(() => {});
   } catch {

@@ -2,12 +2,12 @@
  * The benchmark: `deno task bench`.
  *
  * It prepares agency files (generated, or the course's zip, each file repeated `--repeat`
- * times), then for every run starts `bin/server` on 127.0.0.1 with a fresh storage
- * directory, waits for `accept_connections`, starts every agency (`bin/client`) at once
- * and measures the wall time until the last agency has exited. A run counts only when it
- * is correct: every agency exits 0, `bets.csv` holds one line per bet, each agency's
- * `cant_ganadores` is its number of 7574 rows, the server logs `sorteo` once, no line
- * says `result: fail`, and the server exits 0 on SIGTERM.
+ * times) and builds the programs, then for every run starts `bin/server` on 127.0.0.1
+ * with a fresh storage folder, waits for `accept_connections`, starts every agency
+ * (`bin/client`) at once and measures the wall time until the last agency has exited. A
+ * run counts only when it is correct: every agency exits 0, `bets.csv` holds one line
+ * per bet, each agency's `cant_ganadores` is its number of 7574 rows, the server logs
+ * `sorteo` once, no line says `result: fail`, and the server exits 0 on SIGTERM.
  *
  * Beside each run it measures the floor: the same number of processes pushing the same
  * CSV bytes over loopback TCP into one file with one fsync at the end. An extra pass
@@ -26,34 +26,21 @@
  *
  * @module
  */
-import { DatasetError } from "../dataset/mod.ts";
-import { BenchArgError, type BenchOptions, parseBenchArgs, USAGE } from "./args.ts";
+import { runMain } from "../_cli.ts";
+import { parseBenchArgs, USAGE } from "./args.ts";
 import { killAll } from "./processes.ts";
 import { formatJsonLine, formatReport } from "./report.ts";
-import { removeScratchDirsSync, runBench } from "./run.ts";
+import { runBench, scratchDirs } from "./run.ts";
 
 /**
  * Runs the CLI.
  *
  * @param args The command-line arguments.
- * @returns The exit code: 0 all runs verified, 1 a run failed, 2 bad arguments.
- *
- * @example Usage
- * ```ts
- * Deno.exit(await main(["--agencies", "2", "--bets-per-agency", "2000", "--runs", "1"]));
- * ```
+ * @returns The exit code: 0 all runs verified, 1 a run failed.
+ * @throws {UsageError} For bad arguments or a missing dataset.
  */
 export async function main(args: readonly string[]): Promise<number> {
-  let options: BenchOptions;
-  try {
-    options = parseBenchArgs(args);
-  } catch (error) {
-    if (error instanceof BenchArgError || error instanceof TypeError) {
-      console.error(error.message);
-      return 2;
-    }
-    throw error;
-  }
+  const options = parseBenchArgs(args);
   if (options.help) {
     console.log(USAGE);
     return 0;
@@ -62,7 +49,13 @@ export async function main(args: readonly string[]): Promise<number> {
   const onSignal = (): void => {
     log("interrupted; stopping the processes it started");
     killAll();
-    removeScratchDirsSync();
+    for (const dir of scratchDirs) {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch {
+        // Best effort: the processes may still hold files for a moment.
+      }
+    }
     Deno.exit(130);
   };
   Deno.addSignalListener("SIGINT", onSignal);
@@ -71,21 +64,11 @@ export async function main(args: readonly string[]): Promise<number> {
     const report = await runBench(options, log);
     console.log(formatReport(report));
     console.log(formatJsonLine(report));
-    const failed = [...report.system, ...report.floor, ...report.latency].some((run) => !run.ok);
-    return failed ? 1 : 0;
-  } catch (error) {
-    if (error instanceof BenchArgError || error instanceof DatasetError) {
-      console.error(error.message);
-      return 2;
-    }
-    console.error(`Cannot run bench: ${error instanceof Error ? error.message : String(error)}`);
-    return 1;
+    return [...report.system, ...report.floor, ...report.latency].every((run) => run.ok) ? 0 : 1;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
   }
 }
 
-if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
-}
+if (import.meta.main) await runMain("bench", () => main(Deno.args));

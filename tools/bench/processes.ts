@@ -5,13 +5,9 @@
  *
  * @module
  */
-import { ROOT } from "./paths.ts";
 
 /** Every child the bench started and has not seen exit. */
 const live = new Set<Deno.ChildProcess>();
-
-/** How many of a process's last output lines are kept for failure messages. */
-const TAIL_LINES = 12;
 
 /** A started process. */
 export interface Tracked {
@@ -23,28 +19,8 @@ export interface Tracked {
   readonly exited: Promise<{ code: number; signal: string | null; at: number }>;
   /** Resolves when stdout and stderr are drained. */
   readonly drained: Promise<void>;
-  /** The last lines of stdout and stderr, for failure messages. */
+  /** The last dozen lines of stdout and stderr, for failure messages. */
   readonly tail: string[];
-}
-
-/** Options of {@linkcode spawn}. */
-export interface SpawnOptions {
-  /**
-   * The program's arguments.
-   *
-   * @default {[]}
-   */
-  readonly args?: readonly string[];
-  /** The whole environment (nothing is inherited). */
-  readonly env: Record<string, string>;
-  /**
-   * The working directory.
-   *
-   * @default {the repository root}
-   */
-  readonly cwd?: string;
-  /** Called for each stdout line with the `performance.now()` it was read at. */
-  readonly onLine?: (line: string, at: number) => void;
 }
 
 async function readLines(
@@ -55,45 +31,49 @@ async function readLines(
   for await (const text of stream.pipeThrough(new TextDecoderStream())) {
     const at = performance.now();
     const parts = (carry + text).split("\n");
-    carry = parts.pop() ?? "";
-    for (const part of parts) onLine(part.endsWith("\r") ? part.slice(0, -1) : part, at);
+    carry = parts.pop()!;
+    for (const part of parts) onLine(part, at);
   }
   if (carry !== "") onLine(carry, performance.now());
 }
 
 /**
- * Starts a program with stdin closed and stdout and stderr read line by line.
+ * Starts a program with stdin closed, only the environment given, and stdout and stderr
+ * read line by line.
  *
  * @param program The executable.
- * @param options Arguments, environment, directory and a stdout line handler.
+ * @param options Arguments, the whole environment, and a handler of stdout lines with
+ *   the `performance.now()` each was read at.
  * @returns The tracked process.
- *
- * @example Usage
- * ```ts
- * const server = spawn("bin/server", { env: baseEnv(), onLine: (line) => console.log(line) });
- * const { code } = await server.exited;
- * ```
  */
-export function spawn(program: string, options: SpawnOptions): Tracked {
+export function spawn(
+  program: string,
+  options: {
+    readonly args?: readonly string[];
+    readonly env: Record<string, string>;
+    readonly onLine?: (line: string, at: number) => void;
+  },
+): Tracked {
   const child = new Deno.Command(program, {
     args: [...(options.args ?? [])],
     env: options.env,
     clearEnv: true,
-    cwd: options.cwd ?? ROOT,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
   live.add(child);
   const tail: string[] = [];
-  const keep = (line: string, at: number, fromStdout: boolean): void => {
+  const keep = (line: string): void => {
     tail.push(line);
-    if (tail.length > TAIL_LINES) tail.shift();
-    if (fromStdout) options.onLine?.(line, at);
+    if (tail.length > 12) tail.shift();
   };
   const drained = Promise.all([
-    readLines(child.stdout, (line, at) => keep(line, at, true)),
-    readLines(child.stderr, (line, at) => keep(line, at, false)),
+    readLines(child.stdout, (line, at) => {
+      keep(line);
+      options.onLine?.(line, at);
+    }),
+    readLines(child.stderr, keep),
   ]).then(() => {});
   const exited = child.status.then((status) => {
     live.delete(child);
@@ -107,11 +87,6 @@ export function spawn(program: string, options: SpawnOptions): Tracked {
  *
  * @param tracked The process.
  * @returns True while it runs.
- *
- * @example Usage
- * ```ts
- * const done = clients.filter((client) => !isLive(client)).length;
- * ```
  */
 export function isLive(tracked: Tracked): boolean {
   return live.has(tracked.child);
@@ -122,11 +97,6 @@ export function isLive(tracked: Tracked): boolean {
  *
  * @param tracked The process.
  * @param signal The signal.
- *
- * @example Usage
- * ```ts
- * kill(server, "SIGTERM");
- * ```
  */
 export function kill(tracked: Tracked, signal: Deno.Signal): void {
   if (!live.has(tracked.child)) return;
@@ -137,14 +107,7 @@ export function kill(tracked: Tracked, signal: Deno.Signal): void {
   }
 }
 
-/**
- * Sends SIGKILL to every process the bench started that still runs (on SIGINT/SIGTERM).
- *
- * @example Usage
- * ```ts
- * Deno.addSignalListener("SIGINT", () => killAll());
- * ```
- */
+/** Sends SIGKILL to every process the bench started that still runs (on SIGINT/SIGTERM). */
 export function killAll(): void {
   for (const child of live) {
     try {
@@ -156,30 +119,9 @@ export function killAll(): void {
 }
 
 /**
- * The last non-empty line a process printed, cut short, for a failure message.
- *
- * @param tail {@linkcode Tracked.tail}.
- * @returns The line, at most 200 characters and an ellipsis.
- *
- * @example Usage
- * ```ts
- * lastLine(["config ok", "Cannot connect", ""]); // "Cannot connect"
- * ```
- */
-export function lastLine(tail: readonly string[]): string {
-  const line = tail.findLast((text) => text.trim() !== "") ?? "(no output)";
-  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
-}
-
-/**
  * The environment every child gets: only what Deno needs to find its cache.
  *
  * @returns Variable name → value.
- *
- * @example Usage
- * ```ts
- * const env = { ...baseEnv(), SERVER_PORT: "12345" };
- * ```
  */
 export function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
@@ -191,39 +133,15 @@ export function baseEnv(): Record<string, string> {
 }
 
 /**
- * A TCP port on 127.0.0.1 that was free a moment ago.
- *
- * @returns The port.
- *
- * @example Usage
- * ```ts
- * const port = freePort();
- * ```
- */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-/**
  * Waits for a promise, or gives up after `ms`.
  *
  * @param promise What to wait for.
  * @param ms The limit.
  * @returns Whether it settled in time.
- *
- * @example Usage
- * ```ts
- * if (!(await within(server.exited, 15_000))) kill(server, "SIGKILL");
- * ```
  */
 export async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<false>((done) => {
-    timer = setTimeout(() => done(false), ms);
-  });
+  const timeout = new Promise<false>((done) => (timer = setTimeout(() => done(false), ms)));
   try {
     return await Promise.race([promise.then(() => true), timeout]);
   } finally {

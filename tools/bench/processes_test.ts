@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { baseEnv, freePort, isLive, kill, lastLine, spawn, within } from "./processes.ts";
+import { baseEnv, isLive, kill, spawn, within } from "./processes.ts";
 
 const PRINT_AND_EXIT = 'console.log("one"); console.log("two"); console.error("oops"); ' +
   "Deno.exit(3);";
@@ -32,24 +32,16 @@ Deno.test("kill() stops a live process", async () => {
   kill(proc, "SIGKILL"); // A no-op once it exited.
 });
 
-Deno.test("lastLine() gives the last non-empty line, cut short", () => {
-  assert.equal(lastLine(["config ok", "Cannot connect", "  "]), "Cannot connect");
-  assert.equal(lastLine([]), "(no output)");
-  assert.equal(lastLine(["x".repeat(300)]), `${"x".repeat(200)}…`);
-});
-
 Deno.test("within() tells whether a promise settled in time", async () => {
   assert.equal(await within(Promise.resolve(), 1000), true);
   assert.equal(await within(new Promise(() => {}), 10), false);
 });
 
-Deno.test("baseEnv() passes on only what Deno needs and freePort() gives a port", () => {
+Deno.test("baseEnv() passes on only what Deno needs", () => {
   const names = Object.keys(baseEnv());
   for (const name of names) {
     assert.ok(
       ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "LANG", "TZ"].includes(name),
     );
   }
-  const port = freePort();
-  assert.ok(port > 0 && port < 65_536);
 });

@@ -5,46 +5,38 @@
  *
  * @module
  */
-import type { FsyncMode } from "./args.ts";
-import { percentile, summarize } from "./stats.ts";
+import type { FsyncPolicy } from "../../server/storage.ts";
 
-/** One timed run of the system. */
+/** One timed run of the system; times in ms from the agencies' start, memory in kB. */
 export interface SystemRun {
   /** Whether every check passed; only these runs are summarized. */
   readonly ok: boolean;
   /** Why it failed (empty when ok). */
   readonly failures: readonly string[];
-  /** Client start to the last client exited, ms. */
+  /** Until the last agency exited. */
   readonly wallMs: number;
-  /** Client start to the last agency's `config` line (process up, config read), ms. */
+  /** Until the last agency's `config` line (process up, config read). */
   readonly startupMs?: number;
-  /** Client start to the last agency's `apuestas_enviadas` (all bets acked, done), ms. */
+  /** Until the last agency's `apuestas_enviadas` (all bets acked, done). */
   readonly ackedMs?: number;
-  /** Client start to the last agency's `consulta_ganadores`, ms. */
+  /** Until the last agency's `consulta_ganadores`. */
   readonly winnersMs?: number;
   /** The server's `sorteo` `ms`. */
   readonly drawMs?: number;
-  /** Server peak RSS, kB. */
+  /** Server peak RSS. */
   readonly serverRssKb?: number;
-  /** Largest client peak RSS, kB. */
+  /** Largest agency peak RSS. */
   readonly clientRssKb?: number;
-  /** Server CPU time (user + system) over its whole life, ms. */
+  /** Server CPU time (user + system) over its whole life. */
   readonly serverCpuMs?: number;
-  /** CPU time of all clients together, ms. */
+  /** CPU time of all agencies together. */
   readonly clientCpuMs?: number;
-  /** Ack latencies seen by the proxy (latency runs only), ms. */
+  /** Ack latencies seen by the proxy (latency runs only). */
   readonly ackLatenciesMs?: readonly number[];
 }
 
-/** One run of the floor. */
-export interface FloorRun {
-  /** Whether every check passed; only these runs are summarized. */
-  readonly ok: boolean;
-  /** Why it failed (empty when ok). */
-  readonly failures: readonly string[];
-  /** Senders' start to the last sender exited and the receiver's fsync done, ms. */
-  readonly wallMs: number;
-}
+/** One run of the floor: senders' start to the last sender exited and the fsync done. */
+export type FloorRun = Pick<SystemRun, "ok" | "failures" | "wallMs">;
 
 /** What was benchmarked. */
 export interface BenchSetup {
@@ -61,7 +53,7 @@ export interface BenchSetup {
   /** `--repeat`. */
   readonly repeat: number;
   /** The server's `SERVER_FSYNC`. */
-  readonly fsync: FsyncMode;
+  readonly fsync: FsyncPolicy;
   /** The agencies' `batch.maxAmount`. */
   readonly batch: number;
 }
@@ -80,121 +72,75 @@ export interface BenchReport {
   readonly machine: Readonly<Record<string, string>>;
 }
 
-/** One row of the table and one key of the JSON line. */
-interface MetricRow {
-  readonly key: string;
-  readonly label: string;
-  readonly digits: number;
-  readonly values: (report: BenchReport) => readonly number[];
+/**
+ * Min, median (the mean of the two middle values for an even count) and max.
+ *
+ * @param values The samples; non-finite ones are ignored.
+ * @returns The spread, or undefined when there is no finite sample.
+ */
+export function summarize(
+  values: readonly number[],
+): { min: number; median: number; max: number } | undefined {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return undefined;
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { min: sorted[0]!, median, max: sorted.at(-1)! };
 }
 
-const KB_PER_MIB = 1024;
-
-function okRuns(runs: readonly SystemRun[]): SystemRun[] {
-  return runs.filter((run) => run.ok);
+/**
+ * A nearest-rank percentile.
+ *
+ * @param values The samples, in any order.
+ * @param p The percentile, 0 to 100.
+ * @returns The smallest sample with at least `p`% of samples at or below it;
+ *   undefined for no samples.
+ */
+export function percentile(values: readonly number[], p: number): number | undefined {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(Math.max(1, Math.ceil((p / 100) * sorted.length)), sorted.length) - 1];
 }
 
-function pick(
-  runs: readonly SystemRun[],
-  get: (run: SystemRun) => number | undefined,
-): number[] {
-  return okRuns(runs).map(get).filter((v): v is number => v !== undefined && Number.isFinite(v));
+/** Values of a metric over the verified runs. */
+function pick(runs: readonly SystemRun[], get: (run: SystemRun) => number | undefined): number[] {
+  return runs.filter((run) => run.ok).map(get).filter((v): v is number => Number.isFinite(v));
 }
 
-const METRICS: readonly MetricRow[] = [
-  {
-    key: "wall_s",
-    label: "wall: client start → all exited (s)",
-    digits: 3,
-    values: (r) => pick(r.system, (run) => run.wallMs / 1000),
-  },
-  {
-    key: "bets_per_s",
-    label: "bets/s",
-    digits: 0,
-    values: (r) => pick(r.system, (run) => r.setup.bets / (run.wallMs / 1000)),
-  },
-  {
-    key: "mb_per_s",
-    label: "MB/s (CSV bytes, 10^6)",
-    digits: 1,
-    values: (r) => pick(r.system, (run) => r.setup.bytes / 1e6 / (run.wallMs / 1000)),
-  },
-  {
-    key: "floor_s",
-    label: "floor: same bytes and processes, 1 fsync (s)",
-    digits: 3,
-    values: (r) => r.floor.filter((run) => run.ok).map((run) => run.wallMs / 1000),
-  },
-  {
-    key: "startup_s",
-    label: "phase: last agency started (s)",
-    digits: 3,
-    values: (r) => pick(r.system, (run) => msToS(run.startupMs)),
-  },
-  {
-    key: "acked_s",
-    label: "phase: last agency's bets all acked (s)",
-    digits: 3,
-    values: (r) => pick(r.system, (run) => msToS(run.ackedMs)),
-  },
-  {
-    key: "winners_s",
-    label: "phase: last agency got its winners (s)",
-    digits: 3,
-    values: (r) => pick(r.system, (run) => msToS(run.winnersMs)),
-  },
-  {
-    key: "draw_ms",
-    label: "draw (ms, server's sorteo line)",
-    digits: 0,
-    values: (r) => pick(r.system, (run) => run.drawMs),
-  },
-  {
-    key: "server_rss_mib",
-    label: "server peak RSS (MiB)",
-    digits: 1,
-    values: (r) => pick(r.system, (run) => kbToMib(run.serverRssKb)),
-  },
-  {
-    key: "client_rss_mib",
-    label: "client peak RSS (MiB, largest agency)",
-    digits: 1,
-    values: (r) => pick(r.system, (run) => kbToMib(run.clientRssKb)),
-  },
-  {
-    key: "server_cpu_s",
-    label: "server CPU, user+sys, whole life (s)",
-    digits: 2,
-    values: (r) => pick(r.system, (run) => msToS(run.serverCpuMs)),
-  },
-  {
-    key: "clients_cpu_s",
-    label: "clients CPU, user+sys, all (s)",
-    digits: 2,
-    values: (r) => pick(r.system, (run) => msToS(run.clientCpuMs)),
-  },
-  {
-    key: "ack_p50_ms",
-    label: "ack latency p50 (ms, proxy pass)",
-    digits: 2,
-    values: (r) => pick(r.latency, (run) => percentile(run.ackLatenciesMs ?? [], 50)),
-  },
-  {
-    key: "ack_p99_ms",
-    label: "ack latency p99 (ms, proxy pass)",
-    digits: 2,
-    values: (r) => pick(r.latency, (run) => percentile(run.ackLatenciesMs ?? [], 99)),
-  },
+const s = (ms: number | undefined) => ms === undefined ? undefined : ms / 1000;
+const mib = (kb: number | undefined) => kb ? kb / 1024 : undefined;
+
+type Values = (r: BenchReport) => number[];
+const sys = (get: (run: SystemRun) => number | undefined): Values => (r) => pick(r.system, get);
+const acks = (p: number): Values => (r) =>
+  pick(r.latency, (x) => percentile(x.ackLatenciesMs ?? [], p));
+
+/** The table's rows and the JSON line's keys: key, label, digits, values. */
+const METRICS: readonly [string, string, number, Values][] = [
+  ["wall_s", "wall: client start → all exited (s)", 3, sys((x) => s(x.wallMs))],
+  ["bets_per_s", "bets/s", 0, (r) => sys((x) => r.setup.bets / s(x.wallMs)!)(r)],
+  [
+    "mb_per_s",
+    "MB/s (CSV bytes, 10^6)",
+    1,
+    (r) => sys((x) => r.setup.bytes / 1e6 / s(x.wallMs)!)(r),
+  ],
+  [
+    "floor_s",
+    "floor: same bytes and processes, 1 fsync (s)",
+    3,
+    (r) => pick(r.floor, (x) => s(x.wallMs)),
+  ],
+  ["startup_s", "phase: last agency started (s)", 3, sys((x) => s(x.startupMs))],
+  ["acked_s", "phase: last agency's bets all acked (s)", 3, sys((x) => s(x.ackedMs))],
+  ["winners_s", "phase: last agency got its winners (s)", 3, sys((x) => s(x.winnersMs))],
+  ["draw_ms", "draw (ms, server's sorteo line)", 0, sys((x) => x.drawMs)],
+  ["server_rss_mib", "server peak RSS (MiB)", 1, sys((x) => mib(x.serverRssKb))],
+  ["client_rss_mib", "client peak RSS (MiB, largest agency)", 1, sys((x) => mib(x.clientRssKb))],
+  ["server_cpu_s", "server CPU, user+sys, whole life (s)", 2, sys((x) => s(x.serverCpuMs))],
+  ["clients_cpu_s", "clients CPU, user+sys, all (s)", 2, sys((x) => s(x.clientCpuMs))],
+  ["ack_p50_ms", "ack latency p50 (ms, proxy pass)", 2, acks(50)],
+  ["ack_p99_ms", "ack latency p99 (ms, proxy pass)", 2, acks(99)],
 ];
-
-function msToS(ms: number | undefined): number | undefined {
-  return ms === undefined ? undefined : ms / 1000;
-}
-
-function kbToMib(kb: number | undefined): number | undefined {
-  return kb === undefined || kb === 0 ? undefined : kb / KB_PER_MIB;
-}
 
 /**
  * Formats a number for the table: fixed digits, thousands grouped with commas.
@@ -202,11 +148,6 @@ function kbToMib(kb: number | undefined): number | undefined {
  * @param value The number.
  * @param digits Digits after the point.
  * @returns e.g. `"1,234,567"` or `"0.201"`.
- *
- * @example Usage
- * ```ts
- * formatNumber(1_234_567.891, 0); // "1,234,568"
- * ```
  */
 export function formatNumber(value: number, digits: number): string {
   return value.toLocaleString("en-US", {
@@ -221,115 +162,67 @@ export function formatNumber(value: number, digits: number): string {
  *
  * @param report The measurements.
  * @returns Metric key → median.
- *
- * @example Usage
- * ```ts
- * function show(report: BenchReport): void {
- *   console.log(computeMedians(report)); // { wall_s: 1.59, bets_per_s: 49495, …, ratio: 12.4 }
- * }
- * ```
  */
 export function computeMedians(report: BenchReport): Record<string, number | null> {
   const out: Record<string, number | null> = {};
-  for (const metric of METRICS) out[metric.key] = summarize(metric.values(report))?.median ?? null;
-  const wall = out["wall_s"];
-  const floor = out["floor_s"];
-  out["ratio"] = wall != null && floor != null && floor > 0 ? wall / floor : null;
+  for (const [key, , , values] of METRICS) out[key] = summarize(values(report))?.median ?? null;
+  const { wall_s: wall, floor_s: floor } = out;
+  out["ratio"] = wall != null && floor ? wall / floor : null;
   return out;
 }
 
-function round(value: number | null, digits: number): number | null {
-  if (value === null) return null;
-  const scale = 10 ** digits;
-  return Math.round(value * scale) / scale;
-}
-
 /**
- * The JSON line that ends the output: the setup and the medians, on one line.
+ * The JSON line that ends the output: the setup and the medians (rounded), on one line.
  *
  * @param report The measurements.
  * @returns One line of JSON (no newline).
- *
- * @example Usage
- * ```ts
- * function medianWall(report: BenchReport): number {
- *   return JSON.parse(formatJsonLine(report)).wall_s; // seconds
- * }
- * ```
  */
 export function formatJsonLine(report: BenchReport): string {
-  const medians = computeMedians(report);
-  const digitsOf = new Map(METRICS.map((metric) => [metric.key, metric.digits + 2]));
-  const rounded: Record<string, number | null> = {};
-  for (const [key, value] of Object.entries(medians)) {
-    rounded[key] = round(value, digitsOf.get(key) ?? 3);
-  }
-  const { setup } = report;
+  const digitsOf = new Map(METRICS.map(([key, , digits]) => [key, digits + 2]));
+  const rounded = Object.entries(computeMedians(report)).map(([key, value]) => {
+    const scale = 10 ** (digitsOf.get(key) ?? 3);
+    return [key, value === null ? null : Math.round(value * scale) / scale];
+  });
+  const { label, agencies, bets, bytes, repeat, fsync, batch } = report.setup;
   return JSON.stringify({
     bench: "loteria",
-    label: setup.label,
-    agencies: setup.agencies,
-    bets: setup.bets,
-    bytes: setup.bytes,
-    repeat: setup.repeat,
-    fsync: setup.fsync,
-    batch: setup.batch,
+    ...{ label, agencies, bets, bytes, repeat, fsync, batch },
     runs_ok: report.system.filter((run) => run.ok).length,
     runs_failed: report.system.filter((run) => !run.ok).length,
-    ...rounded,
+    ...Object.fromEntries(rounded),
   });
 }
 
 /**
- * The human part of the output: a heading, a Markdown table of min/median/max per
- * metric over verified runs, the ratio to the floor, and any failures.
+ * The human part of the output: a heading, the runs verified with the machine facts, a
+ * Markdown table of min/median/max per metric over verified runs, the ratio to the
+ * floor, and any failures.
  *
  * @param report The measurements.
  * @returns Markdown text ending with a newline.
- *
- * @example Usage
- * ```ts
- * function print(report: BenchReport): void {
- *   console.log(formatReport(report));
- *   console.log(formatJsonLine(report));
- * }
- * ```
  */
 export function formatReport(report: BenchReport): string {
-  const lines = [...headingLines(report), "", ...tableLines(report), ...failureLines(report)];
-  return lines.join("\n") + "\n";
-}
-
-/** The title line, a blank line and the runs verified with the machine facts. */
-function headingLines(report: BenchReport): string[] {
-  const { setup } = report;
+  const { setup, system, floor, latency } = report;
+  const verified = (runs: readonly FloorRun[]) =>
+    `${runs.filter((r) => r.ok).length}/${runs.length}`;
   const machine = Object.entries(report.machine).map(([k, v]) => `${k} ${v}`).join(", ");
-  const systemOk = report.system.filter((run) => run.ok).length;
-  const floorOk = report.floor.filter((run) => run.ok).length;
-  const latencyOk = report.latency.filter((run) => run.ok).length;
-  return [
+  const lines = [
     `### ${setup.label}: ${setup.agencies} agencies, ${formatNumber(setup.bets, 0)} bets, ` +
     `${formatNumber(setup.bytes / 1e6, 1)} MB, fsync ${setup.fsync}, batch ${setup.batch}`,
     "",
-    `Runs verified: system ${systemOk}/${report.system.length}, floor ${floorOk}/${report.floor.length}` +
-    (report.latency.length > 0 ? `, latency pass ${latencyOk}/${report.latency.length}` : "") +
+    `Runs verified: system ${verified(system)}, floor ${verified(floor)}` +
+    (latency.length > 0 ? `, latency pass ${verified(latency)}` : "") +
     (machine ? `. Machine: ${machine}.` : "."),
+    "",
+    "| metric | min | median | max |",
+    "|---|---:|---:|---:|",
   ];
-}
-
-/** The Markdown table: one row per metric, then the ratio to the floor. */
-function tableLines(report: BenchReport): string[] {
-  const lines = ["| metric | min | median | max |", "|---|---:|---:|---:|"];
-  for (const metric of METRICS) {
-    const spread = summarize(metric.values(report));
-    if (spread === undefined) {
-      lines.push(`| ${metric.label} | – | – | – |`);
-      continue;
-    }
-    const cells = [spread.min, spread.median, spread.max].map((v) =>
-      formatNumber(v, metric.digits)
-    );
-    lines.push(`| ${metric.label} | ${cells.join(" | ")} |`);
+  for (const [, label, digits, values] of METRICS) {
+    const spread = summarize(values(report));
+    const cells = spread
+      ? [spread.min, spread.median, spread.max].map((v) => formatNumber(v, digits))
+      : ["–", "–", "–"];
+    lines.push(`| ${label} | ${cells.join(" | ")} |`);
   }
   const ratio = computeMedians(report)["ratio"];
   lines.push(
@@ -337,36 +230,12 @@ function tableLines(report: BenchReport): string[] {
       ratio == null ? "–" : `${formatNumber(ratio, 1)}×`
     } | – |`,
   );
-  return lines;
-}
-
-/** A blank line and one line per failed run; nothing when every run passed. */
-function failureLines(report: BenchReport): string[] {
-  const failures = [
-    ...report.system.map((run, i) => ({ what: `system run ${i + 1}`, run })),
-    ...report.floor.map((run, i) => ({ what: `floor run ${i + 1}`, run })),
-    ...report.latency.map((run, i) => ({ what: `latency run ${i + 1}`, run })),
-  ].filter(({ run }) => !run.ok);
-  if (failures.length === 0) return [];
-  return [
-    "",
-    "Failed runs (not timed):",
-    ...failures.map(({ what, run }) => `- ${what}: ${run.failures.join("; ")}`),
-  ];
-}
-
-/**
- * A limit for a failure message: `0.1 s`, `12.5 s`, `375 s`, enough digits to tell
- * short limits apart.
- *
- * @param ms Milliseconds.
- * @returns The text.
- *
- * @example Usage
- * ```ts
- * formatSeconds(64_000); // "64 s"
- * ```
- */
-export function formatSeconds(ms: number): string {
-  return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+  const failed = [
+    ...system.map((run, i) => [`system run ${i + 1}`, run] as const),
+    ...floor.map((run, i) => [`floor run ${i + 1}`, run] as const),
+    ...latency.map((run, i) => [`latency run ${i + 1}`, run] as const),
+  ].filter(([, run]) => !run.ok);
+  if (failed.length > 0) lines.push("", "Failed runs (not timed):");
+  for (const [what, run] of failed) lines.push(`- ${what}: ${run.failures.join("; ")}`);
+  return lines.join("\n") + "\n";
 }

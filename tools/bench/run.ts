@@ -5,69 +5,56 @@
  *
  * @module
  */
-import { type BenchOptions, defaultRunTimeoutMs } from "./args.ts";
-import { prepareData, type PreparedData } from "./data.ts";
+import { join } from "node:path";
+import { buildBinaries } from "../build.ts";
+import type { BenchOptions } from "./args.ts";
+import { BENCH_DIR, prepareData } from "./data.ts";
 import { runFloor } from "./floor.ts";
-import { BENCH_DIR } from "./paths.ts";
 import { loadAverage, machineFacts } from "./proc.ts";
-import { ensurePrograms } from "./programs.ts";
 import {
   type BenchReport,
-  type BenchSetup,
   type FloorRun,
   formatNumber,
+  percentile,
   type SystemRun,
 } from "./report.ts";
-import { percentile } from "./stats.ts";
 import { runSystem, type SystemRunContext } from "./system.ts";
 
-/** Scratch directories in use, removed on a signal too. */
-const scratchDirs = new Set<string>();
+/** Scratch folders in use, removed on a signal too. */
+export const scratchDirs: Set<string> = new Set();
 
-/**
- * Removes the scratch directories of runs in progress, synchronously (for a signal
- * handler that exits right after). Best effort: a process may still hold files.
- *
- * @example Usage
- * ```ts
- * Deno.addSignalListener("SIGINT", () => {
- *   removeScratchDirsSync();
- *   Deno.exit(130);
- * });
- * ```
- */
-export function removeScratchDirsSync(): void {
-  for (const dir of scratchDirs) {
-    try {
-      Deno.removeSync(dir, { recursive: true });
-    } catch {
-      // Best effort: the processes may still hold files for a moment.
-    }
-  }
+/** `1.234 s`, or why the run failed. */
+function describeRun(run: FloorRun): string {
+  return run.ok ? `${(run.wallMs / 1000).toFixed(3)} s` : `FAILED: ${run.failures.join("; ")}`;
 }
 
 /**
- * Runs the whole benchmark: prepares data, then alternates floor and system runs
- * (`runs` of each, so both see the same machine state), then the latency runs.
+ * Runs the whole benchmark.
  *
  * @param options The parsed options.
  * @param log Progress sink (stderr in the CLI).
  * @returns The report.
- *
- * @example Usage
- * ```ts
- * const report = await runBench(parseBenchArgs(["--runs", "1"]), console.error);
- * console.log(formatReport(report));
- * ```
  */
 export async function runBench(
   options: BenchOptions,
   log: (message: string) => void,
 ): Promise<BenchReport> {
   const data = await prepareData(options, log);
-  const programs = await ensurePrograms(log);
+  // The programs as the sources are now (not timed).
+  log(await buildBinaries());
   const loadAtStart = await loadAverage();
-  const setup = describeSetup(data, options);
+  const sum = (get: (file: (typeof data.files)[number]) => number) =>
+    data.files.reduce((total, file) => total + get(file), 0);
+  const setup = {
+    label: data.label,
+    agencies: data.files.length,
+    bets: sum((file) => file.rows),
+    bytes: sum((file) => file.bytes),
+    winners: sum((file) => file.winners),
+    repeat: options.repeat,
+    fsync: options.fsync,
+    batch: options.batch,
+  };
   log(
     `${setup.label}: ${setup.agencies} agencies, ${formatNumber(setup.bets, 0)} bets, ` +
       `${formatNumber(setup.bytes / 1e6, 1)} MB, ${setup.winners} winners`,
@@ -75,78 +62,46 @@ export async function runBench(
   await Deno.mkdir(BENCH_DIR, { recursive: true });
   const scratch = await Deno.makeTempDir({ dir: BENCH_DIR, prefix: "run-" });
   scratchDirs.add(scratch);
+  const root = new URL("../../bin/", import.meta.url).pathname;
   const ctx: SystemRunContext = {
     data,
     fsync: options.fsync,
     batch: options.batch,
-    serverBin: programs.server,
-    clientBin: programs.client,
+    serverBin: join(root, "server"),
+    clientBin: join(root, "client"),
     scratch,
-    timeoutMs: options.timeoutMs ?? defaultRunTimeoutMs(setup.bets),
+    // Default: 60 s plus 1 s per 25,000 bets.
+    timeoutMs: options.timeoutMs ?? 60_000 + Math.ceil(setup.bets / 25_000) * 1000,
     log,
   };
   try {
-    const { system, floor } = await timedRuns(ctx, options.runs);
-    const latency = await latencyRuns(ctx, options.latencyRuns);
+    const system: SystemRun[] = [];
+    const floor: FloorRun[] = [];
+    for (let i = 1; i <= options.runs; i++) {
+      floor.push(await runFloor(data, ctx));
+      log(`floor ${i}/${options.runs}: ${describeRun(floor.at(-1)!)}`);
+      const run = await runSystem(ctx, { name: `run ${i}/${options.runs}`, withProxy: false });
+      system.push(run);
+      const rate = run.ok ? ` (${formatNumber(setup.bets / (run.wallMs / 1000), 0)} bets/s)` : "";
+      log(`run ${i}/${options.runs}: ${describeRun(run)}${rate}`);
+    }
+    const latency: SystemRun[] = [];
+    for (let i = 1; i <= options.latencyRuns; i++) {
+      const run = await runSystem(ctx, {
+        name: `latency ${i}/${options.latencyRuns}`,
+        withProxy: true,
+      });
+      latency.push(run);
+      const acks = run.ackLatenciesMs ?? [];
+      const extra = run.ok
+        ? ` (${acks.length} acks, p50 ${percentile(acks, 50)?.toFixed(2)} ms, ` +
+          `p99 ${percentile(acks, 99)?.toFixed(2)} ms; not timed)`
+        : "";
+      log(`latency ${i}/${options.latencyRuns}: ${describeRun(run)}${extra}`);
+    }
     return { setup, system, floor, latency, machine: await machineFacts(loadAtStart) };
   } finally {
     await Deno.remove(scratch, { recursive: true }).catch(() => {});
     scratchDirs.delete(scratch);
   }
-}
-
-function describeSetup(data: PreparedData, options: BenchOptions): BenchSetup {
-  return {
-    label: data.label,
-    agencies: data.files.length,
-    bets: data.files.reduce((sum, file) => sum + file.rows, 0),
-    bytes: data.files.reduce((sum, file) => sum + file.bytes, 0),
-    winners: data.files.reduce((sum, file) => sum + file.winners, 0),
-    repeat: options.repeat,
-    fsync: options.fsync,
-    batch: options.batch,
-  };
-}
-
-/** `1.234 s`, or why the run failed. */
-function describeRun(run: FloorRun | SystemRun): string {
-  return run.ok ? `${(run.wallMs / 1000).toFixed(3)} s` : `FAILED: ${run.failures.join("; ")}`;
-}
-
-/** `runs` pairs of a floor run then a system run. */
-async function timedRuns(
-  ctx: SystemRunContext,
-  runs: number,
-): Promise<{ system: SystemRun[]; floor: FloorRun[] }> {
-  const bets = ctx.data.files.reduce((sum, file) => sum + file.rows, 0);
-  const system: SystemRun[] = [];
-  const floor: FloorRun[] = [];
-  for (let i = 1; i <= runs; i++) {
-    const floorRun = await runFloor(ctx.data, ctx);
-    floor.push(floorRun);
-    ctx.log(`floor ${i}/${runs}: ${describeRun(floorRun)}`);
-    const run = await runSystem(ctx, { name: `run ${i}/${runs}`, withProxy: false });
-    system.push(run);
-    const extra = run.ok
-      ? ` (${formatNumber(bets / (run.wallMs / 1000), 0)} bets/s, draw ${run.drawMs ?? "?"} ms)`
-      : "";
-    ctx.log(`run ${i}/${runs}: ${describeRun(run)}${extra}`);
-  }
-  return { system, floor };
-}
-
-/** `runs` untimed system runs through the ack-latency proxy. */
-async function latencyRuns(ctx: SystemRunContext, runs: number): Promise<SystemRun[]> {
-  const latency: SystemRun[] = [];
-  for (let i = 1; i <= runs; i++) {
-    const run = await runSystem(ctx, { name: `latency ${i}/${runs}`, withProxy: true });
-    latency.push(run);
-    const extra = run.ok
-      ? ` (${run.ackLatenciesMs?.length ?? 0} acks, p50 ${
-        percentile(run.ackLatenciesMs ?? [], 50)?.toFixed(2)
-      } ms, p99 ${percentile(run.ackLatenciesMs ?? [], 99)?.toFixed(2)} ms; not timed)`
-      : "";
-    ctx.log(`latency ${i}/${runs}: ${describeRun(run)}${extra}`);
-  }
-  return latency;
 }

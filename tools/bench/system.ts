@@ -8,36 +8,29 @@
  * @module
  */
 import { join } from "node:path";
+import { LogAction } from "../../shared/log.ts";
 import { parseLogLine } from "../../shared/log_line.ts";
-import type { FsyncMode } from "./args.ts";
+import { freePort, lastLine } from "../_cli.ts";
+import type { FsyncPolicy } from "../../server/storage.ts";
 import type { PreparedData } from "./data.ts";
 import { AckLatencyProxy } from "./latency_proxy.ts";
 import { reapedChildrenCpuMs, RssSampler } from "./proc.ts";
-import {
-  baseEnv,
-  freePort,
-  isLive,
-  kill,
-  lastLine,
-  spawn,
-  type Tracked,
-  within,
-} from "./processes.ts";
-import { formatNumber, formatSeconds, type SystemRun } from "./report.ts";
+import { baseEnv, isLive, kill, spawn, type Tracked, within } from "./processes.ts";
+import { formatNumber, type SystemRun } from "./report.ts";
 
 /** What one run needs besides its name. */
 export interface SystemRunContext {
   /** The agency files. */
   readonly data: PreparedData;
   /** The server's `SERVER_FSYNC`. */
-  readonly fsync: FsyncMode;
+  readonly fsync: FsyncPolicy;
   /** The agencies' `batch.maxAmount`. */
   readonly batch: number;
   /** `bin/server`. */
   readonly serverBin: string;
   /** `bin/client`. */
   readonly clientBin: string;
-  /** This invocation's scratch directory under `.bench/`. */
+  /** This invocation's scratch folder under `.bench/`. */
   readonly scratch: string;
   /** The limit of the agencies' part of the run. */
   readonly timeoutMs: number;
@@ -45,92 +38,49 @@ export interface SystemRunContext {
   readonly log: (message: string) => void;
 }
 
-/** Options of {@linkcode runSystem}. */
-export interface SystemRunOptions {
-  /** For progress lines, e.g. `run 2/3`. */
-  readonly name: string;
-  /** Whether agencies talk through the ack-latency proxy. */
-  readonly withProxy: boolean;
-}
-
-const SERVER_READY_MS = 30_000;
-const SERVER_STOP_MS = 15_000;
-const PROGRESS_EVERY_MS = 2000;
-
 /**
  * Runs the system once: fresh storage, server, every agency at once, checks.
  *
  * @param ctx Data, programs and limits.
- * @param options The run's name and whether it goes through the latency proxy.
+ * @param options The run's name (`run 2/3`) and whether agencies talk through the
+ *   ack-latency proxy.
  * @returns The measurements (not ok when any check failed).
- *
- * @example Usage
- * ```ts
- * const run = await runSystem(ctx, { name: "run 1/3", withProxy: false });
- * if (run.ok) console.log(run.wallMs);
- * ```
  */
 export async function runSystem(
   ctx: SystemRunContext,
-  options: SystemRunOptions,
+  options: { readonly name: string; readonly withProxy: boolean },
 ): Promise<SystemRun> {
   const dir = await Deno.makeTempDir({ dir: ctx.scratch, prefix: "system-" });
-  const run = new Run(ctx, options, dir);
+  const run = new Run(ctx, options.name, dir);
   try {
-    return await run.execute();
+    return await run.execute(options.withProxy);
   } finally {
     await run.cleanup();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
 
-/** The course's `config.ini` for the server: course keys only, the rest comes from env. */
-function serverIni(port: number): string {
-  // Course keys only; everything else comes from env so no user file skews a run.
-  return `[DEFAULT]\nSERVER_PORT = ${port}\nSERVER_IP = 127.0.0.1\nSERVER_LISTEN_BACKLOG = 128\nLOGGING_LEVEL = INFO\n`;
-}
-
-/** The course's `config.yaml` for the agencies. */
-function clientYaml(address: string, batch: number): string {
-  return `server:\n  address: "${address}"\nloop:\n  amount: 5\n  period: "5s"\nlog:\n  level: "INFO"\nbatch:\n  maxAmount: ${batch}\n`;
-}
-
 async function countNewlines(path: string): Promise<number> {
   let lines = 0;
   using file = await Deno.open(path);
   const buf = new Uint8Array(1 << 20);
-  for (;;) {
-    const n = await file.read(buf);
-    if (n === null) break;
+  for (let n = await file.read(buf); n !== null; n = await file.read(buf)) {
     for (let i = 0; i < n; i++) if (buf[i] === 0x0a) lines++;
   }
   return lines;
 }
 
-/** `{ [key]: value }`, or `{}` when the value is undefined (optional fields stay absent). */
-function optional<K extends string>(
-  key: K,
-  value: number | undefined,
-): { [P in K]?: number } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: number };
-}
-
 /** The server's line for a stored batch, up to its bet count. */
-const RECEIVED = "action: apuesta_recibida | result: success | cantidad: ";
+const RECEIVED = `action: ${LogAction.APUESTA_RECIBIDA} | result: success | cantidad: `;
 
 /** What the server's output says as the run goes. */
 class ServerLog {
-  readonly ready: Promise<void>;
-  #markReady: () => void = () => {};
+  readonly ready = Promise.withResolvers<void>();
   sorteoLines = 0;
   drawMs: number | undefined;
   drawWinners: number | undefined;
   fails = 0;
   received = 0;
-
-  constructor() {
-    this.ready = new Promise<void>((done) => (this.#markReady = done));
-  }
 
   onLine(line: string): void {
     // One such line per batch (7,870 at 10×): counted without a full parse, which keeps
@@ -141,15 +91,12 @@ class ServerLog {
       return;
     }
     const parsed = parseLogLine(line);
-    if (!parsed) return;
-    if (parsed.result === "fail") this.fails++;
-    if (parsed.action === "accept_connections" && parsed.result === "in_progress") {
-      this.#markReady();
-    } else if (parsed.action === "apuesta_recibida" && parsed.result === "success") {
-      this.received += Number(parsed.fields.get("cantidad")) || 0;
-    } else if (parsed.action === "progreso") {
+    if (parsed?.result === "fail") this.fails++;
+    if (parsed?.action === LogAction.ACCEPT_CONNECTIONS && parsed.result === "in_progress") {
+      this.ready.resolve();
+    } else if (parsed?.action === LogAction.PROGRESO) {
       this.received = Math.max(this.received, Number(parsed.fields.get("apuestas")) || 0);
-    } else if (parsed.action === "sorteo" && parsed.result === "success") {
+    } else if (parsed?.action === LogAction.SORTEO && parsed.result === "success") {
       this.sorteoLines++;
       this.drawMs = Number(parsed.fields.get("ms"));
       this.drawWinners = Number(parsed.fields.get("ganadores"));
@@ -167,13 +114,11 @@ class ClientLog {
 
   onLine(line: string, at: number): void {
     const parsed = parseLogLine(line);
-    if (!parsed) return;
-    if (parsed.result === "fail") this.failLines++;
-    if (parsed.action === "config" && this.configAt === undefined) this.configAt = at;
-    if (parsed.action === "apuestas_enviadas" && parsed.result === "success") {
-      this.ackedAt = at;
-    }
-    if (parsed.action === "consulta_ganadores" && parsed.result === "success") {
+    if (parsed?.result === "fail") this.failLines++;
+    if (parsed?.action === LogAction.CONFIG) this.configAt ??= at;
+    if (parsed?.result !== "success") return;
+    if (parsed.action === LogAction.APUESTAS_ENVIADAS) this.ackedAt = at;
+    if (parsed.action === LogAction.CONSULTA_GANADORES) {
       this.winnersAt = at;
       this.winners = Number(parsed.fields.get("cant_ganadores"));
     }
@@ -182,19 +127,10 @@ class ClientLog {
 
 type ExitStatus = Awaited<Tracked["exited"]>;
 
-/** When the agencies started and what the CPU counters said around the run, ms. */
-interface Timing {
-  readonly started: number;
-  readonly wallMs: number;
-  readonly cpuBeforeClients: number | undefined;
-  readonly cpuAfterClients: number | undefined;
-  readonly cpuAfterServer: number | undefined;
-}
-
 /** The state of one run, so each step is a small method. */
 class Run {
   readonly #ctx: SystemRunContext;
-  readonly #options: SystemRunOptions;
+  readonly #name: string;
   readonly #dir: string;
   readonly #storage: string;
   readonly #failures: string[] = [];
@@ -206,182 +142,161 @@ class Run {
   #serverExit: Promise<ExitStatus> | undefined;
   #proxy: AckLatencyProxy | undefined;
   #progress: ReturnType<typeof setInterval> | undefined;
-  #timeout: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(ctx: SystemRunContext, options: SystemRunOptions, dir: string) {
+  constructor(ctx: SystemRunContext, name: string, dir: string) {
     this.#ctx = ctx;
-    this.#options = options;
+    this.#name = name;
     this.#dir = dir;
     this.#storage = join(dir, "storage", "bets.csv");
   }
 
-  async execute(): Promise<SystemRun> {
+  async execute(withProxy: boolean): Promise<SystemRun> {
     const port = freePort();
     const up = await this.#startServer(port);
-    if (up !== "ready") {
-      this.#failures.push(
-        up === "exited"
-          ? `server exited before accepting connections: ${lastLine(this.#server!.tail)}`
-          : `server did not log accept_connections within ${SERVER_READY_MS / 1000} s`,
-      );
-      return { ok: false, failures: this.#failures, wallMs: NaN };
-    }
-    if (this.#options.withProxy) this.#proxy = new AckLatencyProxy(port);
-    const address = `127.0.0.1:${this.#proxy ? this.#proxy.port : port}`;
+    if (up !== undefined) return { ok: false, failures: [up], wallMs: NaN };
+    if (withProxy) this.#proxy = new AckLatencyProxy(port);
+    const address = `127.0.0.1:${this.#proxy?.port ?? port}`;
     const yaml = join(this.#dir, "client.yaml");
-    await Deno.writeTextFile(yaml, clientYaml(address, this.#ctx.batch));
-
+    // The course's config.yaml; the rest comes from env so no user file skews a run.
+    await Deno.writeTextFile(
+      yaml,
+      `server:\n  address: "${address}"\nloop:\n  amount: 5\n  period: "5s"\nlog:\n  level: "INFO"\n` +
+        `batch:\n  maxAmount: ${this.#ctx.batch}\n`,
+    );
     // Everything is ready; the clock starts with the first agency.
     const cpuBeforeClients = reapedChildrenCpuMs();
     const started = performance.now();
-    const exits = this.#startAgencies(address, yaml);
-    const { clientExits, stoppedByBench } = await this.#awaitAgencies(exits, started);
+    const { exits, stoppedByBench } = await this.#runAgencies(address, yaml, started);
     const cpuAfterClients = reapedChildrenCpuMs();
-    const wallMs = Math.max(...clientExits.map((exit) => exit.at)) - started;
-    clearInterval(this.#progress);
-    this.#progress = undefined;
+    const wallMs = Math.max(...exits.map((exit) => exit.at)) - started;
     await Promise.all(this.#clients.map((client) => client.drained));
-
     const cpuAfterServer = await this.#stopServer();
-    this.#checkAgencies(clientExits, stoppedByBench);
+    this.#checkAgencies(exits, stoppedByBench);
     await this.#checkServer();
-    return this.#result({ started, wallMs, cpuBeforeClients, cpuAfterClients, cpuAfterServer });
+
+    const latest = (get: (log: ClientLog) => number | undefined): number | undefined => {
+      const times = this.#clientLogs.map(get);
+      return times.every((t) => t !== undefined) ? Math.max(...times) - started : undefined;
+    };
+    const span = (from?: number, to?: number) =>
+      from === undefined || to === undefined ? undefined : to - from;
+    const clientPeak = Math.max(0, ...this.#clients.map((c) => this.#sampler.peakKb(c.pid) ?? 0));
+    if (this.#proxy?.latenciesMs.length === 0) {
+      this.#failures.push("the proxy saw no acknowledged batch");
+    }
+    const measured = {
+      startupMs: latest((log) => log.configAt),
+      ackedMs: latest((log) => log.ackedAt),
+      winnersMs: latest((log) => log.winnersAt),
+      drawMs: this.#serverLog.drawMs,
+      serverRssKb: this.#sampler.peakKb(this.#server!.pid),
+      clientRssKb: clientPeak || undefined,
+      serverCpuMs: span(cpuAfterClients, cpuAfterServer),
+      clientCpuMs: span(cpuBeforeClients, cpuAfterClients),
+      ackLatenciesMs: this.#proxy?.latenciesMs,
+    };
+    // Measurements that were not taken stay absent.
+    const taken = Object.entries(measured).filter(([, value]) => value !== undefined);
+    return {
+      ok: this.#failures.length === 0,
+      failures: this.#failures,
+      wallMs,
+      ...Object.fromEntries(taken),
+    };
   }
 
   /** Stops whatever still runs; safe to call after any step failed. */
   async cleanup(): Promise<void> {
-    if (this.#progress !== undefined) clearInterval(this.#progress);
-    clearTimeout(this.#timeout);
-    for (const client of this.#clients) kill(client, "SIGKILL");
-    if (this.#server) kill(this.#server, "SIGKILL");
+    clearInterval(this.#progress);
     const all = [...this.#clients, ...(this.#server ? [this.#server] : [])];
+    for (const tracked of all) kill(tracked, "SIGKILL");
     await Promise.all(all.map((tracked) => tracked.exited));
     this.#sampler.stop();
     await this.#proxy?.close();
   }
 
-  /** The measurements, from the timings and what the logs and the sampler saw. */
-  #result(timing: Timing): SystemRun {
-    const { started } = timing;
-    const latest = (get: (log: ClientLog) => number | undefined): number | undefined => {
-      const times = this.#clientLogs.map(get);
-      return times.every((t) => t !== undefined) ? Math.max(...times) - started : undefined;
-    };
-    const span = (from: number | undefined, to: number | undefined): number | undefined =>
-      from === undefined || to === undefined ? undefined : to - from;
-    const clientPeaks = this.#clients.map((client) => this.#sampler.peakKb(client.pid) ?? 0);
-    const { drawMs } = this.#serverLog;
-    const run: SystemRun = {
-      ok: this.#failures.length === 0,
-      failures: this.#failures,
-      wallMs: timing.wallMs,
-      ...optional("startupMs", latest((log) => log.configAt)),
-      ...optional("ackedMs", latest((log) => log.ackedAt)),
-      ...optional("winnersMs", latest((log) => log.winnersAt)),
-      ...optional("drawMs", Number.isFinite(drawMs) ? drawMs : undefined),
-      ...optional("serverRssKb", this.#sampler.peakKb(this.#server!.pid)),
-      ...optional("clientRssKb", Math.max(0, ...clientPeaks) || undefined),
-      ...optional("serverCpuMs", span(timing.cpuAfterClients, timing.cpuAfterServer)),
-      ...optional("clientCpuMs", span(timing.cpuBeforeClients, timing.cpuAfterClients)),
-      ...(this.#proxy ? { ackLatenciesMs: this.#proxy.latenciesMs } : {}),
-    };
-    if (this.#proxy && this.#proxy.latenciesMs.length === 0) {
-      return {
-        ...run,
-        ok: false,
-        failures: [...this.#failures, "the proxy saw no acknowledged batch"],
-      };
-    }
-    return run;
+  /** Tracks a process's memory until it exits; resolves with its exit. */
+  #sampled(tracked: Tracked): Promise<ExitStatus> {
+    this.#sampler.track(tracked.pid);
+    return tracked.exited.then((exit) => {
+      this.#sampler.untrack(tracked.pid);
+      return exit;
+    });
   }
 
-  /** Starts the server with fresh storage and waits until it accepts connections. */
-  async #startServer(port: number): Promise<"ready" | "exited" | "timeout"> {
-    const ctx = this.#ctx;
+  /** Starts the server with fresh storage; returns why it is not accepting connections. */
+  async #startServer(port: number): Promise<string | undefined> {
     await Deno.mkdir(join(this.#dir, "storage"));
     const ini = join(this.#dir, "server.ini");
-    await Deno.writeTextFile(ini, serverIni(port));
-    const server = spawn(ctx.serverBin, {
+    // The course's config.ini; the rest comes from env.
+    await Deno.writeTextFile(
+      ini,
+      `[DEFAULT]\nSERVER_PORT = ${port}\nSERVER_IP = 127.0.0.1\nSERVER_LISTEN_BACKLOG = 128\nLOGGING_LEVEL = INFO\n`,
+    );
+    this.#server = spawn(this.#ctx.serverBin, {
       env: {
         ...baseEnv(),
         SERVER_CONFIG: ini,
         SERVER_PORT: String(port),
         SERVER_LISTEN_ADDRESS: "127.0.0.1",
-        SERVER_AGENCIES: String(ctx.data.files.length),
+        SERVER_AGENCIES: String(this.#ctx.data.files.length),
         SERVER_STORAGE_PATH: this.#storage,
-        SERVER_FSYNC: ctx.fsync,
+        SERVER_FSYNC: this.#ctx.fsync,
         LOGGING_LEVEL: "INFO",
       },
       onLine: (line) => this.#serverLog.onLine(line),
     });
-    this.#server = server;
-    this.#sampler.track(server.pid);
-    this.#serverExit = server.exited.then((exit) => {
-      this.#sampler.untrack(server.pid);
-      return exit;
-    });
-    const up = await Promise.race([
-      this.#serverLog.ready.then(() => "ready" as const),
-      this.#serverExit.then(() => "exited" as const),
-      new Promise<"timeout">((done) => {
-        this.#timeout = setTimeout(() => done("timeout"), SERVER_READY_MS);
-      }),
-    ]);
-    clearTimeout(this.#timeout);
-    return up;
+    this.#serverExit = this.#sampled(this.#server);
+    let exited = false;
+    this.#serverExit.then(() => exited = true);
+    if (await within(Promise.race([this.#serverLog.ready.promise, this.#serverExit]), 30_000)) {
+      if (!exited) return undefined;
+      return `server exited before accepting connections: ${
+        lastLine(this.#server.tail.join("\n"))
+      }`;
+    }
+    return "server did not log accept_connections within 30 s";
   }
 
-  /** Starts every agency at once; returns their exits (sampling stops at each). */
-  #startAgencies(address: string, yaml: string): Promise<ExitStatus>[] {
-    const ctx = this.#ctx;
-    for (const file of ctx.data.files) {
+  /**
+   * Starts every agency at once and waits for them, printing progress. One agency
+   * failing means the draw never comes, so the others are stopped at once; so are all
+   * of them at the time limit.
+   */
+  async #runAgencies(
+    address: string,
+    yaml: string,
+    started: number,
+  ): Promise<{ exits: ExitStatus[]; stoppedByBench: Set<number> }> {
+    const { data, clientBin, batch, timeoutMs, log } = this.#ctx;
+    const exits = data.files.map((file) => {
       const clientLog = new ClientLog();
       this.#clientLogs.push(clientLog);
-      const client = spawn(ctx.clientBin, {
+      const client = spawn(clientBin, {
         env: {
           ...baseEnv(),
           CLI_ID: String(file.agency),
           CLI_CONFIG: yaml,
           CLI_SERVER_ADDRESS: address,
           CLI_DATA_PATH: file.path,
-          CLI_BATCH_MAXAMOUNT: String(ctx.batch),
+          CLI_BATCH_MAXAMOUNT: String(batch),
           CLI_LOG_LEVEL: "INFO",
           CLI_MODE: "agency",
         },
         onLine: (line, at) => clientLog.onLine(line, at),
       });
       this.#clients.push(client);
-      this.#sampler.track(client.pid);
-    }
-    return this.#clients.map((client) =>
-      client.exited.then((exit) => {
-        this.#sampler.untrack(client.pid);
-        return exit;
-      })
-    );
-  }
-
-  /**
-   * Waits for every agency, printing progress. One agency failing means the draw never
-   * comes, so the others are stopped at once; so are all of them at the time limit.
-   */
-  async #awaitAgencies(
-    exits: Promise<ExitStatus>[],
-    started: number,
-  ): Promise<{ clientExits: ExitStatus[]; stoppedByBench: Set<number> }> {
-    const ctx = this.#ctx;
-    const clients = this.#clients;
-    const totalBets = ctx.data.files.reduce((sum, file) => sum + file.rows, 0);
+      return this.#sampled(client);
+    });
+    const totalBets = data.files.reduce((sum, file) => sum + file.rows, 0);
     this.#progress = setInterval(() => {
-      const done = clients.filter((client) => !isLive(client)).length;
-      const seconds = ((performance.now() - started) / 1000).toFixed(1);
-      ctx.log(
-        `${this.#options.name}: ${seconds} s, server received ~${
-          formatNumber(this.#serverLog.received, 0)
-        } of ` +
-          `${formatNumber(totalBets, 0)} bets, ${done}/${clients.length} agencies exited`,
+      const done = this.#clients.filter((client) => !isLive(client)).length;
+      log(
+        `${this.#name}: ${((performance.now() - started) / 1000).toFixed(1)} s, server received ~` +
+          `${formatNumber(this.#serverLog.received, 0)} of ${formatNumber(totalBets, 0)} bets, ` +
+          `${done}/${this.#clients.length} agencies exited`,
       );
-    }, PROGRESS_EVERY_MS);
+    }, 2000);
     const allExited = Promise.all(exits);
     const firstFailure = Promise.race(
       exits.map((exit) =>
@@ -389,105 +304,78 @@ class Run {
       ),
     );
     const stoppedByBench = new Set<number>();
-    const outcome = await Promise.race([
-      allExited.then(() => "done" as const),
-      firstFailure.then(() => "failed" as const),
-      new Promise<"timeout">((done) => {
-        this.#timeout = setTimeout(() => done("timeout"), ctx.timeoutMs);
-      }),
-    ]);
-    clearTimeout(this.#timeout);
-    if (outcome !== "done") {
-      if (outcome === "timeout") {
-        this.#failures.push(`timed out after ${formatSeconds(ctx.timeoutMs)}`);
-      }
-      clients.forEach((client, i) => {
-        if (!isLive(client)) return;
-        stoppedByBench.add(i);
-        kill(client, "SIGKILL");
-      });
+    if (!(await within(Promise.race([allExited, firstFailure]), timeoutMs))) {
+      this.#failures.push(`timed out after ${Math.round(timeoutMs / 1000)} s`);
     }
-    return { clientExits: await allExited, stoppedByBench };
+    this.#clients.forEach((client, i) => {
+      if (!isLive(client)) return;
+      stoppedByBench.add(i);
+      kill(client, "SIGKILL");
+    });
+    const result = { exits: await allExited, stoppedByBench };
+    clearInterval(this.#progress);
+    return result;
   }
 
-  /**
-   * SIGTERM, then checks the server exits 0 within the limit. Returns the reaped
-   * children's CPU time read as soon as the server has exited.
-   */
+  /** SIGTERM, then checks the server exits 0 in time; returns the reaped children's CPU. */
   async #stopServer(): Promise<number | undefined> {
     const server = this.#server!;
     kill(server, "SIGTERM");
-    if (!(await within(this.#serverExit!, SERVER_STOP_MS))) {
-      this.#failures.push(`server did not exit within ${SERVER_STOP_MS / 1000} s of SIGTERM`);
+    if (!(await within(this.#serverExit!, 15_000))) {
+      this.#failures.push("server did not exit within 15 s of SIGTERM");
       kill(server, "SIGKILL");
     }
     const status = await this.#serverExit!;
     const cpuAfterServer = reapedChildrenCpuMs();
     await server.drained;
     if (status.code !== 0) {
+      const how = status.signal ?? `code ${status.code}`;
       this.#failures.push(
-        `server exited with ${status.signal ?? `code ${status.code}`} after SIGTERM: ${
-          lastLine(server.tail)
-        }`,
+        `server exited with ${how} after SIGTERM: ${lastLine(server.tail.join("\n"))}`,
       );
     }
     return cpuAfterServer;
   }
 
   /** Each agency exited 0, reported its number of winners and logged no failure. */
-  #checkAgencies(clientExits: readonly ExitStatus[], stoppedByBench: ReadonlySet<number>): void {
-    clientExits.forEach((exit, i) => {
-      const file = this.#ctx.data.files[i]!;
+  #checkAgencies(exits: readonly ExitStatus[], stoppedByBench: ReadonlySet<number>): void {
+    exits.forEach((exit, i) => {
+      const { agency, winners } = this.#ctx.data.files[i]!;
       const clientLog = this.#clientLogs[i]!;
       if (stoppedByBench.has(i)) {
-        this.#failures.push(`agency ${file.agency} stopped by the bench`);
+        this.#failures.push(`agency ${agency} stopped by the bench`);
       } else if (exit.code !== 0) {
+        const how = exit.signal ?? `code ${exit.code}`;
         this.#failures.push(
-          `agency ${file.agency} exited with ${exit.signal ?? `code ${exit.code}`}: ${
-            lastLine(this.#clients[i]!.tail)
-          }`,
+          `agency ${agency} exited with ${how}: ${lastLine(this.#clients[i]!.tail.join("\n"))}`,
         );
-      } else if (clientLog.winners !== file.winners) {
+      } else if (clientLog.winners !== winners) {
         this.#failures.push(
-          `agency ${file.agency} reported cant_ganadores ${
+          `agency ${agency} reported cant_ganadores ${
             clientLog.winners ?? "none"
-          }, expected ${file.winners}`,
+          }, expected ${winners}`,
         );
       }
       if (clientLog.failLines > 0) {
-        this.#failures.push(
-          `agency ${file.agency} logged ${clientLog.failLines} "result: fail" lines`,
-        );
+        this.#failures.push(`agency ${agency} logged ${clientLog.failLines} "result: fail" lines`);
       }
     });
   }
 
   /** The server logged no failure and one draw with every winner, and stored every bet. */
   async #checkServer(): Promise<void> {
-    const { data } = this.#ctx;
-    const serverLog = this.#serverLog;
-    if (serverLog.fails > 0) {
-      this.#failures.push(`server logged ${serverLog.fails} "result: fail" lines`);
+    const { files } = this.#ctx.data;
+    const { fails, sorteoLines, drawWinners } = this.#serverLog;
+    if (fails > 0) this.#failures.push(`server logged ${fails} "result: fail" lines`);
+    if (sorteoLines !== 1) {
+      this.#failures.push(`server logged sorteo ${sorteoLines} times, expected once`);
     }
-    if (serverLog.sorteoLines !== 1) {
-      this.#failures.push(`server logged sorteo ${serverLog.sorteoLines} times, expected once`);
+    const winners = files.reduce((sum, file) => sum + file.winners, 0);
+    if (sorteoLines === 1 && drawWinners !== winners) {
+      this.#failures.push(`server's sorteo says ${drawWinners} winners, expected ${winners}`);
     }
-    const expectedWinners = data.files.reduce((sum, file) => sum + file.winners, 0);
-    if (serverLog.sorteoLines === 1 && serverLog.drawWinners !== expectedWinners) {
-      this.#failures.push(
-        `server's sorteo says ${serverLog.drawWinners} winners, expected ${expectedWinners}`,
-      );
-    }
-    const totalBets = data.files.reduce((sum, file) => sum + file.rows, 0);
-    try {
-      const lines = await countNewlines(this.#storage);
-      if (lines !== totalBets) {
-        this.#failures.push(`bets.csv has ${lines} lines, expected ${totalBets}`);
-      }
-    } catch (error) {
-      this.#failures.push(
-        `cannot read bets.csv: ${error instanceof Error ? error.message : error}`,
-      );
-    }
+    const bets = files.reduce((sum, file) => sum + file.rows, 0);
+    const lines = await countNewlines(this.#storage).catch((error) => `unreadable (${error})`);
+    if (lines !== bets) this.#failures.push(`bets.csv has ${lines} lines, expected ${bets}`);
   }
 }

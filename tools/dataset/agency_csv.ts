@@ -6,16 +6,48 @@
  * @module
  */
 import { WINNING_NUMBER } from "../../shared/bet.ts";
+import { mulberry32 } from "../../shared/_random.ts";
+import { UsageError } from "../_cli.ts";
 import { COMPOUND_NAMES, FEMALE_NAMES, LAST_NAMES, MALE_NAMES } from "./names.ts";
-import {
-  checkInteger,
-  checkShare,
-  DATASET_DEFAULTS,
-  MAX_AGENCIES,
-  MAX_BETS_PER_AGENCY,
-  MAX_SEED,
-} from "./options.ts";
-import { below, createDniPermutation, createRandom, DNI_COUNT, mix32 } from "./random.ts";
+import { below, createDniPermutation, DNI_COUNT, mix32 } from "./random.ts";
+
+/** Defaults of the generator and of `generate`/`ensure`. */
+export const DATASET_DEFAULTS = {
+  /** Where agency files live. */
+  dir: ".data",
+  /** Number of agency files. */
+  agencies: 5,
+  /** Rows in each file. */
+  betsPerAgency: 20_000,
+  /** PRNG seed. */
+  seed: 42,
+  /** Share of rows whose number is the winning number, 7574. */
+  winnerShare: 0.001,
+} as const;
+
+/**
+ * Checks that an option is a number in a range (a whole one unless `whole` is false).
+ *
+ * @param name The option, as the message names it (e.g. `bets per agency`).
+ * @param value The value.
+ * @param range The smallest and largest allowed values.
+ * @param whole Whether it must be a whole number.
+ * @throws {UsageError} If the value is out of range.
+ */
+export function checkOption(
+  name: string,
+  value: number,
+  range: [number, number],
+  whole = true,
+): void {
+  if (!(value >= range[0] && value <= range[1]) || (whole && !Number.isSafeInteger(value))) {
+    throw new UsageError(
+      `Cannot generate dataset: ${name} must be a ${whole ? "whole " : ""}number from ${
+        range[0]
+      } to ${range[1]}, got ${value}`,
+    );
+  }
+}
 
 const encoder = new TextEncoder();
 
@@ -38,12 +70,7 @@ const MAX_ROW_BYTES = Math.max(
   longest(COMPOUND_BYTES),
 ) + longest(LAST_BYTES) + 8 + 10 + 4 + 4 + 2;
 
-const COMMA = 0x2c;
-const SPACE = 0x20;
-const DASH = 0x2d;
-const ZERO = 0x30;
-const CR = 0x0d;
-const LF = 0x0a;
+const BYTE = { COMMA: 0x2c, SPACE: 0x20, DASH: 0x2d, ZERO: 0x30, CR: 0x0d, LF: 0x0a } as const;
 
 function daysInMonth(year: number, month: number): number {
   if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
@@ -85,8 +112,6 @@ export interface AgencyCsv {
   readonly rows: number;
   /** Number of rows whose number is 7574. */
   readonly winners: number;
-  /** The DNIs of the winning rows, in file order. */
-  readonly winningDocuments: readonly string[];
 }
 
 /**
@@ -94,7 +119,7 @@ export interface AgencyCsv {
  *
  * @param options Agency, row count, seed and winner share.
  * @returns The bytes and what they contain.
- * @throws {RangeError} If an option is out of range.
+ * @throws {UsageError} If an option is out of range.
  *
  * @example Usage
  * ```ts
@@ -107,13 +132,12 @@ export function generateAgencyCsv(options: AgencyCsvOptions): AgencyCsv {
   const seed = options.seed ?? DATASET_DEFAULTS.seed;
   const winnerShare = options.winnerShare ?? DATASET_DEFAULTS.winnerShare;
   const firstIndex = options.firstIndex ?? (agency - 1) * rows;
-  checkInteger("agency", agency, 1, MAX_AGENCIES);
-  checkInteger("rows", rows, 0, MAX_BETS_PER_AGENCY);
-  checkInteger("seed", seed, 0, MAX_SEED);
-  checkShare(winnerShare);
-  checkInteger("first index", firstIndex, 0, DNI_COUNT - rows);
-
-  const random = createRandom(mix32(seed ^ mix32(agency)));
+  checkOption("agency", agency, [1, 10_000]);
+  checkOption("rows", rows, [0, 10_000_000]);
+  checkOption("seed", seed, [0, 0xffff_ffff]);
+  checkOption("winner share", winnerShare, [0, 1], false);
+  checkOption("first index", firstIndex, [0, DNI_COUNT - rows]);
+  const random = mulberry32(mix32(seed ^ mix32(agency)));
   const dniOf = createDniPermutation(seed);
   const winners = Math.round(rows * winnerShare);
   const wins = pickWinningRows(random, rows, winners);
@@ -121,30 +145,28 @@ export function generateAgencyCsv(options: AgencyCsvOptions): AgencyCsv {
   // The order of the `random()` calls below is part of the output: changing it changes
   // every file (the pinned hashes in agency_csv_test.ts catch that).
   const out = new RowWriter(rows * MAX_ROW_BYTES);
-  const winningDocuments: string[] = [];
   for (let row = 0; row < rows; row++) {
     writeFirstName(out, random);
-    out.byte(COMMA);
+    out.byte(BYTE.COMMA);
     out.put(LAST_BYTES[below(random, LAST_BYTES.length)]!);
-    out.byte(COMMA);
+    out.byte(BYTE.COMMA);
     const dni = dniOf(firstIndex + row);
     out.digits(dni, 8);
-    out.byte(COMMA);
+    out.byte(BYTE.COMMA);
     writeBirthdate(out, random);
-    out.byte(COMMA);
+    out.byte(BYTE.COMMA);
     let number: number;
     if (wins[row]) {
       number = WINNING_NUMBER;
-      winningDocuments.push(String(dni));
     } else {
       number = below(random, 9999);
       if (number >= WINNING_NUMBER) number++;
     }
     out.digits(number, number < 10 ? 1 : number < 100 ? 2 : number < 1000 ? 3 : 4);
-    out.byte(CR);
-    out.byte(LF);
+    out.byte(BYTE.CR);
+    out.byte(BYTE.LF);
   }
-  return { bytes: out.bytes(), rows, winners, winningDocuments };
+  return { bytes: out.bytes(), rows, winners };
 }
 
 /** Exactly `winners` distinct winning positions among `rows`, by Floyd's sampling. */
@@ -171,7 +193,7 @@ function writeFirstName(out: RowWriter, random: () => number): void {
   if (shape >= 45) {
     let second = below(random, pool.length - 1);
     if (second >= first) second++;
-    out.byte(SPACE);
+    out.byte(BYTE.SPACE);
     out.put(pool[second]!);
   }
 }
@@ -182,9 +204,9 @@ function writeBirthdate(out: RowWriter, random: () => number): void {
   const month = 1 + below(random, 12);
   const day = 1 + below(random, daysInMonth(year, month));
   out.digits(year, 4);
-  out.byte(DASH);
+  out.byte(BYTE.DASH);
   out.digits(month, 2);
-  out.byte(DASH);
+  out.byte(BYTE.DASH);
   out.digits(day, 2);
 }
 
@@ -208,7 +230,7 @@ class RowWriter {
   /** Writes `value` as exactly `width` decimal digits, zero-padded. */
   digits(value: number, width: number): void {
     for (let i = width - 1; i >= 0; i--) {
-      this.#out[this.#pos + i] = ZERO + (value % 10);
+      this.#out[this.#pos + i] = BYTE.ZERO + (value % 10);
       value = Math.floor(value / 10);
     }
     this.#pos += width;

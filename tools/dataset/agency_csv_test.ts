@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { WINNING_NUMBER } from "../../shared/bet.ts";
+import { UsageError } from "../_cli.ts";
 import { generateAgencyCsv } from "./agency_csv.ts";
 import { crlfRows } from "./_test_helpers.ts";
 
@@ -101,16 +102,15 @@ Deno.test("generateAgencyCsv() writes exactly round(rows * winnerShare) winners"
       const lines = rows === 0 ? [] : crlfRows(decoder.decode(csv.bytes));
       const winning = lines.filter((line) => line.endsWith(`,${WINNING_NUMBER}`));
       assert.equal(winning.length, winners);
-      assert.deepEqual(csv.winningDocuments, winning.map((line) => line.split(",")[2]));
     });
   }
 });
 
 Deno.test("generateAgencyCsv() rejects out-of-range options", () => {
-  assert.throws(() => generateAgencyCsv({ agency: 0, rows: 10 }), RangeError);
-  assert.throws(() => generateAgencyCsv({ agency: 1, rows: -1 }), RangeError);
-  assert.throws(() => generateAgencyCsv({ agency: 1, rows: 10, winnerShare: 2 }), RangeError);
-  assert.throws(() => generateAgencyCsv({ agency: 1, rows: 10, seed: 1.5 }), RangeError);
+  assert.throws(() => generateAgencyCsv({ agency: 0, rows: 10 }), UsageError);
+  assert.throws(() => generateAgencyCsv({ agency: 1, rows: -1 }), UsageError);
+  assert.throws(() => generateAgencyCsv({ agency: 1, rows: 10, winnerShare: 2 }), UsageError);
+  assert.throws(() => generateAgencyCsv({ agency: 1, rows: 10, seed: 1.5 }), UsageError);
 });
 
 Deno.test("generateAgencyCsv() generates 1,000,000 rows quickly", () => {

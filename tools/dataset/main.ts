@@ -12,14 +12,14 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { parseArgsErrorDetail } from "../_parse_args.ts";
-import { ensureDataset } from "./ensure.ts";
-import { DatasetError } from "./errors.ts";
-import type { DatasetSummary } from "./files.ts";
-import { generateDataset } from "./generate.ts";
-import { importDataset } from "./import.ts";
-import { DATASET_DEFAULTS } from "./options.ts";
+import { integerArg, parseCli, runMain, UsageError } from "../_cli.ts";
+import {
+  DATASET_DEFAULTS,
+  type DatasetSummary,
+  ensureDataset,
+  generateDataset,
+  importDataset,
+} from "./mod.ts";
 
 const USAGE = `Usage:
   deno task dataset generate [--agencies 5] [--bets-per-agency 20000] [--seed 42]
@@ -27,28 +27,12 @@ const USAGE = `Usage:
   deno task dataset import PATH.zip [--out .data]
   deno task dataset ensure [--agencies 5] [--out .data]`;
 
-/** Rows from which `generate` reports progress on stderr. */
-const PROGRESS_THRESHOLD = 200_000;
-
-function parseInteger(flag: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback;
-  // Range checks happen in the generator, which names the allowed range.
-  if (!/^-?\d+$/.test(raw.trim())) {
-    throw new DatasetError(`Cannot run dataset: --${flag} must be a whole number, got "${raw}"`);
-  }
-  return Number(raw);
-}
-
-function parseShare(raw: string | undefined): number {
-  if (raw === undefined) return DATASET_DEFAULTS.winnerShare;
-  const value = Number(raw);
-  if (raw.trim() === "" || !Number.isFinite(value) || value < 0 || value > 1) {
-    throw new DatasetError(
-      `Cannot run dataset: --winner-share must be a number from 0 to 1, got "${raw}"`,
-    );
-  }
-  return value;
-}
+/** The flags each subcommand takes. */
+const FLAGS: Readonly<Record<string, readonly string[]>> = {
+  generate: ["agencies", "bets-per-agency", "seed", "winner-share", "out"],
+  import: ["out"],
+  ensure: ["agencies", "out"],
+};
 
 function describe(summary: DatasetSummary, verb: string): string {
   const perAgency = summary.files.map((file) => `${file.agency}=${file.winners}`).join(", ");
@@ -56,182 +40,70 @@ function describe(summary: DatasetSummary, verb: string): string {
   return `dataset: ${verb} ${summary.files.length} files in ${summary.dir} (${summary.rows} rows; winners per agency: ${perAgency})${removed}`;
 }
 
-/** The flags of the command line, as `parseArgs` returns them. */
-interface CliValues {
-  readonly agencies?: string;
-  readonly "bets-per-agency"?: string;
-  readonly seed?: string;
-  readonly "winner-share"?: string;
-  readonly out?: string;
-  readonly help?: boolean;
-}
-
-/** The flags each subcommand takes. */
-const ALLOWED_FLAGS: Readonly<Record<string, readonly string[]>> = {
-  generate: ["agencies", "bets-per-agency", "seed", "winner-share", "out"],
-  import: ["out"],
-  ensure: ["agencies", "out"],
-};
-
-/**
- * Parses `node:util` arguments, joining `--flag -3` into `--flag=-3` so a negative value
- * is reported as a bad value rather than a missing one.
- */
-function parseCli(args: readonly string[]): { values: CliValues; positionals: string[] } {
-  const valued = new Set(["agencies", "bets-per-agency", "seed", "winner-share", "out"]);
-  const joined: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const next = args[i + 1];
-    if (arg.startsWith("--") && valued.has(arg.slice(2)) && next && /^-\d/.test(next)) {
-      joined.push(`${arg}=${next}`);
-      i++;
-    } else {
-      joined.push(arg);
-    }
-  }
-  try {
-    return parseArgs({
-      args: joined,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        agencies: { type: "string" },
-        "bets-per-agency": { type: "string" },
-        seed: { type: "string" },
-        "winner-share": { type: "string" },
-        out: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (error) {
-    throw new DatasetError(`Cannot run dataset: ${parseArgsErrorDetail(error)}`, { cause: error });
-  }
-}
-
-/** Checks the subcommand, its flags and its positional arguments; returns the subcommand. */
-function checkCommand(
-  command: string | undefined,
-  values: CliValues,
-  rest: readonly string[],
-): string {
-  if (command === undefined) {
-    throw new DatasetError(`Cannot run dataset: missing subcommand (generate, import or ensure)`);
-  }
-  const flags = ALLOWED_FLAGS[command];
-  if (flags === undefined) {
-    throw new DatasetError(
-      `Cannot run dataset: unknown subcommand "${command}" (expected generate, import or ensure)`,
-    );
-  }
-  for (const key of Object.keys(values)) {
-    if (!flags.includes(key)) {
-      throw new DatasetError(`Cannot run dataset ${command}: option "--${key}" does not apply`);
-    }
-  }
-  const expectedPositionals = command === "import" ? 1 : 0;
-  if (rest.length !== expectedPositionals) {
-    throw new DatasetError(
-      command === "import" && rest.length === 0
-        ? `Cannot import dataset: missing the zip file to import`
-        : `Cannot run dataset ${command}: unexpected argument "${rest[expectedPositionals]}"`,
-    );
-  }
-  return command;
-}
-
-/** `generate`: progress on stderr for large datasets, then the summary line. */
-async function runGenerate(values: CliValues, dir: string): Promise<void> {
-  const agencies = parseInteger("agencies", values.agencies, DATASET_DEFAULTS.agencies);
-  const betsPerAgency = parseInteger(
-    "bets-per-agency",
-    values["bets-per-agency"],
-    DATASET_DEFAULTS.betsPerAgency,
-  );
-  const seed = parseInteger("seed", values.seed, DATASET_DEFAULTS.seed);
-  const winnerShare = parseShare(values["winner-share"]);
-  const large = agencies * betsPerAgency >= PROGRESS_THRESHOLD;
-  const started = performance.now();
-  const summary = await generateDataset({
-    dir,
-    agencies,
-    betsPerAgency,
-    seed,
-    winnerShare,
-    onProgress(file, total) {
-      if (large) {
-        console.error(
-          `dataset: wrote ${file.path} (${file.agency}/${total}, ${file.rows} rows, ${file.winners} winners)`,
-        );
-      }
-    },
-  });
-  if (large) {
-    console.error(`dataset: done in ${Math.round(performance.now() - started)} ms`);
-  }
-  console.log(describe(summary, "generated"));
-}
-
-/** `ensure`: the summary when data was generated, else what was kept and what is missing. */
-async function runEnsure(values: CliValues, dir: string): Promise<void> {
-  const agencies = parseInteger("agencies", values.agencies, DATASET_DEFAULTS.agencies);
-  const result = await ensureDataset(dir, agencies);
-  if (result.summary) {
-    console.log(describe(result.summary, "generated"));
-    return;
-  }
-  console.log(`dataset: kept ${result.files.length} existing files in ${dir}`);
-  if (result.missing.length > 0) {
-    console.error(
-      `dataset: warning: ${dir} has no file for agencies ${result.missing.join(", ")}`,
-    );
-  }
-}
-
 /**
  * Runs the CLI.
  *
  * @param args The command-line arguments.
- * @returns The exit code: 0, or 2 for bad input (after one line on stderr).
- *
- * @example Usage
- * ```ts
- * const code = await main(["generate", "--agencies", "2", "--out", "/tmp/data"]);
- * ```
+ * @returns The exit code.
+ * @throws {UsageError} For bad input: a bad command line, an option out of range, a
+ *   missing zip.
  */
 export async function main(args: readonly string[]): Promise<number> {
-  try {
-    const { values, positionals } = parseCli(args);
-    const [command, ...rest] = positionals;
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    const dir = values.out ?? DATASET_DEFAULTS.dir;
-    switch (checkCommand(command, values, rest)) {
-      case "generate":
-        await runGenerate(values, dir);
-        break;
-      case "import":
-        console.log(describe(await importDataset(rest[0]!, { dir }), "imported"));
-        break;
-      default:
-        await runEnsure(values, dir);
-    }
+  const { values, positionals } = parseCli(args, {
+    agencies: { type: "string", default: String(DATASET_DEFAULTS.agencies) },
+    "bets-per-agency": { type: "string", default: String(DATASET_DEFAULTS.betsPerAgency) },
+    seed: { type: "string", default: String(DATASET_DEFAULTS.seed) },
+    "winner-share": { type: "string", default: String(DATASET_DEFAULTS.winnerShare) },
+    out: { type: "string", default: DATASET_DEFAULTS.dir },
+    help: { type: "boolean", short: "h", default: false },
+  }, true);
+  if (values.help) {
+    console.log(USAGE);
     return 0;
-  } catch (error) {
-    if (
-      error instanceof DatasetError || error instanceof RangeError ||
-      error instanceof TypeError
-    ) {
-      console.error(error.message);
-      return 2;
-    }
-    console.error(`Cannot run dataset: ${error instanceof Error ? error.message : String(error)}`);
-    return 1;
   }
+  const [command = "", ...rest] = positionals;
+  const flags = FLAGS[command];
+  if (flags === undefined) {
+    throw new UsageError(`expected generate, import or ensure, not "${command}"`);
+  }
+  const given = args.filter((arg) => arg.startsWith("--")).map((arg) =>
+    arg.slice(2).split("=")[0]!
+  );
+  const stray = given.find((flag) => flag !== "help" && !flags.includes(flag));
+  if (stray !== undefined) throw new UsageError(`option "--${stray}" does not apply to ${command}`);
+  if (rest.length !== (command === "import" ? 1 : 0)) {
+    throw new UsageError(
+      command === "import" ? "import takes one zip file" : `unexpected argument "${rest[0]}"`,
+    );
+  }
+  const dir = values.out;
+  const agencies = integerArg("--agencies", values.agencies, 1, 10_000);
+  if (command === "import") console.log(describe(await importDataset(rest[0]!, dir), "imported"));
+  else if (command === "ensure") {
+    const { generated, kept, missing } = await ensureDataset(dir, agencies);
+    console.log(
+      generated ? describe(generated, "generated") : `dataset: kept ${kept} files in ${dir}`,
+    );
+    if (missing.length > 0) {
+      console.error(`dataset: warning: ${dir} has no file for agencies ${missing.join(", ")}`);
+    }
+  } else {
+    const share = Number(values["winner-share"]);
+    if (values["winner-share"].trim() === "" || !(share >= 0 && share <= 1)) {
+      throw new UsageError(
+        `--winner-share must be a number from 0 to 1, not "${values["winner-share"]}"`,
+      );
+    }
+    const summary = await generateDataset({
+      dir,
+      agencies,
+      betsPerAgency: integerArg("--bets-per-agency", values["bets-per-agency"], 0, 10_000_000),
+      seed: integerArg("--seed", values.seed, 0, 0xffff_ffff),
+      winnerShare: share,
+    });
+    console.log(describe(summary, "generated"));
+  }
+  return 0;
 }
 
-if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
-}
+if (import.meta.main) await runMain("dataset", () => main(Deno.args));

@@ -1,32 +1,32 @@
 import assert from "node:assert/strict";
+import { UsageError } from "../_cli.ts";
 import { main } from "./main.ts";
 import { withTempDir } from "./_test_helpers.ts";
 
-Deno.test("main() exits with 2 and one line on bad input", async (t) => {
+Deno.test("main() refuses bad input with one UsageError line", async (t) => {
   const cases: [string[], RegExp][] = [
-    [["frobnicate"], /^Cannot run dataset: unknown subcommand "frobnicate"/],
-    [[], /^Cannot run dataset: missing subcommand/],
-    [["generate", "--agencies", "-3"], /^Cannot generate dataset: agencies must be .* got -3$/],
-    [["generate", "--agencies", "many"], /^Cannot run dataset: --agencies must be a whole number/],
+    [["frobnicate"], /^expected generate, import or ensure, not "frobnicate"$/],
+    [[], /^expected generate, import or ensure, not ""$/],
+    [
+      ["generate", "--agencies=-3"],
+      /^--agencies must be a whole number from 1 to 10000, not "-3"$/,
+    ],
+    [["generate", "--agencies", "many"], /^--agencies must be a whole number/],
+    [["generate", "--bets-per-agency", "1e9"], /^--bets-per-agency must be a whole number/],
     [["generate", "--winner-share", "2"], /--winner-share must be a number from 0 to 1/],
-    [["generate", "--bogus"], /^Cannot run dataset: unknown option "--bogus"$/],
-    [["generate", "--seed"], /^Cannot run dataset: option "--seed" needs a value$/],
-    [["import"], /^Cannot import dataset: missing the zip file to import$/],
+    [["generate", "--bogus"], /^unknown option "--bogus"$/],
+    [["generate", "--seed"], /^option "--seed" needs a value$/],
+    [["import"], /^import takes one zip file$/],
     [["import", "missing.zip"], /^Cannot import dataset: file "missing\.zip" not found$/],
-    [["ensure", "--seed", "1"], /option "--seed" does not apply/],
+    [["ensure", "--seed", "1"], /^option "--seed" does not apply to ensure$/],
   ];
   for (const [args, message] of cases) {
     await t.step(args.join(" ") || "(no arguments)", async () => {
-      const lines: string[] = [];
-      const original = console.error;
-      console.error = (...data: unknown[]) => lines.push(data.join(" "));
-      try {
-        assert.equal(await main(args), 2);
-      } finally {
-        console.error = original;
-      }
-      assert.equal(lines.length, 1, lines.join("\n"));
-      assert.match(lines[0]!, message);
+      await assert.rejects(main(args), (error: unknown) => {
+        assert.ok(error instanceof UsageError);
+        assert.match(error.message, message);
+        return true;
+      });
     });
   }
 });

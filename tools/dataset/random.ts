@@ -1,6 +1,7 @@
 /**
- * Seeded randomness for the generator: a 32-bit mixer, a mulberry32 stream and a keyed
- * permutation that gives every row of a dataset its own 8-digit DNI. Pure and
+ * Seeded randomness for the generator, on the project's one seeded generator
+ * (`mulberry32`, shared/_random.ts): a 32-bit mixer to derive seeds, uniform integers, and
+ * a keyed permutation that gives every row of a dataset its own 8-digit DNI. Pure and
  * deterministic: the same seed gives the same numbers on every machine.
  *
  * @module
@@ -30,37 +31,15 @@ export function mix32(value: number): number {
 }
 
 /**
- * A mulberry32 generator: small, fast, and good enough for test data.
- *
- * @param seed The seed; its low 32 bits are used.
- * @returns A function giving the next unsigned 32-bit value of the sequence.
- *
- * @example Usage
- * ```ts
- * const random = createRandom(42);
- * const first = random(); // the same for every run with seed 42
- * ```
- */
-export function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return function next(): number {
-    state = (state + 0x6d2b_79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
-
-/**
  * A uniform integer in `[0, n)` from a 32-bit random value.
  *
- * @param random A generator from {@linkcode createRandom}.
+ * @param random A generator from `mulberry32`.
  * @param n The bound, at least 1.
  * @returns An integer from 0 to `n - 1`.
  *
  * @example Usage
  * ```ts
- * const month = 1 + below(createRandom(42), 12);
+ * const month = 1 + below(mulberry32(42), 12);
  * ```
  */
 export function below(random: () => number, n: number): number {

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { below, createDniPermutation, createRandom, DNI_COUNT, mix32 } from "./random.ts";
+import { mulberry32 } from "../../shared/_random.ts";
+import { below, createDniPermutation, DNI_COUNT, mix32 } from "./random.ts";
 
-Deno.test("createRandom() repeats a seed's sequence and differs across seeds", () => {
+Deno.test("mulberry32() repeats a seed's sequence and differs across seeds", () => {
   const take = (seed: number) => {
-    const random = createRandom(seed);
+    const random = mulberry32(seed);
     return Array.from({ length: 8 }, () => random());
   };
   assert.deepEqual(take(42), take(42));
@@ -12,7 +13,7 @@ Deno.test("createRandom() repeats a seed's sequence and differs across seeds", (
 });
 
 Deno.test("below() stays in [0, n)", () => {
-  const random = createRandom(1);
+  const random = mulberry32(1);
   const seen = new Set<number>();
   for (let i = 0; i < 10_000; i++) {
     const value = below(random, 7);

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { lastLine, run, runOrThrow, ToolError } from "../_docker.ts";
+import { lastLine, run, runOrThrow, ToolError } from "../_cli.ts";
 import { parseTasks, type Task, TASK_FORMAT } from "./tasks.ts";
 import { BETS_VOLUME, STACK, STACK_NETWORK } from "./stack.ts";
 

@@ -19,19 +19,10 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { dirname, resolve } from "node:path";
-import { assertDockerEngine, run, runMain, ToolError } from "../_docker.ts";
-import { parseArgsErrorDetail } from "../_parse_args.ts";
-import { buildImages, type BuildPath, IMAGES } from "../images.ts";
-import {
-  SECRETS_DIR,
-  SECRETS_FILE,
-  type SecretsResult,
-  writeFileAtomic,
-  writeSecrets,
-} from "../gen_compose.ts";
-import { ConfigError } from "../../shared/errors.ts";
+import { parseCli, run, runMain, ToolError, UsageError, writeFileAtomic } from "../_cli.ts";
+import { assertDockerEngine, buildImages, type BuildPath, IMAGES } from "../images.ts";
+import { SECRETS_DIR, SECRETS_FILE, type SecretsResult, writeSecrets } from "../secrets.ts";
 import {
   BETS_VOLUME,
   DEFAULT_DATA_DIR,
@@ -75,14 +66,9 @@ export async function writeStack(
   let secrets: SecretsResult | undefined;
   if ((options.secrets ?? false) && options.clients > 0) {
     const dir = resolve(dirname(resolve(output)), options.secretsDir ?? SECRETS_DIR);
-    try {
-      secrets = await writeSecrets(dir, options.clients);
-    } catch (error) {
-      if (error instanceof ConfigError) throw new ToolError(error.message);
-      throw error;
-    }
+    secrets = await writeSecrets(dir, options.clients);
   }
-  await writeFileAtomic(output, { text: renderStack(options, options.command), mode: 0o644 });
+  await writeFileAtomic(output, renderStack(options, options.command));
   return secrets;
 }
 
@@ -98,13 +84,7 @@ export async function genStackMain(args: readonly string[]): Promise<number> {
     console.log(GEN_STACK_USAGE);
     return 0;
   }
-  let parsed;
-  try {
-    parsed = parseGenStackArgs(args);
-  } catch (error) {
-    throw new ToolError((error as Error).message);
-  }
-  const { output, options } = parsed;
+  const { output, options } = parseGenStackArgs(args);
   const secrets = await writeStack(output, {
     ...options,
     command: `deno task gen-compose --swarm ${args.join(" ")}`,
@@ -478,45 +458,34 @@ const NODE_URL = /^(unix|ssh|tcp|fd):\/\/\S+$/;
  * @throws {ToolError} For bad arguments, or when the command fails.
  */
 export async function main(args: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      options: {
-        ...STACK_FLAGS,
-        clients: { type: "string", default: "5" },
-        file: { type: "string" },
-        output: { type: "string", default: DEFAULT_STACK_FILE },
-        node: { type: "string", multiple: true },
-        "advertise-addr": { type: "string" },
-        path: { type: "string", default: "auto" },
-        "no-build": { type: "boolean", default: false },
-        quiet: { type: "boolean", default: false },
-        detach: { type: "boolean", default: false },
-        timeout: { type: "string", default: "600" },
-        "keep-bets": { type: "boolean", default: false },
-        "no-follow": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (error) {
-    throw new ToolError(`Cannot run: ${parseArgsErrorDetail(error)} (${USAGE.split("\n")[0]})`);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCli(args, {
+    ...STACK_FLAGS,
+    clients: { type: "string", default: "5" },
+    file: { type: "string" },
+    output: { type: "string", default: DEFAULT_STACK_FILE },
+    node: { type: "string", multiple: true },
+    "advertise-addr": { type: "string" },
+    path: { type: "string", default: "auto" },
+    "no-build": { type: "boolean", default: false },
+    quiet: { type: "boolean", default: false },
+    detach: { type: "boolean", default: false },
+    timeout: { type: "string", default: "600" },
+    "keep-bets": { type: "boolean", default: false },
+    "no-follow": { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  }, true);
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
   const [command, ...rest] = positionals;
   if (rest.length > 0 || !["up", "down", "logs", "status"].includes(command ?? "")) {
-    throw new ToolError(`Cannot run "${positionals.join(" ")}": ${USAGE.split("\n")[0]}`);
+    throw new UsageError(`Cannot run "${positionals.join(" ")}": ${USAGE.split("\n")[0]}`);
   }
   const nodes = values.node ?? [];
   for (const node of nodes) {
     if (!NODE_URL.test(node)) {
-      throw new ToolError(
+      throw new UsageError(
         `Cannot use --node "${node}": expected a Docker host URL (unix:///path, ssh://user@host, tcp://host:port)`,
       );
     }
@@ -526,18 +495,18 @@ export async function main(args: readonly string[]): Promise<number> {
     const timeout = Number(values.timeout);
     const path = values.path;
     if (!Number.isInteger(timeout) || timeout < 1) {
-      throw new ToolError(
+      throw new UsageError(
         `Cannot deploy: --timeout must be whole seconds, not "${values.timeout}"`,
       );
     }
     if (path !== "auto" && path !== "offline" && path !== "online") {
-      throw new ToolError(`Cannot deploy: --path must be auto, offline or online, not "${path}"`);
+      throw new UsageError(`Cannot deploy: --path must be auto, offline or online, not "${path}"`);
     }
     let stack: StackOptions;
     try {
       stack = stackOptionsFrom(values.clients, values);
     } catch (error) {
-      throw new ToolError((error as Error).message);
+      throw new UsageError((error as Error).message);
     }
     await up({
       stack,

@@ -3,7 +3,7 @@ import YAML from "yaml";
 import { loadSecrets } from "../../server/secrets.ts";
 import { main as genCompose } from "../gen_compose.ts";
 import { fileURLToPath } from "node:url";
-import { run, ToolError } from "../_docker.ts";
+import { run, UsageError } from "../_cli.ts";
 import { main, writeStack } from "./main.ts";
 import { stackDocument } from "./stack.ts";
 
@@ -12,7 +12,7 @@ Deno.test("main() refuses bad commands and flags with one line, before any Docke
     [[], /Cannot run "": usage: deno task swarm up\|down\|logs\|status$/],
     [["deploy"], /Cannot run "deploy"/],
     [["up", "extra"], /Cannot run "up extra"/],
-    [["up", "--bogus"], /Cannot run: unknown option "--bogus"/],
+    [["up", "--bogus"], /unknown option "--bogus"/],
     [["up", "--node", "worker-1"], /--node "worker-1": expected a Docker host URL/],
     [["down", "--node", "http://x"], /--node "http:\/\/x": expected a Docker host URL/],
     [["up", "--timeout", "soon"], /--timeout must be whole seconds, not "soon"/],
@@ -24,7 +24,7 @@ Deno.test("main() refuses bad commands and flags with one line, before any Docke
   for (const [args, message] of cases) {
     await t.step(args.join(" ") || "(none)", async () => {
       await assert.rejects(() => main(args), (error: Error) => {
-        assert.ok(error instanceof ToolError, `${error.name}: ${error.message}`);
+        assert.ok(error instanceof UsageError, `${error.name}: ${error.message}`);
         assert.match(error.message, message);
         assert.ok(!error.message.includes("\n"), "one line");
         return true;

@@ -23,24 +23,21 @@
 import { isAbsolute } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import YAML from "yaml";
+import { CLIENT_MODES } from "../../client/config.ts";
 import { IMAGES } from "../images.ts";
-import { parseArgsErrorDetail } from "../_parse_args.ts";
+import { parseCli, UsageError } from "../_cli.ts";
+import { clientEnvFile, SECRETS_DIR, SECRETS_FILE, SERVER_SECRETS_PATH } from "../secrets.ts";
 import {
-  CLIENT_MODES,
-  CLIENT_SECRET_ENV,
-  clientEnvFile,
   type ClientMode,
   NETWORK,
   parseClientCount,
   sampleBet,
-  SECRETS_DIR,
-  SECRETS_FILE,
   SERVER_HEALTHCHECK,
-  SERVER_SECRETS_PATH,
   SERVER_STORAGE_PATH,
 } from "../gen_compose.ts";
+
+const CLIENT_SECRET_ENV = "CLI_SECRET";
 
 /** The stack's name: `docker stack deploy … tp0` (its services are `tp0_server`, …). */
 export const STACK = "tp0";
@@ -391,20 +388,9 @@ export const GEN_STACK_USAGE = "usage: deno task gen-compose --swarm [OUTPUT] N 
  * ```
  */
 export function parseGenStackArgs(args: readonly string[]): GenStackArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      options: STACK_FLAGS,
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (error) {
-    throw new TypeError(`Cannot build the stack file: ${parseArgsErrorDetail(error)}`);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCli(args, STACK_FLAGS, true);
   if (positionals.length < 1 || positionals.length > 2) {
-    throw new TypeError(`Cannot build the stack file: expected [OUTPUT] N (${GEN_STACK_USAGE})`);
+    throw new UsageError(`Cannot build the stack file: expected [OUTPUT] N (${GEN_STACK_USAGE})`);
   }
   const output = positionals.length === 2 ? positionals[0]! : DEFAULT_STACK_FILE;
   return { output, options: stackOptionsFrom(positionals.at(-1)!, values) };

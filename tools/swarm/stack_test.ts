@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import YAML from "yaml";
 import { IMAGES } from "../images.ts";
-import { SERVER_HEALTHCHECK, SERVER_SECRETS_PATH, SERVER_STORAGE_PATH } from "../gen_compose.ts";
+import { SERVER_HEALTHCHECK, SERVER_STORAGE_PATH } from "../gen_compose.ts";
+import { SERVER_SECRETS_PATH } from "../secrets.ts";
 import {
   DEFAULT_DATA_DIR,
   DEFAULT_STACK_FILE,

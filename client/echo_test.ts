@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { ConnectionError } from "../shared/errors.ts";
+import { captureLogger } from "../shared/_log_capture.ts";
+import { runEcho } from "./echo.ts";
+
+function configFor(port: number) {
+  return {
+    id: 3,
+    serverAddress: { hostname: "127.0.0.1", port, text: `127.0.0.1:${port}` },
+    loopAmount: 2,
+    loopPeriod: { ms: 1, text: "1ms" },
+    connectAttempts: 1,
+    connectBackoff: { ms: 1, text: "1ms" },
+    connectTimeout: { ms: 1000, text: "1s" },
+  };
+}
+
+Deno.test("runEcho() sends each message and logs the echo", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    for (let i = 0; i < 2; i++) {
+      using conn = await listener.accept();
+      const buf = new Uint8Array(256);
+      const n = await conn.read(buf);
+      await conn.write(buf.subarray(0, n ?? 0));
+    }
+  })();
+  const { log, lines } = captureLogger();
+  const echoed = await runEcho(configFor(listener.addr.port), {
+    log,
+    signal: new AbortController().signal,
+  });
+  await serving;
+  assert.equal(echoed, 2);
+  assert.deepEqual(lines.map((l) => [l.action, l.fields.msg]), [
+    ["receive_message", "[CLIENT 3] Message N°1"],
+    ["receive_message", "[CLIENT 3] Message N°2"],
+    ["loop_finished", undefined],
+  ]);
+});
+
+Deno.test("runEcho() fails naming the server when the echo does not come back", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  // A server that hangs up without echoing.
+  const hangingUp = (async () => {
+    const conn = await listener.accept();
+    await conn.read(new Uint8Array(256));
+    conn.close();
+  })();
+  const { log } = captureLogger();
+  await assert.rejects(
+    runEcho(configFor(port), { log, signal: new AbortController().signal }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConnectionError);
+      assert.equal(
+        error.message,
+        `Cannot go on with server 127.0.0.1:${port}: the connection closed before the echo came back`,
+      );
+      return true;
+    },
+  );
+  await hangingUp;
+});

@@ -1,0 +1,434 @@
+/**
+ * Opening a storage: taking its lock, finding out what it is, and trusting nothing read
+ * back. A new storage is a new draw. A torn tail (failing or incomplete records at the
+ * journal's end, rows past its last good record) is cut and reported; anything else that
+ * does not add up is refused with a {@linkcode StorageError} that says how to proceed,
+ * and nothing is cut.
+ *
+ * @module
+ */
+import { StorageError } from "../shared/errors.ts";
+import { writeAll } from "../shared/bytes.ts";
+import {
+  decodeJournal,
+  encodeHeader,
+  JOURNAL_FORMAT,
+  type JournalHeader,
+  type JournalRecord,
+  newDrawId,
+  RECORD_SIZE,
+  RecordKind,
+} from "./journal.ts";
+
+/** What opening found. */
+export interface StorageOpening {
+  /** The draw's id (16 hex digits), made when its storage was created. */
+  readonly drawId: string;
+  /** When the storage was created, in Unix seconds. */
+  readonly createdAt: number;
+  /** Whether the storage was created now: a new draw. */
+  readonly fresh: boolean;
+  /** Bytes of `bets.csv` past the last journal record, cut off (a torn write). */
+  readonly cutBytes: number;
+  /** Bytes of torn journal records cut off. */
+  readonly cutJournalBytes: number;
+}
+
+/** The open files of a storage; the lock is held until it is closed. */
+export interface StorageFiles {
+  readonly lock: Deno.FsFile;
+  /** `bets.csv`, for appending. */
+  readonly data: Deno.FsFile;
+  /** `bets.csv.journal`, for appending. */
+  readonly journal: Deno.FsFile;
+}
+
+/** A storage opened and checked. */
+export interface OpenedStorage {
+  readonly files: StorageFiles;
+  /** The journal's records after its header: each follows from the ones before. */
+  readonly records: readonly JournalRecord[];
+  /** Bytes of the journal kept. */
+  readonly journalSize: number;
+  readonly opening: StorageOpening;
+}
+
+/** Options of {@linkcode openStorage}. */
+export interface OpenStorageOptions {
+  /** `bets.csv`; `<path>.journal` and `<path>.lock` sit beside it. */
+  readonly path: string;
+  /** The draw's agency count: a stored draw must have been made for as many. */
+  readonly agencies: number;
+  /** Whether a new storage's header is fsynced (not with `SERVER_FSYNC=off`). */
+  readonly sync: boolean;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/** Bytes of `bets.csv` read at once by the rows check. */
+const CHUNK = 1024 * 1024;
+
+/**
+ * How to start over, said by every refusal.
+ *
+ * @param path The storage's `bets.csv`.
+ * @returns The advice, without a `:`.
+ */
+export function freshDraw(path: string): string {
+  return `to start a fresh draw, stop the server and move ${path} and ${path}.journal away ` +
+    "(or set SERVER_STORAGE_PATH to a new file)";
+}
+
+function damaged(path: string, what: string): StorageError {
+  return new StorageError(
+    path,
+    `Storage ${path} is damaged (${what}); acknowledged bets are never cut, so the server ` +
+      `stops. See "Storage and recovery" in the README to recover, or ${freshDraw(path)}`,
+  );
+}
+
+/** Whether `error` is one of Deno's errors for a failed system call. */
+function isOsError(error: unknown): boolean {
+  return Object.values(Deno.errors).some((kind) => error instanceof kind) ||
+    (error instanceof Error && "code" in error);
+}
+
+/** One OS error while opening the storage, as a line naming the setting. */
+function unusable(path: string, error: unknown): StorageError {
+  const reason = error instanceof Deno.errors.NotCapable
+    ? "this server's Deno permissions do not allow writing there (--allow-write)"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "the OS denies access to it"
+    : error instanceof Deno.errors.NotFound
+    ? "its folder does not exist"
+    : error instanceof Deno.errors.IsADirectory
+    ? "it is a folder, not a file"
+    : error instanceof Error
+    ? error.message
+    : String(error);
+  return new StorageError(
+    path,
+    `Cannot use SERVER_STORAGE_PATH ${path} because ${reason}`,
+    { cause: error },
+  );
+}
+
+/** Takes `<path>.lock` for this process, or says who holds it (the pid written in it). */
+async function lockStorage(path: string): Promise<Deno.FsFile> {
+  const lockPath = `${path}.lock`;
+  const lock = await Deno.open(lockPath, { read: true, write: true, create: true });
+  try {
+    if (!(await lock.tryLock(true))) {
+      const holder = (await Deno.readTextFile(lockPath).catch(() => "")).trim();
+      throw new StorageError(
+        path,
+        `Storage ${path} is in use by another server${
+          /^\d+$/.test(holder) ? ` (pid ${holder})` : ""
+        }, which holds the lock on ${lockPath}; stop it first, or give this server its own ` +
+          "SERVER_STORAGE_PATH",
+      );
+    }
+    return lock;
+  } catch (error) {
+    lock.close();
+    throw error;
+  }
+}
+
+async function readIfPresent(path: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return new Uint8Array(0);
+    throw error;
+  }
+}
+
+async function sizeIfPresent(path: string): Promise<number> {
+  try {
+    return (await Deno.stat(path)).size;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return 0;
+    throw error;
+  }
+}
+
+/** A batch record as the rows check needs it. */
+interface BatchSpan {
+  /** Its index in the journal. */
+  readonly index: number;
+  readonly start: number;
+  readonly end: number;
+  readonly bets: number;
+}
+
+/**
+ * Checks that the records follow from one another (the header aside): each agency's
+ * batches in sequence, within 1..agencies, nothing after its DONE or exclusion, every
+ * batch moving the end of `bets.csv` forward and nothing else moving it.
+ */
+function checkRecords(
+  path: string,
+  records: readonly JournalRecord[],
+  agencies: number,
+): BatchSpan[] {
+  const next = new Array<number>(agencies + 1).fill(0);
+  const closed = new Map<number, string>();
+  const spans: BatchSpan[] = [];
+  let size = 0;
+  records.forEach((record, i) => {
+    const index = i + 1;
+    const { agency } = record;
+    let problem: string | undefined;
+    if (agency === 0 || agency > agencies) {
+      problem = `names agency ${agency}, outside 1 to ${agencies}`;
+    } else if (closed.has(agency)) {
+      problem = `comes after agency ${agency} was ${closed.get(agency)}`;
+    } else if (record.kind !== RecordKind.BATCH) {
+      if (record.end !== size) problem = "moves the end of bets.csv without a batch";
+      closed.set(agency, record.kind === RecordKind.DONE ? "done" : "excluded");
+    } else if (record.seq !== next[agency]) {
+      problem = `holds batch ${record.seq} of agency ${agency}, expected ${next[agency]}`;
+    } else if (record.bets === 0 || record.winners > record.bets) {
+      problem = `holds ${record.bets} bets and ${record.winners} winners`;
+    } else if (record.end <= size) {
+      problem = "does not move the end of bets.csv forward";
+    } else {
+      spans.push({ index, start: size, end: record.end, bets: record.bets });
+      next[agency]!++;
+      size = record.end;
+    }
+    if (problem !== undefined) {
+      throw damaged(
+        path,
+        `record ${index} of ${path}.journal (byte ${index * RECORD_SIZE}) ${problem}`,
+      );
+    }
+  });
+  return spans;
+}
+
+/**
+ * Checks that each batch record's bytes of `bets.csv` are as many whole CRLF rows as
+ * the record says, reading the file once (records cover it back to back from byte 0).
+ */
+async function checkRows(path: string, spans: readonly BatchSpan[]): Promise<void> {
+  if (spans.length === 0) return;
+  const length = spans.at(-1)!.end;
+  using file = await Deno.open(path, { read: true });
+  const buf = new Uint8Array(CHUNK);
+  let offset = 0;
+  let next = 0;
+  let rows = 0;
+  let previous = 0;
+  const mismatch = (span: BatchSpan, detail: string) =>
+    damaged(
+      path,
+      `journal record ${span.index} says bytes ${span.start} to ${span.end} of bets.csv ` +
+        `hold ${span.bets} rows, but ${detail}`,
+    );
+  while (offset < length) {
+    const n = await file.read(buf.subarray(0, Math.min(buf.length, length - offset)));
+    if (n === null) break;
+    const chunk = buf.subarray(0, n);
+    for (let at = chunk.indexOf(LF); at !== -1; at = chunk.indexOf(LF, at + 1)) {
+      const span = spans[next]!;
+      const end = offset + at + 1;
+      rows++;
+      if (end < span.end) continue;
+      if (end > span.end) throw mismatch(span, "its last row does not end there");
+      const before = at > 0 ? chunk[at - 1] : previous;
+      if (before !== CR) throw mismatch(span, "its last row does not end in CRLF");
+      if (rows !== span.bets) throw mismatch(span, `they hold ${rows}`);
+      next++;
+      rows = 0;
+    }
+    previous = chunk[n - 1]!;
+    offset += n;
+  }
+  const span = spans[next];
+  if (span !== undefined) throw mismatch(span, "its last row does not end there");
+}
+
+/** Refuses a header that is not this draw's. */
+function checkHeader(path: string, header: JournalHeader, agencies: number): void {
+  if (header.format !== JOURNAL_FORMAT) {
+    throw new StorageError(
+      path,
+      `Storage ${path} has journal format ${header.format}, this server reads format ` +
+        `${JOURNAL_FORMAT}; ${freshDraw(path)}`,
+    );
+  }
+  if (header.agencies !== agencies) {
+    throw new StorageError(
+      path,
+      `Storage ${path} holds draw ${header.drawId} for ${header.agencies} agencies, but ` +
+        `SERVER_AGENCIES is ${agencies}; set SERVER_AGENCIES=${header.agencies} to go on with ` +
+        `that draw, or ${freshDraw(path)}`,
+    );
+  }
+}
+
+/** Checks what is on disk and cuts a torn tail; throws what it refuses. */
+async function load(lock: Deno.FsFile, options: OpenStorageOptions): Promise<OpenedStorage> {
+  const { path } = options;
+  const journalPath = `${path}.journal`;
+  const journalBytes = await readIfPresent(journalPath);
+  const dataSize = await sizeIfPresent(path);
+  const journal = decodeJournal(journalBytes);
+  if (journal.corruptRecord !== undefined) {
+    const at = journal.corruptRecord;
+    throw damaged(
+      path,
+      `record ${at} of ${journalPath} (byte ${at * RECORD_SIZE}) fails its checksum while ` +
+        "later records pass theirs",
+    );
+  }
+  const [header, ...rest] = journal.entries;
+  if (header === undefined) {
+    if (dataSize > 0) {
+      throw new StorageError(
+        path,
+        `Storage ${path} holds ${dataSize} bytes of bets that no journal accounts for ` +
+          `(${journalPath} is missing, empty or without its header); the server never ` +
+          `adopts them. To keep that draw, put its journal back beside it; ${freshDraw(path)}`,
+      );
+    }
+    return await create(lock, options, journalBytes.length);
+  }
+  if (header.kind !== RecordKind.HEADER) {
+    throw new StorageError(
+      path,
+      `Storage ${path} was written by an older version (its journal has no header), so ` +
+        `the server cannot tell which draw it holds; ${freshDraw(path)}`,
+    );
+  }
+  checkHeader(path, header, options.agencies);
+  const records = rest as JournalRecord[];
+  const spans = checkRecords(path, records, options.agencies);
+  const size = spans.at(-1)?.end ?? 0;
+  if (dataSize < size) {
+    throw damaged(path, `bets.csv has ${dataSize} bytes but its journal accounts for ${size}`);
+  }
+  await checkRows(path, spans);
+  // Only now, with everything checked, is anything cut: the torn tail of each file.
+  const data = await Deno.open(path, { read: true, append: true, create: true });
+  const journalFile = await Deno.open(journalPath, { read: true, append: true });
+  const journalSize = journal.entries.length * RECORD_SIZE;
+  const opened: OpenedStorage = {
+    files: { lock, data, journal: journalFile },
+    records,
+    journalSize,
+    opening: {
+      drawId: header.drawId,
+      createdAt: header.createdAt,
+      fresh: false,
+      cutBytes: dataSize - size,
+      cutJournalBytes: journal.tailBytes,
+    },
+  };
+  try {
+    if (dataSize > size) await data.truncate(size);
+    if (journal.tailBytes > 0) await journalFile.truncate(journalSize);
+  } catch (error) {
+    data.close();
+    journalFile.close();
+    throw error;
+  }
+  return opened;
+}
+
+/** Makes a new draw: an empty `bets.csv` and a journal holding only its header. */
+async function create(
+  lock: Deno.FsFile,
+  options: OpenStorageOptions,
+  tornHeaderBytes: number,
+): Promise<OpenedStorage> {
+  const { path } = options;
+  const header = {
+    format: JOURNAL_FORMAT,
+    agencies: options.agencies,
+    drawId: newDrawId(),
+    createdAt: Math.floor(Date.now() / 1000),
+  };
+  const data = await Deno.open(path, { read: true, append: true, create: true });
+  const journal = await Deno.open(`${path}.journal`, { read: true, append: true, create: true })
+    .catch((error) => {
+      data.close();
+      throw error;
+    });
+  try {
+    await journal.truncate(0);
+    await writeAll(journal, encodeHeader(header));
+    if (options.sync) {
+      await journal.syncData();
+      await syncFolderOf(path);
+    }
+  } catch (error) {
+    data.close();
+    journal.close();
+    throw error;
+  }
+  return {
+    files: { lock, data, journal },
+    records: [],
+    journalSize: RECORD_SIZE,
+    opening: {
+      drawId: header.drawId,
+      createdAt: header.createdAt,
+      fresh: true,
+      cutBytes: 0,
+      cutJournalBytes: tornHeaderBytes,
+    },
+  };
+}
+
+/**
+ * Makes a new file's name in its folder durable (best effort: a folder that cannot be
+ * opened or synced is left as it is).
+ */
+async function syncFolderOf(path: string): Promise<void> {
+  const slash = path.lastIndexOf("/");
+  const folder = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
+  try {
+    using dir = await Deno.open(folder, { read: true });
+    await dir.sync();
+  } catch {
+    // Some file systems refuse to sync a folder; the files themselves are synced.
+  }
+}
+
+/**
+ * Opens the storage at `options.path`, creating a new draw when there is none: takes its
+ * lock, checks what it is and that the journal accounts for `bets.csv`, cuts a torn tail,
+ * and writes this process's pid into the lock file.
+ *
+ * @param options The path, the draw's agencies and whether to fsync a new header.
+ * @returns The open files, the checked records and what was found.
+ * @throws {StorageError} When another server holds the storage, it was made for another
+ * agency count or by an older version, `bets.csv` holds rows no journal accounts for, a
+ * file is damaged anywhere but its tail, or the path cannot be used. Nothing is written
+ * then.
+ */
+export async function openStorage(options: OpenStorageOptions): Promise<OpenedStorage> {
+  let lock: Deno.FsFile | undefined;
+  try {
+    lock = await lockStorage(options.path);
+    const opened = await load(lock, options);
+    // Only a server that keeps the storage says who it is: a refusal writes nothing.
+    try {
+      await lock.truncate(0);
+      await writeAll(lock, new TextEncoder().encode(`${Deno.pid}\n`));
+    } catch (error) {
+      opened.files.data.close();
+      opened.files.journal.close();
+      throw error;
+    }
+    return opened;
+  } catch (error) {
+    lock?.close();
+    if (error instanceof StorageError || !isOsError(error)) throw error;
+    throw unusable(options.path, error);
+  }
+}
