@@ -4,26 +4,25 @@
  * namespace as worker), the stack deployed with `deno task swarm`'s own functions, the
  * server on the manager and every agency on the worker, on the course's dataset
  * (extracted into a scratch folder, never into the repository; without it the test is
- * skipped). Each step a fresh draw: a healthy run (with the CLI's `status`, `logs` and
- * `validate-echo --swarm`); a run with `--secrets`; the CLI's one-line errors; the worker
- * cut off mid-ingestion for longer than `CLI_TIMEOUT`, then healed; the server's
- * container killed mid-ingestion. Each run ends with one `sorteo`, each agency's own
- * winners, and `bets.csv` (read from the server's volume) holding every bet exactly once.
- * Everything
- * the test makes is removed on every path (if the test process dies, by Ctrl-C or a kill,
- * the cluster's guard process does it), and every wait is bounded.
+ * skipped). Each step a fresh draw: a healthy run (with the CLI's `status`, `logs`,
+ * `validate-echo --swarm` and the course's `./validar-echo-server.sh`); a run with
+ * `--secrets`; the CLI's one-line errors; the worker cut off mid-ingestion for longer than
+ * `CLI_TIMEOUT`, then healed; the server's container killed mid-ingestion. Each run ends
+ * with one `sorteo`, each agency's own winners, and `bets.csv` (read from the server's
+ * volume) holding every bet exactly once. Everything the test makes is removed on every
+ * path (if the test process dies, by Ctrl-C or a kill, the cluster's guard process does
+ * it), and every wait is bounded.
  */
 import assert from "node:assert/strict";
 import { run, runOrThrow } from "../../tools/_cli.ts";
 import { assertDockerEngine, buildImages } from "../../tools/images.ts";
-import { down, up } from "../../tools/swarm/main.ts";
-import { stackTasks } from "../../tools/swarm/cluster.ts";
+import { down, stackTasks, up } from "../../tools/swarm/main.ts";
 import { judge } from "../../tools/swarm/tasks.ts";
-import { BETS_VOLUME, STACK, type StackOptions } from "../../tools/swarm/stack.ts";
+import { PROJECT, STACK_BETS_VOLUME, type StackOptions } from "../../tools/gen_compose.ts";
 import { SUCCESS_LINE } from "../../tools/validate_echo.ts";
 import { type LogLine, parseLog } from "../../shared/log_line.ts";
 import { loadSecrets } from "../../server/secrets.ts";
-import { HAS_COURSE_ZIP, ROOT, runTool, Workspace } from "../docker/_helpers.ts";
+import { course, HAS_COURSE_ZIP, ROOT, runTool, Workspace } from "../docker/_helpers.ts";
 import { account, expectedRows } from "../faults/_faults.ts";
 import { type Cluster, startCluster, WORKER_HOSTNAME } from "./_cluster.ts";
 
@@ -97,8 +96,8 @@ async function serviceLog(cluster: Cluster, service: string): Promise<string> {
 
 async function betsCsvPath(): Promise<string> {
   const mountpoint = await runOrThrow(
-    ["docker", "volume", "inspect", "--format", "{{.Mountpoint}}", BETS_VOLUME],
-    `Cannot find the volume ${BETS_VOLUME}`,
+    ["docker", "volume", "inspect", "--format", "{{.Mountpoint}}", STACK_BETS_VOLUME],
+    `Cannot find the volume ${STACK_BETS_VOLUME}`,
   );
   return `${mountpoint}/bets.csv`;
 }
@@ -246,7 +245,7 @@ Deno.test({
     const deploy = (options: { wait: boolean }) =>
       up({
         stack,
-        output: `${ws.dir}/docker-stack.yaml`,
+        file: `${ws.dir}/docker-stack.yaml`,
         nodes: [node.worker],
         build: false,
         wait: options.wait,
@@ -256,7 +255,7 @@ Deno.test({
     const fresh = async () => {
       await down({ nodes: [node.worker], say });
       assert.equal((await stackTasks()).length, 0, "the stack is gone");
-      const volume = await run(["docker", "volume", "inspect", BETS_VOLUME]);
+      const volume = await run(["docker", "volume", "inspect", STACK_BETS_VOLUME]);
       assert.notEqual(volume.code, 0, "down deleted the bets volume: the next up is a fresh draw");
     };
     /** Runs a step, then removes its stack and bets whatever happened. */
@@ -286,6 +285,12 @@ Deno.test({
         assert.equal(received, expected.length, "apuesta_recibida sums to every bet");
         const echo = await runTool("validate_echo.ts", ["--swarm"]);
         assert.equal(echo.stdout.trim(), SUCCESS_LINE, `validate-echo --swarm: ${echo.stderr}`);
+        const script = await course(["./validar-echo-server.sh"]);
+        assert.equal(
+          script.stdout.trim(),
+          SUCCESS_LINE,
+          `./validar-echo-server.sh: ${script.stderr}`,
+        );
         // The CLI's status and logs, as a user reads them.
         const status = await runTool("swarm/main.ts", ["status"]);
         assert.equal(status.code, 0, status.stderr);
@@ -302,18 +307,19 @@ Deno.test({
         const logs = await runTool("swarm/main.ts", ["logs", "--no-follow"]);
         assert.equal(logs.code, 0, logs.stderr);
         const lines = logs.stdout.trim().split("\n");
+        // Docker's own prefix: the task (service, slot, id) and its node, then `|`.
+        const task = (service: string) => `^${PROJECT}_${service}\\.1\\.\\w+@\\S+ +\\| `;
         assert.ok(
-          lines.every((line) => /^(server|client\d) +\| /.test(line)),
-          "each line names its service",
+          lines.every((line) => new RegExp(task("(server|client\\d)")).test(line)),
+          "each line names its task",
         );
-        assert.equal(
-          lines.filter((line) => /^server +\| .*action: sorteo \| result: success/.test(line))
-            .length,
-          1,
-        );
+        const sorteo = new RegExp(`${task("server")}.*action: sorteo \\| result: success`);
+        assert.equal(lines.filter((line) => sorteo.test(line)).length, 1);
         for (const [id, count] of counts) {
           const answer = new RegExp(
-            `^client${id} +\\| .*action: consulta_ganadores \\| result: success .*cant_ganadores: ${count.winners}$`,
+            `${
+              task(`client${id}`)
+            }.*action: consulta_ganadores \\| result: success .*cant_ganadores: ${count.winners}$`,
           );
           assert.ok(
             lines.some((line) => answer.test(line)),
@@ -337,7 +343,7 @@ Deno.test({
         const output = `${own.dir}/docker-stack.yaml`;
         await up({
           stack: { ...stack, clients: 3, dataDir: `${own.dir}/.data`, secrets: true },
-          output,
+          file: output,
           nodes: [node.worker],
           build: false,
           timeoutMs: 120_000,
@@ -399,7 +405,7 @@ Deno.test({
           () =>
             up({
               stack: { ...stack, dataDir: `${ws.dir}/missing` },
-              output: `${ws.dir}/missing.yaml`,
+              file: `${ws.dir}/missing.yaml`,
               nodes: [node.worker],
               build: false,
               timeoutMs: 120_000,
@@ -451,7 +457,7 @@ Deno.test({
         await waitFinished(counts.size, 300_000);
         say(
           `cut at ${atCut} of ${expected.length} bets for ${seconds(healed - cut)} ` +
-            `(${stored} stored meanwhile, the worker declared down); all finished ` +
+            `(${stored - atCut} stored meanwhile, the worker declared down); all finished ` +
             `${seconds(performance.now() - healed)} after healing, ` +
             `${seconds(performance.now() - started)} after deploy`,
         );
@@ -472,7 +478,7 @@ Deno.test({
             "ps",
             "--quiet",
             "--filter",
-            `label=com.docker.swarm.service.name=${STACK}_server`,
+            `label=com.docker.swarm.service.name=${PROJECT}_server`,
           ],
           "Cannot find the server's container",
         );

@@ -1,6 +1,6 @@
 #!/usr/bin/env -S deno run -A
 /**
- * Drives the deployment on Docker Swarm, as stack `tp0`:
+ * Drives the deployment on Docker Swarm, as stack `tp0` (docs/deployment.md, "Docker Swarm"):
  *
  * ```sh
  * deno task swarm up        # swarm init if needed, images to every node, stack file, deploy, wait
@@ -9,301 +9,370 @@
  * deno task swarm down      # remove the stack and the bets volume (a fresh draw next time)
  * ```
  *
- * `up` takes the stack file's flags (`--clients N`, `--mode`, `--secrets`, `--data-dir`,
- * `--server-constraint`, `--agency-constraint`, …; see `tools/swarm/stack.ts`) or an
- * existing file with `--file F`, plus `--node DOCKER_HOST_URL` (repeatable) for each
- * other engine that should get the images, `--advertise-addr` for `swarm init`,
- * `--path`/`--no-build` for the images, `--detach` (do not wait) and `--timeout S`.
- * `down` takes `--keep-bets` and `--node` (engines whose bets volume to delete too).
- * `gen-compose --swarm [OUTPUT] N` writes the stack file alone ({@linkcode genStackMain}).
+ * `up` takes gen-compose's stack flags (`--clients N`, `--mode`, `--secrets`, `--data-dir`,
+ * `--server-constraint`, `--agency-constraint`) or an existing file with `--file F`, plus
+ * `--node DOCKER_HOST_URL` (repeatable) for each other engine that gets the images,
+ * `--path`, `--no-build` and `--quiet` for the images, `--detach` and `--timeout S`.
+ * `down` takes `--keep-bets` and `--node`; `logs`, `--no-follow`. Every Docker command is
+ * bounded in time, and every failure is one line.
  *
  * @module
  */
-import { dirname, resolve } from "node:path";
-import { parseCli, run, runMain, ToolError, UsageError, writeFileAtomic } from "../_cli.ts";
-import { assertDockerEngine, buildImages, type BuildPath, IMAGES } from "../images.ts";
-import { SECRETS_DIR, SECRETS_FILE, type SecretsResult, writeSecrets } from "../secrets.ts";
+import { resolve } from "node:path";
+import { CLIENT_MODES } from "../../client/config.ts";
 import {
-  BETS_VOLUME,
-  DEFAULT_DATA_DIR,
-  DEFAULT_STACK_FILE,
-  GEN_STACK_USAGE,
-  parseGenStackArgs,
-  renderStack,
-  STACK,
+  choiceArg,
+  integerArg,
+  lastLine,
+  parseCli,
+  run,
+  runMain,
+  runOrThrow,
+  ToolError,
+  UsageError,
+} from "../_cli.ts";
+import {
+  NETWORK_NAME,
+  parseClientCount,
+  PROJECT,
+  STACK_BETS_VOLUME,
+  STACK_FILE,
   STACK_FLAGS,
-  STACK_NETWORK,
+  stackFlags,
   type StackOptions,
-  stackOptionsFrom,
-} from "./stack.ts";
-import {
-  checkNodes,
-  deployStack,
-  ensureManager,
-  hasBetsVolume,
-  loadImages,
-  removeBetsVolume,
-  removeStack,
-  stackServices,
-  stackTasks,
-  swarmState,
-} from "./cluster.ts";
-import { judge, newEvents, type Task } from "./tasks.ts";
+  writeDeployment,
+} from "../gen_compose.ts";
+import type { UpOptions as ComposeUpOptions } from "../compose.ts";
+import { assertDockerEngine, buildImages, IMAGES } from "../images.ts";
+import { judge, newEvents, parseTasks, type Task, TASK_FORMAT } from "./tasks.ts";
 
-/**
- * Writes the stack file atomically and, with `secrets`, the secrets beside it first (the
- * same `.secrets/` files as `gen-compose --secrets`, kept across regenerations).
- *
- * @param output The stack file.
- * @param options The stack's options.
- * @returns The secrets written, if any.
- * @throws {ToolError} When existing secrets cannot be reused.
- */
-export async function writeStack(
-  output: string,
-  options: StackOptions & { readonly command?: string },
-): Promise<SecretsResult | undefined> {
-  let secrets: SecretsResult | undefined;
-  if ((options.secrets ?? false) && options.clients > 0) {
-    const dir = resolve(dirname(resolve(output)), options.secretsDir ?? SECRETS_DIR);
-    secrets = await writeSecrets(dir, options.clients);
-  }
-  await writeFileAtomic(output, renderStack(options, options.command));
-  return secrets;
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The argv of a docker command on the local engine, or on `host` (`-H`). */
+function docker(host: string | undefined, ...args: string[]): string[] {
+  return host === undefined ? ["docker", ...args] : ["docker", "-H", host, ...args];
 }
 
 /**
- * `gen-compose --swarm [OUTPUT] N [flags]`: writes the stack file (and secrets).
+ * Reads the place in a swarm of the engine `host` (`-H`), or of the local one: its state
+ * (`inactive`, `pending`, `active`, `locked` or `error`), whether it is a manager, and its
+ * node id (`""` outside a swarm).
  *
- * @param args The arguments without `--swarm`.
- * @returns The exit code.
- * @throws {ToolError} For bad arguments or secrets that cannot be reused.
+ * @throws {ToolError} When the engine does not answer.
  */
-export async function genStackMain(args: readonly string[]): Promise<number> {
-  if (args.includes("--help") || args.includes("-h")) {
-    console.log(GEN_STACK_USAGE);
-    return 0;
+export async function swarmState(
+  host?: string,
+): Promise<{ state: string; manager: boolean; nodeId: string }> {
+  const format = "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}";
+  const result = await run(docker(host, "info", "--format", format), { timeoutMs: 20_000 });
+  const [state = "", manager = "", nodeId = ""] = result.stdout.trim().split(" ");
+  if (result.code !== 0 || state === "") {
+    const detail = result.timedOut ? "no answer within 20 s" : lastLine(result.stderr);
+    throw new ToolError(`Cannot reach the Docker engine ${host ?? "(local)"}: ${detail}`);
   }
-  const { output, options } = parseGenStackArgs(args);
-  const secrets = await writeStack(output, {
-    ...options,
-    command: `deno task gen-compose --swarm ${args.join(" ")}`,
-  });
-  console.log(
-    `gen-compose: wrote ${output}: stack ${STACK}, server + ${options.clients} agencies ` +
-      `(mode ${options.mode}), data folder ${options.dataDir}; deploy with ` +
-      `deno task swarm up --file ${output} (or docker stack deploy -c ${output} ${STACK})`,
-  );
-  if (secrets !== undefined) {
-    console.log(
-      `gen-compose: secrets of ${secrets.secrets.size} agencies in ${secrets.dir} ` +
-        `(${secrets.secrets.size - secrets.reused} new, ${secrets.reused} kept): ${SECRETS_FILE} ` +
-        "for the server, client<N>.env for each agency (Docker secrets once deployed)",
-    );
-  }
-  return 0;
+  return { state, manager: manager === "true", nodeId };
 }
 
-/** Options of {@linkcode up}. */
-export interface UpOptions {
-  /**
-   * Generate the stack file from these options (ignored with `file`).
-   * @default 5 agencies, the repository's `.data`
-   */
-  readonly stack?: StackOptions;
-  /**
-   * Deploy this stack file as it is instead of generating one.
-   * @default undefined
-   */
-  readonly file?: string;
-  /**
-   * Where the generated stack file goes.
-   * @default "docker-stack.yaml"
-   */
-  readonly output?: string;
-  /**
-   * Other engines of the swarm (Docker host URLs) that get the images.
-   * @default []
-   */
-  readonly nodes?: readonly string[];
-  /**
-   * The image build path.
-   * @default "auto"
-   */
-  readonly path?: "auto" | BuildPath;
-  /**
-   * Build the images first (they must exist otherwise).
-   * @default true
-   */
-  readonly build?: boolean;
-  /**
-   * `--advertise-addr` of `docker swarm init`, when the engine is in no swarm.
-   * @default Docker's choice
-   */
-  readonly advertiseAddr?: string;
-  /**
-   * Wait until every agency has finished (or failed for good).
-   * @default true
-   */
-  readonly wait?: boolean;
-  /**
-   * How long to wait, in milliseconds.
-   * @default 600000
-   */
-  readonly timeoutMs?: number;
-  /**
-   * Hide `docker build`'s progress.
-   * @default false
-   */
-  readonly quiet?: boolean;
-  /**
-   * Where progress lines go.
-   * @default console.log
-   */
-  readonly say?: (line: string) => void;
-}
-
-/** What {@linkcode up} measured. */
-export interface UpResult {
-  /** From `docker stack deploy` until every service had a task running (or done). */
-  readonly deployMs: number;
-  /** From `docker stack deploy` until every agency finished (with `wait`). */
-  readonly finishedMs?: number;
-}
-
-async function assertNoComposeNetwork(): Promise<void> {
-  const result = await run(
-    ["docker", "network", "ls", "--filter", `name=^${STACK_NETWORK}$`, "--format", "{{.Scope}}"],
-    { timeoutMs: 20_000 },
-  );
-  if (result.stdout.split("\n").includes("local")) {
+/** Makes this engine a manager: a single-node swarm when it is in none (then says so). */
+async function ensureManager(say: (line: string) => void): Promise<void> {
+  const { state, manager } = await swarmState();
+  if (state === "active" && !manager) {
     throw new ToolError(
-      `Cannot deploy: the Compose deployment's network ${STACK_NETWORK} exists on this engine ` +
-        "and the stack's would share its name (deno task down first)",
+      "Cannot deploy: this engine is a swarm worker, not a manager (run on a manager; " +
+        "docker node ls there lists them)",
     );
   }
+  if (state === "active") return;
+  if (state !== "inactive") {
+    throw new ToolError(
+      `Cannot deploy: this engine's swarm state is "${state}" (docker info; unlock or ` +
+        "repair it, or docker swarm leave --force)",
+    );
+  }
+  await runOrThrow(
+    ["docker", "swarm", "init"],
+    "Cannot initialise a single-node swarm (on a host with several addresses, run docker " +
+      "swarm init --advertise-addr ADDR first)",
+    { timeoutMs: 60_000 },
+  );
+  say("initialised a single-node swarm on this engine (docker swarm leave --force undoes it)");
+}
+
+/** Checks that every node answers and is a member of this swarm, naming the first that is not. */
+async function checkNodes(nodes: readonly string[]): Promise<void> {
+  if (nodes.length === 0) return;
+  const members = await runOrThrow(["docker", "node", "ls", "--quiet"], "Cannot list the nodes", {
+    timeoutMs: 20_000,
+  });
+  for (const node of nodes) {
+    const { state, nodeId } = await swarmState(node).catch((error: ToolError) => {
+      throw new ToolError(`Cannot reach node ${node}: ${error.message.replace(/^.*?: /, "")}`);
+    });
+    if (state !== "active" || !members.split("\n").includes(nodeId)) {
+      throw new ToolError(
+        `Cannot use node ${node}: it is not a member of this swarm (join it with the command ` +
+          "docker swarm join-token worker prints)",
+      );
+    }
+  }
+}
+
+/**
+ * Gives a node the local build of each image it lacks or holds in another build (image ids
+ * survive save and load), with `docker save | docker -H node load`: no registry involved.
+ */
+async function loadImages(node: string, say: (line: string) => void): Promise<void> {
+  const id = async (host: string | undefined, tag: string) => {
+    const result = await run(docker(host, "image", "inspect", "--format", "{{.Id}}", tag), {
+      timeoutMs: 20_000,
+    });
+    return result.code === 0 ? result.stdout.trim() : undefined;
+  };
+  const stale = [];
+  for (const tag of [IMAGES.server, IMAGES.client]) {
+    const local = await id(undefined, tag);
+    if (local === undefined) {
+      throw new ToolError(`Cannot load ${tag} into ${node}: no such image here`);
+    }
+    if (await id(node, tag) !== local) stale.push(tag);
+  }
+  if (stale.length > 0) {
+    // Node and tags as the script's arguments, never spliced into its text.
+    const pipe = 'docker save "${@:2}" | docker -H "$1" load --quiet';
+    await runOrThrow(
+      ["bash", "-o", "pipefail", "-c", pipe, "bash", node, ...stale],
+      `Cannot load ${stale.join(", ")} into ${node}`,
+      { timeoutMs: 600_000 },
+    );
+  }
+  say(`${node}: ${stale.length === 0 ? "has the images" : `loaded ${stale.join(", ")}`}`);
+}
+
+/**
+ * Lists the stack's tasks, the finished and failed ones included (Swarm keeps a few per
+ * slot); none when it is not deployed.
+ *
+ * @throws {ToolError} When the engine does not answer.
+ */
+export async function stackTasks(): Promise<Task[]> {
+  const argv = ["docker", "stack", "ps", PROJECT, "--no-trunc", "--format", TASK_FORMAT];
+  const result = await run(argv, { timeoutMs: 30_000 });
+  if (result.code === 0) return parseTasks(result.stdout, PROJECT);
+  if (/nothing found in stack/i.test(result.stderr)) return [];
+  throw new ToolError(`Cannot list the tasks of stack ${PROJECT}: ${lastLine(result.stderr)}`);
+}
+
+/** The stack's services without its prefix, server first and agencies in order. */
+async function stackServices(): Promise<string[]> {
+  const argv = ["docker", "stack", "services", PROJECT, "--format", "{{.Name}}"];
+  const result = await run(argv, { timeoutMs: 30_000 });
+  if (result.code !== 0 && !/nothing found in stack/i.test(result.stderr)) {
+    throw new ToolError(`Cannot list the services of stack ${PROJECT}: ${lastLine(result.stderr)}`);
+  }
+  const order = (name: string) => name === "server" ? 0 : Number(name.replace(/\D/g, ""));
+  return result.stdout.split("\n").filter((name) => name !== "")
+    .map((name) => name.replace(`${PROJECT}_`, ""))
+    .sort((a, b) => order(a) - order(b));
+}
+
+/**
+ * Removes the stack (services, network, configs, secrets) and waits, at most `timeoutMs`,
+ * until its containers are gone from the local engine and the other `nodes` (each gets its
+ * stop grace period); says whether the stack existed.
+ *
+ * @throws {ToolError} When Docker refuses or containers outlive the wait.
+ */
+export async function removeStack(nodes: readonly string[], timeoutMs = 90_000): Promise<boolean> {
+  const existed = (await stackServices()).length > 0;
+  if (existed) {
+    await runOrThrow(["docker", "stack", "rm", PROJECT], `Cannot remove stack ${PROJECT}`, {
+      timeoutMs: 60_000,
+    });
+  }
+  const deadline = Date.now() + timeoutMs;
+  for (const host of [undefined, ...nodes]) {
+    const where = host ?? "this engine";
+    const label = `label=com.docker.stack.namespace=${PROJECT}`;
+    const argv = docker(host, "ps", "--all", "--quiet", "--filter", label);
+    while (await runOrThrow(argv, `Cannot list the stack's containers on ${where}`) !== "") {
+      if (Date.now() > deadline) {
+        throw new ToolError(
+          `Cannot remove stack ${PROJECT}: its containers on ${where} still exist after ` +
+            `${timeoutMs / 1000} s (docker ps --all there)`,
+        );
+      }
+      await delay(500);
+    }
+  }
+  return existed;
+}
+
+/** Whether the stack's bets volume is on an engine. */
+async function hasBetsVolume(host: string | undefined): Promise<boolean> {
+  const result = await run(docker(host, "volume", "inspect", STACK_BETS_VOLUME));
+  return result.code === 0;
+}
+
+/**
+ * Deletes the stack's bets volume (a fresh draw next time) on the engine `host` or the
+ * local one, waiting while a stopping container still holds it; says whether there was one.
+ *
+ * @throws {ToolError} When it cannot be deleted within 30 s.
+ */
+export async function removeBetsVolume(host?: string): Promise<boolean> {
+  for (const deadline = Date.now() + 30_000;; await delay(500)) {
+    const argv = docker(host, "volume", "rm", STACK_BETS_VOLUME);
+    const result = await run(argv, { timeoutMs: 20_000 });
+    if (result.code === 0) return true;
+    if (/no such volume/i.test(result.stderr)) return false;
+    if (Date.now() > deadline || !/in use/i.test(result.stderr)) {
+      throw new ToolError(
+        `Cannot delete the bets volume ${STACK_BETS_VOLUME} on ${host ?? "this engine"}: ` +
+          lastLine(result.stderr),
+      );
+    }
+  }
+}
+
+/**
+ * What the local engine's network `tp0_testing_net` is: the stack's attachable overlay
+ * (`stack`), the Compose deployment's bridge (`compose`), or `none`.
+ */
+export async function networkKind(): Promise<"stack" | "compose" | "none"> {
+  const format = "{{.Scope}} {{.Driver}} {{.Attachable}}";
+  const argv = ["docker", "network", "inspect", "--format", format, NETWORK_NAME];
+  const result = await run(argv, { timeoutMs: 20_000 });
+  if (result.code !== 0) return "none";
+  return result.stdout.trim() === "swarm overlay true" ? "stack" : "compose";
+}
+
+/**
+ * Options of {@linkcode up}: `file` is the stack file (`docker-stack.yaml`), written from
+ * `stack` first when given, deployed as it is otherwise; `build`, `path`, `quiet` and `say`
+ * are as for Compose's `up`; `nodes` are the swarm's other engines (Docker host URLs) that
+ * get the images; `wait` (default true) waits until every agency has finished (or failed
+ * for good), at most `timeoutMs` (10 minutes).
+ */
+export interface UpOptions
+  extends Pick<ComposeUpOptions, "file" | "build" | "path" | "quiet" | "say"> {
+  readonly stack?: StackOptions;
+  readonly nodes?: readonly string[];
+  readonly wait?: boolean;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * What {@linkcode up} measured from `docker stack deploy` on: until every service had a task
+ * running or done (at once with `wait: false`), and until every agency finished (with `wait`).
+ */
+export interface UpResult {
+  readonly deployMs: number;
+  readonly finishedMs?: number;
 }
 
 /**
  * `up`: makes this engine a manager (a single-node swarm if it is in none), checks the
  * nodes, builds the images and loads them into every node that lacks them, writes the
- * stack file (unless given one), deploys it and waits until every agency has finished.
+ * stack file (when given `stack`), deploys it and waits until every agency has finished.
  *
- * @param options Stack, file, nodes, images, waiting.
- * @returns The time to deploy and to finish.
  * @throws {ToolError} For no engine, not a manager, a node that cannot be reached, a data
  *   folder missing on a node, an agency Swarm gave up on, or the time running out.
  */
 export async function up(options: UpOptions = {}): Promise<UpResult> {
   const say = options.say ?? console.log;
   const nodes = options.nodes ?? [];
+  const file = options.file ?? STACK_FILE;
   await assertDockerEngine();
-  await ensureManager({
-    say,
-    ...(options.advertiseAddr === undefined ? {} : { advertiseAddr: options.advertiseAddr }),
-  });
+  await ensureManager(say);
   await checkNodes(nodes);
-  await assertNoComposeNetwork();
+  if (await networkKind() === "compose") {
+    throw new ToolError(
+      `Cannot deploy: the Compose deployment's network ${NETWORK_NAME} exists on this engine ` +
+        "and the stack's would share its name (deno task down first)",
+    );
+  }
   if ((await stackServices()).length > 0) {
     throw new ToolError(
-      `Cannot deploy: stack ${STACK} is already deployed (deno task swarm status; ` +
+      `Cannot deploy: stack ${PROJECT} is already deployed (deno task swarm status; ` +
         "deno task swarm down first for a fresh draw)",
     );
   }
   if (options.build ?? true) {
-    await buildImages({
-      path: options.path ?? "auto",
-      quiet: options.quiet ?? false,
-      say,
-    });
+    await buildImages({ path: options.path ?? "auto", quiet: options.quiet ?? false, say });
   }
-  for (const node of nodes) {
-    const loaded = await loadImages(node, [IMAGES.server, IMAGES.client]);
-    say(`${node}: ${loaded.length === 0 ? "has the images" : `loaded ${loaded.join(", ")}`}`);
-  }
-  let file = options.file;
-  if (file === undefined) {
-    file = options.output ?? DEFAULT_STACK_FILE;
-    const stack = options.stack ?? { clients: 5, dataDir: DEFAULT_DATA_DIR };
-    await writeStack(file, { ...stack, command: "deno task swarm up" });
-    say(`wrote ${file}: server + ${stack.clients} agencies (mode ${stack.mode ?? "agency"})`);
+  for (const node of nodes) await loadImages(node, say);
+  if (options.stack !== undefined) {
+    await writeDeployment(file, options.stack);
+    const { clients, mode = "agency" } = options.stack;
+    say(`wrote ${file}: server + ${clients} agencies (mode ${mode})`);
   }
   for (const host of [undefined, ...nodes]) {
     if (await hasBetsVolume(host)) {
       say(
-        `the bets volume ${BETS_VOLUME} on ${host ?? "this engine"} is reused (kept by ` +
+        `the bets volume ${STACK_BETS_VOLUME} on ${host ?? "this engine"} is reused (kept by ` +
           "swarm down --keep-bets): the server resumes that draw; swarm down for a fresh one",
       );
     }
   }
   const started = performance.now();
-  await deployStack(resolve(file));
-  say(`deployed ${file} as stack ${STACK}`);
+  // Without asking a registry for image digests: the nodes have the images.
+  await runOrThrow(
+    ["docker", "stack", "deploy", "--resolve-image", "never", "-c", resolve(file), PROJECT],
+    `Cannot deploy ${file} as stack ${PROJECT}`,
+    { timeoutMs: 120_000 },
+  );
+  say(`deployed ${file} as stack ${PROJECT}`);
   if (!(options.wait ?? true)) return { deployMs: performance.now() - started };
-  return await watch({ started, say, timeoutMs: options.timeoutMs ?? 600_000 });
+  return await watch(started, options.timeoutMs ?? 600_000, say);
 }
 
-const isAgency = (service: string) => /^client\d+$/.test(service);
-
-async function watch(
-  options: { started: number; say: (line: string) => void; timeoutMs: number },
-): Promise<UpResult> {
-  const { started, say } = options;
+/** Tells each task that starts, finishes or fails, until every agency has finished. */
+async function watch(started: number, timeoutMs: number, say: (line: string) => void) {
   const services = await stackServices();
-  const agencies = services.filter(isAgency);
+  const agencies = services.filter((service) => service !== "server");
   const said = new Set<string>();
+  const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
   let deployMs: number | undefined;
-  while (true) {
+  for (;; await delay(1000)) {
     const tasks = await stackTasks();
     for (const line of newEvents(tasks, said)) say(line);
-    const progress = judge(tasks, agencies);
-    const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
-    if (deployMs === undefined && services.every((service) => hasStarted(tasks, service))) {
+    const { finished, givenUp, missingFolder } = judge(tasks, agencies);
+    const isUp = (service: string) =>
+      tasks.some((task) => task.service === service && /^(Running|Complete)$/.test(task.state));
+    if (deployMs === undefined && services.every(isUp)) {
       deployMs = performance.now() - started;
       say(`every service started in ${seconds()} s`);
     }
-    if (progress.missingFolder !== undefined) {
-      const { task, path } = progress.missingFolder;
+    if (missingFolder !== undefined) {
+      const { task, path } = missingFolder;
       throw new ToolError(
         `Cannot run ${task.service} on node ${task.node}: the folder ${path} does not exist ` +
           "there (the data folder must exist on every node that runs an agency: --data-dir; " +
           "deno task swarm down to remove the stack)",
       );
     }
-    if (progress.givenUp.length > 0) {
+    if (givenUp.length > 0) {
+      const reason = tasks.find((task) => task.service === givenUp[0] && task.error !== "")?.error;
       throw new ToolError(
-        `${progress.givenUp.join(", ")} failed and Swarm stopped restarting it (` +
-          `${lastError(tasks, progress.givenUp[0]!)}; deno task swarm logs, then swarm down)`,
+        `${givenUp.join(", ")} failed and Swarm stopped restarting it ` +
+          `(${reason ?? "no reason given"}; deno task swarm logs, then swarm down)`,
       );
     }
-    if (deployMs !== undefined && progress.finished.length === agencies.length) {
-      const finishedMs = performance.now() - started;
+    if (deployMs !== undefined && finished.length === agencies.length) {
       say(
         `${agencies.length} agencies finished in ${seconds()} s; deno task swarm logs to ` +
           "read them, deno task swarm down to remove the stack",
       );
-      return { deployMs, finishedMs };
+      return { deployMs, finishedMs: performance.now() - started };
     }
-    if (performance.now() - started > options.timeoutMs) {
-      const waiting = agencies.filter((agency) => !progress.finished.includes(agency));
+    if (performance.now() - started > timeoutMs) {
+      const waiting = agencies.filter((agency) => !finished.includes(agency));
       throw new ToolError(
-        `Cannot finish within ${options.timeoutMs / 1000} s: still waiting for ` +
+        `Cannot finish within ${timeoutMs / 1000} s: still waiting for ` +
           `${waiting.join(", ") || "the server"} (deno task swarm status)`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
-}
-
-function hasStarted(tasks: readonly Task[], service: string): boolean {
-  return tasks.some((task) =>
-    task.service === service && (task.state === "Running" || task.state === "Complete")
-  );
-}
-
-function lastError(tasks: readonly Task[], service: string): string {
-  return tasks.find((task) => task.service === service && task.error !== "")?.error ??
-    "no reason given";
 }
 
 /**
@@ -311,7 +380,6 @@ function lastError(tasks: readonly Task[], service: string): string {
  * `keepBets`, the bets volume on this engine and every given node, so the next `up` is a
  * fresh draw.
  *
- * @param options Nodes, whether to keep the bets, where lines go.
  * @throws {ToolError} For no engine, a worker engine, or Docker refusing.
  */
 export async function down(
@@ -329,102 +397,64 @@ export async function down(
     throw new ToolError("Cannot remove the stack: this engine is a swarm worker, not a manager");
   }
   if (state === "active") {
-    const serverNodes = new Set(
-      (await stackTasks()).filter((task) => task.service === "server").map((task) => task.node),
-    );
+    const tasks = (await stackTasks()).filter((task) => task.service === "server");
+    const ran = [...new Set(tasks.map((task) => task.node))].join(", ");
+    const removed = await removeStack(nodes);
     say(
-      await removeStack(nodes)
-        ? `removed stack ${STACK}${
-          serverNodes.size > 0 ? ` (server ran on ${[...serverNodes].join(", ")})` : ""
-        }`
-        : `stack ${STACK} was not deployed`,
+      removed
+        ? `removed stack ${PROJECT}${ran && ` (server ran on ${ran})`}`
+        : `stack ${PROJECT} was not deployed`,
     );
   } else {
-    say(`this engine is in no swarm: no stack to remove`);
+    say("this engine is in no swarm: no stack to remove");
   }
   for (const host of [undefined, ...nodes]) {
     const where = host ?? "this engine";
     if (options.keepBets ?? false) {
-      if (await hasBetsVolume(host)) say(`kept the bets volume ${BETS_VOLUME} on ${where}`);
+      if (await hasBetsVolume(host)) say(`kept the bets volume ${STACK_BETS_VOLUME} on ${where}`);
     } else if (await removeBetsVolume(host)) {
-      say(`deleted the bets volume ${BETS_VOLUME} on ${where}: the next up is a fresh draw`);
+      say(`deleted the bets volume ${STACK_BETS_VOLUME} on ${where}: the next up is a fresh draw`);
     }
   }
 }
 
 /**
- * `logs`: every service's log (stdout and stderr), each line prefixed with its service
- * like Compose's logs. Without `follow`, each task's log in turn (finished and failed
- * ones too); with it, until interrupted.
+ * `logs`: `docker service logs` of every service, each line after the task's name, node and
+ * `|` (as Compose's logs are after the container's). With `follow`, until interrupted;
+ * without, each task's log in turn, finished and failed ones too. Returns the exit code.
  *
- * @param options Whether to follow.
- * @returns The exit code.
  * @throws {ToolError} When the stack is not deployed.
  */
-export async function logs(options: { readonly follow?: boolean } = {}): Promise<number> {
+export async function logs(follow: boolean): Promise<number> {
   await assertDockerEngine();
   const services = await stackServices();
   if (services.length === 0) {
-    throw new ToolError(`Cannot show logs: stack ${STACK} is not deployed`);
+    throw new ToolError(`Cannot show logs: stack ${PROJECT} is not deployed`);
   }
-  const width = Math.max(...services.map((service) => service.length));
-  const prefix = (service: string) => `${service.padEnd(width)} | `;
-  if (options.follow ?? true) {
-    const codes = await Promise.all(
-      services.map((service) =>
-        streamLines(
-          ["docker", "service", "logs", "--raw", "--follow", `${STACK}_${service}`],
-          prefix(service),
-        )
-      ),
+  // Per task without following: `docker service logs` of a whole service can hang once a
+  // task of it was killed. Tasks are listed newest first: the oldest log first.
+  const tasks = (await stackTasks()).reverse();
+  const sources = follow
+    ? services.map((service) => `${PROJECT}_${service}`)
+    : services.flatMap((service) =>
+      tasks.filter((task) => task.service === service).map((task) => task.id)
     );
-    return Math.max(...codes);
-  }
-  const tasks = await stackTasks();
-  for (const service of services) {
-    // Listed newest first: print the oldest task's log first.
-    for (const task of tasks.filter((task) => task.service === service).reverse()) {
-      // Per task: `docker service logs` of a whole service can hang once a task was killed.
-      const result = await run(["docker", "service", "logs", "--raw", task.id], {
-        timeoutMs: 60_000,
-      });
-      for (const line of (result.stdout + result.stderr).split("\n")) {
-        if (line !== "") console.log(prefix(service) + line);
-      }
-    }
-  }
-  return 0;
+  const show = (source: string) =>
+    run(["docker", "service", "logs", ...(follow ? ["--follow"] : []), source], {
+      output: "inherit",
+      ...(follow ? {} : { timeoutMs: 60_000 }),
+    });
+  const results = follow ? await Promise.all(sources.map(show)) : [];
+  for (const source of follow ? [] : sources) results.push(await show(source));
+  return Math.max(0, ...results.map((result) => result.code));
 }
 
-async function streamLines(argv: readonly string[], prefix: string): Promise<number> {
-  const child = new Deno.Command(argv[0]!, {
-    args: argv.slice(1),
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const print = async (stream: ReadableStream<Uint8Array>) => {
-    let rest = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      const lines = (rest + chunk).split("\n");
-      rest = lines.pop() ?? "";
-      for (const line of lines) console.log(prefix + line);
-    }
-    if (rest !== "") console.log(prefix + rest);
-  };
-  await Promise.all([print(child.stdout), print(child.stderr)]);
-  return (await child.status).code;
-}
-
-/**
- * `status`: each service's tasks: node, desired and current state, Swarm's error.
- *
- * @returns 0, or 1 when the stack is not deployed.
- */
+/** `status`: each task of the stack: service, node, desired and current state, Swarm's error. */
 export async function status(): Promise<number> {
   await assertDockerEngine();
   const tasks = await stackTasks();
   if (tasks.length === 0) {
-    console.error(`swarm: stack ${STACK} is not deployed`);
+    console.error(`swarm: stack ${PROJECT} is not deployed`);
     return 1;
   }
   const rows = [
@@ -440,31 +470,26 @@ export async function status(): Promise<number> {
 
 const USAGE = "usage: deno task swarm up|down|logs|status\n" +
   "  up     [--clients N] [--mode agency|bet|echo] [--secrets] [--data-dir ABSOLUTE_PATH]\n" +
-  "         [--server-constraint EXPR]… [--agency-constraint EXPR]… [--server-config PATH]\n" +
-  "         [--client-config PATH] [--stop-grace-period 10s] [--file STACK_FILE] [--output F]\n" +
-  "         [--node DOCKER_HOST_URL]… [--advertise-addr ADDR] [--path auto|offline|online]\n" +
-  "         [--no-build] [--quiet] [--detach] [--timeout SECONDS]\n" +
+  "         [--server-constraint EXPR]… [--agency-constraint EXPR]… [--file STACK_FILE]\n" +
+  "         [--node DOCKER_HOST_URL]… [--path auto|offline|online] [--no-build] [--quiet]\n" +
+  "         [--detach] [--timeout SECONDS]\n" +
   "  down   [--keep-bets] [--node DOCKER_HOST_URL]…\n" +
   "  logs   [--no-follow]\n" +
   "  status";
 
-const NODE_URL = /^(unix|ssh|tcp|fd):\/\/\S+$/;
-
 /**
- * The CLI: `main.ts up|down|logs|status [flags]`.
+ * The CLI: `main.ts up|down|logs|status [flags]`; returns the exit code.
  *
- * @param args Command-line arguments.
- * @returns The exit code.
- * @throws {ToolError} For bad arguments, or when the command fails.
+ * @throws {UsageError} For a bad command line.
  */
 export async function main(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseCli(args, {
-    ...STACK_FLAGS,
     clients: { type: "string", default: "5" },
+    mode: { type: "string", default: "agency" },
+    secrets: { type: "boolean", default: false },
+    ...STACK_FLAGS,
     file: { type: "string" },
-    output: { type: "string", default: DEFAULT_STACK_FILE },
-    node: { type: "string", multiple: true },
-    "advertise-addr": { type: "string" },
+    node: { type: "string", multiple: true, default: [] },
     path: { type: "string", default: "auto" },
     "no-build": { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
@@ -480,59 +505,39 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   const [command, ...rest] = positionals;
   if (rest.length > 0 || !["up", "down", "logs", "status"].includes(command ?? "")) {
-    throw new UsageError(`Cannot run "${positionals.join(" ")}": ${USAGE.split("\n")[0]}`);
+    throw new UsageError(`expected up, down, logs or status, not "${positionals.join(" ")}"`);
   }
-  const nodes = values.node ?? [];
-  for (const node of nodes) {
-    if (!NODE_URL.test(node)) {
-      throw new UsageError(
-        `Cannot use --node "${node}": expected a Docker host URL (unix:///path, ssh://user@host, tcp://host:port)`,
-      );
-    }
+  const nodes = values.node;
+  const bad = nodes.find((node) => !/^(unix|ssh|tcp|fd):\/\/\S+$/.test(node));
+  if (bad !== undefined) {
+    throw new UsageError(
+      `--node "${bad}": expected a Docker host URL (unix:///path, ssh://user@host, tcp://host:port)`,
+    );
   }
   const say = (line: string) => console.log(`swarm: ${line}`);
   if (command === "up") {
-    const timeout = Number(values.timeout);
-    const path = values.path;
-    if (!Number.isInteger(timeout) || timeout < 1) {
-      throw new UsageError(
-        `Cannot deploy: --timeout must be whole seconds, not "${values.timeout}"`,
-      );
-    }
-    if (path !== "auto" && path !== "offline" && path !== "online") {
-      throw new UsageError(`Cannot deploy: --path must be auto, offline or online, not "${path}"`);
-    }
-    let stack: StackOptions;
-    try {
-      stack = stackOptionsFrom(values.clients, values);
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
+    const stack: StackOptions = {
+      clients: parseClientCount(values.clients),
+      mode: choiceArg("--mode", values.mode, CLIENT_MODES),
+      secrets: values.secrets,
+      ...stackFlags(values),
+    };
     await up({
-      stack,
-      ...(values.file === undefined ? {} : { file: values.file }),
-      output: values.output,
+      ...(values.file === undefined ? { stack } : { file: values.file }),
       nodes,
-      path,
+      path: choiceArg("--path", values.path, ["auto", "offline", "online"] as const),
       build: !values["no-build"],
-      ...(values["advertise-addr"] === undefined
-        ? {}
-        : { advertiseAddr: values["advertise-addr"] }),
       wait: !values.detach,
-      timeoutMs: timeout * 1000,
+      timeoutMs: integerArg("--timeout", values.timeout, 1, 86_400) * 1000,
       quiet: values.quiet,
       say,
     });
-    return 0;
-  }
-  if (command === "down") {
+  } else if (command === "down") {
     await down({ nodes, keepBets: values["keep-bets"], say });
-    return 0;
+  } else {
+    return command === "logs" ? await logs(!values["no-follow"]) : await status();
   }
-  if (command === "logs") return await logs({ follow: !values["no-follow"] });
-  return await status();
+  return 0;
 }
 
-if (import.meta.main) {
-  await runMain("swarm", () => main(Deno.args));
-}
+if (import.meta.main) await runMain("swarm", () => main(Deno.args));

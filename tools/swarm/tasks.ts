@@ -11,34 +11,24 @@
 export const TASK_FORMAT =
   "{{.ID}}|{{.Name}}|{{.Node}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}";
 
-/** One task of the stack. */
+/**
+ * One task of the stack: its id, its service without the stack's prefix (`server`,
+ * `client3`), its node's hostname, what Swarm wants of it (`Running`, `Ready`, `Shutdown`,
+ * …), its state (`Running`, `Complete`, `Failed`, `Rejected`, `Preparing`, …), and Swarm's
+ * error text (`task: non-zero exit (1)`) or `""`.
+ */
 export interface Task {
-  /** The task id. */
   readonly id: string;
-  /** The service without the stack's prefix: `server`, `client3`. */
   readonly service: string;
-  /** The node's hostname. */
   readonly node: string;
-  /** What Swarm wants of it: `Running`, `Ready`, `Shutdown`, … */
   readonly desired: string;
-  /** Its state: `Running`, `Complete`, `Failed`, `Rejected`, `Preparing`, … */
   readonly state: string;
-  /** Swarm's error text (`task: non-zero exit (1)`), or `""`. */
   readonly error: string;
 }
 
 /**
- * Parses `docker stack ps --no-trunc --format TASK_FORMAT` output.
- *
- * @param text The output.
- * @param stack The stack's name, stripped from service names.
- * @returns The tasks, in the order listed.
- *
- * @example Usage
- * ```ts
- * import { parseTasks } from "./tasks.ts";
- * parseTasks("abc|tp0_client1.1|vm|Shutdown|Complete 2 seconds ago|", "tp0")[0]?.state; // "Complete"
- * ```
+ * Parses `docker stack ps --no-trunc --format TASK_FORMAT` output into its tasks, in the
+ * order listed, `stack`'s name stripped from service names.
  */
 export function parseTasks(text: string, stack: string): Task[] {
   const tasks: Task[] = [];
@@ -70,33 +60,19 @@ function isFailure(task: Task): boolean {
 
 const MISSING_BIND = /bind source path does not exist: (\S+)/;
 
-/** Where a run stands. */
+/**
+ * Where a run stands: the agencies `finished` (a completed task, and none that Swarm still
+ * runs or is to start), those `givenUp` (failed, and no longer restarted), and a task that
+ * cannot start because its node lacks a bind-mounted folder (the data folder), with that
+ * folder.
+ */
 export interface Progress {
-  /** Agencies with a completed task and none that Swarm still runs or is to start. */
   readonly finished: readonly string[];
-  /** Agencies that failed and that Swarm no longer restarts. */
   readonly givenUp: readonly string[];
-  /**
-   * A task that cannot start because its node lacks a bind-mounted folder (the data
-   * folder), with that folder.
-   */
   readonly missingFolder?: { readonly task: Task; readonly path: string };
 }
 
-/**
- * Judges a run from its tasks.
- *
- * @param tasks The stack's tasks.
- * @param agencies The agency services, `client1` … `clientN`.
- * @returns Finished agencies, agencies Swarm gave up on, a missing data folder.
- *
- * @example Usage
- * ```ts
- * import { judge, parseTasks } from "./tasks.ts";
- * const tasks = parseTasks("a|tp0_client1.1|vm|Shutdown|Complete 1 second ago|", "tp0");
- * judge(tasks, ["client1"]).finished; // ["client1"]
- * ```
- */
+/** Judges a run from the stack's tasks and its agency services, `client1` … `clientN`. */
 export function judge(tasks: readonly Task[], agencies: readonly string[]): Progress {
   const finished: string[] = [];
   const givenUp: string[] = [];
@@ -116,21 +92,10 @@ export function judge(tasks: readonly Task[], agencies: readonly string[]): Prog
 }
 
 /**
- * Lines for what changed since the last call: each service's task that started running,
- * each agency that finished, each task that failed (with Swarm's reason). Keys of what
- * was said go into `said`, so each event is told once.
- *
- * @param tasks The stack's tasks.
- * @param said Keys of events already told; updated.
- * @returns The new lines, e.g. `client3 finished on node vm`.
- *
- * @example Usage
- * ```ts
- * import { newEvents, parseTasks } from "./tasks.ts";
- * const said = new Set<string>();
- * newEvents(parseTasks("a|tp0_server.1|vm|Running|Running 1 second ago|", "tp0"), said);
- * // ["server running on node vm"]
- * ```
+ * Lines for what changed in the stack's tasks since the last call (e.g. `client3 finished
+ * on node vm`): each service's task that started running, each agency that finished, each
+ * task that failed (with Swarm's reason). Keys of what was told go into `said`, so each
+ * event is told once.
  */
 export function newEvents(tasks: readonly Task[], said: Set<string>): string[] {
   const lines: string[] = [];
