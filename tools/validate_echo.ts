@@ -19,7 +19,7 @@
 import { integerArg, lastLine, parseCli, run, runMain, UsageError } from "./_cli.ts";
 import { NETWORK_NAME } from "./gen_compose.ts";
 import { assertDockerEngine, ensureNetcatImage } from "./images.ts";
-import { networkKind } from "./swarm/main.ts";
+import { networkKind } from "./swarm/cluster.ts";
 
 /** The line printed when the echo matches. */
 export const SUCCESS_LINE = "action: test_echo_server | result: success";

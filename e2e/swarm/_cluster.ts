@@ -18,7 +18,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { run, runOrThrow } from "../../tools/_cli.ts";
-import { removeBetsVolume, removeStack, swarmState } from "../../tools/swarm/main.ts";
+import { removeBetsVolume, removeStack, swarmState } from "../../tools/swarm/cluster.ts";
 
 /** The worker engine's hostname, so `docker node ls` and task lists tell the nodes apart. */
 export const WORKER_HOSTNAME = "tp0-swarm-worker";

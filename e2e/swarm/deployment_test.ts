@@ -16,7 +16,8 @@
 import assert from "node:assert/strict";
 import { run, runOrThrow } from "../../tools/_cli.ts";
 import { assertDockerEngine, buildImages } from "../../tools/images.ts";
-import { down, stackTasks, up } from "../../tools/swarm/main.ts";
+import { stackTasks } from "../../tools/swarm/cluster.ts";
+import { down, up } from "../../tools/swarm/main.ts";
 import { judge } from "../../tools/swarm/tasks.ts";
 import { PROJECT, STACK_BETS_VOLUME, type StackOptions } from "../../tools/gen_compose.ts";
 import { SUCCESS_LINE } from "../../tools/validate_echo.ts";
