@@ -17,7 +17,8 @@ COMPOSE_FILE_FLAG = $(if $(FILE),--file "$(abspath $(FILE))")
 
 .DEFAULT_GOAL := help
 .PHONY: help demo test check build dataset bench up down logs validate-echo gen-compose \
-	docker-image docker-compose-up docker-compose-down docker-compose-logs
+	docker-image docker-compose-up docker-compose-down docker-compose-logs \
+	swarm-up swarm-down swarm-logs
 
 help: ## List the targets
 	@echo "Usage: make <target> [N=5] [OUT=file] [ZIP=dataset.zip] [FILE=compose file]"
@@ -65,3 +66,12 @@ docker-compose-up: up ## Same as up (course name)
 docker-compose-down: down ## Same as down (course name)
 
 docker-compose-logs: logs ## Same as logs (course name)
+
+swarm-up: ## Deploy N agencies on Docker Swarm (swarm init if needed) and wait for them
+	cd "$(ROOT)" && "$(DENO)" task swarm up --clients $(N)
+
+swarm-down: ## Remove the Swarm stack and its bets (a fresh draw next time)
+	cd "$(ROOT)" && "$(DENO)" task swarm down
+
+swarm-logs: ## Follow every Swarm service's log
+	cd "$(ROOT)" && "$(DENO)" task swarm logs

@@ -29,13 +29,10 @@ export class ToolError extends Error {
 }
 
 /**
- * Parses a command line with `node:util`'s `parseArgs` (strict), skipping the `--` that
+ * Parses a command line with `node:util`'s `parseArgs` (strict; `options` as it takes them,
+ * arguments other than flags only if `allowPositionals`), skipping the `--` that
  * `deno task x -- …` passes on.
  *
- * @param args The arguments.
- * @param options The flags, as `parseArgs` takes them.
- * @param allowPositionals Whether arguments other than flags are allowed.
- * @returns The flags' values and the positional arguments.
  * @throws {UsageError} For an unknown flag, a flag without its value or an unexpected
  *   argument, named in one line.
  */
@@ -67,12 +64,9 @@ export function parseCli<T extends ParseArgsOptionsConfig>(
 }
 
 /**
- * Runs a tool's `main` and exits: with its code when it returns, and after one line
+ * Runs a tool's `main` and exits: with the code it returns, or after one line
  * `<tool>: <message>` on stderr (no stack trace) when it throws: code 2 for a
- * {@linkcode UsageError}, 1 for anything else.
- *
- * @param tool The script's name, e.g. `gen-compose`.
- * @param main The script's body; returns its exit code.
+ * {@linkcode UsageError}, 1 for anything else. `tool` is the script's name (`gen-compose`).
  */
 export async function runMain(tool: string, main: () => Promise<number>): Promise<never> {
   try {
@@ -84,13 +78,8 @@ export async function runMain(tool: string, main: () => Promise<number>): Promis
 }
 
 /**
- * Reads a whole number from a flag's value.
+ * Reads a whole number from the value of `flag` (named in the message, `--agencies`).
  *
- * @param flag The flag, for the message (`--agencies`).
- * @param raw Its value.
- * @param min The smallest allowed.
- * @param max The largest allowed.
- * @returns The number.
  * @throws {UsageError} When it is not a whole number from `min` to `max`.
  */
 export function integerArg(flag: string, raw: string, min: number, max: number): number {
@@ -102,12 +91,9 @@ export function integerArg(flag: string, raw: string, min: number, max: number):
 }
 
 /**
- * Checks that a flag's value is one of a list.
+ * Checks that the value of `flag` (named in the message, `--mode`) is one of `choices`,
+ * and returns it typed.
  *
- * @param flag The flag, for the message (`--mode`).
- * @param raw Its value.
- * @param choices The accepted values.
- * @returns The value, typed.
  * @throws {UsageError} When it is not one of them.
  */
 export function choiceArg<T extends string>(flag: string, raw: string, choices: readonly T[]): T {
@@ -117,13 +103,8 @@ export function choiceArg<T extends string>(flag: string, raw: string, choices: 
   return raw as T;
 }
 
-/** Options of {@linkcode run}. */
+/** Options of {@linkcode run}; stdin is never connected. */
 export interface RunOptions {
-  /**
-   * Text written to the command's stdin, which is then closed.
-   * @default stdin is not connected
-   */
-  readonly stdin?: string;
   /**
    * After this many milliseconds the command gets SIGTERM, then SIGKILL 2 s later.
    * @default no limit
@@ -147,15 +128,14 @@ export interface RunOptions {
   readonly output?: "capture" | "inherit" | "tee";
 }
 
-/** What a finished command left. */
+/**
+ * What a finished command left: its exit code (124 when the time limit ended it, which
+ * `timedOut` says too; 127 when it was not found), stdout and stderr (empty with `inherit`).
+ */
 export interface RunResult {
-  /** Exit code; 124 when the time limit ended it, 127 when it was not found. */
   readonly code: number;
-  /** Its stdout (empty with `inherit`). */
   readonly stdout: string;
-  /** Its stderr (empty with `inherit`). */
   readonly stderr: string;
-  /** Whether the time limit ended it. */
   readonly timedOut: boolean;
 }
 
@@ -174,12 +154,8 @@ async function drain(
 }
 
 /**
- * Runs a command to its end (or its time limit) and returns its exit code and output.
- * A missing program gives code 127 instead of throwing.
- *
- * @param argv The program and its arguments.
- * @param options Input, time limit, working directory, environment, output mode.
- * @returns The exit code and the output.
+ * Runs a command (`argv`: the program and its arguments) to its end or its time limit and
+ * returns its exit code and output. A missing program gives code 127 instead of throwing.
  *
  * @example Usage
  * ```ts ignore
@@ -196,7 +172,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
       args,
       cwd: options.cwd,
       env: options.env,
-      stdin: options.stdin === undefined ? "null" : "piped",
+      stdin: "null",
       stdout: mode,
       stderr: mode,
     }).spawn();
@@ -219,12 +195,6 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     killTimer = setTimeout(() => stop("SIGKILL"), 2_000);
   }, options.timeoutMs);
   try {
-    if (options.stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      // A program that exits without reading its input must not fail the run.
-      await writer.write(new TextEncoder().encode(options.stdin)).catch(() => {});
-      await writer.close().catch(() => {});
-    }
     const tee = output === "tee";
     const [stdout, stderr, status] = await Promise.all([
       mode === "piped" ? drain(child.stdout, tee ? Deno.stdout : undefined) : "",
@@ -239,14 +209,10 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
 }
 
 /**
- * Runs a command and returns its trimmed stdout, or throws a {@linkcode ToolError}
- * whose message is `what` plus the command's last line of stderr.
+ * Runs a command as {@linkcode run} does and returns its trimmed stdout.
  *
- * @param argv The program and its arguments.
- * @param what What the command does, for the error: "Cannot build image tp0-server".
- * @param options As for {@linkcode run}.
- * @returns The trimmed stdout.
- * @throws {ToolError} When the command fails or times out.
+ * @throws {ToolError} When the command fails or times out: `what` (what the command does,
+ *   "Cannot build image tp0-server") and its last line of stderr.
  */
 export async function runOrThrow(
   argv: readonly string[],
@@ -267,11 +233,8 @@ export async function runOrThrow(
 const ANSI = /\x1b\[[0-9;]*m/g;
 
 /**
- * Returns the last non-empty line of a command's output, trimmed, without terminal
- * colours, cut at 200 characters.
- *
- * @param text Any text.
- * @returns The line, or `""`.
+ * Returns the last non-empty line of a command's output (or `""`), trimmed, without
+ * terminal colours, cut at 200 characters.
  *
  * @example Usage
  * ```ts
@@ -284,22 +247,12 @@ export function lastLine(text: string): string {
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }
 
-/**
- * Removes terminal colours from a command's output.
- *
- * @param text The output.
- * @returns The text alone.
- */
+/** Removes terminal colours from a command's output. */
 export function stripAnsi(text: string): string {
   return text.replace(ANSI, "");
 }
 
-/**
- * Whether a path exists.
- *
- * @param path A file or folder.
- * @returns `false` only when it is not there.
- */
+/** Whether a file or folder exists: `false` only when it is not there. */
 export async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
@@ -311,13 +264,9 @@ export async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * Writes a file atomically: a new file beside it with the final mode, flushed to disk,
+ * Writes a file atomically: a new file beside it with the final `mode`, flushed to disk,
  * then renamed over the old one. A reader (or a crash) sees the old file or the new one,
  * never half of one, and the data is never readable under a wider mode, even briefly.
- *
- * @param path The file.
- * @param data The content.
- * @param mode The file's mode, e.g. `0o600`.
  */
 export async function writeFileAtomic(
   path: string,
@@ -339,11 +288,7 @@ export async function writeFileAtomic(
   }
 }
 
-/**
- * A TCP port on 127.0.0.1 that was free a moment ago.
- *
- * @returns The port.
- */
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
 export function freePort(): number {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   return listener.addr.port;

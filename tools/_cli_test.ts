@@ -76,6 +76,12 @@ Deno.test("every tool answers a bad command line with one line on stderr and exi
       /^gen-compose: --mode must be one of agency, bet, echo/,
     ],
     ["compose.ts", ["sideways"], /^compose: expected up, down or logs, not "sideways"/],
+    [
+      "gen_compose.ts",
+      ["--swarm", "3", "--data-dir", "rel"],
+      /^gen-compose: --data-dir must be an absolute path/,
+    ],
+    ["swarm/main.ts", ["sideways"], /^swarm: expected up, down, logs or status, not "sideways"/],
     ["compose.ts", ["down", "--timeout", "forever"], /^compose: --timeout must be a whole number/],
     ["images.ts", ["--path", "sideways"], /^images: --path must be one of auto, offline, online/],
     [
@@ -104,8 +110,8 @@ Deno.test("every tool answers a bad command line with one line on stderr and exi
 });
 
 Deno.test("run() captures output and exit code, bounds time, and reports a missing program", async () => {
-  const ok = await run(["sh", "-c", "cat; echo err >&2; exit 3"], { stdin: "in" });
-  assert.deepEqual(ok, { code: 3, stdout: "in", stderr: "err\n", timedOut: false });
+  const ok = await run(["sh", "-c", "echo out; echo err >&2; exit 3"]);
+  assert.deepEqual(ok, { code: 3, stdout: "out\n", stderr: "err\n", timedOut: false });
   const slow = await run(["sleep", "30"], { timeoutMs: 50 });
   assert.equal(slow.code, 124);
   assert.equal(slow.timedOut, true);

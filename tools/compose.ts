@@ -46,9 +46,9 @@ import {
 import { assertDockerEngine, buildImages, type BuildImagesOptions } from "./images.ts";
 
 /**
- * Finds the installed Compose command: v2 first, then v1.
+ * Finds the installed Compose command, v2 first, then v1: its argv prefix, e.g.
+ * `["docker", "compose"]`.
  *
- * @returns The argv prefix, e.g. `["docker", "compose"]`.
  * @throws {ToolError} When neither is installed.
  */
 export async function detectCompose(): Promise<string[]> {
@@ -62,11 +62,8 @@ export async function detectCompose(): Promise<string[]> {
 }
 
 /**
- * Builds a Compose command line for project `tp0`.
- *
- * @param compose The argv prefix from {@linkcode detectCompose}.
- * @param options The compose file and the subcommand with its arguments.
- * @returns The argv.
+ * Builds a Compose command line (`compose`: the prefix {@linkcode detectCompose} found) for
+ * project `tp0`: the compose file, then the subcommand with its arguments.
  *
  * @example Usage
  * ```ts
@@ -81,15 +78,16 @@ export function composeArgv(
   return [...compose, "-p", PROJECT, "-f", options.file, ...options.command];
 }
 
-/** What a compose file deploys, read back from its document. */
+/**
+ * What a compose file deploys, read back from its document: agencies (the services
+ * `client1` … `clientN`), their mode (`mixed` when they differ, `none` without clients),
+ * whether the bets are on {@linkcode BETS_VOLUME} (which outlives the server container),
+ * and whether agencies prove who they are with secrets.
+ */
 export interface Deployment {
-  /** Agencies: the services `client1` … `clientN`. */
   readonly clients: number;
-  /** The clients' mode (`mixed` when they differ, `none` without clients). */
   readonly mode: string;
-  /** Whether the bets are on {@linkcode BETS_VOLUME}, which outlives the server container. */
   readonly keepBets: boolean;
-  /** Whether agencies prove who they are with secrets. */
   readonly secrets: boolean;
 }
 
@@ -99,12 +97,7 @@ function servicesOf(doc: unknown): Record<string, Service> {
   return (doc as { services?: Record<string, Service> } | null)?.services ?? {};
 }
 
-/**
- * Reads back what a compose document deploys (as gen-compose writes it).
- *
- * @param doc The parsed compose document.
- * @returns Agencies, their mode, where the bets live, secrets.
- */
+/** Reads back what a parsed compose document (as gen-compose writes it) deploys. */
 export function readDeployment(doc: unknown): Deployment {
   const services = servicesOf(doc);
   const clients = Object.keys(services).filter((name) => /^client\d+$/.test(name));
@@ -122,10 +115,8 @@ export function readDeployment(doc: unknown): Deployment {
  * Checks the host paths a compose document needs before Docker sees them: every bind
  * mount's source and env file exists, a file is a file (Docker makes a folder in place of
  * a missing file, which an earlier run may have left), and each agency has its CSV in
- * the data folder it mounts.
+ * the data folder it mounts. Relative paths start at `baseDir`, the compose file's folder.
  *
- * @param doc The parsed compose document.
- * @param baseDir The folder of the compose file (relative paths start there).
  * @returns One phrase per problem; empty when all is there.
  */
 export async function mountProblems(doc: unknown, baseDir: string): Promise<string[]> {
@@ -165,13 +156,10 @@ export async function mountProblems(doc: unknown, baseDir: string): Promise<stri
 }
 
 /**
- * The one line `up` says about the storage the server opened, from its `open_storage`
- * log line: a fresh draw, or the stored one it goes on with and how to start afresh.
- *
- * @param opened The fields of the server's `open_storage` line.
- * @param options Whether bets are on {@linkcode BETS_VOLUME}; since when the server has
- *   been running, when this `up` left it running (its line is then from its start).
- * @returns The line.
+ * The one line `up` says about the storage the server opened, from the fields of its
+ * `open_storage` log line: a fresh draw, or the stored one it goes on with and how to start
+ * afresh. `options` say whether bets are on {@linkcode BETS_VOLUME}, and since when the
+ * server has been running when this `up` left it running (its line is then from its start).
  */
 export function storageLine(
   opened: ReadonlyMap<string, string>,
@@ -251,29 +239,19 @@ async function compose(command: readonly string[], file: string, quiet: boolean)
   }
 }
 
-/** Options of {@linkcode up}; `path`, `quiet` and `say` are the image build's. */
+/**
+ * Options of {@linkcode up}: `path`, `quiet` and `say` are the image build's; `file` is the
+ * compose file (`docker-compose-dev.yaml`); `clients`, `mode`, `secrets` and `keepBets` are
+ * gen-compose's (with any of them the file is regenerated, the options not given kept from
+ * it; without any, an existing file is used as it is; a new file has 5 agencies in mode
+ * agency); `build` (default true) builds the images first, which must exist otherwise.
+ */
 export interface UpOptions extends Omit<BuildImagesOptions, "rebuildBase"> {
-  /**
-   * The compose file.
-   * @default "docker-compose-dev.yaml"
-   */
   readonly file?: string;
-  /**
-   * Agencies. With it (or `mode`, `secrets`, `keepBets`) the file is regenerated, the
-   * options not given kept from it; without any, an existing file is used as it is. A
-   * new file has 5 agencies in mode agency.
-   */
   readonly clients?: number;
-  /** The clients' mode (see `clients`). */
   readonly mode?: ClientMode;
-  /** Per-agency secrets (see `clients` and `gen-compose --secrets`). */
   readonly secrets?: boolean;
-  /** Bets kept across `down` (see `clients` and `gen-compose --keep-bets`). */
   readonly keepBets?: boolean;
-  /**
-   * Build the images first (without it they must exist).
-   * @default true
-   */
   readonly build?: boolean;
 }
 
@@ -315,7 +293,6 @@ async function composeFileFor(
  * detached (clients wait for a healthy server), and says whether the server opened a
  * fresh draw or goes on with a stored one.
  *
- * @param options File, agency count, mode, storage, build path.
  * @throws {ToolError} When a step fails, or the server refuses to start (its own line).
  */
 export async function up(options: UpOptions = {}): Promise<void> {
@@ -365,28 +342,16 @@ export async function up(options: UpOptions = {}): Promise<void> {
   );
 }
 
-/** Options of {@linkcode down}. */
+/**
+ * Options of {@linkcode down}: the compose file (`docker-compose-dev.yaml`), the seconds each
+ * container gets to exit after SIGTERM (10), whether to delete the named volumes too,
+ * {@linkcode BETS_VOLUME} included (bets kept with `--keep-bets`), whatever the file
+ * declares, and whether to hide Compose's progress.
+ */
 export interface DownOptions {
-  /**
-   * The compose file.
-   * @default "docker-compose-dev.yaml"
-   */
   readonly file?: string;
-  /**
-   * Seconds each container gets to exit after SIGTERM.
-   * @default 10
-   */
   readonly timeoutSeconds?: number;
-  /**
-   * Also delete the named volumes, {@linkcode BETS_VOLUME} included (bets kept with
-   * `--keep-bets`), whatever the file declares.
-   * @default false
-   */
   readonly volumes?: boolean;
-  /**
-   * Hide Compose's progress.
-   * @default false
-   */
   readonly quiet?: boolean;
 }
 
@@ -397,7 +362,6 @@ export interface DownOptions {
  * keeps (saying so) unless `volumes`. Works without the compose file too (then every
  * container of the project is an orphan and goes).
  *
- * @param options File, grace period, volumes.
  * @throws {ToolError} When Compose fails.
  */
 export async function down(options: DownOptions = {}): Promise<void> {
@@ -432,10 +396,8 @@ const USAGE = "usage: deno task up|down|logs [--file F] " +
   "--quiet] [down: --timeout S --volumes --quiet] [logs: --no-follow]";
 
 /**
- * The CLI: `compose.ts up|down|logs [flags]`.
+ * The CLI: `compose.ts up|down|logs [flags]`; returns the exit code.
  *
- * @param args Command-line arguments.
- * @returns The exit code.
  * @throws {UsageError} For a bad command line.
  */
 export async function main(args: readonly string[]): Promise<number> {

@@ -1,6 +1,7 @@
 #!/usr/bin/env -S deno run --allow-read --allow-write
 /**
- * Generates the Docker Compose file of the deployment:
+ * Generates the deployment's file: the Docker Compose file, or with `--swarm` the Docker
+ * Swarm stack file, both rendered from one description of the services.
  *
  * ```sh
  * deno task gen-compose 5                            # docker-compose-dev.yaml, 5 agencies
@@ -9,6 +10,7 @@
  * deno task gen-compose 0                            # the server alone
  * deno task gen-compose 3 --secrets                  # per-agency secrets in .secrets/
  * deno task gen-compose 5 --keep-bets                # bets kept across down (volume tp0_bets)
+ * deno task gen-compose --swarm 5                    # docker-stack.yaml for Docker Swarm
  * ```
  *
  * Containers `server`, `client1` … `clientN` on the network `testing_net`
@@ -19,9 +21,15 @@
  * are the ones the config files do not carry (agency id and mode, expected agency count,
  * storage path, exercise 5's bet). With `--secrets`, see `secrets.ts`.
  *
+ * With `--swarm` it writes the Docker Swarm stack file instead (`docker stack deploy -c
+ * docker-stack.yaml tp0`): the same services on an attachable overlay, the server with
+ * `endpoint_mode: dnsrr` and its bets on a volume, Swarm configs and secrets, the data folder
+ * from `--data-dir`, placement from `--server-constraint` and `--agency-constraint`.
+ *
  * @module
  */
-import { dirname, resolve } from "node:path";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { CLIENT_MODES, type ClientConfig } from "../client/config.ts";
 import { choiceArg, integerArg, parseCli, runMain, UsageError, writeFileAtomic } from "./_cli.ts";
@@ -38,13 +46,13 @@ import {
 /** What the clients do: Part 1's echo loop, exercise 5's single bet, or a whole agency. */
 export type ClientMode = ClientConfig["mode"];
 
-/** The compose project name; pass it as `-p tp0` (Compose v1 rejects a top-level `name:`). */
+/** The compose project name (`-p tp0`; Compose v1 rejects a top-level `name:`), and the stack's. */
 export const PROJECT = "tp0";
 
 /** The network's name inside the file. */
 export const NETWORK = "testing_net";
 
-/** The network's real name, fixed so `docker-compose` v1 and `docker compose` v2 agree. */
+/** The network's real name (the stack's overlay gets it too), the same under Compose v1 and v2. */
 export const NETWORK_NAME = "tp0_testing_net";
 
 /** The network's subnet. */
@@ -56,51 +64,66 @@ export const BETS_VOLUME = "tp0_bets";
 /** The default output file. */
 export const DEFAULT_OUTPUT = "docker-compose-dev.yaml";
 
+/** The default output file with `--swarm`. */
+export const STACK_FILE = "docker-stack.yaml";
+
+/** The stack's bets volume in the file; deployed as `tp0_swarm_bets`, apart from `tp0_bets`. */
+const STACK_BETS = "swarm_bets";
+
+/** The stack's bets volume on the server's node, as `docker stack deploy … tp0` names it. */
+export const STACK_BETS_VOLUME = `${PROJECT}_${STACK_BETS}`;
+
+/** The repository's own data folder, the default `--data-dir` of a stack file. */
+const DEFAULT_DATA_DIR: string = fileURLToPath(new URL("../.data", import.meta.url));
+
 /** The most agencies the /24 subnet holds beside the server and the gateway. */
 export const MAX_CLIENTS = 252;
 
 /**
  * Where the server's bets go inside its container: its image's `/data`, in the container's
- * own layer, or on {@linkcode BETS_VOLUME} with `--keep-bets`.
+ * own layer, or on {@linkcode BETS_VOLUME} with `--keep-bets` (a stack's on its volume).
  */
 export const SERVER_STORAGE_PATH = "/data/bets.csv";
 
 /** Where the agencies' data folder is mounted (the client's `data.path` default reads it). */
 export const CLIENT_DATA_DIR = "/app/.data";
 
-/** Options of {@linkcode composeDocument}. */
+/** Where an agency's Docker secret (its env file) appears in a stack's container. */
+const AGENCY_SECRET_TARGET = "/run/secrets/agency.env";
+
+/**
+ * Options of {@linkcode composeDocument}: how many agencies (`client1` … `clientN`; 0 gives
+ * the server alone), what they do (`agency` by default), whether they authenticate with
+ * per-agency secrets in {@linkcode SECRETS_DIR} (nothing is added with 0 agencies: there is
+ * no one to authenticate), and whether the bets are kept on the named volume
+ * {@linkcode BETS_VOLUME}, outliving the server container (`down`, then `up`, continues the
+ * same draw); without it they live in the container: a restart keeps them, `down` ends the
+ * draw.
+ */
 export interface ComposeOptions {
-  /** How many agencies (`client1` … `clientN`); 0 gives the server alone. */
   readonly clients: number;
-  /**
-   * What the clients do.
-   * @default "agency"
-   */
   readonly mode?: ClientMode;
-  /**
-   * Authenticate agencies with per-agency secrets in {@linkcode SECRETS_DIR} (nothing is
-   * added with 0 clients: there is no one to authenticate).
-   * @default false
-   */
   readonly secrets?: boolean;
-  /**
-   * Keep the bets on the named volume {@linkcode BETS_VOLUME}, so they outlive the server
-   * container (`down`, then `up`, continues the same draw). Without it they live in the
-   * container: a restart keeps them, `down` ends the draw.
-   * @default false
-   */
   readonly keepBets?: boolean;
+}
+
+/**
+ * Options of {@linkcode stackDocument}, whose bets are always on its volume: the agency data
+ * folder (absolute, and on every node that runs an agency), and the placement constraints,
+ * in Swarm's syntax, of the server (`node.role == manager` by default) and of every agency.
+ */
+export interface StackOptions extends Omit<ComposeOptions, "keepBets"> {
+  readonly dataDir: string;
+  readonly serverConstraints?: readonly string[];
+  readonly agencyConstraints?: readonly string[];
 }
 
 const FIRST_NAMES = ["Santiago Lionel", "María", "Juan Pablo", "Lucía", "Martín"];
 const LAST_NAMES = ["Lorca", "Fernández", "Gómez", "Pereyra", "Sosa"];
 
 /**
- * The exercise 5 bet of agency `id` (`NOMBRE` … `NUMERO`): deterministic, the first one
- * with the winning number.
- *
- * @param id The agency id, from 1.
- * @returns The bet's environment variables.
+ * The exercise 5 bet of agency `id` (from 1) as environment variables (`NOMBRE` …
+ * `NUMERO`): deterministic, the first one with the winning number.
  */
 export function sampleBet(
   id: number,
@@ -115,10 +138,8 @@ export function sampleBet(
 }
 
 /**
- * Reads an agency count.
+ * Reads an agency count as given on the command line.
  *
- * @param raw The count as given on the command line.
- * @returns The count.
  * @throws {UsageError} When it is not a whole number from 0 to {@linkcode MAX_CLIENTS}.
  */
 export function parseClientCount(raw: string): number {
@@ -128,69 +149,89 @@ export function parseClientCount(raw: string): number {
 // Healthy once a TCP socket listens in the server's own network namespace. It reads
 // /proc instead of connecting, so it adds no connections (and no log lines) to the server.
 const LISTENING_CHECK = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ' 0A '";
+const HEALTH_TIMING = { interval: "1s", timeout: "3s", retries: 60, "start_period": "30s" };
 
-/**
- * Builds the compose document as a plain object.
- *
- * @param options Agency count, mode, secrets, storage.
- * @returns The document, ready for `YAML.stringify`.
- */
-export function composeDocument(options: ComposeOptions): Record<string, unknown> {
+/** Each config file: its Swarm config's key, its host path (from the file's folder), its mount. */
+const CONFIGS = {
+  server: { key: "server_config", file: "./server/config.ini", target: "/app/server/config.ini" },
+  client: { key: "client_config", file: "./client/config.yaml", target: "/app/client/config.yaml" },
+} as const;
+
+/** A service as both files describe it; each renderer adds how Compose or Swarm runs it. */
+interface Service {
+  readonly name: string;
+  /** Image, environment, network, health, init, stop grace: the same in both files. */
+  readonly common: Readonly<Record<string, unknown>>;
+  readonly config: (typeof CONFIGS)[keyof typeof CONFIGS];
+  /** Its secrets file on the host (`--secrets`): `agencies.ini`, or the agency's env file. */
+  readonly secret?: string;
+  /** Whether it reads the agency data folder. */
+  readonly data: boolean;
+}
+
+/** The server and the agencies, as both files describe them. */
+function describe(options: ComposeOptions | StackOptions): Service[] {
   const mode = options.mode ?? "agency";
-  // How long `docker stop` waits for a clean exit before SIGKILL.
-  const grace = "10s";
   const secrets = (options.secrets ?? false) && options.clients > 0;
-  // With no agencies the server keeps its own expected count: it only serves (echo).
-  const serverEnvironment: Record<string, string> = options.clients > 0
-    ? { SERVER_AGENCIES: String(options.clients), SERVER_STORAGE_PATH }
-    : { SERVER_STORAGE_PATH };
-  const keepBets = options.keepBets ?? false;
-  const serverVolumes = [
-    "./server/config.ini:/app/server/config.ini:ro",
-    ...(keepBets ? [`${BETS_VOLUME}:${dirname(SERVER_STORAGE_PATH)}`] : []),
-  ];
-  if (secrets) {
+  const common = (name: string, environment: Record<string, string>) => ({
+    image: name === "server" ? IMAGES.server : IMAGES.client,
+    // Only what the config files do not carry.
+    environment,
+    networks: [NETWORK],
+    ...(name === "server"
+      ? { healthcheck: { test: ["CMD", "sh", "-c", LISTENING_CHECK], ...HEALTH_TIMING } }
+      : {}),
+    // Docker's tini as PID 1: a SIGTERM that arrives before the program has installed its
+    // handler still stops it (PID 1 would ignore it, and docker stop would wait and kill).
+    init: true,
+    // How long `docker stop` waits for a clean exit before SIGKILL.
+    stop_grace_period: "10s",
+  });
+  const server = common("server", {
+    // With no agencies the server keeps its own expected count: it only serves (echo).
+    ...(options.clients > 0 ? { SERVER_AGENCIES: String(options.clients) } : {}),
+    SERVER_STORAGE_PATH,
     // The path only, never a secret: those stay in the mounted file.
-    serverEnvironment["SERVER_SECRETS_PATH"] = SERVER_SECRETS_PATH;
-    serverVolumes.push(`${SECRETS_DIR}/${SECRETS_FILE}:${SERVER_SECRETS_PATH}:ro`);
-  }
-  const services: Record<string, unknown> = {
-    server: {
-      container_name: "server",
-      image: IMAGES.server,
-      environment: serverEnvironment,
-      volumes: serverVolumes,
-      networks: [NETWORK],
-      healthcheck: {
-        test: ["CMD", "sh", "-c", LISTENING_CHECK],
-        interval: "1s",
-        timeout: "3s",
-        retries: 60,
-        start_period: "30s",
-      },
-      // Docker's tini as PID 1: a SIGTERM that arrives before the program has installed its
-      // handler still stops it (PID 1 would ignore it, and docker stop would wait and kill).
-      init: true,
-      stop_grace_period: grace,
-    },
-  };
-  for (let id = 1; id <= options.clients; id++) {
-    const volumes = ["./client/config.yaml:/app/client/config.yaml:ro"];
+    ...(secrets ? { SERVER_SECRETS_PATH } : {}),
+  });
+  const agencies = Array.from({ length: options.clients }, (_, i): Service => ({
+    name: `client${i + 1}`,
+    common: common("client", {
+      CLI_ID: String(i + 1),
+      CLI_MODE: mode,
+      ...(mode === "bet" ? sampleBet(i + 1) : {}),
+    }),
+    config: CONFIGS.client,
+    ...(secrets ? { secret: `${SECRETS_DIR}/${clientEnvFile(i + 1)}` } : {}),
+    data: mode === "agency",
+  }));
+  const serverSecret = secrets ? { secret: `${SECRETS_DIR}/${SECRETS_FILE}` } : {};
+  return [
+    { name: "server", common: server, config: CONFIGS.server, ...serverSecret, data: false },
+    ...agencies,
+  ];
+}
+
+/** Builds the compose document as a plain object, ready for `YAML.stringify`. */
+export function composeDocument(options: ComposeOptions): Record<string, unknown> {
+  const keepBets = options.keepBets ?? false;
+  const services: Record<string, unknown> = {};
+  for (const { name, config, secret, data, common } of describe(options)) {
+    const server = name === "server";
+    const volumes = [`${config.file}:${config.target}:ro`];
     // The folder, not each file: were a file missing, Docker would make a folder in its
     // place on the host; this way the agency reports the missing file itself.
-    if (mode === "agency") volumes.push(`./.data:${CLIENT_DATA_DIR}:ro`);
-    services[`client${id}`] = {
-      container_name: `client${id}`,
-      image: IMAGES.client,
-      environment: { CLI_ID: String(id), CLI_MODE: mode, ...(mode === "bet" ? sampleBet(id) : {}) },
+    if (data) volumes.push(`./.data:${CLIENT_DATA_DIR}:ro`);
+    if (server && keepBets) volumes.push(`${BETS_VOLUME}:${dirname(SERVER_STORAGE_PATH)}`);
+    if (server && secret) volumes.push(`${secret}:${SERVER_SECRETS_PATH}:ro`);
+    services[name] = {
+      container_name: name,
+      ...common,
       // Compose reads the env file on the host and passes CLI_SECRET to the container;
       // the secret is in neither the compose file nor the image.
-      ...(secrets ? { env_file: `${SECRETS_DIR}/${clientEnvFile(id)}` } : {}),
+      ...(!server && secret ? { env_file: secret } : {}),
       volumes,
-      networks: [NETWORK],
-      depends_on: { server: { condition: "service_healthy" } },
-      init: true,
-      stop_grace_period: grace,
+      ...(server ? {} : { depends_on: { server: { condition: "service_healthy" } } }),
     };
   }
   return {
@@ -202,56 +243,163 @@ export function composeDocument(options: ComposeOptions): Record<string, unknown
   };
 }
 
-/**
- * Renders the compose file: a header saying how it was made, then the document.
- *
- * @param options Agency count, mode, secrets, storage.
- * @param command The command line that made it, for the header.
- * @returns The YAML text.
- */
-export function renderCompose(options: ComposeOptions, command = "deno task gen-compose"): string {
-  return `# Generated by \`${command}\` (tools/gen_compose.ts); regenerate instead of editing.\n` +
-    `# Start it as project ${PROJECT}: \`deno task up\` or \`docker compose -p ${PROJECT} -f <this file> up -d\`.\n` +
-    // YAML 1.1, as Compose v1 (PyYAML) reads it: quotes 1971-03-17, yes, on, 0755 and the like.
-    YAML.stringify(composeDocument(options), { version: "1.1", lineWidth: 0 });
+// The client reads its secret from CLI_SECRET; Swarm delivers secrets as files. `$$` is
+// how a stack file writes a literal `$` (docker stack deploy interpolates `$NAME`).
+const SECRET_ENTRYPOINT = `export CLI_SECRET="$$(sed -n 's/^CLI_SECRET=//p' ` +
+  `${AGENCY_SECRET_TARGET})" && exec /app/bin/client`;
+
+/** Builds the Docker Swarm stack document as a plain object, ready for `YAML.stringify`. */
+export function stackDocument(options: StackOptions): Record<string, unknown> {
+  const services: Record<string, unknown> = {};
+  const configs: Record<string, { file: string }> = {};
+  const secrets: Record<string, { file: string }> = {};
+  const dataDir = options.dataDir.replace(/(?<=.)\/+$/, "");
+  for (const { name, config, secret, data, common } of describe(options)) {
+    const server = name === "server";
+    configs[config.key] = { file: config.file };
+    const key = server ? "server_secrets" : `${name}_secret`;
+    if (secret) secrets[key] = { file: secret };
+    const target = server ? SERVER_SECRETS_PATH : AGENCY_SECRET_TARGET;
+    const volume = server
+      ? { type: "volume", source: STACK_BETS, target: dirname(SERVER_STORAGE_PATH) }
+      : { type: "bind", source: dataDir, target: CLIENT_DATA_DIR, read_only: true };
+    services[name] = {
+      ...common,
+      ...(!server && secret ? { entrypoint: ["sh", "-c", SECRET_ENTRYPOINT] } : {}),
+      configs: [{ source: config.key, target: config.target }],
+      ...(secret ? { secrets: [{ source: key, target }] } : {}),
+      ...(server || data ? { volumes: [volume] } : {}),
+      deploy: server
+        ? {
+          endpoint_mode: "dnsrr",
+          replicas: 1,
+          placement: { constraints: [...(options.serverConstraints ?? ["node.role == manager"])] },
+          restart_policy: { condition: "any", delay: "1s" },
+        }
+        : {
+          replicas: 1,
+          placement: { constraints: [...(options.agencyConstraints ?? [])] },
+          // An agency that finished stays finished.
+          restart_policy: { condition: "on-failure", delay: "5s", max_attempts: 10 },
+        },
+    };
+  }
+  return {
+    version: "3.8",
+    services,
+    networks: { [NETWORK]: { driver: "overlay", attachable: true } },
+    volumes: { [STACK_BETS]: {} },
+    configs,
+    ...(Object.keys(secrets).length > 0 ? { secrets } : {}),
+  };
 }
 
 /**
- * Writes the compose file (atomically) and, with `secrets` and at least one agency, the
- * secrets beside it first (so the file never names secrets that are not there yet).
+ * Renders the compose file, or the stack file for {@linkcode StackOptions}: a header saying
+ * how it was made (`command`) and how to start it, then the document.
+ */
+export function renderDeployment(
+  options: ComposeOptions | StackOptions,
+  command = "deno task gen-compose",
+): string {
+  const stack = "dataDir" in options;
+  const how = stack
+    ? `# Deploy it on a swarm manager: \`deno task swarm up --file <this file>\` or\n` +
+      `# \`docker stack deploy -c <this file> ${PROJECT}\`. Every node that runs an agency needs\n` +
+      `# ${options.dataDir} and the images (deno task swarm up --node … loads them).\n`
+    : `# Start it as project ${PROJECT}: \`deno task up\` or \`docker compose -p ${PROJECT} -f <this file> up -d\`.\n`;
+  const doc = stack ? stackDocument(options) : composeDocument(options);
+  return `# Generated by \`${command}\` (tools/gen_compose.ts); regenerate instead of editing.\n${how}` +
+    // YAML 1.1, as Compose v1 (PyYAML) reads it: quotes 1971-03-17, yes, on, 0755 and the like.
+    YAML.stringify(doc, { version: "1.1", lineWidth: 0, aliasDuplicateObjects: false });
+}
+
+/**
+ * Writes the compose file, or the stack file for {@linkcode StackOptions} (atomically),
+ * and, with `secrets` and at least one agency, the secrets beside it first (so the file
+ * never names secrets that are not there yet); returns the secrets written, if any.
  *
- * @param output The compose file.
- * @param options Agency count, mode, secrets, storage.
- * @returns The secrets written, if any.
  * @throws {ToolError} When existing secrets cannot be reused (see `writeSecrets`).
  */
 export async function writeDeployment(
   output: string,
-  options: ComposeOptions,
+  options: ComposeOptions | StackOptions,
 ): Promise<SecretsResult | undefined> {
   const withSecrets = (options.secrets ?? false) && options.clients > 0;
   const secrets = withSecrets
     ? await writeSecrets(resolve(dirname(resolve(output)), SECRETS_DIR), options.clients)
     : undefined;
+  const stack = "dataDir" in options;
   const flags = [
+    `${stack ? "--swarm " : ""}${output} ${options.clients} --mode ${options.mode ?? "agency"}`,
     ...(options.secrets ? ["--secrets"] : []),
-    ...(options.keepBets ? ["--keep-bets"] : []),
+    ...(!stack && options.keepBets ? ["--keep-bets"] : []),
+    ...(stack ? [`--data-dir ${options.dataDir}`] : []),
+    ...(stack ? options.serverConstraints ?? [] : []).map((c) => `--server-constraint '${c}'`),
+    ...(stack ? options.agencyConstraints ?? [] : []).map((c) => `--agency-constraint '${c}'`),
   ];
-  const command = [
-    `deno task gen-compose ${output} ${options.clients} --mode ${options.mode ?? "agency"}`,
-    ...flags,
-  ].join(" ");
-  await writeFileAtomic(output, renderCompose(options, command));
+  await writeFileAtomic(
+    output,
+    renderDeployment(options, `deno task gen-compose ${flags.join(" ")}`),
+  );
   return secrets;
 }
 
-const USAGE = "deno task gen-compose [OUTPUT] N [--mode agency|bet|echo] [--secrets] [--keep-bets]";
+// `<attribute> ==|!= <value>`, the attributes Swarm knows.
+const CONSTRAINT =
+  /^(node\.(id|hostname|role|platform\.os|platform\.arch)|(node|engine)\.labels\.[\w.-]+)\s*(==|!=)\s*\S+$/;
+
+/** The flags that shape a stack file, beside `--mode` and `--secrets` (`gen-compose`, `swarm up`). */
+export const STACK_FLAGS = {
+  "data-dir": { type: "string" },
+  "server-constraint": { type: "string", multiple: true },
+  "agency-constraint": { type: "string", multiple: true },
+} as const;
 
 /**
- * The CLI: `gen_compose.ts [OUTPUT] N [flags]`.
+ * Reads the values of {@linkcode STACK_FLAGS} into stack options: the data folder (the
+ * repository's `.data` by default) and the placement constraints, in Swarm's syntax.
  *
- * @param args Command-line arguments.
- * @returns The exit code.
+ * @throws {UsageError} For a relative data folder or a constraint Swarm would refuse.
+ */
+export function stackFlags(
+  values: {
+    readonly "data-dir"?: string;
+    readonly "server-constraint"?: readonly string[];
+    readonly "agency-constraint"?: readonly string[];
+  },
+): Pick<StackOptions, "dataDir" | "serverConstraints" | "agencyConstraints"> {
+  const dataDir = values["data-dir"] ?? DEFAULT_DATA_DIR;
+  if (!isAbsolute(dataDir)) {
+    throw new UsageError(
+      `--data-dir must be an absolute path (it is bind-mounted on each node), not "${dataDir}"`,
+    );
+  }
+  const check = (expression: string) => {
+    if (!CONSTRAINT.test(expression.trim())) {
+      throw new UsageError(
+        `the placement constraint "${expression}": expected <attribute> == <value> or != ` +
+          "(attributes node.id, node.hostname, node.role, node.platform.os, " +
+          "node.platform.arch, node.labels.<key>, engine.labels.<key>)",
+      );
+    }
+    return expression.trim();
+  };
+  const server = values["server-constraint"]?.map(check);
+  return {
+    dataDir,
+    ...(server === undefined ? {} : { serverConstraints: server }),
+    agencyConstraints: (values["agency-constraint"] ?? []).map(check),
+  };
+}
+
+const USAGE = "deno task gen-compose [OUTPUT] N [--mode agency|bet|echo] [--secrets] " +
+  "[--keep-bets | --swarm [--data-dir ABSOLUTE_PATH] [--server-constraint EXPR]… " +
+  "[--agency-constraint EXPR]…]";
+
+/**
+ * The CLI: `gen_compose.ts [OUTPUT] N [flags]`; returns the exit code.
+ *
  * @throws {UsageError} For a bad command line.
  */
 export async function main(args: readonly string[]): Promise<number> {
@@ -259,6 +407,8 @@ export async function main(args: readonly string[]): Promise<number> {
     mode: { type: "string", default: "agency" },
     secrets: { type: "boolean", default: false },
     "keep-bets": { type: "boolean", default: false },
+    swarm: { type: "boolean", default: false },
+    ...STACK_FLAGS,
     help: { type: "boolean", short: "h", default: false },
   }, true);
   if (values.help) {
@@ -268,17 +418,29 @@ export async function main(args: readonly string[]): Promise<number> {
   if (positionals.length < 1 || positionals.length > 2) {
     throw new UsageError(`expected [OUTPUT] N (usage: ${USAGE})`);
   }
-  const output = positionals.length === 2 ? positionals[0]! : DEFAULT_OUTPUT;
-  const options: ComposeOptions = {
+  const { swarm } = values;
+  if (swarm && values["keep-bets"]) {
+    throw new UsageError("--keep-bets is for Compose: a stack keeps its bets on a volume");
+  }
+  if (!swarm && Object.keys(STACK_FLAGS).some((flag) => flag in values)) {
+    throw new UsageError("--data-dir, --server-constraint and --agency-constraint need --swarm");
+  }
+  const output = positionals.length === 2 ? positionals[0]! : swarm ? STACK_FILE : DEFAULT_OUTPUT;
+  const base = {
     clients: parseClientCount(positionals.at(-1)!),
     mode: choiceArg("--mode", values.mode, CLIENT_MODES),
     secrets: values.secrets,
-    keepBets: values["keep-bets"],
   };
+  const options = swarm
+    ? { ...base, ...stackFlags(values) }
+    : { ...base, keepBets: values["keep-bets"] };
   const secrets = await writeDeployment(output, options);
+  const what = `server + ${base.clients} agencies (mode ${base.mode})`;
   console.log(
-    `gen-compose: wrote ${output}: server + ${options.clients} agencies (mode ${options.mode}), ` +
-      `network ${NETWORK_NAME} ${SUBNET}${
+    "dataDir" in options
+      ? `gen-compose: wrote ${output}: stack ${PROJECT}, ${what}, data folder ${options.dataDir}; ` +
+        `deploy with deno task swarm up --file ${output} (or docker stack deploy -c ${output} ${PROJECT})`
+      : `gen-compose: wrote ${output}: ${what}, network ${NETWORK_NAME} ${SUBNET}${
         options.keepBets ? `, bets kept across down in volume ${BETS_VOLUME}` : ""
       }; start with deno task up`,
   );
@@ -288,7 +450,7 @@ export async function main(args: readonly string[]): Promise<number> {
       `gen-compose: secrets of ${all.size} agencies in ${dir} (${all.size - reused} new, ` +
         `${reused} kept): ${SECRETS_FILE} for the server, client<N>.env for each agency`,
     );
-  } else if (options.secrets) {
+  } else if (base.secrets) {
     console.error("gen-compose: --secrets with 0 agencies: nothing to authenticate, no secrets");
   }
   return 0;

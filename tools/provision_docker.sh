@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Makes a working Docker engine available on a fresh Debian/Ubuntu machine (CI), and does
 # nothing on one that already has it. Idempotent and bounded in time:
-#   1. apt-get install docker.io docker-compose busybox-static, only for what is missing
-#      (the docker CLI may be preinstalled without an engine);
-#   2. if `docker info` fails, start dockerd in the background (log: /var/log/dockerd.log);
+#   1. apt-get install docker.io docker-compose busybox-static (and iproute2, iptables,
+#      util-linux for the Swarm test's second engine), only for what is missing (the docker
+#      CLI may be preinstalled without an engine);
+#   2. if `docker info` fails, start dockerd in the background (log: /var/log/dockerd.log), with
+#      DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 (Swarm tasks use the local image instead of first
+#      trying a registry); an engine already running is left as it is;
 #   3. wait until `docker info` answers, at most PROVISION_TIMEOUT seconds (default 60).
 # Needs root (or passwordless sudo) only for the steps that have something to do.
 # Usage: tools/provision_docker.sh        (exit 0 when the engine answers, 1 otherwise)
@@ -35,6 +38,13 @@ fi
 if ! { command -v busybox >/dev/null 2>&1 && ! ldd "$(command -v busybox)" >/dev/null 2>&1; }; then
   missing+=(busybox-static)
 fi
+# The Swarm test's second engine: a network namespace and a veth pair (ip), a partition
+# (iptables), dockerd started inside the namespace in a session of its own (nsenter, unshare,
+# setsid).
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+{ command -v nsenter && command -v unshare && command -v setsid; } >/dev/null 2>&1 ||
+  missing+=(util-linux)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -51,8 +61,9 @@ if pgrep -x dockerd >/dev/null 2>&1; then
   log "dockerd is running but not answering yet; waiting"
 else
   log "starting dockerd in the background (log: /var/log/dockerd.log)"
-  # containerd is started by dockerd itself when it is not running as a service.
-  as_root sh -c 'nohup dockerd >/var/log/dockerd.log 2>&1 </dev/null &'
+  # containerd is started by dockerd itself when it is not running as a service. With no
+  # registry, a Swarm task would first try to pull its image: use the local one at once.
+  as_root sh -c 'DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 nohup dockerd >/var/log/dockerd.log 2>&1 </dev/null &'
 fi
 
 # 3. Wait, bounded.

@@ -1,7 +1,8 @@
 /**
  * Per-agency secrets for the deployment (`gen-compose --secrets`): `agencies.ini` for the
  * server (mounted read-only, named by `SERVER_SECRETS_PATH`) and `client<N>.env`
- * (`CLI_SECRET`, each client's `env_file`), in `.secrets/` beside the compose file.
+ * (`CLI_SECRET`, each client's `env_file`, or its Docker secret in a Swarm stack), in
+ * `.secrets/` beside the compose file.
  * Secrets already in `agencies.ini` are kept, so regenerating does not lock out running
  * agencies; no secret ever goes into the compose file or an image.
  *
@@ -23,21 +24,12 @@ export const SECRETS_FILE = "agencies.ini";
  */
 export const SERVER_SECRETS_PATH = "/app/secrets/agencies.ini";
 
-/**
- * The env file of agency `id` inside {@linkcode SECRETS_DIR}.
- *
- * @param id The agency id.
- * @returns Its file name, `client<id>.env`.
- */
+/** The env file of agency `id` inside {@linkcode SECRETS_DIR}: `client<id>.env`. */
 export function clientEnvFile(id: number): string {
   return `client${id}.env`;
 }
 
-/**
- * A new agency secret: 32 hex characters (128 bits) from `crypto.getRandomValues`.
- *
- * @returns The secret.
- */
+/** A new agency secret: 32 hex characters (128 bits) from `crypto.getRandomValues`. */
 export function newSecret(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
@@ -47,13 +39,13 @@ export function newSecret(): string {
 // comments) read the same from an unquoted env-file value.
 const ENV_SAFE = /^[A-Za-z0-9._~+\/=:@%-]{1,255}$/;
 
-/** What {@linkcode writeSecrets} wrote. */
+/**
+ * What {@linkcode writeSecrets} wrote: the folder, the secret of each agency 1..N, and how
+ * many of them came from the existing `agencies.ini`.
+ */
 export interface SecretsResult {
-  /** The folder. */
   readonly dir: string;
-  /** The secret of each agency 1..N. */
   readonly secrets: ReadonlyMap<number, string>;
-  /** How many came from the existing `agencies.ini`. */
   readonly reused: number;
 }
 
@@ -66,12 +58,9 @@ export interface SecretsResult {
  *
  * Modes: `agencies.ini` is 0644 because it is bind-mounted into the server container,
  * whose process runs as another uid (1993) and must read it; the 0700 folder keeps other
- * host users out. The env files are 0600: Compose reads them on the host, as the user
- * who runs it, and passes the value to the container as an environment variable.
+ * host users out. The env files are 0600: Compose (or `docker stack deploy`) reads them on
+ * the host, as the user who runs it, and hands the value to the container.
  *
- * @param dir The secrets folder.
- * @param clients The agency count.
- * @returns The folder, the secrets and how many were reused.
  * @throws {ToolError} When the existing `agencies.ini` cannot be read back, or holds a
  *   secret an env file cannot carry verbatim.
  */

@@ -1,7 +1,8 @@
 #!/usr/bin/env -S deno run -A
 /**
  * Checks the running server's echo with netcat, from a container attached to the compose
- * network (no port is published and the host needs no `nc`):
+ * network, or the Swarm stack's overlay of the same name (no port is published and the
+ * host needs no `nc`):
  *
  * ```sh
  * deno task validate-echo
@@ -18,6 +19,7 @@
 import { integerArg, lastLine, parseCli, run, runMain, UsageError } from "./_cli.ts";
 import { NETWORK_NAME } from "./gen_compose.ts";
 import { assertDockerEngine, ensureNetcatImage } from "./images.ts";
+import { networkKind } from "./swarm/cluster.ts";
 
 /** The line printed when the echo matches. */
 export const SUCCESS_LINE = "action: test_echo_server | result: success";
@@ -25,28 +27,23 @@ export const SUCCESS_LINE = "action: test_echo_server | result: success";
 /** The line printed otherwise. */
 export const FAIL_LINE = "action: test_echo_server | result: fail";
 
-/** Where and how {@linkcode validateEcho} probes. */
+/**
+ * Where and how {@linkcode validateEcho} probes: the Docker network to attach the netcat
+ * container to, the server's name on it and its port, the seconds `nc` may wait for the
+ * answer, and the line to send (no line break).
+ */
 export interface ProbeOptions {
-  /** The Docker network to attach the netcat container to. */
   readonly network: string;
-  /** The server's name on that network. */
   readonly host: string;
-  /** The server's port. */
   readonly port: number;
-  /** Seconds `nc` may wait for the answer. */
   readonly timeoutSeconds: number;
-  /** The line to send (no line break). */
   readonly message: string;
 }
 
 /**
- * Returns the `docker run` argv of the netcat probe. The message travels in an env var,
- * so no shell quoting of user text is involved.
- *
- * @param name The probe container's name (so it can be removed if it hangs).
- * @param image The image with `sh`, `nc` and `timeout`.
- * @param options Network, host, port, time limit, message.
- * @returns The argv.
+ * Returns the `docker run` argv of the netcat probe: container `name` (so it can be
+ * removed if it hangs), from `image` (with `sh`, `nc` and `timeout`). The message travels
+ * in an env var, so no shell quoting of user text is involved.
  */
 export function probeArgv(name: string, image: string, options: ProbeOptions): string[] {
   const { network, host, port, timeoutSeconds, message } = options;
@@ -57,11 +54,7 @@ export function probeArgv(name: string, image: string, options: ProbeOptions): s
 }
 
 /**
- * Judges the probe's output: the first line back must equal the line sent.
- *
- * @param sent The message sent (no line break).
- * @param received What `nc` printed.
- * @returns Whether the echo matched.
+ * Judges the probe's output: the first line `nc` printed must equal the line sent.
  *
  * @example Usage
  * ```ts
@@ -76,10 +69,8 @@ export function echoMatches(sent: string, received: string): boolean {
 
 /**
  * Sends one line to the server with `nc` from a container on the compose network and
- * compares the answer. Never hangs: `nc` gets `timeoutSeconds`, the container 20 s more.
- *
- * @param options Network, host, port, time limit, message.
- * @returns `undefined` when the echo matched, else why not.
+ * compares the answer: `undefined` when the echo matched, else why not. Never hangs: `nc`
+ * gets `timeoutSeconds`, the container 20 s more.
  */
 export async function validateEcho(options: ProbeOptions): Promise<string | undefined> {
   await assertDockerEngine();
@@ -102,12 +93,23 @@ export async function validateEcho(options: ProbeOptions): Promise<string | unde
   return `sent ${JSON.stringify(options.message)}, got ${got}`;
 }
 
+/** With `--swarm`: why the network is not the stack's overlay (which shares its name), if not. */
+async function swarmProblem(swarm: boolean): Promise<string | undefined> {
+  const kind = swarm ? await networkKind() : "stack";
+  return kind === "none"
+    ? `network ${NETWORK_NAME} not found: is the stack up? (deno task swarm up)`
+    : kind === "compose"
+    ? `network ${NETWORK_NAME} is the Compose deployment's, not the stack's overlay ` +
+      "(deno task validate-echo without --swarm)"
+    : undefined;
+}
+
 /**
- * The CLI: `validate_echo.ts [--network N] [--host H] [--port P] [--timeout S] [--message M]`.
- * Prints exactly one result line on stdout; the reason of a failure goes to stderr.
+ * The CLI: `validate_echo.ts [--network N] [--host H] [--port P] [--timeout S] [--message M]
+ * [--swarm]` (`--swarm`: the network must be the Swarm stack's overlay). Prints exactly one
+ * result line on stdout (the reason of a failure goes to stderr); exit code 0 on success, 1
+ * on fail.
  *
- * @param args Command-line arguments.
- * @returns 0 on success, 1 on fail.
  * @throws {UsageError} For a bad command line.
  */
 export async function main(args: readonly string[]): Promise<number> {
@@ -117,6 +119,7 @@ export async function main(args: readonly string[]): Promise<number> {
     port: { type: "string", default: "12345" },
     timeout: { type: "string", default: "5" },
     message: { type: "string", default: `tp0 echo check ${crypto.randomUUID()}` },
+    swarm: { type: "boolean", default: false },
   });
   if (/[\r\n]/.test(values.message)) throw new UsageError("--message must be a single line");
   const options: ProbeOptions = {
@@ -126,7 +129,8 @@ export async function main(args: readonly string[]): Promise<number> {
     timeoutSeconds: integerArg("--timeout", values.timeout, 1, 300),
     message: values.message,
   };
-  const problem = await validateEcho(options).catch((error: Error) => error.message);
+  const problem = await swarmProblem(values.swarm).then((p) => p ?? validateEcho(options))
+    .catch((error: Error) => error.message);
   console.log(problem === undefined ? SUCCESS_LINE : FAIL_LINE);
   if (problem !== undefined) console.error(`validate-echo: ${problem}`);
   return problem === undefined ? 0 : 1;

@@ -1,0 +1,340 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * Drives the deployment on Docker Swarm, as stack `tp0` (docs/deployment.md, "Docker Swarm"):
+ *
+ * ```sh
+ * deno task swarm up        # swarm init if needed, images to every node, stack file, deploy, wait
+ * deno task swarm status    # each service's tasks and their nodes
+ * deno task swarm logs      # every service's log, in the course's line format
+ * deno task swarm down      # remove the stack and the bets volume (a fresh draw next time)
+ * ```
+ *
+ * `up` takes gen-compose's stack flags (`--clients N`, `--mode`, `--secrets`, `--data-dir`,
+ * `--server-constraint`, `--agency-constraint`) or an existing file with `--file F`, plus
+ * `--node DOCKER_HOST_URL` (repeatable) for each other engine that gets the images,
+ * `--path`, `--no-build` and `--quiet` for the images, `--detach` and `--timeout S`.
+ * `down` takes `--keep-bets` and `--node`; `logs`, `--no-follow`. Every Docker command is
+ * bounded in time, and every failure is one line.
+ *
+ * @module
+ */
+import { CLIENT_MODES } from "../../client/config.ts";
+import { choiceArg, integerArg, parseCli, run, runMain, ToolError, UsageError } from "../_cli.ts";
+import type { UpOptions as ComposeUpOptions } from "../compose.ts";
+import {
+  NETWORK_NAME,
+  parseClientCount,
+  PROJECT,
+  STACK_BETS_VOLUME,
+  STACK_FILE,
+  STACK_FLAGS,
+  stackFlags,
+  type StackOptions,
+  writeDeployment,
+} from "../gen_compose.ts";
+import { assertDockerEngine, buildImages } from "../images.ts";
+import {
+  checkNodes,
+  deployStack,
+  ensureManager,
+  hasBetsVolume,
+  loadImages,
+  networkKind,
+  removeBetsVolume,
+  removeStack,
+  stackServices,
+  stackTasks,
+  swarmState,
+} from "./cluster.ts";
+import { judge, newEvents } from "./tasks.ts";
+
+/**
+ * Options of {@linkcode up}: `file` is the stack file (`docker-stack.yaml`), written from
+ * `stack` first when given, deployed as it is otherwise; `build`, `path`, `quiet` and `say`
+ * are as for Compose's `up`; `nodes` are the swarm's other engines (Docker host URLs) that
+ * get the images; `wait` (default true) waits until every agency has finished (or failed
+ * for good), at most `timeoutMs` (10 minutes).
+ */
+export interface UpOptions
+  extends Pick<ComposeUpOptions, "file" | "build" | "path" | "quiet" | "say"> {
+  readonly stack?: StackOptions;
+  readonly nodes?: readonly string[];
+  readonly wait?: boolean;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * What {@linkcode up} measured from `docker stack deploy` on: until every service had a task
+ * running or done (at once with `wait: false`), and until every agency finished (with `wait`).
+ */
+export interface UpResult {
+  readonly deployMs: number;
+  readonly finishedMs?: number;
+}
+
+/**
+ * `up`: makes this engine a manager (a single-node swarm if it is in none), checks the
+ * nodes, builds the images and loads them into every node that lacks them, writes the
+ * stack file (when given `stack`), deploys it and waits until every agency has finished.
+ *
+ * @throws {ToolError} For no engine, not a manager, a node that cannot be reached, a data
+ *   folder missing on a node, an agency Swarm gave up on, or the time running out.
+ */
+export async function up(options: UpOptions = {}): Promise<UpResult> {
+  const say = options.say ?? console.log;
+  const nodes = options.nodes ?? [];
+  const file = options.file ?? STACK_FILE;
+  await assertDockerEngine();
+  await ensureManager(say);
+  await checkNodes(nodes);
+  if (await networkKind() === "compose") {
+    throw new ToolError(
+      `Cannot deploy: the Compose deployment's network ${NETWORK_NAME} exists on this engine ` +
+        "and the stack's would share its name (deno task down first)",
+    );
+  }
+  if ((await stackServices()).length > 0) {
+    throw new ToolError(
+      `Cannot deploy: stack ${PROJECT} is already deployed (deno task swarm status; ` +
+        "deno task swarm down first for a fresh draw)",
+    );
+  }
+  if (options.build ?? true) {
+    await buildImages({ path: options.path ?? "auto", quiet: options.quiet ?? false, say });
+  }
+  for (const node of nodes) await loadImages(node, say);
+  if (options.stack !== undefined) {
+    await writeDeployment(file, options.stack);
+    const { clients, mode = "agency" } = options.stack;
+    say(`wrote ${file}: server + ${clients} agencies (mode ${mode})`);
+  }
+  for (const host of [undefined, ...nodes]) {
+    if (await hasBetsVolume(host)) {
+      say(
+        `the bets volume ${STACK_BETS_VOLUME} on ${host ?? "this engine"} is reused (kept by ` +
+          "swarm down --keep-bets): the server resumes that draw; swarm down for a fresh one",
+      );
+    }
+  }
+  const started = performance.now();
+  await deployStack(file);
+  say(`deployed ${file} as stack ${PROJECT}`);
+  if (!(options.wait ?? true)) return { deployMs: performance.now() - started };
+  return await watch(started, options.timeoutMs ?? 600_000, say);
+}
+
+/** Tells each task that starts, finishes or fails, until every agency has finished. */
+async function watch(started: number, timeoutMs: number, say: (line: string) => void) {
+  const services = await stackServices();
+  const agencies = services.filter((service) => service !== "server");
+  const said = new Set<string>();
+  const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
+  let deployMs: number | undefined;
+  for (;; await new Promise((resolve) => setTimeout(resolve, 1000))) {
+    const tasks = await stackTasks();
+    for (const line of newEvents(tasks, said)) say(line);
+    const { finished, givenUp, missingFolder } = judge(tasks, agencies);
+    const isUp = (service: string) =>
+      tasks.some((task) => task.service === service && /^(Running|Complete)$/.test(task.state));
+    if (deployMs === undefined && services.every(isUp)) {
+      deployMs = performance.now() - started;
+      say(`every service started in ${seconds()} s`);
+    }
+    if (missingFolder !== undefined) {
+      const { task, path } = missingFolder;
+      throw new ToolError(
+        `Cannot run ${task.service} on node ${task.node}: the folder ${path} does not exist ` +
+          "there (the data folder must exist on every node that runs an agency: --data-dir; " +
+          "deno task swarm down to remove the stack)",
+      );
+    }
+    if (givenUp.length > 0) {
+      const reason = tasks.find((task) => task.service === givenUp[0] && task.error !== "")?.error;
+      throw new ToolError(
+        `${givenUp.join(", ")} failed and Swarm stopped restarting it ` +
+          `(${reason ?? "no reason given"}; deno task swarm logs, then swarm down)`,
+      );
+    }
+    if (deployMs !== undefined && finished.length === agencies.length) {
+      say(
+        `${agencies.length} agencies finished in ${seconds()} s; deno task swarm logs to ` +
+          "read them, deno task swarm down to remove the stack",
+      );
+      return { deployMs, finishedMs: performance.now() - started };
+    }
+    if (performance.now() - started > timeoutMs) {
+      const waiting = agencies.filter((agency) => !finished.includes(agency));
+      throw new ToolError(
+        `Cannot finish within ${timeoutMs / 1000} s: still waiting for ` +
+          `${waiting.join(", ") || "the server"} (deno task swarm status)`,
+      );
+    }
+  }
+}
+
+/**
+ * `down`: removes the stack (its containers get their stop grace period) and, unless
+ * `keepBets`, the bets volume on this engine and every given node, so the next `up` is a
+ * fresh draw.
+ *
+ * @throws {ToolError} For no engine, a worker engine, or Docker refusing.
+ */
+export async function down(
+  options: {
+    readonly nodes?: readonly string[];
+    readonly keepBets?: boolean;
+    readonly say?: (line: string) => void;
+  } = {},
+): Promise<void> {
+  const say = options.say ?? console.log;
+  const nodes = options.nodes ?? [];
+  await assertDockerEngine();
+  const { state, manager } = await swarmState();
+  if (state === "active" && !manager) {
+    throw new ToolError("Cannot remove the stack: this engine is a swarm worker, not a manager");
+  }
+  if (state === "active") {
+    const tasks = (await stackTasks()).filter((task) => task.service === "server");
+    const ran = [...new Set(tasks.map((task) => task.node))].join(", ");
+    const removed = await removeStack(nodes);
+    say(
+      removed
+        ? `removed stack ${PROJECT}${ran && ` (server ran on ${ran})`}`
+        : `stack ${PROJECT} was not deployed`,
+    );
+  } else {
+    say("this engine is in no swarm: no stack to remove");
+  }
+  for (const host of [undefined, ...nodes]) {
+    const where = host ?? "this engine";
+    if (options.keepBets ?? false) {
+      if (await hasBetsVolume(host)) say(`kept the bets volume ${STACK_BETS_VOLUME} on ${where}`);
+    } else if (await removeBetsVolume(host)) {
+      say(`deleted the bets volume ${STACK_BETS_VOLUME} on ${where}: the next up is a fresh draw`);
+    }
+  }
+}
+
+/**
+ * `logs`: `docker service logs` of every service, each line after the task's name, node and
+ * `|` (as Compose's logs are after the container's). With `follow`, until interrupted;
+ * without, each task's log in turn, finished and failed ones too. Returns the exit code.
+ *
+ * @throws {ToolError} When the stack is not deployed.
+ */
+export async function logs(follow: boolean): Promise<number> {
+  await assertDockerEngine();
+  const services = await stackServices();
+  if (services.length === 0) {
+    throw new ToolError(`Cannot show logs: stack ${PROJECT} is not deployed`);
+  }
+  // Per task without following: `docker service logs` of a whole service can hang once a
+  // task of it was killed. Tasks are listed newest first: the oldest log first.
+  const tasks = (await stackTasks()).reverse();
+  const sources = follow
+    ? services.map((service) => `${PROJECT}_${service}`)
+    : services.flatMap((service) =>
+      tasks.filter((task) => task.service === service).map((task) => task.id)
+    );
+  const show = (source: string) =>
+    run(["docker", "service", "logs", ...(follow ? ["--follow"] : []), source], {
+      output: "inherit",
+      ...(follow ? {} : { timeoutMs: 60_000 }),
+    });
+  const results = follow ? await Promise.all(sources.map(show)) : [];
+  for (const source of follow ? [] : sources) results.push(await show(source));
+  return Math.max(0, ...results.map((result) => result.code));
+}
+
+/** `status`: each task of the stack: service, node, desired and current state, Swarm's error. */
+export async function status(): Promise<number> {
+  await assertDockerEngine();
+  const tasks = await stackTasks();
+  if (tasks.length === 0) {
+    console.error(`swarm: stack ${PROJECT} is not deployed`);
+    return 1;
+  }
+  const rows = [
+    ["SERVICE", "NODE", "DESIRED", "STATE", "ERROR"],
+    ...tasks.map((task) => [task.service, task.node, task.desired, task.state, task.error]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  for (const row of rows) {
+    console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
+  }
+  return 0;
+}
+
+const USAGE = "usage: deno task swarm up|down|logs|status\n" +
+  "  up     [--clients N] [--mode agency|bet|echo] [--secrets] [--data-dir ABSOLUTE_PATH]\n" +
+  "         [--server-constraint EXPR]… [--agency-constraint EXPR]… [--file STACK_FILE]\n" +
+  "         [--node DOCKER_HOST_URL]… [--path auto|offline|online] [--no-build] [--quiet]\n" +
+  "         [--detach] [--timeout SECONDS]\n" +
+  "  down   [--keep-bets] [--node DOCKER_HOST_URL]…\n" +
+  "  logs   [--no-follow]\n" +
+  "  status";
+
+/**
+ * The CLI: `main.ts up|down|logs|status [flags]`; returns the exit code.
+ *
+ * @throws {UsageError} For a bad command line.
+ */
+export async function main(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseCli(args, {
+    clients: { type: "string", default: "5" },
+    mode: { type: "string", default: "agency" },
+    secrets: { type: "boolean", default: false },
+    ...STACK_FLAGS,
+    file: { type: "string" },
+    node: { type: "string", multiple: true, default: [] },
+    path: { type: "string", default: "auto" },
+    "no-build": { type: "boolean", default: false },
+    quiet: { type: "boolean", default: false },
+    detach: { type: "boolean", default: false },
+    timeout: { type: "string", default: "600" },
+    "keep-bets": { type: "boolean", default: false },
+    "no-follow": { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  }, true);
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  if (rest.length > 0 || !["up", "down", "logs", "status"].includes(command ?? "")) {
+    throw new UsageError(`expected up, down, logs or status, not "${positionals.join(" ")}"`);
+  }
+  const nodes = values.node;
+  const bad = nodes.find((node) => !/^(unix|ssh|tcp|fd):\/\/\S+$/.test(node));
+  if (bad !== undefined) {
+    throw new UsageError(
+      `--node "${bad}": expected a Docker host URL (unix:///path, ssh://user@host, tcp://host:port)`,
+    );
+  }
+  const say = (line: string) => console.log(`swarm: ${line}`);
+  if (command === "up") {
+    const stack: StackOptions = {
+      clients: parseClientCount(values.clients),
+      mode: choiceArg("--mode", values.mode, CLIENT_MODES),
+      secrets: values.secrets,
+      ...stackFlags(values),
+    };
+    await up({
+      ...(values.file === undefined ? { stack } : { file: values.file }),
+      nodes,
+      path: choiceArg("--path", values.path, ["auto", "offline", "online"] as const),
+      build: !values["no-build"],
+      wait: !values.detach,
+      timeoutMs: integerArg("--timeout", values.timeout, 1, 86_400) * 1000,
+      quiet: values.quiet,
+      say,
+    });
+  } else if (command === "down") {
+    await down({ nodes, keepBets: values["keep-bets"], say });
+  } else {
+    return command === "logs" ? await logs(!values["no-follow"]) : await status();
+  }
+  return 0;
+}
+
+if (import.meta.main) await runMain("swarm", () => main(Deno.args));
