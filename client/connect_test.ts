@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConnectionError, ErrorCode, ProtocolError } from "../shared/errors.ts";
-import { captureLogger } from "../shared/_log_capture.ts";
+import { captureLogger } from "../testing/log_capture.ts";
 import {
   backoffDelay,
   connectWithRetry,

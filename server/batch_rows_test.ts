@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { seeded } from "../shared/_random.ts";
+import { seeded } from "../testing/random.ts";
 import type { BetFields } from "../shared/bet.ts";
 import { ErrorCode, InvalidBetError, ProtocolError } from "../shared/errors.ts";
 import { encodeMessage, MessageType } from "../shared/protocol/mod.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { captureLogger } from "./_log_capture.ts";
+import { captureLogger } from "../testing/log_capture.ts";
 import {
   duration,
   flattenKeys,

@@ -9,7 +9,7 @@ import { FramedConnection } from "../../shared/net/framed_conn.ts";
 import { MessageType } from "../../shared/protocol/mod.ts";
 import { FAULT_ROW_PREFIX, type FaultRow } from "../../tools/fault_report.ts";
 import { type ClientProcess, parseLog, readRows, type ServerProcess } from "../lottery/_harness.ts";
-export { COURSE_BET as GOOD_BET } from "../../shared/_course_data.ts";
+export { COURSE_BET as GOOD_BET } from "../../testing/course_data.ts";
 import { generateDataset } from "../../tools/dataset/mod.ts";
 
 export type { FaultRow };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Random } from "../../shared/_random.ts";
+import { Random } from "../../testing/random.ts";
 import {
   type ClientProcess,
   parseLog,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ErrorCode } from "../../shared/errors.ts";
-import { Random } from "../../shared/_random.ts";
-import { fuzzFrame } from "../../shared/protocol/_fuzz.ts";
+import { Random } from "../../testing/random.ts";
+import { fuzzFrame } from "../../testing/fuzz.ts";
 import {
   decodeMessage,
   encodeMessage,

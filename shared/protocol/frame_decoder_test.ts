@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { seeded } from "../_random.ts";
+import { seeded } from "../../testing/random.ts";
 import { ErrorCode, ProtocolError } from "../errors.ts";
 import { decodeMessage, encodeMessage } from "./codec.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
