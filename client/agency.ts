@@ -12,7 +12,7 @@
  * @module
  */
 import { ConnectionError, ErrorCode, errorCodeName, ProtocolError } from "../shared/errors.ts";
-import type { ActionLogger } from "../shared/log.ts";
+import { type ActionLogger, LogAction } from "../shared/log.ts";
 import type { FramedConnection } from "../shared/net/framed_conn.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
@@ -108,21 +108,21 @@ class AgencyRun {
       this.#doneAcked = true;
     }
     const batches = this.#batches;
-    this.#log.info("apuestas_enviadas", "success", {
+    this.#log.info(LogAction.APUESTAS_ENVIADAS, "success", {
       client_id: id,
       cantidad: this.#betsSent,
       lotes: batches,
     });
     const winners = await this.#queryWinners(conn);
     if (winners === undefined) return this.stopped();
-    this.#log.info("consulta_ganadores", "success", {
+    this.#log.info(LogAction.CONSULTA_GANADORES, "success", {
       client_id: id,
       cant_ganadores: winners.length,
     });
-    this.#log.info("ganadores", "success", { client_id: id, dnis: listDocuments(winners) });
+    this.#log.info(LogAction.GANADORES, "success", { client_id: id, dnis: listDocuments(winners) });
     const total = await this.#queryTotal(conn);
     if (total === undefined) return this.stopped();
-    this.#log.info("consulta_total_ganadores", "success", {
+    this.#log.info(LogAction.CONSULTA_TOTAL_GANADORES, "success", {
       client_id: id,
       cant_ganadores: total,
     });
@@ -210,7 +210,7 @@ class AgencyRun {
     const now = performance.now();
     if (now - this.#lastProgress >= 1000) {
       this.#lastProgress = now;
-      this.#log.info("progreso", "in_progress", {
+      this.#log.info(LogAction.PROGRESO, "in_progress", {
         client_id: this.#config.id,
         apuestas_enviadas: this.#betsSent,
         lote: ack.seq,
@@ -231,7 +231,7 @@ class AgencyRun {
           loggedAt = now;
           const listed = reply.pendingAgencies;
           const more = reply.pending - listed.length;
-          this.#log.info("consulta_ganadores", "in_progress", {
+          this.#log.info(LogAction.CONSULTA_GANADORES, "in_progress", {
             client_id: id,
             agencias_pendientes: listed.join(" ") + (more > 0 ? ` (+${more})` : ""),
           });
@@ -255,7 +255,7 @@ class AgencyRun {
       await conn.send({ type: MessageType.TOTAL_QUERY });
       const reply = await conn.expect(MessageType.TOTAL);
       if (reply.pending === 0) return reply.winners;
-      this.#log.info("consulta_total_ganadores", "in_progress", {
+      this.#log.info(LogAction.CONSULTA_TOTAL_GANADORES, "in_progress", {
         client_id: this.#config.id,
         agencias_pendientes: reply.pending,
       });
@@ -312,7 +312,7 @@ export async function runAgency(
       failure = error;
     } finally {
       conn.close();
-      options.log.info("close_connection", "success", { client_id: config.id });
+      options.log.info(LogAction.CLOSE_CONNECTION, "success", { client_id: config.id });
     }
     if (run.progress > progress) reconnects = hinted = 0;
     const hintMs = failure instanceof ProtocolError ? failure.retryAfterMs : 0;
@@ -322,7 +322,7 @@ export async function runAgency(
     const wait = hintMs > 0
       ? hintedDelay(hintMs)
       : backoffDelay(reconnects, config.connectBackoff.ms);
-    options.log.warning("reconexion", "in_progress", {
+    options.log.warning(LogAction.RECONEXION, "in_progress", {
       client_id: config.id,
       intento: tries,
       intentos: config.connectAttempts,

@@ -6,7 +6,7 @@
  */
 import { ConnectionError, ProtocolError } from "../shared/errors.ts";
 import { signalTimer } from "../shared/net/timer.ts";
-import type { ActionLogger } from "../shared/log.ts";
+import { type ActionLogger, LogAction } from "../shared/log.ts";
 import { FramedConnection } from "../shared/net/framed_conn.ts";
 import type { Duration } from "../shared/duration.ts";
 import type { ClientConfig } from "./config.ts";
@@ -122,7 +122,7 @@ export async function connectWithRetry(options: ConnectOptions): Promise<Deno.Tc
       const now = performance.now();
       const visible = now - lastInfo >= INFO_EVERY_MS;
       if (visible) lastInfo = now;
-      (visible ? options.log.info : options.log.debug)("connect", "in_progress", {
+      (visible ? options.log.info : options.log.debug)(LogAction.CONNECT, "in_progress", {
         ...options.fields,
         host: hostname,
         port,

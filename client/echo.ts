@@ -5,7 +5,7 @@
  * @module
  */
 import { ConnectionError } from "../shared/errors.ts";
-import type { ActionLogger } from "../shared/log.ts";
+import { type ActionLogger, LogAction } from "../shared/log.ts";
 import { concatBytes, writeAll } from "../shared/bytes.ts";
 import type { ClientConfig } from "./config.ts";
 import { connectWithRetry, lostServer, sleep } from "./connect.ts";
@@ -65,7 +65,7 @@ export async function runEcho(
     try {
       await writeAll(conn, new TextEncoder().encode(`[CLIENT ${config.id}] Message N°${i}\n`));
       const reply = await readLine(conn);
-      log.info("receive_message", "success", { client_id: config.id, msg: reply });
+      log.info(LogAction.RECEIVE_MESSAGE, "success", { client_id: config.id, msg: reply });
       echoed++;
     } catch (error) {
       throw lostServer(config.serverAddress, error);
@@ -74,6 +74,6 @@ export async function runEcho(
     }
     if (i < config.loopAmount) await sleep(config.loopPeriod.ms, signal);
   }
-  if (!signal.aborted) log.info("loop_finished", "success", { client_id: config.id });
+  if (!signal.aborted) log.info(LogAction.LOOP_FINISHED, "success", { client_id: config.id });
   return echoed;
 }

@@ -6,7 +6,7 @@
  */
 import { type BetFields, betProblem } from "../shared/bet.ts";
 import { ConfigError, type ErrorCode, ProtocolError } from "../shared/errors.ts";
-import type { ActionLogger } from "../shared/log.ts";
+import { type ActionLogger, LogAction } from "../shared/log.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
 import { lostServer, openServerConnection } from "./connect.ts";
@@ -70,7 +70,10 @@ export async function sendSingleBet(
     await conn.send({ type: MessageType.BET, seq: 0, bet });
     const ack = await conn.expect(MessageType.BATCH_ACK);
     if (ack.status !== 0) throw new ProtocolError(ack.status as ErrorCode, ack.reason);
-    options.log.info("apuesta_enviada", "success", { dni: bet.document, numero: bet.number });
+    options.log.info(LogAction.APUESTA_ENVIADA, "success", {
+      dni: bet.document,
+      numero: bet.number,
+    });
     await conn.send({ type: MessageType.BYE });
   } catch (error) {
     throw lostServer(config.serverAddress, error);

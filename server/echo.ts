@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ActionLogger } from "../shared/log.ts";
+import { type ActionLogger, LogAction } from "../shared/log.ts";
 import { concatBytes, writeAll } from "../shared/bytes.ts";
 import { type ByteStream, readWithin } from "../shared/net/framed_conn.ts";
 
@@ -28,7 +28,7 @@ export interface EchoOptions {
 
 function logLine(options: EchoOptions, bytes: Uint8Array): void {
   const text = new TextDecoder().decode(bytes).replace(/\r?\n$/, "");
-  options.log.info("receive_message", "success", { ip: options.ip, msg: text });
+  options.log.info(LogAction.RECEIVE_MESSAGE, "success", { ip: options.ip, msg: text });
 }
 
 /**
@@ -48,7 +48,10 @@ export async function serveEcho(stream: ByteStream, options: EchoOptions): Promi
     try {
       validator.decode(chunk, { stream: true });
     } catch {
-      options.log.warning("receive_message", "fail", { ip: options.ip, error: "invalid UTF-8" });
+      options.log.warning(LogAction.RECEIVE_MESSAGE, "fail", {
+        ip: options.ip,
+        error: "invalid UTF-8",
+      });
       return;
     }
     const joined = concatBytes([pending, chunk]);
@@ -61,7 +64,7 @@ export async function serveEcho(stream: ByteStream, options: EchoOptions): Promi
     }
     pending = joined.slice(start);
     if (pending.length > MAX_ECHO_LINE) {
-      options.log.warning("receive_message", "fail", {
+      options.log.warning(LogAction.RECEIVE_MESSAGE, "fail", {
         ip: options.ip,
         error: `line longer than ${MAX_ECHO_LINE} bytes`,
       });
@@ -76,7 +79,7 @@ export async function serveEcho(stream: ByteStream, options: EchoOptions): Promi
       n = await readWithin(stream, buf, wait);
     } catch (error) {
       if (!(error instanceof Deno.errors.TimedOut)) throw error;
-      options.log.warning("idle_timeout", "fail", {
+      options.log.warning(LogAction.IDLE_TIMEOUT, "fail", {
         ip: options.ip,
         detail: lineOpen ? `line not whole within ${idleMs} ms` : `idle for ${idleMs} ms`,
       });

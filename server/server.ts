@@ -7,7 +7,7 @@
  */
 import { WINNING_NUMBER } from "../shared/bet.ts";
 import { ErrorCode } from "../shared/errors.ts";
-import type { ActionLogger } from "../shared/log.ts";
+import { type ActionLogger, LogAction } from "../shared/log.ts";
 import { FramedConnection, isConnectionLost, readWithin } from "../shared/net/framed_conn.ts";
 import { MAGIC, MessageType } from "../shared/protocol/mod.ts";
 import type { ServerConfig } from "./config.ts";
@@ -93,7 +93,7 @@ function storageHealthLog(log: ActionLogger, path: string) {
       stopWaiting();
       if (failing && recovers) return;
       failing = true;
-      log.error("store_bets", "fail", {
+      log.error(LogAction.STORE_BETS, "fail", {
         path: file,
         error: error instanceof Error ? error.message : String(error),
         recovery: recovers ? "automatic" : "restart",
@@ -107,7 +107,7 @@ function storageHealthLog(log: ActionLogger, path: string) {
       quiet = setTimeout(() => {
         quiet = undefined;
         failing = false;
-        log.info("store_bets", "success", { path, detail: "writing works again" });
+        log.info(LogAction.STORE_BETS, "success", { path, detail: "writing works again" });
       }, RECOVERY_QUIET_MS);
     },
     close: stopWaiting,
@@ -140,7 +140,7 @@ async function openStore(
     for (const agency of config.excludedAgencies) {
       const before = store.stats.bets;
       if (!(await store.exclude(agency))) continue;
-      log.warning("excluir_agencia", "success", {
+      log.warning(LogAction.EXCLUIR_AGENCIA, "success", {
         agency,
         apuestas: before - store.stats.bets,
         detail: "the operator closed the draw without it (SERVER_EXCLUDED_AGENCIES); its bets " +
@@ -155,7 +155,7 @@ async function openStore(
   const { opening, stats } = store;
   const done = store.doneAgencies();
   const excluded = store.excludedAgencies();
-  log.info("open_storage", "success", {
+  log.info(LogAction.OPEN_STORAGE, "success", {
     path,
     sorteo_id: opening.drawId,
     agencias: config.agencies,
@@ -204,7 +204,7 @@ export async function startServer(
     onDrawn: (winners, elapsedMs) => {
       let total = 0;
       for (const list of winners.values()) total += list.length;
-      log.info("sorteo", "success", { ganadores: total, ms: Math.round(elapsedMs) });
+      log.info(LogAction.SORTEO, "success", { ganadores: total, ms: Math.round(elapsedMs) });
     },
   });
   for (const agency of store.doneAgencies()) lottery.markDone(agency);
@@ -251,7 +251,7 @@ export async function startServer(
     const key = JSON.stringify(fields);
     if (key === lastProgress) return;
     lastProgress = key;
-    log.info("progreso", "in_progress", { ...fields, ...memoryFields() });
+    log.info(LogAction.PROGRESO, "in_progress", { ...fields, ...memoryFields() });
   }, config.progressInterval.ms || 5000);
 
   async function handle(conn: Deno.Conn, ip: string): Promise<void> {
@@ -272,14 +272,14 @@ export async function startServer(
       } else if (isUtf8Start(first)) {
         await serveEcho(conn, { ip, log, initial: first, idleTimeoutMs: config.idleTimeout.ms });
       } else {
-        log.warning("receive_message", "fail", {
+        log.warning(LogAction.RECEIVE_MESSAGE, "fail", {
           ip,
           error: "first bytes are neither the lottery protocol nor UTF-8 text",
         });
       }
     } catch (error) {
       if (closing === undefined && !isConnectionLost(error)) {
-        log.error("connection", "fail", { ip, detail: String(error) });
+        log.error(LogAction.CONNECTION, "fail", { ip, detail: String(error) });
       }
     } finally {
       if (connections.delete(conn)) {
@@ -294,13 +294,13 @@ export async function startServer(
 
   async function acceptLoop(): Promise<void> {
     const addr = listener.addr as Deno.NetAddr;
-    log.info("accept_connections", "in_progress", { ip: addr.hostname, port: addr.port });
+    log.info(LogAction.ACCEPT_CONNECTIONS, "in_progress", { ip: addr.hostname, port: addr.port });
     try {
       for await (const conn of listener) {
         const ip = peerIp(conn);
         if (connections.size >= config.maxConnections) {
           const retryAfterMs = slotHintMs(connections.values(), config.idleTimeout.ms);
-          log.warning("accept_connections", "fail", {
+          log.warning(LogAction.ACCEPT_CONNECTIONS, "fail", {
             ip,
             error: "LIMIT_EXCEEDED",
             max_connections: config.maxConnections,
@@ -309,7 +309,7 @@ export async function startServer(
           refuseOverLimit(conn, retryAfterMs);
           continue;
         }
-        log.info("accept_connections", "success", { ip });
+        log.info(LogAction.ACCEPT_CONNECTIONS, "success", { ip });
         // Acks are small writes: without this, Nagle's algorithm holds each one back until
         // the agency's delayed ACK of the previous (tens of ms per batch window).
         conn.setNoDelay(true);
@@ -319,7 +319,9 @@ export async function startServer(
         handler.finally(() => handlers.delete(handler));
       }
     } catch (error) {
-      if (closing === undefined) log.error("accept_connections", "fail", { detail: String(error) });
+      if (closing === undefined) {
+        log.error(LogAction.ACCEPT_CONNECTIONS, "fail", { detail: String(error) });
+      }
     }
   }
   const accepting = acceptLoop();
@@ -328,9 +330,9 @@ export async function startServer(
     listener.close();
     lottery.close();
     await accepting;
-    log.info("close_listener", "success", { port: config.port });
+    log.info(LogAction.CLOSE_LISTENER, "success", { port: config.port });
     clearInterval(progress);
-    log.info("close_progress_timer", "success");
+    log.info(LogAction.CLOSE_PROGRESS_TIMER, "success");
     for (const [conn, { ip }] of [...connections]) {
       connections.delete(conn);
       try {
@@ -338,13 +340,13 @@ export async function startServer(
       } catch {
         // The handler closed it first.
       }
-      log.info("close_connection", "success", { ip });
+      log.info(LogAction.CLOSE_CONNECTION, "success", { ip });
     }
     await Promise.allSettled([...handlers]);
     await lottery.whenDrawn()?.catch(() => {});
     await store.close();
     health.close();
-    log.info("close_storage", "success", {
+    log.info(LogAction.CLOSE_STORAGE, "success", {
       path: config.storagePath,
       apuestas: store.stats.bets,
       grupos: store.groups,

@@ -16,7 +16,7 @@ import {
   InvalidBetError,
   ProtocolError,
 } from "../shared/errors.ts";
-import type { ActionLogger } from "../shared/log.ts";
+import { type ActionLogger, LogAction } from "../shared/log.ts";
 import type { FramedConnection } from "../shared/net/framed_conn.ts";
 import {
   decodeMessage,
@@ -208,7 +208,7 @@ class AgencySession implements BatchWatcher {
     this.#agency = message.agency;
     this.#durable = progress.nextSeq;
     this.#watch = this.#ctx.store.watch(message.agency, this);
-    this.#ctx.log.debug("hello", "success", {
+    this.#ctx.log.debug(LogAction.HELLO, "success", {
       ip: this.#ip,
       agency: message.agency,
       next_seq: progress.nextSeq,
@@ -338,9 +338,9 @@ class AgencySession implements BatchWatcher {
       if (outcome === QUEUED) {
         this.#logRefusedRun();
         if (this.#ctx.troubled.size > 0) this.#ctx.troubled.delete(this.#agency);
-        this.#ctx.log.info("apuesta_recibida", "success", { cantidad: count });
+        this.#ctx.log.info(LogAction.APUESTA_RECIBIDA, "success", { cantidad: count });
         if (single) {
-          this.#ctx.log.info("apuesta_almacenada", "success", {
+          this.#ctx.log.info(LogAction.APUESTA_ALMACENADA, "success", {
             dni: single.document,
             numero: single.number,
           });
@@ -348,7 +348,7 @@ class AgencySession implements BatchWatcher {
         this.#sendAck(seq, 0, count, "");
       } else if (outcome === SAME) {
         // Not received now: the course's apuesta_recibida lines add up to the bets stored.
-        this.#ctx.log.info("lote_reenviado", "success", {
+        this.#ctx.log.info(LogAction.LOTE_REENVIADO, "success", {
           agency: this.#agency,
           seq,
           cantidad: count,
@@ -383,7 +383,7 @@ class AgencySession implements BatchWatcher {
       (code === ErrorCode.OUT_OF_ORDER || code === run.code);
     if (!behind) {
       this.#logRefusedRun();
-      this.#ctx.log.error("apuesta_recibida", "fail", {
+      this.#ctx.log.error(LogAction.APUESTA_RECIBIDA, "fail", {
         cantidad: count,
         agency: this.#agency,
         seq,
@@ -414,7 +414,7 @@ class AgencySession implements BatchWatcher {
     const run = this.#refused;
     this.#refused = undefined;
     if (run === undefined || run.batches === 0) return;
-    this.#ctx.log.warning("apuesta_recibida", "fail", {
+    this.#ctx.log.warning(LogAction.APUESTA_RECIBIDA, "fail", {
       cantidad: run.bets,
       agency: this.#agency,
       lotes: run.batches,
@@ -456,7 +456,7 @@ class AgencySession implements BatchWatcher {
     await this.#ctx.store.markDone(this.#agency);
     this.#ctx.lottery.markDone(this.#agency);
     this.#ctx.troubled.delete(this.#agency);
-    this.#ctx.log.info("agencia_lista", "success", {
+    this.#ctx.log.info(LogAction.AGENCIA_LISTA, "success", {
       agency: this.#agency,
       pendientes: this.#ctx.lottery.pending,
     });
@@ -530,7 +530,7 @@ export async function serveAgency(
   await session.end(ctx.closing() ? undefined : failure);
   if (failure === undefined) return;
   if (failure instanceof ProtocolError) {
-    ctx.log.error("receive_message", "fail", {
+    ctx.log.error(LogAction.RECEIVE_MESSAGE, "fail", {
       ip,
       error: errorCodeName(failure.code),
       detail: failure.message,
@@ -543,9 +543,10 @@ export async function serveAgency(
     }).catch(() => {});
   } else if (failure instanceof ConnectionError) {
     if (ctx.closing()) return;
-    if (conn.timedOut) ctx.log.warning("idle_timeout", "fail", { ip, detail: failure.message });
-    else if (!conn.closed) {
-      ctx.log.warning("connection_lost", "fail", { ip, detail: failure.message });
+    if (conn.timedOut) {
+      ctx.log.warning(LogAction.IDLE_TIMEOUT, "fail", { ip, detail: failure.message });
+    } else if (!conn.closed) {
+      ctx.log.warning(LogAction.CONNECTION_LOST, "fail", { ip, detail: failure.message });
     }
   } else {
     throw failure;

@@ -7,7 +7,7 @@
  */
 import { ConfigError } from "./errors.ts";
 import { type Duration, parseDuration } from "./duration.ts";
-import { type ActionLogger, LOG_LEVELS, type LogLevelName } from "./log.ts";
+import { type ActionLogger, LOG_LEVELS, LogAction, type LogLevelName } from "./log.ts";
 
 /** Turns a raw value (file scalar or env string) into a typed one. */
 export interface ValueParser<T> {
@@ -345,7 +345,7 @@ export function iniWarnings(settings: Settings, file: string, text: string): Con
  */
 export function logConfigWarnings(log: ActionLogger, warnings: readonly ConfigWarning[]): void {
   for (const { file, line, key, closest, problem } of warnings) {
-    log.warning("config_warning", "fail", {
+    log.warning(LogAction.CONFIG_WARNING, "fail", {
       file,
       ...(line === undefined ? {} : { line }),
       key,

@@ -54,6 +54,19 @@ export function errorCodeName(code: number): string {
   return CODE_NAMES.get(code) ?? `UNKNOWN_${code}`;
 }
 
+/** An error's message, or anything else thrown as text. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The words for an OS error: the first of `reasons` whose class `error` is an instance of. */
+export function osErrorReason(
+  error: unknown,
+  reasons: readonly (readonly [new (...args: never[]) => Error, string])[],
+): string | undefined {
+  return reasons.find(([kind]) => error instanceof kind)?.[1];
+}
+
 /** A configuration value is missing or invalid; carries every problem found. */
 export class ConfigError extends Error {
   /** One human-readable line per bad key. */

@@ -1,0 +1,33 @@
+/**
+ * What both programs' entry points share: one handler for SIGTERM and SIGINT, and an exit
+ * code for whatever `main` ends with.
+ *
+ * @module
+ */
+import { errorText } from "./errors.ts";
+
+/** Calls `stop` with the signal's name on each SIGTERM or SIGINT, until disposed. */
+export function onStopSignal(stop: (signal: Deno.Signal) => void): Disposable {
+  const handlers = (["SIGTERM", "SIGINT"] as const).map((name) =>
+    [name, () => stop(name)] as const
+  );
+  for (const [name, handler] of handlers) Deno.addSignalListener(name, handler);
+  return {
+    [Symbol.dispose]: () => {
+      for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
+    },
+  };
+}
+
+/**
+ * Exits with the code `main` returns; an error it did not expect is one line
+ * `<program>: <message>` on stderr and exit code 1.
+ */
+export async function runProgram(program: string, main: () => Promise<number>): Promise<never> {
+  try {
+    Deno.exit(await main());
+  } catch (error) {
+    console.error(`${program}: ${errorText(error)}`);
+    Deno.exit(1);
+  }
+}
