@@ -200,7 +200,7 @@ export async function startServer(
   const lottery = new Lottery({
     agencies: [...counted],
     // Only rows playing the winning number become objects; hasWon still decides.
-    draw: () => collectWinners(store.loadBets({ number: WINNING_NUMBER }), counted),
+    draw: () => collectWinners(store.loadBets(WINNING_NUMBER), counted),
     onDrawn: (winners, elapsedMs) => {
       let total = 0;
       for (const list of winners.values()) total += list.length;

@@ -19,7 +19,6 @@ import { ErrorCode, ProtocolError, StorageError } from "../shared/errors.ts";
 import { writeAll } from "../shared/bytes.ts";
 import { type BetRows, betRows, parseRow } from "./bets_csv.ts";
 import { type ByteSearch, byteSearch } from "./byte_search.ts";
-import { ByteRanges } from "./byte_ranges.ts";
 import { encodeRecord, type JournalRecord, RECORD_SIZE, RecordKind } from "./journal.ts";
 import {
   freshDraw,
@@ -104,6 +103,7 @@ export type StoreReceipt =
   | { readonly kind: "retry"; readonly same: Promise<void> };
 
 const QUEUED: StoreReceipt = { kind: "queued" };
+const NO_ROWS = new Uint8Array(0);
 
 /**
  * The promise of one commit, shared by every item in it: thousands of batches a second
@@ -111,14 +111,9 @@ const QUEUED: StoreReceipt = { kind: "queued" };
  */
 type Ticket = PromiseWithResolvers<void>;
 
-interface Pending {
-  readonly kind: JournalRecord["kind"];
-  readonly agency: number;
-  readonly seq: number;
-  /** Bytes of rows this item added to the fill buffer. */
+/** A queued record, with the bytes of rows it added to the fill buffer. */
+interface Pending extends Omit<JournalRecord, "end"> {
   readonly length: number;
-  readonly bets: number;
-  readonly winners: number;
   readonly ticket: Ticket;
 }
 
@@ -138,8 +133,6 @@ interface AgencyState {
   /** `[start, end)` in `bets.csv` of durable batch `seq` at `2·seq`, `2·seq+1`. */
   spans: Float64Array;
   readonly watchers: Set<BatchWatcher>;
-  /** Marks it once in a commit's list of agencies to notify. */
-  touched: boolean;
 }
 
 function newAgencyState(): AgencyState {
@@ -154,7 +147,6 @@ function newAgencyState(): AgencyState {
     winners: 0,
     spans: new Float64Array(64),
     watchers: new Set(),
-    touched: false,
   };
 }
 
@@ -175,12 +167,6 @@ const LF = 0x0a;
 
 /** Bytes read at once from `bets.csv`. */
 const LOAD_CHUNK = 1024 * 1024;
-
-/** Options of {@linkcode BetStore.loadBets}. */
-export interface LoadOptions {
-  /** Keeps only rows playing this number (e.g. the winning number). */
-  readonly number?: number;
-}
 
 /** Every row of `rows` (whole CRLF-terminated rows) as a bet. */
 function* everyRow(rows: Uint8Array): Generator<Bet> {
@@ -258,9 +244,6 @@ export class BetStore {
   /** Durable size of `bets.csv` and of the journal. */
   #size = 0;
   #journalSize = 0;
-  #bets = 0;
-  #batches = 0;
-  #winners = 0;
   #groups = 0;
   #queue: Pending[] = [];
   /** The ticket of the next commit in `group` mode: items queued until it starts share it. */
@@ -279,11 +262,11 @@ export class BetStore {
   #failure: unknown;
   #closed = false;
   /**
-   * Where winners may be: the byte ranges of stored batches that hold a bet on
-   * {@linkcode WINNING_NUMBER}. The journal records each batch's winners, so the ranges
-   * survive a restart.
+   * Where winners may be: `[start, end)` byte ranges of the stored batches that hold a bet
+   * on {@linkcode WINNING_NUMBER}, flat and ascending, adjacent ones joined. The journal
+   * records each batch's winners, so the ranges survive a restart.
    */
-  readonly #winnerRanges = new ByteRanges();
+  readonly #winnerRanges: number[] = [];
 
   private constructor(options: BetStoreOptions, opened: OpenedStorage) {
     this.#options = options;
@@ -294,7 +277,7 @@ export class BetStore {
     this.#opening = opened.opening;
     this.#journalSize = opened.journalSize;
     for (const record of opened.records) {
-      this.#apply(record.kind, record.agency, record.seq, record, record.end - this.#size);
+      this.#apply(record, record.end - this.#size);
       this.#size = record.end;
     }
   }
@@ -304,8 +287,6 @@ export class BetStore {
    * what it is and that the journal accounts for `bets.csv`, and cuts a torn tail (see
    * `open_storage.ts`); then rebuilds each agency's state from the journal.
    *
-   * @param options The path, the draw's agencies and the fsync policy.
-   * @returns The store.
    * @throws {StorageError} When another server holds the storage, it was made for
    * another agency count, `bets.csv` holds rows no journal accounts for, a file is
    * damaged anywhere but its tail, or the path cannot be used.
@@ -316,15 +297,10 @@ export class BetStore {
     return new BetStore(options, opened);
   }
 
-  /** Applies a durable record of `length` bytes of rows to its agency and the totals. */
-  #apply(
-    kind: JournalRecord["kind"],
-    agency: number,
-    seq: number,
-    counts: { readonly bets: number; readonly winners: number },
-    length: number,
-  ): AgencyState {
-    const state = this.#agencies[agency]!;
+  /** Applies a durable record of `length` bytes of rows to its agency. */
+  #apply(record: Omit<JournalRecord, "end">, length: number): AgencyState {
+    const { kind, seq, bets, winners } = record;
+    const state = this.#agencies[record.agency]!;
     if (kind === RecordKind.BATCH) {
       if (state.spans.length < 2 * seq + 2) {
         const grown = new Float64Array(state.spans.length * 2);
@@ -336,27 +312,19 @@ export class BetStore {
       state.durableSeq = seq + 1;
       // Sequences queued behind this one stay taken.
       state.nextSeq = Math.max(state.nextSeq, state.durableSeq);
-      state.bets += counts.bets;
-      state.winners += counts.winners;
+      state.bets += bets;
+      state.winners += winners;
       state.batches++;
-      this.#bets += counts.bets;
-      this.#winners += counts.winners;
-      this.#batches++;
-      if (counts.winners > 0) this.#winnerRanges.add(this.#size, this.#size + length);
+      const ranges = this.#winnerRanges;
+      if (winners === 0) return state;
+      if (ranges.at(-1) === this.#size) ranges[ranges.length - 1] = this.#size + length;
+      else ranges.push(this.#size, this.#size + length);
     } else if (kind === RecordKind.DONE) {
       state.done = state.durableDone = true;
     } else {
       state.excluded = true;
-      this.#bets -= state.bets;
-      this.#winners -= state.winners;
-      this.#batches -= state.batches;
     }
     return state;
-  }
-
-  /** The file path of `bets.csv`. */
-  get path(): string {
-    return this.#path;
   }
 
   /** What opening found: the draw's id, whether it is new, what was cut. */
@@ -366,7 +334,14 @@ export class BetStore {
 
   /** Durable totals of the agencies the draw counts (excluded agencies left out). */
   get stats(): StoreStats {
-    return { bets: this.#bets, batches: this.#batches, winners: this.#winners };
+    const stats = { bets: 0, batches: 0, winners: 0 };
+    for (const { excluded, bets, batches, winners } of this.#agencies) {
+      if (excluded) continue;
+      stats.bets += bets;
+      stats.batches += batches;
+      stats.winners += winners;
+    }
+    return stats;
   }
 
   /** Group commits (one write and fsync each) since open: batches per group is the gain. */
@@ -374,16 +349,10 @@ export class BetStore {
     return this.#groups;
   }
 
-  /**
-   * Where an agency stands durably: what `WELCOME` reports.
-   *
-   * @param agency The agency id.
-   * @returns Its progress (all zero for an id outside the draw).
-   */
+  /** Where an agency stands durably, what `WELCOME` reports; all zero outside the draw. */
   progress(agency: number): AgencyProgress {
-    const state = this.#agencies[agency];
-    if (agency === 0 || state === undefined) return { nextSeq: 0, done: false, excluded: false };
-    return { nextSeq: state.durableSeq, done: state.durableDone, excluded: state.excluded };
+    const { durableSeq = 0, durableDone = false, excluded = false } = this.#agencies[agency] ?? {};
+    return { nextSeq: durableSeq, done: durableDone, excluded };
   }
 
   /** The agencies whose DONE is durable, ascending. */
@@ -404,14 +373,7 @@ export class BetStore {
     return ids;
   }
 
-  /**
-   * Tells `watcher` as each of the agency's batches becomes durable (or fails) until the
-   * returned handle is disposed.
-   *
-   * @param agency The agency id.
-   * @param watcher What to tell.
-   * @returns Stops the watching.
-   */
+  /** Tells `watcher` as each of the agency's batches becomes durable (or fails), until disposed. */
   watch(agency: number, watcher: BatchWatcher): Disposable {
     const watchers = this.#agencies[agency]?.watchers;
     watchers?.add(watcher);
@@ -452,28 +414,16 @@ export class BetStore {
     return state;
   }
 
-  /**
-   * Stores bets (the course's `store_bets`) as batch `seq` of `agency`; see
-   * {@linkcode BetStore.storeRows}.
-   *
-   * @param agency The agency id.
-   * @param seq The batch's sequence number.
-   * @param bets The (already validated) bets.
-   * @returns How the store took them.
-   */
+  /** Stores validated bets (the course's `store_bets`) as batch `seq`; see {@linkcode BetStore.storeRows}. */
   storeBets(agency: number, seq: number, bets: readonly BetFields[]): StoreReceipt {
     return this.storeRows(agency, seq, betRows(agency, bets));
   }
 
   /**
-   * Queues a batch's rows (from `batch_rows.ts`) for storage, whole or not at all. An
-   * agency's batches come in sequence order; a sequence already taken is a retry, which
-   * must hold the same rows as the first.
+   * Queues the rows of an agency's batch `seq` (from `batch_rows.ts`) for storage, whole
+   * or not at all. An agency's batches come in sequence order; a sequence already taken
+   * is a retry, which must hold the same rows as the first.
    *
-   * @param agency The agency id.
-   * @param seq The batch's sequence number.
-   * @param batch The CSV rows, how many bets they hold and how many win.
-   * @returns How the store took it.
    * @throws {ProtocolError} `OUT_OF_ORDER` for a sequence gap, `UNEXPECTED_MESSAGE`
    * after the agency's DONE, `INVALID_AGENCY` for an agency outside the draw,
    * `STORAGE_FAILED` while the storage fails, `SHUTTING_DOWN` after close.
@@ -523,38 +473,26 @@ export class BetStore {
     return { kind: "retry", same };
   }
 
-  /**
-   * Records durably that an agency has sent everything.
-   *
-   * @param agency The agency id.
-   * @returns Once durable.
-   */
+  /** Records durably that an agency has sent everything; resolves once durable. */
   markDone(agency: number): Promise<void> {
     this.#check();
     const state = this.#agency(agency);
     if (state.done) return this.flush();
     state.done = true;
-    return this.#enqueue(RecordKind.DONE, agency, 0, new Uint8Array(0), 0, 0);
+    return this.#enqueue(RecordKind.DONE, agency);
   }
 
   /**
    * Closes the draw without an agency, durably: its bets stay in `bets.csv` but leave the
    * totals, and it is refused from now on. The operator's call (`SERVER_EXCLUDED_AGENCIES`).
    *
-   * @param agency The agency id.
    * @returns Whether it was excluded now (`false`: it already was).
    * @throws {StorageError} When the agency is already done (its bets count).
    */
   async exclude(agency: number): Promise<boolean> {
     this.#check();
-    const state = this.#agencies[agency];
-    if (agency === 0 || state === undefined) {
-      throw new StorageError(
-        this.#path,
-        `SERVER_EXCLUDED_AGENCIES names agency ${agency}, outside this draw's 1 to ` +
-          `${this.#options.agencies}`,
-      );
-    }
+    // The configuration holds the ids to 1..agencies.
+    const state = this.#agencies[agency]!;
     if (state.excluded) return false;
     if (state.done) {
       throw new StorageError(
@@ -564,17 +502,17 @@ export class BetStore {
       );
     }
     state.excluded = true;
-    await this.#enqueue(RecordKind.EXCLUDE, agency, 0, new Uint8Array(0), 0, 0);
+    await this.#enqueue(RecordKind.EXCLUDE, agency);
     return true;
   }
 
   #enqueue(
     kind: JournalRecord["kind"],
     agency: number,
-    seq: number,
-    rows: Uint8Array,
-    bets: number,
-    winners: number,
+    seq = 0,
+    rows: Uint8Array = NO_ROWS,
+    bets = 0,
+    winners = 0,
   ): Promise<void> {
     let ticket = this.#ticket;
     if (ticket === undefined) {
@@ -641,21 +579,16 @@ export class BetStore {
     await this.#write(files.journal, `${this.#path}.journal`, journal);
     written.clear();
     this.#journalSize += journal.length;
-    const touched: AgencyState[] = [];
+    const touched = new Set<AgencyState>();
     for (const item of group) {
-      const state = this.#apply(item.kind, item.agency, item.seq, item, item.length);
+      touched.add(this.#apply(item, item.length));
       this.#size += item.length;
-      if (!state.touched) {
-        state.touched = true;
-        touched.push(state);
-      }
     }
     this.#groups++;
     if (this.#failing) {
       this.#failing = false;
       this.#options.onRecovery?.();
     }
-    for (const state of touched) state.touched = false;
     // Told in a microtask: the writer first starts the next group's write, and the acks
     // (logging, encoding, sending) are made while the disk works.
     queueMicrotask(() => {
@@ -694,15 +627,10 @@ export class BetStore {
     this.#ticket = undefined;
     this.#fill.clear();
     this.#spare.clear();
-    const touched: AgencyState[] = [];
-    for (const item of items) {
-      const state = this.#agencies[item.agency]!;
+    const touched = new Set(items.map((item) => this.#agencies[item.agency]!));
+    for (const state of touched) {
       state.nextSeq = state.durableSeq;
       state.done = state.durableDone;
-      if (!state.touched) {
-        state.touched = true;
-        touched.push(state);
-      }
     }
     let recovers = failure.during === "write";
     if (recovers) {
@@ -734,7 +662,6 @@ export class BetStore {
       rejected.reject(refused);
     }
     for (const state of touched) {
-      state.touched = false;
       for (const watcher of state.watchers) watcher.failed(state.durableSeq, refused);
     }
   }
@@ -747,26 +674,18 @@ export class BetStore {
   /**
    * Streams stored bets back (the course's `load_bets`), in storage order, reading the
    * file in 1 MiB chunks: memory stays flat whatever its size. With `number`, only rows
-   * playing that number are returned, found by a byte search for `,<number>\r\n` (a
-   * row's last field; names cannot hold a line break) on the bytes as read, so a draw
-   * over millions of rows decodes and builds objects only for the winners. For the
-   * winning number the search covers only the batches the journal says hold a winner.
+   * playing it are returned, found by a byte search for `,<number>\r\n` (a row's last
+   * field; names cannot hold a line break) on the bytes as read, so a draw over millions
+   * of rows decodes and builds objects only for the winners. For the winning number the
+   * search covers only the batches the journal says hold a winner.
    *
-   * @param options `number` keeps only rows playing it.
-   * @returns The bets.
    * @throws {SyntaxError} If a row is not one this store wrote.
    */
-  async *loadBets(options: LoadOptions = {}): AsyncGenerator<Bet> {
+  async *loadBets(number?: number): AsyncGenerator<Bet> {
     await this.flush();
-    const needle = options.number === undefined
-      ? undefined
-      : encoder.encode(`,${options.number}\r\n`);
+    const needle = number === undefined ? undefined : encoder.encode(`,${number}\r\n`);
     const find = needle && byteSearch(needle);
-    let ranges = this.#winnerRanges;
-    if (options.number !== WINNING_NUMBER) {
-      ranges = new ByteRanges();
-      ranges.add(0, this.#size);
-    }
+    const ranges = number === WINNING_NUMBER ? this.#winnerRanges : [0, this.#size];
     let range = 0;
     using file = await Deno.open(this.#path, { read: true });
     const buf = new Uint8Array(LOAD_CHUNK);
@@ -787,22 +706,19 @@ export class BetStore {
         );
       }
       const rows = buf.subarray(0, whole);
-      if (!find) {
-        yield* everyRow(rows);
-      } else {
-        // The ranges overlapping this chunk, cut to it (both end at row boundaries); a range
-        // that goes on past the chunk is kept for the next one.
-        const chunkEnd = offset + whole;
-        for (; range < ranges.size; range++) {
-          const [rangeStart, rangeEnd] = ranges.at(range);
-          if (rangeStart >= chunkEnd) break;
-          const start = Math.max(rangeStart, offset);
-          const end = Math.min(rangeEnd, chunkEnd);
-          if (start < end) {
-            yield* rowsMatching(rows.subarray(start - offset, end - offset), find, needle!.length);
-          }
-          if (rangeEnd > chunkEnd) break;
+      if (!find) yield* everyRow(rows);
+      // The ranges overlapping this chunk, cut to it (both end at row boundaries); a range
+      // that goes on past the chunk is kept for the next one.
+      const chunkEnd = offset + whole;
+      for (; find && range < ranges.length; range += 2) {
+        const [rangeStart, rangeEnd] = [ranges[range]!, ranges[range + 1]!];
+        if (rangeStart >= chunkEnd) break;
+        const start = Math.max(rangeStart, offset);
+        const end = Math.min(rangeEnd, chunkEnd);
+        if (start < end) {
+          yield* rowsMatching(rows.subarray(start - offset, end - offset), find, needle!.length);
         }
+        if (rangeEnd > chunkEnd) break;
       }
       buf.copyWithin(0, whole, filled);
       filled -= whole;

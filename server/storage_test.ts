@@ -128,7 +128,6 @@ Deno.test("BetStore.storeBets() appends CSV rows in the course's column order", 
       assert.deepEqual(s.stats, { bets: 3, batches: 1, winners: 1 });
       assert.deepEqual(s.progress(4), { nextSeq: 1, done: false, excluded: false });
       assert.deepEqual(s.progress(5), { nextSeq: 0, done: false, excluded: false });
-      assert.equal(s.path, path);
     } finally {
       await s.close();
     }
@@ -680,7 +679,7 @@ Deno.test("BetStore.loadBets() streams back every stored bet in order", async ()
   });
 });
 
-Deno.test("BetStore.loadBets({ number }) gives exactly the rows playing it, past 1 MiB", async () => {
+Deno.test("BetStore.loadBets(number) gives exactly the rows playing it, past 1 MiB", async () => {
   await withDir(async (dir) => {
     const path = join(dir, "bets.csv");
     const s = await open(path);
@@ -699,7 +698,7 @@ Deno.test("BetStore.loadBets({ number }) gives exactly the rows playing it, past
       await s.flush();
       assert.ok((await Deno.stat(path)).size > 1024 * 1024);
       const winners: Bet[] = [];
-      for await (const b of s.loadBets({ number: 7574 })) winners.push(b);
+      for await (const b of s.loadBets(7574)) winners.push(b);
       const expected = (await collect(s)).filter((b) => b.number === 7574);
       // Two of the tricky ones, every tenth bet, and bets 7574, 17574 and 27574.
       assert.equal(expected.length, 2 + 3000 + 3);
@@ -710,7 +709,7 @@ Deno.test("BetStore.loadBets({ number }) gives exactly the rows playing it, past
   });
 });
 
-Deno.test("BetStore.loadBets({ number: 7574 }) finds every winner when few batches hold one", async (t) => {
+Deno.test("BetStore.loadBets(7574) finds every winner when few batches hold one", async (t) => {
   await withDir(async (dir) => {
     const path = join(dir, "bets.csv");
     // 450 batches of 50 (over 1 MiB) without a winner, look-alikes only, but for a few.
@@ -737,7 +736,7 @@ Deno.test("BetStore.loadBets({ number: 7574 }) finds every winner when few batch
     const expected = async (s: BetStore) => (await collect(s)).filter((b) => b.number === 7574);
     const winners = async (s: BetStore) => {
       const out: Bet[] = [];
-      for await (const b of s.loadBets({ number: 7574 })) out.push(b);
+      for await (const b of s.loadBets(7574)) out.push(b);
       return out;
     };
     const s = await open(path);
