@@ -81,13 +81,7 @@ function fnv1a(bytes: Uint8Array, length: number): number {
   return hash >>> 0;
 }
 
-/**
- * Encodes a batch, `done` or exclusion record into `out` at `offset`.
- *
- * @param record The record.
- * @param out The destination, with {@linkcode RECORD_SIZE} bytes free at `offset`.
- * @param offset Where to write.
- */
+/** Encodes a batch, `done` or exclusion record into the {@linkcode RECORD_SIZE} bytes of `out` at `offset`. */
 export function encodeRecord(record: JournalRecord, out: Uint8Array, offset = 0): void {
   const bytes = out.subarray(offset, offset + RECORD_SIZE);
   const view = new DataView(bytes.buffer, bytes.byteOffset, RECORD_SIZE);
@@ -101,12 +95,7 @@ export function encodeRecord(record: JournalRecord, out: Uint8Array, offset = 0)
   view.setUint32(20, fnv1a(bytes, 20));
 }
 
-/**
- * Encodes the journal's header record.
- *
- * @param header The header (its `drawId` is 16 hex digits).
- * @returns The record's {@linkcode RECORD_SIZE} bytes.
- */
+/** Encodes the journal's header record (its `drawId` is 16 hex digits). */
 export function encodeHeader(header: Omit<JournalHeader, "kind">): Uint8Array {
   const bytes = new Uint8Array(RECORD_SIZE);
   const view = new DataView(bytes.buffer);
@@ -120,11 +109,7 @@ export function encodeHeader(header: Omit<JournalHeader, "kind">): Uint8Array {
   return bytes;
 }
 
-/**
- * A new draw id: 16 random hex digits.
- *
- * @returns The id.
- */
+/** A new draw id: 16 random hex digits. */
 export function newDrawId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -160,11 +145,9 @@ function decodeEntry(chunk: Uint8Array): JournalEntry | undefined {
 }
 
 /**
- * Decodes a journal: the records up to the first that fails its checks, and whether
- * what follows is a torn tail (nothing good after it) or damage (a good record after it).
- *
- * @param bytes The journal file's contents.
- * @returns The records and what follows them.
+ * Decodes a journal file's bytes: the records up to the first that fails its checks, and
+ * whether what follows is a torn tail (nothing good after it) or damage (a good record
+ * after it).
  */
 export function decodeJournal(bytes: Uint8Array): DecodedJournal {
   const entries: JournalEntry[] = [];
