@@ -32,7 +32,7 @@ import type { BatchWatcher, BetStore, StoreReceipt } from "./storage.ts";
 
 /** What every session shares. */
 export interface SessionContext {
-  /** Expected agencies: valid ids are 1..agencies. */
+  /** Valid agency ids are 1..agencies. */
   readonly agencies: number;
   /** How long a winners or total query before the draw is held waiting for it. */
   readonly drawWaitMs: number;
@@ -44,8 +44,8 @@ export interface SessionContext {
   /** Per-agency secrets; empty means agencies are not authenticated. */
   readonly secrets: ReadonlyMap<number, string>;
   /**
-   * Agencies whose last batch was refused or whose session failed before they were
-   * done; the progress line names them. A stored batch or a DONE takes an agency out.
+   * Agencies whose last batch was refused, or whose session failed before they were done,
+   * for the progress line; a stored batch or a DONE takes an agency out.
    */
   readonly troubled: Set<number>;
 }
@@ -73,9 +73,11 @@ interface PendingAck {
   outcome: unknown;
 }
 
-/** Refusals after the one logged in full: pipelined batches behind it, in one line. */
+/**
+ * The refusals after one logged in full (batch `after`, for `code`): the pipelined
+ * batches `first` to `last` behind it, for one summary line.
+ */
 interface RefusedRun {
-  /** The refused batch logged in full, and why. */
   readonly after: number;
   readonly code: number;
   batches: number;
@@ -129,10 +131,7 @@ class AgencySession implements BatchWatcher {
     this.#sendSettledAcks();
   }
 
-  /**
-   * Waits for every queued ack, then ends the session's bookkeeping: the summary of
-   * refused batches, the store's watch, and whether the agency is in trouble.
-   */
+  /** Waits for every queued ack, then logs the last refusals' summary and stops watching. */
   async end(failure: unknown): Promise<void> {
     await this.#idle().catch(() => {});
     this.#watch?.[Symbol.dispose]();
@@ -156,7 +155,7 @@ class AgencySession implements BatchWatcher {
   }
 
   async run(first: Message): Promise<void> {
-    if (!(await this.#hello(first))) return;
+    await this.#hello(first);
     for (;;) {
       const frame = await this.#conn.readFrame();
       if (frame === null) break;
@@ -177,7 +176,7 @@ class AgencySession implements BatchWatcher {
     await this.#idle();
   }
 
-  async #hello(message: Message): Promise<boolean> {
+  async #hello(message: Message): Promise<void> {
     if (message.type !== MessageType.HELLO) {
       throw new ProtocolError(
         ErrorCode.UNEXPECTED_MESSAGE,
@@ -213,12 +212,8 @@ class AgencySession implements BatchWatcher {
       agency: message.agency,
       next_seq: progress.nextSeq,
     });
-    await this.#conn.send({
-      type: MessageType.WELCOME,
-      nextSeq: progress.nextSeq,
-      done: progress.done,
-    });
-    return true;
+    const { nextSeq, done } = progress;
+    await this.#conn.send({ type: MessageType.WELCOME, nextSeq, done });
   }
 
   async #dispatch(message: Message): Promise<void> {
@@ -277,12 +272,7 @@ class AgencySession implements BatchWatcher {
    *
    * @returns For a retry, the comparison with the stored batch (it never rejects).
    */
-  #submit(
-    seq: number,
-    count: number,
-    store: () => StoreReceipt,
-    single?: BetFields,
-  ): Promise<void> | undefined {
+  #submit(seq: number, count: number, store: () => StoreReceipt, single?: BetFields) {
     const ack: PendingAck = { seq, count, single, outcome: QUEUED };
     let receipt: StoreReceipt | undefined;
     try {
@@ -306,22 +296,17 @@ class AgencySession implements BatchWatcher {
       this.#sendSettledAcks();
     } else if (receipt.kind === "retry") {
       ack.outcome = CHECKING;
-      return receipt.same.then(
-        () => this.#settle(ack, SAME),
-        (error) => {
-          if (error instanceof ProtocolError && error.code === ErrorCode.CONFLICT) {
-            this.#conflict = error;
-          }
-          this.#settle(ack, error);
-        },
-      );
+      return receipt.same.then(() => SAME, (error) => {
+        if (error instanceof ProtocolError && error.code === ErrorCode.CONFLICT) {
+          this.#conflict = error;
+        }
+        return error;
+      }).then((outcome) => {
+        ack.outcome = outcome;
+        this.#sendSettledAcks();
+      });
     }
     return undefined;
-  }
-
-  #settle(ack: PendingAck, outcome: unknown): void {
-    ack.outcome = outcome;
-    this.#sendSettledAcks();
   }
 
   /**
@@ -432,9 +417,8 @@ class AgencySession implements BatchWatcher {
   }
 
   /**
-   * Writes the held acks without waiting for the write. A failed write needs no handling
-   * here: the batches are stored (or refused) all the same, and a retry after
-   * reconnecting is acknowledged once found the same.
+   * Writes the held acks without waiting. A failed write needs no handling: the batches
+   * are stored (or refused) all the same, and a retry after reconnecting is acknowledged.
    */
   #flushAcks(): void {
     if (this.#ackFrames.length === 0) return;
@@ -491,26 +475,16 @@ class AgencySession implements BatchWatcher {
 
   async #total(): Promise<void> {
     const status = await this.#ctx.lottery.waitForDraw(this.#ctx.drawWaitMs);
-    await this.#conn.send(
-      status.drawn
-        ? { type: MessageType.TOTAL, winners: status.total, pending: 0, retryAfterMs: 0 }
-        : {
-          type: MessageType.TOTAL,
-          winners: this.#ctx.store.stats.winners,
-          pending: status.pending,
-          retryAfterMs: 0,
-        },
-    );
+    const [winners, pending] = status.drawn
+      ? [status.total, 0]
+      : [this.#ctx.store.stats.winners, status.pending];
+    await this.#conn.send({ type: MessageType.TOTAL, winners, pending, retryAfterMs: 0 });
   }
 }
 
 /**
- * Serves an agency's connection whose first message is `first` (normally HELLO). A
- * protocol violation is answered with an ERROR frame, logged, and ends the session.
- *
- * @param conn The framed connection (closed by the caller).
- * @param ip The peer's address, for logs.
- * @param ctx Shared server state.
+ * Serves an agency's framed connection (the caller closes it) from `ip`. A protocol
+ * violation is answered with an ERROR frame, logged, and ends the session.
  */
 export async function serveAgency(
   conn: FramedConnection,
