@@ -17,51 +17,12 @@ import { serveAgency, type SessionContext } from "./session.ts";
 import { BetStore, type StorageFailure } from "./storage.ts";
 
 /** The settings {@linkcode startServer} uses. */
-export type ServerOptions = Pick<
-  ServerConfig,
-  | "port"
-  | "listenAddress"
-  | "agencies"
-  | "excludedAgencies"
-  | "storagePath"
-  | "fsync"
-  | "maxConnections"
-  | "idleTimeout"
-  | "maxFrameSize"
-  | "drawWait"
-  | "progressInterval"
->;
+export type ServerOptions = Omit<ServerConfig, "ip" | "listenBacklog" | "logLevel" | "secretsPath">;
 
 /** A running server. */
-export interface LotteryServer {
-  /** Where it listens (the real port when configured with 0). */
-  readonly addr: Deno.NetAddr;
-  /** The bet storage. */
-  readonly store: BetStore;
-  /** The draw's latch. */
-  readonly lottery: Lottery;
-  /** Stops accepting, closes every connection, flushes and closes storage; idempotent. */
+export interface LotteryServer extends AsyncDisposable {
+  /** Stops accepting, closes every connection, flushes and closes the storage; idempotent. */
   close(): Promise<void>;
-  /** Same as `close()`. */
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-/** Options of {@linkcode startServer} besides the configuration. */
-export interface StartOptions {
-  readonly log: ActionLogger;
-  /** Per-agency secrets; empty disables authentication. */
-  readonly secrets?: ReadonlyMap<number, string>;
-}
-
-function peerIp(conn: Deno.Conn): string {
-  const addr = conn.remoteAddr as Deno.NetAddr;
-  return addr.hostname ?? "unknown";
-}
-
-async function readFirst(conn: Deno.Conn, timeoutMs: number): Promise<Uint8Array | null> {
-  const buf = new Uint8Array(8192);
-  const n = await readWithin(conn, buf, timeoutMs || Infinity);
-  return n === null ? null : buf.subarray(0, n);
 }
 
 function isUtf8Start(bytes: Uint8Array): boolean {
@@ -177,26 +138,22 @@ async function openStore(
 
 /**
  * Opens the storage (recovering from a crash), runs the draw at once if every agency
- * was already done, and starts accepting connections.
+ * was already done, and starts accepting connections; `secrets` empty means agencies are
+ * not authenticated.
  *
- * @param config The server settings.
- * @param options Logger and agency secrets.
- * @returns The running server.
  * @throws {StorageError} When the storage is refused (see `BetStore.open`).
  * @throws {Deno.errors.AddrInUse} And the other errors of `Deno.listen`, the storage
  * then closed again.
  */
 export async function startServer(
   config: ServerOptions,
-  options: StartOptions,
+  { log, secrets }: { readonly log: ActionLogger; readonly secrets: ReadonlyMap<number, string> },
 ): Promise<LotteryServer> {
-  const { log } = options;
   const { store, health } = await openStore(config, log);
   const excluded = new Set(store.excludedAgencies());
-  const counted = new Set<number>();
-  for (let agency = 1; agency <= config.agencies; agency++) {
-    if (!excluded.has(agency)) counted.add(agency);
-  }
+  const counted = new Set(
+    Array.from({ length: config.agencies }, (_, i) => i + 1).filter((id) => !excluded.has(id)),
+  );
   const lottery = new Lottery({
     agencies: [...counted],
     // Only rows playing the winning number become objects; hasWon still decides.
@@ -208,15 +165,18 @@ export async function startServer(
     },
   });
   for (const agency of store.doneAgencies()) lottery.markDone(agency);
+  const closeStore = async (): Promise<void> => {
+    lottery.close();
+    await lottery.whenDrawn()?.catch(() => {});
+    await store.close();
+    health.close();
+  };
 
   let listener: Deno.TcpListener;
   try {
     listener = Deno.listen({ hostname: config.listenAddress, port: config.port });
   } catch (error) {
-    lottery.close();
-    await lottery.whenDrawn()?.catch(() => {});
-    await store.close();
-    health.close();
+    await closeStore();
     throw error;
   }
   const troubled = new Set<number>();
@@ -226,7 +186,7 @@ export async function startServer(
     store,
     lottery,
     log,
-    secrets: options.secrets ?? new Map(),
+    secrets,
     closing: () => closing !== undefined,
     troubled,
   };
@@ -256,8 +216,10 @@ export async function startServer(
 
   async function handle(conn: Deno.Conn, ip: string): Promise<void> {
     try {
-      const first = await readFirst(conn, config.idleTimeout.ms);
-      if (first === null || first.length === 0) return;
+      const buf = new Uint8Array(8192);
+      const n = await readWithin(conn, buf, config.idleTimeout.ms || Infinity);
+      if (!n) return;
+      const first = buf.subarray(0, n);
       if (first[0] === MAGIC) {
         const framed = new FramedConnection(conn, {
           idleTimeoutMs: config.idleTimeout.ms,
@@ -297,7 +259,7 @@ export async function startServer(
     log.info(LogAction.ACCEPT_CONNECTIONS, "in_progress", { ip: addr.hostname, port: addr.port });
     try {
       for await (const conn of listener) {
-        const ip = peerIp(conn);
+        const ip = (conn.remoteAddr as Deno.NetAddr).hostname;
         if (connections.size >= config.maxConnections) {
           const retryAfterMs = slotHintMs(connections.values(), config.idleTimeout.ms);
           log.warning(LogAction.ACCEPT_CONNECTIONS, "fail", {
@@ -343,9 +305,7 @@ export async function startServer(
       log.info(LogAction.CLOSE_CONNECTION, "success", { ip });
     }
     await Promise.allSettled([...handlers]);
-    await lottery.whenDrawn()?.catch(() => {});
-    await store.close();
-    health.close();
+    await closeStore();
     log.info(LogAction.CLOSE_STORAGE, "success", {
       path: config.storagePath,
       apuestas: store.stats.bets,
@@ -354,24 +314,14 @@ export async function startServer(
   }
 
   const close = (): Promise<void> => (closing ??= shutdown());
-  return {
-    addr: listener.addr as Deno.NetAddr,
-    store,
-    lottery,
-    close,
-    [Symbol.asyncDispose]: close,
-  };
+  return { close, [Symbol.asyncDispose]: close };
 }
 
 /** Memory in MiB, for the progress line: ingestion should keep it flat. */
-function memoryFields(): { rss_mb: number; heap_mb: number; external_mb: number } {
-  const usage = Deno.memoryUsage();
+function memoryFields() {
+  const { rss, heapUsed, external } = Deno.memoryUsage();
   const mib = (bytes: number): number => Math.round(bytes / 104857.6) / 10;
-  return {
-    rss_mb: mib(usage.rss),
-    heap_mb: mib(usage.heapUsed),
-    external_mb: mib(usage.external),
-  };
+  return { rss_mb: mib(rss), heap_mb: mib(heapUsed), external_mb: mib(external) };
 }
 
 /** An open connection: the peer's address and when it was accepted (`performance.now()`). */
@@ -402,12 +352,7 @@ function slotHintMs(open: Iterable<Accepted>, idleMs: number): number {
 
 function refuseOverLimit(conn: Deno.Conn, retryAfterMs: number): void {
   const framed = new FramedConnection(conn);
-  framed.send({
-    type: MessageType.ERROR,
-    code: ErrorCode.LIMIT_EXCEEDED,
-    retryAfterMs,
-    message: retryAfterMs > 0
-      ? `Too many connections, retry in ${retryAfterMs} ms`
-      : "Too many connections",
-  }).catch(() => {}).finally(() => framed.close());
+  const message = `Too many connections${retryAfterMs > 0 ? `, retry in ${retryAfterMs} ms` : ""}`;
+  framed.send({ type: MessageType.ERROR, code: ErrorCode.LIMIT_EXCEEDED, retryAfterMs, message })
+    .catch(() => {}).finally(() => framed.close());
 }
