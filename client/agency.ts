@@ -16,7 +16,13 @@ import { type ActionLogger, LogAction } from "../shared/log.ts";
 import type { FramedConnection } from "../shared/net/framed_conn.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
-import { backoffDelay, hintedDelay, openServerConnection, sleep } from "./connect.ts";
+import {
+  backoffDelay,
+  type ConnectConfig,
+  hintedDelay,
+  openServerConnection,
+  sleep,
+} from "./connect.ts";
 import { type ChunkBatch, csvBatchChunks, openBetsFile } from "./csv_batches.ts";
 
 /** What an agency run achieved. */
@@ -34,19 +40,9 @@ export interface AgencyResult {
 }
 
 /** The configuration an agency uses. */
-export type AgencyConfig = Pick<
-  ClientConfig,
-  | "id"
-  | "serverAddress"
-  | "batchMaxAmount"
-  | "dataPath"
-  | "window"
-  | "secret"
-  | "connectAttempts"
-  | "connectBackoff"
-  | "connectTimeout"
-  | "timeout"
->;
+export type AgencyConfig =
+  & ConnectConfig
+  & Pick<ClientConfig, "batchMaxAmount" | "dataPath" | "window" | "secret" | "timeout">;
 
 /** Documents listed in full in the `ganadores` log line; longer lists are cut. */
 const LISTED_DOCUMENTS = 50;

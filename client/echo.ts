@@ -8,19 +8,10 @@ import { ConnectionError } from "../shared/errors.ts";
 import { type ActionLogger, LogAction } from "../shared/log.ts";
 import { concatBytes, writeAll } from "../shared/bytes.ts";
 import type { ClientConfig } from "./config.ts";
-import { connectWithRetry, lostServer, sleep } from "./connect.ts";
+import { type ConnectConfig, connectWithRetry, lostServer, sleep } from "./connect.ts";
 
 /** The echo loop's settings. */
-export type EchoConfig = Pick<
-  ClientConfig,
-  | "id"
-  | "serverAddress"
-  | "loopAmount"
-  | "loopPeriod"
-  | "connectAttempts"
-  | "connectBackoff"
-  | "connectTimeout"
->;
+export type EchoConfig = ConnectConfig & Pick<ClientConfig, "loopAmount" | "loopPeriod">;
 
 async function readLine(conn: Deno.Conn): Promise<string> {
   const chunks: Uint8Array[] = [];
@@ -37,10 +28,8 @@ async function readLine(conn: Deno.Conn): Promise<string> {
 }
 
 /**
- * Runs the echo loop.
+ * Runs the echo loop until done or `signal` stops it.
  *
- * @param config Id, server address, amount and period.
- * @param options Logger and the signal that stops the loop early.
  * @returns How many messages were echoed.
  * @throws {ConnectionError} When the server cannot be reached or a message exchange fails,
  * naming the server.
@@ -52,16 +41,7 @@ export async function runEcho(
   const { log, signal } = options;
   let echoed = 0;
   for (let i = 1; i <= config.loopAmount && !signal.aborted; i++) {
-    const conn = await connectWithRetry({
-      hostname: config.serverAddress.hostname,
-      port: config.serverAddress.port,
-      attempts: config.connectAttempts,
-      backoffMs: config.connectBackoff.ms,
-      timeout: config.connectTimeout,
-      log,
-      signal,
-      fields: { client_id: config.id },
-    });
+    const conn = await connectWithRetry(config, options);
     try {
       await writeAll(conn, new TextEncoder().encode(`[CLIENT ${config.id}] Message N°${i}\n`));
       const reply = await readLine(conn);

@@ -9,7 +9,7 @@ import { ConfigError, type ErrorCode, ProtocolError } from "../shared/errors.ts"
 import { type ActionLogger, LogAction } from "../shared/log.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
-import { lostServer, openServerConnection } from "./connect.ts";
+import { type ConnectConfig, lostServer, openServerConnection } from "./connect.ts";
 
 const BET_ENV = ["NOMBRE", "APELLIDO", "DOCUMENTO", "NACIMIENTO", "NUMERO"] as const;
 
@@ -49,16 +49,7 @@ export function betFromEnv(env: Readonly<Record<string, string | undefined>>): B
  * naming the server.
  */
 export async function sendSingleBet(
-  config: Pick<
-    ClientConfig,
-    | "id"
-    | "serverAddress"
-    | "secret"
-    | "connectAttempts"
-    | "connectBackoff"
-    | "connectTimeout"
-    | "timeout"
-  >,
+  config: ConnectConfig & Pick<ClientConfig, "secret" | "timeout">,
   bet: BetFields,
   options: { readonly log: ActionLogger; readonly signal: AbortSignal },
 ): Promise<void> {
