@@ -11,7 +11,13 @@
  *
  * @module
  */
-import { ConnectionError, ErrorCode, errorCodeName, ProtocolError } from "../shared/errors.ts";
+import {
+  ConnectionError,
+  ErrorCode,
+  errorCodeName,
+  errorText,
+  ProtocolError,
+} from "../shared/errors.ts";
 import { type ActionLogger, LogAction } from "../shared/log.ts";
 import type { FramedConnection } from "../shared/net/framed_conn.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
@@ -75,10 +81,6 @@ class AgencyRun {
     this.#config = config;
     this.#log = log;
     this.#signal = signal;
-  }
-
-  get betsSent(): number {
-    return this.#betsSent;
   }
 
   /**
@@ -271,11 +273,8 @@ class AgencyRun {
  * refusals whose ERROR says when to come back (`LIMIT_EXCEEDED` from a full server: each
  * wait is the hint, at most a minute, plus jitter). Progress is measured by the highest
  * batch acknowledged, which only grows and is bounded by the file's batches, so the run
- * ends however the server behaves.
+ * ends however the server behaves. `signal` stops it after the current batch.
  *
- * @param config The agency's settings.
- * @param options Logger and the signal that stops it after the current batch.
- * @returns What was achieved.
  * @throws {BetsFileError} When the data path is no readable file, or a line cannot be sent.
  * @throws {ProtocolError} When the server refuses a batch (its code and reason).
  * @throws {ConnectionError} When the server stays unreachable, naming its address.
@@ -330,12 +329,7 @@ export async function runAgency(
 }
 
 /** The error an agency gives up with: the server's address, the budget spent, the last failure. */
-function giveUp(
-  config: AgencyConfig,
-  tries: number,
-  hinted: boolean,
-  failure: unknown,
-): ConnectionError {
+function giveUp(config: AgencyConfig, tries: number, hinted: boolean, failure: unknown) {
   const waits = hinted ? "waits the server asked for" : "reconnections";
   return new ConnectionError(
     `Cannot finish with server ${config.serverAddress.text}: ${tries} ${waits} in a row ` +
@@ -351,13 +345,8 @@ function isTransient(error: unknown): boolean {
       (error.code === ErrorCode.LIMIT_EXCEEDED || error.code === ErrorCode.SHUTTING_DOWN));
 }
 
-/**
- * A one-line description of why an agency failed, for its last log line.
- *
- * @param error What `runAgency` threw.
- * @returns The code name and message.
- */
+/** Why an agency failed, in one line for its last log line: the code's name and the message. */
 export function describeFailure(error: unknown): string {
   if (error instanceof ProtocolError) return `${errorCodeName(error.code)}: ${error.message}`;
-  return error instanceof Error ? error.message : String(error);
+  return errorText(error);
 }

@@ -31,11 +31,7 @@ const MAX_HINT_MS = 60_000;
 /**
  * The wait a server's retry hint asks for (an ERROR's `retry_after_ms`), capped at a
  * minute, plus up to a fifth more (at most {@linkcode MAX_BACKOFF_MS}) so
- * the agencies it refused do not all come back at the same instant.
- *
- * @param hintMs The server's hint.
- * @param random A number in [0, 1).
- * @returns Milliseconds.
+ * the agencies it refused do not all come back at the same instant (`random` in [0, 1)).
  */
 export function hintedDelay(hintMs: number, random: number = Math.random()): number {
   const hint = Math.min(hintMs, MAX_HINT_MS);
@@ -57,13 +53,8 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
- * The wait before attempt `attempt + 1`: `base · 2^(attempt-1)` with ±50% jitter, never
- * over {@linkcode MAX_BACKOFF_MS}.
- *
- * @param attempt Attempts made so far (from 1).
- * @param baseMs The first wait.
- * @param random A number in [0, 1).
- * @returns Milliseconds.
+ * The wait in ms after `attempt` attempts (from 1): `base · 2^(attempt-1)` with ±50% jitter
+ * (`random` in [0, 1)), never over {@linkcode MAX_BACKOFF_MS}.
  */
 export function backoffDelay(
   attempt: number,
@@ -141,10 +132,6 @@ function anySignal(signals: readonly (AbortSignal | undefined)[]): AbortSignal |
  * The error to report for a failure on an open connection to the server: the server's
  * refusals as they are, anything else (a reset, a timeout, a closed socket: the transport
  * does not know whom it talks to) as a {@linkcode ConnectionError} naming the server.
- *
- * @param server The server's address.
- * @param error What the exchange threw.
- * @returns A `ProtocolError` unchanged, otherwise a `ConnectionError`.
  */
 export function lostServer(server: { readonly text: string }, error: unknown): Error {
   if (error instanceof ProtocolError) return error;

@@ -6,16 +6,12 @@
  *
  * @module
  */
+import { errorText, osErrorReason } from "../shared/errors.ts";
 import { BATCH_HEADER_SIZE, encodeBatchHeader, MAX_FRAME_SIZE } from "../shared/protocol/mod.ts";
 
 /** The agency's CSV, or a line of it, cannot be read or sent at all. */
 export class BetsFileError extends SyntaxError {
-  /**
-   * @param path The file.
-   * @param line The 1-based line number, or `undefined` when the whole file is at fault.
-   * @param detail What was wrong.
-   * @param options Standard error options.
-   */
+  /** Names the file and the (1-based) `line`, unless the whole file is at fault. */
   constructor(path: string, line: number | undefined, detail: string, options?: ErrorOptions) {
     const where = line === undefined ? path : `${path} line ${line}`;
     super(`Cannot read bets from ${where}: ${detail}`, options);
@@ -28,20 +24,20 @@ const EXPECTED_FILE = "expected this agency's CSV file of bets (data.path or CLI
 
 /** An OS error opening or reading the bets file, in words that name no syscall. */
 function fileProblem(error: unknown): string {
-  if (error instanceof Deno.errors.NotFound) return `no such file, ${EXPECTED_FILE}`;
-  if (error instanceof Deno.errors.IsADirectory) return `it is a directory, ${EXPECTED_FILE}`;
-  if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
-    return `permission denied, ${EXPECTED_FILE} that this program may read`;
-  }
-  return error instanceof Error ? error.message : String(error);
+  const denied = `permission denied, ${EXPECTED_FILE} that this program may read`;
+  return osErrorReason(error, [
+    [Deno.errors.NotFound, `no such file, ${EXPECTED_FILE}`],
+    [Deno.errors.IsADirectory, `it is a directory, ${EXPECTED_FILE}`],
+    [Deno.errors.PermissionDenied, denied],
+    [Deno.errors.NotCapable, denied],
+  ]) ?? errorText(error);
 }
 
 /**
- * Opens an agency's CSV for reading, refusing what cannot be one: a missing path, a
- * directory (what Docker mounts in place of a missing file), an unreadable file.
+ * Opens an agency's CSV for reading (the caller closes it), refusing what cannot be one:
+ * a missing path, a directory (what Docker mounts in place of a missing file), an
+ * unreadable file.
  *
- * @param path The agency's data path.
- * @returns The open file; the caller closes it.
  * @throws {BetsFileError} Naming the path, what is wrong and what was expected.
  */
 export async function openBetsFile(path: string): Promise<Deno.FsFile> {
@@ -57,19 +53,17 @@ export async function openBetsFile(path: string): Promise<Deno.FsFile> {
   }
 }
 
-/** One batch inside a {@linkcode BatchChunk}. */
+/**
+ * One batch inside a {@linkcode BatchChunk}: its sequence number (from 0), its bets, where
+ * its frame starts and ends in the chunk's bytes, and the file's lines (1-based) of its
+ * first and last bet.
+ */
 export interface ChunkBatch {
-  /** The batch's sequence number, from 0. */
   readonly seq: number;
-  /** Bets in the batch. */
   readonly count: number;
-  /** Where its frame starts in the chunk's bytes. */
   readonly start: number;
-  /** Where its frame ends in the chunk's bytes. */
   readonly end: number;
-  /** The file's line (1-based) of its first bet. */
   readonly firstLine: number;
-  /** The file's line of its last bet. */
   readonly lastLine: number;
 }
 
@@ -81,11 +75,9 @@ export interface BatchChunk {
   readonly batches: readonly ChunkBatch[];
 }
 
-/** Options of {@linkcode csvBatchChunks}. */
+/** Options of {@linkcode csvBatchChunks}: the most bets in a batch (`batch.maxAmount`), of frames in a chunk. */
 export interface ChunkOptions {
-  /** The most bets in one batch (`batch.maxAmount`). */
   readonly maxAmount: number;
-  /** The most frames in one chunk. */
   readonly framesPerChunk: number;
 }
 
@@ -233,7 +225,9 @@ class Packer {
         }
         if (count === 0) this.#firstLine = line;
         if (runEnd !== start) {
-          if (runEnd !== -1) this.#copy(buf, runStart, runEnd, end - (runEnd - runStart));
+          if (runEnd !== -1) {
+            this.#chunk.set(buf.subarray(runStart, runEnd), end - runEnd + runStart);
+          }
           runStart = start;
         }
         runEnd = lf + 1;
@@ -245,10 +239,6 @@ class Packer {
     }
     this.#save(buf, count, end, line, lastLine, runStart, runEnd);
     return start;
-  }
-
-  #copy(buf: Uint8Array, from: number, to: number, at: number): void {
-    this.#chunk.set(buf.subarray(from, to), at);
   }
 
   #save(
@@ -271,15 +261,12 @@ class Packer {
 }
 
 /**
- * Reads an agency's CSV and yields its BATCH frames, packed back to back in chunks of
- * up to `framesPerChunk` frames: at most `maxAmount` bets per batch and never over
- * 8 KiB per frame, each bet the file's line as it is. Blank lines are skipped. Memory
- * stays flat whatever the file's size.
+ * Reads an agency's CSV (`first_name,last_name,document,birthdate,number`) and yields its
+ * BATCH frames, numbered from 0 and packed back to back in chunks of up to
+ * `framesPerChunk` frames: at most `maxAmount` bets per batch and never over 8 KiB per
+ * frame, each bet the file's line as it is. Blank lines are skipped. Memory stays flat
+ * whatever the file's size.
  *
- * @param path The CSV file (`first_name,last_name,document,birthdate,number`).
- * @param agency The agency id.
- * @param options Batch size and chunk size.
- * @returns Chunks whose batches are numbered from 0.
  * @throws {BetsFileError} For a file that cannot be read, or a line too long for a frame,
  * naming the file (and the line).
  */

@@ -16,8 +16,6 @@ const BET_ENV = ["NOMBRE", "APELLIDO", "DOCUMENTO", "NACIMIENTO", "NUMERO"] as c
 /**
  * Reads the bet from the environment.
  *
- * @param env The environment.
- * @returns The bet.
  * @throws {ConfigError} Naming every missing or invalid variable.
  */
 export function betFromEnv(env: Readonly<Record<string, string | undefined>>): BetFields {
@@ -41,9 +39,6 @@ export function betFromEnv(env: Readonly<Record<string, string | undefined>>): B
 /**
  * Sends one bet and waits for the server to confirm it is stored.
  *
- * @param config The client's settings.
- * @param bet The bet.
- * @param options Logger and abort signal.
  * @throws {ProtocolError} When the server refuses the bet.
  * @throws {ConnectionError} When the server cannot be reached or the connection fails,
  * naming the server.

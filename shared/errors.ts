@@ -43,13 +43,7 @@ const CODE_NAMES: ReadonlyMap<number, string> = new Map(
   Object.entries(ErrorCode).map(([name, code]) => [code, name]),
 );
 
-/**
- * Returns the symbolic name of an error code, or `UNKNOWN_<n>` for a code this version
- * does not know.
- *
- * @param code The numeric code.
- * @returns The name, e.g. `INVALID_BET`.
- */
+/** The symbolic name of an error code, e.g. `INVALID_BET`; `UNKNOWN_<n>` for a code this version does not know. */
 export function errorCodeName(code: number): string {
   return CODE_NAMES.get(code) ?? `UNKNOWN_${code}`;
 }
@@ -67,15 +61,12 @@ export function osErrorReason(
   return reasons.find(([kind]) => error instanceof kind)?.[1];
 }
 
-/** A configuration value is missing or invalid; carries every problem found. */
+/** Configuration values are missing or invalid: one line per bad key (key, source, what was expected). */
 export class ConfigError extends Error {
-  /** One human-readable line per bad key. */
+  /** One line per bad key. */
   readonly problems: readonly string[];
 
-  /**
-   * @param problems One line per bad key: key, source and what was expected.
-   * @param options Standard error options.
-   */
+  /** The message joins the `problems` with `; `. */
   constructor(problems: readonly string[], options?: ErrorOptions) {
     super(problems.join("; "), options);
     this.name = "ConfigError";
@@ -96,59 +87,38 @@ export interface ProtocolErrorOptions extends ErrorOptions {
  * so it reads right as a log value.
  */
 export class StorageError extends Error {
-  /** The storage (`bets.csv`) it concerns. */
-  readonly path: string;
-
-  /**
-   * @param path The storage's `bets.csv` path.
-   * @param message What was found and how to proceed.
-   * @param options Standard error options.
-   */
-  constructor(path: string, message: string, options?: ErrorOptions) {
+  /** `path` is the storage's `bets.csv`. */
+  constructor(readonly path: string, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "StorageError";
-    this.path = path;
   }
 }
 
 /** The peer broke the protocol, or answered with an error frame. */
 export class ProtocolError extends Error {
-  /** The stable error code. */
-  readonly code: ErrorCode;
   /** The peer's hint of when to try again (from its ERROR frame); 0 = none. */
   readonly retryAfterMs: number;
 
-  /**
-   * @param code The stable error code.
-   * @param message What went wrong.
-   * @param options Standard error options and the peer's retry hint.
-   */
-  constructor(code: ErrorCode, message: string, options?: ProtocolErrorOptions) {
+  /** `code` is the stable error code, on the wire and in the log. */
+  constructor(readonly code: ErrorCode, message: string, options?: ProtocolErrorOptions) {
     super(message, options);
     this.name = "ProtocolError";
-    this.code = code;
     this.retryAfterMs = options?.retryAfterMs ?? 0;
   }
 }
 
 /** The connection failed: refused, reset, closed mid-frame or timed out. */
 export class ConnectionError extends Error {
-  /**
-   * @param message What went wrong.
-   * @param options Standard error options; `cause` holds the underlying error.
-   */
+  /** `options.cause` holds the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ConnectionError";
   }
 }
 
-/** A bet failed validation. */
+/** A bet failed validation; the message says which field and what was expected. */
 export class InvalidBetError extends ProtocolError {
-  /**
-   * @param message Which field is wrong and what was expected.
-   * @param options Standard error options.
-   */
+  /** A `ProtocolError` with code `INVALID_BET`. */
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.INVALID_BET, message, options);
     this.name = "InvalidBetError";
