@@ -22,7 +22,7 @@ import {
 } from "../shared/bet.ts";
 import { ErrorCode, InvalidBetError, ProtocolError } from "../shared/errors.ts";
 import { decodeMessage, MessageType } from "../shared/protocol/mod.ts";
-import { type BetRows, formatBetRows } from "./bets_csv.ts";
+import { type BetRows, betRows } from "./bets_csv.ts";
 
 /**
  * A batch turned into storage rows. From the fast path, `rows` is a view of a reused
@@ -50,10 +50,8 @@ const ZERO = 0x30;
 const utf8 = new TextEncoder();
 
 /**
- * Reads a BATCH body's header.
+ * Reads a BATCH body's header: agency, sequence and bet count.
  *
- * @param body The frame body.
- * @returns Agency, sequence and bet count.
  * @throws {ProtocolError} `MALFORMED` when the body is shorter than the header or the
  * batch holds no bets (an empty batch would take a sequence for nothing).
  */
@@ -280,11 +278,9 @@ function fastRows(body: Uint8Array, header: BatchHeader, today: number): BatchRo
 }
 
 /**
- * The reference path: decode, validate with the domain's rules, format with the CSV
- * library.
+ * The reference path from a BATCH body to rows: decode, validate with the domain's
+ * rules, format with the CSV library.
  *
- * @param body The BATCH body.
- * @returns The rows.
  * @throws {ProtocolError} `MALFORMED` for a bad body; {@linkcode InvalidBetError} naming
  * the first bad bet.
  */
@@ -298,22 +294,13 @@ export function referenceRows(body: Uint8Array): BatchRows {
       throw new InvalidBetError(`Invalid bet ${i + 1} of ${bets.length}: ${problem}`);
     }
   }
-  return {
-    agency: message.agency,
-    seq: message.seq,
-    count: bets.length,
-    winners: bets.filter((b) => b.number === WINNING_NUMBER).length,
-    rows: utf8.encode(formatBetRows(message.agency, bets)),
-  };
+  return { agency: message.agency, seq: message.seq, ...betRows(message.agency, bets) };
 }
 
 /**
- * Validates a BATCH body and turns it into `bets.csv` rows.
+ * Validates a BATCH body (whose `header` the caller may have read already) and turns it
+ * into `bets.csv` rows, birthdates valid up to `today`.
  *
- * @param body The frame body.
- * @param header Its header, when the caller has already read it.
- * @param today The latest valid birthdate.
- * @returns The rows and counts.
  * @throws {ProtocolError} `MALFORMED` for a bad body; {@linkcode InvalidBetError} naming
  * the first bad bet (the whole batch is refused).
  */

@@ -12,13 +12,9 @@ import { type Bet, hasWon } from "../shared/bet.ts";
 export type WinnersByAgency = ReadonlyMap<number, readonly string[]>;
 
 /**
- * Streams bets once and collects the winners' documents per agency. Memory grows with
- * the number of winners, not of bets.
- *
- * @param bets The stored bets (e.g. `BetStore.loadBets()`).
- * @param counted The agencies the draw counts; bets of others are left out. Every
- * agency when omitted.
- * @returns Winners by agency.
+ * Streams the stored bets once and collects the winners' documents per agency, leaving
+ * out the bets of agencies not `counted` (when given). Memory grows with the number of
+ * winners, not of bets.
  */
 export async function collectWinners(
   bets: AsyncIterable<Bet>,
@@ -68,7 +64,6 @@ export class Lottery {
   #closed = false;
   #status: DrawStatus;
 
-  /** @param options The counted agencies and the draw itself. */
   constructor(options: LotteryOptions) {
     this.#options = options;
     this.#pending = new Set(options.agencies);
@@ -94,7 +89,6 @@ export class Lottery {
    * Marks an agency done; when it is the last counted one, starts the draw. An agency
    * the draw does not count changes nothing.
    *
-   * @param agency The agency id.
    * @returns The draw's result once the last agency is in, otherwise `undefined`.
    */
   markDone(agency: number): Promise<WinnersByAgency> | undefined {
@@ -112,10 +106,7 @@ export class Lottery {
   /**
    * Waits until the draw is over, at most `maxMs` (or until {@linkcode Lottery.close}),
    * so agencies asking early get their answer as soon as it exists instead of after
-   * their next poll.
-   *
-   * @param maxMs The longest wait.
-   * @returns The status then: drawn, or still pending.
+   * their next poll; then says where the draw stands.
    */
   async waitForDraw(maxMs: number): Promise<DrawStatus> {
     if (this.#status.drawn || this.#closed || maxMs <= 0) return this.#status;

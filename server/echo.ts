@@ -9,21 +9,19 @@ import { concatBytes, writeAll } from "../shared/bytes.ts";
 import { type ByteStream, readWithin } from "../shared/net/framed_conn.ts";
 
 /** The longest line echoed; a longer one closes the connection. */
-export const MAX_ECHO_LINE = 64 * 1024;
+const MAX_ECHO_LINE = 64 * 1024;
 
 const NEWLINE = 0x0a;
 
-/** Options of {@linkcode serveEcho}. */
+/**
+ * Options of {@linkcode serveEcho}: the peer's address, the bytes already read while
+ * sniffing the protocol, and the idle time after which the connection is closed (0: none).
+ */
 export interface EchoOptions {
   readonly ip: string;
   readonly log: ActionLogger;
-  /** Bytes already read while sniffing the protocol. */
   readonly initial: Uint8Array;
-  /**
-   * Idle time after which the connection is closed; 0 disables it.
-   * @default 0
-   */
-  readonly idleTimeoutMs?: number;
+  readonly idleTimeoutMs: number;
 }
 
 function logLine(options: EchoOptions, bytes: Uint8Array): void {
@@ -31,12 +29,7 @@ function logLine(options: EchoOptions, bytes: Uint8Array): void {
   options.log.info(LogAction.RECEIVE_MESSAGE, "success", { ip: options.ip, msg: text });
 }
 
-/**
- * Echoes lines until the peer closes. A final line without a newline is echoed too.
- *
- * @param stream The connection (closed by the caller).
- * @param options Peer address, logger and already-read bytes.
- */
+/** Echoes lines until the peer closes (the caller closes `stream`); a last line without a newline too. */
 export async function serveEcho(stream: ByteStream, options: EchoOptions): Promise<void> {
   const validator = new TextDecoder("utf-8", { fatal: true });
   let pending = new Uint8Array(0);

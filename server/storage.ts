@@ -36,13 +36,13 @@ export const FSYNC_POLICIES = ["group", "batch", "off"] as const;
 /** One of {@linkcode FSYNC_POLICIES}. */
 export type FsyncPolicy = typeof FSYNC_POLICIES[number];
 
-/** Where an agency stands, durably. */
+/**
+ * Where an agency stands, durably: the next batch sequence number expected (every lower
+ * one is durable), whether its DONE is, and whether the operator closed the draw without it.
+ */
 export interface AgencyProgress {
-  /** The next batch sequence number expected; every lower one is durable. */
   readonly nextSeq: number;
-  /** Whether its DONE is durable. */
   readonly done: boolean;
-  /** Whether the operator closed the draw without it. */
   readonly excluded: boolean;
 }
 
@@ -53,11 +53,9 @@ export interface StoreStats {
   readonly winners: number;
 }
 
-/** A failed write or fsync, as {@linkcode BetStoreOptions.onFailure} hears of it. */
+/** A failed write or fsync of the file at `path`, as {@linkcode BetStoreOptions.onFailure} hears of it. */
 export interface StorageFailure {
-  /** The file that failed. */
   readonly path: string;
-  /** The OS error. */
   readonly error: unknown;
   /**
    * Whether the store goes on by itself: a failed write (a full disk, say) is undone and
