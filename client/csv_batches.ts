@@ -75,7 +75,7 @@ export interface BatchChunk {
   readonly batches: readonly ChunkBatch[];
 }
 
-/** Options of {@linkcode csvBatchChunks}: the most bets in a batch (`batch.maxAmount`), of frames in a chunk. */
+/** Options of {@linkcode csvBatchChunks}: most bets a batch (`batch.maxAmount`), frames a chunk. */
 export interface ChunkOptions {
   readonly maxAmount: number;
   readonly framesPerChunk: number;

@@ -39,7 +39,7 @@ export function parseRow(line: string): Bet {
   };
 }
 
-/** Formats an agency's bets as `bets.csv` text, one CRLF-terminated row each, as the course's `store_bets` writes them. */
+/** An agency's bets as `bets.csv` text: CRLF rows, as the course's `store_bets` writes them. */
 export function formatBetRows(agency: number, bets: readonly BetFields[]): string {
   return stringify(
     bets.map((b) => [agency, b.firstName, b.lastName, b.document, b.birthdate, b.number]),
@@ -48,7 +48,7 @@ export function formatBetRows(agency: number, bets: readonly BetFields[]): strin
   );
 }
 
-/** An agency's validated bets as rows ready to store (the reference path; `batch_rows.ts` has the fast one). */
+/** An agency's validated bets as rows to store (the reference path; batch_rows.ts is fast). */
 export function betRows(agency: number, bets: readonly BetFields[]): BetRows {
   let winners = 0;
   for (const bet of bets) if (hasWon(bet)) winners++;

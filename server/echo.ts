@@ -29,7 +29,7 @@ function logLine(options: EchoOptions, bytes: Uint8Array): void {
   options.log.info(LogAction.RECEIVE_MESSAGE, "success", { ip: options.ip, msg: text });
 }
 
-/** Echoes lines until the peer closes (the caller closes `stream`); a last line without a newline too. */
+/** Echoes lines, a last one without a newline too, until the peer closes (the caller closes). */
 export async function serveEcho(stream: ByteStream, options: EchoOptions): Promise<void> {
   const validator = new TextDecoder("utf-8", { fatal: true });
   let pending = new Uint8Array(0);

@@ -81,7 +81,7 @@ function fnv1a(bytes: Uint8Array, length: number): number {
   return hash >>> 0;
 }
 
-/** Encodes a batch, `done` or exclusion record into the {@linkcode RECORD_SIZE} bytes of `out` at `offset`. */
+/** Encodes a batch, `done` or exclusion record into the 24 bytes of `out` at `offset`. */
 export function encodeRecord(record: JournalRecord, out: Uint8Array, offset = 0): void {
   const bytes = out.subarray(offset, offset + RECORD_SIZE);
   const view = new DataView(bytes.buffer, bytes.byteOffset, RECORD_SIZE);

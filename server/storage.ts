@@ -53,7 +53,7 @@ export interface StoreStats {
   readonly winners: number;
 }
 
-/** A failed write or fsync of the file at `path`, as {@linkcode BetStoreOptions.onFailure} hears of it. */
+/** A failed write or fsync of `path`, as {@linkcode BetStoreOptions.onFailure} hears of it. */
 export interface StorageFailure {
   readonly path: string;
   readonly error: unknown;
@@ -412,7 +412,7 @@ export class BetStore {
     return state;
   }
 
-  /** Stores validated bets (the course's `store_bets`) as batch `seq`; see {@linkcode BetStore.storeRows}. */
+  /** Stores validated bets as batch `seq` (the course's `store_bets`); see `storeRows`. */
   storeBets(agency: number, seq: number, bets: readonly BetFields[]): StoreReceipt {
     return this.storeRows(agency, seq, betRows(agency, bets));
   }

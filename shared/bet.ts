@@ -68,7 +68,7 @@ export function dayNumber(date: Date): number {
   return date.getUTCFullYear() * 10000 + (date.getUTCMonth() + 1) * 100 + date.getUTCDate();
 }
 
-/** Whether year/month/day is a real calendar date from 1900-01-01 to `today` (a {@linkcode dayNumber}). */
+/** Whether year/month/day is a real date from 1900-01-01 to `today` (a {@linkcode dayNumber}). */
 export function isValidBirthday(year: number, month: number, day: number, today: number): boolean {
   if (year < 1900 || month < 1 || month > 12 || day < 1) return false;
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
@@ -76,7 +76,7 @@ export function isValidBirthday(year: number, month: number, day: number, today:
   return day <= daysInMonth && year * 10000 + month * 100 + day <= today;
 }
 
-/** A bet's first problem, a sentence naming the field and what was expected; `undefined` when valid. */
+/** A bet's first problem, naming the field and what was expected; `undefined` when valid. */
 export function betProblem(bet: BetFields): string | undefined {
   return nameProblem("first name", bet.firstName) ??
     nameProblem("last name", bet.lastName) ??

@@ -18,7 +18,7 @@ export interface Setting<T> {
   readonly default?: T;
 }
 
-/** A {@linkcode Setting}, e.g. `setting("loop.amount", "CLI_LOOP_AMOUNT", integer(0, 99), 5)`; without `fallback` it is required. */
+/** A {@linkcode Setting}, e.g. `setting("id", "CLI_ID", integer(1, 9))`: no default, required. */
 export function setting<T>(
   file: string,
   env: string,
@@ -199,7 +199,7 @@ export function iniWarnings(settings: Settings, file: string, text: string): Con
   return warnings;
 }
 
-/** Logs each warning as one WARNING line `config_warning | result: fail | file | line | key | closest | detail`. */
+/** Logs each warning as one `config_warning` WARNING line: file, line, key, closest, detail. */
 export function logConfigWarnings(log: ActionLogger, warnings: readonly ConfigWarning[]): void {
   for (const { file, line, key, closest, problem } of warnings) {
     const fields = { file, ...(line === undefined ? {} : { line }), key, closest, detail: problem };

@@ -6,7 +6,7 @@
  * @module
  */
 
-/** Splits one CSV line (without its ending) with RFC 4180 quoting; `undefined` when a quote is left open. */
+/** Splits a CSV line (no line ending), RFC 4180 quoting; `undefined` if a quote is left open. */
 export function splitCsvLine(line: string): string[] | undefined {
   const fields: string[] = [];
   let field = "";

@@ -43,7 +43,7 @@ const CODE_NAMES: ReadonlyMap<number, string> = new Map(
   Object.entries(ErrorCode).map(([name, code]) => [code, name]),
 );
 
-/** The symbolic name of an error code, e.g. `INVALID_BET`; `UNKNOWN_<n>` for a code this version does not know. */
+/** The name of an error code, e.g. `INVALID_BET`; `UNKNOWN_<n>` for one this version lacks. */
 export function errorCodeName(code: number): string {
   return CODE_NAMES.get(code) ?? `UNKNOWN_${code}`;
 }
@@ -61,7 +61,7 @@ export function osErrorReason(
   return reasons.find(([kind]) => error instanceof kind)?.[1];
 }
 
-/** Configuration values are missing or invalid: one line per bad key (key, source, what was expected). */
+/** Configuration values are missing or invalid: one line per bad key, its source, what is due. */
 export class ConfigError extends Error {
   /** One line per bad key. */
   readonly problems: readonly string[];

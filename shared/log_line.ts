@@ -45,8 +45,8 @@ export function courseParts(line: string): { level: string; parts: [string, stri
  *
  * @example Usage
  * ```ts
- * const line = parseLogLine("2026-11-22 12:02:02 INFO     action: sorteo | result: success | ms: 12");
- * // line.action === "sorteo", line.fields.get("ms") === "12"
+ * const line = parseLogLine("2026-11-22 12:02:02 INFO     action: sorteo | result: success");
+ * // line.action === "sorteo", line.fields.get("result") === "success"
  * ```
  */
 export function parseLogLine(line: string): LogLine | undefined {

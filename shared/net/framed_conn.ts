@@ -26,7 +26,7 @@ const CONNECTION_ERRORS = [
   Deno.errors.TimedOut,
 ];
 
-/** Whether an error thrown by a socket call means the connection is gone (reset, closed, timed out). */
+/** Whether an error a socket call threw means the connection is gone (reset, closed, timeout). */
 export function isConnectionLost(error: unknown): boolean {
   return error instanceof ConnectionError ||
     CONNECTION_ERRORS.some((kind) => error instanceof kind);

@@ -53,7 +53,7 @@ export class Deadline {
   #cancel: (() => void) | undefined;
   #expired = false;
 
-  /** `onExpire` runs once a deadline passes without being cleared or moved; tests pass their own clock. */
+  /** `onExpire` runs once a deadline passes, not cleared or moved; tests pass their own `now`. */
   constructor(timer: Timer, onExpire: () => void, now: () => number = () => performance.now()) {
     this.#timer = timer;
     this.#onExpire = onExpire;

@@ -52,7 +52,7 @@ export class FrameDecoder {
     return this.#end - this.#start;
   }
 
-  /** The free tail of the buffer (never empty) to read into without a copy; then {@linkcode FrameDecoder.commit}. */
+  /** The free tail of the buffer (never empty), to read into without a copy; then `commit`. */
   space(): Uint8Array {
     if (this.#buf.length - this.#end < MAX_FRAME_SIZE) this.#compact();
     return this.#buf.subarray(this.#end);
@@ -63,7 +63,7 @@ export class FrameDecoder {
     this.#end += n;
   }
 
-  /** Copies a chunk in; call {@linkcode FrameDecoder.next} until it returns `undefined` between pushes. */
+  /** Copies a chunk in; between pushes, call `next` until it returns `undefined`. */
   push(chunk: Uint8Array): void {
     let offset = 0;
     while (offset < chunk.length) {
