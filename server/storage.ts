@@ -28,8 +28,6 @@ import {
   type StorageOpening,
 } from "./open_storage.ts";
 
-export type { StorageOpening };
-
 /** How acknowledgements are made durable: `group` and `batch` fsync, `off` does not. */
 export const FSYNC_POLICIES = ["group", "batch", "off"] as const;
 
@@ -71,10 +69,7 @@ export interface BetStoreOptions {
   readonly path: string;
   /** The agencies of the draw (ids 1..agencies); a stored draw must have been made for as many. */
   readonly agencies: number;
-  /**
-   * Durability of acknowledgements.
-   * @default "group"
-   */
+  /** Durability of acknowledgements: `group` unless given. */
   readonly fsync?: FsyncPolicy;
   /** Called once when writing starts failing, and again if the failure turns permanent. */
   readonly onFailure?: (failure: StorageFailure) => void;
@@ -115,46 +110,27 @@ interface Pending extends Omit<JournalRecord, "end"> {
   readonly ticket: Ticket;
 }
 
-interface AgencyState {
+/** What the store knows of one agency. */
+class AgencyState {
   /** Sequences taken: durable or queued. */
-  nextSeq: number;
-  /** Sequences durable. */
-  durableSeq: number;
+  nextSeq = 0;
+  /** Sequences durable, as many as its durable batches. */
+  durableSeq = 0;
   /** DONE queued or durable. */
-  done: boolean;
-  durableDone: boolean;
-  excluded: boolean;
+  done = false;
+  durableDone = false;
+  excluded = false;
   /** Durable totals. */
-  bets: number;
-  batches: number;
-  winners: number;
+  bets = 0;
+  winners = 0;
   /** `[start, end)` in `bets.csv` of durable batch `seq` at `2·seq`, `2·seq+1`. */
-  spans: Float64Array;
-  readonly watchers: Set<BatchWatcher>;
-}
-
-function newAgencyState(): AgencyState {
-  return {
-    nextSeq: 0,
-    durableSeq: 0,
-    done: false,
-    durableDone: false,
-    excluded: false,
-    bets: 0,
-    batches: 0,
-    winners: 0,
-    spans: new Float64Array(64),
-    watchers: new Set(),
-  };
+  spans = new Float64Array(64);
+  readonly watchers = new Set<BatchWatcher>();
 }
 
 /** A commit's write or fsync failed. */
 class CommitFailure extends Error {
-  constructor(
-    readonly path: string,
-    readonly during: "write" | "sync",
-    cause: unknown,
-  ) {
+  constructor(readonly path: string, readonly during: "write" | "sync", cause: unknown) {
     super(`Cannot ${during} ${path}`, { cause });
   }
 }
@@ -270,7 +246,7 @@ export class BetStore {
     this.#options = options;
     this.#path = options.path;
     this.#fsync = options.fsync ?? "group";
-    this.#agencies = Array.from({ length: options.agencies + 1 }, newAgencyState);
+    this.#agencies = Array.from({ length: options.agencies + 1 }, () => new AgencyState());
     this.#files = opened.files;
     this.#opening = opened.opening;
     this.#journalSize = opened.journalSize;
@@ -281,13 +257,10 @@ export class BetStore {
   }
 
   /**
-   * Opens the storage, creating a new draw when there is none: takes its lock, checks
-   * what it is and that the journal accounts for `bets.csv`, and cuts a torn tail (see
-   * `open_storage.ts`); then rebuilds each agency's state from the journal.
+   * Opens the storage, creating a new draw when there is none (see `openStorage`), and
+   * rebuilds each agency's state from the journal.
    *
-   * @throws {StorageError} When another server holds the storage, it was made for
-   * another agency count, `bets.csv` holds rows no journal accounts for, a file is
-   * damaged anywhere but its tail, or the path cannot be used.
+   * @throws {StorageError} When `openStorage` refuses the storage.
    */
   static async open(options: BetStoreOptions): Promise<BetStore> {
     const sync = (options.fsync ?? "group") !== "off";
@@ -312,7 +285,6 @@ export class BetStore {
       state.nextSeq = Math.max(state.nextSeq, state.durableSeq);
       state.bets += bets;
       state.winners += winners;
-      state.batches++;
       const ranges = this.#winnerRanges;
       if (winners === 0) return state;
       if (ranges.at(-1) === this.#size) ranges[ranges.length - 1] = this.#size + length;
@@ -333,10 +305,10 @@ export class BetStore {
   /** Durable totals of the agencies the draw counts (excluded agencies left out). */
   get stats(): StoreStats {
     const stats = { bets: 0, batches: 0, winners: 0 };
-    for (const { excluded, bets, batches, winners } of this.#agencies) {
+    for (const { excluded, bets, durableSeq, winners } of this.#agencies) {
       if (excluded) continue;
       stats.bets += bets;
-      stats.batches += batches;
+      stats.batches += durableSeq;
       stats.winners += winners;
     }
     return stats;
@@ -601,8 +573,7 @@ export class BetStore {
     try {
       await writeAll(file, bytes);
     } catch (error) {
-      // writeAll wraps the OS error for sockets; the file's own error is its cause.
-      throw new CommitFailure(path, "write", error instanceof Error ? error.cause ?? error : error);
+      throw new CommitFailure(path, "write", error);
     }
     if (this.#fsync === "off") return;
     try {

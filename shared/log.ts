@@ -156,21 +156,15 @@ export function setupLogging(level: LogLevelName, write: (line: string) => void 
   writer = write;
 }
 
-/** Logs course-format action lines, one method per level. */
-export interface ActionLogger {
-  /** Logs at DEBUG. */
-  debug(action: LogAction, result: ActionResult, fields?: LogFields): void;
-  /** Logs at INFO. */
-  info(action: LogAction, result: ActionResult, fields?: LogFields): void;
-  /** Logs at WARNING. */
-  warning(action: LogAction, result: ActionResult, fields?: LogFields): void;
-  /** Logs at ERROR. */
-  error(action: LogAction, result: ActionResult, fields?: LogFields): void;
-  /** Logs at CRITICAL. */
-  critical(action: LogAction, result: ActionResult, fields?: LogFields): void;
-}
+/** Logs one course-format action line. */
+export type LogMethod = (action: LogAction, result: ActionResult, fields?: LogFields) => void;
 
-function logAt(level: number): ActionLogger["info"] {
+/** Logs course-format action lines, one method per level. */
+export type ActionLogger = Readonly<
+  Record<"debug" | "info" | "warning" | "error" | "critical", LogMethod>
+>;
+
+function logAt(level: number): LogMethod {
   const name = LOG_LEVELS[level]!.padEnd(8);
   return (action, result, fields) => {
     if (level < lowest) return;

@@ -84,7 +84,7 @@ export interface FramedConnectionOptions {
   readonly frameTimeoutMs?: number;
   /** A frame not written within this time (the peer reads nothing) closes the connection. */
   readonly writeTimeoutMs?: number;
-  /** @default 8188 */
+  /** The largest frame body accepted: 8188 unless given. */
   readonly maxBodySize?: number;
   /** Bytes already read from the stream (e.g. while sniffing the protocol). */
   readonly initial?: Uint8Array;
