@@ -20,18 +20,9 @@ import {
   nameProblem,
   WINNING_NUMBER,
 } from "../shared/bet.ts";
-import { ErrorCode, InvalidBetError, ProtocolError } from "../shared/errors.ts";
+import { InvalidBetError, malformed } from "../shared/errors.ts";
 import { decodeMessage, MessageType } from "../shared/protocol/mod.ts";
 import { type BetRows, betRows } from "./bets_csv.ts";
-
-/**
- * A batch turned into storage rows. From the fast path, `rows` is a view of a reused
- * buffer: valid until the next `batchRows` call.
- */
-export interface BatchRows extends BetRows {
-  readonly agency: number;
-  readonly seq: number;
-}
 
 /** Where a batch header's fields sit. */
 export interface BatchHeader {
@@ -57,14 +48,11 @@ const utf8 = new TextEncoder();
  */
 export function batchHeader(body: Uint8Array): BatchHeader {
   if (body.length < 8) {
-    throw new ProtocolError(
-      ErrorCode.MALFORMED,
-      `Cannot decode batch: body of ${body.length} bytes is shorter than its header`,
-    );
+    throw malformed("batch", `body of ${body.length} bytes is shorter than its header`);
   }
   const count = (body[6]! << 8) | body[7]!;
   if (count === 0) {
-    throw new ProtocolError(ErrorCode.MALFORMED, "Cannot decode batch: it holds no bets");
+    throw malformed("batch", "it holds no bets");
   }
   return {
     agency: (body[0]! << 8) | body[1]!,
@@ -228,7 +216,7 @@ function agencyPrefix(agency: number): Uint8Array {
  * allocation), the number without leading zeros, CRLF. Rows never overtake the lines
  * not yet read, as each row outgrows its line by at most the prefix and one byte.
  */
-function fastRows(body: Uint8Array, header: BatchHeader, today: number): BatchRows | undefined {
+function fastRows(body: Uint8Array, header: BatchHeader, today: number): BetRows | undefined {
   const prefix = agencyPrefix(header.agency);
   const stage = header.count * (prefix.length + 1);
   const end = stage + body.length - 8;
@@ -274,7 +262,7 @@ function fastRows(body: Uint8Array, header: BatchHeader, today: number): BatchRo
     out[pos++] = LF;
   }
   if (at !== end) return undefined;
-  return { ...header, winners, rows: out.subarray(0, pos) };
+  return { count: header.count, winners, rows: out.subarray(0, pos) };
 }
 
 /**
@@ -284,7 +272,7 @@ function fastRows(body: Uint8Array, header: BatchHeader, today: number): BatchRo
  * @throws {ProtocolError} `MALFORMED` for a bad body; {@linkcode InvalidBetError} naming
  * the first bad bet.
  */
-export function referenceRows(body: Uint8Array): BatchRows {
+export function referenceRows(body: Uint8Array): BetRows {
   const message = decodeMessage(MessageType.BATCH, body);
   if (message.type !== MessageType.BATCH) throw new TypeError("Expected a batch");
   const bets: readonly BetFields[] = message.bets;
@@ -294,12 +282,13 @@ export function referenceRows(body: Uint8Array): BatchRows {
       throw new InvalidBetError(`Invalid bet ${i + 1} of ${bets.length}: ${problem}`);
     }
   }
-  return { agency: message.agency, seq: message.seq, ...betRows(message.agency, bets) };
+  return betRows(message.agency, bets);
 }
 
 /**
  * Validates a BATCH body (whose `header` the caller may have read already) and turns it
- * into `bets.csv` rows, birthdates valid up to `today`.
+ * into `bets.csv` rows, birthdates valid up to `today`. From the fast path, `rows` is a
+ * view of a reused buffer: valid until the next call.
  *
  * @throws {ProtocolError} `MALFORMED` for a bad body; {@linkcode InvalidBetError} naming
  * the first bad bet (the whole batch is refused).
@@ -308,6 +297,6 @@ export function batchRows(
   body: Uint8Array,
   header: BatchHeader = batchHeader(body),
   today: Date = new Date(),
-): BatchRows {
+): BetRows {
   return fastRows(body, header, dayNumber(today)) ?? referenceRows(body);
 }

@@ -30,24 +30,19 @@ export async function collectWinners(
   return winners;
 }
 
-/** What the lottery answers about the draw. */
+/** Where the draw stands: drawn, with its result, or not, with the counted agencies not done. */
 export type DrawStatus =
-  | {
-    readonly drawn: false;
-    /** Counted agencies not done yet. */
-    readonly pending: number;
-    /** Their ids, ascending. */
-    readonly pendingAgencies: readonly number[];
-  }
+  | { readonly drawn: false; readonly pending: number; readonly pendingAgencies: readonly number[] }
   | { readonly drawn: true; readonly winners: WinnersByAgency; readonly total: number };
 
-/** Options of {@linkcode Lottery}. */
+/**
+ * Options of {@linkcode Lottery}: the agencies the draw counts (each must be done before
+ * it; others are ignored), the draw over the stored bets (run once), and what to call with
+ * its result (e.g. to log `sorteo`).
+ */
 export interface LotteryOptions {
-  /** The agencies the draw counts: each must be done before it (others are ignored). */
   readonly agencies: readonly number[];
-  /** Runs the draw over the stored bets (called once). */
   readonly draw: () => Promise<WinnersByAgency>;
-  /** Called once with the result, e.g. to log `sorteo`. */
   readonly onDrawn?: (winners: WinnersByAgency, elapsedMs: number) => void;
 }
 

@@ -29,30 +29,29 @@ export const RecordKind = { BATCH: 1, DONE: 2, HEADER: 3, EXCLUDE: 4 } as const;
 /** One of {@linkcode RecordKind}. */
 export type RecordKind = typeof RecordKind[keyof typeof RecordKind];
 
-/** The journal's first record: which draw the storage holds. */
+/**
+ * The journal's first record: which draw the storage holds (`drawId`, 16 random hex
+ * digits), its {@linkcode JOURNAL_FORMAT}, the `SERVER_AGENCIES` it was created for, and
+ * when, in Unix seconds.
+ */
 export interface JournalHeader {
   readonly kind: typeof RecordKind.HEADER;
-  /** {@linkcode JOURNAL_FORMAT} when this version wrote it. */
   readonly format: number;
-  /** The `SERVER_AGENCIES` the draw was created for. */
   readonly agencies: number;
-  /** 16 hex digits, random, made once per draw. */
   readonly drawId: string;
-  /** When the draw's storage was created, in Unix seconds. */
   readonly createdAt: number;
 }
 
-/** A batch, `done` or exclusion record. */
+/**
+ * A batch, `done` or exclusion record: the batch's sequence number (0 for the other
+ * kinds), bets and winners, and the size of `bets.csv` once its rows were written.
+ */
 export interface JournalRecord {
   readonly kind: typeof RecordKind.BATCH | typeof RecordKind.DONE | typeof RecordKind.EXCLUDE;
   readonly agency: number;
-  /** Batch sequence number (0 for the other kinds). */
   readonly seq: number;
-  /** Bets in the batch. */
   readonly bets: number;
-  /** Winning bets in the batch. */
   readonly winners: number;
-  /** Size of `bets.csv` once this record's rows were written. */
   readonly end: number;
 }
 

@@ -20,26 +20,23 @@ import {
   RecordKind,
 } from "./journal.ts";
 
-/** What opening found. */
+/**
+ * What opening found: the draw (its id and creation time, from the journal's header),
+ * whether it is new (`fresh`), and the bytes of a torn write cut off `bets.csv` (past the
+ * last journal record) and off the journal.
+ */
 export interface StorageOpening {
-  /** The draw's id (16 hex digits), made when its storage was created. */
   readonly drawId: string;
-  /** When the storage was created, in Unix seconds. */
   readonly createdAt: number;
-  /** Whether the storage was created now: a new draw. */
   readonly fresh: boolean;
-  /** Bytes of `bets.csv` past the last journal record, cut off (a torn write). */
   readonly cutBytes: number;
-  /** Bytes of torn journal records cut off. */
   readonly cutJournalBytes: number;
 }
 
-/** The open files of a storage; the lock is held until it is closed. */
+/** A storage's files: `bets.csv` and its journal, for appending, and the lock, held until closed. */
 export interface StorageFiles {
   readonly lock: Deno.FsFile;
-  /** `bets.csv`, for appending. */
   readonly data: Deno.FsFile;
-  /** `bets.csv.journal`, for appending. */
   readonly journal: Deno.FsFile;
 }
 
@@ -77,11 +74,16 @@ export function freshDraw(path: string): string {
     "(or set SERVER_STORAGE_PATH to a new file)";
 }
 
+/** `Storage <path> <what> <how to start a fresh draw>`: `what` ends in `;` or `, or`. */
+function refusal(path: string, what: string): StorageError {
+  return new StorageError(path, `Storage ${path} ${what} ${freshDraw(path)}`);
+}
+
 function damaged(path: string, what: string): StorageError {
-  return new StorageError(
+  return refusal(
     path,
-    `Storage ${path} is damaged (${what}); acknowledged bets are never cut, so the server ` +
-      `stops. See "Storage and recovery" in the README to recover, or ${freshDraw(path)}`,
+    `is damaged (${what}); acknowledged bets are never cut, so the server stops. See ` +
+      `"Storage and recovery" in the README to recover, or`,
   );
 }
 
@@ -237,18 +239,14 @@ async function checkRows(path: string, spans: readonly BatchSpan[]): Promise<voi
 /** Refuses a header that is not this draw's. */
 function checkHeader(path: string, header: JournalHeader, agencies: number): void {
   if (header.format !== JOURNAL_FORMAT) {
-    throw new StorageError(
-      path,
-      `Storage ${path} has journal format ${header.format}, this server reads format ` +
-        `${JOURNAL_FORMAT}; ${freshDraw(path)}`,
-    );
+    const formats = `journal format ${header.format}, this server reads format ${JOURNAL_FORMAT}`;
+    throw refusal(path, `has ${formats};`);
   }
   if (header.agencies !== agencies) {
-    throw new StorageError(
+    throw refusal(
       path,
-      `Storage ${path} holds draw ${header.drawId} for ${header.agencies} agencies, but ` +
-        `SERVER_AGENCIES is ${agencies}; set SERVER_AGENCIES=${header.agencies} to go on with ` +
-        `that draw, or ${freshDraw(path)}`,
+      `holds draw ${header.drawId} for ${header.agencies} agencies, but SERVER_AGENCIES is ` +
+        `${agencies}; set SERVER_AGENCIES=${header.agencies} to go on with that draw, or`,
     );
   }
 }
@@ -271,20 +269,20 @@ async function load(lock: Deno.FsFile, options: OpenStorageOptions): Promise<Ope
   const [header, ...rest] = journal.entries;
   if (header === undefined) {
     if (dataSize > 0) {
-      throw new StorageError(
+      throw refusal(
         path,
-        `Storage ${path} holds ${dataSize} bytes of bets that no journal accounts for ` +
-          `(${journalPath} is missing, empty or without its header); the server never ` +
-          `adopts them. To keep that draw, put its journal back beside it; ${freshDraw(path)}`,
+        `holds ${dataSize} bytes of bets that no journal accounts for (${journalPath} is ` +
+          "missing, empty or without its header); the server never adopts them. To keep " +
+          "that draw, put its journal back beside it;",
       );
     }
     return await create(lock, options, journalBytes.length);
   }
   if (header.kind !== RecordKind.HEADER) {
-    throw new StorageError(
+    throw refusal(
       path,
-      `Storage ${path} was written by an older version (its journal has no header), so ` +
-        `the server cannot tell which draw it holds; ${freshDraw(path)}`,
+      "was written by an older version (its journal has no header), so the server cannot " +
+        "tell which draw it holds;",
     );
   }
   checkHeader(path, header, options.agencies);

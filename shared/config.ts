@@ -95,16 +95,16 @@ export interface ConfigSource {
   readonly onWarning?: (warning: ConfigWarning) => void;
 }
 
-/** A part of a config file that was ignored; the run goes on without it. */
+/**
+ * A part of a config file that was ignored (the run goes on without it): its line (INI),
+ * its key as written (for a line that does not parse, its first word), the known key
+ * closest to it, and what is wrong with it.
+ */
 export interface ConfigWarning {
   readonly file: string;
-  /** The line (INI files), when known. */
   readonly line?: number;
-  /** The key as written; for a line that does not parse, its first word. */
   readonly key: string;
-  /** The known key closest to it. */
   readonly closest: string;
-  /** What is wrong with it. */
   readonly problem: string;
 }
 
@@ -224,13 +224,14 @@ export function readConfigText(path: string, explicit: boolean): string {
   }
 }
 
-/** How a program finds and reads its config file. */
+/**
+ * How a program finds its config file (the env var naming another one, e.g.
+ * `SERVER_CONFIG`, else its default path) and reads its values by (dotted) key and what
+ * of it no setting reads.
+ */
 export interface ConfigFile {
-  /** The env var naming another file, e.g. `SERVER_CONFIG`. */
   readonly envVar: string;
-  /** Where it is otherwise. */
   readonly defaultPath: string;
-  /** Its values by (dotted) key, and what of it no setting reads. */
   readonly read: (text: string, path: string) => {
     readonly values: ReadonlyMap<string, unknown>;
     readonly warnings: readonly ConfigWarning[];

@@ -61,6 +61,11 @@ export function osErrorReason(
   return reasons.find(([kind]) => error instanceof kind)?.[1];
 }
 
+/** A `MALFORMED` {@linkcode ProtocolError}: `Cannot decode <what>: <detail>`. */
+export function malformed(what: string, detail: string, options?: ErrorOptions): ProtocolError {
+  return new ProtocolError(ErrorCode.MALFORMED, `Cannot decode ${what}: ${detail}`, options);
+}
+
 /** Configuration values are missing or invalid: one line per bad key, its source, what is due. */
 export class ConfigError extends Error {
   /** One line per bad key. */

@@ -10,7 +10,7 @@
  */
 import type { BetFields } from "../bet.ts";
 import { joinCsvLine, splitCsvLine } from "../csv_line.ts";
-import { ErrorCode, InvalidBetError, ProtocolError } from "../errors.ts";
+import { ErrorCode, InvalidBetError, malformed, ProtocolError } from "../errors.ts";
 import {
   type Batch,
   BATCH_HEADER_SIZE,
@@ -232,10 +232,7 @@ class BodyReader {
 
   #need(n: number, what: string): void {
     if (this.#pos + n > this.#body.length) {
-      throw new ProtocolError(
-        ErrorCode.MALFORMED,
-        `Cannot decode ${what}: body ends at byte ${this.#body.length}, needed ${this.#pos + n}`,
-      );
+      throw malformed(what, `body ends at byte ${this.#body.length}, needed ${this.#pos + n}`);
     }
   }
 
@@ -261,9 +258,7 @@ class BodyReader {
     try {
       return strictUtf8.decode(this.#body.subarray(this.#pos - length, this.#pos));
     } catch (error) {
-      throw new ProtocolError(ErrorCode.MALFORMED, `Cannot decode ${what}: invalid UTF-8`, {
-        cause: error,
-      });
+      throw malformed(what, "invalid UTF-8", { cause: error });
     }
   }
 
@@ -277,10 +272,7 @@ class BodyReader {
   end(what: string): void {
     const left = this.#body.length - this.#pos;
     if (left !== 0) {
-      throw new ProtocolError(
-        ErrorCode.MALFORMED,
-        `Cannot decode ${what}: ${left} unexpected bytes after the message`,
-      );
+      throw malformed(what, `${left} unexpected bytes after the message`);
     }
   }
 }
@@ -317,14 +309,11 @@ function decodeBatch(r: BodyReader): Batch {
   const count = r.int(2, "batch count");
   // An empty batch would take a sequence for nothing (an impostor's could make an agency skip one).
   if (count === 0) {
-    throw new ProtocolError(ErrorCode.MALFORMED, "Cannot decode batch: it holds no bets");
+    throw malformed("batch", "it holds no bets");
   }
   const bytes = r.rest();
   if (bytes.length > 0 && bytes[bytes.length - 1] !== LF) {
-    throw new ProtocolError(
-      ErrorCode.MALFORMED,
-      "Cannot decode batch: its last line does not end in a line break",
-    );
+    throw malformed("batch", "its last line does not end in a line break");
   }
   // Split on the byte: a line break never occurs inside a UTF-8 character (nor a Latin-1 one).
   const lines: Uint8Array[] = [];
@@ -334,12 +323,8 @@ function decodeBatch(r: BodyReader): Batch {
     start = end + 1;
   }
   if (lines.length !== count) {
-    throw new ProtocolError(
-      ErrorCode.MALFORMED,
-      `Cannot decode batch: its header says ${count} bets, its body holds ${lines.length} line${
-        lines.length === 1 ? "" : "s"
-      }`,
-    );
+    const held = `${lines.length} line${lines.length === 1 ? "" : "s"}`;
+    throw malformed("batch", `its header says ${count} bets, its body holds ${held}`);
   }
   const bets = lines.map((line, i) => decodeBetLine(line, i, count));
   return { type: MessageType.BATCH, agency, seq, bets };

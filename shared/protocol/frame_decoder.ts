@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { ErrorCode, ProtocolError } from "../errors.ts";
+import { ErrorCode, malformed, ProtocolError } from "../errors.ts";
 import { HEADER_SIZE, MAGIC, MAX_BODY_SIZE, MAX_FRAME_SIZE } from "./messages.ts";
 
 /**
@@ -89,10 +89,8 @@ export class FrameDecoder {
     if (available < 1) return undefined;
     const magic = this.#buf[this.#start]!;
     if (magic !== MAGIC) {
-      throw new ProtocolError(
-        ErrorCode.MALFORMED,
-        `Cannot decode frame: first byte 0x${magic.toString(16)} is not 0x${MAGIC.toString(16)}`,
-      );
+      const first = `first byte 0x${magic.toString(16)} is not 0x${MAGIC.toString(16)}`;
+      throw malformed("frame", first);
     }
     if (available < HEADER_SIZE) return undefined;
     const type = this.#buf[this.#start + 1]!;
