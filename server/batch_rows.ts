@@ -21,15 +21,8 @@ import {
   WINNING_NUMBER,
 } from "../shared/bet.ts";
 import { InvalidBetError, malformed } from "../shared/errors.ts";
-import { decodeMessage, MessageType } from "../shared/protocol/mod.ts";
+import { type BatchHeader, decodeMessage, MessageType } from "../shared/protocol/mod.ts";
 import { type BetRows, betRows } from "./bets_csv.ts";
-
-/** Where a batch header's fields sit. */
-export interface BatchHeader {
-  readonly agency: number;
-  readonly seq: number;
-  readonly count: number;
-}
 
 const COMMA = 0x2c;
 const QUOTE = 0x22;

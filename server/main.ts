@@ -14,6 +14,8 @@ import { loadServerConfig, type ServerConfig } from "./config.ts";
 import { loadSecrets } from "./secrets.ts";
 import { startServer } from "./server.ts";
 
+const { AddrInUse, AddrNotAvailable, PermissionDenied, NotCapable } = Deno.errors;
+
 /**
  * Exit code when the server cannot start: a bad configuration, a storage it refuses
  * (locked, another draw, damaged, not writable) or an address it cannot listen on.
@@ -45,7 +47,6 @@ function logStartFailure(config: ServerConfig, error: unknown): boolean {
     log.error(LogAction.OPEN_STORAGE, "fail", { path: error.path, error: error.message });
     return true;
   }
-  const { AddrInUse, AddrNotAvailable, PermissionDenied, NotCapable } = Deno.errors;
   const reason = osErrorReason(error, [
     [AddrInUse, "the address is already in use (another server listens there)"],
     [AddrNotAvailable, "the address is not one of this machine's (SERVER_LISTEN_ADDRESS)"],

@@ -14,6 +14,7 @@ import { ErrorCode, InvalidBetError, malformed, ProtocolError } from "../errors.
 import {
   type Batch,
   BATCH_HEADER_SIZE,
+  type BatchHeader,
   HEADER_SIZE,
   MAGIC,
   MAX_BODY_SIZE,
@@ -202,7 +203,7 @@ export function encodeMessage(msg: Message): Uint8Array {
 export function encodeBatchHeader(
   out: Uint8Array,
   offset: number,
-  batch: { readonly agency: number; readonly seq: number; readonly count: number },
+  batch: BatchHeader,
   linesLength: number,
 ): number {
   checkRange(batch.agency, 0xffff);

@@ -78,6 +78,9 @@ export interface Batch {
   readonly bets: readonly BetFields[];
 }
 
+/** A BATCH frame's header: agency, sequence, and the count of lines that follow. */
+export type BatchHeader = Pick<Batch, "agency" | "seq"> & { readonly count: number };
+
 /**
  * Server → agency: the outcome of a batch or a single bet of `count` bets: `status` 0 when
  * every bet was stored, otherwise an error code, nothing stored, and the `reason`.
