@@ -279,7 +279,7 @@ export async function* csvBatchChunks(
   const packer = new Packer(path, agency, options);
   const buf = new Uint8Array(READ_SIZE);
   let filled = 0;
-  for (;;) {
+  for (let eof = false; !eof;) {
     if (filled === buf.length) {
       // A whole buffer without a line break: that line cannot fit in any frame.
       throw new BetsFileError(
@@ -291,28 +291,17 @@ export async function* csvBatchChunks(
     // A sync read: 256 KiB of a local file take microseconds, less than an async op's
     // round trip through Deno's thread pool, and the agency has nothing to do meanwhile.
     const n = readChunk(file, buf.subarray(filled), path, packer.nextLine);
-    const eof = n === null;
-    if (!eof) filled += n;
+    eof = n === null;
+    if (n !== null) filled += n;
+    // What is left at the end is a last line without an ending: it gets one, as every
+    // line in a frame has.
+    else if (filled > 0) buf[filled++] = LF;
     const view = buf.subarray(0, filled);
     let start = 0;
     for (;;) {
       start = packer.scan(view, start);
       if (!packer.full) break;
       yield packer.take(false)!;
-    }
-    if (eof) {
-      if (start < filled) {
-        // A last line without an ending gets one, as every line in a frame has.
-        const tail = new Uint8Array(filled - start + 1);
-        tail.set(view.subarray(start));
-        tail[tail.length - 1] = LF;
-        for (let at = 0;;) {
-          at = packer.scan(tail, at);
-          if (!packer.full) break;
-          yield packer.take(false)!;
-        }
-      }
-      break;
     }
     // The pending run points into the buffer about to move.
     packer.flushRun();
