@@ -84,9 +84,8 @@ class AgencyRun {
   }
 
   /**
-   * How far the server has acknowledged: the highest batch, plus one for the DONE. It never
-   * decreases, whatever a server says, and is at most the file's batches plus one; a
-   * session that raised it made progress.
+   * How far the server has acknowledged, the highest batch plus one for the DONE: it never
+   * decreases and is at most the file's batches plus one, whatever a server says.
    */
   get progress(): number {
     return this.#acked + (this.#doneAcked ? 1 : 0);
@@ -134,10 +133,9 @@ class AgencyRun {
   }
 
   /**
-   * Sends the batches the server lacks (none once it holds the agency's DONE), a chunk of
-   * frames per write, keeping at most `window` batches unacknowledged. The last batch the
-   * server holds goes first, again: a probe the server acknowledges only if it holds the
-   * same bets. Returns how many batches the file makes, or undefined if stopped.
+   * Sends the batches the server lacks, a chunk of frames per write, at most `window`
+   * unacknowledged; first again the last one it holds, a probe it acknowledges only if it
+   * holds the same bets. Returns how many batches the file makes, or undefined if stopped.
    *
    * @throws {ProtocolError} `CONFLICT` when the file makes fewer batches than the server
    * holds, or more than it holds with the agency's DONE.

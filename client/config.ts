@@ -62,9 +62,8 @@ function yamlValues(text: string, path: string): Map<string, unknown> {
 }
 
 /**
- * Loads the client configuration: env over `config.yaml` over defaults. Keys of the file
- * that no setting reads go to `source.onWarning`; the file is `source.path`, else env
- * `CLI_CONFIG`, else `client/config.yaml`.
+ * Loads the client configuration (see `loadSettings`): env over `source.path`, else env
+ * `CLI_CONFIG`, else `client/config.yaml`, over defaults.
  *
  * @throws {ConfigError} Listing every bad or missing value.
  */

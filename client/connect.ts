@@ -29,9 +29,8 @@ export const MAX_BACKOFF_MS = 5000;
 const MAX_HINT_MS = 60_000;
 
 /**
- * The wait a server's retry hint asks for (an ERROR's `retry_after_ms`), capped at a
- * minute, plus up to a fifth more (at most {@linkcode MAX_BACKOFF_MS}) so
- * the agencies it refused do not all come back at the same instant (`random` in [0, 1)).
+ * The wait a server's retry hint asks for, at most a minute, plus up to a fifth more (at
+ * most {@linkcode MAX_BACKOFF_MS}, `random` in [0, 1)) so refused agencies do not return at once.
  */
 export function hintedDelay(hintMs: number, random: number = Math.random()): number {
   const hint = Math.min(hintMs, MAX_HINT_MS);
@@ -69,13 +68,11 @@ export function backoffDelay(
 const INFO_EVERY_MS = 1000;
 
 /**
- * Connects to the server over TCP, retrying refused, unresolvable or unanswered addresses
- * up to `connect.attempts` times with backoff from `connect.backoff`, each attempt bounded
- * by `connect.timeout` (a server that drops SYNs would otherwise hold it for the kernel's
- * two minutes of retransmissions; 0 = unbounded). Each failed attempt but the last logs
- * one `connect | result: in_progress` line (attempt n of m, the address, the wait and
- * why), at INFO at most once a second and at DEBUG otherwise, so a server that stays
- * unreachable is visible long before the agency gives up.
+ * Connects to the server, retrying refused, unresolvable or unanswered addresses up to
+ * `connect.attempts` times with backoff from `connect.backoff`, each attempt bounded by
+ * `connect.timeout` (0: none; a server that drops SYNs would hold it for minutes). Each
+ * failed attempt but the last logs a `connect | result: in_progress` line, at INFO at most
+ * once a second, so a server that stays unreachable is visible long before the end.
  *
  * @throws {ConnectionError} After the last attempt, or at once when `signal` aborts.
  */
@@ -142,12 +139,10 @@ export function lostServer(server: { readonly text: string }, error: unknown): E
 }
 
 /**
- * Connects to the server as the configured agency (see {@linkcode connectWithRetry}) and
- * frames the connection, a reply slower than `timeout` failing it. The timeouts run on
- * `signalTimer`: the global `setTimeout` would load `node:timers`, a third of a
- * short-lived agency's start-up.
+ * Connects (see {@linkcode connectWithRetry}) and frames the connection, which the caller
+ * closes, a reply slower than `timeout` failing it. Its timeouts run on `signalTimer`
+ * (the global `setTimeout` loads `node:timers`, a third of an agency's start-up).
  *
- * @returns The framed connection; the caller closes it.
  * @throws {ConnectionError} After the last attempt, or at once when `signal` aborts.
  */
 export async function openServerConnection(

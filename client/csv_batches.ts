@@ -34,9 +34,8 @@ function fileProblem(error: unknown): string {
 }
 
 /**
- * Opens an agency's CSV for reading (the caller closes it), refusing what cannot be one:
- * a missing path, a directory (what Docker mounts in place of a missing file), an
- * unreadable file.
+ * Opens an agency's CSV (the caller closes it), refusing a missing path, a directory (what
+ * Docker mounts in place of a missing file) or an unreadable file.
  *
  * @throws {BetsFileError} Naming the path, what is wrong and what was expected.
  */
@@ -192,10 +191,8 @@ class Packer {
 
   /**
    * Takes the whole lines of `buf` from `start` (blank ones skipped) until the chunk is
-   * full or no whole line is left. The agency's hot loop: state lives in locals, and
-   * the fields are touched only when a batch closes.
-   *
-   * @returns Where the first line not taken starts.
+   * full or none is left; returns where the first line not taken starts. The agency's hot
+   * loop: state lives in locals, and the fields are touched only when a batch closes.
    */
   scan(buf: Uint8Array, start: number): number {
     if (this.#src !== buf) this.flushRun();
@@ -261,11 +258,9 @@ class Packer {
 }
 
 /**
- * Reads an agency's CSV (`first_name,last_name,document,birthdate,number`) and yields its
- * BATCH frames, numbered from 0 and packed back to back in chunks of up to
- * `framesPerChunk` frames: at most `maxAmount` bets per batch and never over 8 KiB per
- * frame, each bet the file's line as it is. Blank lines are skipped. Memory stays flat
- * whatever the file's size.
+ * Reads an agency's CSV and yields its BATCH frames, numbered from 0, back to back in
+ * chunks of up to `framesPerChunk`: at most `maxAmount` bets and 8 KiB a frame, each bet
+ * the file's line as it is, blank lines skipped. Memory stays flat whatever the file's size.
  *
  * @throws {BetsFileError} For a file that cannot be read, or a line too long for a frame,
  * naming the file (and the line).

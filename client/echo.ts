@@ -28,9 +28,8 @@ async function readLine(conn: Deno.Conn): Promise<string> {
 }
 
 /**
- * Runs the echo loop until done or `signal` stops it.
+ * Runs the echo loop until done or `signal` stops it; returns how many messages were echoed.
  *
- * @returns How many messages were echoed.
  * @throws {ConnectionError} When the server cannot be reached or a message exchange fails,
  * naming the server.
  */

@@ -36,8 +36,8 @@ const utf8 = new TextEncoder();
 /**
  * Reads a BATCH body's header: agency, sequence and bet count.
  *
- * @throws {ProtocolError} `MALFORMED` when the body is shorter than the header or the
- * batch holds no bets (an empty batch would take a sequence for nothing).
+ * @throws {ProtocolError} `MALFORMED` for a body shorter than the header, or no bets (an
+ * empty batch would take a sequence for nothing).
  */
 export function batchHeader(body: Uint8Array): BatchHeader {
   if (body.length < 8) {
@@ -259,11 +259,9 @@ function fastRows(body: Uint8Array, header: BatchHeader, today: number): BetRows
 }
 
 /**
- * The reference path from a BATCH body to rows: decode, validate with the domain's
- * rules, format with the CSV library.
+ * The reference path from a BATCH body to rows: decode, validate, format with csv-stringify.
  *
- * @throws {ProtocolError} `MALFORMED` for a bad body; {@linkcode InvalidBetError} naming
- * the first bad bet.
+ * @throws {ProtocolError} `MALFORMED` for a bad body; `INVALID_BET` for the first bad bet.
  */
 export function referenceRows(body: Uint8Array): BetRows {
   const message = decodeMessage(MessageType.BATCH, body);
@@ -279,12 +277,11 @@ export function referenceRows(body: Uint8Array): BetRows {
 }
 
 /**
- * Validates a BATCH body (whose `header` the caller may have read already) and turns it
- * into `bets.csv` rows, birthdates valid up to `today`. From the fast path, `rows` is a
- * view of a reused buffer: valid until the next call.
+ * Validates a BATCH body (whose `header` the caller may have read) and turns it into
+ * `bets.csv` rows, birthdates valid up to `today`; `rows` may be a view of a reused
+ * buffer, valid until the next call.
  *
- * @throws {ProtocolError} `MALFORMED` for a bad body; {@linkcode InvalidBetError} naming
- * the first bad bet (the whole batch is refused).
+ * @throws {ProtocolError} `MALFORMED` for a bad body; `INVALID_BET` for the first bad bet.
  */
 export function batchRows(
   body: Uint8Array,

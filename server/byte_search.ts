@@ -10,9 +10,8 @@
 export type ByteSearch = (haystack: Uint8Array, from?: number) => number;
 
 /**
- * Prepares a search for `needle`: a table of how far each byte value lets the search
- * skip, so most positions are never looked at. The search gives the index of the first
- * occurrence at or after `from` (0 by default), or -1.
+ * Prepares a search for `needle` (the index of its first occurrence at or after `from`, or
+ * -1): a table of how far each byte lets it skip, so most positions are never looked at.
  *
  * @throws {RangeError} If the needle is empty.
  *

@@ -70,9 +70,8 @@ function iniValues(text: string): Map<string, unknown> {
 }
 
 /**
- * Loads the server configuration: env over `config.ini` over defaults. Lines of the file
- * it ignores go to `source.onWarning`; the file is `source.path`, else env
- * `SERVER_CONFIG`, else `server/config.ini`.
+ * Loads the server configuration (see `loadSettings`): env over `source.path`, else env
+ * `SERVER_CONFIG`, else `server/config.ini`, over defaults.
  *
  * @throws {ConfigError} Listing every bad or missing value.
  */

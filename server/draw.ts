@@ -12,9 +12,8 @@ import { type Bet, hasWon } from "../shared/bet.ts";
 export type WinnersByAgency = ReadonlyMap<number, readonly string[]>;
 
 /**
- * Streams the stored bets once and collects the winners' documents per agency, leaving
- * out the bets of agencies not `counted` (when given). Memory grows with the number of
- * winners, not of bets.
+ * Collects the winners' documents per agency in one pass over the stored bets, leaving out
+ * agencies not `counted` (when given): memory grows with the winners, not the bets.
  */
 export async function collectWinners(
   bets: AsyncIterable<Bet>,
@@ -81,10 +80,8 @@ export class Lottery {
   }
 
   /**
-   * Marks an agency done; when it is the last counted one, starts the draw. An agency
-   * the draw does not count changes nothing.
-   *
-   * @returns The draw's result once the last agency is in, otherwise `undefined`.
+   * Marks an agency done (one the draw does not count changes nothing); the last counted
+   * one starts the draw, whose result it returns from then on.
    */
   markDone(agency: number): Promise<WinnersByAgency> | undefined {
     if (this.#pending.delete(agency) && !this.#status.drawn) this.#status = this.#waiting();
@@ -99,9 +96,8 @@ export class Lottery {
   }
 
   /**
-   * Waits until the draw is over, at most `maxMs` (or until {@linkcode Lottery.close}),
-   * so agencies asking early get their answer as soon as it exists instead of after
-   * their next poll; then says where the draw stands.
+   * Where the draw stands once it is over, or after `maxMs` (or {@linkcode Lottery.close}):
+   * agencies asking early get their answer the moment it exists, not at their next poll.
    */
   async waitForDraw(maxMs: number): Promise<DrawStatus> {
     if (this.#status.drawn || this.#closed || maxMs <= 0) return this.#status;

@@ -144,9 +144,8 @@ function decodeEntry(chunk: Uint8Array): JournalEntry | undefined {
 }
 
 /**
- * Decodes a journal file's bytes: the records up to the first that fails its checks, and
- * whether what follows is a torn tail (nothing good after it) or damage (a good record
- * after it).
+ * Decodes a journal: the records up to the first that fails its checks, and whether what
+ * follows is a torn tail (nothing good after it) or damage (a good record after it).
  */
 export function decodeJournal(bytes: Uint8Array): DecodedJournal {
   const entries: JournalEntry[] = [];

@@ -52,9 +52,8 @@ export interface OpenedStorage {
 }
 
 /**
- * What {@linkcode openStorage} opens: `bets.csv` at `path` (`<path>.journal` and
- * `<path>.lock` beside it) for a draw of `agencies`, fsyncing a new header unless `sync`
- * is off (`SERVER_FSYNC=off`).
+ * What {@linkcode openStorage} opens: `bets.csv` at `path` (its journal and lock beside
+ * it) for a draw of `agencies`, fsyncing a new header unless `sync` is off.
  */
 export interface OpenStorageOptions {
   readonly path: string;
@@ -332,8 +331,8 @@ async function create(
 
 /**
  * Opens `bets.csv` and its journal for appending, lets `prepare` cut or write them, then
- * writes this process's pid into the lock file (only a server that keeps the storage says
- * who it is); closes both files if anything fails.
+ * writes the pid into the lock file (only a server that keeps the storage says who it
+ * is); closes both if anything fails.
  */
 async function openFiles(
   lock: Deno.FsFile,
@@ -372,13 +371,12 @@ async function syncFolderOf(path: string): Promise<void> {
 
 /**
  * Opens the storage at `options.path`, creating a new draw when there is none: takes its
- * lock, checks what it is and that the journal accounts for `bets.csv`, cuts a torn tail,
- * and writes this process's pid into the lock file.
+ * lock, checks what it is and that the journal accounts for `bets.csv`, and cuts a torn
+ * tail.
  *
- * @throws {StorageError} When another server holds the storage, it was made for another
- * agency count or by an older version, `bets.csv` holds rows no journal accounts for, a
- * file is damaged anywhere but its tail, or the path cannot be used. Nothing is written
- * then.
+ * @throws {StorageError} Writing nothing, when another server holds the storage, it was
+ * made for another agency count or by an older version, `bets.csv` holds rows no journal
+ * accounts for, a file is damaged anywhere but its tail, or the path cannot be used.
  */
 export async function openStorage(options: OpenStorageOptions): Promise<OpenedStorage> {
   let lock: Deno.FsFile | undefined;

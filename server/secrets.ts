@@ -47,9 +47,8 @@ export async function loadSecrets(path: string, agencies: number): Promise<Map<n
 const encoder = new TextEncoder();
 
 /**
- * Whether a secret sent in HELLO is the configured one (`undefined`, no secret for the
- * agency, never matches), in a time that does not depend on where the two differ (so
- * reply times reveal nothing of a near guess).
+ * Whether a secret sent in HELLO is the configured one (`undefined` never matches), in a
+ * time that does not depend on where they differ, so replies reveal nothing of a guess.
  */
 export function secretMatches(expected: string | undefined, given: string): boolean {
   const want = encoder.encode(expected ?? "");

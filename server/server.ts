@@ -137,13 +137,11 @@ async function openStore(
 }
 
 /**
- * Opens the storage (recovering from a crash), runs the draw at once if every agency
- * was already done, and starts accepting connections; `secrets` empty means agencies are
- * not authenticated.
+ * Opens the storage (recovering from a crash), runs the draw at once if every agency was
+ * done, and starts accepting connections; without `secrets`, agencies are not checked.
  *
  * @throws {StorageError} When the storage is refused (see `BetStore.open`).
- * @throws {Deno.errors.AddrInUse} And the other errors of `Deno.listen`, the storage
- * then closed again.
+ * @throws {Deno.errors.AddrInUse} Or another error of `Deno.listen`, the storage closed.
  */
 export async function startServer(
   config: ServerOptions,
@@ -334,11 +332,10 @@ interface Accepted {
 const MIN_SLOT_HINT_MS = 250;
 
 /**
- * When the idle timeout can next free a slot: the oldest connection that may have been
- * silent since it was accepted times out `idleMs` after its accept. Connections accepted
- * longer ago than that are alive by their own activity and free nothing predictable, so
- * they are skipped (they come first: the map keeps accept order). With none left, a whole
- * idle timeout (by then every connection silent now is gone); 0 when there is no timeout.
+ * When the idle timeout can next free a slot: `idleMs` after the accept of the oldest
+ * connection that may have been silent since. Older ones live by their own activity and
+ * are skipped (the map keeps accept order). With none left, a whole idle timeout; 0 when
+ * there is none.
  */
 function slotHintMs(open: Iterable<Accepted>, idleMs: number): number {
   if (idleMs <= 0) return 0;

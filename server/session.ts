@@ -267,10 +267,9 @@ class AgencySession implements BatchWatcher {
   }
 
   /**
-   * Runs `store` (which validates synchronously, then queues the write) and queues the
-   * ack behind earlier ones. A refused batch becomes a failed ack, not a closed session.
-   *
-   * @returns For a retry, the comparison with the stored batch (it never rejects).
+   * Runs `store` (which validates synchronously, then queues the write) and queues the ack
+   * behind earlier ones: a refused batch is a failed ack, not a closed session. Returns,
+   * for a retry, its comparison with the stored batch (which never rejects).
    */
   #submit(seq: number, count: number, store: () => StoreReceipt, single?: BetFields) {
     const ack: PendingAck = { seq, count, single, outcome: QUEUED };
@@ -356,9 +355,8 @@ class AgencySession implements BatchWatcher {
   }
 
   /**
-   * Refuses a batch. A refusal is logged in full; the pipelined batches refused behind it
-   * for its sake (the gap it leaves, or the same failure of the session or the storage)
-   * go into one summary line. A bad bet is the batch's own: always logged in full.
+   * Refuses a batch, logged in full; the pipelined batches refused behind it for its sake
+   * (its gap, or the same failure) go into one summary line. A bad bet is always in full.
    */
   #refuse(seq: number, count: number, error: ProtocolError): void {
     this.#ctx.troubled.add(this.#agency);

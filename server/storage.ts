@@ -56,9 +56,8 @@ export interface StorageFailure {
   readonly path: string;
   readonly error: unknown;
   /**
-   * Whether the store goes on by itself: a failed write (a full disk, say) is undone and
-   * the next batch is tried again; after a failed fsync, or a write it could not undo,
-   * it refuses every batch until the server restarts.
+   * Whether the store goes on by itself (a failed write is undone and the next batch
+   * tried), or refuses every batch until a restart (a failed fsync, or undo).
    */
   readonly recovers: boolean;
 }
@@ -87,9 +86,8 @@ export interface BatchWatcher {
 
 /**
  * How the store took a batch: `queued` (its agency's watchers hear when it is durable),
- * or `retry` for a sequence already taken, whose `same` resolves once the first one is
- * durable and holds the same rows, and rejects with `CONFLICT` when it does not (or
- * `STORAGE_FAILED` when the first one was not stored).
+ * or `retry` for a sequence already taken, whose `same` resolves once the first is durable
+ * and holds the same rows, and rejects with `CONFLICT` (or `STORAGE_FAILED`) otherwise.
  */
 export type StoreReceipt =
   | { readonly kind: "queued" }
@@ -236,9 +234,8 @@ export class BetStore {
   #failure: unknown;
   #closed = false;
   /**
-   * Where winners may be: `[start, end)` byte ranges of the stored batches that hold a bet
-   * on {@linkcode WINNING_NUMBER}, flat and ascending, adjacent ones joined. The journal
-   * records each batch's winners, so the ranges survive a restart.
+   * `[start, end)` ranges, flat, ascending and joined, of the batches holding a winner:
+   * rebuilt from the journal, which records each batch's winners.
    */
   readonly #winnerRanges: number[] = [];
 
@@ -390,9 +387,8 @@ export class BetStore {
   }
 
   /**
-   * Queues the rows of an agency's batch `seq` (from `batch_rows.ts`) for storage, whole
-   * or not at all. An agency's batches come in sequence order; a sequence already taken
-   * is a retry, which must hold the same rows as the first.
+   * Queues the rows of an agency's batch `seq` (from `batch_rows.ts`), whole or not at all.
+   * Batches come in sequence order; a sequence taken is a retry, of the same rows or none.
    *
    * @throws {ProtocolError} `OUT_OF_ORDER` for a sequence gap, `UNEXPECTED_MESSAGE`
    * after the agency's DONE, `INVALID_AGENCY` for an agency outside the draw,
@@ -453,10 +449,9 @@ export class BetStore {
   }
 
   /**
-   * Closes the draw without an agency, durably: its bets stay in `bets.csv` but leave the
-   * totals, and it is refused from now on. The operator's call (`SERVER_EXCLUDED_AGENCIES`).
+   * Closes the draw without an agency, durably (`SERVER_EXCLUDED_AGENCIES`): its bets stay
+   * in `bets.csv` but leave the totals, and it is refused. `false` if it already was.
    *
-   * @returns Whether it was excluded now (`false`: it already was).
    * @throws {StorageError} When the agency is already done (its bets count).
    */
   async exclude(agency: number): Promise<boolean> {
@@ -584,11 +579,10 @@ export class BetStore {
   }
 
   /**
-   * A commit failed: every queued item is refused and its agency set back to what is
-   * durable. A failed write is undone (both files cut back to their durable size) and
-   * the next batch is tried again; a failed fsync, or an undo that fails, is permanent
-   * (the kernel may have dropped the unwritten pages: only a restart, which checks the
-   * files, knows what is on disk).
+   * A commit failed: every queued item is refused, its agency set back to what is durable.
+   * A failed write is undone (both files cut to their durable size); a failed fsync, or
+   * undo, is for good (the kernel may have dropped the unwritten pages: only a restart,
+   * which checks the files, knows what is on disk).
    */
   async #fail(group: readonly Pending[], failure: CommitFailure): Promise<void> {
     this.#undoing = true;
@@ -641,12 +635,10 @@ export class BetStore {
   }
 
   /**
-   * Streams stored bets back (the course's `load_bets`), in storage order, reading the
-   * file in 1 MiB chunks: memory stays flat whatever its size. With `number`, only rows
-   * playing it are returned, found by a byte search for `,<number>\r\n` (a row's last
-   * field; names cannot hold a line break) on the bytes as read, so a draw over millions
-   * of rows decodes and builds objects only for the winners. For the winning number the
-   * search covers only the batches the journal says hold a winner.
+   * Streams stored bets back in order (the course's `load_bets`), reading 1 MiB at a time.
+   * With `number`, only rows playing it, found by a byte search for `,<number>\r\n` (names
+   * hold no line break) on the bytes as read: a draw decodes only the winners, searching
+   * (for the winning number) only the batches the journal says hold one.
    *
    * @throws {SyntaxError} If a row is not one this store wrote.
    */

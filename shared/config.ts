@@ -88,9 +88,8 @@ export interface ConfigSource {
   /** The config file; otherwise the env var named by the program, then its default path. */
   readonly path?: string;
   /**
-   * Receives each part of the file that is ignored (a typo'd key, a line that does not
-   * parse) before the values are resolved, so a program can log them once logging is set
-   * up, even when resolving then fails.
+   * Hears of each ignored part of the file (a typo'd key, a line that does not parse)
+   * before values are resolved, to log them once logging is set up, even if that fails.
    */
   readonly onWarning?: (warning: ConfigWarning) => void;
 }
@@ -166,9 +165,8 @@ export function unknownKeyWarnings(
 }
 
 /**
- * Warnings for the lines of an INI config file that the program ignores: lines that are
- * not `KEY = value`, unknown keys, and sections other than `[DEFAULT]`, each with its
- * line number and the closest known key. Comments (`;`, `#`) and blank lines are fine.
+ * Warnings for the lines of an INI file that are ignored: not `KEY = value` (comments and
+ * blank lines aside), unknown keys, sections other than `[DEFAULT]`; each with the closest key.
  */
 export function iniWarnings(settings: Settings, file: string, text: string): ConfigWarning[] {
   const known = fileKeys(settings);
@@ -208,8 +206,8 @@ export function logConfigWarnings(log: ActionLogger, warnings: readonly ConfigWa
 }
 
 /**
- * Reads a config file's text; a missing file at the default path reads as empty (every
- * value then comes from env or defaults), at a path the user named it is an error.
+ * Reads a config file's text; a missing file reads as empty at the default path, and is
+ * an error at one the user named.
  *
  * @throws {ConfigError} If the file cannot be read.
  */
@@ -240,10 +238,9 @@ export interface ConfigFile {
 
 /**
  * Loads a program's settings: finds its file (`source.path`, else env `file.envVar`, else
- * `file.defaultPath`), hands what of it is ignored to `source.onWarning`, and resolves env
- * over file over defaults.
+ * `file.defaultPath`), tells `source.onWarning` what of it is ignored, and resolves env
+ * over file over defaults; the file's path and values come along, for checks across them.
  *
- * @returns The values, and the file's path and values (for checks across settings).
  * @throws {ConfigError} Listing every bad or missing value, or why the file cannot be read.
  */
 export function loadSettings<S extends Settings>(

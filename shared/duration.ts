@@ -29,8 +29,7 @@ const WHOLE =
 const PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g;
 
 /**
- * Parses a Go duration string, e.g. `100ms` or `1m30s`, keeping its text. `0` alone is
- * accepted, as in Go; negative durations are not.
+ * Parses a Go duration such as `100ms` or `1m30s` (or `0`; nothing negative), keeping its text.
  *
  * @throws {SyntaxError} If the text is not a Go duration.
  *

@@ -86,10 +86,9 @@ export interface ProtocolErrorOptions extends ErrorOptions {
 }
 
 /**
- * The server's storage cannot be used as it is: locked by another server, made for
- * another draw, holding rows no journal accounts for, corrupt, or not writable. Its
- * message is one line (what was found, what was expected, how to proceed) without a `:`,
- * so it reads right as a log value.
+ * The server's storage cannot be used as it is (locked, another draw's, unaccounted rows,
+ * damaged, not writable). Its message is one line without a `:`, a log value: what was
+ * found, what was expected, how to proceed.
  */
 export class StorageError extends Error {
   /** `path` is the storage's `bets.csv`. */

@@ -147,9 +147,8 @@ let lowest: number = LOG_LEVELS.length;
 let writer: (line: string) => void = toStdout;
 
 /**
- * Configures logging for the whole process: lines at or above `level` go to `write` (by
- * default stdout, the lines of one event-loop turn in one write). Until it is called
- * nothing is printed; calling it again replaces the setup.
+ * Configures logging for the whole process (nothing is printed before): lines at or above
+ * `level` go to `write`, by default stdout, the lines of one event-loop turn in one write.
  */
 export function setupLogging(level: LogLevelName, write: (line: string) => void = toStdout): void {
   lowest = LOG_LEVELS.indexOf(level);

@@ -33,12 +33,10 @@ export function isConnectionLost(error: unknown): boolean {
 }
 
 /**
- * Reads once into `buf`, waiting at most `ms` (`Infinity`, or 0 without `deadline`, waits
- * forever): the one way a read times out. On time the stream is closed (what cuts a
- * pending read short). A connection, which reads by the thousand, passes its own reused
- * `deadline` whose expiry closes `stream`; otherwise one is made for this read.
+ * Reads once into `buf` (`null` at the end), waiting at most `ms` (`Infinity`, or 0 without
+ * `deadline`, is forever): the one way a read times out, by closing the stream. A
+ * connection passes its reused `deadline`, whose expiry closes it; else one is made.
  *
- * @returns The bytes read, or `null` at the end of the stream.
  * @throws {Deno.errors.TimedOut} When nothing came within `ms`.
  */
 export async function readWithin(
@@ -196,9 +194,8 @@ export class FramedConnection {
   }
 
   /**
-   * Queues a message (or an already-encoded frame); resolves once it is fully written.
-   * Frames go out in order and never interleave; frames queued while a write is in
-   * progress leave together in the next write (one syscall for a burst of acks).
+   * Queues a message (or an encoded frame); resolves once it is written. Frames leave in
+   * order, never interleaved; those queued during a write leave together in the next.
    *
    * @throws {ConnectionError} If the connection fails.
    */

@@ -21,11 +21,10 @@ export function globalTimer(ms: number, onTimeout: () => void): () => void {
 }
 
 /**
- * A {@linkcode Timer} on `AbortSignal.timeout`, which Deno runs on its own timers: the
- * global `setTimeout` loads Deno's Node compatibility layer (`node:timers`) on first use,
- * a large share of a short-lived agency's start-up. A cancelled timer runs nothing and no
+ * A {@linkcode Timer} on `AbortSignal.timeout`: the global `setTimeout` loads `node:timers`
+ * on first use, a large share of an agency's start-up. A cancelled one runs nothing and no
  * longer keeps the process alive, but stays queued until it would have fired: it suits
- * programs that start a few hundred timers, not a server.
+ * programs with a few hundred timers, not a server.
  */
 export function signalTimer(ms: number, onTimeout: () => void): () => void {
   const signal = AbortSignal.timeout(Math.max(0, Math.ceil(ms)));
@@ -35,11 +34,9 @@ export function signalTimer(ms: number, onTimeout: () => void): () => void {
 }
 
 /**
- * A deadline that is set and cleared around every wait (each socket read of a connection)
- * without starting and cancelling a timer each time: one timer is armed for the earliest
- * deadline, and when it fires before the current one it re-arms itself for the rest.
- * Setting and clearing cost a clock read; a timer starts only when none is armed early
- * enough. {@linkcode Deadline.dispose} cancels the armed timer, so a closed connection
+ * A deadline set and cleared around every wait (each socket read of a connection) at the
+ * cost of a clock read: one timer is armed for the earliest deadline and, firing before
+ * the current one, re-arms for the rest. `dispose` cancels it, so a closed connection
  * keeps no timer pending.
  */
 export class Deadline {

@@ -178,8 +178,7 @@ const writer = new FrameWriter();
 /**
  * Encodes a message as one frame.
  *
- * @throws {RangeError} If the frame would exceed {@linkcode MAX_FRAME_SIZE} bytes or a
- * value its field.
+ * @throws {RangeError} If the frame would exceed 8192 bytes or a value its field.
  *
  * @example Usage
  * ```ts
@@ -192,13 +191,11 @@ export function encodeMessage(msg: Message): Uint8Array {
 }
 
 /**
- * Writes a BATCH frame's first {@linkcode BATCH_HEADER_SIZE} bytes (frame header, agency,
- * sequence, count) at `offset` in `out`, in front of `linesLength` bytes of lines already
- * there: how an agency sends its CSV lines without copying them through the writer.
+ * Writes a BATCH frame's header, agency, sequence and count at `offset` in `out`, in front
+ * of `linesLength` bytes of lines already there (how an agency sends its lines without
+ * copying them); returns the offset just past the frame.
  *
- * @returns The offset just past the frame.
- * @throws {RangeError} If the frame would exceed {@linkcode MAX_FRAME_SIZE} bytes or a
- * value its field.
+ * @throws {RangeError} If the frame would exceed 8192 bytes or a value its field.
  */
 export function encodeBatchHeader(
   out: Uint8Array,
@@ -407,11 +404,8 @@ function decodeWith(type: number, r: BodyReader): Message {
 }
 
 /**
- * Decodes a frame's body into a typed message.
+ * Decodes a frame's body, exactly as long as its header said, into a typed message.
  *
- * @param type The frame's type byte.
- * @param body The body, exactly as long as the header said.
- * @returns The message.
  * @throws {ProtocolError} `MALFORMED` for a short, long or non-UTF-8 body,
  * `UNEXPECTED_MESSAGE` for an unknown type.
  */
