@@ -137,8 +137,8 @@ class AgencyRun {
    * unacknowledged; first again the last one it holds, a probe it acknowledges only if it
    * holds the same bets. Returns how many batches the file makes, or undefined if stopped.
    *
-   * @throws {ProtocolError} `CONFLICT` when the file makes fewer batches than the server
-   * holds, or more than it holds with the agency's DONE.
+   * @throws {ProtocolError} `CONFLICT` when the file makes fewer batches than the server has,
+   * or more than it has with the DONE.
    */
   async #sendBatches(
     conn: FramedConnection,

@@ -262,8 +262,7 @@ class Packer {
  * chunks of up to `framesPerChunk`: at most `maxAmount` bets and 8 KiB a frame, each bet
  * the file's line as it is, blank lines skipped. Memory stays flat whatever the file's size.
  *
- * @throws {BetsFileError} For a file that cannot be read, or a line too long for a frame,
- * naming the file (and the line).
+ * @throws {BetsFileError} Naming the file (and line), unreadable or too long for a frame.
  */
 export async function* csvBatchChunks(
   path: string,

@@ -30,8 +30,7 @@ async function readLine(conn: Deno.Conn): Promise<string> {
 /**
  * Runs the echo loop until done or `signal` stops it; returns how many messages were echoed.
  *
- * @throws {ConnectionError} When the server cannot be reached or a message exchange fails,
- * naming the server.
+ * @throws {ConnectionError} Naming the server, when it cannot be reached or an exchange fails.
  */
 export async function runEcho(
   config: EchoConfig,

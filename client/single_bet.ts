@@ -40,8 +40,7 @@ export function betFromEnv(env: Readonly<Record<string, string | undefined>>): B
  * Sends one bet and waits for the server to confirm it is stored.
  *
  * @throws {ProtocolError} When the server refuses the bet.
- * @throws {ConnectionError} When the server cannot be reached or the connection fails,
- * naming the server.
+ * @throws {ConnectionError} Naming the server, when it cannot be reached or the exchange fails.
  */
 export async function sendSingleBet(
   config: ConnectConfig & Pick<ClientConfig, "secret" | "timeout">,

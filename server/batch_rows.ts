@@ -4,11 +4,10 @@
  * strings per bet. A valid unquoted line is already its row but for the agency in front,
  * the number's leading zeros and the CRLF ending.
  *
- * The fast path only ever says "all valid"; at the first doubt (a quote, a byte outside
- * printable ASCII that fails the full name check, a bad field, a short body) it hands
- * the whole body to the reference path — `decodeMessage`, `betProblem`, `formatBetRows` —
- * which produces the exact error. Tests check both paths give the same rows and the same
- * errors.
+ * The fast path only ever says "all valid"; at the first doubt (a quote, a byte outside printable
+ * ASCII that fails the full name check, a bad field, a short body) it hands the whole body to the
+ * reference path — `decodeMessage`, `betProblem`, `formatBetRows` — which produces the exact error.
+ * Tests check both paths give the same rows and the same errors.
  *
  * @module
  */
@@ -36,8 +35,7 @@ const utf8 = new TextEncoder();
 /**
  * Reads a BATCH body's header: agency, sequence and bet count.
  *
- * @throws {ProtocolError} `MALFORMED` for a body shorter than the header, or no bets (an
- * empty batch would take a sequence for nothing).
+ * @throws {ProtocolError} `MALFORMED` for a body shorter than the header, or of no bets.
  */
 export function batchHeader(body: Uint8Array): BatchHeader {
   if (body.length < 8) {

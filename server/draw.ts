@@ -1,8 +1,7 @@
 /**
- * The draw: a latch on every counted agency being done, then one pass over the stored
- * bets that groups winners by agency. Nothing partial is ever handed out: before the
- * draw, a winners query learns only which agencies are still loading (a total query gets
- * a count flagged as partial).
+ * The draw: a latch on every counted agency being done, then one pass over the stored bets that
+ * groups winners by agency. Nothing partial is ever handed out: before the draw, a winners query
+ * learns only which agencies are still loading (a total query gets a count flagged as partial).
  *
  * @module
  */

@@ -1,9 +1,8 @@
 /**
- * The storage journal: a header that says which draw the storage holds, then one
- * fixed-size, checksummed record per stored batch, `done` or exclusion, each written
- * after the rows it accounts for are durable in `bets.csv`. On start-up the records say
- * how many bytes of `bets.csv` are committed, where each batch's rows are, and which
- * sequence each agency reached.
+ * The storage journal: a header that says which draw the storage holds, then one fixed-size,
+ * checksummed record per stored batch, `done` or exclusion, each written after the rows it accounts
+ * for are durable in `bets.csv`. On start-up the records say how many bytes of `bets.csv` are
+ * committed, where each batch's rows are, and which sequence each agency reached.
  *
  * Every record is 24 bytes, big-endian, and ends in an FNV-1a u32 of its first 20:
  *
@@ -30,9 +29,8 @@ export const RecordKind = { BATCH: 1, DONE: 2, HEADER: 3, EXCLUDE: 4 } as const;
 export type RecordKind = typeof RecordKind[keyof typeof RecordKind];
 
 /**
- * The journal's first record: which draw the storage holds (`drawId`, 16 random hex
- * digits), its {@linkcode JOURNAL_FORMAT}, the `SERVER_AGENCIES` it was created for, and
- * when, in Unix seconds.
+ * The journal's first record: which draw the storage holds (`drawId`, 16 random hex digits), its
+ * {@linkcode JOURNAL_FORMAT}, the `SERVER_AGENCIES` it was created for, and when, in Unix seconds.
  */
 export interface JournalHeader {
   readonly kind: typeof RecordKind.HEADER;

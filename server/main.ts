@@ -38,10 +38,7 @@ function logConfig(config: ServerConfig, secrets: number): void {
   });
 }
 
-/**
- * Logs why the server cannot start, in one line, when it is the storage or the listening
- * address; `false` for anything else.
- */
+/** Logs in one line why the server cannot start: the storage, the address; else `false`. */
 function logStartFailure(config: ServerConfig, error: unknown): boolean {
   if (error instanceof StorageError) {
     log.error(LogAction.OPEN_STORAGE, "fail", { path: error.path, error: error.message });

@@ -1,9 +1,8 @@
 /**
- * Opening a storage: taking its lock, finding out what it is, and trusting nothing read
- * back. A new storage is a new draw. A torn tail (failing or incomplete records at the
- * journal's end, rows past its last good record) is cut and reported; anything else that
- * does not add up is refused with a {@linkcode StorageError} that says how to proceed,
- * and nothing is cut.
+ * Opening a storage: taking its lock, finding out what it is, and trusting nothing read back. A new
+ * storage is a new draw. A torn tail (failing or incomplete records at the journal's end, rows past
+ * its last good record) is cut and reported; anything else that does not add up is refused with a
+ * {@linkcode StorageError} that says how to proceed, and nothing is cut.
  *
  * @module
  */
@@ -33,7 +32,7 @@ export interface StorageOpening {
   readonly cutJournalBytes: number;
 }
 
-/** A storage's files: `bets.csv` and its journal, for appending, and the lock, held until closed. */
+/** A storage's files: `bets.csv` and its journal, for appending, and its lock, held till closed. */
 export interface StorageFiles {
   readonly lock: Deno.FsFile;
   readonly data: Deno.FsFile;
@@ -354,10 +353,7 @@ async function openFiles(
   }
 }
 
-/**
- * Makes a new file's name in its folder durable (best effort: a folder that cannot be
- * opened or synced is left as it is).
- */
+/** Makes a new file's name durable in its folder, if the file system lets it. */
 async function syncFolderOf(path: string): Promise<void> {
   const slash = path.lastIndexOf("/");
   const folder = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
@@ -370,9 +366,8 @@ async function syncFolderOf(path: string): Promise<void> {
 }
 
 /**
- * Opens the storage at `options.path`, creating a new draw when there is none: takes its
- * lock, checks what it is and that the journal accounts for `bets.csv`, and cuts a torn
- * tail.
+ * Opens the storage at `options.path`, creating a new draw when there is none: takes its lock,
+ * checks what it is and that the journal accounts for `bets.csv`, and cuts a torn tail.
  *
  * @throws {StorageError} Writing nothing, when another server holds the storage, it was
  * made for another agency count or by an older version, `bets.csv` holds rows no journal

@@ -1,7 +1,6 @@
 /**
- * Per-agency secrets: a file of `<agency id> = <secret>` lines (`#` or `;` starts a
- * comment line). With no file
- * configured, agencies are not authenticated (the course's behaviour).
+ * Per-agency secrets: a file of `<agency id> = <secret>` lines (`#` or `;` starts a comment line).
+ * With no file configured, agencies are not authenticated (the course's behaviour).
  *
  * @module
  */

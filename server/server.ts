@@ -1,7 +1,6 @@
 /**
- * The lottery server: accepts connections concurrently, tells the binary protocol from
- * Part 1's echo by the first byte, and shuts down gracefully, logging every resource it
- * closes.
+ * The lottery server: accepts connections concurrently, tells the binary protocol from Part 1's
+ * echo by the first byte, and shuts down gracefully, logging every resource it closes.
  *
  * @module
  */
@@ -332,10 +331,9 @@ interface Accepted {
 const MIN_SLOT_HINT_MS = 250;
 
 /**
- * When the idle timeout can next free a slot: `idleMs` after the accept of the oldest
- * connection that may have been silent since. Older ones live by their own activity and
- * are skipped (the map keeps accept order). With none left, a whole idle timeout; 0 when
- * there is none.
+ * When the idle timeout can next free a slot: `idleMs` after the accept of the oldest connection
+ * that may have been silent since. Older ones live by their own activity and are skipped (the map
+ * keeps accept order). With none left, a whole idle timeout; 0 when there is none.
  */
 function slotHintMs(open: Iterable<Accepted>, idleMs: number): number {
   if (idleMs <= 0) return 0;

@@ -1,9 +1,8 @@
 /**
- * One agency's connection: the binary protocol's server side. Batches are pipelined:
- * the session keeps reading while earlier batches are being stored, and acks leave in
- * order as the store says each batch is durable. A batch under a sequence already taken
- * (a retry) is acknowledged only once the store has found it the same as the first; the
- * session reads nothing more until then.
+ * One agency's connection: the binary protocol's server side. Batches are pipelined: the session
+ * keeps reading while earlier batches are being stored, and acks leave in order as the store says
+ * each batch is durable. A batch under a sequence already taken (a retry) is acknowledged only once
+ * the store has found it the same as the first; the session reads nothing more until then.
  *
  * @module
  */
@@ -73,10 +72,7 @@ interface PendingAck {
   outcome: unknown;
 }
 
-/**
- * The refusals after one logged in full (batch `after`, for `code`): the pipelined
- * batches `first` to `last` behind it, for one summary line.
- */
+/** The refusals behind the one logged in full (`after`, `code`), for one summary line. */
 interface RefusedRun {
   readonly after: number;
   readonly code: number;
@@ -101,10 +97,7 @@ class AgencySession implements BatchWatcher {
   /** A retry found different from the stored batch: nothing more of this session is stored. */
   #conflict: ProtocolError | undefined;
   #refused: RefusedRun | undefined;
-  /**
-   * The one task waiting on the acks: the read loop, or after it the session's end, never
-   * both at once.
-   */
+  /** The one task waiting on the acks: the read loop, or after it the session's end. */
   #waiter: (PromiseWithResolvers<void> & { readonly ready: () => boolean }) | undefined;
   /** An unexpected error while acking: it ends the session. */
   #fatal: unknown;

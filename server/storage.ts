@@ -96,10 +96,7 @@ export type StoreReceipt =
 const QUEUED: StoreReceipt = { kind: "queued" };
 const NO_ROWS = new Uint8Array(0);
 
-/**
- * The promise of one commit, shared by every item in it: thousands of batches a second
- * then cost one promise per group instead of a few each.
- */
+/** One commit's promise, shared by its items: one promise per group, not a few per batch. */
 type Ticket = PromiseWithResolvers<void>;
 
 /** A queued record, with the bytes of rows it added to the fill buffer. */

@@ -223,9 +223,8 @@ export function readConfigText(path: string, explicit: boolean): string {
 }
 
 /**
- * How a program finds its config file (the env var naming another one, e.g.
- * `SERVER_CONFIG`, else its default path) and reads its values by (dotted) key and what
- * of it no setting reads.
+ * How a program finds its config file (the env var naming another one, e.g. `SERVER_CONFIG`, else
+ * its default path) and reads its values by (dotted) key and what of it no setting reads.
  */
 export interface ConfigFile {
   readonly envVar: string;

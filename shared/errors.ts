@@ -1,8 +1,7 @@
 /**
- * The domain errors of the lottery system, each with a stable code that travels in
- * protocol error frames and in log lines. Built-in errors (`TypeError`, `RangeError`,
- * `SyntaxError`) are used where they carry the meaning; these classes are for the
- * conditions callers branch on.
+ * The domain errors of the lottery system, each with a stable code that travels in protocol error
+ * frames and in log lines. Built-in errors (`TypeError`, `RangeError`, `SyntaxError`) are used
+ * where they carry the meaning; these classes are for the conditions callers branch on.
  *
  * @module
  */
@@ -29,10 +28,7 @@ export const ErrorCode = {
   SHUTTING_DOWN: 9,
   /** A configured limit (connections, frame size, idle time) was exceeded. */
   LIMIT_EXCEEDED: 10,
-  /**
-   * A batch (or single bet) under a sequence already stored holds other bets: this
-   * agency's bets were loaded from other data.
-   */
+  /** Other bets under a sequence already stored: the agency's came from other data. */
   CONFLICT: 11,
 } as const;
 

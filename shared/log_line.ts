@@ -1,9 +1,8 @@
 /**
- * Reads the course's log lines back (the inverse of `log.ts`) with the course's own rule:
- * split a line on `|`, then each part on its last `:`, key left and value right, both
- * stripped. Tools and every test suite read the programs' output with it, so they parse
- * exactly what the course's graders parse (and the suites check every line parses into
- * the fields that were logged).
+ * Reads the course's log lines back (the inverse of `log.ts`) with the course's own rule: split a
+ * line on `|`, then each part on its last `:`, key left and value right, both stripped. Tools and
+ * every test suite read the programs' output with it, so they parse exactly what the course's
+ * graders parse (and the suites check every line parses into the fields that were logged).
  *
  * @module
  */

@@ -19,10 +19,7 @@ export function onStopSignal(stop: (signal: Deno.Signal) => void): Disposable {
   };
 }
 
-/**
- * Exits with the code `main` returns; an error it did not expect is one line
- * `<program>: <message>` on stderr and exit code 1.
- */
+/** Exits with `main`'s code, or with 1 after a line `<program>: <message>` for an error. */
 export async function runProgram(program: string, main: () => Promise<number>): Promise<never> {
   try {
     Deno.exit(await main());

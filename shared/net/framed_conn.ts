@@ -90,10 +90,7 @@ export interface FramedConnectionOptions {
   readonly timer?: Timer;
 }
 
-/**
- * A connection speaking the lottery protocol: `read()` returns whole decoded messages,
- * `send()` queues complete writes one after another.
- */
+/** A connection speaking the lottery protocol: whole messages in, queued complete writes out. */
 export class FramedConnection {
   readonly #stream: ByteStream;
   readonly #decoder: FrameDecoder;

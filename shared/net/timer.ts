@@ -34,10 +34,9 @@ export function signalTimer(ms: number, onTimeout: () => void): () => void {
 }
 
 /**
- * A deadline set and cleared around every wait (each socket read of a connection) at the
- * cost of a clock read: one timer is armed for the earliest deadline and, firing before
- * the current one, re-arms for the rest. `dispose` cancels it, so a closed connection
- * keeps no timer pending.
+ * A deadline set and cleared around every wait (each socket read of a connection) at the cost of a
+ * clock read: one timer is armed for the earliest deadline and, firing before the current one,
+ * re-arms for the rest. `dispose` cancels it, so a closed connection keeps no timer pending.
  */
 export class Deadline {
   readonly #timer: Timer;

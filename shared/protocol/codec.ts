@@ -100,8 +100,7 @@ class FrameWriter {
   /**
    * Appends a bet as one CSV line ending in `\n` (minimal quoting), as a BATCH carries it.
    *
-   * @throws {RangeError} If a field holds a `\n`, which would split the record (a `\r` is
-   * quoted), or the line does not fit in the frame.
+   * @throws {RangeError} If a field holds a `\n` (it would split the line) or it does not fit.
    */
   betLine(bet: BetFields): this {
     const fields = [bet.firstName, bet.lastName, bet.document, bet.birthdate, String(bet.number)];

@@ -81,8 +81,8 @@ export class FrameDecoder {
   /**
    * Returns the next whole frame, or `undefined` when more bytes are needed.
    *
-   * @throws {ProtocolError} `MALFORMED` for a bad magic byte, `LIMIT_EXCEEDED` for a
-   * declared length over the maximum (checked as soon as the header is in).
+   * @throws {ProtocolError} `MALFORMED` for a bad magic byte, `LIMIT_EXCEEDED` for a length
+   * over the maximum (known as soon as the header is in).
    */
   next(): RawFrame | undefined {
     const available = this.#end - this.#start;

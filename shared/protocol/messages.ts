@@ -112,10 +112,7 @@ export interface WinnersQuery {
   readonly agency: number;
 }
 
-/**
- * Server → agency: winners' DNIs. A long list spans several frames; `last` marks the
- * final one and `total` is the whole list's length.
- */
+/** Server → agency: winners' DNIs, `total` in all, in frames until the `last` one. */
 export interface Winners {
   readonly type: typeof MessageType.WINNERS;
   readonly total: number;
@@ -124,9 +121,8 @@ export interface Winners {
 }
 
 /**
- * Server → agency: the draw has not happened; `pending` agencies are still loading, the
- * first {@linkcode MAX_LISTED_AGENCIES} of them listed, ascending. Ask again after
- * `retryAfterMs`.
+ * Server → agency: the draw has not happened; `pending` agencies are still loading, the first
+ * {@linkcode MAX_LISTED_AGENCIES} of them listed, ascending. Ask again after `retryAfterMs`.
  */
 export interface NotReady {
   readonly type: typeof MessageType.NOT_READY;
