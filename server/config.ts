@@ -85,28 +85,26 @@ export function loadServerConfig(source: ConfigSource): ServerConfig {
     }),
   });
   const problems: string[] = [];
-  const origin = (name: string) =>
-    source.env[name] !== undefined && source.env[name] !== ""
-      ? `env ${name}`
-      : `${path} key ${name}`;
+  // Where a setting's value came from; an empty env var counts only when `empty` says so.
+  const origin = (name: string, empty = false) => {
+    const env = source.env[name];
+    return env !== undefined && (empty || env !== "") ? `env ${name}` : `${path} key ${name}`;
+  };
   // Resolution reads an empty value as unset; for the storage that would quietly mean
   // ./bets.csv, maybe another draw than the one meant.
   const storage = source.env["SERVER_STORAGE_PATH"] ?? values.get("SERVER_STORAGE_PATH");
   if (storage !== undefined && String(storage).trim() === "") {
-    const where = source.env["SERVER_STORAGE_PATH"] !== undefined
-      ? "env SERVER_STORAGE_PATH"
-      : `${path} key SERVER_STORAGE_PATH`;
     problems.push(
-      `Invalid config value "" from ${where}: expected the path of the bets file ` +
-        "(leave the setting out for ./bets.csv)",
+      `Invalid config value "" from ${origin("SERVER_STORAGE_PATH", true)}: expected the ` +
+        "path of the bets file (leave the setting out for ./bets.csv)",
     );
   }
   const excluded = config.excludedAgencies;
   if (excluded.some((id) => id > config.agencies) || excluded.length === config.agencies) {
+    const where = origin("SERVER_EXCLUDED_AGENCIES");
     problems.push(
-      `Invalid config value "${excluded.join(" ")}" from ${
-        origin("SERVER_EXCLUDED_AGENCIES")
-      }: expected agency ids from 1 to ${config.agencies} (SERVER_AGENCIES), not all of them`,
+      `Invalid config value "${excluded.join(" ")}" from ${where}: expected agency ids from 1 ` +
+        `to ${config.agencies} (SERVER_AGENCIES), not all of them`,
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);

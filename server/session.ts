@@ -27,7 +27,7 @@ import {
 import { batchHeader, batchRows } from "./batch_rows.ts";
 import type { Lottery } from "./draw.ts";
 import { secretMatches } from "./secrets.ts";
-import type { BatchWatcher, BetStore, StoreReceipt } from "./storage.ts";
+import { type BatchWatcher, type BetStore, leftOut, type StoreReceipt } from "./storage.ts";
 
 /** What every session shares. */
 export interface SessionContext {
@@ -176,36 +176,26 @@ class AgencySession implements BatchWatcher {
         "Cannot serve agency: the first message must be HELLO",
       );
     }
-    if (message.agency < 1 || message.agency > this.#ctx.agencies) {
+    const { agency } = message;
+    if (agency < 1 || agency > this.#ctx.agencies) {
       throw new ProtocolError(
         ErrorCode.INVALID_AGENCY,
-        `Cannot serve agency ${message.agency}: expected an id from 1 to ${this.#ctx.agencies}`,
+        `Cannot serve agency ${agency}: expected an id from 1 to ${this.#ctx.agencies}`,
       );
     }
-    const secret = this.#ctx.secrets.get(message.agency);
-    if (this.#ctx.secrets.size > 0 && !secretMatches(secret, message.secret)) {
+    const { secrets, store } = this.#ctx;
+    if (secrets.size > 0 && !secretMatches(secrets.get(agency), message.secret)) {
       throw new ProtocolError(
         ErrorCode.UNAUTHORIZED,
-        `Cannot serve agency ${message.agency}: wrong secret`,
+        `Cannot serve agency ${agency}: wrong secret`,
       );
     }
-    const progress = this.#ctx.store.progress(message.agency);
-    if (progress.excluded) {
-      throw new ProtocolError(
-        ErrorCode.INVALID_AGENCY,
-        `Agency ${message.agency} was left out of this draw by the operator ` +
-          "(SERVER_EXCLUDED_AGENCIES)",
-      );
-    }
-    this.#agency = message.agency;
-    this.#durable = progress.nextSeq;
-    this.#watch = this.#ctx.store.watch(message.agency, this);
-    this.#ctx.log.debug(LogAction.HELLO, "success", {
-      ip: this.#ip,
-      agency: message.agency,
-      next_seq: progress.nextSeq,
-    });
-    const { nextSeq, done } = progress;
+    const { nextSeq, done, excluded } = store.progress(agency);
+    if (excluded) throw leftOut(agency);
+    this.#agency = agency;
+    this.#durable = nextSeq;
+    this.#watch = store.watch(agency, this);
+    this.#ctx.log.debug(LogAction.HELLO, "success", { ip: this.#ip, agency, next_seq: nextSeq });
     await this.#conn.send({ type: MessageType.WELCOME, nextSeq, done });
   }
 

@@ -123,6 +123,20 @@ class AgencyState {
   readonly watchers = new Set<BatchWatcher>();
 }
 
+/** The refusal of an agency the operator closed the draw without. */
+export function leftOut(agency: number): ProtocolError {
+  return new ProtocolError(
+    ErrorCode.INVALID_AGENCY,
+    `Agency ${agency} was left out of this draw by the operator (SERVER_EXCLUDED_AGENCIES)`,
+  );
+}
+
+/** A `STORAGE_FAILED` refusal: `Cannot store bets <why>`. */
+function cannotStore(why: string, cause?: unknown): ProtocolError {
+  const options = cause === undefined ? undefined : { cause };
+  return new ProtocolError(ErrorCode.STORAGE_FAILED, `Cannot store bets ${why}`, options);
+}
+
 /** A commit's write or fsync failed. */
 class CommitFailure extends Error {
   constructor(readonly path: string, readonly during: "write" | "sync", cause: unknown) {
@@ -347,17 +361,10 @@ export class BetStore {
   #check(): void {
     if (this.#closed) throw new ProtocolError(ErrorCode.SHUTTING_DOWN, "Storage is closed");
     if (this.#failure !== undefined) {
-      throw new ProtocolError(
-        ErrorCode.STORAGE_FAILED,
-        "Cannot store bets because the storage failed; the server needs a restart",
-        { cause: this.#failure },
-      );
+      throw cannotStore("because the storage failed; the server needs a restart", this.#failure);
     }
     if (this.#undoing) {
-      throw new ProtocolError(
-        ErrorCode.STORAGE_FAILED,
-        "Cannot store bets now, a failed write is being undone; send them again later",
-      );
+      throw cannotStore("now, a failed write is being undone; send them again later");
     }
   }
 
@@ -369,12 +376,7 @@ export class BetStore {
         `Agency ${agency} is not part of this draw (agencies 1 to ${this.#options.agencies})`,
       );
     }
-    if (state.excluded) {
-      throw new ProtocolError(
-        ErrorCode.INVALID_AGENCY,
-        `Agency ${agency} was left out of this draw by the operator (SERVER_EXCLUDED_AGENCIES)`,
-      );
-    }
+    if (state.excluded) throw leftOut(agency);
     return state;
   }
 
@@ -608,13 +610,8 @@ export class BetStore {
       this.#failing = true;
       this.#options.onFailure?.({ path: failure.path, error: failure.cause, recovers });
     }
-    const refused = new ProtocolError(
-      ErrorCode.STORAGE_FAILED,
-      `Cannot store bets because writing ${failure.path} failed; ${
-        recovers ? "send them again later" : "the server needs a restart"
-      }`,
-      { cause: failure.cause },
-    );
+    const next = recovers ? "send them again later" : "the server needs a restart";
+    const refused = cannotStore(`because writing ${failure.path} failed; ${next}`, failure.cause);
     let rejected: Ticket | undefined;
     for (const item of items) {
       if (item.ticket === rejected) continue;

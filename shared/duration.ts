@@ -24,9 +24,8 @@ const UNIT_MS: Readonly<Record<string, number>> = {
   h: 3_600_000,
 };
 
-const WHOLE =
-  /^(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h)(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))*$/;
 const PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g;
+const WHOLE = new RegExp(`^(?:${PART.source})+$`);
 
 /**
  * Parses a Go duration such as `100ms` or `1m30s` (or `0`; nothing negative), keeping its text.

@@ -365,16 +365,14 @@ function decodeWith(type: number, r: BodyReader): Message {
       const total = r.int(4, "winners total");
       const last = r.int(1, "winners last") === 1;
       const count = r.int(2, "winners count");
-      const documents: string[] = [];
-      for (let i = 0; i < count; i++) documents.push(r.str(1, "winner document"));
+      const documents = Array.from({ length: count }, () => r.str(1, "winner document"));
       return { type, total, last, documents };
     }
     case MessageType.NOT_READY: {
       const pending = r.int(2, "not-ready pending");
       const retryAfterMs = r.int(4, "not-ready retry");
       const count = r.int(2, "not-ready count");
-      const pendingAgencies: number[] = [];
-      for (let i = 0; i < count; i++) pendingAgencies.push(r.int(2, "not-ready agency"));
+      const pendingAgencies = Array.from({ length: count }, () => r.int(2, "not-ready agency"));
       return { type, pending, retryAfterMs, pendingAgencies };
     }
     case MessageType.TOTAL_QUERY:
