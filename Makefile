@@ -11,13 +11,16 @@ N ?= 5
 OUT ?=
 # A course dataset.zip to import with `make dataset ZIP=path/to/dataset.zip`.
 ZIP ?=
+# The compose file up, down and logs use (default docker-compose-dev.yaml at the root).
+FILE ?=
+COMPOSE_FILE_FLAG = $(if $(FILE),--file "$(abspath $(FILE))")
 
 .DEFAULT_GOAL := help
 .PHONY: help demo test check build dataset bench up down logs validate-echo gen-compose \
 	docker-image docker-compose-up docker-compose-down docker-compose-logs
 
 help: ## List the targets
-	@echo "Usage: make <target> [N=5] [OUT=file] [ZIP=dataset.zip]"
+	@echo "Usage: make <target> [N=5] [OUT=file] [ZIP=dataset.zip] [FILE=compose file]"
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN { FS = ":.*## " } { printf "  %-21s %s\n", $$1, $$2 }'
 
@@ -39,14 +42,14 @@ dataset: ## Generate .data/agency-{1..N}.csv, or import ZIP=dataset.zip
 bench: ## Run the benchmarks
 	cd "$(ROOT)" && "$(DENO)" task bench
 
-up: ## Build the images and start the compose deployment
-	cd "$(ROOT)" && "$(DENO)" task up
+up: ## Build the images and start the compose deployment (a fresh draw after down)
+	cd "$(ROOT)" && "$(DENO)" task up $(COMPOSE_FILE_FLAG)
 
-down: ## Stop and remove the compose deployment
-	cd "$(ROOT)" && "$(DENO)" task down
+down: ## Stop and remove the compose deployment and its bets (kept only with --keep-bets)
+	cd "$(ROOT)" && "$(DENO)" task down $(COMPOSE_FILE_FLAG)
 
 logs: ## Follow the compose deployment's logs
-	cd "$(ROOT)" && "$(DENO)" task logs
+	cd "$(ROOT)" && "$(DENO)" task logs $(COMPOSE_FILE_FLAG)
 
 validate-echo: ## Check the echo server with nc from the compose network
 	cd "$(ROOT)" && "$(DENO)" task validate-echo

@@ -176,20 +176,17 @@ export async function buildBinaries(options: BuildOptions = {}): Promise<string>
   for (const target of TARGETS) {
     const output = join(root, "bin", target.name);
     say(`build: deno compile ${target.entry} -> bin/${target.name}`);
-    // deno compile will not overwrite a file it did not write, such as a launcher.
-    await Deno.remove(output).catch(() => {});
+    // Into a new file, then renamed: the program stays runnable throughout (another build
+    // or a demo may be using it), and deno compile overwrites no launcher it did not write.
+    const temp = `${output}.tmp-${crypto.randomUUID().slice(0, 8)}`;
     const result = await runDeno(
-      [
-        "compile",
-        "--output",
-        output,
-        "--config",
-        config,
-        ...target.flags,
-        join(root, target.entry),
-      ],
+      ["compile", "--output", temp, "--config", config, ...target.flags, join(root, target.entry)],
     );
-    if (result.code === 0) continue;
+    if (result.code === 0) {
+      await Deno.rename(temp, output);
+      continue;
+    }
+    await Deno.remove(temp).catch(() => {});
     reason = result.timedOut
       ? "deno compile timed out"
       : runtimeFetchFailure(result.stderr + result.stdout);

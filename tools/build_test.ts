@@ -162,24 +162,58 @@ Deno.test("buildBinaries() compiles each target with its least permissions", asy
       deno: "/usr/bin/deno-pinned",
       async run(argv) {
         calls.push(argv);
-        await Deno.writeTextFile(argv[argv.indexOf("--output") + 1]!, "binary");
+        await Deno.writeTextFile(argv[argv.indexOf("--output") + 1]!, `binary ${argv.at(-1)}`);
         return { code: 0, stdout: "", stderr: "", timedOut: false };
       },
     });
     assert.equal(described, "bin/server, bin/client: standalone binaries (deno compile)");
     const config = ["--config", join(root, "deno.json")];
-    assert.deepEqual(calls, [
+    const temp = (name: string) => new RegExp(`^${join(root, "bin", name)}\\.tmp-\\w{8}$`);
+    assert.match(calls[0]![3]!, temp("server"));
+    assert.match(calls[1]![3]!, temp("client"));
+    assert.deepEqual(calls.map((argv) => argv.toSpliced(3, 1)), [
       [
-        ...["/usr/bin/deno-pinned", "compile", "--output", join(root, "bin", "server"), ...config],
+        ...["/usr/bin/deno-pinned", "compile", "--output", ...config],
         ...["--allow-net", "--allow-read", "--allow-write", "--allow-env"],
         ...["--v8-flags=--max-semi-space-size=1,--optimize-for-size", join(root, "server/main.ts")],
       ],
       [
-        ...["/usr/bin/deno-pinned", "compile", "--output", join(root, "bin", "client"), ...config],
+        ...["/usr/bin/deno-pinned", "compile", "--output", ...config],
         ...["--allow-net", "--allow-read", "--allow-env", "--v8-flags=--single-threaded"],
         join(root, "client/main.ts"),
       ],
     ]);
+    for (const target of TARGETS) {
+      const built = await Deno.readTextFile(join(root, "bin", target.name));
+      assert.equal(built, `binary ${join(root, target.entry)}`, "renamed into place");
+    }
+  });
+});
+
+Deno.test("buildBinaries() leaves the programs runnable while it rebuilds them", async () => {
+  await withProject(async (root) => {
+    // A program built earlier, in use (say by a demo) while another build runs.
+    await Deno.mkdir(join(root, "bin"));
+    for (const target of TARGETS) {
+      await Deno.writeTextFile(join(root, "bin", target.name), "earlier build");
+    }
+    const seen: string[] = [];
+    const fake = fakeCompile({ stderr: FETCH_FAILURE });
+    await buildBinaries({
+      root,
+      run: async (argv, options) => {
+        for (const target of TARGETS) {
+          seen.push(await Deno.readTextFile(join(root, "bin", target.name)).catch(() => "gone"));
+        }
+        return await fake(argv, options);
+      },
+    });
+    assert.ok(!seen.includes("gone"), `a program was missing during the build: ${seen}`);
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(join(root, "bin")), (entry) => entry.name)).sort(),
+      ["client", "client.js", "server", "server.js"],
+      "no temporary file is left",
+    );
   });
 });
 

@@ -6,18 +6,20 @@
  * ```sh
  * deno task up     # gen-compose if the file is missing, build the images, start detached
  * deno task logs   # follow every container's log
- * deno task down   # stop (SIGTERM, 10 s grace), then remove containers and network
+ * deno task down   # stop (SIGTERM, 10 s grace), then remove containers, network and bets
  * ```
  *
- * Flags: `--file F` (default `docker-compose-dev.yaml`); `up`: `--clients N`, `--mode M`
- * and `--secrets` (regenerate with these), `--path auto|offline|online`, `--no-build`;
- * `down`: `--timeout S`, `--volumes` (also delete the stored bets); `logs`: `--no-follow`.
+ * Flags: `--file F` (default `docker-compose-dev.yaml`); `up`: `--clients N`, `--mode M`,
+ * `--secrets` and `--keep-bets` (regenerate with these), `--path auto|offline|online`,
+ * `--no-build`; `down`: `--timeout S`, `--volumes` (also delete bets kept with
+ * `--keep-bets`); `logs`: `--no-follow`.
  *
  * @module
  */
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import YAML from "yaml";
 import { CLIENT_MODES } from "../client/config.ts";
+import { type LogLine, parseLog } from "../shared/log_line.ts";
 import {
   choiceArg,
   exists,
@@ -26,15 +28,19 @@ import {
   parseCli,
   run,
   runMain,
+  runOrThrow,
   ToolError,
   UsageError,
 } from "./_cli.ts";
 import {
+  BETS_VOLUME,
+  CLIENT_DATA_DIR,
   type ClientMode,
   DEFAULT_OUTPUT,
   NETWORK_NAME,
   parseClientCount,
   PROJECT,
+  SERVER_STORAGE_PATH,
   writeDeployment,
 } from "./gen_compose.ts";
 import { assertDockerEngine, buildImages, type BuildImagesOptions } from "./images.ts";
@@ -75,35 +81,159 @@ export function composeArgv(
   return [...compose, "-p", PROJECT, "-f", options.file, ...options.command];
 }
 
+/** What a compose file deploys, read back from its document. */
+export interface Deployment {
+  /** Agencies: the services `client1` … `clientN`. */
+  readonly clients: number;
+  /** The clients' mode (`mixed` when they differ, `none` without clients). */
+  readonly mode: string;
+  /** Whether the bets are on {@linkcode BETS_VOLUME}, which outlives the server container. */
+  readonly keepBets: boolean;
+  /** Whether agencies prove who they are with secrets. */
+  readonly secrets: boolean;
+}
+
+type Service = { environment?: Record<string, unknown>; volumes?: unknown[]; "env_file"?: unknown };
+
+function servicesOf(doc: unknown): Record<string, Service> {
+  return (doc as { services?: Record<string, Service> } | null)?.services ?? {};
+}
+
 /**
- * Lists the host paths a compose document reads: bind mounts (short `src:dst[:mode]`
- * syntax with a path source, or long syntax with `type: bind`) and env files (a path or
- * a list; Compose v2 also takes `{ path }`), resolved against the file's folder.
+ * Reads back what a compose document deploys (as gen-compose writes it).
  *
  * @param doc The parsed compose document.
- * @param baseDir The folder of the compose file.
- * @returns The absolute host paths, each once.
+ * @returns Agencies, their mode, where the bets live, secrets.
  */
-export function hostSources(doc: unknown, baseDir: string): string[] {
-  const sources = new Set<string>();
-  const add = (path: unknown) => {
-    if (typeof path === "string") sources.add(isAbsolute(path) ? path : resolve(baseDir, path));
+export function readDeployment(doc: unknown): Deployment {
+  const services = servicesOf(doc);
+  const clients = Object.keys(services).filter((name) => /^client\d+$/.test(name));
+  const modes = new Set(clients.map((name) => services[name]?.environment?.["CLI_MODE"]));
+  const server = services["server"];
+  return {
+    clients: clients.length,
+    mode: modes.size === 0 ? "none" : modes.size > 1 ? "mixed" : String([...modes][0] ?? "agency"),
+    keepBets: (server?.volumes ?? []).includes(`${BETS_VOLUME}:${dirname(SERVER_STORAGE_PATH)}`),
+    secrets: server?.environment?.["SERVER_SECRETS_PATH"] !== undefined,
   };
-  type Service = { volumes?: unknown[]; "env_file"?: unknown };
-  const services = (doc as { services?: Record<string, Service> })?.services;
-  for (const service of Object.values(services ?? {})) {
+}
+
+/**
+ * Checks the host paths a compose document needs before Docker sees them: every bind
+ * mount's source and env file exists, a file is a file (Docker makes a folder in place of
+ * a missing file, which an earlier run may have left), and each agency has its CSV in
+ * the data folder it mounts.
+ *
+ * @param doc The parsed compose document.
+ * @param baseDir The folder of the compose file (relative paths start there).
+ * @returns One phrase per problem; empty when all is there.
+ */
+export async function mountProblems(doc: unknown, baseDir: string): Promise<string[]> {
+  const wanted = new Map<string, boolean>(); // path → must be a file
+  const add = (path: string, file: boolean) => wanted.set(resolve(baseDir, path), file);
+  for (const service of Object.values(servicesOf(doc))) {
+    const env = service?.environment ?? {};
     for (const volume of service?.volumes ?? []) {
-      const head = typeof volume === "string" ? volume.split(":")[0]! : "";
-      if (/^[.\/~]/.test(head)) add(head);
-      const long = volume as { type?: string; source?: unknown } | null;
-      if (long?.type === "bind") add(long.source);
+      const [source = "", target = ""] = typeof volume === "string" ? volume.split(":") : [];
+      if (!/^[.\/~]/.test(source)) continue; // a named volume, not a host path
+      // A target named like a file (config.ini, not .data) mounts a file.
+      add(source, /^[^.].*\.\w+$/.test(target.split("/").at(-1)!));
+      if (target === CLIENT_DATA_DIR && (env["CLI_MODE"] ?? "agency") === "agency") {
+        add(`${source}/agency-${env["CLI_ID"]}.csv`, true);
+      }
     }
     const envFiles = service?.env_file;
-    for (const entry of Array.isArray(envFiles) ? envFiles : [envFiles]) {
-      add(typeof entry === "string" ? entry : (entry as { path?: unknown } | null)?.path);
+    for (const path of Array.isArray(envFiles) ? envFiles : [envFiles]) {
+      if (typeof path === "string") add(path, true);
     }
   }
-  return [...sources];
+  const problems: string[] = [];
+  for (const [path, file] of wanted) {
+    const info = await Deno.stat(path).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    });
+    if (info === undefined) problems.push(`${path} is missing`);
+    else if (file && info.isDirectory) {
+      problems.push(
+        `${path} is a folder, not a file (Docker makes one where a mounted file is missing; ` +
+          "remove it with rmdir)",
+      );
+    }
+  }
+  return problems;
+}
+
+/**
+ * The one line `up` says about the storage the server opened, from its `open_storage`
+ * log line: a fresh draw, or the stored one it goes on with and how to start afresh.
+ *
+ * @param opened The fields of the server's `open_storage` line.
+ * @param options Whether bets are on {@linkcode BETS_VOLUME}; since when the server has
+ *   been running, when this `up` left it running (its line is then from its start).
+ * @returns The line.
+ */
+export function storageLine(
+  opened: ReadonlyMap<string, string>,
+  options: { readonly keepBets: boolean; readonly runningSince?: string },
+): string {
+  const bets = opened.get("apuestas") ?? "0";
+  const fresh = (opened.get("estado") ?? (bets === "0" ? "nuevo" : "existente")) === "nuevo";
+  const afresh = `for a fresh draw: deno task down${options.keepBets ? " --volumes" : ""}, then up`;
+  if (options.runningSince !== undefined) {
+    return `up: the server was already running (since ${options.runningSince}): its draw goes on; ${afresh}`;
+  }
+  if (fresh) {
+    return `up: a fresh draw (${
+      options.keepBets ? `bets kept in volume ${BETS_VOLUME}` : "bets live in the server container"
+    })`;
+  }
+  const done = opened.get("agencias_listas");
+  const draw = opened.get("sorteo");
+  const facts = [
+    `${bets} bets stored`,
+    ...(done === undefined ? [] : [`agencies done: ${done === "-" ? "none" : done}`]),
+    ...(draw === undefined ? [] : [draw === "realizado" ? "draw done" : "draw not done yet"]),
+  ];
+  return `up: the server reuses the stored draw: ${facts.join(", ")}; ${afresh}`;
+}
+
+/** The server container's state: whether it runs, and when it last started. */
+async function serverState(): Promise<{ running: boolean; startedAt: string } | undefined> {
+  const format = "{{.State.Running}} {{.State.StartedAt}}";
+  const result = await run(["docker", "inspect", "--format", format, "server"], {
+    timeoutMs: 20_000,
+  });
+  const [running, startedAt = ""] = result.stdout.trim().split(" ");
+  return result.code === 0 ? { running: running === "true", startedAt } : undefined;
+}
+
+/** The server container's log lines and stderr since it last started. */
+async function currentServerRun(): Promise<{ lines: LogLine[]; stderr: string }> {
+  const since = (await serverState())?.startedAt;
+  const argv = ["docker", "logs", ...(since ? ["--since", since] : []), "server"];
+  const { stdout, stderr } = await run(argv, { timeoutMs: 20_000 });
+  return { lines: parseLog(stdout), stderr };
+}
+
+/** Waits (bounded) for the server's `open_storage` line of its current run. */
+async function openedStorage(timeoutMs = 30_000): Promise<LogLine | undefined> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
+    const opened = (await currentServerRun()).lines.find((line) => line.action === "open_storage");
+    if (opened !== undefined || !(await serverState())?.running) return opened;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return undefined;
+}
+
+/** The server's own words when its current run failed, for an error line. */
+async function serverFailure(): Promise<string> {
+  const { lines, stderr } = await currentServerRun();
+  const failed = lines.findLast((line) => line.result === "fail");
+  const words = failed === undefined
+    ? lastLine(stderr)
+    : `${failed.action} ${failed.fields.get("error") ?? "failed"}`;
+  return words === "" ? "" : `; the server says: ${words}`;
 }
 
 /** Runs a Compose subcommand on `file`; quiet keeps its output for the error line. */
@@ -129,20 +259,17 @@ export interface UpOptions extends Omit<BuildImagesOptions, "rebuildBase"> {
    */
   readonly file?: string;
   /**
-   * Regenerate the file with this many agencies; without it an existing file is used
-   * as is and a missing one is generated with 5.
+   * Agencies. With it (or `mode`, `secrets`, `keepBets`) the file is regenerated, the
+   * options not given kept from it; without any, an existing file is used as it is. A
+   * new file has 5 agencies in mode agency.
    */
   readonly clients?: number;
-  /**
-   * The clients' mode when (re)generating.
-   * @default "agency"
-   */
+  /** The clients' mode (see `clients`). */
   readonly mode?: ClientMode;
-  /**
-   * Per-agency secrets when (re)generating (see `gen-compose --secrets`).
-   * @default false
-   */
+  /** Per-agency secrets (see `clients` and `gen-compose --secrets`). */
   readonly secrets?: boolean;
+  /** Bets kept across `down` (see `clients` and `gen-compose --keep-bets`). */
+  readonly keepBets?: boolean;
   /**
    * Build the images first (without it they must exist).
    * @default true
@@ -150,46 +277,89 @@ export interface UpOptions extends Omit<BuildImagesOptions, "rebuildBase"> {
   readonly build?: boolean;
 }
 
+/** Uses, writes or rewrites the compose file as asked, saying which; returns what it deploys. */
+async function composeFileFor(
+  file: string,
+  options: UpOptions,
+  say: (line: string) => void,
+): Promise<Deployment> {
+  const text = await Deno.readTextFile(file).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
+  const current = text === undefined
+    ? undefined
+    : readDeployment(YAML.parse(text, { version: "1.1" }));
+  const { clients, mode, secrets, keepBets } = options;
+  if (current && [clients, mode, secrets, keepBets].every((option) => option === undefined)) {
+    say(`up: using ${file} as it is (deno task up --clients N --mode M regenerates it)`);
+    return current;
+  }
+  if (text !== undefined && !text.startsWith("# Generated by")) {
+    throw new ToolError(`Cannot regenerate ${file}: gen-compose did not write it; pass --file`);
+  }
+  const asked = {
+    clients: clients ?? current?.clients ?? 5,
+    mode: mode ?? CLIENT_MODES.find((known) => known === current?.mode) ?? "agency",
+    secrets: secrets ?? current?.secrets ?? false,
+    keepBets: keepBets ?? current?.keepBets ?? false,
+  };
+  await writeDeployment(file, asked);
+  say(`up: ${current ? "regenerated" : "wrote"} ${file}`);
+  return { ...asked, mode: asked.clients === 0 ? "none" : asked.mode };
+}
+
 /**
- * `up`: generates the compose file if needed, builds the images, checks every file it
- * mounts exists, and starts the deployment detached (clients wait for a healthy server).
+ * `up`: says which compose file and options it starts (writing or regenerating the file
+ * when asked), checks every host path it mounts, builds the images, starts the deployment
+ * detached (clients wait for a healthy server), and says whether the server opened a
+ * fresh draw or goes on with a stored one.
  *
- * @param options File, agency count, mode, build path.
- * @throws {ToolError} When a step fails.
+ * @param options File, agency count, mode, storage, build path.
+ * @throws {ToolError} When a step fails, or the server refuses to start (its own line).
  */
 export async function up(options: UpOptions = {}): Promise<void> {
   const say = options.say ?? console.log;
   const file = options.file ?? DEFAULT_OUTPUT;
   const quiet = options.quiet ?? false;
   await assertDockerEngine();
-  if (options.clients !== undefined || !(await exists(file))) {
-    const clients = options.clients ?? 5;
-    const mode = options.mode ?? "agency";
-    const secrets = options.secrets ?? false;
-    await writeDeployment(file, { clients, mode, secrets });
-    say(
-      `up: wrote ${file} (server + ${clients} agencies, mode ${mode}` +
-        `${secrets ? ", secrets in .secrets/" : ""})`,
-    );
-  } else if (options.secrets) {
-    say(`up: warning: --secrets ignored: ${file} exists and is used as is (add --clients N)`);
-  }
+  const deployment = await composeFileFor(file, options, say);
+  say(
+    `up: starting server + ${deployment.clients} agencies, mode ${deployment.mode}, ` +
+      (deployment.keepBets
+        ? `bets kept across down in volume ${BETS_VOLUME}`
+        : "bets live in the server container (down ends the draw)") +
+      (deployment.secrets ? ", secrets in .secrets/" : ""),
+  );
   const doc = YAML.parse(await Deno.readTextFile(file), { version: "1.1" });
-  const missing = [];
-  for (const source of hostSources(doc, dirname(resolve(file)))) {
-    if (!(await exists(source))) missing.push(source);
-  }
-  if (missing.length > 0) {
+  const problems = await mountProblems(doc, dirname(resolve(file)));
+  if (problems.length > 0) {
     throw new ToolError(
-      `Cannot start: mounted files are missing: ${missing.join(", ")} ` +
-        "(agency data: deno task dataset, or copy agency-{i}.csv into .data/; " +
-        "secrets: deno task gen-compose N --secrets)",
+      `Cannot start: ${problems.join("; ")} (agency data: deno task dataset generate, or ` +
+        "deno task dataset import dataset.zip; secrets: deno task gen-compose N --secrets)",
     );
   }
   if (options.build ?? true) {
     await buildImages({ ...options, say: (line) => say(`up: ${line}`) });
   }
-  await compose(["up", "-d"], file, quiet);
+  const before = await serverState();
+  try {
+    await compose(["up", "-d"], file, quiet);
+  } catch (error) {
+    throw new ToolError(`${(error as Error).message}${await serverFailure()}`);
+  }
+  const opened = await openedStorage();
+  if (opened?.result !== "success") {
+    throw new ToolError(
+      `Cannot start: the server did not open its storage${await serverFailure()}`,
+    );
+  }
+  // Compose left a running server alone when it did not restart it.
+  const kept = before?.running && before.startedAt === (await serverState())?.startedAt;
+  say(storageLine(opened.fields, {
+    keepBets: deployment.keepBets,
+    ...(kept ? { runningSince: before.startedAt } : {}),
+  }));
   say(
     `up: project ${PROJECT} running on ${NETWORK_NAME}; deno task logs to follow, deno task down to stop`,
   );
@@ -208,7 +378,8 @@ export interface DownOptions {
    */
   readonly timeoutSeconds?: number;
   /**
-   * Also delete the named volumes (the stored bets).
+   * Also delete the named volumes, {@linkcode BETS_VOLUME} included (bets kept with
+   * `--keep-bets`), whatever the file declares.
    * @default false
    */
   readonly volumes?: boolean;
@@ -221,7 +392,9 @@ export interface DownOptions {
 
 /**
  * `down`: stops every container of project `tp0` with SIGTERM and a grace period, then
- * removes containers and network. Works without the compose file too (then every
+ * removes containers and network, and with the server container its bets: the next `up`
+ * is a fresh draw, unless they are on {@linkcode BETS_VOLUME} (`--keep-bets`), which it
+ * keeps (saying so) unless `volumes`. Works without the compose file too (then every
  * container of the project is an orphan and goes).
  *
  * @param options File, grace period, volumes.
@@ -245,10 +418,17 @@ export async function down(options: DownOptions = {}): Promise<void> {
   } finally {
     if (temp !== undefined) await Deno.remove(temp, { recursive: true }).catch(() => {});
   }
+  if ((await run(["docker", "volume", "inspect", BETS_VOLUME])).code !== 0) return;
+  if (options.volumes) {
+    await runOrThrow(["docker", "volume", "rm", BETS_VOLUME], `Cannot remove ${BETS_VOLUME}`);
+  } else {
+    console.log(`down: the bets stay in volume ${BETS_VOLUME}; down --volumes deletes them`);
+  }
 }
 
 const USAGE = "usage: deno task up|down|logs [--file F] " +
-  "[up: --clients N --mode agency|bet|echo --secrets --path auto|offline|online --no-build " +
+  "[up: --clients N --mode agency|bet|echo --secrets --keep-bets --path auto|offline|online " +
+  "--no-build " +
   "--quiet] [down: --timeout S --volumes --quiet] [logs: --no-follow]";
 
 /**
@@ -262,8 +442,9 @@ export async function main(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseCli(args, {
     file: { type: "string", default: DEFAULT_OUTPUT },
     clients: { type: "string" },
-    mode: { type: "string", default: "agency" },
-    secrets: { type: "boolean", default: false },
+    mode: { type: "string" },
+    secrets: { type: "boolean" },
+    "keep-bets": { type: "boolean" },
     path: { type: "string", default: "auto" },
     "no-build": { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
@@ -286,8 +467,11 @@ export async function main(args: readonly string[]): Promise<number> {
     await up({
       file,
       ...(values.clients === undefined ? {} : { clients: parseClientCount(values.clients) }),
-      mode: choiceArg("--mode", values.mode, CLIENT_MODES),
-      secrets: values.secrets,
+      ...(values.mode === undefined
+        ? {}
+        : { mode: choiceArg("--mode", values.mode, CLIENT_MODES) }),
+      ...(values.secrets === undefined ? {} : { secrets: values.secrets }),
+      ...(values["keep-bets"] === undefined ? {} : { keepBets: values["keep-bets"] }),
       path,
       build: !values["no-build"],
       quiet,

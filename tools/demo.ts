@@ -4,7 +4,8 @@
  * waits for them, prints each agency's winners and the total, then stops the server
  * with SIGTERM.
  *
- * Full logs go to `.data/demo/`; the bets land in `.data/demo/bets.csv`.
+ * Each run has its own folder in the system's temporary folder (`tp0-demo-*`, printed),
+ * holding its logs and its bets, and its own port: two demos at once are two draws.
  *
  * @module
  */
@@ -80,29 +81,47 @@ async function waitForLine(path: string, needle: string, timeoutMs: number): Pro
   return false;
 }
 
+/** Options of {@linkcode runDemo}. */
+export interface DemoOptions {
+  /** How many agencies. @default 5 */
+  readonly agencies?: number;
+  /** Where the agency CSVs live (made there when it holds none). @default ".data" */
+  readonly dataDir?: string;
+  /** Where the demo's lines go. @default console.log */
+  readonly say?: (line: string) => void;
+}
+
+/** What a demo run gave. */
+export interface DemoResult {
+  /** The process exit code: 0 when every agency and the server exited 0. */
+  readonly code: number;
+  /** One entry per agency. */
+  readonly outcomes: readonly AgencyOutcome[];
+  /** The run's own folder: logs and bets. */
+  readonly runDir: string;
+}
+
 /**
- * Runs the demo end to end.
+ * Runs the demo end to end, in a folder and on a port of its own.
  *
- * @param agencies How many agencies.
- * @param dataDir Where agency CSVs live.
- * @returns The process exit code: 0 when every agency and the server exited 0.
+ * @param options Agencies, data folder, output.
+ * @returns The exit code, each agency's outcome and the run's folder.
  * @throws {ToolError} When data is missing or the server does not start.
  */
-export async function runDemo(agencies = 5, dataDir = ".data"): Promise<number> {
+export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
+  const { agencies = 5, dataDir = ".data", say = console.log } = options;
   const ensured = await ensureDataset(dataDir, agencies);
   if (ensured.missing.length > 0) {
     throw new ToolError(
       `Cannot run the demo: no data for agencies ${ensured.missing.join(", ")} in ${dataDir}`,
     );
   }
-  const runDir = `${dataDir}/demo`;
-  await Deno.remove(runDir, { recursive: true }).catch(() => {});
-  await Deno.mkdir(runDir, { recursive: true });
-  console.error(await buildBinaries({ root: ROOT }));
+  const runDir = await Deno.makeTempDir({ prefix: "tp0-demo-" });
+  say(await buildBinaries({ root: ROOT }));
   const port = freePort();
   const env = Deno.env.toObject();
   const serverLog = `${runDir}/server.log`;
-  console.log(`demo: server on 127.0.0.1:${port}, ${agencies} agencies, logs in ${runDir}/`);
+  say(`demo: server on 127.0.0.1:${port}, ${agencies} agencies, logs and bets in ${runDir}/`);
   const server = await spawnLogged(`${ROOT}bin/server`, {
     ...env,
     SERVER_PORT: String(port),
@@ -119,7 +138,7 @@ export async function runDemo(agencies = 5, dataDir = ".data"): Promise<number> 
       // Exited already: its status tells how.
     }
     return serverCode = server.code.then((code) => {
-      console.log(`demo: server stopped with SIGTERM, exit code ${code}`);
+      say(`demo: server stopped with SIGTERM, exit code ${code}`);
       return code;
     });
   };
@@ -140,7 +159,7 @@ export async function runDemo(agencies = 5, dataDir = ".data"): Promise<number> 
           CLI_DATA_PATH: `${dataDir}/agency-${agency}.csv`,
         }, logPath);
         const code = await client.code;
-        console.error(`demo: agency ${agency} exited ${code}`);
+        say(`demo: agency ${agency} exited ${code}`);
         const log = parseLog(await Deno.readTextFile(logPath));
         const last = (action: string, key: string) =>
           log.findLast((line) => line.action === action)?.fields.get(key);
@@ -153,10 +172,10 @@ export async function runDemo(agencies = 5, dataDir = ".data"): Promise<number> 
         };
       }),
     );
-    console.log(formatTable(outcomes).join("\n"));
-    console.log(`agencies finished in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+    say(formatTable(outcomes).join("\n"));
+    say(`agencies finished in ${((performance.now() - started) / 1000).toFixed(2)} s`);
     const code = await stopServer();
-    return outcomes.every((o) => o.code === 0) && code === 0 ? 0 : 1;
+    return { code: outcomes.every((o) => o.code === 0) && code === 0 ? 0 : 1, outcomes, runDir };
   } finally {
     await stopServer();
   }
@@ -165,6 +184,7 @@ export async function runDemo(agencies = 5, dataDir = ".data"): Promise<number> 
 if (import.meta.main) {
   await runMain("demo", () => {
     const { values } = parseCli(Deno.args, { agencies: { type: "string", default: "5" } });
-    return runDemo(integerArg("--agencies", values.agencies, 1, 100));
+    return runDemo({ agencies: integerArg("--agencies", values.agencies, 1, 100) })
+      .then((result) => result.code);
   });
 }

@@ -8,21 +8,22 @@
  * deno task gen-compose --mode echo 5                # clients run Part 1's echo loop
  * deno task gen-compose 0                            # the server alone
  * deno task gen-compose 3 --secrets                  # per-agency secrets in .secrets/
+ * deno task gen-compose 5 --keep-bets                # bets kept across down (volume tp0_bets)
  * ```
  *
  * Containers `server`, `client1` … `clientN` on the network `testing_net`
  * (172.25.125.0/24, named `tp0_testing_net` so Compose v1 and v2 agree; start it as
- * project `tp0`). Configs, agency data and the bet storage are volumes; the only
- * environment variables set are the ones the config files do not carry (agency id and
- * mode, expected agency count, storage path, exercise 5's bet). With `--secrets`, see
- * `secrets.ts`.
+ * project `tp0`). Configs and the agency data folder are mounted read-only; the bets stay
+ * in the server container's own layer, so they live and die with it (a run is a draw),
+ * unless `--keep-bets` puts them on a named volume. The only environment variables set
+ * are the ones the config files do not carry (agency id and mode, expected agency count,
+ * storage path, exercise 5's bet). With `--secrets`, see `secrets.ts`.
  *
  * @module
  */
 import { dirname, resolve } from "node:path";
 import YAML from "yaml";
 import { CLIENT_MODES, type ClientConfig } from "../client/config.ts";
-import { parseDuration } from "../shared/duration.ts";
 import { choiceArg, integerArg, parseCli, runMain, UsageError, writeFileAtomic } from "./_cli.ts";
 import { IMAGES } from "./images.ts";
 import {
@@ -49,7 +50,7 @@ export const NETWORK_NAME = "tp0_testing_net";
 /** The network's subnet. */
 export const SUBNET = "172.25.125.0/24";
 
-/** The named volume holding the server's bets, so they survive container removal. */
+/** The named volume holding the server's bets with `--keep-bets`, so they survive `down`. */
 export const BETS_VOLUME = "tp0_bets";
 
 /** The default output file. */
@@ -58,8 +59,14 @@ export const DEFAULT_OUTPUT = "docker-compose-dev.yaml";
 /** The most agencies the /24 subnet holds beside the server and the gateway. */
 export const MAX_CLIENTS = 252;
 
-/** Where the server's bets go inside its container (on {@linkcode BETS_VOLUME}). */
+/**
+ * Where the server's bets go inside its container: its image's `/data`, in the container's
+ * own layer, or on {@linkcode BETS_VOLUME} with `--keep-bets`.
+ */
 export const SERVER_STORAGE_PATH = "/data/bets.csv";
+
+/** Where the agencies' data folder is mounted (the client's `data.path` default reads it). */
+export const CLIENT_DATA_DIR = "/app/.data";
 
 /** Options of {@linkcode composeDocument}. */
 export interface ComposeOptions {
@@ -71,31 +78,18 @@ export interface ComposeOptions {
    */
   readonly mode?: ClientMode;
   /**
-   * The server's INI file, relative to the compose file.
-   * @default "./server/config.ini"
-   */
-  readonly serverConfig?: string;
-  /**
-   * The clients' YAML file, relative to the compose file.
-   * @default "./client/config.yaml"
-   */
-  readonly clientConfig?: string;
-  /**
-   * The folder of `agency-{i}.csv`, relative to the compose file.
-   * @default "./.data"
-   */
-  readonly dataDir?: string;
-  /**
-   * How long `docker stop` waits for a clean exit before SIGKILL.
-   * @default "10s"
-   */
-  readonly stopGracePeriod?: string;
-  /**
    * Authenticate agencies with per-agency secrets in {@linkcode SECRETS_DIR} (nothing is
    * added with 0 clients: there is no one to authenticate).
    * @default false
    */
   readonly secrets?: boolean;
+  /**
+   * Keep the bets on the named volume {@linkcode BETS_VOLUME}, so they outlive the server
+   * container (`down`, then `up`, continues the same draw). Without it they live in the
+   * container: a restart keeps them, `down` ends the draw.
+   * @default false
+   */
+  readonly keepBets?: boolean;
 }
 
 const FIRST_NAMES = ["Santiago Lionel", "María", "Juan Pablo", "Lucía", "Martín"];
@@ -138,21 +132,22 @@ const LISTENING_CHECK = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q 
 /**
  * Builds the compose document as a plain object.
  *
- * @param options Agency count, mode, paths.
+ * @param options Agency count, mode, secrets, storage.
  * @returns The document, ready for `YAML.stringify`.
  */
 export function composeDocument(options: ComposeOptions): Record<string, unknown> {
   const mode = options.mode ?? "agency";
-  const grace = options.stopGracePeriod ?? "10s";
-  const dataDir = (options.dataDir ?? "./.data").replace(/\/+$/, "");
+  // How long `docker stop` waits for a clean exit before SIGKILL.
+  const grace = "10s";
   const secrets = (options.secrets ?? false) && options.clients > 0;
   // With no agencies the server keeps its own expected count: it only serves (echo).
   const serverEnvironment: Record<string, string> = options.clients > 0
     ? { SERVER_AGENCIES: String(options.clients), SERVER_STORAGE_PATH }
     : { SERVER_STORAGE_PATH };
+  const keepBets = options.keepBets ?? false;
   const serverVolumes = [
-    `${options.serverConfig ?? "./server/config.ini"}:/app/server/config.ini:ro`,
-    `${BETS_VOLUME}:/data`,
+    "./server/config.ini:/app/server/config.ini:ro",
+    ...(keepBets ? [`${BETS_VOLUME}:${dirname(SERVER_STORAGE_PATH)}`] : []),
   ];
   if (secrets) {
     // The path only, never a secret: those stay in the mounted file.
@@ -180,12 +175,10 @@ export function composeDocument(options: ComposeOptions): Record<string, unknown
     },
   };
   for (let id = 1; id <= options.clients; id++) {
-    const volumes = [
-      `${options.clientConfig ?? "./client/config.yaml"}:/app/client/config.yaml:ro`,
-    ];
-    if (mode === "agency") {
-      volumes.push(`${dataDir}/agency-${id}.csv:/app/.data/agency-${id}.csv:ro`);
-    }
+    const volumes = ["./client/config.yaml:/app/client/config.yaml:ro"];
+    // The folder, not each file: were a file missing, Docker would make a folder in its
+    // place on the host; this way the agency reports the missing file itself.
+    if (mode === "agency") volumes.push(`./.data:${CLIENT_DATA_DIR}:ro`);
     services[`client${id}`] = {
       container_name: `client${id}`,
       image: IMAGES.client,
@@ -205,14 +198,14 @@ export function composeDocument(options: ComposeOptions): Record<string, unknown
     networks: {
       [NETWORK]: { name: NETWORK_NAME, ipam: { driver: "default", config: [{ subnet: SUBNET }] } },
     },
-    volumes: { [BETS_VOLUME]: { name: BETS_VOLUME } },
+    ...(keepBets ? { volumes: { [BETS_VOLUME]: { name: BETS_VOLUME } } } : {}),
   };
 }
 
 /**
  * Renders the compose file: a header saying how it was made, then the document.
  *
- * @param options Agency count, mode, paths.
+ * @param options Agency count, mode, secrets, storage.
  * @param command The command line that made it, for the header.
  * @returns The YAML text.
  */
@@ -228,7 +221,7 @@ export function renderCompose(options: ComposeOptions, command = "deno task gen-
  * secrets beside it first (so the file never names secrets that are not there yet).
  *
  * @param output The compose file.
- * @param options Agency count, mode, paths, secrets.
+ * @param options Agency count, mode, secrets, storage.
  * @returns The secrets written, if any.
  * @throws {ToolError} When existing secrets cannot be reused (see `writeSecrets`).
  */
@@ -240,15 +233,19 @@ export async function writeDeployment(
   const secrets = withSecrets
     ? await writeSecrets(resolve(dirname(resolve(output)), SECRETS_DIR), options.clients)
     : undefined;
-  const command = `deno task gen-compose ${output} ${options.clients} --mode ${
-    options.mode ?? "agency"
-  }${options.secrets ? " --secrets" : ""}`;
+  const flags = [
+    ...(options.secrets ? ["--secrets"] : []),
+    ...(options.keepBets ? ["--keep-bets"] : []),
+  ];
+  const command = [
+    `deno task gen-compose ${output} ${options.clients} --mode ${options.mode ?? "agency"}`,
+    ...flags,
+  ].join(" ");
   await writeFileAtomic(output, renderCompose(options, command));
   return secrets;
 }
 
-const USAGE = "deno task gen-compose [OUTPUT] N [--mode agency|bet|echo] [--secrets] " +
-  "[--server-config PATH] [--client-config PATH] [--data-dir DIR] [--stop-grace-period 10s]";
+const USAGE = "deno task gen-compose [OUTPUT] N [--mode agency|bet|echo] [--secrets] [--keep-bets]";
 
 /**
  * The CLI: `gen_compose.ts [OUTPUT] N [flags]`.
@@ -260,11 +257,8 @@ const USAGE = "deno task gen-compose [OUTPUT] N [--mode agency|bet|echo] [--secr
 export async function main(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseCli(args, {
     mode: { type: "string", default: "agency" },
-    "server-config": { type: "string", default: "./server/config.ini" },
-    "client-config": { type: "string", default: "./client/config.yaml" },
-    "data-dir": { type: "string", default: "./.data" },
-    "stop-grace-period": { type: "string", default: "10s" },
     secrets: { type: "boolean", default: false },
+    "keep-bets": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   }, true);
   if (values.help) {
@@ -274,27 +268,19 @@ export async function main(args: readonly string[]): Promise<number> {
   if (positionals.length < 1 || positionals.length > 2) {
     throw new UsageError(`expected [OUTPUT] N (usage: ${USAGE})`);
   }
-  try {
-    parseDuration(values["stop-grace-period"]);
-  } catch {
-    throw new UsageError(
-      `--stop-grace-period must be a duration such as 10s, not "${values["stop-grace-period"]}"`,
-    );
-  }
   const output = positionals.length === 2 ? positionals[0]! : DEFAULT_OUTPUT;
   const options: ComposeOptions = {
     clients: parseClientCount(positionals.at(-1)!),
     mode: choiceArg("--mode", values.mode, CLIENT_MODES),
-    serverConfig: values["server-config"],
-    clientConfig: values["client-config"],
-    dataDir: values["data-dir"],
-    stopGracePeriod: values["stop-grace-period"],
     secrets: values.secrets,
+    keepBets: values["keep-bets"],
   };
   const secrets = await writeDeployment(output, options);
   console.log(
     `gen-compose: wrote ${output}: server + ${options.clients} agencies (mode ${options.mode}), ` +
-      `network ${NETWORK_NAME} ${SUBNET}; start with deno task up`,
+      `network ${NETWORK_NAME} ${SUBNET}${
+        options.keepBets ? `, bets kept across down in volume ${BETS_VOLUME}` : ""
+      }; start with deno task up`,
   );
   if (secrets !== undefined) {
     const { dir, secrets: all, reused } = secrets;

@@ -2,7 +2,7 @@
 /**
  * Builds the Docker images of the deployment: `deno task images [--path auto|offline|online]`.
  *
- * Two build paths (the README's "Docker deployment" section explains both):
+ * Two build paths (docs/deployment.md, "Images: two build paths", explains both):
  *
  * - **online** (the design card's): `deno compile` standalone binaries, built in the
  *   official `denoland/deno` image and run on distroless `cc` (glibc, no Deno). Needs an

@@ -5,12 +5,13 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { unzipSync } from "fflate";
 import { generateDataset } from "../../tools/dataset/mod.ts";
 import { run, runOrThrow } from "../../tools/_cli.ts";
 import { type ComposeOptions, writeDeployment } from "../../tools/gen_compose.ts";
-import { composeArgv, detectCompose, down, up } from "../../tools/compose.ts";
+import { composeArgv, detectCompose, down, up, type UpOptions } from "../../tools/compose.ts";
 import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../testing/course_data.ts";
 import type { LogAction } from "../../shared/log.ts";
 import { type LogLine, parseLog } from "../../shared/log_line.ts";
@@ -294,9 +295,16 @@ export class Workspace {
     await writeDeployment(this.file, options);
   }
 
-  /** `deno task up` without rebuilding (the images are built once per run). */
-  async up(): Promise<void> {
-    await up({ file: this.file, build: false, quiet: true, say: () => {} });
+  /**
+   * `deno task up` without rebuilding (the images are built once per run).
+   *
+   * @param options Options of `up` (regenerate with these).
+   * @returns What `up` said, line by line.
+   */
+  async up(options: Omit<UpOptions, "file" | "build" | "quiet" | "say"> = {}): Promise<string[]> {
+    const said: string[] = [];
+    await up({ ...options, file: this.file, build: false, quiet: true, say: (l) => said.push(l) });
+    return said;
   }
 
   /** `deno task down --volumes`: no leftovers for the next step. */
@@ -318,6 +326,22 @@ export class Workspace {
   async remove(): Promise<void> {
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** The environment of the course's entry points: the pinned Deno first on PATH, as make finds it. */
+const COURSE_ENV = { PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? ""}` };
+
+/**
+ * Runs one of the course's entry points from the repository root, as a student types it:
+ * `make <target> [VAR=value…]` or `./<script> [args…]`, capturing its output.
+ *
+ * @param argv The command, e.g. `["make", "docker-compose-up", "FILE=…"]`.
+ * @returns Exit code and output.
+ */
+export async function course(
+  argv: readonly string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return await run(argv, { cwd: ROOT, env: COURSE_ENV, timeoutMs: 600_000 });
 }
 
 /**

@@ -8,12 +8,15 @@
 import assert from "node:assert/strict";
 import { run, runOrThrow } from "../../tools/_cli.ts";
 import { assertDockerEngine, buildImages, ensureNetcatImage, IMAGES } from "../../tools/images.ts";
-import { NETWORK_NAME } from "../../tools/gen_compose.ts";
+import { BETS_VOLUME, NETWORK_NAME, sampleBet } from "../../tools/gen_compose.ts";
+import { down } from "../../tools/compose.ts";
 import { clientEnvFile, newSecret, SECRETS_DIR, SECRETS_FILE } from "../../tools/secrets.ts";
 import { loadSecrets } from "../../server/secrets.ts";
+import type { LogAction } from "../../shared/log.ts";
 import { FAIL_LINE, SUCCESS_LINE } from "../../tools/validate_echo.ts";
 import {
   actions,
+  course,
   HAS_COURSE_ZIP,
   imageId,
   inspect,
@@ -27,6 +30,9 @@ import {
 } from "./_helpers.ts";
 
 const clientNames = (n: number) => Array.from({ length: n }, (_, i) => `client${i + 1}`);
+
+/** Rows and winners of one agency file. */
+type Count = { rows: number; winners: number };
 
 function sum(lines: readonly LogLine[], key: string): number {
   return lines.reduce((total, line) => total + Number(line.fields.get(key) ?? NaN), 0);
@@ -45,7 +51,7 @@ async function assertNoFailLines(names: readonly string[]): Promise<void> {
 
 /** Checks a finished lottery run against the agency files it was fed. */
 async function assertLotteryRun(
-  counts: ReadonlyMap<number, { rows: number; winners: number }>,
+  counts: ReadonlyMap<number, Count>,
 ): Promise<void> {
   const names = clientNames(counts.size);
   const config = await actions("server", "config");
@@ -119,28 +125,83 @@ Deno.test({
   try {
     await ws.down();
 
-    await t.step({
-      name: "1. gen-compose 5 + up: the course dataset, one draw, each agency's winners",
-      // Without the course's dataset beside the repository, as the other tests that read it.
-      ignore: !HAS_COURSE_ZIP,
-      fn: async () => {
-        await ws.resetConfigs();
+    await t.step(
+      "1. the course's workflow by its own names: exercise 5, down, exercise 6 on the course's " +
+        "dataset, down, exercise 6 on generated data; each a fresh draw with the right winners",
+      async () => {
         await ws.down();
-        const counts = await ws.extractCourseDataset();
-        assert.equal(counts.size, 5);
-        await ws.generate({ clients: 5 });
-        const started = performance.now();
-        await ws.up();
-        const codes = await waitExited(clientNames(5), 300_000);
-        console.log(
-          `   5 agencies, ${[...counts.values()].reduce((n, c) => n + c.rows, 0)} bets: ` +
-            `up to all exited in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+        await ws.resetConfigs();
+        const make = async (target: string): Promise<string[]> => {
+          const result = await course(["make", target, `FILE=${ws.file}`]);
+          assert.equal(result.code, 0, `make ${target}: ${result.stdout}${result.stderr}`);
+          return result.stdout.split("\n").filter((line) => line.startsWith("up: "));
+        };
+        const generate = async (...flags: string[]) => {
+          const result = await course(["./generar-compose.sh", ws.file, "5", ...flags]);
+          assert.equal(result.code, 0, result.stderr);
+        };
+        /** `make docker-compose-up`: it says what it starts, and that the draw is fresh. */
+        const up = async (mode: string) => {
+          const said = await make("docker-compose-up");
+          for (
+            const line of [
+              `up: using ${ws.file} as it is (deno task up --clients N --mode M regenerates it)`,
+              `up: starting server + 5 agencies, mode ${mode}, bets live in the server container ` +
+              "(down ends the draw)",
+              "up: a fresh draw (bets live in the server container)",
+            ]
+          ) assert.ok(said.includes(line), `up says "${line}":\n${said.join("\n")}`);
+        };
+        const runs: string[] = [];
+        /** Exercise 6: every agency exits 0 with its own winners, in one draw. */
+        const lottery = async (what: string, counts: Map<number, Count>) => {
+          const started = performance.now();
+          await up("agency");
+          const codes = await waitExited(clientNames(5), 300_000);
+          runs.push(`${what} ${((performance.now() - started) / 1000).toFixed(1)} s`);
+          assert.deepEqual([...codes.values()], [0, 0, 0, 0, 0], "the 5 clients exit 0");
+          await assertLotteryRun(counts);
+        };
+
+        // Exercise 5: each agency sends the one bet of its environment.
+        await generate("--mode", "bet");
+        await up("bet");
+        const exercise5 = await waitExited(clientNames(5), 120_000);
+        assert.deepEqual([...exercise5.values()], [0, 0, 0, 0, 0], "the 5 clients exit 0");
+        const bets = [1, 2, 3, 4, 5].map((id) =>
+          `${sampleBet(id).DOCUMENTO} ${sampleBet(id).NUMERO}`
         );
-        assert.deepEqual([...codes.values()], [0, 0, 0, 0, 0], "the 5 clients exit 0");
-        assert.equal((await inspect("server")).status, "running");
-        await assertLotteryRun(counts);
+        const stored = (await actions("server", "apuesta_almacenada"))
+          .map((line) => `${line.fields.get("dni")} ${line.fields.get("numero")}`);
+        assert.deepEqual(stored.sort(), bets.toSorted(), "the server stored each agency's bet");
+        for (let id = 1; id <= 5; id++) {
+          const sent = (await actions(`client${id}`, "apuesta_enviada"))
+            .map((line) => `${line.fields.get("dni")} ${line.fields.get("numero")}`);
+          assert.deepEqual(sent, [bets[id - 1]], `client${id} confirms its bet`);
+        }
+        await assertNoFailLines(["server", ...clientNames(5)]);
+        await make("docker-compose-down");
+        assert.deepEqual(await projectContainers(), []);
+
+        // Exercise 6 on the course's dataset: agency 1's bet of exercise 5 (a winner) is gone.
+        if (HAS_COURSE_ZIP) {
+          const counts = await ws.extractCourseDataset();
+          await generate();
+          await lottery("course dataset", counts);
+          await make("docker-compose-down");
+        }
+        // Exercise 6 again, on new data, with the same compose file: a fresh draw again.
+        await generate();
+        await lottery(
+          "generated data",
+          await ws.generateData(5, { betsPerAgency: 2000, seed: 6, winnerShare: 0.005 }),
+        );
+        const echo = await course(["./validar-echo-server.sh"]);
+        assert.equal(echo.stdout, `${SUCCESS_LINE}\n`, echo.stderr);
+        assert.equal(echo.code, 0);
+        console.log(`   make docker-compose-up to all exited: ${runs.join(", ")}`);
       },
-    });
+    );
 
     await t.step(
       "2. validate-echo: success against the server, fail against stand-ins",
@@ -185,7 +246,13 @@ Deno.test({
         [/period: "?[^"\n]+"?/, 'period: "250ms"'],
       ]);
       await ws.generate({ clients: 5, mode: "echo" });
-      await ws.up();
+      // An earlier gen-compose --mode echo file is never started silently: up names it.
+      const said = await ws.up();
+      assert.equal(
+        said[0],
+        `up: using ${ws.file} as it is (deno task up --clients N --mode M regenerates it)`,
+      );
+      assert.match(said[1]!, /^up: starting server \+ 5 agencies, mode echo, /);
       const codes = await waitExited(clientNames(5), 120_000);
       assert.deepEqual([...codes.values()], [0, 0, 0, 0, 0]);
       const serverMessages = (await actions("server", "receive_message"))
@@ -342,8 +409,13 @@ Deno.test({
     await t.step("5a. gen-compose 0: the server alone, healthy", async () => {
       await ws.down();
       await ws.resetConfigs();
-      await ws.generate({ clients: 0 });
-      await ws.up();
+      // up --clients 0 over the file of another step: regenerated, and said.
+      const said = await ws.up({ clients: 0 });
+      assert.deepEqual(said.slice(0, 2), [
+        `up: regenerated ${ws.file}`,
+        "up: starting server + 0 agencies, mode none, bets live in the server container " +
+        "(down ends the draw)",
+      ]);
       await waitFor(
         "a healthy server",
         async () => (await inspect("server")).health === "healthy" ? true : undefined,
@@ -450,6 +522,134 @@ Deno.test({
           "Cannot serve agency 3꞉ wrong secret",
         ]);
         assert.equal((await inspect("server")).status, "running", "the server serves on");
+      },
+    );
+    await t.step(
+      "9. an agency's file missing: up refuses; started by hand, that agency fails alone, the " +
+        "others and the server name it, and a Docker restart of the server keeps its bets",
+      async () => {
+        await ws.down();
+        await ws.resetConfigs();
+        await ws.editConfig("server/config.ini", [[/$/, "SERVER_PROGRESS_INTERVAL = 1s\n"]]);
+        const data = { betsPerAgency: 1000, seed: 9, winnerShare: 0.01 };
+        const counts = await ws.generateData(3, data);
+        await Deno.remove(`${ws.dir}/.data/agency-3.csv`);
+        await ws.generate({ clients: 3 });
+        await assert.rejects(ws.up(), /agency-3\.csv is missing/);
+        assert.deepEqual(await projectContainers(), [], "up started nothing");
+
+        // As the compose file's header says it can be: Compose by hand.
+        await ws.compose(["up", "-d"]);
+        assert.equal((await waitExited(["client3"], 60_000)).get("client3"), 2, "bad input: 2");
+        const failed = (await actions("client3")).filter((line) => line.result === "fail");
+        assert.deepEqual(failed.map((line) => line.action), ["agencia"], "one clear line");
+        assert.match(
+          failed[0]!.fields.get("error")!,
+          /^Cannot read bets from \.data\/agency-3\.csv꞉ no such file/,
+        );
+        await assert.rejects(
+          Deno.stat(`${ws.dir}/.data/agency-3.csv`),
+          Deno.errors.NotFound,
+          "Docker made no folder in its place",
+        );
+        await waitFor("agencies 1 and 2 to be done loading", async () => {
+          const progress = (await actions("server", "progreso")).at(-1);
+          return progress?.fields.get("agencias_listas") === "2" ? true : undefined;
+        }, 60_000);
+        // While they wait for the draw, the others and the server say at INFO whom it waits for.
+        await waitFor("agency 3 named at INFO by the others and the server", async () => {
+          const named = (name: string, action: LogAction) =>
+            actions(name, action).then((lines) =>
+              lines.some((line) =>
+                line.level === "INFO" && line.result === "in_progress" &&
+                line.fields.get("agencias_pendientes") === "3"
+              )
+            );
+          const all = await Promise.all([
+            named("server", "progreso"),
+            named("client1", "consulta_ganadores"),
+            named("client2", "consulta_ganadores"),
+          ]);
+          return all.every(Boolean) ? true : undefined;
+        }, 30_000);
+
+        // A crash, then Docker starts the same container again: the bets are in it.
+        await runOrThrow(["docker", "kill", "server"], "Cannot kill server");
+        await runOrThrow(["docker", "start", "server"], "Cannot start server");
+        const reopened = await waitFor(
+          "the restarted server to open its storage",
+          async () => (await actions("server", "open_storage")).at(1),
+          60_000,
+        );
+        const loaded = counts.get(1)!.rows + counts.get(2)!.rows;
+        assert.equal(reopened.fields.get("apuestas"), String(loaded), "no acked bet lost");
+        assert.equal(reopened.fields.get("estado"), "existente", "the server says it reuses state");
+
+        // Agency 3's file arrives (agencies 1 and 2 get the same ones again); it starts again.
+        await ws.generateData(3, data);
+        await runOrThrow(["docker", "start", "client3"], "Cannot start client3");
+        assert.deepEqual([...(await waitExited(clientNames(3), 120_000)).values()], [0, 0, 0]);
+        const received = (await actions("server", "apuesta_recibida"))
+          .filter((line) => line.result === "success");
+        const total = [...counts.values()].reduce((n, c) => n + c.rows, 0);
+        assert.equal(sum(received, "cantidad"), total, "every bet stored once, none sent twice");
+        assert.equal((await actions("server", "sorteo")).length, 1, "one draw");
+        for (const [id, count] of counts) {
+          const winners = (await actions(`client${id}`, "consulta_ganadores"))
+            .filter((line) => line.result === "success").map((line) =>
+              line.fields.get("cant_ganadores")
+            );
+          assert.deepEqual(winners, [String(count.winners)], `client${id} gets its own winners`);
+        }
+      },
+    );
+
+    await t.step(
+      "10. --keep-bets: down keeps the draw on tp0_bets, up says it reuses it, down --volumes ends it",
+      async () => {
+        await ws.down();
+        await ws.resetConfigs();
+        const counts = await ws.generateData(2, {
+          betsPerAgency: 500,
+          seed: 10,
+          winnerShare: 0.01,
+        });
+        await ws.generate({ clients: 2 });
+        const first = await ws.up({ keepBets: true });
+        assert.deepEqual(first, [
+          `up: regenerated ${ws.file}`,
+          "up: starting server + 2 agencies, mode agency, bets kept across down in volume tp0_bets",
+          "up: a fresh draw (bets kept in volume tp0_bets)",
+          "up: project tp0 running on tp0_testing_net; deno task logs to follow, deno task down to stop",
+        ]);
+        assert.deepEqual([...(await waitExited(clientNames(2), 120_000)).values()], [0, 0]);
+        await assertLotteryRun(counts);
+        await down({ file: ws.file, quiet: true });
+        assert.deepEqual(await projectContainers(), []);
+        const volume = ["docker", "volume", "inspect", BETS_VOLUME];
+        assert.equal((await run(volume)).code, 0, "down kept the volume");
+
+        const second = await ws.up();
+        const total = [...counts.values()].reduce((n, c) => n + c.rows, 0);
+        assert.ok(
+          second.includes(
+            `up: the server reuses the stored draw: ${total} bets stored, agencies done: 1 2, ` +
+              "draw done; for a fresh draw: deno task down --volumes, then up",
+          ),
+          second.join("\n"),
+        );
+        // The agencies run again: nothing is sent twice, each gets its winners from the stored draw.
+        assert.deepEqual([...(await waitExited(clientNames(2), 120_000)).values()], [0, 0]);
+        const resent = (await actions("server", "apuesta_recibida")).filter((l) =>
+          l.result === "success"
+        );
+        assert.equal(sum(resent, "cantidad"), 0, "no bet sent again");
+        for (const [id, count] of counts) {
+          const winners = (await actions(`client${id}`, "consulta_ganadores")).at(-1);
+          assert.equal(winners?.fields.get("cant_ganadores"), String(count.winners));
+        }
+        await ws.down();
+        assert.notEqual((await run(volume)).code, 0, "down --volumes deleted it");
       },
     );
   } finally {

@@ -1,5 +1,5 @@
 /**
- * Helpers shared by the dataset tests.
+ * Helpers shared by the dataset tests (and the compose tests' temporary folders).
  *
  * @module
  */

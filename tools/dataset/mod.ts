@@ -86,6 +86,16 @@ async function writeDataset(
   }[],
 ): Promise<DatasetSummary> {
   await Deno.mkdir(dir, { recursive: true });
+  // Every target first: a folder where a file goes (what Docker leaves where it mounted a
+  // missing file) would otherwise stop the writing half-way.
+  for (const { name } of files) {
+    if ((await Deno.lstat(join(dir, name)).catch(() => undefined))?.isDirectory) {
+      throw new ToolError(
+        `Cannot write ${join(dir, name)}: it is a folder, not a file (Docker makes one where a ` +
+          "mounted file is missing); remove it with rmdir and run again",
+      );
+    }
+  }
   const written: AgencyFileSummary[] = [];
   for (const { agency, name, bytes, rows, winners } of files) {
     const path = join(dir, name);
@@ -129,7 +139,8 @@ export interface GenerateOptions {
  *
  * @param options Folder, size, seed and winner share.
  * @returns What was written.
- * @throws {UsageError} If an option is out of range.
+ * @throws {UsageError} If an option is out of range; {@linkcode ToolError} if an agency
+ *   file's path is a folder (nothing is written then).
  */
 export async function generateDataset(options: GenerateOptions = {}): Promise<DatasetSummary> {
   const { dir, agencies, betsPerAgency, seed, winnerShare } = { ...DATASET_DEFAULTS, ...options };
@@ -183,7 +194,8 @@ function inspectAgencyCsv(name: string, bytes: Uint8Array): { rows: number; winn
  * @param dir The output folder.
  * @returns What was imported.
  * @throws {UsageError} If the file is missing; {@linkcode ToolError} if it is not a zip,
- *   has no agency files, has one twice, or one of them is malformed.
+ *   has no agency files, has one twice, one of them is malformed, or its path in `dir`
+ *   is a folder (nothing is written then).
  */
 export async function importDataset(
   zipPath: string,

@@ -152,6 +152,29 @@ Deno.test("importDataset() rejects bad input with one clear message", async (t) 
   });
 });
 
+Deno.test("importDataset() and generateDataset() refuse a folder where a CSV goes, writing nothing", async () => {
+  await withTempDir(async (dir) => {
+    const zip = join(dir, "data.zip");
+    const row = encoder.encode("Ana,Pérez,30904465,1999-03-17,7574\r\n");
+    await Deno.writeFile(zip, zipSync({ "agency-1.csv": row, "agency-3.csv": row }));
+    const out = join(dir, ".data");
+    await Deno.mkdir(out);
+    await Deno.writeTextFile(join(out, "agency-1.csv"), "earlier\r\n");
+    // What `docker compose up` left where it mounted the missing .data/agency-3.csv.
+    await Deno.mkdir(join(out, "agency-3.csv"));
+    const message = new RegExp(
+      `^Cannot write ${out}/agency-3\\.csv: it is a folder, not a file \\(Docker makes one ` +
+        "where a mounted file is missing\\); remove it with rmdir and run again$",
+    );
+    const refused = (error: unknown) => error instanceof ToolError && message.test(error.message);
+    await assert.rejects(importDataset(zip, out), refused);
+    await assert.rejects(generateDataset({ dir: out, agencies: 3, betsPerAgency: 10 }), refused);
+    assert.equal(await Deno.readTextFile(join(out, "agency-1.csv")), "earlier\r\n", "untouched");
+    await Deno.remove(join(out, "agency-3.csv"));
+    assert.equal((await importDataset(zip, out)).files.length, 2, "works once it is gone");
+  });
+});
+
 Deno.test({
   name: "importDataset() imports the course's dataset.zip",
   ignore: !HAS_COURSE_ZIP,
