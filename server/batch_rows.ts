@@ -12,7 +12,6 @@
  * @module
  */
 import {
-  type BetFields,
   betProblem,
   dayNumber,
   isValidBirthday,
@@ -264,7 +263,7 @@ function fastRows(body: Uint8Array, header: BatchHeader, today: number): BetRows
 export function referenceRows(body: Uint8Array): BetRows {
   const message = decodeMessage(MessageType.BATCH, body);
   if (message.type !== MessageType.BATCH) throw new TypeError("Expected a batch");
-  const bets: readonly BetFields[] = message.bets;
+  const { bets } = message;
   for (let i = 0; i < bets.length; i++) {
     const problem = betProblem(bets[i]!);
     if (problem !== undefined) {

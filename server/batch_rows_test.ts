@@ -1,17 +1,12 @@
 import assert from "node:assert/strict";
+import { COURSE_BET } from "../testing/course_data.ts";
 import { seeded } from "../testing/random.ts";
 import type { BetFields } from "../shared/bet.ts";
 import { ErrorCode, InvalidBetError, ProtocolError } from "../shared/errors.ts";
 import { encodeMessage, MessageType } from "../shared/protocol/mod.ts";
 import { batchHeader, batchRows, referenceRows } from "./batch_rows.ts";
 
-const GOOD: BetFields = {
-  firstName: "Santiago Lionel",
-  lastName: "Lorca",
-  document: "30904465",
-  birthdate: "1999-03-17",
-  number: 7574,
-};
+const GOOD: BetFields = COURSE_BET;
 
 function body(bets: readonly BetFields[], agency = 2, seq = 9): Uint8Array {
   return encodeMessage({ type: MessageType.BATCH, agency, seq, bets }).subarray(4);

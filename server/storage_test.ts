@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Bet, BetFields } from "../shared/bet.ts";
 import { ErrorCode, ProtocolError, StorageError } from "../shared/errors.ts";
+import { numberedBet as bet, rowOf } from "../testing/bets.ts";
 import { formatBetRows } from "./bets_csv.ts";
 import {
   decodeJournal,
@@ -20,17 +21,6 @@ import {
 } from "./storage.ts";
 
 const encoder = new TextEncoder();
-
-function bet(i: number, overrides: Partial<BetFields> = {}): BetFields {
-  return {
-    firstName: `Nombre${i}`,
-    lastName: `Apellido${i}`,
-    document: String(10_000_000 + i),
-    birthdate: "1990-05-17",
-    number: i % 10 === 0 ? 7574 : i % 10_000,
-    ...overrides,
-  };
-}
 
 function bets(from: number, count: number): BetFields[] {
   return Array.from({ length: count }, (_, i) => bet(from + i));
@@ -60,10 +50,6 @@ async function collect(store: BetStore): Promise<Bet[]> {
   const out: Bet[] = [];
   for await (const b of store.loadBets()) out.push(b);
   return out;
-}
-
-function rowOf(agency: number, b: BetFields): string {
-  return `${agency},${b.firstName},${b.lastName},${b.document},${b.birthdate},${b.number}\r\n`;
 }
 
 function rowsIn(text: string): number {
