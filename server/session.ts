@@ -124,7 +124,7 @@ class AgencySession implements BatchWatcher {
     this.#sendSettledAcks();
   }
 
-  /** Waits for every queued ack, then logs the last refusals' summary and stops watching. */
+  /** Waits for the queued acks, stops watching, logs the refusals' summary, notes a failure. */
   async end(failure: unknown): Promise<void> {
     await this.#idle().catch(() => {});
     this.#watch?.[Symbol.dispose]();
