@@ -1,5 +1,6 @@
 /**
- * Builds `bin/server` and `bin/client`: `deno task build`.
+ * Builds `bin/server` and `bin/client`: `deno task build` (`DENORT_BIN=/path/to/denort deno
+ * task build` to compile with a local runtime).
  *
  * It first tries `deno compile` with each program's least permissions. `deno compile`
  * downloads its runtime (denort) from Deno's release host unless `DENORT_BIN` names a
@@ -10,14 +11,9 @@
  * sources were at build time: rebuild after an edit (`deno task test`, `test:faults`,
  * `demo` and `bench` build first).
  *
- * ```sh
- * deno task build
- * DENORT_BIN=/path/to/denort deno task build
- * ```
- *
  * @module
  */
-import { dirname, join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   exists,
@@ -30,13 +26,13 @@ import {
   writeFileAtomic,
 } from "./_cli.ts";
 
-/** One program to build. */
+/**
+ * One program to build: its name inside `bin/`, its entry point relative to the project
+ * root, and the permission flags, then the V8 flags, it runs with.
+ */
 export interface BuildTarget {
-  /** The output name inside `bin/`, e.g. `server`. */
   readonly name: string;
-  /** The entry point, relative to the project root. */
   readonly entry: string;
-  /** The permission flags, then the V8 flags, it runs with. */
   readonly flags: readonly string[];
 }
 
@@ -60,17 +56,8 @@ export const TARGETS: readonly BuildTarget[] = [
 ];
 
 /**
- * Tells whether a failed `deno compile` failed because it could not get its runtime,
- * and why, in a few words.
- *
- * @param output What `deno compile` printed.
- * @returns The reason, or `undefined` when the failure is something else (e.g. a type error).
- *
- * @example Usage
- * ```ts
- * runtimeFetchFailure("error sending request for url (https://dl.deno.land/…/denort-….zip): …");
- * // "cannot download https://dl.deno.land/…/denort-….zip (…)"
- * ```
+ * Why, in a few words, a failed `deno compile` could not get its runtime, from what it
+ * printed; `undefined` when the failure is something else (e.g. a type error).
  */
 export function runtimeFetchFailure(output: string): string | undefined {
   const text = stripAnsi(output);
@@ -89,64 +76,39 @@ function shellQuote(text: string): string {
 }
 
 /**
- * The text of a launcher: it runs the program's bundle with the pinned Deno (or `deno`
- * on PATH once that is gone), keeps the caller's cwd (config paths are relative to it)
- * and `exec`s, so signals such as SIGTERM reach the program and the exit code is its.
- *
- * @param options Deno, the bundle, the flags, the project's `deno.json`.
- * @returns The bash script.
+ * The bash script of a launcher: it runs the program's bundle with the pinned Deno (or
+ * `deno` on PATH once that is gone), the flags and the project's `deno.json`, keeps the
+ * caller's cwd (config paths are relative to it) and `exec`s, so signals such as SIGTERM
+ * reach the program and the exit code is its.
  */
 export function launcherScript(
-  options: {
-    readonly deno: string;
-    readonly bundle: string;
-    readonly flags: readonly string[];
-    readonly config: string;
-  },
+  options: Pick<BuildTarget, "flags"> & Readonly<{ deno: string; bundle: string; config: string }>,
 ): string {
-  const args = [
-    "run",
-    "--cached-only",
-    "--config",
-    options.config,
-    ...options.flags,
-    options.bundle,
-  ];
+  const { deno, bundle, flags, config } = options;
+  const args = ["run", "--cached-only", "--config", config, ...flags, bundle].map(shellQuote);
   return [
     "#!/usr/bin/env bash",
     "# Written by tools/build.ts where deno compile could not build a standalone binary:",
     "# it runs the bundle built with it. Rebuild after an edit: deno task build",
-    `deno=${shellQuote(options.deno)}`,
+    `deno=${shellQuote(deno)}`,
     `[ -x "$deno" ] || deno=deno`,
-    `exec "$deno" ${args.map(shellQuote).join(" ")} "$@"`,
+    `exec "$deno" ${args.join(" ")} "$@"`,
     "",
   ].join("\n");
 }
 
 /** Options of {@linkcode buildBinaries}. */
 export interface BuildOptions {
-  /**
-   * The project root.
-   * @default the parent of this file's folder
-   */
+  /** The project root. @default the parent of this file's folder */
   readonly root?: string;
-  /**
-   * The Deno binary used to compile and pinned in launchers.
-   * @default Deno.execPath()
-   */
+  /** The Deno binary used to compile and pinned in launchers. @default Deno.execPath() */
   readonly deno?: string;
-  /**
-   * Runs `deno compile` and `deno bundle` (tests pass a fake).
-   * @default run
-   */
+  /** Runs `deno compile` and `deno bundle` (tests pass a fake). @default run */
   readonly run?: (
     argv: readonly string[],
     options: { cwd: string; timeoutMs: number },
   ) => Promise<RunResult>;
-  /**
-   * Where progress lines go.
-   * @default nowhere
-   */
+  /** Where progress lines go. @default nowhere */
   readonly say?: (line: string) => void;
 }
 
@@ -154,17 +116,13 @@ export interface BuildOptions {
  * Builds every target: standalone binaries with `deno compile`, or bundles and launchers
  * for all of them when `deno compile` cannot get its runtime. Any other failure (e.g. a
  * type error) is an error. Every file is written whole (a new file, then a rename).
+ * Returns the one line describing what was built.
  *
- * @param options Root, Deno binary, runner, progress.
- * @returns The one line describing what was built.
  * @throws {ToolError} If an entry point is missing or compiling or bundling fails.
  */
 export async function buildBinaries(options: BuildOptions = {}): Promise<string> {
-  const root = resolve(options.root ?? join(dirname(fileURLToPath(import.meta.url)), ".."));
-  const deno = options.deno ?? Deno.execPath();
-  const runDeno = (args: readonly string[]) =>
-    (options.run ?? run)([deno, ...args], { cwd: root, timeoutMs: 120_000 });
-  const say = options.say ?? (() => {});
+  const root = resolve(options.root ?? fileURLToPath(new URL("..", import.meta.url)));
+  const { deno = Deno.execPath(), run: runner = run, say = () => {} } = options;
   const config = join(root, "deno.json");
   for (const target of TARGETS) {
     if (!(await exists(join(root, target.entry)))) {
@@ -172,60 +130,46 @@ export async function buildBinaries(options: BuildOptions = {}): Promise<string>
     }
   }
   await Deno.mkdir(join(root, "bin"), { recursive: true });
-  let reason: string | undefined;
-  for (const target of TARGETS) {
-    const output = join(root, "bin", target.name);
-    say(`build: deno compile ${target.entry} -> bin/${target.name}`);
-    // Into a new file, then renamed: the program stays runnable throughout (another build
-    // or a demo may be using it), and deno compile overwrites no launcher it did not write.
+  // Into a new file, then renamed: the program stays runnable throughout (another build or
+  // a demo may be using it), and deno compile overwrites no launcher it did not write.
+  // `deno compile|bundle --output <temp> --config <deno.json> <args>`.
+  const denoInto = async (command: string, output: string, args: readonly string[]) => {
     const temp = `${output}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-    const result = await runDeno(
-      ["compile", "--output", temp, "--config", config, ...target.flags, join(root, target.entry)],
-    );
-    if (result.code === 0) {
-      await Deno.rename(temp, output);
-      continue;
-    }
-    await Deno.remove(temp).catch(() => {});
+    const argv = [deno, command, "--output", temp, "--config", config, ...args];
+    const result = await runner(argv, { cwd: root, timeoutMs: 120_000 });
+    if (result.code === 0) await Deno.rename(temp, output);
+    else await Deno.remove(temp).catch(() => {});
+    return result;
+  };
+  let reason: string | undefined;
+  for (const { name, entry, flags } of TARGETS) {
+    say(`build: deno compile ${entry} -> bin/${name}`);
+    const result = await denoInto("compile", join(root, "bin", name), [
+      ...flags,
+      join(root, entry),
+    ]);
+    if (result.code === 0) continue;
     reason = result.timedOut
       ? "deno compile timed out"
       : runtimeFetchFailure(result.stderr + result.stdout);
-    if (reason === undefined) {
-      throw new ToolError(
-        `Cannot build ${target.name}: deno compile exited ${result.code}: ${
-          stripAnsi(result.stderr).trim()
-        }`,
-      );
-    }
-    break;
+    if (reason !== undefined) break;
+    const why = stripAnsi(result.stderr).trim();
+    throw new ToolError(`Cannot build ${name}: deno compile exited ${result.code}: ${why}`);
   }
   const names = TARGETS.map((target) => `bin/${target.name}`).join(", ");
   if (reason === undefined) return `${names}: standalone binaries (deno compile)`;
   say(`build: no standalone binaries (${reason}); writing bundles and launchers instead`);
-  for (const target of TARGETS) {
-    const bundle = join(root, "bin", `${target.name}.js`);
-    const temp = `${bundle}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-    say(`build: deno bundle ${target.entry} -> ${relative(root, bundle)}`);
+  for (const { name, entry, flags } of TARGETS) {
+    const bundle = join(root, "bin", `${name}.js`);
+    say(`build: deno bundle ${entry} -> bin/${name}.js`);
     // --platform=browser: npm packages resolve their platform-neutral builds, which do
     // not load Deno's Node layer at start-up.
-    const result = await runDeno(
-      [
-        "bundle",
-        "--platform=browser",
-        "--config",
-        config,
-        "--output",
-        temp,
-        join(root, target.entry),
-      ],
-    );
+    const result = await denoInto("bundle", bundle, ["--platform=browser", join(root, entry)]);
     if (result.code !== 0) {
-      await Deno.remove(temp).catch(() => {});
-      throw new ToolError(`Cannot bundle ${target.name}: ${stripAnsi(result.stderr).trim()}`);
+      throw new ToolError(`Cannot bundle ${name}: ${stripAnsi(result.stderr).trim()}`);
     }
-    await Deno.rename(temp, bundle);
-    const script = launcherScript({ deno, bundle, flags: target.flags, config });
-    await writeFileAtomic(join(root, "bin", target.name), script, 0o755);
+    const script = launcherScript({ deno, bundle, flags, config });
+    await writeFileAtomic(join(root, "bin", name), script, 0o755);
   }
   return `${names}: launchers of bundles (deno compile could not fetch its runtime: ${reason})`;
 }

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { writeAll } from "../shared/bytes.ts";
 import { LogAction } from "../shared/log.ts";
 import { parseLog } from "../shared/log_line.ts";
 import { freePort, integerArg, parseCli, runMain, ToolError } from "./_cli.ts";
@@ -24,13 +25,8 @@ export interface AgencyOutcome {
   readonly total?: string;
 }
 
-/**
- * Formats the results table.
- *
- * @param outcomes One entry per agency.
- * @returns The table's lines.
- */
-export function formatTable(outcomes: readonly AgencyOutcome[]): string[] {
+/** The results table's lines. */
+function formatTable(outcomes: readonly AgencyOutcome[]): string[] {
   const rows = outcomes.map((o) => [
     String(o.agency),
     o.code === 0 ? "ok" : `exit ${o.code}`,
@@ -65,9 +61,7 @@ async function spawnLogged(
   const child = new Deno.Command(program, { env, stdin: "null", stdout: "piped", stderr: "piped" })
     .spawn();
   const pump = async (stream: ReadableStream<Uint8Array>): Promise<void> => {
-    for await (const chunk of stream) {
-      for (let at = 0; at < chunk.length;) at += await log.write(chunk.subarray(at));
-    }
+    for await (const chunk of stream) await writeAll(log, chunk);
   };
   const logged = Promise.all([pump(child.stdout), pump(child.stderr)]).finally(() => log.close());
   return { child, code: Promise.all([child.status, logged]).then(([status]) => status.code) };
@@ -91,21 +85,19 @@ export interface DemoOptions {
   readonly say?: (line: string) => void;
 }
 
-/** What a demo run gave. */
+/**
+ * What a demo run gave: the exit code (0 when every agency and the server exited 0), each
+ * agency's outcome, and the run's own folder of logs and bets.
+ */
 export interface DemoResult {
-  /** The process exit code: 0 when every agency and the server exited 0. */
   readonly code: number;
-  /** One entry per agency. */
   readonly outcomes: readonly AgencyOutcome[];
-  /** The run's own folder: logs and bets. */
   readonly runDir: string;
 }
 
 /**
  * Runs the demo end to end, in a folder and on a port of its own.
  *
- * @param options Agencies, data folder, output.
- * @returns The exit code, each agency's outcome and the run's folder.
  * @throws {ToolError} When data is missing or the server does not start.
  */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
@@ -129,25 +121,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     SERVER_AGENCIES: String(agencies),
     SERVER_STORAGE_PATH: `${runDir}/bets.csv`,
   }, serverLog);
-  let serverCode: Promise<number> | undefined;
-  const stopServer = (): Promise<number> => {
-    if (serverCode) return serverCode;
-    try {
-      server.child.kill("SIGTERM");
-    } catch {
-      // Exited already: its status tells how.
-    }
-    return serverCode = server.code.then((code) => {
-      say(`demo: server stopped with SIGTERM, exit code ${code}`);
-      return code;
-    });
-  };
+  let outcomes: AgencyOutcome[] = [];
+  let serverCode: number;
   try {
     if (!(await waitForLine(serverLog, "accept_connections | result: in_progress", 10_000))) {
       throw new ToolError(`Cannot run the demo: the server did not start; see ${serverLog}`);
     }
     const started = performance.now();
-    const outcomes = await Promise.all(
+    outcomes = await Promise.all(
       Array.from({ length: agencies }, async (_, i): Promise<AgencyOutcome> => {
         const agency = i + 1;
         const logPath = `${runDir}/client${agency}.log`;
@@ -174,11 +155,17 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     );
     say(formatTable(outcomes).join("\n"));
     say(`agencies finished in ${((performance.now() - started) / 1000).toFixed(2)} s`);
-    const code = await stopServer();
-    return { code: outcomes.every((o) => o.code === 0) && code === 0 ? 0 : 1, outcomes, runDir };
   } finally {
-    await stopServer();
+    try {
+      server.child.kill("SIGTERM");
+    } catch {
+      // Exited already: its status tells how.
+    }
+    serverCode = await server.code;
+    say(`demo: server stopped with SIGTERM, exit code ${serverCode}`);
   }
+  const code = outcomes.every((o) => o.code === 0) && serverCode === 0 ? 0 : 1;
+  return { code, outcomes, runDir };
 }
 
 if (import.meta.main) {

@@ -1,11 +1,7 @@
 /**
- * Runs the fault-injection tests and prints the fault report: one row per scenario
- * with the faults injected, the bets sent and stored, and how many were lost or
- * duplicated (both must be 0).
- *
- * ```sh
- * deno run -A tools/fault_report.ts e2e/faults/
- * ```
+ * Runs the fault-injection tests (`deno run -A tools/fault_report.ts e2e/faults/`) and
+ * prints the fault report: one row per scenario with the faults injected, the bets sent
+ * and stored, and how many were lost or duplicated (both must be 0).
  *
  * Each scenario test appends a row (a line `fault_report_row {json}`) to the file named
  * by `FAULT_REPORT_FILE`, which this script sets; a failed test becomes a failed row.
@@ -16,7 +12,6 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { run } from "./_cli.ts";
 
 /** One row of the fault report. */
@@ -42,12 +37,12 @@ export interface FaultRow {
 /** Starts a report row in test output and in the report file. */
 export const FAULT_ROW_PREFIX = "fault_report_row ";
 
+/** A failed test's row: nothing was counted. */
+const NO_COUNTS = { faults: NaN, sent: NaN, stored: NaN, lost: NaN, duplicated: NaN } as const;
+
 /**
- * Collects the report rows from text: lines `fault_report_row {json}`, and a failed row
- * for each `run_tests: failed: <test> => <place>` line.
- *
- * @param text Test output or the report file.
- * @returns The rows, in order.
+ * The report rows of test output or the report file, in order: lines
+ * `fault_report_row {json}`, and a failed row for each `run_tests: failed: <test> => <place>`.
  */
 export function parseFaultRows(text: string): FaultRow[] {
   const rows: FaultRow[] = [];
@@ -56,39 +51,20 @@ export function parseFaultRows(text: string): FaultRow[] {
     const failed = /^run_tests: failed: (.*?)(?: => \S+)?$/.exec(line.trim());
     if (at !== -1) rows.push(JSON.parse(line.slice(at + FAULT_ROW_PREFIX.length)));
     else if (failed) {
-      const scenario = `${failed[1]} (test failed)`;
-      rows.push({
-        scenario,
-        faults: NaN,
-        sent: NaN,
-        stored: NaN,
-        lost: NaN,
-        duplicated: NaN,
-        result: "fail",
-      });
+      rows.push({ scenario: `${failed[1]} (test failed)`, ...NO_COUNTS, result: "fail" });
     }
   }
   return rows;
 }
 
-/**
- * Whether a row shows a problem: a failed result, or any bet lost or duplicated.
- *
- * @param row The row.
- * @returns `true` when something went wrong.
- */
+/** Whether a row shows a problem: a failed result, or any bet lost or duplicated. */
 export function isBad(row: FaultRow): boolean {
   return row.result !== "pass" || row.lost !== 0 || row.duplicated !== 0;
 }
 
 const TITLES = ["scenario", "faults injected", "bets sent", "bets stored", "lost", "duplicated"];
 
-/**
- * Formats rows as an aligned Markdown table.
- *
- * @param rows The rows.
- * @returns The table, one line per row after the header and rule.
- */
+/** Formats rows as an aligned Markdown table, one line per row after the header and rule. */
 export function formatFaultTable(rows: readonly FaultRow[]): string {
   const count = (n: number) => Number.isFinite(n) ? n.toLocaleString("en-US") : "-";
   const cells = rows.map((r) =>
@@ -108,17 +84,10 @@ export function formatFaultTable(rows: readonly FaultRow[]): string {
   return [line(titles), rule, ...cells.map(line)].join("\n");
 }
 
-/**
- * Runs `tools/run_tests.ts` on `paths` with a report file, then prints the table.
- *
- * @param paths The test paths, e.g. `e2e/faults/`.
- * @returns The exit code: the tests', or 1 when a row shows a problem.
- */
-export async function runFaultReport(paths: readonly string[]): Promise<number> {
-  const dir = await Deno.makeTempDir({ prefix: "fault_report_" });
-  const file = join(dir, "rows.jsonl");
+/** Runs `tools/run_tests.ts` on `paths`, then prints the table; returns the exit code. */
+async function runFaultReport(paths: readonly string[]): Promise<number> {
+  const file = await Deno.makeTempFile({ prefix: "fault_report_", suffix: ".jsonl" });
   try {
-    await Deno.writeTextFile(file, "");
     const runTests = new URL("./run_tests.ts", import.meta.url).pathname;
     const result = await run([Deno.execPath(), "run", "-A", runTests, ...paths], {
       env: { FAULT_REPORT_FILE: file, DENO_JOBS: "1" },
@@ -142,7 +111,7 @@ export async function runFaultReport(paths: readonly string[]): Promise<number> 
     if (result.code !== 0) return result.code;
     return bad.length > 0 || rows.length === 0 ? 1 : 0;
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(file);
   }
 }
 

@@ -2,26 +2,20 @@
 /**
  * Builds the Docker images of the deployment: `deno task images [--path auto|offline|online]`.
  *
- * Two build paths (docs/deployment.md, "Images: two build paths", explains both):
- *
- * - **online** (the design card's): `deno compile` standalone binaries, built in the
- *   official `denoland/deno` image and run on distroless `cc` (glibc, no Deno). Needs an
- *   image registry and Deno's release host.
- * - **offline** (works with no registry at all): a local base image made by
- *   `tools/import_base.sh` from this machine's own files (the pinned Deno, the libraries
- *   it links to, busybox); the app images copy the sources and the `node_modules/` of a
- *   host `deno install`, are built with `docker build --network none`, and run
- *   `deno run --cached-only`.
- *
+ * Two build paths (docs/deployment.md, "Images: two build paths"): **online**, the design
+ * card's, compiles standalone binaries in the official `denoland/deno` image and runs them on
+ * distroless `cc` (it needs an image registry and Deno's release host); **offline** builds
+ * with `docker build --network none` on a base that `tools/import_base.sh` makes from this
+ * machine's own files, with the sources and the `node_modules/` of a host `deno install`.
  * `auto` (the default) tries online when the registry answers and falls back to offline.
  *
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { choiceArg, parseCli, run, runMain, runOrThrow, ToolError } from "./_cli.ts";
+import { choiceArg, lastLine, parseCli, run, runMain, runOrThrow, ToolError } from "./_cli.ts";
 
 /** The repository root (the Docker build context). */
-export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** The pinned Deno version, from `.deno-version`. */
 export const DENO_VERSION: string = Deno.readTextFileSync(`${ROOT}.deno-version`).trim();
@@ -57,36 +51,22 @@ export type BuildPath = "offline" | "online";
  * @throws {ToolError} With the fix when either is missing.
  */
 export async function assertDockerEngine(): Promise<void> {
-  const result = await run(["docker", "info", "--format", "{{.ServerVersion}}"], {
-    timeoutMs: 20_000,
-  });
+  const info = ["docker", "info", "--format", "{{.ServerVersion}}"];
+  const result = await run(info, { timeoutMs: 20_000 });
   if (result.code === 127) {
     throw new ToolError(
       "Cannot find the docker command: install Docker (tools/provision_docker.sh)",
     );
   }
   if (result.code !== 0 || result.stdout.trim() === "") {
-    const detail = result.timedOut
-      ? "no answer within 20 s"
-      : result.stderr.trim().split("\n").at(-1);
+    const detail = result.timedOut ? "no answer within 20 s" : lastLine(result.stderr);
     throw new ToolError(
       `Cannot reach the Docker engine: start dockerd or run tools/provision_docker.sh (${detail})`,
     );
   }
 }
 
-/**
- * Returns the arguments of `docker build` for an app image.
- *
- * @param app `server` or `client`.
- * @param path Which build path.
- * @returns The argv, run from the repository root.
- *
- * @example Usage
- * ```ts
- * appBuildArgv("server", "offline").includes("--network"); // true: no network at build time
- * ```
- */
+/** The argv of `docker build` for an app image on a build path, run from the repository root. */
 export function appBuildArgv(app: "server" | "client", path: BuildPath): string[] {
   const [base, runImage, build, uid] = path === "offline"
     ? [IMAGES.denoBase, IMAGES.denoBase, "source", 1993]
@@ -118,33 +98,8 @@ async function importBase(tag: string, deno?: string): Promise<void> {
 }
 
 /**
- * Makes sure the local Deno base image exists, importing it from local files if needed,
- * and tags it `tp0-deno-base:latest`, the Dockerfiles' default base.
- *
- * @param rebuild Import it even when it exists.
- * @returns Whether it was imported now.
- */
-export async function ensureDenoBase(rebuild = false): Promise<boolean> {
-  const build = rebuild || !(await imageExists(IMAGES.denoBase));
-  if (build) {
-    const deno = Deno.version.deno === DENO_VERSION ? Deno.execPath() : await runOrThrow(
-      ["bash", `${ROOT}tools/bootstrap_deno.sh`],
-      `Cannot find Deno ${DENO_VERSION} for the base image`,
-    );
-    await importBase(IMAGES.denoBase, deno);
-  }
-  await runOrThrow(
-    ["docker", "tag", IMAGES.denoBase, "tp0-deno-base:latest"],
-    "Cannot tag the base",
-  );
-  return build;
-}
-
-/**
- * Returns a netcat-capable image: the local busybox image if present, else the official
- * busybox image if it can be pulled, else the local one imported now.
- *
- * @returns The image tag to run `nc` in.
+ * The tag of an image to run `nc` in: the local busybox image if present, else the
+ * official busybox image if it can be pulled, else the local one imported now.
  */
 export async function ensureNetcatImage(): Promise<string> {
   if (await imageExists(IMAGES.busybox)) return IMAGES.busybox;
@@ -157,13 +112,10 @@ async function buildApps(path: BuildPath, quiet: boolean): Promise<void> {
   for (const app of ["server", "client"] as const) {
     const argv = appBuildArgv(app, path);
     if (quiet) argv.splice(2, 0, "--quiet");
-    const result = await run(argv, {
-      cwd: ROOT,
-      timeoutMs: 900_000,
-      output: quiet ? "capture" : "inherit",
-    });
+    const output = quiet ? "capture" : "inherit";
+    const result = await run(argv, { cwd: ROOT, timeoutMs: 900_000, output });
     if (result.code !== 0) {
-      const detail = quiet ? `: ${result.stderr.trim().split("\n").at(-1)}` : "";
+      const detail = quiet ? `: ${lastLine(result.stderr)}` : "";
       throw new ToolError(`Cannot build image ${IMAGES[app]} (${path} path)${detail}`);
     }
   }
@@ -171,50 +123,33 @@ async function buildApps(path: BuildPath, quiet: boolean): Promise<void> {
 
 /** Options of {@linkcode buildImages}. */
 export interface BuildImagesOptions {
-  /**
-   * Which path to build; `auto` tries online when both its images can be had, then offline.
-   * @default "auto"
-   */
+  /** `auto` tries online when both its images can be had, then offline. @default "auto" */
   readonly path?: "auto" | BuildPath;
-  /**
-   * Rebuild the local base image even if it exists.
-   * @default false
-   */
-  readonly rebuildBase?: boolean;
-  /**
-   * Hide `docker build` progress.
-   * @default false
-   */
+  /** Hide `docker build` progress. @default false */
   readonly quiet?: boolean;
-  /**
-   * Where progress lines go.
-   * @default console.log
-   */
+  /** Where progress lines go. @default console.log */
   readonly say?: (line: string) => void;
 }
 
 /**
  * Builds `tp0-server` and `tp0-client` (and, for the offline path, the local base
- * image), saying which path it took.
+ * image), saying which path it took; returns that path.
  *
- * @param options Path, rebuild, output.
- * @returns The path that produced the images.
  * @throws {ToolError} When no path works.
  */
 export async function buildImages(options: BuildImagesOptions = {}): Promise<BuildPath> {
-  const say = options.say ?? console.log;
-  const quiet = options.quiet ?? false;
-  const requested = options.path ?? "auto";
+  const { path = "auto", quiet = false, say = console.log } = options;
   await assertDockerEngine();
-  const online = requested === "online" || (requested === "auto" &&
-    await available(ONLINE_IMAGES.build) && await available(ONLINE_IMAGES.run));
-  if (online) {
+  if (
+    path === "online" ||
+    (path === "auto" && await available(ONLINE_IMAGES.build) && await available(ONLINE_IMAGES.run))
+  ) {
     say(`images: online path: deno compile in ${ONLINE_IMAGES.build}, run on ${ONLINE_IMAGES.run}`);
     try {
       await buildApps("online", quiet);
       return "online";
     } catch (error) {
-      if (requested === "online") throw error;
+      if (path === "online") throw error;
       say(`images: online path failed (${(error as Error).message}); trying the offline path`);
     }
   }
@@ -222,7 +157,18 @@ export async function buildImages(options: BuildImagesOptions = {}): Promise<Bui
     `images: offline path: local base ${IMAGES.denoBase} (docker import), ` +
       "sources + node_modules, docker build --network none, deno run --cached-only",
   );
-  if (await ensureDenoBase(options.rebuildBase)) say(`images: built ${IMAGES.denoBase}`);
+  const importing = !(await imageExists(IMAGES.denoBase));
+  if (importing) {
+    const deno = Deno.version.deno === DENO_VERSION ? Deno.execPath() : await runOrThrow(
+      ["bash", `${ROOT}tools/bootstrap_deno.sh`],
+      `Cannot find Deno ${DENO_VERSION} for the base image`,
+    );
+    await importBase(IMAGES.denoBase, deno);
+  }
+  // The Dockerfiles' default base.
+  const tag = ["docker", "tag", IMAGES.denoBase, "tp0-deno-base:latest"];
+  await runOrThrow(tag, "Cannot tag the base");
+  if (importing) say(`images: built ${IMAGES.denoBase}`);
   // Offline builds copy node_modules/ from the host: make sure it matches deno.lock.
   await runOrThrow(
     [Deno.execPath(), "install", "--frozen"],
@@ -233,39 +179,25 @@ export async function buildImages(options: BuildImagesOptions = {}): Promise<Bui
   return "offline";
 }
 
-/**
- * The CLI: `images.ts [--path auto|offline|online] [--rebuild-base] [--quiet]`.
- *
- * @param args Command-line arguments.
- * @returns The exit code.
- * @throws {UsageError} For a bad command line.
- */
-export async function main(args: readonly string[]): Promise<number> {
-  const { values } = parseCli(args, {
-    path: { type: "string", default: "auto" },
-    "rebuild-base": { type: "boolean", default: false },
-    quiet: { type: "boolean", default: false },
-    help: { type: "boolean", short: "h", default: false },
-  });
-  if (values.help) {
-    console.log("usage: deno task images [--path auto|offline|online] [--rebuild-base] [--quiet]");
+if (import.meta.main) {
+  await runMain("images", async () => {
+    const { values } = parseCli(Deno.args, {
+      path: { type: "string", default: "auto" },
+      quiet: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    });
+    if (values.help) {
+      console.log("usage: deno task images [--path auto|offline|online] [--quiet]");
+      return 0;
+    }
+    const path = choiceArg("--path", values.path, ["auto", "offline", "online"] as const);
+    const used = await buildImages({ path, quiet: values.quiet });
+    await ensureNetcatImage();
+    for (const tag of [IMAGES.server, IMAGES.client]) {
+      const inspect = ["docker", "image", "inspect", "--format", "{{.Size}}", tag];
+      const size = Number(await runOrThrow(inspect, tag)) / 1e6;
+      console.log(`images: ${tag} ready (${used} path, ${size.toFixed(1)} MB)`);
+    }
     return 0;
-  }
-  const path = choiceArg("--path", values.path, ["auto", "offline", "online"] as const);
-  const used = await buildImages({
-    path,
-    rebuildBase: values["rebuild-base"],
-    quiet: values.quiet,
   });
-  await ensureNetcatImage();
-  for (const tag of [IMAGES.server, IMAGES.client]) {
-    const size = await runOrThrow(
-      ["docker", "image", "inspect", "--format", "{{.Size}}", tag],
-      tag,
-    );
-    console.log(`images: ${tag} ready (${used} path, ${(Number(size) / 1e6).toFixed(1)} MB)`);
-  }
-  return 0;
 }
-
-if (import.meta.main) await runMain("images", () => main(Deno.args));

@@ -19,11 +19,9 @@ import { run, stripAnsi } from "./_cli.ts";
 const SUMMARY = /^(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/m;
 
 /**
- * Reads `deno test`'s output: its counts and the tests its FAILURES section names.
- *
- * @param output What `deno test` printed.
- * @returns The counts, or `undefined` when it stopped before its summary (e.g. a type
- *   error), and the failed tests (`name => ./file.ts:1:6`, or `./file.ts (uncaught error)`).
+ * The counts in `deno test`'s output and the tests its FAILURES section names
+ * (`name => ./file.ts:1:6`, or `./file.ts (uncaught error)`); `undefined` when it stopped
+ * before its summary (e.g. a type error).
  */
 export function readSummary(
   output: string,
@@ -37,11 +35,8 @@ export function readSummary(
 }
 
 /**
- * Runs the tests, streaming their output, then prints the failures and the summary
- * line last.
- *
- * @param paths What to test; none means deno.json's test set.
- * @returns `deno test`'s exit code.
+ * Runs the tests in `paths` (none: deno.json's test set), streaming their output, then
+ * prints the failures and the summary line last; returns `deno test`'s exit code.
  */
 export async function runTests(paths: readonly string[]): Promise<number> {
   const result = await run([Deno.execPath(), "test", "-P", "--parallel", ...paths], {

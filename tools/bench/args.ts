@@ -7,27 +7,20 @@ import { parseDuration } from "../../shared/duration.ts";
 import { FSYNC_POLICIES, type FsyncPolicy } from "../../server/storage.ts";
 import { choiceArg, integerArg, parseCli, UsageError } from "../_cli.ts";
 
-/** The resolved benchmark options. */
+/**
+ * The resolved benchmark options, each the flag of its name in {@linkcode USAGE}: no
+ * `dataset` means generated data, no `timeoutMs` a limit from the data size.
+ */
 export interface BenchOptions {
-  /** The course-style zip to read agency files from; generated data when undefined. */
   readonly dataset?: string;
-  /** Agencies of generated data (with `dataset`, the zip decides). */
   readonly agencies: number;
-  /** Rows of each generated agency file. */
   readonly betsPerAgency: number;
-  /** Each agency file is its rows repeated this many times. */
   readonly repeat: number;
-  /** Timed runs of the system, and as many of the floor. */
   readonly runs: number;
-  /** Untimed runs through the ack-latency proxy; 0 skips them. */
   readonly latencyRuns: number;
-  /** The server's `SERVER_FSYNC`. */
   readonly fsync: FsyncPolicy;
-  /** The agencies' `batch.maxAmount`. */
   readonly batch: number;
-  /** Limit of one run in milliseconds; undefined picks one from the data size. */
   readonly timeoutMs?: number;
-  /** Whether `--help` was asked for. */
   readonly help: boolean;
 }
 
@@ -44,10 +37,8 @@ export const USAGE = `Usage: deno task bench -- [options]
   --timeout DURATION     limit of each run, e.g. 90s, 5m (default 60s + 1s per 25000 bets)`;
 
 /**
- * Parses the command line.
+ * Parses the command line (after `deno task bench --`).
  *
- * @param args The arguments after `deno task bench --`.
- * @returns The resolved options.
  * @throws {UsageError} On an unknown flag, a missing or bad value, or flags that do not
  *   go together.
  */
@@ -64,26 +55,15 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
     timeout: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   });
-  if (values.dataset !== undefined) {
-    if (values.dataset.trim() === "") throw new UsageError("--dataset needs a path to a zip file");
-    for (const flag of ["agencies", "bets-per-agency"] as const) {
-      if (values[flag] !== undefined) {
-        throw new UsageError(`--${flag} does not apply with --dataset (the zip decides)`);
-      }
+  if (values.dataset?.trim() === "") throw new UsageError("--dataset needs a path to a zip file");
+  for (const flag of ["agencies", "bets-per-agency"] as const) {
+    if (values.dataset !== undefined && values[flag] !== undefined) {
+      throw new UsageError(`--${flag} does not apply with --dataset (the zip decides)`);
     }
   }
-  let timeoutMs: number | undefined;
-  try {
-    timeoutMs = values.timeout === undefined ? undefined : parseDuration(values.timeout).ms;
-  } catch {
-    // Not a duration: refused below.
-  }
-  if (values.timeout !== undefined && !(timeoutMs! > 0)) {
-    throw new UsageError(
-      `--timeout must be a positive duration such as 90s or 5m, not "${values.timeout}"`,
-    );
-  }
+  const timeoutMs = values.timeout === undefined ? undefined : timeoutArg(values.timeout);
   return {
+    dataset: values.dataset,
     agencies: integerArg("--agencies", values.agencies ?? "5", 1, 1000),
     betsPerAgency: integerArg("--bets-per-agency", values["bets-per-agency"] ?? "20000", 1, 1e7),
     repeat: integerArg("--repeat", values.repeat, 1, 10_000),
@@ -91,8 +71,18 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
     latencyRuns: integerArg("--latency-runs", values["latency-runs"], 0, 100),
     fsync: choiceArg("--fsync", values.fsync, FSYNC_POLICIES),
     batch: integerArg("--batch", values.batch, 1, 65_535),
+    timeoutMs,
     help: values.help,
-    ...(values.dataset === undefined ? {} : { dataset: values.dataset }),
-    ...(timeoutMs === undefined ? {} : { timeoutMs }),
   };
+}
+
+/** `--timeout`'s value in milliseconds. */
+function timeoutArg(raw: string): number {
+  try {
+    const { ms } = parseDuration(raw);
+    if (ms > 0) return ms;
+  } catch {
+    // Not a duration: refused below, as zero is.
+  }
+  throw new UsageError(`--timeout must be a positive duration such as 90s or 5m, not "${raw}"`);
 }

@@ -9,23 +9,19 @@ import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeAll } from "../../shared/bytes.ts";
 import { UsageError } from "../_cli.ts";
-import { type DatasetSummary, generateDataset, importDataset } from "../dataset/mod.ts";
+import {
+  type AgencyFileSummary,
+  type DatasetSummary,
+  generateDataset,
+  importDataset,
+} from "../dataset/mod.ts";
 import type { BenchOptions } from "./args.ts";
 
 /** The bench's own folder, `.bench/` at the repository root. */
 export const BENCH_DIR: string = fileURLToPath(new URL("../../.bench", import.meta.url));
 
-/** One agency file ready for a run. */
-export interface AgencyData {
-  /** The agency number. */
-  readonly agency: number;
-  /** The file's absolute path. */
-  readonly path: string;
-  /** Rows (bets), repeats included. */
-  readonly rows: number;
-  /** Rows whose number is 7574, repeats included. */
-  readonly winners: number;
-  /** The file's size. */
+/** An agency file ready for a run: absolute path, rows and winners with repeats, and size. */
+export interface AgencyData extends AgencyFileSummary {
   readonly bytes: number;
 }
 
@@ -33,8 +29,6 @@ export interface AgencyData {
 export interface PreparedData {
   /** What the report calls it, e.g. `course dataset ×10`. */
   readonly label: string;
-  /** Its folder. */
-  readonly dir: string;
   /** The agency files, by agency number. */
   readonly files: readonly AgencyData[];
 }
@@ -42,19 +36,14 @@ export interface PreparedData {
 /** Options of {@linkcode prepareData}: the data options of the command line. */
 export interface DataOptions
   extends Pick<BenchOptions, "dataset" | "agencies" | "betsPerAgency" | "repeat"> {
-  /**
-   * Where cached datasets live; everything else in it is removed.
-   * @default ".bench/data"
-   */
+  /** Where cached datasets live; everything else in it is removed. @default ".bench/data" */
   readonly dataRoot?: string;
 }
 
 /**
- * The cache key and label of a dataset. A zip's key includes its size and mtime, so an
- * edited zip is imported again.
+ * The cache key (safe as a file name) and the report's label of a dataset. A zip's key
+ * includes its size and mtime, so an edited zip is imported again.
  *
- * @param options The data options.
- * @returns A file-name-safe key and the report's label.
  * @throws {UsageError} If the zip does not exist.
  */
 export async function datasetKey(options: DataOptions): Promise<{ key: string; label: string }> {
@@ -80,16 +69,12 @@ export async function datasetKey(options: DataOptions): Promise<{ key: string; l
  * Prepares the agency files under `.bench/data/`: imports the zip or generates data,
  * then writes each file repeated. A dataset already there with the same key is reused;
  * other cached datasets are removed so at most one sits on disk.
- *
- * @param options Source, size and repeat.
- * @param log Progress sink.
- * @returns The files with their row, winner and byte counts.
  */
 export async function prepareData(
   options: DataOptions,
   log: (message: string) => void,
 ): Promise<PreparedData> {
-  const dataRoot = options.dataRoot ?? join(BENCH_DIR, "data");
+  const { dataset, agencies, betsPerAgency, repeat, dataRoot = join(BENCH_DIR, "data") } = options;
   const { key, label } = await datasetKey(options);
   const dir = join(dataRoot, key);
   const manifest = join(dir, "manifest.json");
@@ -101,29 +86,17 @@ export async function prepareData(
   await Deno.remove(dataRoot, { recursive: true }).catch(() => {});
   log(`preparing data in ${dir}`);
   const base = join(dir, "base");
-  const summary: DatasetSummary = options.dataset !== undefined
-    ? await importDataset(options.dataset, base)
-    : await generateDataset({
-      dir: base,
-      agencies: options.agencies,
-      betsPerAgency: options.betsPerAgency,
-    });
+  const summary: DatasetSummary = dataset !== undefined
+    ? await importDataset(dataset, base)
+    : await generateDataset({ dir: base, agencies, betsPerAgency });
   const files: AgencyData[] = [];
-  for (const file of summary.files) {
-    const path = options.repeat === 1 ? file.path : join(dir, basename(file.path));
-    const bytes = options.repeat === 1
-      ? (await Deno.stat(path)).size
-      : await writeRepeated(file.path, path, options.repeat);
-    const { agency, rows, winners } = file;
-    files.push({
-      agency,
-      path: resolve(path),
-      rows: rows * options.repeat,
-      winners: winners * options.repeat,
-      bytes,
-    });
+  for (const { agency, path: source, rows, winners } of summary.files) {
+    const path = resolve(repeat === 1 ? source : join(dir, basename(source)));
+    if (repeat > 1) await writeRepeated(source, path, repeat);
+    const { size } = await Deno.stat(path);
+    files.push({ agency, path, rows: rows * repeat, winners: winners * repeat, bytes: size });
   }
-  const data: PreparedData = { label, dir, files };
+  const data: PreparedData = { label, files };
   await Deno.writeTextFile(manifest, JSON.stringify({ key, data }));
   return data;
 }
@@ -140,12 +113,11 @@ async function unchanged(data: PreparedData): Promise<boolean> {
  * Writes `source` `repeat` times into `target`, ending it with CRLF first when it has no
  * final line break, so rows never join across copies.
  */
-async function writeRepeated(source: string, target: string, repeat: number): Promise<number> {
+async function writeRepeated(source: string, target: string, repeat: number): Promise<void> {
   let bytes = await Deno.readFile(source);
   if (bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a) {
     bytes = new Uint8Array([...bytes, 0x0d, 0x0a]);
   }
   using file = await Deno.open(target, { write: true, create: true, truncate: true });
   for (let i = 0; i < repeat; i++) await writeAll(file, bytes);
-  return bytes.length * repeat;
 }

@@ -9,20 +9,16 @@
 import { join } from "node:path";
 import { lastLine } from "../_cli.ts";
 import type { PreparedData } from "./data.ts";
-import { baseEnv, kill, spawn, type Tracked, within } from "./processes.ts";
+import { spawn, type Tracked, within } from "./processes.ts";
 import type { FloorRun } from "./report.ts";
 
 const RECEIVER = new URL("./floor_receiver.ts", import.meta.url).pathname;
 const SENDER = new URL("./floor_sender.ts", import.meta.url).pathname;
 
 /**
- * Runs the floor once: a receiver process and one sender process per agency file, all
- * senders at once.
- *
- * @param data The agency files.
- * @param options A scratch folder (the run makes and removes its own inside) and the
- *   time limit.
- * @returns The wall time, and whether every process exited 0 and every byte arrived.
+ * Runs the floor once, in a folder of its own inside `scratch`: a receiver process and one
+ * sender process per agency file, all senders at once. It is ok when every process exited
+ * 0 and every byte arrived.
  */
 export async function runFloor(
   data: PreparedData,
@@ -31,27 +27,24 @@ export async function runFloor(
   const dir = await Deno.makeTempDir({ dir: options.scratch, prefix: "floor-" });
   const failures: string[] = [];
   const procs: Tracked[] = [];
-  const deno = (
-    script: string,
-    permissions: string[],
-    args: string[],
-    onLine?: (line: string) => void,
-  ) =>
+  // The receiver prints `ready <port>` once listening and `bytes <n>` at the end.
+  const ready = Promise.withResolvers<number>();
+  let received: number | undefined;
+  const deno = (script: string, permissions: string[], args: string[]) =>
     spawn(Deno.execPath(), {
       args: ["run", "--no-config", "--allow-net=127.0.0.1", ...permissions, script, ...args],
-      env: baseEnv(),
-      ...(onLine ? { onLine } : {}),
+      onLine: (line) => {
+        const [word, n] = line.split(" ");
+        if (word === "ready") ready.resolve(Number(n));
+        if (word === "bytes") received = Number(n);
+      },
     });
   try {
     const out = join(dir, "floor.csv");
-    const ready = Promise.withResolvers<number>();
-    let received: number | undefined;
-    const permissions = [`--allow-write=${out}`, `--allow-read=${out}`];
-    procs.push(deno(RECEIVER, permissions, [String(data.files.length), out], (line) => {
-      const [word, n] = line.split(" ");
-      if (word === "ready") ready.resolve(Number(n));
-      if (word === "bytes") received = Number(n);
-    }));
+    procs.push(deno(RECEIVER, [`--allow-write=${out}`, `--allow-read=${out}`], [
+      String(data.files.length),
+      out,
+    ]));
     if (!(await within(ready.promise, 30_000))) {
       failures.push(`floor receiver did not start: ${lastLine(procs[0]!.tail.join("\n"))}`);
       return { ok: false, failures, wallMs: NaN };
@@ -64,7 +57,7 @@ export async function runFloor(
     const all = Promise.all(procs.map((proc) => proc.exited));
     if (!(await within(all, options.timeoutMs))) {
       failures.push(`timed out after ${Math.round(options.timeoutMs / 1000)} s`);
-      for (const proc of procs) kill(proc, "SIGKILL");
+      for (const proc of procs) proc.kill("SIGKILL");
     }
     const exits = await all;
     const wallMs = Math.max(...exits.map((exit) => exit.at)) - started;
@@ -80,7 +73,7 @@ export async function runFloor(
     }
     return { ok: failures.length === 0, failures, wallMs };
   } finally {
-    for (const proc of procs) kill(proc, "SIGKILL");
+    for (const proc of procs) proc.kill("SIGKILL");
     await Promise.all(procs.map((proc) => proc.exited));
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

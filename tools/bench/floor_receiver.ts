@@ -1,11 +1,8 @@
 /**
- * The floor's receiver (see `floor.ts`): accepts N connections on 127.0.0.1, appends what
- * they send to one file (writes serialized), fsyncs once when all have closed, and exits.
- * It prints `ready <port>` once listening and `bytes <n>` at the end.
- *
- * ```sh
- * deno run --no-config --allow-net=127.0.0.1 --allow-read=F --allow-write=F floor_receiver.ts N F
- * ```
+ * The floor's receiver, `floor_receiver.ts N FILE` (`floor.ts` runs it with no config, net
+ * to 127.0.0.1 and FILE only): accepts N connections on 127.0.0.1, appends what they send
+ * to FILE (writes serialized), fsyncs once when all have closed, and exits. It prints
+ * `ready <port>` once listening and `bytes <n>` at the end.
  *
  * @module
  */

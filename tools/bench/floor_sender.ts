@@ -1,9 +1,6 @@
 /**
- * The floor's sender (see `floor.ts`): streams one file into one connection and exits.
- *
- * ```sh
- * deno run --no-config --allow-net=127.0.0.1 --allow-read=F floor_sender.ts PORT F
- * ```
+ * The floor's sender, `floor_sender.ts PORT FILE` (`floor.ts` runs it with no config, net
+ * to 127.0.0.1 and read of FILE only): streams one file into one connection and exits.
  *
  * @module
  */

@@ -13,7 +13,7 @@ Deno.test("runFloor() pushes every byte through and times it", async () => {
       await Deno.writeTextFile(path, text);
       files.push({ agency, path, rows: 100 * agency, winners: 100 * agency, bytes: text.length });
     }
-    const data: PreparedData = { label: "test", dir: scratch, files };
+    const data: PreparedData = { label: "test", files };
     const run = await runFloor(data, { scratch, timeoutMs: 30_000 });
     assert.deepEqual(run.failures, []);
     assert.equal(run.ok, true);

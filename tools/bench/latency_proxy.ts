@@ -10,37 +10,26 @@ import { writeAll } from "../../shared/bytes.ts";
 import { ProtocolError } from "../../shared/errors.ts";
 import { FrameDecoder, MessageType, type RawFrame } from "../../shared/protocol/mod.ts";
 
-/**
- * Pairs each BATCH of one connection with its BATCH_ACK by sequence number.
- */
+/** Pairs each BATCH of one connection with its BATCH_ACK by sequence number. */
 export class AckTimer {
   readonly #sentAt = new Map<number, number>();
 
-  /**
-   * Notes a frame going to the server; only BATCH frames matter.
-   *
-   * @param frame The frame.
-   * @param at When it was read, `performance.now()`.
-   */
+  /** Notes a frame going to the server, read at `at` (`performance.now()`); only BATCHes matter. */
   sent(frame: RawFrame, at: number): void {
     // BATCH body: agency u16, seq u32, count u16, bets (shared/protocol/codec.ts).
     if (frame.type === MessageType.BATCH && frame.body.length >= 6) {
-      this.#sentAt.set(view(frame.body).getUint32(2), at);
+      this.#sentAt.set(new DataView(frame.body.buffer, frame.body.byteOffset).getUint32(2), at);
     }
   }
 
   /**
-   * Matches a frame going to the client against the batches sent.
-   *
-   * @param frame The frame.
-   * @param at When it was read, `performance.now()`.
-   * @returns Milliseconds since its BATCH, when it is the ack of a batch seen; else
-   * undefined.
+   * Matches a frame going to the client, read at `at`, against the batches sent: the ms
+   * since its BATCH when it is the ack of a batch seen, else undefined.
    */
   acked(frame: RawFrame, at: number): number | undefined {
     // BATCH_ACK body: seq u32, status u16, count u16, reason (shared/protocol/codec.ts).
     if (frame.type !== MessageType.BATCH_ACK || frame.body.length < 4) return undefined;
-    const seq = view(frame.body).getUint32(0);
+    const seq = new DataView(frame.body.buffer, frame.body.byteOffset).getUint32(0);
     const sentAt = this.#sentAt.get(seq);
     if (sentAt === undefined) return undefined;
     this.#sentAt.delete(seq);
@@ -48,33 +37,31 @@ export class AckTimer {
   }
 }
 
-function view(bytes: Uint8Array): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 /**
  * Listens on 127.0.0.1 (a free port) and relays each connection to a target port,
  * timing every batch until its ack.
  */
 export class AckLatencyProxy implements AsyncDisposable {
-  readonly #listener: Deno.TcpListener;
-  readonly #target: number;
+  readonly #listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   readonly #conns = new Set<Deno.Conn>();
-  readonly #tasks = new Set<Promise<void>>();
+  readonly #relays: Promise<void>[] = [];
   readonly #accepting: Promise<void>;
+  /** The port agencies connect to. */
+  readonly port: number = this.#listener.addr.port;
   /** Every ack latency seen so far, in milliseconds, in the order the acks passed. */
   readonly latenciesMs: number[] = [];
 
   /** @param targetPort The server's port on 127.0.0.1. */
   constructor(targetPort: number) {
-    this.#target = targetPort;
-    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    this.#accepting = this.#accept();
-  }
-
-  /** The port agencies connect to. */
-  get port(): number {
-    return (this.#listener.addr as Deno.NetAddr).port;
+    this.#accepting = (async () => {
+      try {
+        for await (const client of this.#listener) {
+          this.#relays.push(this.#relay(client, targetPort).catch(() => {}));
+        }
+      } catch {
+        // Listener closed.
+      }
+    })();
   }
 
   /** Stops listening, closes every relayed connection and waits for the relays to end. */
@@ -83,7 +70,7 @@ export class AckLatencyProxy implements AsyncDisposable {
     for (const conn of this.#conns) closeQuietly(conn);
     this.#conns.clear();
     await this.#accepting;
-    await Promise.all(this.#tasks);
+    await Promise.all(this.#relays);
   }
 
   /** Same as {@linkcode AckLatencyProxy.close}. */
@@ -91,23 +78,11 @@ export class AckLatencyProxy implements AsyncDisposable {
     return this.close();
   }
 
-  async #accept(): Promise<void> {
-    try {
-      for await (const client of this.#listener) {
-        const task = this.#relay(client).catch(() => {});
-        this.#tasks.add(task);
-        task.finally(() => this.#tasks.delete(task));
-      }
-    } catch {
-      // Listener closed.
-    }
-  }
-
-  async #relay(client: Deno.TcpConn): Promise<void> {
+  async #relay(client: Deno.TcpConn, targetPort: number): Promise<void> {
     this.#conns.add(client);
     let upstream: Deno.TcpConn | undefined;
     try {
-      upstream = await Deno.connect({ hostname: "127.0.0.1", port: this.#target });
+      upstream = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
       this.#conns.add(upstream);
       // Forward each chunk at once: Nagle's algorithm would add delays of its own.
       client.setNoDelay(true);
@@ -151,7 +126,12 @@ async function pump(
       const chunk = space.subarray(0, n);
       if (watching) {
         decoder.commit(n);
-        watching = drain(decoder, (frame) => onFrame(frame, at));
+        try {
+          for (let frame = decoder.next(); frame; frame = decoder.next()) onFrame(frame, at);
+        } catch (error) {
+          if (!(error instanceof ProtocolError)) throw error;
+          watching = false;
+        }
       }
       await writeAll(to, chunk);
     }
@@ -160,17 +140,6 @@ async function pump(
     // Reset or closed: the other direction ends too.
     closeQuietly(to);
     closeQuietly(from);
-  }
-}
-
-/** Hands over every whole frame buffered; false once the stream is not valid frames. */
-function drain(decoder: FrameDecoder, onFrame: (frame: RawFrame) => void): boolean {
-  try {
-    for (let frame = decoder.next(); frame; frame = decoder.next()) onFrame(frame);
-    return true;
-  } catch (error) {
-    if (error instanceof ProtocolError) return false;
-    throw error;
   }
 }
 

@@ -1,24 +1,9 @@
 /**
- * The benchmark: `deno task bench`.
- *
- * It prepares agency files (generated, or the course's zip, each file repeated `--repeat`
- * times) and builds the programs, then for every run starts `bin/server` on 127.0.0.1
- * with a fresh storage folder, waits for `accept_connections`, starts every agency
- * (`bin/client`) at once and measures the wall time until the last agency has exited. A
- * run counts only when it is correct: every agency exits 0, `bets.csv` holds one line
- * per bet, each agency's `cant_ganadores` is its number of 7574 rows, the server logs
- * `sorteo` once, no line says `result: fail`, and the server exits 0 on SIGTERM.
- *
- * Beside each run it measures the floor: the same number of processes pushing the same
- * CSV bytes over loopback TCP into one file with one fsync at the end. An extra pass
- * through a pass-through proxy measures ack latency (BATCH frame seen → its BATCH_ACK
- * seen), so the programs need no instrumentation; that pass is not timed.
- *
- * ```sh
- * deno task bench -- --dataset ../shared/data/dataset.zip [--repeat 10] [--runs 3]
- * deno task bench -- [--agencies 5] [--bets-per-agency 20000] [--repeat 1]
- *   [--fsync group|batch|off] [--batch 100] [--timeout 120s] [--latency-runs 1]
- * ```
+ * The benchmark, `deno task bench -- [options]` (`--help` lists them): it prepares the
+ * agency files and builds the programs, alternates runs of the floor and of the system
+ * (`--runs` of each, so both see the same machine state), then makes the untimed
+ * ack-latency runs. docs/performance.md tells what a run measures and which checks make
+ * it count.
  *
  * Progress goes to stderr; stdout gets a Markdown table of min/median/max per metric
  * and ends with one JSON line of the medians. Exit code: 0 every run verified, 1 a run
@@ -26,17 +11,28 @@
  *
  * @module
  */
+import { join } from "node:path";
 import { runMain } from "../_cli.ts";
-import { parseBenchArgs, USAGE } from "./args.ts";
+import { buildBinaries } from "../build.ts";
+import { type BenchOptions, parseBenchArgs, USAGE } from "./args.ts";
+import { BENCH_DIR, prepareData, type PreparedData } from "./data.ts";
+import { runFloor } from "./floor.ts";
+import { loadAverage, machineFacts } from "./proc.ts";
 import { killAll } from "./processes.ts";
-import { formatJsonLine, formatReport } from "./report.ts";
-import { runBench, scratchDirs } from "./run.ts";
+import {
+  type BenchReport,
+  type FloorRun,
+  formatJsonLine,
+  formatNumber,
+  formatReport,
+  percentile,
+  type SystemRun,
+} from "./report.ts";
+import { runSystem } from "./system.ts";
 
 /**
- * Runs the CLI.
+ * Runs the CLI; returns the exit code: 0 all runs verified, 1 a run failed.
  *
- * @param args The command-line arguments.
- * @returns The exit code: 0 all runs verified, 1 a run failed.
  * @throws {UsageError} For bad arguments or a missing dataset.
  */
 export async function main(args: readonly string[]): Promise<number> {
@@ -46,29 +42,98 @@ export async function main(args: readonly string[]): Promise<number> {
     return 0;
   }
   const log = (message: string): void => console.error(`bench: ${message}`);
+  let scratch: string | undefined;
   const onSignal = (): void => {
     log("interrupted; stopping the processes it started");
     killAll();
-    for (const dir of scratchDirs) {
-      try {
-        Deno.removeSync(dir, { recursive: true });
-      } catch {
-        // Best effort: the processes may still hold files for a moment.
-      }
+    try {
+      if (scratch !== undefined) Deno.removeSync(scratch, { recursive: true });
+    } catch {
+      // Best effort: the processes may still hold files for a moment.
     }
     Deno.exit(130);
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
-    const report = await runBench(options, log);
+    const data = await prepareData(options, log);
+    // The programs as the sources are now (not timed).
+    log(await buildBinaries());
+    await Deno.mkdir(BENCH_DIR, { recursive: true });
+    scratch = await Deno.makeTempDir({ dir: BENCH_DIR, prefix: "run-" });
+    const report = await runAll(options, data, scratch, log);
     console.log(formatReport(report));
     console.log(formatJsonLine(report));
     return [...report.system, ...report.floor, ...report.latency].every((run) => run.ok) ? 0 : 1;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
+    if (scratch !== undefined) await Deno.remove(scratch, { recursive: true }).catch(() => {});
   }
+}
+
+/** `1.234 s`, or why the run failed. */
+function describeRun(run: FloorRun): string {
+  return run.ok ? `${(run.wallMs / 1000).toFixed(3)} s` : `FAILED: ${run.failures.join("; ")}`;
+}
+
+/** The floor and system runs in turn, then the latency runs, gathered into a report. */
+async function runAll(
+  options: BenchOptions,
+  data: PreparedData,
+  scratch: string,
+  log: (message: string) => void,
+): Promise<BenchReport> {
+  const loadAtStart = await loadAverage();
+  const sum = (get: (file: PreparedData["files"][number]) => number) =>
+    data.files.reduce((total, file) => total + get(file), 0);
+  const { repeat, fsync, batch, runs, latencyRuns } = options;
+  const setup = {
+    label: data.label,
+    agencies: data.files.length,
+    bets: sum((file) => file.rows),
+    bytes: sum((file) => file.bytes),
+    winners: sum((file) => file.winners),
+    ...{ repeat, fsync, batch },
+  };
+  log(
+    `${setup.label}: ${setup.agencies} agencies, ${formatNumber(setup.bets, 0)} bets, ` +
+      `${formatNumber(setup.bytes / 1e6, 1)} MB, ${setup.winners} winners`,
+  );
+  const root = new URL("../../bin/", import.meta.url).pathname;
+  const ctx = {
+    data,
+    fsync,
+    batch,
+    serverBin: join(root, "server"),
+    clientBin: join(root, "client"),
+    scratch,
+    // Default: 60 s plus 1 s per 25,000 bets.
+    timeoutMs: options.timeoutMs ?? 60_000 + Math.ceil(setup.bets / 25_000) * 1000,
+    log,
+  };
+  const system: SystemRun[] = [];
+  const floor: FloorRun[] = [];
+  for (let i = 1; i <= runs; i++) {
+    floor.push(await runFloor(data, ctx));
+    log(`floor ${i}/${runs}: ${describeRun(floor.at(-1)!)}`);
+    const run = await runSystem(ctx, { name: `run ${i}/${runs}`, withProxy: false });
+    system.push(run);
+    const rate = run.ok ? ` (${formatNumber(setup.bets / (run.wallMs / 1000), 0)} bets/s)` : "";
+    log(`run ${i}/${runs}: ${describeRun(run)}${rate}`);
+  }
+  const latency: SystemRun[] = [];
+  for (let i = 1; i <= latencyRuns; i++) {
+    const run = await runSystem(ctx, { name: `latency ${i}/${latencyRuns}`, withProxy: true });
+    latency.push(run);
+    const acks = run.ackLatenciesMs ?? [];
+    const extra = run.ok
+      ? ` (${acks.length} acks, p50 ${percentile(acks, 50)?.toFixed(2)} ms, ` +
+        `p99 ${percentile(acks, 99)?.toFixed(2)} ms; not timed)`
+      : "";
+    log(`latency ${i}/${latencyRuns}: ${describeRun(run)}${extra}`);
+  }
+  return { setup, system, floor, latency, machine: await machineFacts(loadAtStart) };
 }
 
 if (import.meta.main) await runMain("bench", () => main(Deno.args));

@@ -5,13 +5,9 @@
  *
  * @module
  */
+import type { Tracked } from "./processes.ts";
 
-/**
- * Reads `VmRSS` and `VmHWM` (the peak) from the text of `/proc/<pid>/status`.
- *
- * @param text The file's text.
- * @returns Both in kB (0 when absent, e.g. for a zombie).
- */
+/** `VmRSS` and `VmHWM` (the peak) in kB from the text of `/proc/<pid>/status` (0 when absent). */
 export function parseProcStatus(text: string): { rssKb: number; hwmKb: number } {
   const field = (name: string) =>
     Number(new RegExp(`^${name}:\\s+(\\d+)\\s*kB`, "m").exec(text)?.[1] ?? 0);
@@ -19,13 +15,10 @@ export function parseProcStatus(text: string): { rssKb: number; hwmKb: number } 
 }
 
 /**
- * Reads the CPU times of `/proc/<pid>/stat`, in clock ticks: the process's own `utime` +
- * `stime` (fields 14 and 15) and those of its reaped children, `cutime` + `cstime` (16
- * and 17). The command name (field 2) may hold spaces and parentheses, so fields are
- * counted from its last `)`.
- *
- * @param text The file's text.
- * @returns The ticks, or undefined when the text is not a stat line.
+ * The CPU times in the text of `/proc/<pid>/stat`, in clock ticks: the process's own
+ * `utime` + `stime` (fields 14 and 15) and those of its reaped children, `cutime` +
+ * `cstime` (16 and 17); undefined when the text is not a stat line. The command name
+ * (field 2) may hold spaces and parentheses, so fields are counted from its last `)`.
  */
 export function parseProcStat(
   text: string,
@@ -39,11 +32,10 @@ export function parseProcStat(
 }
 
 /**
- * CPU time of the children this process has reaped so far, from `/proc/self/stat`. The
- * difference over a span is the CPU of the children that exited in it: exact, with no
- * sampling, because the kernel adds a child's times to its parent on reaping.
- *
- * @returns Milliseconds, or undefined when `/proc/self/stat` cannot be read.
+ * CPU time in ms of the children this process has reaped so far, from `/proc/self/stat`
+ * (undefined when it cannot be read). The difference over a span is the CPU of the
+ * children that exited in it: exact, with no sampling, because the kernel adds a child's
+ * times to its parent on reaping.
  */
 export function reapedChildrenCpuMs(): number | undefined {
   try {
@@ -65,31 +57,14 @@ export class RssSampler {
   readonly #active = new Set<number>();
   readonly #timer = setInterval(() => this.#active.forEach((pid) => this.#sample(pid)), 10);
 
-  /**
-   * Starts sampling a pid, with a first sample at once.
-   *
-   * @param pid The process.
-   */
-  track(pid: number): void {
-    this.#active.add(pid);
-    this.#sample(pid);
+  /** Samples a process from now until its exit is seen, before its pid can be reused. */
+  track(process: Pick<Tracked, "pid" | "exited">): void {
+    this.#active.add(process.pid);
+    this.#sample(process.pid);
+    process.exited.then(() => this.#active.delete(process.pid));
   }
 
-  /**
-   * Stops sampling a pid (call once its exit is seen, before the pid can be reused).
-   *
-   * @param pid The process.
-   */
-  untrack(pid: number): void {
-    this.#active.delete(pid);
-  }
-
-  /**
-   * The largest figure seen for a pid.
-   *
-   * @param pid The process.
-   * @returns kB, or undefined when no sample was taken.
-   */
+  /** The largest figure seen for a pid, in kB; undefined when no sample was taken. */
   peakKb(pid: number): number | undefined {
     return this.#peakKb.get(pid);
   }
@@ -111,11 +86,7 @@ export class RssSampler {
   }
 }
 
-/**
- * The load averages of `/proc/loadavg`.
- *
- * @returns The 1, 5 and 15 minute loads, e.g. `"0.52 0.40 0.33"`; undefined off Linux.
- */
+/** The 1, 5 and 15 minute loads in `/proc/loadavg` (`"0.52 0.40 0.33"`); undefined off Linux. */
 export async function loadAverage(): Promise<string | undefined> {
   try {
     return (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
@@ -125,11 +96,9 @@ export async function loadAverage(): Promise<string | undefined> {
 }
 
 /**
- * Facts about the machine for the report: CPU model, cores, Deno and kernel versions,
- * and the load before and after the runs (other work on the machine skews every figure).
- *
- * @param loadAtStart {@linkcode loadAverage} taken before the runs.
- * @returns Fact name → value, e.g. `{ cores: "2", deno: "2.9.6", … }`.
+ * Facts about the machine for the report, e.g. `{ cores: "2", deno: "2.9.6", … }`: CPU
+ * model, cores, Deno and kernel versions, and the load before the runs (`loadAtStart`)
+ * and after them (other work on the machine skews every figure).
  */
 export async function machineFacts(
   loadAtStart: string | undefined,

@@ -1,7 +1,6 @@
 /**
- * The processes the bench starts: spawned with a clean environment, their output read
- * line by line with the time each line arrived, and every live one known, so a signal
- * can stop them all.
+ * The processes the bench starts: a clean environment, output read line by line with the
+ * time each line arrived, and every live one known, so a signal can stop them all.
  *
  * @module
  */
@@ -9,18 +8,22 @@
 /** Every child the bench started and has not seen exit. */
 const live = new Set<Deno.ChildProcess>();
 
-/** A started process. */
+/** The variables a child inherits: only what Deno needs to find its cache. */
+const KEPT_ENV = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "LANG", "TZ"];
+
+/**
+ * A started process: `exited` resolves with its exit and the moment it was seen,
+ * `drained` once stdout and stderr are read, `tail` holds their last dozen lines (for
+ * failure messages), `live` says whether the bench has not seen it exit yet.
+ */
 export interface Tracked {
-  /** The process. */
-  readonly child: Deno.ChildProcess;
-  /** Its pid. */
   readonly pid: number;
-  /** Resolves with the exit code and the moment the exit was seen. */
   readonly exited: Promise<{ code: number; signal: string | null; at: number }>;
-  /** Resolves when stdout and stderr are drained. */
   readonly drained: Promise<void>;
-  /** The last dozen lines of stdout and stderr, for failure messages. */
   readonly tail: string[];
+  readonly live: boolean;
+  /** Sends a signal unless it has exited. */
+  kill(signal: Deno.Signal): void;
 }
 
 async function readLines(
@@ -38,25 +41,22 @@ async function readLines(
 }
 
 /**
- * Starts a program with stdin closed, only the environment given, and stdout and stderr
- * read line by line.
- *
- * @param program The executable.
- * @param options Arguments, the whole environment, and a handler of stdout lines with
- *   the `performance.now()` each was read at.
- * @returns The tracked process.
+ * Starts a program with stdin closed, an environment of `env` and the few variables Deno
+ * needs, and stdout and stderr read line by line; `onLine` gets each stdout line with the
+ * `performance.now()` it was read at.
  */
 export function spawn(
   program: string,
   options: {
     readonly args?: readonly string[];
-    readonly env: Record<string, string>;
+    readonly env?: Readonly<Record<string, string>>;
     readonly onLine?: (line: string, at: number) => void;
-  },
+  } = {},
 ): Tracked {
+  const inherited = Object.entries(Deno.env.toObject()).filter(([name]) => KEPT_ENV.includes(name));
   const child = new Deno.Command(program, {
     args: [...(options.args ?? [])],
-    env: options.env,
+    env: { ...Object.fromEntries(inherited), ...options.env },
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
@@ -65,8 +65,7 @@ export function spawn(
   live.add(child);
   const tail: string[] = [];
   const keep = (line: string): void => {
-    tail.push(line);
-    if (tail.length > 12) tail.shift();
+    if (tail.push(line) > 12) tail.shift();
   };
   const drained = Promise.all([
     readLines(child.stdout, (line, at) => {
@@ -79,29 +78,22 @@ export function spawn(
     live.delete(child);
     return { code: status.code, signal: status.signal, at: performance.now() };
   });
-  return { child, pid: child.pid, exited, drained, tail };
+  return {
+    pid: child.pid,
+    exited,
+    drained,
+    tail,
+    get live() {
+      return live.has(child);
+    },
+    kill: (signal) => signalIfLive(child, signal),
+  };
 }
 
-/**
- * Whether the bench has not seen a process exit yet.
- *
- * @param tracked The process.
- * @returns True while it runs.
- */
-export function isLive(tracked: Tracked): boolean {
-  return live.has(tracked.child);
-}
-
-/**
- * Sends a signal unless the process has exited.
- *
- * @param tracked The process.
- * @param signal The signal.
- */
-export function kill(tracked: Tracked, signal: Deno.Signal): void {
-  if (!live.has(tracked.child)) return;
+function signalIfLive(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  if (!live.has(child)) return;
   try {
-    tracked.child.kill(signal);
+    child.kill(signal);
   } catch {
     // It exited between the check and the kill.
   }
@@ -109,36 +101,10 @@ export function kill(tracked: Tracked, signal: Deno.Signal): void {
 
 /** Sends SIGKILL to every process the bench started that still runs (on SIGINT/SIGTERM). */
 export function killAll(): void {
-  for (const child of live) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Gone already.
-    }
-  }
+  for (const child of live) signalIfLive(child, "SIGKILL");
 }
 
-/**
- * The environment every child gets: only what Deno needs to find its cache.
- *
- * @returns Variable name → value.
- */
-export function baseEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "LANG", "TZ"]) {
-    const value = Deno.env.get(name);
-    if (value !== undefined) env[name] = value;
-  }
-  return env;
-}
-
-/**
- * Waits for a promise, or gives up after `ms`.
- *
- * @param promise What to wait for.
- * @param ms The limit.
- * @returns Whether it settled in time.
- */
+/** Waits for a promise, or gives up after `ms`; tells whether it settled in time. */
 export async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<false>((done) => (timer = setTimeout(() => done(false), ms)));

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { FsyncPolicy } from "../../server/storage.ts";
+import type { BenchOptions } from "./args.ts";
 
 /** One timed run of the system; times in ms from the agencies' start, memory in kB. */
 export interface SystemRun {
@@ -38,45 +38,34 @@ export interface SystemRun {
 /** One run of the floor: senders' start to the last sender exited and the fsync done. */
 export type FloorRun = Pick<SystemRun, "ok" | "failures" | "wallMs">;
 
-/** What was benchmarked. */
-export interface BenchSetup {
-  /** e.g. `course dataset ×10`. */
+/**
+ * What was benchmarked: the options that shape a run, and the data of one run (its
+ * `label`, e.g. `course dataset ×10`, agencies, bets, CSV bytes and winners).
+ */
+export interface BenchSetup extends Pick<BenchOptions, "repeat" | "fsync" | "batch"> {
   readonly label: string;
-  /** Agencies (clients) of one run. */
   readonly agencies: number;
-  /** Bets of one run. */
   readonly bets: number;
-  /** CSV bytes of one run. */
   readonly bytes: number;
-  /** Winners of one run. */
   readonly winners: number;
-  /** `--repeat`. */
-  readonly repeat: number;
-  /** The server's `SERVER_FSYNC`. */
-  readonly fsync: FsyncPolicy;
-  /** The agencies' `batch.maxAmount`. */
-  readonly batch: number;
 }
 
-/** Everything a bench invocation measured. */
+/**
+ * Everything a bench invocation measured: its setup, the timed runs of the system and of
+ * the floor, the untimed runs through the ack-latency proxy, and facts about the machine
+ * (`{ cpu: "…", cores: "2", deno: "2.9.6", … }`).
+ */
 export interface BenchReport {
-  /** What was benchmarked. */
   readonly setup: BenchSetup;
-  /** The timed runs of the system. */
   readonly system: readonly SystemRun[];
-  /** The runs of the floor. */
   readonly floor: readonly FloorRun[];
-  /** The untimed runs through the ack-latency proxy. */
   readonly latency: readonly SystemRun[];
-  /** Machine facts for the record, e.g. `{ cpu: "…", cores: "2", deno: "2.9.6" }`. */
   readonly machine: Readonly<Record<string, string>>;
 }
 
 /**
- * Min, median (the mean of the two middle values for an even count) and max.
- *
- * @param values The samples; non-finite ones are ignored.
- * @returns The spread, or undefined when there is no finite sample.
+ * Min, median (the mean of the two middle values for an even count) and max of the
+ * finite values; undefined when there is none.
  */
 export function summarize(
   values: readonly number[],
@@ -89,66 +78,51 @@ export function summarize(
 }
 
 /**
- * A nearest-rank percentile.
- *
- * @param values The samples, in any order.
- * @param p The percentile, 0 to 100.
- * @returns The smallest sample with at least `p`% of samples at or below it;
- *   undefined for no samples.
+ * The nearest-rank percentile `p` (0 to 100) of samples in any order: the smallest sample
+ * with at least `p`% of them at or below it; undefined for no samples.
  */
 export function percentile(values: readonly number[], p: number): number | undefined {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(Math.max(1, Math.ceil((p / 100) * sorted.length)), sorted.length) - 1];
 }
 
-/** Values of a metric over the verified runs. */
-function pick(runs: readonly SystemRun[], get: (run: SystemRun) => number | undefined): number[] {
-  return runs.filter((run) => run.ok).map(get).filter((v): v is number => Number.isFinite(v));
-}
-
 const s = (ms: number | undefined) => ms === undefined ? undefined : ms / 1000;
 const mib = (kb: number | undefined) => kb ? kb / 1024 : undefined;
+const ack = (p: number) => (run: SystemRun) => percentile(run.ackLatenciesMs ?? [], p);
 
-type Values = (r: BenchReport) => number[];
-const sys = (get: (run: SystemRun) => number | undefined): Values => (r) => pick(r.system, get);
-const acks = (p: number): Values => (r) =>
-  pick(r.latency, (x) => percentile(x.ackLatenciesMs ?? [], p));
-
-/** The table's rows and the JSON line's keys: key, label, digits, values. */
-const METRICS: readonly [string, string, number, Values][] = [
-  ["wall_s", "wall: client start → all exited (s)", 3, sys((x) => s(x.wallMs))],
-  ["bets_per_s", "bets/s", 0, (r) => sys((x) => r.setup.bets / s(x.wallMs)!)(r)],
-  [
-    "mb_per_s",
-    "MB/s (CSV bytes, 10^6)",
-    1,
-    (r) => sys((x) => r.setup.bytes / 1e6 / s(x.wallMs)!)(r),
-  ],
-  [
-    "floor_s",
-    "floor: same bytes and processes, 1 fsync (s)",
-    3,
-    (r) => pick(r.floor, (x) => s(x.wallMs)),
-  ],
-  ["startup_s", "phase: last agency started (s)", 3, sys((x) => s(x.startupMs))],
-  ["acked_s", "phase: last agency's bets all acked (s)", 3, sys((x) => s(x.ackedMs))],
-  ["winners_s", "phase: last agency got its winners (s)", 3, sys((x) => s(x.winnersMs))],
-  ["draw_ms", "draw (ms, server's sorteo line)", 0, sys((x) => x.drawMs)],
-  ["server_rss_mib", "server peak RSS (MiB)", 1, sys((x) => mib(x.serverRssKb))],
-  ["client_rss_mib", "client peak RSS (MiB, largest agency)", 1, sys((x) => mib(x.clientRssKb))],
-  ["server_cpu_s", "server CPU, user+sys, whole life (s)", 2, sys((x) => s(x.serverCpuMs))],
-  ["clients_cpu_s", "clients CPU, user+sys, all (s)", 2, sys((x) => s(x.clientCpuMs))],
-  ["ack_p50_ms", "ack latency p50 (ms, proxy pass)", 2, acks(50)],
-  ["ack_p99_ms", "ack latency p99 (ms, proxy pass)", 2, acks(99)],
+/** A row of the table and a key of the JSON line: over the system runs unless it names others. */
+type Metric = readonly [
+  key: string,
+  label: string,
+  digits: number,
+  value: (run: SystemRun, setup: BenchSetup) => number | undefined,
+  runs?: "floor" | "latency",
 ];
 
-/**
- * Formats a number for the table: fixed digits, thousands grouped with commas.
- *
- * @param value The number.
- * @param digits Digits after the point.
- * @returns e.g. `"1,234,567"` or `"0.201"`.
- */
+const METRICS: readonly Metric[] = [
+  ["wall_s", "wall: client start → all exited (s)", 3, (x) => s(x.wallMs)],
+  ["bets_per_s", "bets/s", 0, (x, setup) => setup.bets / s(x.wallMs)!],
+  ["mb_per_s", "MB/s (CSV bytes, 10^6)", 1, (x, setup) => setup.bytes / 1e6 / s(x.wallMs)!],
+  ["floor_s", "floor: same bytes and processes, 1 fsync (s)", 3, (x) => s(x.wallMs), "floor"],
+  ["startup_s", "phase: last agency started (s)", 3, (x) => s(x.startupMs)],
+  ["acked_s", "phase: last agency's bets all acked (s)", 3, (x) => s(x.ackedMs)],
+  ["winners_s", "phase: last agency got its winners (s)", 3, (x) => s(x.winnersMs)],
+  ["draw_ms", "draw (ms, server's sorteo line)", 0, (x) => x.drawMs],
+  ["server_rss_mib", "server peak RSS (MiB)", 1, (x) => mib(x.serverRssKb)],
+  ["client_rss_mib", "client peak RSS (MiB, largest agency)", 1, (x) => mib(x.clientRssKb)],
+  ["server_cpu_s", "server CPU, user+sys, whole life (s)", 2, (x) => s(x.serverCpuMs)],
+  ["clients_cpu_s", "clients CPU, user+sys, all (s)", 2, (x) => s(x.clientCpuMs)],
+  ["ack_p50_ms", "ack latency p50 (ms, proxy pass)", 2, ack(50), "latency"],
+  ["ack_p99_ms", "ack latency p99 (ms, proxy pass)", 2, ack(99), "latency"],
+];
+
+/** A metric's values over the verified runs. */
+function valuesOf(report: BenchReport, [, , , value, runs]: Metric): number[] {
+  return report[runs ?? "system"].filter((run) => run.ok).map((run) => value(run, report.setup))
+    .filter((v): v is number => Number.isFinite(v));
+}
+
+/** A number for the table: `digits` after the point, thousands grouped (`1,234,567`). */
 export function formatNumber(value: number, digits: number): string {
   return value.toLocaleString("en-US", {
     minimumFractionDigits: digits,
@@ -157,26 +131,20 @@ export function formatNumber(value: number, digits: number): string {
 }
 
 /**
- * The median of each metric over verified runs, plus the ratio of the median wall to
- * the median floor; null where nothing was measured.
- *
- * @param report The measurements.
- * @returns Metric key → median.
+ * The median of each metric over verified runs, by the JSON line's keys, plus the ratio of
+ * the median wall to the median floor; null where nothing was measured.
  */
 export function computeMedians(report: BenchReport): Record<string, number | null> {
   const out: Record<string, number | null> = {};
-  for (const [key, , , values] of METRICS) out[key] = summarize(values(report))?.median ?? null;
+  for (const metric of METRICS) {
+    out[metric[0]] = summarize(valuesOf(report, metric))?.median ?? null;
+  }
   const { wall_s: wall, floor_s: floor } = out;
   out["ratio"] = wall != null && floor ? wall / floor : null;
   return out;
 }
 
-/**
- * The JSON line that ends the output: the setup and the medians (rounded), on one line.
- *
- * @param report The measurements.
- * @returns One line of JSON (no newline).
- */
+/** The JSON line that ends the output (no newline): the setup and the medians, rounded. */
 export function formatJsonLine(report: BenchReport): string {
   const digitsOf = new Map(METRICS.map(([key, , digits]) => [key, digits + 2]));
   const rounded = Object.entries(computeMedians(report)).map(([key, value]) => {
@@ -194,12 +162,9 @@ export function formatJsonLine(report: BenchReport): string {
 }
 
 /**
- * The human part of the output: a heading, the runs verified with the machine facts, a
- * Markdown table of min/median/max per metric over verified runs, the ratio to the
- * floor, and any failures.
- *
- * @param report The measurements.
- * @returns Markdown text ending with a newline.
+ * The human part of the output, Markdown ending with a newline: a heading, the runs
+ * verified with the machine facts, a table of min/median/max per metric over verified
+ * runs, the ratio to the floor, and any failures.
  */
 export function formatReport(report: BenchReport): string {
   const { setup, system, floor, latency } = report;
@@ -217,8 +182,9 @@ export function formatReport(report: BenchReport): string {
     "| metric | min | median | max |",
     "|---|---:|---:|---:|",
   ];
-  for (const [, label, digits, values] of METRICS) {
-    const spread = summarize(values(report));
+  for (const metric of METRICS) {
+    const [, label, digits] = metric;
+    const spread = summarize(valuesOf(report, metric));
     const cells = spread
       ? [spread.min, spread.median, spread.max].map((v) => formatNumber(v, digits))
       : ["–", "–", "–"];
@@ -230,12 +196,11 @@ export function formatReport(report: BenchReport): string {
       ratio == null ? "–" : `${formatNumber(ratio, 1)}×`
     } | – |`,
   );
-  const failed = [
-    ...system.map((run, i) => [`system run ${i + 1}`, run] as const),
-    ...floor.map((run, i) => [`floor run ${i + 1}`, run] as const),
-    ...latency.map((run, i) => [`latency run ${i + 1}`, run] as const),
-  ].filter(([, run]) => !run.ok);
-  if (failed.length > 0) lines.push("", "Failed runs (not timed):");
-  for (const [what, run] of failed) lines.push(`- ${what}: ${run.failures.join("; ")}`);
+  const failed = (["system", "floor", "latency"] as const).flatMap((kind) =>
+    report[kind].flatMap((run, i) =>
+      run.ok ? [] : `- ${kind} run ${i + 1}: ${run.failures.join("; ")}`
+    )
+  );
+  if (failed.length > 0) lines.push("", "Failed runs (not timed):", ...failed);
   return lines.join("\n") + "\n";
 }

@@ -5,11 +5,7 @@
  */
 import assert from "node:assert/strict";
 
-/**
- * Runs `fn` with a fresh temporary directory, removed afterwards.
- *
- * @param fn The test body.
- */
+/** Runs `fn` with a fresh temporary directory, removed afterwards. */
 export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "dataset_test_" });
   try {
@@ -19,12 +15,7 @@ export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<v
   }
 }
 
-/**
- * Splits CRLF text into rows, asserting every line ends in CRLF.
- *
- * @param text A whole agency file.
- * @returns Its rows, without line endings.
- */
+/** Splits a whole agency file into rows without line endings, asserting each ends in CRLF. */
 export function crlfRows(text: string): string[] {
   assert.ok(text.endsWith("\r\n"), "the file ends with CRLF");
   const rows = text.slice(0, -2).split("\r\n");

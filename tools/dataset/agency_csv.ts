@@ -11,64 +11,46 @@ import { UsageError } from "../_cli.ts";
 import { COMPOUND_NAMES, FEMALE_NAMES, LAST_NAMES, MALE_NAMES } from "./names.ts";
 import { below, createDniPermutation, DNI_COUNT, mix32 } from "./random.ts";
 
-/** Defaults of the generator and of `generate`/`ensure`. */
+/**
+ * Defaults of the generator, of `generate` and of the demo's data: the folder, the number
+ * of agency files, rows in each, the PRNG seed, and the share of rows that play 7574.
+ */
 export const DATASET_DEFAULTS = {
-  /** Where agency files live. */
   dir: ".data",
-  /** Number of agency files. */
   agencies: 5,
-  /** Rows in each file. */
   betsPerAgency: 20_000,
-  /** PRNG seed. */
   seed: 42,
-  /** Share of rows whose number is the winning number, 7574. */
   winnerShare: 0.001,
 } as const;
 
 /**
- * Checks that an option is a number in a range (a whole one unless `whole` is false).
+ * Checks that an option, named as the message names it (`bets per agency`), is a number
+ * in a range (a whole one unless `whole` is false).
  *
- * @param name The option, as the message names it (e.g. `bets per agency`).
- * @param value The value.
- * @param range The smallest and largest allowed values.
- * @param whole Whether it must be a whole number.
  * @throws {UsageError} If the value is out of range.
  */
 export function checkOption(
   name: string,
   value: number,
-  range: [number, number],
+  [min, max]: [number, number],
   whole = true,
 ): void {
-  if (!(value >= range[0] && value <= range[1]) || (whole && !Number.isSafeInteger(value))) {
-    throw new UsageError(
-      `Cannot generate dataset: ${name} must be a ${whole ? "whole " : ""}number from ${
-        range[0]
-      } to ${range[1]}, got ${value}`,
-    );
+  if (!(value >= min && value <= max) || (whole && !Number.isSafeInteger(value))) {
+    const what = `${whole ? "whole " : ""}number from ${min} to ${max}`;
+    throw new UsageError(`Cannot generate dataset: ${name} must be a ${what}, got ${value}`);
   }
 }
 
-const encoder = new TextEncoder();
+const encode = (names: readonly string[]) => names.map((name) => new TextEncoder().encode(name));
+const MALE_BYTES = encode(MALE_NAMES);
+const FEMALE_BYTES = encode(FEMALE_NAMES);
+const COMPOUND_BYTES = encode(COMPOUND_NAMES);
+const LAST_BYTES = encode(LAST_NAMES);
+const longest = (pool: readonly Uint8Array[]) => Math.max(...pool.map((bytes) => bytes.length));
 
-function encodeAll(names: readonly string[]): Uint8Array[] {
-  return names.map((name) => encoder.encode(name));
-}
-
-const MALE_BYTES = encodeAll(MALE_NAMES);
-const FEMALE_BYTES = encodeAll(FEMALE_NAMES);
-const COMPOUND_BYTES = encodeAll(COMPOUND_NAMES);
-const LAST_BYTES = encodeAll(LAST_NAMES);
-
-function longest(pool: readonly Uint8Array[]): number {
-  return Math.max(...pool.map((bytes) => bytes.length));
-}
-
-/** An upper bound of one row's bytes: two first names, a last name, 8+10+4 digits, 4 commas, CRLF. */
-const MAX_ROW_BYTES = Math.max(
-  2 * Math.max(longest(MALE_BYTES), longest(FEMALE_BYTES)) + 1,
-  longest(COMPOUND_BYTES),
-) + longest(LAST_BYTES) + 8 + 10 + 4 + 4 + 2;
+/** An upper bound of a row's bytes: two first names, a last name, 22 digits, 4 commas, CRLF. */
+const MAX_ROW_BYTES = 2 * longest([...MALE_BYTES, ...FEMALE_BYTES, ...COMPOUND_BYTES]) + 1 +
+  longest(LAST_BYTES) + 8 + 10 + 4 + 4 + 2;
 
 const BYTE = { COMMA: 0x2c, SPACE: 0x20, DASH: 0x2d, ZERO: 0x30, CR: 0x0d, LF: 0x0a } as const;
 
@@ -77,48 +59,26 @@ function daysInMonth(year: number, month: number): number {
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
-/** Options of {@linkcode generateAgencyCsv}. */
+/** Options of {@linkcode generateAgencyCsv}: the agency (from 1), its rows, seed and share. */
 export interface AgencyCsvOptions {
-  /** The agency number, from 1. */
   readonly agency: number;
-  /** How many rows to write. */
   readonly rows: number;
-  /**
-   * The dataset seed; each agency derives its own stream from it.
-   *
-   * @default {42}
-   */
+  /** The dataset seed; each agency derives its own stream from it. @default {42} */
   readonly seed?: number;
-  /**
-   * Share of rows whose number is 7574; exactly `Math.round(rows * winnerShare)` rows win.
-   *
-   * @default {0.001}
-   */
+  /** Exactly `Math.round(rows * winnerShare)` rows play 7574. @default {0.001} */
   readonly winnerShare?: number;
-  /**
-   * Index of this file's first row in the whole dataset; DNIs are unique across
-   * indexes, so files of one dataset must use disjoint ranges.
-   *
-   * @default {(agency - 1) * rows}
-   */
-  readonly firstIndex?: number;
 }
 
-/** One generated agency file. */
+/** One generated agency file: its bytes (UTF-8, CRLF lines, no header), rows and winners. */
 export interface AgencyCsv {
-  /** The file's bytes: UTF-8, CRLF lines, no header. */
   readonly bytes: Uint8Array;
-  /** Number of rows. */
   readonly rows: number;
-  /** Number of rows whose number is 7574. */
   readonly winners: number;
 }
 
 /**
  * Generates one agency file in memory, deterministically from the seed and agency.
  *
- * @param options Agency, row count, seed and winner share.
- * @returns The bytes and what they contain.
  * @throws {UsageError} If an option is out of range.
  *
  * @example Usage
@@ -128,10 +88,10 @@ export interface AgencyCsv {
  * ```
  */
 export function generateAgencyCsv(options: AgencyCsvOptions): AgencyCsv {
-  const { agency, rows } = options;
-  const seed = options.seed ?? DATASET_DEFAULTS.seed;
-  const winnerShare = options.winnerShare ?? DATASET_DEFAULTS.winnerShare;
-  const firstIndex = options.firstIndex ?? (agency - 1) * rows;
+  const { agency, rows, seed = DATASET_DEFAULTS.seed } = options;
+  const { winnerShare = DATASET_DEFAULTS.winnerShare } = options;
+  // DNIs are unique across a dataset's row indexes: each agency's file takes its own range.
+  const firstIndex = (agency - 1) * rows;
   checkOption("agency", agency, [1, 10_000]);
   checkOption("rows", rows, [0, 10_000_000]);
   checkOption("seed", seed, [0, 0xffff_ffff]);
@@ -150,18 +110,13 @@ export function generateAgencyCsv(options: AgencyCsvOptions): AgencyCsv {
     out.byte(BYTE.COMMA);
     out.put(LAST_BYTES[below(random, LAST_BYTES.length)]!);
     out.byte(BYTE.COMMA);
-    const dni = dniOf(firstIndex + row);
-    out.digits(dni, 8);
+    out.digits(dniOf(firstIndex + row), 8);
     out.byte(BYTE.COMMA);
     writeBirthdate(out, random);
     out.byte(BYTE.COMMA);
-    let number: number;
-    if (wins[row]) {
-      number = WINNING_NUMBER;
-    } else {
-      number = below(random, 9999);
-      if (number >= WINNING_NUMBER) number++;
-    }
+    // A losing row draws any number but the winning one.
+    let number = wins[row] ? WINNING_NUMBER : below(random, 9999);
+    if (!wins[row] && number >= WINNING_NUMBER) number++;
     out.digits(number, number < 10 ? 1 : number < 100 ? 2 : number < 1000 ? 3 : 4);
     out.byte(BYTE.CR);
     out.byte(BYTE.LF);

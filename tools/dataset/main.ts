@@ -1,37 +1,22 @@
 /**
- * The dataset CLI, `deno task dataset`:
- *
- * ```sh
- * deno task dataset generate [--agencies 5] [--bets-per-agency 20000] [--seed 42] \
- *   [--winner-share 0.001] [--out .data]
- * deno task dataset import dataset.zip [--out .data]
- * deno task dataset ensure [--agencies 5] [--out .data]
- * ```
- *
- * One summary line goes to stdout; bad input gets one line on stderr and exit code 2.
+ * The dataset CLI, `deno task dataset generate|import` (`--help` lists the
+ * options). One summary line goes to stdout; bad input gets one line on stderr and exit
+ * code 2.
  *
  * @module
  */
 import { integerArg, parseCli, runMain, UsageError } from "../_cli.ts";
-import {
-  DATASET_DEFAULTS,
-  type DatasetSummary,
-  ensureDataset,
-  generateDataset,
-  importDataset,
-} from "./mod.ts";
+import { DATASET_DEFAULTS, type DatasetSummary, generateDataset, importDataset } from "./mod.ts";
 
 const USAGE = `Usage:
   deno task dataset generate [--agencies 5] [--bets-per-agency 20000] [--seed 42]
                              [--winner-share 0.001] [--out .data]
-  deno task dataset import PATH.zip [--out .data]
-  deno task dataset ensure [--agencies 5] [--out .data]`;
+  deno task dataset import PATH.zip [--out .data]`;
 
 /** The flags each subcommand takes. */
 const FLAGS: Readonly<Record<string, readonly string[]>> = {
   generate: ["agencies", "bets-per-agency", "seed", "winner-share", "out"],
   import: ["out"],
-  ensure: ["agencies", "out"],
 };
 
 function describe(summary: DatasetSummary, verb: string): string {
@@ -41,10 +26,8 @@ function describe(summary: DatasetSummary, verb: string): string {
 }
 
 /**
- * Runs the CLI.
+ * Runs the CLI; returns the exit code.
  *
- * @param args The command-line arguments.
- * @returns The exit code.
  * @throws {UsageError} For bad input: a bad command line, an option out of range, a
  *   missing zip.
  */
@@ -64,7 +47,7 @@ export async function main(args: readonly string[]): Promise<number> {
   const [command = "", ...rest] = positionals;
   const flags = FLAGS[command];
   if (flags === undefined) {
-    throw new UsageError(`expected generate, import or ensure, not "${command}"`);
+    throw new UsageError(`expected generate or import, not "${command}"`);
   }
   const given = args.filter((arg) => arg.startsWith("--")).map((arg) =>
     arg.slice(2).split("=")[0]!
@@ -77,32 +60,20 @@ export async function main(args: readonly string[]): Promise<number> {
     );
   }
   const dir = values.out;
-  const agencies = integerArg("--agencies", values.agencies, 1, 10_000);
-  if (command === "import") console.log(describe(await importDataset(rest[0]!, dir), "imported"));
-  else if (command === "ensure") {
-    const { generated, kept, missing } = await ensureDataset(dir, agencies);
-    console.log(
-      generated ? describe(generated, "generated") : `dataset: kept ${kept} files in ${dir}`,
-    );
-    if (missing.length > 0) {
-      console.error(`dataset: warning: ${dir} has no file for agencies ${missing.join(", ")}`);
-    }
-  } else {
-    const share = Number(values["winner-share"]);
-    if (values["winner-share"].trim() === "" || !(share >= 0 && share <= 1)) {
-      throw new UsageError(
-        `--winner-share must be a number from 0 to 1, not "${values["winner-share"]}"`,
-      );
-    }
-    const summary = await generateDataset({
-      dir,
-      agencies,
-      betsPerAgency: integerArg("--bets-per-agency", values["bets-per-agency"], 0, 10_000_000),
-      seed: integerArg("--seed", values.seed, 0, 0xffff_ffff),
-      winnerShare: share,
-    });
-    console.log(describe(summary, "generated"));
+  if (command === "import") {
+    console.log(describe(await importDataset(rest[0]!, dir), "imported"));
+    return 0;
   }
+  const agencies = integerArg("--agencies", values.agencies, 1, 10_000);
+  const raw = values["winner-share"];
+  const winnerShare = Number(raw);
+  if (raw.trim() === "" || !(winnerShare >= 0 && winnerShare <= 1)) {
+    throw new UsageError(`--winner-share must be a number from 0 to 1, not "${raw}"`);
+  }
+  const betsPerAgency = integerArg("--bets-per-agency", values["bets-per-agency"], 0, 1e7);
+  const seed = integerArg("--seed", values.seed, 0, 0xffff_ffff);
+  const summary = await generateDataset({ dir, agencies, betsPerAgency, seed, winnerShare });
+  console.log(describe(summary, "generated"));
   return 0;
 }
 

@@ -5,8 +5,8 @@ import { withTempDir } from "./_test_helpers.ts";
 
 Deno.test("main() refuses bad input with one UsageError line", async (t) => {
   const cases: [string[], RegExp][] = [
-    [["frobnicate"], /^expected generate, import or ensure, not "frobnicate"$/],
-    [[], /^expected generate, import or ensure, not ""$/],
+    [["frobnicate"], /^expected generate or import, not "frobnicate"$/],
+    [[], /^expected generate or import, not ""$/],
     [
       ["generate", "--agencies=-3"],
       /^--agencies must be a whole number from 1 to 10000, not "-3"$/,
@@ -18,7 +18,7 @@ Deno.test("main() refuses bad input with one UsageError line", async (t) => {
     [["generate", "--seed"], /^option "--seed" needs a value$/],
     [["import"], /^import takes one zip file$/],
     [["import", "missing.zip"], /^Cannot import dataset: file "missing\.zip" not found$/],
-    [["ensure", "--seed", "1"], /^option "--seed" does not apply to ensure$/],
+    [["import", "--seed", "1"], /^option "--seed" does not apply to import$/],
   ];
   for (const [args, message] of cases) {
     await t.step(args.join(" ") || "(no arguments)", async () => {

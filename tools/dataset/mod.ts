@@ -1,6 +1,6 @@
 /**
  * The project's bet data on disk: `generate` writes a seeded, deterministic dataset,
- * `import` copies the course's `dataset.zip`, and `ensure` generates one for the demo
+ * `import` copies the course's `dataset.zip`, and the demo's `ensureDataset` generates one
  * only where there is none. The CLI is `main.ts` (`deno task dataset`).
  *
  * Each file `agency-{N}.csv` holds `first_name,last_name,document,birthdate,number` rows,
@@ -8,58 +8,48 @@
  * winning bets (number 7574) and DNIs that are unique across the whole dataset. A folder
  * always holds one dataset: agency files the new one does not have are removed.
  *
- * @example Usage
- * ```ts
- * const summary = await generateDataset({ dir: ".data", agencies: 5, betsPerAgency: 20000 });
- * // summary.winners === 100
- * ```
- *
  * @module
  */
 import { join } from "node:path";
 import { unzipSync } from "fflate";
 import { WINNING_NUMBER } from "../../shared/bet.ts";
 import { ToolError, UsageError, writeFileAtomic } from "../_cli.ts";
-import { checkOption, DATASET_DEFAULTS, generateAgencyCsv } from "./agency_csv.ts";
+import {
+  type AgencyCsv,
+  type AgencyCsvOptions,
+  checkOption,
+  DATASET_DEFAULTS,
+  generateAgencyCsv,
+} from "./agency_csv.ts";
 import { DNI_COUNT } from "./random.ts";
 
 export { DATASET_DEFAULTS };
 
-/** The agency file names `import` and `ensure` recognise. */
+/** The agency file names `import` and {@linkcode ensureDataset} recognise. */
 const AGENCY_FILE = /^agency-([1-9]\d{0,5})\.csv$/;
 
-/** One agency file of a dataset, as written or imported. */
+/** One agency file of a dataset, as written or imported: its rows (bets) and winners (7574). */
 export interface AgencyFileSummary {
-  /** The agency number. */
   readonly agency: number;
-  /** The file's path. */
   readonly path: string;
-  /** Number of rows (bets). */
   readonly rows: number;
-  /** Number of rows whose number is 7574. */
   readonly winners: number;
-}
-
-/** What a dataset folder holds after `generate` or `import`. */
-export interface DatasetSummary {
-  /** The folder. */
-  readonly dir: string;
-  /** One entry per agency file, by agency number. */
-  readonly files: readonly AgencyFileSummary[];
-  /** Total rows. */
-  readonly rows: number;
-  /** Total winners. */
-  readonly winners: number;
-  /** Agency files removed because the new dataset does not have them. */
-  readonly removed: readonly string[];
 }
 
 /**
- * Lists the agency files of a folder.
- *
- * @param dir The folder.
- * @returns Agency number and file name, sorted by agency; empty if the folder is missing.
+ * What a dataset folder holds after `generate` or `import`: one entry per agency file, by
+ * agency number, the total rows and winners, and the agency files `removed` because the
+ * new dataset does not have them.
  */
+export interface DatasetSummary {
+  readonly dir: string;
+  readonly files: readonly AgencyFileSummary[];
+  readonly rows: number;
+  readonly winners: number;
+  readonly removed: readonly string[];
+}
+
+/** The agency files of a folder by agency number; none when the folder is missing. */
 export async function listAgencyFiles(dir: string): Promise<{ agency: number; name: string }[]> {
   const found: { agency: number; name: string }[] = [];
   try {
@@ -77,68 +67,54 @@ export async function listAgencyFiles(dir: string): Promise<{ agency: number; na
 /** Writes a dataset's files, removes the folder's other agency files and totals it. */
 async function writeDataset(
   dir: string,
-  files: readonly {
-    agency: number;
-    name: string;
-    bytes: Uint8Array;
-    rows: number;
-    winners: number;
-  }[],
+  files: readonly (AgencyCsv & { readonly agency: number })[],
 ): Promise<DatasetSummary> {
+  const pathOf = (agency: number) => join(dir, `agency-${agency}.csv`);
   await Deno.mkdir(dir, { recursive: true });
   // Every target first: a folder where a file goes (what Docker leaves where it mounted a
   // missing file) would otherwise stop the writing half-way.
-  for (const { name } of files) {
-    if ((await Deno.lstat(join(dir, name)).catch(() => undefined))?.isDirectory) {
+  for (const { agency } of files) {
+    if ((await Deno.lstat(pathOf(agency)).catch(() => undefined))?.isDirectory) {
       throw new ToolError(
-        `Cannot write ${join(dir, name)}: it is a folder, not a file (Docker makes one where a ` +
+        `Cannot write ${pathOf(agency)}: it is a folder, not a file (Docker makes one where a ` +
           "mounted file is missing); remove it with rmdir and run again",
       );
     }
   }
-  const written: AgencyFileSummary[] = [];
-  for (const { agency, name, bytes, rows, winners } of files) {
-    const path = join(dir, name);
-    // World-readable: containers running as other users read the data.
-    await writeFileAtomic(path, bytes, 0o644);
-    written.push({ agency, path, rows, winners });
-  }
-  const keep = new Set(files.map((file) => file.agency));
-  const removed: string[] = [];
-  for (const { agency, name } of await listAgencyFiles(dir)) {
-    if (keep.has(agency)) continue;
-    await Deno.remove(join(dir, name));
-    removed.push(name);
-  }
+  // World-readable: containers running as other users read the data.
+  for (const { agency, bytes } of files) await writeFileAtomic(pathOf(agency), bytes, 0o644);
+  const removed = (await listAgencyFiles(dir)).filter(({ agency }) =>
+    !files.some((file) => file.agency === agency)
+  ).map(({ name }) => name);
+  for (const name of removed) await Deno.remove(join(dir, name));
   return {
     dir,
-    files: written,
-    rows: written.reduce((sum, file) => sum + file.rows, 0),
-    winners: written.reduce((sum, file) => sum + file.winners, 0),
+    files: files.map(({ agency, rows, winners }) => ({
+      agency,
+      path: pathOf(agency),
+      rows,
+      winners,
+    })),
+    rows: files.reduce((sum, file) => sum + file.rows, 0),
+    winners: files.reduce((sum, file) => sum + file.winners, 0),
     removed,
   };
 }
 
 /** Options of {@linkcode generateDataset}; every default is in {@linkcode DATASET_DEFAULTS}. */
-export interface GenerateOptions {
+export interface GenerateOptions extends Pick<AgencyCsvOptions, "seed" | "winnerShare"> {
   /** Output folder, created if missing. */
   readonly dir?: string;
   /** Number of agency files. */
   readonly agencies?: number;
   /** Rows in each file. */
   readonly betsPerAgency?: number;
-  /** PRNG seed. */
-  readonly seed?: number;
-  /** Share of winning rows in each file. */
-  readonly winnerShare?: number;
 }
 
 /**
  * Generates `agency-1.csv` … `agency-N.csv` into a folder, deterministically from the
  * seed, with DNIs unique across the files.
  *
- * @param options Folder, size, seed and winner share.
- * @returns What was written.
  * @throws {UsageError} If an option is out of range; {@linkcode ToolError} if an agency
  *   file's path is a folder (nothing is written then).
  */
@@ -150,12 +126,18 @@ export async function generateDataset(options: GenerateOptions = {}): Promise<Da
       `Cannot generate dataset: ${agencies} agencies of ${betsPerAgency} bets exceed the ${DNI_COUNT} distinct 8-digit DNIs`,
     );
   }
-  const files = Array.from({ length: agencies }, (_, i) => {
-    const agency = i + 1;
-    const csv = generateAgencyCsv({ agency, rows: betsPerAgency, seed, winnerShare });
-    return { agency, name: `agency-${agency}.csv`, ...csv };
-  });
+  const files = Array.from({ length: agencies }, (_, i) => ({
+    agency: i + 1,
+    ...generateAgencyCsv({ agency: i + 1, rows: betsPerAgency, seed, winnerShare }),
+  }));
   return await writeDataset(dir, files);
+}
+
+/** The agency of a zip entry `agency-N.csv` at the top or in one folder, not under `__MACOSX`. */
+function agencyOf(entry: string): number | undefined {
+  const parts = entry.split("/");
+  const match = AGENCY_FILE.exec(parts.at(-1)!);
+  return match && parts.length <= 2 && parts[0] !== "__MACOSX" ? Number(match[1]) : undefined;
 }
 
 /** Counts an agency file's rows and winners; throws on a row that is not five fields. */
@@ -173,10 +155,9 @@ function inspectAgencyCsv(name: string, bytes: Uint8Array): { rows: number; winn
     if (line === "") continue;
     const fields = line.split(",");
     if (fields.length !== 5) {
+      const found = `line ${index + 1} has ${fields.length} fields`;
       throw new ToolError(
-        `Cannot import dataset: ${name} line ${
-          index + 1
-        } has ${fields.length} fields, expected 5 (first_name,last_name,document,birthdate,number)`,
+        `Cannot import dataset: ${name} ${found}, expected 5 (first_name,last_name,document,birthdate,number)`,
       );
     }
     rows++;
@@ -190,9 +171,6 @@ function inspectAgencyCsv(name: string, bytes: Uint8Array): { rows: number; winn
  * top or inside one folder) into a folder. Every file is checked (UTF-8, five fields a
  * row) before any is written.
  *
- * @param zipPath The zip file.
- * @param dir The output folder.
- * @returns What was imported.
  * @throws {UsageError} If the file is missing; {@linkcode ToolError} if it is not a zip,
  *   has no agency files, has one twice, one of them is malformed, or its path in `dir`
  *   is a folder (nothing is written then).
@@ -208,34 +186,27 @@ export async function importDataset(
     const what = error instanceof Deno.errors.IsADirectory ? "is a directory" : "not found";
     throw new UsageError(`Cannot import dataset: file "${zipPath}" ${what}`, { cause: error });
   }
+  // Checked as the archive is read, so an entry name that comes twice is seen twice.
   const entries = new Map<number, string>();
   let unzipped: Record<string, Uint8Array>;
   try {
     unzipped = unzipSync(zipped, {
-      filter(file) {
-        const parts = file.name.split("/");
-        const match = AGENCY_FILE.exec(parts.at(-1)!);
-        // Ignore macOS resource forks and anything nested deeper than one folder.
-        if (!match || parts.length > 2 || parts[0] === "__MACOSX") return false;
-        const previous = entries.get(Number(match[1]));
+      filter({ name }) {
+        const agency = agencyOf(name);
+        if (agency === undefined) return false;
+        const previous = entries.get(agency);
         if (previous !== undefined) {
-          throw new ToolError(
-            `Cannot import dataset: "${zipPath}" has ${
-              match[0]
-            } twice ("${previous}" and "${file.name}")`,
-          );
+          const twice = `agency-${agency}.csv twice ("${previous}" and "${name}")`;
+          throw new ToolError(`Cannot import dataset: "${zipPath}" has ${twice}`);
         }
-        entries.set(Number(match[1]), file.name);
+        entries.set(agency, name);
         return true;
       },
     });
   } catch (error) {
     if (error instanceof ToolError) throw error;
-    throw new ToolError(
-      `Cannot import dataset: "${zipPath}" is not a valid zip archive (${
-        (error as Error).message
-      })`,
-    );
+    const why = (error as Error).message;
+    throw new ToolError(`Cannot import dataset: "${zipPath}" is not a valid zip archive (${why})`);
   }
   if (entries.size === 0) {
     throw new ToolError(
@@ -243,21 +214,16 @@ export async function importDataset(
     );
   }
   const files = [...entries].sort(([a], [b]) => a - b).map(([agency, entry]) => {
-    const name = entry.split("/").at(-1)!;
     const bytes = unzipped[entry]!;
-    return { agency, name, bytes, ...inspectAgencyCsv(name, bytes) };
+    return { agency, bytes, ...inspectAgencyCsv(`agency-${agency}.csv`, bytes) };
   });
   return await writeDataset(dir, files);
 }
 
 /**
- * Generates the default dataset only when the folder has no `agency-*.csv` at all;
- * existing data, generated or imported, is kept as is.
- *
- * @param dir The data folder, e.g. `.data`.
- * @param agencies How many agencies the caller needs.
- * @returns The summary when data was generated, and the agencies in 1..`agencies` that
- *   still have no file (only when data already existed).
+ * Generates the default dataset only when the folder (e.g. `.data`) has no `agency-*.csv`
+ * at all; existing data, generated or imported, is kept as is, and the agencies in
+ * 1..`agencies` that have no file are named.
  */
 export async function ensureDataset(
   dir: string,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { zipSync } from "fflate";
+import { Zip, ZipPassThrough, zipSync } from "fflate";
 import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../testing/course_data.ts";
 import { ToolError, UsageError } from "../_cli.ts";
 import { ensureDataset, generateDataset, importDataset, listAgencyFiles } from "./mod.ts";
@@ -130,6 +130,23 @@ Deno.test("importDataset() rejects bad input with one clear message", async (t) 
         () => zipOf("dup.zip", { "a/agency-1.csv": "", "b/agency-1.csv": "" }),
         /has agency-1\.csv twice/,
       ],
+      ["the same entry twice", async () => {
+        // zipSync takes a record, so one name once: the streaming writer adds it twice.
+        const parts: Uint8Array[] = [];
+        const zip = new Zip((error, data) => {
+          if (error) throw error;
+          parts.push(data);
+        });
+        for (const text of ["a,b,1,2000-01-01,1\r\n", "c,d,2,2000-01-01,2\r\n"]) {
+          const entry = new ZipPassThrough("agency-1.csv");
+          zip.add(entry);
+          entry.push(encoder.encode(text), true);
+        }
+        zip.end();
+        const path = join(dir, "same.zip");
+        await Deno.writeFile(path, new Uint8Array(parts.flatMap((part) => [...part])));
+        return path;
+      }, /has agency-1\.csv twice \("agency-1\.csv" and "agency-1\.csv"\)/],
       [
         "malformed row",
         () => zipOf("rows.zip", { "agency-1.csv": "a,b,1,2000-01-01,1\r\na,b,c\r\n" }),

@@ -12,17 +12,7 @@ const DNI_MIN = 10_000_000;
 /** How many 8-digit DNIs exist; also the most rows a dataset can have. */
 export const DNI_COUNT = 90_000_000;
 
-/**
- * Mixes a 32-bit value (the finalizer of MurmurHash3); used to derive seeds and keys.
- *
- * @param value Any number; its low 32 bits are mixed.
- * @returns An unsigned 32-bit integer.
- *
- * @example Usage
- * ```ts
- * const agencySeed = mix32(42 ^ mix32(3));
- * ```
- */
+/** Mixes the low 32 bits of a number into an unsigned 32-bit integer (MurmurHash3's finalizer). */
 export function mix32(value: number): number {
   let h = value >>> 0;
   h = Math.imul(h ^ (h >>> 16), 0x85eb_ca6b);
@@ -30,34 +20,15 @@ export function mix32(value: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/**
- * A uniform integer in `[0, n)` from a 32-bit random value.
- *
- * @param random A generator from `mulberry32`.
- * @param n The bound, at least 1.
- * @returns An integer from 0 to `n - 1`.
- *
- * @example Usage
- * ```ts
- * const month = 1 + below(mulberry32(42), 12);
- * ```
- */
+/** A uniform integer in `[0, n)`, `n` at least 1, from the next value of a `mulberry32`. */
 export function below(random: () => number, n: number): number {
   return Math.floor((random() / 0x1_0000_0000) * n);
 }
 
 /**
- * A keyed permutation of `[0, DNI_COUNT)`: a 4-round Feistel network on 28 bits with
- * cycle walking, so every row of a dataset gets a distinct, random-looking DNI.
- *
- * @param seed The dataset seed; the round keys derive from it.
- * @returns A function from a row's index in the dataset, `[0, DNI_COUNT)`, to its DNI.
- *
- * @example Usage
- * ```ts
- * const dniOf = createDniPermutation(42);
- * dniOf(0) !== dniOf(1); // true: distinct indexes get distinct DNIs
- * ```
+ * A keyed permutation from a row's index in the dataset, `[0, DNI_COUNT)`, to its DNI: a
+ * 4-round Feistel network on 28 bits with cycle walking, its round keys derived from the
+ * seed, so every row of a dataset gets a distinct, random-looking DNI.
  */
 export function createDniPermutation(seed: number): (index: number) => number {
   const keys = [1, 2, 3, 4].map((round) => mix32(seed ^ Math.imul(round, 0x9e37_79b9)));
