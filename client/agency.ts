@@ -11,12 +11,24 @@
  *
  * @module
  */
-import { ConnectionError, ErrorCode, errorCodeName, ProtocolError } from "../shared/errors.ts";
-import type { ActionLogger } from "../shared/log.ts";
+import {
+  ConnectionError,
+  ErrorCode,
+  errorCodeName,
+  errorText,
+  ProtocolError,
+} from "../shared/errors.ts";
+import { type ActionLogger, LogAction } from "../shared/log.ts";
 import type { FramedConnection } from "../shared/net/framed_conn.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
-import { backoffDelay, hintedDelay, openServerConnection, sleep } from "./connect.ts";
+import {
+  backoffDelay,
+  type ConnectConfig,
+  hintedDelay,
+  openServerConnection,
+  sleep,
+} from "./connect.ts";
 import { type ChunkBatch, csvBatchChunks, openBetsFile } from "./csv_batches.ts";
 
 /** What an agency run achieved. */
@@ -34,19 +46,9 @@ export interface AgencyResult {
 }
 
 /** The configuration an agency uses. */
-export type AgencyConfig = Pick<
-  ClientConfig,
-  | "id"
-  | "serverAddress"
-  | "batchMaxAmount"
-  | "dataPath"
-  | "window"
-  | "secret"
-  | "connectAttempts"
-  | "connectBackoff"
-  | "connectTimeout"
-  | "timeout"
->;
+export type AgencyConfig =
+  & ConnectConfig
+  & Pick<ClientConfig, "batchMaxAmount" | "dataPath" | "window" | "secret" | "timeout">;
 
 /** Documents listed in full in the `ganadores` log line; longer lists are cut. */
 const LISTED_DOCUMENTS = 50;
@@ -81,14 +83,9 @@ class AgencyRun {
     this.#signal = signal;
   }
 
-  get betsSent(): number {
-    return this.#betsSent;
-  }
-
   /**
-   * How far the server has acknowledged: the highest batch, plus one for the DONE. It never
-   * decreases, whatever a server says, and is at most the file's batches plus one; a
-   * session that raised it made progress.
+   * How far the server has acknowledged, the highest batch plus one for the DONE: it never
+   * decreases and is at most the file's batches plus one, whatever a server says.
    */
   get progress(): number {
     return this.#acked + (this.#doneAcked ? 1 : 0);
@@ -108,21 +105,21 @@ class AgencyRun {
       this.#doneAcked = true;
     }
     const batches = this.#batches;
-    this.#log.info("apuestas_enviadas", "success", {
+    this.#log.info(LogAction.APUESTAS_ENVIADAS, "success", {
       client_id: id,
       cantidad: this.#betsSent,
       lotes: batches,
     });
     const winners = await this.#queryWinners(conn);
     if (winners === undefined) return this.stopped();
-    this.#log.info("consulta_ganadores", "success", {
+    this.#log.info(LogAction.CONSULTA_GANADORES, "success", {
       client_id: id,
       cant_ganadores: winners.length,
     });
-    this.#log.info("ganadores", "success", { client_id: id, dnis: listDocuments(winners) });
+    this.#log.info(LogAction.GANADORES, "success", { client_id: id, dnis: listDocuments(winners) });
     const total = await this.#queryTotal(conn);
     if (total === undefined) return this.stopped();
-    this.#log.info("consulta_total_ganadores", "success", {
+    this.#log.info(LogAction.CONSULTA_TOTAL_GANADORES, "success", {
       client_id: id,
       cant_ganadores: total,
     });
@@ -136,13 +133,12 @@ class AgencyRun {
   }
 
   /**
-   * Sends the batches the server lacks (none once it holds the agency's DONE), a chunk of
-   * frames per write, keeping at most `window` batches unacknowledged. The last batch the
-   * server holds goes first, again: a probe the server acknowledges only if it holds the
-   * same bets. Returns how many batches the file makes, or undefined if stopped.
+   * Sends the batches the server lacks, a chunk of frames per write, at most `window`
+   * unacknowledged; first again the last one it holds, a probe it acknowledges only if it
+   * holds the same bets. Returns how many batches the file makes, or undefined if stopped.
    *
-   * @throws {ProtocolError} `CONFLICT` when the file makes fewer batches than the server
-   * holds, or more than it holds with the agency's DONE.
+   * @throws {ProtocolError} `CONFLICT` when the file makes fewer batches than the server has,
+   * or more than it has with the DONE.
    */
   async #sendBatches(
     conn: FramedConnection,
@@ -210,7 +206,7 @@ class AgencyRun {
     const now = performance.now();
     if (now - this.#lastProgress >= 1000) {
       this.#lastProgress = now;
-      this.#log.info("progreso", "in_progress", {
+      this.#log.info(LogAction.PROGRESO, "in_progress", {
         client_id: this.#config.id,
         apuestas_enviadas: this.#betsSent,
         lote: ack.seq,
@@ -231,7 +227,7 @@ class AgencyRun {
           loggedAt = now;
           const listed = reply.pendingAgencies;
           const more = reply.pending - listed.length;
-          this.#log.info("consulta_ganadores", "in_progress", {
+          this.#log.info(LogAction.CONSULTA_GANADORES, "in_progress", {
             client_id: id,
             agencias_pendientes: listed.join(" ") + (more > 0 ? ` (+${more})` : ""),
           });
@@ -255,7 +251,7 @@ class AgencyRun {
       await conn.send({ type: MessageType.TOTAL_QUERY });
       const reply = await conn.expect(MessageType.TOTAL);
       if (reply.pending === 0) return reply.winners;
-      this.#log.info("consulta_total_ganadores", "in_progress", {
+      this.#log.info(LogAction.CONSULTA_TOTAL_GANADORES, "in_progress", {
         client_id: this.#config.id,
         agencias_pendientes: reply.pending,
       });
@@ -275,11 +271,8 @@ class AgencyRun {
  * refusals whose ERROR says when to come back (`LIMIT_EXCEEDED` from a full server: each
  * wait is the hint, at most a minute, plus jitter). Progress is measured by the highest
  * batch acknowledged, which only grows and is bounded by the file's batches, so the run
- * ends however the server behaves.
+ * ends however the server behaves. `signal` stops it after the current batch.
  *
- * @param config The agency's settings.
- * @param options Logger and the signal that stops it after the current batch.
- * @returns What was achieved.
  * @throws {BetsFileError} When the data path is no readable file, or a line cannot be sent.
  * @throws {ProtocolError} When the server refuses a batch (its code and reason).
  * @throws {ConnectionError} When the server stays unreachable, naming its address.
@@ -312,7 +305,7 @@ export async function runAgency(
       failure = error;
     } finally {
       conn.close();
-      options.log.info("close_connection", "success", { client_id: config.id });
+      options.log.info(LogAction.CLOSE_CONNECTION, "success", { client_id: config.id });
     }
     if (run.progress > progress) reconnects = hinted = 0;
     const hintMs = failure instanceof ProtocolError ? failure.retryAfterMs : 0;
@@ -322,7 +315,7 @@ export async function runAgency(
     const wait = hintMs > 0
       ? hintedDelay(hintMs)
       : backoffDelay(reconnects, config.connectBackoff.ms);
-    options.log.warning("reconexion", "in_progress", {
+    options.log.warning(LogAction.RECONEXION, "in_progress", {
       client_id: config.id,
       intento: tries,
       intentos: config.connectAttempts,
@@ -334,12 +327,7 @@ export async function runAgency(
 }
 
 /** The error an agency gives up with: the server's address, the budget spent, the last failure. */
-function giveUp(
-  config: AgencyConfig,
-  tries: number,
-  hinted: boolean,
-  failure: unknown,
-): ConnectionError {
+function giveUp(config: AgencyConfig, tries: number, hinted: boolean, failure: unknown) {
   const waits = hinted ? "waits the server asked for" : "reconnections";
   return new ConnectionError(
     `Cannot finish with server ${config.serverAddress.text}: ${tries} ${waits} in a row ` +
@@ -355,13 +343,8 @@ function isTransient(error: unknown): boolean {
       (error.code === ErrorCode.LIMIT_EXCEEDED || error.code === ErrorCode.SHUTTING_DOWN));
 }
 
-/**
- * A one-line description of why an agency failed, for its last log line.
- *
- * @param error What `runAgency` threw.
- * @returns The code name and message.
- */
+/** Why an agency failed, in one line for its last log line: the code's name and the message. */
 export function describeFailure(error: unknown): string {
   if (error instanceof ProtocolError) return `${errorCodeName(error.code)}: ${error.message}`;
-  return error instanceof Error ? error.message : String(error);
+  return errorText(error);
 }

@@ -1,27 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ErrorCode, ProtocolError } from "../shared/errors.ts";
-import type { ActionLogger, ActionResult, LogFields } from "../shared/log.ts";
+import type { ActionLogger } from "../shared/log.ts";
 import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
 import { type Message, MessageType, type NotReady } from "../shared/protocol/mod.ts";
 import { type AgencyConfig, runAgency } from "./agency.ts";
 import { loadClientConfig } from "./config.ts";
-
-function captureLogger(): { log: ActionLogger; lines: string[] } {
-  const lines: string[] = [];
-  const at = (level: string) => (action: string, result: ActionResult, fields: LogFields = {}) =>
-    lines.push(`${level} ${action} ${result} ${JSON.stringify(fields)}`);
-  return {
-    lines,
-    log: {
-      debug: at("DEBUG"),
-      info: at("INFO"),
-      warning: at("WARNING"),
-      error: at("ERROR"),
-      critical: at("CRITICAL"),
-    },
-  };
-}
+import { captureLogger } from "../testing/log_capture.ts";
 
 /** What the fake server saw. */
 interface FakeServer {
@@ -183,8 +168,11 @@ Deno.test("runAgency() waiting for the draw names the pending agencies at INFO, 
   await withAgency(5, server.port, async (config) => {
     const { log, lines } = captureLogger();
     await runAgency(config, options(log));
-    assert.deepEqual(lines.filter((l) => l.includes("consulta_ganadores in_progress")), [
-      'INFO consulta_ganadores in_progress {"client_id":1,"agencias_pendientes":"2 4 5"}',
+    const waits = lines.filter((l) =>
+      l.action === "consulta_ganadores" && l.result === "in_progress"
+    );
+    assert.deepEqual(waits.map((l) => [l.level, l.fields]), [
+      ["INFO", { client_id: 1, agencias_pendientes: "2 4 5" }],
     ]);
   });
   await server.finished;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ConnectionError, ErrorCode } from "../shared/errors.ts";
-import { captureLogger } from "../shared/_log_capture.ts";
+import { captureLogger } from "../testing/log_capture.ts";
 import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import { type AgencyConfig, runAgency } from "./agency.ts";

@@ -7,118 +7,74 @@
 import { parseYAML } from "confbox/yaml";
 import {
   type ConfigSource,
-  duration,
   flattenKeys,
-  hostPort,
-  integer,
-  logLevel,
-  oneOf,
-  readConfigFile,
+  loadSettings,
   type Resolved,
-  resolveSettings,
-  text,
+  setting,
   unknownKeyWarnings,
 } from "../shared/config.ts";
-import { durationOf } from "../shared/duration.ts";
-import { ConfigError } from "../shared/errors.ts";
+import { duration, hostPort, integer, logLevel, oneOf, text } from "../shared/config_values.ts";
+import { parseDuration } from "../shared/duration.ts";
+import { ConfigError, errorText } from "../shared/errors.ts";
 
 /** What the client does: Part 1's echo loop, exercise 5's single bet, or an agency. */
 export const CLIENT_MODES = ["agency", "bet", "echo"] as const;
 
 /** Every client setting: YAML key and env override. */
-export const CLIENT_SETTINGS = {
-  id: { file: "id", env: "CLI_ID", parser: integer(1, 65535) },
-  serverAddress: {
-    file: "server.address",
-    env: "CLI_SERVER_ADDRESS",
-    parser: hostPort,
-    default: { hostname: "server", port: 12345, text: "server:12345" },
-  },
-  loopAmount: {
-    file: "loop.amount",
-    env: "CLI_LOOP_AMOUNT",
-    parser: integer(0, 1_000_000),
-    default: 5,
-  },
-  loopPeriod: {
-    file: "loop.period",
-    env: "CLI_LOOP_PERIOD",
-    parser: duration,
-    default: durationOf(5000),
-  },
-  logLevel: { file: "log.level", env: "CLI_LOG_LEVEL", parser: logLevel, default: "INFO" },
-  batchMaxAmount: {
-    file: "batch.maxAmount",
-    env: "CLI_BATCH_MAXAMOUNT",
-    parser: integer(1, 65535),
-    default: 100,
-  },
-  mode: { file: "mode", env: "CLI_MODE", parser: oneOf(CLIENT_MODES), default: "agency" },
-  dataPath: { file: "data.path", env: "CLI_DATA_PATH", parser: text(4096), default: "" },
-  window: { file: "batch.window", env: "CLI_BATCH_WINDOW", parser: integer(1, 1024), default: 64 },
-  secret: { file: "secret", env: "CLI_SECRET", parser: text(255), default: "" },
-  connectAttempts: {
-    file: "connect.attempts",
-    env: "CLI_CONNECT_ATTEMPTS",
-    parser: integer(1, 1000),
-    default: 10,
-  },
-  connectBackoff: {
-    file: "connect.backoff",
-    env: "CLI_CONNECT_BACKOFF",
-    parser: duration,
-    default: durationOf(100),
-  },
-  connectTimeout: {
-    file: "connect.timeout",
-    env: "CLI_CONNECT_TIMEOUT",
-    parser: duration,
-    default: durationOf(5000),
-  },
-  timeout: { file: "timeout", env: "CLI_TIMEOUT", parser: duration, default: durationOf(30_000) },
-} as const;
+const CLIENT_SETTINGS = {
+  id: setting("id", "CLI_ID", integer(1, 65535)),
+  serverAddress: setting(
+    "server.address",
+    "CLI_SERVER_ADDRESS",
+    hostPort,
+    hostPort.parse("server:12345")!,
+  ),
+  loopAmount: setting("loop.amount", "CLI_LOOP_AMOUNT", integer(0, 1_000_000), 5),
+  loopPeriod: setting("loop.period", "CLI_LOOP_PERIOD", duration, parseDuration("5s")),
+  logLevel: setting("log.level", "CLI_LOG_LEVEL", logLevel, "INFO"),
+  batchMaxAmount: setting("batch.maxAmount", "CLI_BATCH_MAXAMOUNT", integer(1, 65535), 100),
+  mode: setting("mode", "CLI_MODE", oneOf(CLIENT_MODES), "agency"),
+  dataPath: setting("data.path", "CLI_DATA_PATH", text(4096), ""),
+  window: setting("batch.window", "CLI_BATCH_WINDOW", integer(1, 1024), 64),
+  secret: setting("secret", "CLI_SECRET", text(255), ""),
+  connectAttempts: setting("connect.attempts", "CLI_CONNECT_ATTEMPTS", integer(1, 1000), 10),
+  connectBackoff: setting(
+    "connect.backoff",
+    "CLI_CONNECT_BACKOFF",
+    duration,
+    parseDuration("100ms"),
+  ),
+  connectTimeout: setting("connect.timeout", "CLI_CONNECT_TIMEOUT", duration, parseDuration("5s")),
+  timeout: setting("timeout", "CLI_TIMEOUT", duration, parseDuration("30s")),
+};
 
 /** The resolved client configuration; `dataPath` is filled in from the id. */
 export type ClientConfig = Resolved<typeof CLIENT_SETTINGS>;
 
-/** Where {@linkcode loadClientConfig} looks: `path`, else env `CLI_CONFIG`, else `client/config.yaml`. */
-export type ClientConfigSource = ConfigSource;
-
-/**
- * Loads the client configuration: env over `config.yaml` over defaults. Keys of the file
- * that no setting reads go to `source.onWarning`.
- *
- * @param source The environment, file path and where warnings go.
- * @returns The validated configuration.
- * @throws {ConfigError} Listing every bad or missing value.
- */
-export function loadClientConfig(source: ClientConfigSource): ClientConfig {
-  const { path, text } = readConfigFile(source, {
-    envVar: "CLI_CONFIG",
-    defaultPath: "client/config.yaml",
-  });
-  const fileValues = parseClientConfigFile(text, path);
-  for (const warning of unknownKeyWarnings(CLIENT_SETTINGS, path, fileValues.keys())) {
-    source.onWarning?.(warning);
+/** `config.yaml`'s values by dotted key (`loop.amount`); an empty file has none. */
+function yamlValues(text: string, path: string): Map<string, unknown> {
+  try {
+    return flattenKeys(text.trim() === "" ? {} : parseYAML(text));
+  } catch (error) {
+    const reason = errorText(error).split("\n")[0];
+    throw new ConfigError([`Cannot parse ${path}: ${reason}`], { cause: error });
   }
-  const config = resolveSettings(CLIENT_SETTINGS, { fileName: path, fileValues, env: source.env });
-  return config.dataPath === "" ? { ...config, dataPath: `.data/agency-${config.id}.csv` } : config;
 }
 
 /**
- * Parses `config.yaml` text into its values by dotted key (`loop.amount`).
+ * Loads the client configuration (see `loadSettings`): env over `source.path`, else env
+ * `CLI_CONFIG`, else `client/config.yaml`, over defaults.
  *
- * @param text The file's text.
- * @param path The file's name, for the error.
- * @returns Values by dotted key.
- * @throws {ConfigError} If the text is not YAML.
+ * @throws {ConfigError} Listing every bad or missing value.
  */
-export function parseClientConfigFile(text: string, path: string): Map<string, unknown> {
-  try {
-    // An empty file is an empty document (every value from env or defaults).
-    return flattenKeys(text.trim() === "" ? {} : parseYAML(text));
-  } catch (error) {
-    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    throw new ConfigError([`Cannot parse ${path}: ${reason}`], { cause: error });
-  }
+export function loadClientConfig(source: ConfigSource): ClientConfig {
+  const { config } = loadSettings(CLIENT_SETTINGS, source, {
+    envVar: "CLI_CONFIG",
+    defaultPath: "client/config.yaml",
+    read: (text, path) => {
+      const values = yamlValues(text, path);
+      return { values, warnings: unknownKeyWarnings(CLIENT_SETTINGS, path, values.keys()) };
+    },
+  });
+  return config.dataPath === "" ? { ...config, dataPath: `.data/agency-${config.id}.csv` } : config;
 }

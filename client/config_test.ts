@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import type { ConfigWarning } from "../shared/config.ts";
-import { ConfigError } from "../shared/errors.ts";
+import { problemsOf, withFile } from "../testing/config_files.ts";
 import { type ClientConfig, loadClientConfig } from "./config.ts";
 
 const COURSE_YAML = `server:
@@ -14,30 +13,6 @@ log:
 batch:
   maxAmount: 100
 `;
-
-async function withYaml(
-  text: string,
-  fn: (path: string) => void | Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "client_config_test_" });
-  try {
-    const path = join(dir, "config.yaml");
-    await Deno.writeTextFile(path, text);
-    await fn(path);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function problemsOf(fn: () => unknown): readonly string[] {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${error}`);
-    return error.problems;
-  }
-  assert.fail("expected a ConfigError");
-}
 
 const DEFAULTS_FOR_1: ClientConfig = {
   id: 1,
@@ -57,7 +32,7 @@ const DEFAULTS_FOR_1: ClientConfig = {
 };
 
 Deno.test("loadClientConfig() fills defaults for the course's minimal file", async () => {
-  await withYaml(COURSE_YAML, (path) => {
+  await withFile("config.yaml", COURSE_YAML, (path) => {
     assert.deepEqual(loadClientConfig({ env: { CLI_ID: "1" }, path }), DEFAULTS_FOR_1);
   });
 });
@@ -65,7 +40,7 @@ Deno.test("loadClientConfig() fills defaults for the course's minimal file", asy
 Deno.test("loadClientConfig() keeps loop.period as written", async (t) => {
   for (const period of ["5s", "50ms", "100ms", "250ms", "1m30s"]) {
     await t.step(`unquoted ${period}`, async () => {
-      await withYaml(`loop:\n  period: ${period}\n`, (path) => {
+      await withFile("config.yaml", `loop:\n  period: ${period}\n`, (path) => {
         const config = loadClientConfig({ env: { CLI_ID: "1" }, path });
         assert.equal(config.loopPeriod.text, period);
       });
@@ -95,7 +70,7 @@ connect:
   timeout: 750ms
 timeout: 2s
 `;
-  await withYaml(yaml, (path) => {
+  await withFile("config.yaml", yaml, (path) => {
     assert.deepEqual(loadClientConfig({ env: {}, path }), {
       id: 4,
       serverAddress: { hostname: "127.0.0.1", port: 23456, text: "127.0.0.1:23456" },
@@ -116,7 +91,7 @@ timeout: 2s
 });
 
 Deno.test("loadClientConfig() lets CLI_* env vars override the file", async () => {
-  await withYaml(COURSE_YAML, (path) => {
+  await withFile("config.yaml", COURSE_YAML, (path) => {
     const config = loadClientConfig({
       path,
       env: {
@@ -147,19 +122,19 @@ Deno.test("loadClientConfig() lets CLI_* env vars override the file", async () =
 });
 
 Deno.test("loadClientConfig() derives dataPath from the id", async () => {
-  await withYaml(COURSE_YAML, (path) => {
+  await withFile("config.yaml", COURSE_YAML, (path) => {
     assert.equal(loadClientConfig({ env: { CLI_ID: "17" }, path }).dataPath, ".data/agency-17.csv");
   });
 });
 
 Deno.test("loadClientConfig() finds the file through CLI_CONFIG", async () => {
-  await withYaml("batch:\n  maxAmount: 9\n", (path) => {
+  await withFile("config.yaml", "batch:\n  maxAmount: 9\n", (path) => {
     assert.equal(loadClientConfig({ env: { CLI_ID: "1", CLI_CONFIG: path } }).batchMaxAmount, 9);
   });
 });
 
 Deno.test("loadClientConfig() requires CLI_ID", async () => {
-  await withYaml(COURSE_YAML, (path) => {
+  await withFile("config.yaml", COURSE_YAML, (path) => {
     assert.deepEqual(problemsOf(() => loadClientConfig({ env: {}, path })), [
       `Missing config value id: set it in ${path} or env CLI_ID (expected a whole number from 1 to 65535)`,
     ]);
@@ -177,7 +152,7 @@ log:
 batch:
   maxAmount: 0
 `;
-  await withYaml(yaml, async (path) => {
+  await withFile("config.yaml", yaml, async (path) => {
     await t.step("from the file", () => {
       assert.deepEqual(problemsOf(() => loadClientConfig({ env: { CLI_ID: "x" }, path })), [
         'Invalid config value "x" from env CLI_ID: expected a whole number from 1 to 65535',
@@ -207,7 +182,7 @@ batch:
 });
 
 Deno.test("loadClientConfig() reports bad env values with the env var name", async () => {
-  await withYaml(COURSE_YAML, (path) => {
+  await withFile("config.yaml", COURSE_YAML, (path) => {
     assert.deepEqual(
       problemsOf(() =>
         loadClientConfig({
@@ -230,7 +205,7 @@ Deno.test("loadClientConfig() reports bad env values with the env var name", asy
 });
 
 Deno.test("loadClientConfig() fails on unparsable YAML and on a missing explicit file", async (t) => {
-  await withYaml("loop: [unclosed\n", async (path) => {
+  await withFile("config.yaml", "loop: [unclosed\n", async (path) => {
     await t.step("bad YAML", () => {
       const problems = problemsOf(() => loadClientConfig({ env: { CLI_ID: "1" }, path }));
       assert.equal(problems.length, 1);
@@ -257,7 +232,7 @@ batch:
 conect:
   attempts: 2
 `;
-  await withYaml(yaml, (path) => {
+  await withFile("config.yaml", yaml, (path) => {
     const warnings: ConfigWarning[] = [];
     const config = loadClientConfig({
       env: { CLI_ID: "1" },
@@ -277,7 +252,7 @@ conect:
 });
 
 Deno.test("loadClientConfig() reports no warning for the course's file", async () => {
-  await withYaml(COURSE_YAML, (path) => {
+  await withFile("config.yaml", COURSE_YAML, (path) => {
     const warnings: ConfigWarning[] = [];
     loadClientConfig({ env: { CLI_ID: "1" }, path, onWarning: (w) => warnings.push(w) });
     assert.deepEqual(warnings, []);

@@ -4,34 +4,22 @@
  *
  * @module
  */
-import { ConnectionError, ProtocolError } from "../shared/errors.ts";
+import { ConnectionError, errorText, ProtocolError } from "../shared/errors.ts";
 import { signalTimer } from "../shared/net/timer.ts";
-import type { ActionLogger } from "../shared/log.ts";
+import { type ActionLogger, LogAction } from "../shared/log.ts";
 import { FramedConnection } from "../shared/net/framed_conn.ts";
-import type { Duration } from "../shared/duration.ts";
 import type { ClientConfig } from "./config.ts";
 
-/** Options of {@linkcode connectWithRetry}. */
+/** What connecting needs of the client's configuration. */
+export type ConnectConfig = Pick<
+  ClientConfig,
+  "id" | "serverAddress" | "connectAttempts" | "connectBackoff" | "connectTimeout"
+>;
+
+/** The logger, and the signal that stops waiting (SIGTERM). */
 export interface ConnectOptions {
-  readonly hostname: string;
-  readonly port: number;
-  /** Attempts before giving up. */
-  readonly attempts: number;
-  /** Wait before the second attempt; doubles each time, jittered, capped at 5 s. */
-  readonly backoffMs: number;
-  /**
-   * The longest one attempt may take (a server that drops SYNs would otherwise hold it
-   * for the kernel's two minutes of retransmissions); 0 or absent = unbounded.
-   */
-  readonly timeout?: Duration;
   readonly log: ActionLogger;
-  /** Stops waiting (SIGTERM). */
   readonly signal?: AbortSignal;
-  /**
-   * Fields added to the retry log lines.
-   * @default {}
-   */
-  readonly fields?: Readonly<Record<string, string | number>>;
 }
 
 /** The longest wait between attempts. */
@@ -41,25 +29,15 @@ export const MAX_BACKOFF_MS = 5000;
 const MAX_HINT_MS = 60_000;
 
 /**
- * The wait a server's retry hint asks for (an ERROR's `retry_after_ms`), capped at a
- * minute, plus up to a fifth more (at most {@linkcode MAX_BACKOFF_MS}) so
- * the agencies it refused do not all come back at the same instant.
- *
- * @param hintMs The server's hint.
- * @param random A number in [0, 1).
- * @returns Milliseconds.
+ * The wait a server's retry hint asks for, at most a minute, plus up to a fifth more (at
+ * most {@linkcode MAX_BACKOFF_MS}, `random` in [0, 1)) so refused agencies do not return at once.
  */
 export function hintedDelay(hintMs: number, random: number = Math.random()): number {
   const hint = Math.min(hintMs, MAX_HINT_MS);
   return Math.round(hint + random * Math.min(hint / 5, MAX_BACKOFF_MS));
 }
 
-/**
- * Waits `ms`, or less if `signal` aborts.
- *
- * @param ms How long.
- * @param signal Cuts the wait short.
- */
+/** Waits `ms`, or less if `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
@@ -74,13 +52,8 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
- * The wait before attempt `attempt + 1`: `base · 2^(attempt-1)` with ±50% jitter, never
- * over {@linkcode MAX_BACKOFF_MS}.
- *
- * @param attempt Attempts made so far (from 1).
- * @param baseMs The first wait.
- * @param random A number in [0, 1).
- * @returns Milliseconds.
+ * The wait in ms after `attempt` attempts (from 1): `base · 2^(attempt-1)` with ±50% jitter
+ * (`random` in [0, 1)), never over {@linkcode MAX_BACKOFF_MS}.
  */
 export function backoffDelay(
   attempt: number,
@@ -95,82 +68,67 @@ export function backoffDelay(
 const INFO_EVERY_MS = 1000;
 
 /**
- * Connects over TCP, retrying refused, unresolvable or unanswered addresses. Each failed
- * attempt but the last logs one `connect | result: in_progress` line (attempt n of m, the
- * address, the wait and why), at INFO at most once a second and at DEBUG otherwise, so a
- * server that stays unreachable is visible long before the agency gives up.
+ * Connects to the server, retrying refused, unresolvable or unanswered addresses up to
+ * `connect.attempts` times with backoff from `connect.backoff`, each attempt bounded by
+ * `connect.timeout` (0: none; a server that drops SYNs would hold it for minutes). Each
+ * failed attempt but the last logs a `connect | result: in_progress` line, at INFO at most
+ * once a second, so a server that stays unreachable is visible long before the end.
  *
- * @param options Address, attempts, backoff, attempt timeout, logger and abort signal.
- * @returns The connection.
  * @throws {ConnectionError} After the last attempt, or at once when `signal` aborts.
  */
-export async function connectWithRetry(options: ConnectOptions): Promise<Deno.TcpConn> {
-  const { hostname, port, timeout } = options;
+export async function connectWithRetry(
+  config: ConnectConfig,
+  { log, signal }: ConnectOptions,
+): Promise<Deno.TcpConn> {
+  const { hostname, port } = config.serverAddress;
+  const attempts = config.connectAttempts;
+  const timeout = config.connectTimeout;
   let lastError: unknown;
   let lastInfo = -Infinity;
-  for (let attempt = 1; attempt <= options.attempts; attempt++) {
-    if (options.signal?.aborted) break;
+  for (let attempt = 1; attempt <= attempts && !signal?.aborted; attempt++) {
+    // The caller's stop, and this attempt's timeout.
+    const limits = [signal, timeout.ms > 0 ? AbortSignal.timeout(timeout.ms) : undefined];
     try {
-      const conn = await Deno.connect({ hostname, port, signal: attemptSignal(options) });
+      const conn = await Deno.connect({ hostname, port, signal: anySignal(limits) });
       conn.setNoDelay(true);
       return conn;
     } catch (error) {
-      if (options.signal?.aborted) break;
-      lastError = isTimeout(error) ? new Error(`no answer within ${timeout?.text}`) : error;
-      if (attempt === options.attempts) break;
-      const wait = backoffDelay(attempt, options.backoffMs);
+      if (signal?.aborted) break;
+      const timedOut = error instanceof DOMException && error.name === "TimeoutError";
+      lastError = timedOut ? new Error(`no answer within ${timeout.text}`) : error;
+      if (attempt === attempts) break;
+      const wait = backoffDelay(attempt, config.connectBackoff.ms);
       const now = performance.now();
       const visible = now - lastInfo >= INFO_EVERY_MS;
       if (visible) lastInfo = now;
-      (visible ? options.log.info : options.log.debug)("connect", "in_progress", {
-        ...options.fields,
+      (visible ? log.info : log.debug)(LogAction.CONNECT, "in_progress", {
+        client_id: config.id,
         host: hostname,
         port,
         attempt,
-        attempts: options.attempts,
+        attempts,
         retry_in_ms: wait,
         detail: errorText(lastError),
       });
-      await sleep(wait, options.signal);
+      await sleep(wait, signal);
     }
   }
-  if (options.signal?.aborted) {
-    throw new ConnectionError(`Cannot connect to ${hostname}:${port}: stopped`);
-  }
+  if (signal?.aborted) throw new ConnectionError(`Cannot connect to ${hostname}:${port}: stopped`);
   throw new ConnectionError(
-    `Cannot connect to ${hostname}:${port} after ${options.attempts} attempts: ${
-      errorText(lastError)
-    }`,
+    `Cannot connect to ${hostname}:${port} after ${attempts} attempts: ${errorText(lastError)}`,
     { cause: lastError },
   );
 }
 
-/** The signal one attempt runs under: the caller's stop, and the attempt's timeout. */
-function attemptSignal(options: ConnectOptions): AbortSignal | undefined {
-  const signals: AbortSignal[] = [];
-  if (options.signal !== undefined) signals.push(options.signal);
-  if (options.timeout !== undefined && options.timeout.ms > 0) {
-    signals.push(AbortSignal.timeout(options.timeout.ms));
-  }
-  return signals.length > 1 ? AbortSignal.any(signals) : signals[0];
-}
-
-function isTimeout(error: unknown): boolean {
-  return error instanceof DOMException && error.name === "TimeoutError";
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+function anySignal(signals: readonly (AbortSignal | undefined)[]): AbortSignal | undefined {
+  const given = signals.filter((s) => s !== undefined);
+  return given.length > 1 ? AbortSignal.any(given) : given[0];
 }
 
 /**
  * The error to report for a failure on an open connection to the server: the server's
  * refusals as they are, anything else (a reset, a timeout, a closed socket: the transport
  * does not know whom it talks to) as a {@linkcode ConnectionError} naming the server.
- *
- * @param server The server's address.
- * @param error What the exchange threw.
- * @returns A `ProtocolError` unchanged, otherwise a `ConnectionError`.
  */
 export function lostServer(server: { readonly text: string }, error: unknown): Error {
   if (error instanceof ProtocolError) return error;
@@ -180,39 +138,17 @@ export function lostServer(server: { readonly text: string }, error: unknown): E
   );
 }
 
-/** What {@linkcode openServerConnection} needs of the client's configuration. */
-export type ServerConnectionConfig = Pick<
-  ClientConfig,
-  "id" | "serverAddress" | "connectAttempts" | "connectBackoff" | "connectTimeout" | "timeout"
->;
-
 /**
- * Connects to the server as the configured agency (retrying with backoff) and frames the
- * connection, with the configured idle timeout on every read. The timeouts run on
- * `signalTimer`: the global `setTimeout` would load `node:timers`, a third of a
- * short-lived agency's start-up.
+ * Connects (see {@linkcode connectWithRetry}) and frames the connection, which the caller
+ * closes, a reply slower than `timeout` failing it. Its timeouts run on `signalTimer`
+ * (the global `setTimeout` loads `node:timers`, a third of an agency's start-up).
  *
- * @param config Address, attempts, backoff, connect and idle timeouts, the agency id for logs.
- * @param options Logger and abort signal (SIGTERM).
- * @returns The framed connection; the caller closes it.
  * @throws {ConnectionError} After the last attempt, or at once when `signal` aborts.
  */
 export async function openServerConnection(
-  config: ServerConnectionConfig,
-  options: { readonly log: ActionLogger; readonly signal: AbortSignal },
+  config: ConnectConfig & Pick<ClientConfig, "timeout">,
+  options: ConnectOptions,
 ): Promise<FramedConnection> {
-  const socket = await connectWithRetry({
-    hostname: config.serverAddress.hostname,
-    port: config.serverAddress.port,
-    attempts: config.connectAttempts,
-    backoffMs: config.connectBackoff.ms,
-    timeout: config.connectTimeout,
-    log: options.log,
-    signal: options.signal,
-    fields: { client_id: config.id },
-  });
-  return new FramedConnection(socket, {
-    idleTimeoutMs: config.timeout.ms,
-    timer: signalTimer,
-  });
+  const socket = await connectWithRetry(config, options);
+  return new FramedConnection(socket, { idleTimeoutMs: config.timeout.ms, timer: signalTimer });
 }

@@ -1,14 +1,26 @@
 import assert from "node:assert/strict";
 import { ConnectionError, ErrorCode, ProtocolError } from "../shared/errors.ts";
-import { captureLogger } from "../shared/_log_capture.ts";
+import { captureLogger } from "../testing/log_capture.ts";
 import {
   backoffDelay,
+  type ConnectConfig,
   connectWithRetry,
   hintedDelay,
   lostServer,
   MAX_BACKOFF_MS,
   sleep,
 } from "./connect.ts";
+
+/** Agency 4's connection settings for `port` on 127.0.0.1; a timeout of 0 is none. */
+function target(port: number, attempts: number, backoffMs: number, timeoutMs = 0): ConnectConfig {
+  return {
+    id: 4,
+    serverAddress: { hostname: "127.0.0.1", port, text: `127.0.0.1:${port}` },
+    connectAttempts: attempts,
+    connectBackoff: { ms: backoffMs, text: `${backoffMs}ms` },
+    connectTimeout: { ms: timeoutMs, text: `${timeoutMs / 1000}s` },
+  };
+}
 
 /** A loopback port with nothing listening on it (bound, then released). */
 function closedPort(): number {
@@ -98,14 +110,7 @@ Deno.test("connectWithRetry() gives up with ConnectionError after N attempts", a
   const { log, lines } = captureLogger();
   const started = performance.now();
   await assert.rejects(
-    connectWithRetry({
-      hostname: "127.0.0.1",
-      port,
-      attempts: 3,
-      backoffMs: 1,
-      log,
-      fields: { client_id: 4 },
-    }),
+    connectWithRetry(target(port, 3, 1), { log }),
     (error: unknown) => {
       assert.ok(error instanceof ConnectionError);
       assert.equal(error.name, "ConnectionError");
@@ -139,13 +144,7 @@ Deno.test("connectWithRetry() gives up with ConnectionError after N attempts", a
 Deno.test("connectWithRetry() with one attempt does not wait or log", async () => {
   const { log, lines } = captureLogger();
   await assert.rejects(
-    connectWithRetry({
-      hostname: "127.0.0.1",
-      port: closedPort(),
-      attempts: 1,
-      backoffMs: 10_000,
-      log,
-    }),
+    connectWithRetry(target(closedPort(), 1, 10_000), { log }),
     /after 1 attempts/,
   );
   assert.equal(lines.length, 0);
@@ -164,7 +163,7 @@ Deno.test("connectWithRetry() connects once a late listener comes up", async () 
   let conn: Deno.TcpConn | undefined;
   let server: Deno.Conn | undefined;
   try {
-    conn = await connectWithRetry({ hostname: "127.0.0.1", port, attempts: 50, backoffMs: 5, log });
+    conn = await connectWithRetry(target(port, 50, 5), { log });
     await starting;
     server = await listener!.accept();
     assert.equal((conn.remoteAddr as Deno.NetAddr).port, port);
@@ -184,13 +183,7 @@ Deno.test("connectWithRetry() connects once a late listener comes up", async () 
 Deno.test("connectWithRetry() connects at once to a live listener", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { log, lines } = captureLogger();
-  const conn = await connectWithRetry({
-    hostname: "127.0.0.1",
-    port: listener.addr.port,
-    attempts: 1,
-    backoffMs: 1,
-    log,
-  });
+  const conn = await connectWithRetry(target(listener.addr.port, 1, 1), { log });
   const server = await listener.accept();
   conn.close();
   server.close();
@@ -201,14 +194,7 @@ Deno.test("connectWithRetry() stops when the signal aborts", async (t) => {
   await t.step("already aborted: no attempt", async () => {
     const { log } = captureLogger();
     await assert.rejects(
-      connectWithRetry({
-        hostname: "127.0.0.1",
-        port: closedPort(),
-        attempts: 5,
-        backoffMs: 1,
-        log,
-        signal: AbortSignal.abort(),
-      }),
+      connectWithRetry(target(closedPort(), 5, 1), { log, signal: AbortSignal.abort() }),
       (error: unknown) => {
         assert.ok(error instanceof ConnectionError);
         assert.match(error.message, /: stopped$/);
@@ -218,24 +204,11 @@ Deno.test("connectWithRetry() stops when the signal aborts", async (t) => {
   });
   await t.step("aborted during a backoff wait", async () => {
     const { log } = captureLogger();
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), 20);
     const started = performance.now();
-    try {
-      await assert.rejects(
-        connectWithRetry({
-          hostname: "127.0.0.1",
-          port: closedPort(),
-          attempts: 5,
-          backoffMs: 4000,
-          log,
-          signal: controller.signal,
-        }),
-        ConnectionError,
-      );
-    } finally {
-      clearTimeout(timer);
-    }
+    await assert.rejects(
+      connectWithRetry(target(closedPort(), 5, 4000), { log, signal: AbortSignal.timeout(20) }),
+      ConnectionError,
+    );
     assert.ok(performance.now() - started < 1000, "it did not sit out the backoff");
   });
 });
@@ -276,14 +249,7 @@ Deno.test("connectWithRetry() bounds each attempt by its timeout, one INFO line 
   const started = performance.now();
   try {
     await assert.rejects(
-      connectWithRetry({
-        hostname: "127.0.0.1",
-        port: server.port,
-        attempts: 3,
-        backoffMs: 1,
-        timeout: { ms: 1000, text: "1s" },
-        log,
-      }),
+      connectWithRetry(target(server.port, 3, 1, 1000), { log }),
       (error: unknown) => {
         assert.ok(error instanceof ConnectionError);
         assert.equal(
@@ -308,24 +274,14 @@ Deno.test("connectWithRetry() bounds each attempt by its timeout, one INFO line 
 Deno.test("connectWithRetry() gives up an unanswered connect at once when the signal aborts", async () => {
   const server = await unansweringListener();
   const { log } = captureLogger();
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), 20);
   const started = performance.now();
   try {
+    const signal = AbortSignal.timeout(20);
     await assert.rejects(
-      connectWithRetry({
-        hostname: "127.0.0.1",
-        port: server.port,
-        attempts: 1,
-        backoffMs: 1,
-        timeout: { ms: 30_000, text: "30s" },
-        log,
-        signal: controller.signal,
-      }),
+      connectWithRetry(target(server.port, 1, 1, 30_000), { log, signal }),
       /stopped$/,
     );
   } finally {
-    clearTimeout(timer);
     server.close();
   }
   assert.ok(performance.now() - started < 1000, "it did not wait for the attempt's timeout");

@@ -6,16 +6,12 @@
  *
  * @module
  */
+import { errorText, osErrorReason } from "../shared/errors.ts";
 import { BATCH_HEADER_SIZE, encodeBatchHeader, MAX_FRAME_SIZE } from "../shared/protocol/mod.ts";
 
 /** The agency's CSV, or a line of it, cannot be read or sent at all. */
 export class BetsFileError extends SyntaxError {
-  /**
-   * @param path The file.
-   * @param line The 1-based line number, or `undefined` when the whole file is at fault.
-   * @param detail What was wrong.
-   * @param options Standard error options.
-   */
+  /** Names the file and the (1-based) `line`, unless the whole file is at fault. */
   constructor(path: string, line: number | undefined, detail: string, options?: ErrorOptions) {
     const where = line === undefined ? path : `${path} line ${line}`;
     super(`Cannot read bets from ${where}: ${detail}`, options);
@@ -28,20 +24,19 @@ const EXPECTED_FILE = "expected this agency's CSV file of bets (data.path or CLI
 
 /** An OS error opening or reading the bets file, in words that name no syscall. */
 function fileProblem(error: unknown): string {
-  if (error instanceof Deno.errors.NotFound) return `no such file, ${EXPECTED_FILE}`;
-  if (error instanceof Deno.errors.IsADirectory) return `it is a directory, ${EXPECTED_FILE}`;
-  if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
-    return `permission denied, ${EXPECTED_FILE} that this program may read`;
-  }
-  return error instanceof Error ? error.message : String(error);
+  const denied = `permission denied, ${EXPECTED_FILE} that this program may read`;
+  return osErrorReason(error, [
+    [Deno.errors.NotFound, `no such file, ${EXPECTED_FILE}`],
+    [Deno.errors.IsADirectory, `it is a directory, ${EXPECTED_FILE}`],
+    [Deno.errors.PermissionDenied, denied],
+    [Deno.errors.NotCapable, denied],
+  ]) ?? errorText(error);
 }
 
 /**
- * Opens an agency's CSV for reading, refusing what cannot be one: a missing path, a
- * directory (what Docker mounts in place of a missing file), an unreadable file.
+ * Opens an agency's CSV (the caller closes it), refusing a missing path, a directory (what
+ * Docker mounts in place of a missing file) or an unreadable file.
  *
- * @param path The agency's data path.
- * @returns The open file; the caller closes it.
  * @throws {BetsFileError} Naming the path, what is wrong and what was expected.
  */
 export async function openBetsFile(path: string): Promise<Deno.FsFile> {
@@ -57,19 +52,17 @@ export async function openBetsFile(path: string): Promise<Deno.FsFile> {
   }
 }
 
-/** One batch inside a {@linkcode BatchChunk}. */
+/**
+ * One batch inside a {@linkcode BatchChunk}: its sequence number (from 0), its bets, where
+ * its frame starts and ends in the chunk's bytes, and the file's lines (1-based) of its
+ * first and last bet.
+ */
 export interface ChunkBatch {
-  /** The batch's sequence number, from 0. */
   readonly seq: number;
-  /** Bets in the batch. */
   readonly count: number;
-  /** Where its frame starts in the chunk's bytes. */
   readonly start: number;
-  /** Where its frame ends in the chunk's bytes. */
   readonly end: number;
-  /** The file's line (1-based) of its first bet. */
   readonly firstLine: number;
-  /** The file's line of its last bet. */
   readonly lastLine: number;
 }
 
@@ -81,11 +74,9 @@ export interface BatchChunk {
   readonly batches: readonly ChunkBatch[];
 }
 
-/** Options of {@linkcode csvBatchChunks}. */
+/** Options of {@linkcode csvBatchChunks}: most bets a batch (`batch.maxAmount`), frames a chunk. */
 export interface ChunkOptions {
-  /** The most bets in one batch (`batch.maxAmount`). */
   readonly maxAmount: number;
-  /** The most frames in one chunk. */
   readonly framesPerChunk: number;
 }
 
@@ -200,10 +191,8 @@ class Packer {
 
   /**
    * Takes the whole lines of `buf` from `start` (blank ones skipped) until the chunk is
-   * full or no whole line is left. The agency's hot loop: state lives in locals, and
-   * the fields are touched only when a batch closes.
-   *
-   * @returns Where the first line not taken starts.
+   * full or none is left; returns where the first line not taken starts. The agency's hot
+   * loop: state lives in locals, and the fields are touched only when a batch closes.
    */
   scan(buf: Uint8Array, start: number): number {
     if (this.#src !== buf) this.flushRun();
@@ -233,7 +222,9 @@ class Packer {
         }
         if (count === 0) this.#firstLine = line;
         if (runEnd !== start) {
-          if (runEnd !== -1) this.#copy(buf, runStart, runEnd, end - (runEnd - runStart));
+          if (runEnd !== -1) {
+            this.#chunk.set(buf.subarray(runStart, runEnd), end - runEnd + runStart);
+          }
           runStart = start;
         }
         runEnd = lf + 1;
@@ -245,10 +236,6 @@ class Packer {
     }
     this.#save(buf, count, end, line, lastLine, runStart, runEnd);
     return start;
-  }
-
-  #copy(buf: Uint8Array, from: number, to: number, at: number): void {
-    this.#chunk.set(buf.subarray(from, to), at);
   }
 
   #save(
@@ -271,17 +258,11 @@ class Packer {
 }
 
 /**
- * Reads an agency's CSV and yields its BATCH frames, packed back to back in chunks of
- * up to `framesPerChunk` frames: at most `maxAmount` bets per batch and never over
- * 8 KiB per frame, each bet the file's line as it is. Blank lines are skipped. Memory
- * stays flat whatever the file's size.
+ * Reads an agency's CSV and yields its BATCH frames, numbered from 0, back to back in
+ * chunks of up to `framesPerChunk`: at most `maxAmount` bets and 8 KiB a frame, each bet
+ * the file's line as it is, blank lines skipped. Memory stays flat whatever the file's size.
  *
- * @param path The CSV file (`first_name,last_name,document,birthdate,number`).
- * @param agency The agency id.
- * @param options Batch size and chunk size.
- * @returns Chunks whose batches are numbered from 0.
- * @throws {BetsFileError} For a file that cannot be read, or a line too long for a frame,
- * naming the file (and the line).
+ * @throws {BetsFileError} Naming the file (and line), unreadable or too long for a frame.
  */
 export async function* csvBatchChunks(
   path: string,
@@ -292,7 +273,7 @@ export async function* csvBatchChunks(
   const packer = new Packer(path, agency, options);
   const buf = new Uint8Array(READ_SIZE);
   let filled = 0;
-  for (;;) {
+  for (let eof = false; !eof;) {
     if (filled === buf.length) {
       // A whole buffer without a line break: that line cannot fit in any frame.
       throw new BetsFileError(
@@ -304,28 +285,17 @@ export async function* csvBatchChunks(
     // A sync read: 256 KiB of a local file take microseconds, less than an async op's
     // round trip through Deno's thread pool, and the agency has nothing to do meanwhile.
     const n = readChunk(file, buf.subarray(filled), path, packer.nextLine);
-    const eof = n === null;
-    if (!eof) filled += n;
+    eof = n === null;
+    if (n !== null) filled += n;
+    // What is left at the end is a last line without an ending: it gets one, as every
+    // line in a frame has.
+    else if (filled > 0) buf[filled++] = LF;
     const view = buf.subarray(0, filled);
     let start = 0;
     for (;;) {
       start = packer.scan(view, start);
       if (!packer.full) break;
       yield packer.take(false)!;
-    }
-    if (eof) {
-      if (start < filled) {
-        // A last line without an ending gets one, as every line in a frame has.
-        const tail = new Uint8Array(filled - start + 1);
-        tail.set(view.subarray(start));
-        tail[tail.length - 1] = LF;
-        for (let at = 0;;) {
-          at = packer.scan(tail, at);
-          if (!packer.full) break;
-          yield packer.take(false)!;
-        }
-      }
-      break;
     }
     // The pending run points into the buffer about to move.
     packer.flushRun();

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { seeded } from "../shared/_random.ts";
+import { seeded } from "../testing/random.ts";
 import { parse as parseCsv } from "csv-parse/sync";
 import { unzipSync } from "fflate";
 import type { BetFields } from "../shared/bet.ts";
 import { decodeMessage, MAX_FRAME_SIZE, MessageType } from "../shared/protocol/mod.ts";
 import { BetsFileError, csvBatchChunks, openBetsFile } from "./csv_batches.ts";
-import { COURSE_ZIP, HAS_COURSE_ZIP } from "../shared/_course_data.ts";
+import { COURSE_ZIP, HAS_COURSE_ZIP } from "../testing/course_data.ts";
 
 /**
  * The reference: the file's non-blank lines as they are (a `\n` added to a last line

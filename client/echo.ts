@@ -5,22 +5,13 @@
  * @module
  */
 import { ConnectionError } from "../shared/errors.ts";
-import type { ActionLogger } from "../shared/log.ts";
+import { type ActionLogger, LogAction } from "../shared/log.ts";
 import { concatBytes, writeAll } from "../shared/bytes.ts";
 import type { ClientConfig } from "./config.ts";
-import { connectWithRetry, lostServer, sleep } from "./connect.ts";
+import { type ConnectConfig, connectWithRetry, lostServer, sleep } from "./connect.ts";
 
 /** The echo loop's settings. */
-export type EchoConfig = Pick<
-  ClientConfig,
-  | "id"
-  | "serverAddress"
-  | "loopAmount"
-  | "loopPeriod"
-  | "connectAttempts"
-  | "connectBackoff"
-  | "connectTimeout"
->;
+export type EchoConfig = ConnectConfig & Pick<ClientConfig, "loopAmount" | "loopPeriod">;
 
 async function readLine(conn: Deno.Conn): Promise<string> {
   const chunks: Uint8Array[] = [];
@@ -37,13 +28,9 @@ async function readLine(conn: Deno.Conn): Promise<string> {
 }
 
 /**
- * Runs the echo loop.
+ * Runs the echo loop until done or `signal` stops it; returns how many messages were echoed.
  *
- * @param config Id, server address, amount and period.
- * @param options Logger and the signal that stops the loop early.
- * @returns How many messages were echoed.
- * @throws {ConnectionError} When the server cannot be reached or a message exchange fails,
- * naming the server.
+ * @throws {ConnectionError} Naming the server, when it cannot be reached or an exchange fails.
  */
 export async function runEcho(
   config: EchoConfig,
@@ -52,20 +39,11 @@ export async function runEcho(
   const { log, signal } = options;
   let echoed = 0;
   for (let i = 1; i <= config.loopAmount && !signal.aborted; i++) {
-    const conn = await connectWithRetry({
-      hostname: config.serverAddress.hostname,
-      port: config.serverAddress.port,
-      attempts: config.connectAttempts,
-      backoffMs: config.connectBackoff.ms,
-      timeout: config.connectTimeout,
-      log,
-      signal,
-      fields: { client_id: config.id },
-    });
+    const conn = await connectWithRetry(config, options);
     try {
       await writeAll(conn, new TextEncoder().encode(`[CLIENT ${config.id}] Message N°${i}\n`));
       const reply = await readLine(conn);
-      log.info("receive_message", "success", { client_id: config.id, msg: reply });
+      log.info(LogAction.RECEIVE_MESSAGE, "success", { client_id: config.id, msg: reply });
       echoed++;
     } catch (error) {
       throw lostServer(config.serverAddress, error);
@@ -74,6 +52,6 @@ export async function runEcho(
     }
     if (i < config.loopAmount) await sleep(config.loopPeriod.ms, signal);
   }
-  if (!signal.aborted) log.info("loop_finished", "success", { client_id: config.id });
+  if (!signal.aborted) log.info(LogAction.LOOP_FINISHED, "success", { client_id: config.id });
   return echoed;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConnectionError } from "../shared/errors.ts";
-import { captureLogger } from "../shared/_log_capture.ts";
+import { captureLogger } from "../testing/log_capture.ts";
 import { runEcho } from "./echo.ts";
 
 function configFor(port: number) {

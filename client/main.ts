@@ -11,7 +11,8 @@
  */
 import { type ConfigWarning, logConfigWarnings } from "../shared/config.ts";
 import { ConfigError, ConnectionError, ProtocolError } from "../shared/errors.ts";
-import { type ActionLogger, getActionLogger, setupLogging } from "../shared/log.ts";
+import { actionLogger as log, LogAction, setupLogging } from "../shared/log.ts";
+import { onStopSignal, runProgram } from "../shared/program.ts";
 import { describeFailure, runAgency } from "./agency.ts";
 import { BetsFileError } from "./csv_batches.ts";
 import { type ClientConfig, loadClientConfig } from "./config.ts";
@@ -19,13 +20,16 @@ import { runEcho } from "./echo.ts";
 import { betFromEnv, sendSingleBet } from "./single_bet.ts";
 
 /** Exit code for a bad configuration or data file. */
-export const EXIT_BAD_INPUT = 2;
+const EXIT_BAD_INPUT = 2;
 
 /** Exit code when the server refused the work or could not be reached. */
-export const EXIT_FAILED = 1;
+const EXIT_FAILED = 1;
 
-function logConfig(log: ActionLogger, config: ClientConfig): void {
-  log.info("config", "success", {
+/** The action a mode's failure is logged under. */
+const MODE_ACTION = { agency: LogAction.AGENCIA, bet: LogAction.BET, echo: LogAction.ECHO };
+
+function logConfig(config: ClientConfig): void {
+  log.info(LogAction.CONFIG, "success", {
     client_id: config.id,
     server_address: config.serverAddress.text,
     loop_amount: config.loopAmount,
@@ -37,30 +41,16 @@ function logConfig(log: ActionLogger, config: ClientConfig): void {
   });
 }
 
-async function runMode(
-  config: ClientConfig,
-  log: ActionLogger,
-  signal: AbortSignal,
-): Promise<void> {
-  switch (config.mode) {
-    case "echo":
-      await runEcho(config, { log, signal });
-      return;
-    case "bet":
-      await sendSingleBet(config, betFromEnv(Deno.env.toObject()), { log, signal });
-      return;
-    case "agency":
-      await runAgency(config, { log, signal });
-      return;
+function runMode(config: ClientConfig, signal: AbortSignal): Promise<unknown> {
+  if (config.mode === "echo") return runEcho(config, { log, signal });
+  if (config.mode === "bet") {
+    return sendSingleBet(config, betFromEnv(Deno.env.toObject()), { log, signal });
   }
+  return runAgency(config, { log, signal });
 }
 
-/**
- * Runs the client in its configured mode.
- *
- * @returns The process exit code.
- */
-export async function main(): Promise<number> {
+/** Runs the client in its configured mode; returns the process exit code. */
+async function main(): Promise<number> {
   const warnings: ConfigWarning[] = [];
   let config: ClientConfig;
   try {
@@ -69,56 +59,38 @@ export async function main(): Promise<number> {
     if (!(error instanceof ConfigError)) throw error;
     // No level was read: log at INFO, warnings first (a typo'd key often explains the error).
     setupLogging("INFO");
-    const log = getActionLogger("client");
     logConfigWarnings(log, warnings);
-    log.error("config", "fail", { error: error.message });
+    log.error(LogAction.CONFIG, "fail", { error: error.message });
     return EXIT_BAD_INPUT;
   }
   setupLogging(config.logLevel);
-  const log = getActionLogger("client");
   logConfigWarnings(log, warnings);
-  logConfig(log, config);
+  logConfig(config);
+  const idField = { "client_id": config.id };
   const controller = new AbortController();
-  const signals = ["SIGTERM", "SIGINT"] as const;
-  const handlers = signals.map((signal) =>
-    [signal, () => {
-      if (controller.signal.aborted) return;
-      log.info("shutdown", "in_progress", { client_id: config.id, signal });
-      controller.abort();
-    }] as const
-  );
-  for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
+  using _signals = onStopSignal((signal) => {
+    if (controller.signal.aborted) return;
+    log.info(LogAction.SHUTDOWN, "in_progress", { ...idField, signal });
+    controller.abort();
+  });
   try {
-    await runMode(config, log, controller.signal);
-    log.info(controller.signal.aborted ? "shutdown" : "exit", "success", {
-      client_id: config.id,
-    });
+    await runMode(config, controller.signal);
+    const action = controller.signal.aborted ? LogAction.SHUTDOWN : LogAction.EXIT;
+    log.info(action, "success", idField);
     return 0;
   } catch (error) {
     if (controller.signal.aborted && error instanceof ConnectionError) {
       // The connection was lost after a stop was asked for (e.g. the server stopped too).
-      log.info("shutdown", "success", { client_id: config.id });
+      log.info(LogAction.SHUTDOWN, "success", idField);
       return 0;
     }
     const badInput = error instanceof ConfigError || error instanceof BetsFileError;
     if (!badInput && !(error instanceof ProtocolError) && !(error instanceof ConnectionError)) {
       throw error;
     }
-    log.error(config.mode === "agency" ? "agencia" : config.mode, "fail", {
-      client_id: config.id,
-      error: describeFailure(error),
-    });
+    log.error(MODE_ACTION[config.mode], "fail", { ...idField, error: describeFailure(error) });
     return badInput ? EXIT_BAD_INPUT : EXIT_FAILED;
-  } finally {
-    for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
   }
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main());
-  } catch (error) {
-    console.error(`client: ${error instanceof Error ? error.message : String(error)}`);
-    Deno.exit(EXIT_FAILED);
-  }
-}
+if (import.meta.main) await runProgram("client", main);

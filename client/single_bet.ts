@@ -6,18 +6,16 @@
  */
 import { type BetFields, betProblem } from "../shared/bet.ts";
 import { ConfigError, type ErrorCode, ProtocolError } from "../shared/errors.ts";
-import type { ActionLogger } from "../shared/log.ts";
+import { type ActionLogger, LogAction } from "../shared/log.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import type { ClientConfig } from "./config.ts";
-import { lostServer, openServerConnection } from "./connect.ts";
+import { type ConnectConfig, lostServer, openServerConnection } from "./connect.ts";
 
 const BET_ENV = ["NOMBRE", "APELLIDO", "DOCUMENTO", "NACIMIENTO", "NUMERO"] as const;
 
 /**
  * Reads the bet from the environment.
  *
- * @param env The environment.
- * @returns The bet.
  * @throws {ConfigError} Naming every missing or invalid variable.
  */
 export function betFromEnv(env: Readonly<Record<string, string | undefined>>): BetFields {
@@ -41,24 +39,11 @@ export function betFromEnv(env: Readonly<Record<string, string | undefined>>): B
 /**
  * Sends one bet and waits for the server to confirm it is stored.
  *
- * @param config The client's settings.
- * @param bet The bet.
- * @param options Logger and abort signal.
  * @throws {ProtocolError} When the server refuses the bet.
- * @throws {ConnectionError} When the server cannot be reached or the connection fails,
- * naming the server.
+ * @throws {ConnectionError} Naming the server, when it cannot be reached or the exchange fails.
  */
 export async function sendSingleBet(
-  config: Pick<
-    ClientConfig,
-    | "id"
-    | "serverAddress"
-    | "secret"
-    | "connectAttempts"
-    | "connectBackoff"
-    | "connectTimeout"
-    | "timeout"
-  >,
+  config: ConnectConfig & Pick<ClientConfig, "secret" | "timeout">,
   bet: BetFields,
   options: { readonly log: ActionLogger; readonly signal: AbortSignal },
 ): Promise<void> {
@@ -70,7 +55,10 @@ export async function sendSingleBet(
     await conn.send({ type: MessageType.BET, seq: 0, bet });
     const ack = await conn.expect(MessageType.BATCH_ACK);
     if (ack.status !== 0) throw new ProtocolError(ack.status as ErrorCode, ack.reason);
-    options.log.info("apuesta_enviada", "success", { dni: bet.document, numero: bet.number });
+    options.log.info(LogAction.APUESTA_ENVIADA, "success", {
+      dni: bet.document,
+      numero: bet.number,
+    });
     await conn.send({ type: MessageType.BYE });
   } catch (error) {
     throw lostServer(config.serverAddress, error);

@@ -4,41 +4,23 @@
  * strings per bet. A valid unquoted line is already its row but for the agency in front,
  * the number's leading zeros and the CRLF ending.
  *
- * The fast path only ever says "all valid"; at the first doubt (a quote, a byte outside
- * printable ASCII that fails the full name check, a bad field, a short body) it hands
- * the whole body to the reference path — `decodeMessage`, `betProblem`, `formatBetRows` —
- * which produces the exact error. Tests check both paths give the same rows and the same
- * errors.
+ * The fast path only ever says "all valid"; at the first doubt (a quote, a byte outside printable
+ * ASCII that fails the full name check, a bad field, a short body) it hands the whole body to the
+ * reference path — `decodeMessage`, `betProblem`, `formatBetRows` — which produces the exact error.
+ * Tests check both paths give the same rows and the same errors.
  *
  * @module
  */
 import {
-  type BetFields,
   betProblem,
   dayNumber,
   isValidBirthday,
   nameProblem,
   WINNING_NUMBER,
 } from "../shared/bet.ts";
-import { ErrorCode, InvalidBetError, ProtocolError } from "../shared/errors.ts";
-import { decodeMessage, MessageType } from "../shared/protocol/mod.ts";
-import { type BetRows, formatBetRows } from "./bets_csv.ts";
-
-/**
- * A batch turned into storage rows. From the fast path, `rows` is a view of a reused
- * buffer: valid until the next `batchRows` call.
- */
-export interface BatchRows extends BetRows {
-  readonly agency: number;
-  readonly seq: number;
-}
-
-/** Where a batch header's fields sit. */
-export interface BatchHeader {
-  readonly agency: number;
-  readonly seq: number;
-  readonly count: number;
-}
+import { InvalidBetError, malformed } from "../shared/errors.ts";
+import { type BatchHeader, decodeMessage, MessageType } from "../shared/protocol/mod.ts";
+import { type BetRows, betRows } from "./bets_csv.ts";
 
 const COMMA = 0x2c;
 const QUOTE = 0x22;
@@ -50,23 +32,17 @@ const ZERO = 0x30;
 const utf8 = new TextEncoder();
 
 /**
- * Reads a BATCH body's header.
+ * Reads a BATCH body's header: agency, sequence and bet count.
  *
- * @param body The frame body.
- * @returns Agency, sequence and bet count.
- * @throws {ProtocolError} `MALFORMED` when the body is shorter than the header or the
- * batch holds no bets (an empty batch would take a sequence for nothing).
+ * @throws {ProtocolError} `MALFORMED` for a body shorter than the header, or of no bets.
  */
 export function batchHeader(body: Uint8Array): BatchHeader {
   if (body.length < 8) {
-    throw new ProtocolError(
-      ErrorCode.MALFORMED,
-      `Cannot decode batch: body of ${body.length} bytes is shorter than its header`,
-    );
+    throw malformed("batch", `body of ${body.length} bytes is shorter than its header`);
   }
   const count = (body[6]! << 8) | body[7]!;
   if (count === 0) {
-    throw new ProtocolError(ErrorCode.MALFORMED, "Cannot decode batch: it holds no bets");
+    throw malformed("batch", "it holds no bets");
   }
   return {
     agency: (body[0]! << 8) | body[1]!,
@@ -230,7 +206,7 @@ function agencyPrefix(agency: number): Uint8Array {
  * allocation), the number without leading zeros, CRLF. Rows never overtake the lines
  * not yet read, as each row outgrows its line by at most the prefix and one byte.
  */
-function fastRows(body: Uint8Array, header: BatchHeader, today: number): BatchRows | undefined {
+function fastRows(body: Uint8Array, header: BatchHeader, today: number): BetRows | undefined {
   const prefix = agencyPrefix(header.agency);
   const stage = header.count * (prefix.length + 1);
   const end = stage + body.length - 8;
@@ -276,51 +252,38 @@ function fastRows(body: Uint8Array, header: BatchHeader, today: number): BatchRo
     out[pos++] = LF;
   }
   if (at !== end) return undefined;
-  return { ...header, winners, rows: out.subarray(0, pos) };
+  return { count: header.count, winners, rows: out.subarray(0, pos) };
 }
 
 /**
- * The reference path: decode, validate with the domain's rules, format with the CSV
- * library.
+ * The reference path from a BATCH body to rows: decode, validate, format with csv-stringify.
  *
- * @param body The BATCH body.
- * @returns The rows.
- * @throws {ProtocolError} `MALFORMED` for a bad body; {@linkcode InvalidBetError} naming
- * the first bad bet.
+ * @throws {ProtocolError} `MALFORMED` for a bad body; `INVALID_BET` for the first bad bet.
  */
-export function referenceRows(body: Uint8Array): BatchRows {
+export function referenceRows(body: Uint8Array): BetRows {
   const message = decodeMessage(MessageType.BATCH, body);
   if (message.type !== MessageType.BATCH) throw new TypeError("Expected a batch");
-  const bets: readonly BetFields[] = message.bets;
+  const { bets } = message;
   for (let i = 0; i < bets.length; i++) {
     const problem = betProblem(bets[i]!);
     if (problem !== undefined) {
       throw new InvalidBetError(`Invalid bet ${i + 1} of ${bets.length}: ${problem}`);
     }
   }
-  return {
-    agency: message.agency,
-    seq: message.seq,
-    count: bets.length,
-    winners: bets.filter((b) => b.number === WINNING_NUMBER).length,
-    rows: utf8.encode(formatBetRows(message.agency, bets)),
-  };
+  return betRows(message.agency, bets);
 }
 
 /**
- * Validates a BATCH body and turns it into `bets.csv` rows.
+ * Validates a BATCH body (whose `header` the caller may have read) and turns it into
+ * `bets.csv` rows, birthdates valid up to `today`; `rows` may be a view of a reused
+ * buffer, valid until the next call.
  *
- * @param body The frame body.
- * @param header Its header, when the caller has already read it.
- * @param today The latest valid birthdate.
- * @returns The rows and counts.
- * @throws {ProtocolError} `MALFORMED` for a bad body; {@linkcode InvalidBetError} naming
- * the first bad bet (the whole batch is refused).
+ * @throws {ProtocolError} `MALFORMED` for a bad body; `INVALID_BET` for the first bad bet.
  */
 export function batchRows(
   body: Uint8Array,
   header: BatchHeader = batchHeader(body),
   today: Date = new Date(),
-): BatchRows {
+): BetRows {
   return fastRows(body, header, dayNumber(today)) ?? referenceRows(body);
 }

@@ -10,13 +10,10 @@ import { stringify } from "csv-stringify/sync";
 import { type Bet, type BetFields, hasWon } from "../shared/bet.ts";
 import { splitCsvLine } from "../shared/csv_line.ts";
 
-/** `bets.csv` rows ready to store, and what they hold. */
+/** `bets.csv` rows ready to store (whole, CRLF-terminated), how many, and how many win. */
 export interface BetRows {
-  /** Whole CRLF-terminated rows. */
   readonly rows: Uint8Array;
-  /** Bets (rows) in them. */
   readonly count: number;
-  /** Bets playing the winning number. */
   readonly winners: number;
 }
 
@@ -25,8 +22,6 @@ const encoder = new TextEncoder();
 /**
  * Parses one `bets.csv` row (without its line ending).
  *
- * @param line The row.
- * @returns The bet.
  * @throws {SyntaxError} If it does not have the six columns.
  */
 export function parseRow(line: string): Bet {
@@ -44,13 +39,7 @@ export function parseRow(line: string): Bet {
   };
 }
 
-/**
- * Formats bets as `bets.csv` rows, the way the course's `store_bets` writes them.
- *
- * @param agency The agency id.
- * @param bets The bets.
- * @returns CSV text, one CRLF-terminated row per bet.
- */
+/** An agency's bets as `bets.csv` text: CRLF rows, as the course's `store_bets` writes them. */
 export function formatBetRows(agency: number, bets: readonly BetFields[]): string {
   return stringify(
     bets.map((b) => [agency, b.firstName, b.lastName, b.document, b.birthdate, b.number]),
@@ -59,14 +48,7 @@ export function formatBetRows(agency: number, bets: readonly BetFields[]): strin
   );
 }
 
-/**
- * Bets as `bets.csv` rows ready to store (the reference path; `batch_rows.ts` has the
- * fast one).
- *
- * @param agency The agency id.
- * @param bets The (validated) bets.
- * @returns The rows and their counts.
- */
+/** An agency's validated bets as rows to store (the reference path; batch_rows.ts is fast). */
 export function betRows(agency: number, bets: readonly BetFields[]): BetRows {
   let winners = 0;
   for (const bet of bets) if (hasWon(bet)) winners++;

@@ -1,21 +1,7 @@
 import assert from "node:assert/strict";
 import type { BetFields } from "../shared/bet.ts";
+import { numberedBet as bet, rowOf } from "../testing/bets.ts";
 import { betRows, formatBetRows, parseRow } from "./bets_csv.ts";
-
-function bet(i: number, overrides: Partial<BetFields> = {}): BetFields {
-  return {
-    firstName: `Nombre${i}`,
-    lastName: `Apellido${i}`,
-    document: String(10_000_000 + i),
-    birthdate: "1990-05-17",
-    number: i,
-    ...overrides,
-  };
-}
-
-function rowOf(agency: number, b: BetFields): string {
-  return `${agency},${b.firstName},${b.lastName},${b.document},${b.birthdate},${b.number}\r\n`;
-}
 
 Deno.test("formatBetRows() writes rows like Python's csv.writer", async (t) => {
   const cases: [string, Partial<BetFields>, string][] = [

@@ -10,12 +10,9 @@
 export type ByteSearch = (haystack: Uint8Array, from?: number) => number;
 
 /**
- * Prepares a search for `needle`: a table of how far each byte value lets the search
- * skip, so most positions are never looked at.
+ * Prepares a search for `needle` (the index of its first occurrence at or after `from`, or
+ * -1): a table of how far each byte lets it skip, so most positions are never looked at.
  *
- * @param needle The bytes to find; not empty.
- * @returns A function giving the index of the first occurrence at or after `from` (0 by
- * default), or -1.
  * @throws {RangeError} If the needle is empty.
  *
  * @example Usage

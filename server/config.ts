@@ -7,18 +7,20 @@
 import { parseINI } from "confbox/ini";
 import {
   type ConfigSource,
-  duration,
   iniWarnings,
+  loadSettings,
+  type Resolved,
+  setting,
+} from "../shared/config.ts";
+import {
+  duration,
   integer,
   logLevel,
   oneOf,
-  readConfigFile,
-  type Resolved,
-  resolveSettings,
   text,
   type ValueParser,
-} from "../shared/config.ts";
-import { durationOf } from "../shared/duration.ts";
+} from "../shared/config_values.ts";
+import { parseDuration } from "../shared/duration.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { FSYNC_POLICIES } from "./storage.ts";
 
@@ -33,159 +35,78 @@ const agencyList: ValueParser<readonly number[]> = {
   },
 };
 
-/** Every server setting: INI key = env var name. */
-export const SERVER_SETTINGS = {
-  port: { file: "SERVER_PORT", env: "SERVER_PORT", parser: integer(0, 65535), default: 12345 },
-  ip: { file: "SERVER_IP", env: "SERVER_IP", parser: text(255), default: "server" },
-  listenBacklog: {
-    file: "SERVER_LISTEN_BACKLOG",
-    env: "SERVER_LISTEN_BACKLOG",
-    parser: integer(1, 65535),
-    default: 5,
-  },
-  logLevel: { file: "LOGGING_LEVEL", env: "LOGGING_LEVEL", parser: logLevel, default: "INFO" },
-  agencies: {
-    file: "SERVER_AGENCIES",
-    env: "SERVER_AGENCIES",
-    parser: integer(1, 65535),
-    default: 5,
-  },
-  storagePath: {
-    file: "SERVER_STORAGE_PATH",
-    env: "SERVER_STORAGE_PATH",
-    parser: text(4096),
-    default: "./bets.csv",
-  },
-  listenAddress: {
-    file: "SERVER_LISTEN_ADDRESS",
-    env: "SERVER_LISTEN_ADDRESS",
-    parser: text(255),
-    default: "0.0.0.0",
-  },
-  fsync: {
-    file: "SERVER_FSYNC",
-    env: "SERVER_FSYNC",
-    parser: oneOf(FSYNC_POLICIES),
-    default: "group",
-  },
-  maxConnections: {
-    file: "SERVER_MAX_CONNECTIONS",
-    env: "SERVER_MAX_CONNECTIONS",
-    parser: integer(1, 100_000),
-    default: 2048,
-  },
-  idleTimeout: {
-    file: "SERVER_IDLE_TIMEOUT",
-    env: "SERVER_IDLE_TIMEOUT",
-    parser: duration,
-    default: durationOf(30_000),
-  },
-  maxFrameSize: {
-    file: "SERVER_MAX_FRAME_SIZE",
-    env: "SERVER_MAX_FRAME_SIZE",
-    parser: integer(64, 8192),
-    default: 8192,
-  },
-  drawWait: {
-    file: "SERVER_DRAW_WAIT",
-    env: "SERVER_DRAW_WAIT",
-    parser: duration,
-    default: durationOf(1000),
-  },
-  progressInterval: {
-    file: "SERVER_PROGRESS_INTERVAL",
-    env: "SERVER_PROGRESS_INTERVAL",
-    parser: duration,
-    default: durationOf(5000),
-  },
-  secretsPath: {
-    file: "SERVER_SECRETS_PATH",
-    env: "SERVER_SECRETS_PATH",
-    parser: text(4096),
-    default: "",
-  },
-  excludedAgencies: {
-    file: "SERVER_EXCLUDED_AGENCIES",
-    env: "SERVER_EXCLUDED_AGENCIES",
-    parser: agencyList,
-    default: [] as readonly number[],
-  },
-} as const;
+/** A setting whose INI key and env var have the same name, as every server setting does. */
+function key<T>(name: string, parser: ValueParser<T>, fallback: T) {
+  return setting(name, name, parser, fallback);
+}
+
+/** Every server setting; its INI key is also its env var. */
+const SERVER_SETTINGS = {
+  port: key("SERVER_PORT", integer(0, 65535), 12345),
+  ip: key("SERVER_IP", text(255), "server"),
+  listenBacklog: key("SERVER_LISTEN_BACKLOG", integer(1, 65535), 5),
+  logLevel: key("LOGGING_LEVEL", logLevel, "INFO"),
+  agencies: key("SERVER_AGENCIES", integer(1, 65535), 5),
+  storagePath: key("SERVER_STORAGE_PATH", text(4096), "./bets.csv"),
+  listenAddress: key("SERVER_LISTEN_ADDRESS", text(255), "0.0.0.0"),
+  fsync: key("SERVER_FSYNC", oneOf(FSYNC_POLICIES), "group"),
+  maxConnections: key("SERVER_MAX_CONNECTIONS", integer(1, 100_000), 2048),
+  idleTimeout: key("SERVER_IDLE_TIMEOUT", duration, parseDuration("30s")),
+  maxFrameSize: key("SERVER_MAX_FRAME_SIZE", integer(64, 8192), 8192),
+  drawWait: key("SERVER_DRAW_WAIT", duration, parseDuration("1s")),
+  progressInterval: key("SERVER_PROGRESS_INTERVAL", duration, parseDuration("5s")),
+  secretsPath: key("SERVER_SECRETS_PATH", text(4096), ""),
+  excludedAgencies: key("SERVER_EXCLUDED_AGENCIES", agencyList, []),
+};
 
 /** The resolved server configuration. */
 export type ServerConfig = Resolved<typeof SERVER_SETTINGS>;
 
-/** Where {@linkcode loadServerConfig} looks: `path`, else env `SERVER_CONFIG`, else `server/config.ini`. */
-export type ServerConfigSource = ConfigSource;
+/** `config.ini`'s values by key: `[DEFAULT]`'s and those before any section header alike. */
+function iniValues(text: string): Map<string, unknown> {
+  const { DEFAULT: section, ...top } = parseINI<Record<string, unknown>>(text);
+  const own = section !== null && typeof section === "object" ? section : {};
+  return new Map(Object.entries({ ...top, ...own }));
+}
 
 /**
- * Loads the server configuration: env over `config.ini` over defaults. Lines of the file
- * it ignores go to `source.onWarning`.
+ * Loads the server configuration (see `loadSettings`): env over `source.path`, else env
+ * `SERVER_CONFIG`, else `server/config.ini`, over defaults.
  *
- * @param source The environment, file path and where warnings go.
- * @returns The validated configuration.
  * @throws {ConfigError} Listing every bad or missing value.
  */
-export function loadServerConfig(source: ServerConfigSource): ServerConfig {
-  const { path, text } = readConfigFile(source, {
+export function loadServerConfig(source: ConfigSource): ServerConfig {
+  const { config, path, values } = loadSettings(SERVER_SETTINGS, source, {
     envVar: "SERVER_CONFIG",
     defaultPath: "server/config.ini",
-  });
-  for (const warning of iniWarnings(SERVER_SETTINGS, path, text)) source.onWarning?.(warning);
-  const values = parseServerConfigFile(text, path);
-  const config = resolveSettings(SERVER_SETTINGS, {
-    fileName: path,
-    fileValues: values,
-    env: source.env,
+    read: (text, path) => ({
+      values: iniValues(text),
+      warnings: iniWarnings(SERVER_SETTINGS, path, text),
+    }),
   });
   const problems: string[] = [];
-  const origin = (key: string) =>
-    source.env[key] !== undefined && source.env[key] !== "" ? `env ${key}` : `${path} key ${key}`;
+  // Where a setting's value came from; an empty env var counts only when `empty` says so.
+  const origin = (name: string, empty = false) => {
+    const env = source.env[name];
+    return env !== undefined && (empty || env !== "") ? `env ${name}` : `${path} key ${name}`;
+  };
   // Resolution reads an empty value as unset; for the storage that would quietly mean
   // ./bets.csv, maybe another draw than the one meant.
   const storage = source.env["SERVER_STORAGE_PATH"] ?? values.get("SERVER_STORAGE_PATH");
   if (storage !== undefined && String(storage).trim() === "") {
-    const where = source.env["SERVER_STORAGE_PATH"] !== undefined
-      ? "env SERVER_STORAGE_PATH"
-      : `${path} key SERVER_STORAGE_PATH`;
     problems.push(
-      `Invalid config value "" from ${where}: expected the path of the bets file ` +
-        "(leave the setting out for ./bets.csv)",
+      `Invalid config value "" from ${origin("SERVER_STORAGE_PATH", true)}: expected the ` +
+        "path of the bets file (leave the setting out for ./bets.csv)",
     );
   }
   const excluded = config.excludedAgencies;
   if (excluded.some((id) => id > config.agencies) || excluded.length === config.agencies) {
+    const where = origin("SERVER_EXCLUDED_AGENCIES");
     problems.push(
-      `Invalid config value "${excluded.join(" ")}" from ${
-        origin("SERVER_EXCLUDED_AGENCIES")
-      }: expected agency ids from 1 to ${config.agencies} (SERVER_AGENCIES), not all of them`,
+      `Invalid config value "${excluded.join(" ")}" from ${where}: expected agency ids from 1 ` +
+        `to ${config.agencies} (SERVER_AGENCIES), not all of them`,
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
-}
-
-/**
- * Parses `config.ini` text into its values by key (`[DEFAULT]` and top-level keys alike).
- *
- * @param text The file's text.
- * @param path The file's name, for the error.
- * @returns Values by key.
- * @throws {ConfigError} If the text is not INI.
- */
-export function parseServerConfigFile(text: string, path: string): Map<string, unknown> {
-  let parsed: Record<string, unknown>;
-  try {
-    parsed = parseINI(text);
-  } catch (error) {
-    throw new ConfigError([`Cannot parse ${path}: ${String(error)}`], { cause: error });
-  }
-  // The parser puts keys before any section header at the top level and `[DEFAULT]` under its name.
-  const section = parsed["DEFAULT"];
-  const values = new Map<string, unknown>(Object.entries(parsed));
-  values.delete("DEFAULT");
-  if (section !== null && typeof section === "object") {
-    for (const [key, value] of Object.entries(section)) values.set(key, value);
-  }
-  return values;
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { ConfigWarning } from "../shared/config.ts";
-import { ConfigError } from "../shared/errors.ts";
+import { problemsOf, withFile } from "../testing/config_files.ts";
 import { loadServerConfig, type ServerConfig } from "./config.ts";
 
 const COURSE_INI = `[DEFAULT]
@@ -29,32 +29,8 @@ const DEFAULTS: ServerConfig = {
   excludedAgencies: [],
 };
 
-async function withIni(
-  text: string,
-  fn: (path: string, dir: string) => void | Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "server_config_test_" });
-  try {
-    const path = join(dir, "config.ini");
-    await Deno.writeTextFile(path, text);
-    await fn(path, dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function problemsOf(fn: () => unknown): readonly string[] {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${error}`);
-    return error.problems;
-  }
-  assert.fail("expected a ConfigError");
-}
-
 Deno.test("loadServerConfig() fills every other key with its default for the course's minimal file", async () => {
-  await withIni(COURSE_INI, (path) => {
+  await withFile("config.ini", COURSE_INI, (path) => {
     assert.deepEqual(loadServerConfig({ env: {}, path }), DEFAULTS);
   });
 });
@@ -77,7 +53,7 @@ SERVER_PROGRESS_INTERVAL = 1s
 SERVER_SECRETS_PATH = /etc/secrets.ini
 SERVER_EXCLUDED_AGENCIES = 4, 2
 `;
-  await withIni(ini, (path) => {
+  await withFile("config.ini", ini, (path) => {
     assert.deepEqual(loadServerConfig({ env: {}, path }), {
       port: 23456,
       ip: "lottery",
@@ -99,7 +75,7 @@ SERVER_EXCLUDED_AGENCIES = 4, 2
 });
 
 Deno.test("loadServerConfig() reads keys written before any section header", async () => {
-  await withIni("SERVER_PORT = 4000\nLOGGING_LEVEL = ERROR\n", (path) => {
+  await withFile("config.ini", "SERVER_PORT = 4000\nLOGGING_LEVEL = ERROR\n", (path) => {
     const config = loadServerConfig({ env: {}, path });
     assert.equal(config.port, 4000);
     assert.equal(config.logLevel, "ERROR");
@@ -107,7 +83,7 @@ Deno.test("loadServerConfig() reads keys written before any section header", asy
 });
 
 Deno.test("loadServerConfig() lets env override the file with the same names", async () => {
-  await withIni(COURSE_INI, (path) => {
+  await withFile("config.ini", COURSE_INI, (path) => {
     const config = loadServerConfig({
       path,
       env: {
@@ -135,7 +111,7 @@ Deno.test("loadServerConfig() lets env override the file with the same names", a
 });
 
 Deno.test("loadServerConfig() finds the file through SERVER_CONFIG", async () => {
-  await withIni("[DEFAULT]\nSERVER_AGENCIES = 7\n", (path) => {
+  await withFile("config.ini", "[DEFAULT]\nSERVER_AGENCIES = 7\n", (path) => {
     assert.equal(loadServerConfig({ env: { SERVER_CONFIG: path } }).agencies, 7);
   });
 });
@@ -148,7 +124,7 @@ SERVER_LISTEN_BACKLOG = 5
 LOGGING_LEVEL = LOUD
 SERVER_FSYNC = sometimes
 `;
-  await withIni(ini, async (path) => {
+  await withFile("config.ini", ini, async (path) => {
     await t.step("all file problems at once", () => {
       assert.deepEqual(problemsOf(() => loadServerConfig({ env: {}, path })), [
         `Invalid config value "abc" from ${path} key SERVER_PORT: expected a whole number from 0 to 65535`,
@@ -182,7 +158,7 @@ SERVER_FSYNC = sometimes
 
 Deno.test("loadServerConfig() refuses an empty SERVER_STORAGE_PATH, which would mean ./bets.csv", async (t) => {
   await t.step("from env", async () => {
-    await withIni(COURSE_INI, (path) => {
+    await withFile("config.ini", COURSE_INI, (path) => {
       assert.deepEqual(
         problemsOf(() => loadServerConfig({ path, env: { SERVER_STORAGE_PATH: "" } })),
         [
@@ -192,7 +168,7 @@ Deno.test("loadServerConfig() refuses an empty SERVER_STORAGE_PATH, which would 
     });
   });
   await t.step("from the file", async () => {
-    await withIni(`${COURSE_INI}SERVER_STORAGE_PATH =\n`, (path) => {
+    await withFile("config.ini", `${COURSE_INI}SERVER_STORAGE_PATH =\n`, (path) => {
       assert.deepEqual(problemsOf(() => loadServerConfig({ path, env: {} })), [
         `Invalid config value "" from ${path} key SERVER_STORAGE_PATH: expected the path of the bets file (leave the setting out for ./bets.csv)`,
       ]);
@@ -201,7 +177,7 @@ Deno.test("loadServerConfig() refuses an empty SERVER_STORAGE_PATH, which would 
 });
 
 Deno.test("loadServerConfig() reads SERVER_EXCLUDED_AGENCIES as agencies of the draw, not all", async (t) => {
-  await withIni(COURSE_INI, async (path) => {
+  await withFile("config.ini", COURSE_INI, async (path) => {
     const load = (value: string, agencies = "5") =>
       loadServerConfig({
         path,
@@ -243,7 +219,7 @@ Deno.test("loadServerConfig() fails on a missing explicit file", async () => {
 
 Deno.test("loadServerConfig() reports ignored lines with the closest key, and goes on", async () => {
   const ini = `${COURSE_INI}LOGING_LEVEL = DEBUG\nSERVER_AGENCIES 3\n`;
-  await withIni(ini, (path) => {
+  await withFile("config.ini", ini, (path) => {
     const warnings: ConfigWarning[] = [];
     const config = loadServerConfig({ env: {}, path, onWarning: (w) => warnings.push(w) });
     assert.deepEqual(config, DEFAULTS);
@@ -264,7 +240,7 @@ Deno.test("loadServerConfig() reports ignored lines with the closest key, and go
       },
     ]);
   });
-  await withIni(COURSE_INI, (path) => {
+  await withFile("config.ini", COURSE_INI, (path) => {
     const warnings: ConfigWarning[] = [];
     loadServerConfig({ env: {}, path, onWarning: (w) => warnings.push(w) });
     assert.deepEqual(warnings, [], "the course's file gives none");

@@ -1,8 +1,7 @@
 /**
- * The draw: a latch on every counted agency being done, then one pass over the stored
- * bets that groups winners by agency. Nothing partial is ever handed out: before the
- * draw, a winners query learns only which agencies are still loading (a total query gets
- * a count flagged as partial).
+ * The draw: a latch on every counted agency being done, then one pass over the stored bets that
+ * groups winners by agency. Nothing partial is ever handed out: before the draw, a winners query
+ * learns only which agencies are still loading (a total query gets a count flagged as partial).
  *
  * @module
  */
@@ -12,13 +11,8 @@ import { type Bet, hasWon } from "../shared/bet.ts";
 export type WinnersByAgency = ReadonlyMap<number, readonly string[]>;
 
 /**
- * Streams bets once and collects the winners' documents per agency. Memory grows with
- * the number of winners, not of bets.
- *
- * @param bets The stored bets (e.g. `BetStore.loadBets()`).
- * @param counted The agencies the draw counts; bets of others are left out. Every
- * agency when omitted.
- * @returns Winners by agency.
+ * Collects the winners' documents per agency in one pass over the stored bets, leaving out
+ * agencies not `counted` (when given): memory grows with the winners, not the bets.
  */
 export async function collectWinners(
   bets: AsyncIterable<Bet>,
@@ -34,24 +28,19 @@ export async function collectWinners(
   return winners;
 }
 
-/** What the lottery answers about the draw. */
+/** Where the draw stands: drawn, with its result, or not, with the counted agencies not done. */
 export type DrawStatus =
-  | {
-    readonly drawn: false;
-    /** Counted agencies not done yet. */
-    readonly pending: number;
-    /** Their ids, ascending. */
-    readonly pendingAgencies: readonly number[];
-  }
+  | { readonly drawn: false; readonly pending: number; readonly pendingAgencies: readonly number[] }
   | { readonly drawn: true; readonly winners: WinnersByAgency; readonly total: number };
 
-/** Options of {@linkcode Lottery}. */
+/**
+ * Options of {@linkcode Lottery}: the agencies the draw counts (each must be done before
+ * it; others are ignored), the draw over the stored bets (run once), and what to call with
+ * its result (e.g. to log `sorteo`).
+ */
 export interface LotteryOptions {
-  /** The agencies the draw counts: each must be done before it (others are ignored). */
   readonly agencies: readonly number[];
-  /** Runs the draw over the stored bets (called once). */
   readonly draw: () => Promise<WinnersByAgency>;
-  /** Called once with the result, e.g. to log `sorteo`. */
   readonly onDrawn?: (winners: WinnersByAgency, elapsedMs: number) => void;
 }
 
@@ -68,7 +57,6 @@ export class Lottery {
   #closed = false;
   #status: DrawStatus;
 
-  /** @param options The counted agencies and the draw itself. */
   constructor(options: LotteryOptions) {
     this.#options = options;
     this.#pending = new Set(options.agencies);
@@ -91,11 +79,8 @@ export class Lottery {
   }
 
   /**
-   * Marks an agency done; when it is the last counted one, starts the draw. An agency
-   * the draw does not count changes nothing.
-   *
-   * @param agency The agency id.
-   * @returns The draw's result once the last agency is in, otherwise `undefined`.
+   * Marks an agency done (one the draw does not count changes nothing); the last counted
+   * one starts the draw, whose result it returns from then on.
    */
   markDone(agency: number): Promise<WinnersByAgency> | undefined {
     if (this.#pending.delete(agency) && !this.#status.drawn) this.#status = this.#waiting();
@@ -110,12 +95,8 @@ export class Lottery {
   }
 
   /**
-   * Waits until the draw is over, at most `maxMs` (or until {@linkcode Lottery.close}),
-   * so agencies asking early get their answer as soon as it exists instead of after
-   * their next poll.
-   *
-   * @param maxMs The longest wait.
-   * @returns The status then: drawn, or still pending.
+   * Where the draw stands once it is over, or after `maxMs` (or {@linkcode Lottery.close}):
+   * agencies asking early get their answer the moment it exists, not at their next poll.
    */
   async waitForDraw(maxMs: number): Promise<DrawStatus> {
     if (this.#status.drawn || this.#closed || maxMs <= 0) return this.#status;

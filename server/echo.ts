@@ -4,40 +4,34 @@
  *
  * @module
  */
-import type { ActionLogger } from "../shared/log.ts";
+import { type ActionLogger, LogAction } from "../shared/log.ts";
 import { concatBytes, writeAll } from "../shared/bytes.ts";
 import { type ByteStream, readWithin } from "../shared/net/framed_conn.ts";
 
 /** The longest line echoed; a longer one closes the connection. */
-export const MAX_ECHO_LINE = 64 * 1024;
+const MAX_ECHO_LINE = 64 * 1024;
 
 const NEWLINE = 0x0a;
 
-/** Options of {@linkcode serveEcho}. */
+/**
+ * Options of {@linkcode serveEcho}: the peer's address, the bytes already read while
+ * sniffing the protocol, and the idle time after which the connection is closed (0: none).
+ */
 export interface EchoOptions {
   readonly ip: string;
   readonly log: ActionLogger;
-  /** Bytes already read while sniffing the protocol. */
   readonly initial: Uint8Array;
-  /**
-   * Idle time after which the connection is closed; 0 disables it.
-   * @default 0
-   */
-  readonly idleTimeoutMs?: number;
+  readonly idleTimeoutMs: number;
 }
 
-function logLine(options: EchoOptions, bytes: Uint8Array): void {
-  const text = new TextDecoder().decode(bytes).replace(/\r?\n$/, "");
-  options.log.info("receive_message", "success", { ip: options.ip, msg: text });
-}
-
-/**
- * Echoes lines until the peer closes. A final line without a newline is echoed too.
- *
- * @param stream The connection (closed by the caller).
- * @param options Peer address, logger and already-read bytes.
- */
+/** Echoes lines, a last one without a newline too, until the peer closes (the caller closes). */
 export async function serveEcho(stream: ByteStream, options: EchoOptions): Promise<void> {
+  const { ip, log } = options;
+  const echo = async (line: Uint8Array): Promise<void> => {
+    const msg = new TextDecoder().decode(line).replace(/\r?\n$/, "");
+    log.info(LogAction.RECEIVE_MESSAGE, "success", { ip, msg });
+    await writeAll(stream, line);
+  };
   const validator = new TextDecoder("utf-8", { fatal: true });
   let pending = new Uint8Array(0);
   let chunk: Uint8Array | null = options.initial;
@@ -48,23 +42,19 @@ export async function serveEcho(stream: ByteStream, options: EchoOptions): Promi
     try {
       validator.decode(chunk, { stream: true });
     } catch {
-      options.log.warning("receive_message", "fail", { ip: options.ip, error: "invalid UTF-8" });
+      log.warning(LogAction.RECEIVE_MESSAGE, "fail", { ip, error: "invalid UTF-8" });
       return;
     }
     const joined = concatBytes([pending, chunk]);
     let start = 0;
     for (let i = joined.indexOf(NEWLINE); i !== -1; i = joined.indexOf(NEWLINE, start)) {
-      const line = joined.subarray(start, i + 1);
-      logLine(options, line);
-      await writeAll(stream, line);
+      await echo(joined.subarray(start, i + 1));
       start = i + 1;
     }
     pending = joined.slice(start);
     if (pending.length > MAX_ECHO_LINE) {
-      options.log.warning("receive_message", "fail", {
-        ip: options.ip,
-        error: `line longer than ${MAX_ECHO_LINE} bytes`,
-      });
+      const error = `line longer than ${MAX_ECHO_LINE} bytes`;
+      log.warning(LogAction.RECEIVE_MESSAGE, "fail", { ip, error });
       return;
     }
     // A line trickled in byte by byte (slow loris) must end within the idle timeout too.
@@ -76,17 +66,12 @@ export async function serveEcho(stream: ByteStream, options: EchoOptions): Promi
       n = await readWithin(stream, buf, wait);
     } catch (error) {
       if (!(error instanceof Deno.errors.TimedOut)) throw error;
-      options.log.warning("idle_timeout", "fail", {
-        ip: options.ip,
-        detail: lineOpen ? `line not whole within ${idleMs} ms` : `idle for ${idleMs} ms`,
-      });
+      const detail = lineOpen ? `line not whole within ${idleMs} ms` : `idle for ${idleMs} ms`;
+      log.warning(LogAction.IDLE_TIMEOUT, "fail", { ip, detail });
       return;
     }
     if (!lineOpen) lineStarted = performance.now();
     chunk = n === null ? null : buf.slice(0, n);
   }
-  if (pending.length > 0) {
-    logLine(options, pending);
-    await writeAll(stream, pending);
-  }
+  if (pending.length > 0) await echo(pending);
 }

@@ -1,9 +1,8 @@
 /**
- * The storage journal: a header that says which draw the storage holds, then one
- * fixed-size, checksummed record per stored batch, `done` or exclusion, each written
- * after the rows it accounts for are durable in `bets.csv`. On start-up the records say
- * how many bytes of `bets.csv` are committed, where each batch's rows are, and which
- * sequence each agency reached.
+ * The storage journal: a header that says which draw the storage holds, then one fixed-size,
+ * checksummed record per stored batch, `done` or exclusion, each written after the rows it accounts
+ * for are durable in `bets.csv`. On start-up the records say how many bytes of `bets.csv` are
+ * committed, where each batch's rows are, and which sequence each agency reached.
  *
  * Every record is 24 bytes, big-endian, and ends in an FNV-1a u32 of its first 20:
  *
@@ -29,30 +28,28 @@ export const RecordKind = { BATCH: 1, DONE: 2, HEADER: 3, EXCLUDE: 4 } as const;
 /** One of {@linkcode RecordKind}. */
 export type RecordKind = typeof RecordKind[keyof typeof RecordKind];
 
-/** The journal's first record: which draw the storage holds. */
+/**
+ * The journal's first record: which draw the storage holds (`drawId`, 16 random hex digits), its
+ * {@linkcode JOURNAL_FORMAT}, the `SERVER_AGENCIES` it was created for, and when, in Unix seconds.
+ */
 export interface JournalHeader {
   readonly kind: typeof RecordKind.HEADER;
-  /** {@linkcode JOURNAL_FORMAT} when this version wrote it. */
   readonly format: number;
-  /** The `SERVER_AGENCIES` the draw was created for. */
   readonly agencies: number;
-  /** 16 hex digits, random, made once per draw. */
   readonly drawId: string;
-  /** When the draw's storage was created, in Unix seconds. */
   readonly createdAt: number;
 }
 
-/** A batch, `done` or exclusion record. */
+/**
+ * A batch, `done` or exclusion record: the batch's sequence number (0 for the other
+ * kinds), bets and winners, and the size of `bets.csv` once its rows were written.
+ */
 export interface JournalRecord {
   readonly kind: typeof RecordKind.BATCH | typeof RecordKind.DONE | typeof RecordKind.EXCLUDE;
   readonly agency: number;
-  /** Batch sequence number (0 for the other kinds). */
   readonly seq: number;
-  /** Bets in the batch. */
   readonly bets: number;
-  /** Winning bets in the batch. */
   readonly winners: number;
-  /** Size of `bets.csv` once this record's rows were written. */
   readonly end: number;
 }
 
@@ -81,13 +78,7 @@ function fnv1a(bytes: Uint8Array, length: number): number {
   return hash >>> 0;
 }
 
-/**
- * Encodes a batch, `done` or exclusion record into `out` at `offset`.
- *
- * @param record The record.
- * @param out The destination, with {@linkcode RECORD_SIZE} bytes free at `offset`.
- * @param offset Where to write.
- */
+/** Encodes a batch, `done` or exclusion record into the 24 bytes of `out` at `offset`. */
 export function encodeRecord(record: JournalRecord, out: Uint8Array, offset = 0): void {
   const bytes = out.subarray(offset, offset + RECORD_SIZE);
   const view = new DataView(bytes.buffer, bytes.byteOffset, RECORD_SIZE);
@@ -101,12 +92,7 @@ export function encodeRecord(record: JournalRecord, out: Uint8Array, offset = 0)
   view.setUint32(20, fnv1a(bytes, 20));
 }
 
-/**
- * Encodes the journal's header record.
- *
- * @param header The header (its `drawId` is 16 hex digits).
- * @returns The record's {@linkcode RECORD_SIZE} bytes.
- */
+/** Encodes the journal's header record (its `drawId` is 16 hex digits). */
 export function encodeHeader(header: Omit<JournalHeader, "kind">): Uint8Array {
   const bytes = new Uint8Array(RECORD_SIZE);
   const view = new DataView(bytes.buffer);
@@ -120,11 +106,7 @@ export function encodeHeader(header: Omit<JournalHeader, "kind">): Uint8Array {
   return bytes;
 }
 
-/**
- * A new draw id: 16 random hex digits.
- *
- * @returns The id.
- */
+/** A new draw id: 16 random hex digits. */
 export function newDrawId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -160,11 +142,8 @@ function decodeEntry(chunk: Uint8Array): JournalEntry | undefined {
 }
 
 /**
- * Decodes a journal: the records up to the first that fails its checks, and whether
- * what follows is a torn tail (nothing good after it) or damage (a good record after it).
- *
- * @param bytes The journal file's contents.
- * @returns The records and what follows them.
+ * Decodes a journal: the records up to the first that fails its checks, and whether what
+ * follows is a torn tail (nothing good after it) or damage (a good record after it).
  */
 export function decodeJournal(bytes: Uint8Array): DecodedJournal {
   const entries: JournalEntry[] = [];

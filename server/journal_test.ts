@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
+import type { JournalEntry, JournalHeader, JournalRecord } from "./journal.ts";
 import {
   decodeJournal,
   encodeHeader,
   encodeRecord,
-  type JournalEntry,
-  type JournalHeader,
-  type JournalRecord,
   newDrawId,
   RECORD_SIZE,
   RecordKind,

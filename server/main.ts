@@ -7,20 +7,23 @@
  * @module
  */
 import { type ConfigWarning, logConfigWarnings } from "../shared/config.ts";
-import { ConfigError, StorageError } from "../shared/errors.ts";
-import { getActionLogger, setupLogging } from "../shared/log.ts";
+import { ConfigError, osErrorReason, StorageError } from "../shared/errors.ts";
+import { actionLogger as log, LogAction, setupLogging } from "../shared/log.ts";
+import { onStopSignal, runProgram } from "../shared/program.ts";
 import { loadServerConfig, type ServerConfig } from "./config.ts";
 import { loadSecrets } from "./secrets.ts";
 import { startServer } from "./server.ts";
+
+const { AddrInUse, AddrNotAvailable, PermissionDenied, NotCapable } = Deno.errors;
 
 /**
  * Exit code when the server cannot start: a bad configuration, a storage it refuses
  * (locked, another draw, damaged, not writable) or an address it cannot listen on.
  */
-export const EXIT_CONFIG = 2;
+const EXIT_CONFIG = 2;
 
 function logConfig(config: ServerConfig, secrets: number): void {
-  getActionLogger("server").info("config", "success", {
+  log.info(LogAction.CONFIG, "success", {
     port: config.port,
     listen_backlog: config.listenBacklog,
     logging_level: config.logLevel,
@@ -35,27 +38,20 @@ function logConfig(config: ServerConfig, secrets: number): void {
   });
 }
 
-/**
- * Logs why the server cannot start, in one line, when it is the storage or the listening
- * address; `false` for anything else.
- */
+/** Logs in one line why the server cannot start: the storage, the address; else `false`. */
 function logStartFailure(config: ServerConfig, error: unknown): boolean {
-  const log = getActionLogger("server");
   if (error instanceof StorageError) {
-    log.error("open_storage", "fail", { path: error.path, error: error.message });
+    log.error(LogAction.OPEN_STORAGE, "fail", { path: error.path, error: error.message });
     return true;
   }
-  const reason = error instanceof Deno.errors.AddrInUse
-    ? "the address is already in use (another server listens there)"
-    : error instanceof Deno.errors.AddrNotAvailable
-    ? "the address is not one of this machine's (SERVER_LISTEN_ADDRESS)"
-    : error instanceof Deno.errors.PermissionDenied
-    ? "the OS denies listening there (a port below 1024 needs privileges)"
-    : error instanceof Deno.errors.NotCapable
-    ? "this server's Deno permissions do not allow listening there (--allow-net)"
-    : undefined;
+  const reason = osErrorReason(error, [
+    [AddrInUse, "the address is already in use (another server listens there)"],
+    [AddrNotAvailable, "the address is not one of this machine's (SERVER_LISTEN_ADDRESS)"],
+    [PermissionDenied, "the OS denies listening there (a port below 1024 needs privileges)"],
+    [NotCapable, "this server's Deno permissions do not allow listening there (--allow-net)"],
+  ]);
   if (reason === undefined) return false;
-  log.error("accept_connections", "fail", {
+  log.error(LogAction.ACCEPT_CONNECTIONS, "fail", {
     ip: config.listenAddress,
     port: config.port,
     error: reason,
@@ -63,12 +59,8 @@ function logStartFailure(config: ServerConfig, error: unknown): boolean {
   return true;
 }
 
-/**
- * Runs the server until a signal stops it.
- *
- * @returns The process exit code.
- */
-export async function main(): Promise<number> {
+/** Runs the server until a signal stops it; returns the process exit code. */
+async function main(): Promise<number> {
   const warnings: ConfigWarning[] = [];
   let config: ServerConfig;
   let secrets: Map<number, string>;
@@ -81,7 +73,6 @@ export async function main(): Promise<number> {
     return EXIT_CONFIG;
   }
   setupLogging(config.logLevel);
-  const log = getActionLogger("server");
   logConfigWarnings(log, warnings);
   logConfig(config, secrets.size);
   let server;
@@ -92,22 +83,11 @@ export async function main(): Promise<number> {
     return EXIT_CONFIG;
   }
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
-  const signals = ["SIGTERM", "SIGINT"] as const;
-  const handlers = signals.map((signal) => [signal, () => stop(signal)] as const);
-  for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
-  const signal = await stopped;
-  log.info("shutdown", "in_progress", { signal });
+  using _signals = onStopSignal(stop);
+  log.info(LogAction.SHUTDOWN, "in_progress", { signal: await stopped });
   await server.close();
-  for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
-  log.info("shutdown", "success");
+  log.info(LogAction.SHUTDOWN, "success");
   return 0;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main());
-  } catch (error) {
-    console.error(`server: ${error instanceof Error ? error.message : String(error)}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runProgram("server", main);

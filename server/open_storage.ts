@@ -1,13 +1,12 @@
 /**
- * Opening a storage: taking its lock, finding out what it is, and trusting nothing read
- * back. A new storage is a new draw. A torn tail (failing or incomplete records at the
- * journal's end, rows past its last good record) is cut and reported; anything else that
- * does not add up is refused with a {@linkcode StorageError} that says how to proceed,
- * and nothing is cut.
+ * Opening a storage: taking its lock, finding out what it is, and trusting nothing read back. A new
+ * storage is a new draw. A torn tail (failing or incomplete records at the journal's end, rows past
+ * its last good record) is cut and reported; anything else that does not add up is refused with a
+ * {@linkcode StorageError} that says how to proceed, and nothing is cut.
  *
  * @module
  */
-import { StorageError } from "../shared/errors.ts";
+import { errorText, osErrorReason, StorageError } from "../shared/errors.ts";
 import { writeAll } from "../shared/bytes.ts";
 import {
   decodeJournal,
@@ -20,46 +19,44 @@ import {
   RecordKind,
 } from "./journal.ts";
 
-/** What opening found. */
+/**
+ * What opening found: the draw (its id and creation time, from the journal's header),
+ * whether it is new (`fresh`), and the bytes of a torn write cut off `bets.csv` (past the
+ * last journal record) and off the journal.
+ */
 export interface StorageOpening {
-  /** The draw's id (16 hex digits), made when its storage was created. */
   readonly drawId: string;
-  /** When the storage was created, in Unix seconds. */
   readonly createdAt: number;
-  /** Whether the storage was created now: a new draw. */
   readonly fresh: boolean;
-  /** Bytes of `bets.csv` past the last journal record, cut off (a torn write). */
   readonly cutBytes: number;
-  /** Bytes of torn journal records cut off. */
   readonly cutJournalBytes: number;
 }
 
-/** The open files of a storage; the lock is held until it is closed. */
+/** A storage's files: `bets.csv` and its journal, for appending, and its lock, held till closed. */
 export interface StorageFiles {
   readonly lock: Deno.FsFile;
-  /** `bets.csv`, for appending. */
   readonly data: Deno.FsFile;
-  /** `bets.csv.journal`, for appending. */
   readonly journal: Deno.FsFile;
 }
 
-/** A storage opened and checked. */
+/**
+ * A storage opened and checked: its files, the journal's records after its header (each
+ * follows from the ones before), the journal's size kept, and what opening found.
+ */
 export interface OpenedStorage {
   readonly files: StorageFiles;
-  /** The journal's records after its header: each follows from the ones before. */
   readonly records: readonly JournalRecord[];
-  /** Bytes of the journal kept. */
   readonly journalSize: number;
   readonly opening: StorageOpening;
 }
 
-/** Options of {@linkcode openStorage}. */
+/**
+ * What {@linkcode openStorage} opens: `bets.csv` at `path` (its journal and lock beside
+ * it) for a draw of `agencies`, fsyncing a new header unless `sync` is off.
+ */
 export interface OpenStorageOptions {
-  /** `bets.csv`; `<path>.journal` and `<path>.lock` sit beside it. */
   readonly path: string;
-  /** The draw's agency count: a stored draw must have been made for as many. */
   readonly agencies: number;
-  /** Whether a new storage's header is fsynced (not with `SERVER_FSYNC=off`). */
   readonly sync: boolean;
 }
 
@@ -69,22 +66,22 @@ const CR = 0x0d;
 /** Bytes of `bets.csv` read at once by the rows check. */
 const CHUNK = 1024 * 1024;
 
-/**
- * How to start over, said by every refusal.
- *
- * @param path The storage's `bets.csv`.
- * @returns The advice, without a `:`.
- */
+/** How to start over, said by every refusal (without a `:`, as a log value must be). */
 export function freshDraw(path: string): string {
   return `to start a fresh draw, stop the server and move ${path} and ${path}.journal away ` +
     "(or set SERVER_STORAGE_PATH to a new file)";
 }
 
+/** `Storage <path> <what> <how to start a fresh draw>`: `what` ends in `;` or `, or`. */
+function refusal(path: string, what: string): StorageError {
+  return new StorageError(path, `Storage ${path} ${what} ${freshDraw(path)}`);
+}
+
 function damaged(path: string, what: string): StorageError {
-  return new StorageError(
+  return refusal(
     path,
-    `Storage ${path} is damaged (${what}); acknowledged bets are never cut, so the server ` +
-      `stops. See "Storage and recovery" in the README to recover, or ${freshDraw(path)}`,
+    `is damaged (${what}); acknowledged bets are never cut, so the server stops. See ` +
+      `"Storage and recovery" in the README to recover, or`,
   );
 }
 
@@ -96,22 +93,16 @@ function isOsError(error: unknown): boolean {
 
 /** One OS error while opening the storage, as a line naming the setting. */
 function unusable(path: string, error: unknown): StorageError {
-  const reason = error instanceof Deno.errors.NotCapable
-    ? "this server's Deno permissions do not allow writing there (--allow-write)"
-    : error instanceof Deno.errors.PermissionDenied
-    ? "the OS denies access to it"
-    : error instanceof Deno.errors.NotFound
-    ? "its folder does not exist"
-    : error instanceof Deno.errors.IsADirectory
-    ? "it is a folder, not a file"
-    : error instanceof Error
-    ? error.message
-    : String(error);
-  return new StorageError(
-    path,
-    `Cannot use SERVER_STORAGE_PATH ${path} because ${reason}`,
-    { cause: error },
-  );
+  const { NotCapable, PermissionDenied, NotFound, IsADirectory } = Deno.errors;
+  const reason = osErrorReason(error, [
+    [NotCapable, "this server's Deno permissions do not allow writing there (--allow-write)"],
+    [PermissionDenied, "the OS denies access to it"],
+    [NotFound, "its folder does not exist"],
+    [IsADirectory, "it is a folder, not a file"],
+  ]) ?? errorText(error);
+  return new StorageError(path, `Cannot use SERVER_STORAGE_PATH ${path} because ${reason}`, {
+    cause: error,
+  });
 }
 
 /** Takes `<path>.lock` for this process, or says who holds it (the pid written in it). */
@@ -136,20 +127,12 @@ async function lockStorage(path: string): Promise<Deno.FsFile> {
   }
 }
 
-async function readIfPresent(path: string): Promise<Uint8Array> {
+/** What `read` gives, or `missing` when its file does not exist. */
+async function unlessMissing<T>(read: Promise<T>, missing: T): Promise<T> {
   try {
-    return await Deno.readFile(path);
+    return await read;
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return new Uint8Array(0);
-    throw error;
-  }
-}
-
-async function sizeIfPresent(path: string): Promise<number> {
-  try {
-    return (await Deno.stat(path)).size;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return 0;
+    if (error instanceof Deno.errors.NotFound) return missing;
     throw error;
   }
 }
@@ -254,18 +237,14 @@ async function checkRows(path: string, spans: readonly BatchSpan[]): Promise<voi
 /** Refuses a header that is not this draw's. */
 function checkHeader(path: string, header: JournalHeader, agencies: number): void {
   if (header.format !== JOURNAL_FORMAT) {
-    throw new StorageError(
-      path,
-      `Storage ${path} has journal format ${header.format}, this server reads format ` +
-        `${JOURNAL_FORMAT}; ${freshDraw(path)}`,
-    );
+    const formats = `journal format ${header.format}, this server reads format ${JOURNAL_FORMAT}`;
+    throw refusal(path, `has ${formats};`);
   }
   if (header.agencies !== agencies) {
-    throw new StorageError(
+    throw refusal(
       path,
-      `Storage ${path} holds draw ${header.drawId} for ${header.agencies} agencies, but ` +
-        `SERVER_AGENCIES is ${agencies}; set SERVER_AGENCIES=${header.agencies} to go on with ` +
-        `that draw, or ${freshDraw(path)}`,
+      `holds draw ${header.drawId} for ${header.agencies} agencies, but SERVER_AGENCIES is ` +
+        `${agencies}; set SERVER_AGENCIES=${header.agencies} to go on with that draw, or`,
     );
   }
 }
@@ -274,8 +253,8 @@ function checkHeader(path: string, header: JournalHeader, agencies: number): voi
 async function load(lock: Deno.FsFile, options: OpenStorageOptions): Promise<OpenedStorage> {
   const { path } = options;
   const journalPath = `${path}.journal`;
-  const journalBytes = await readIfPresent(journalPath);
-  const dataSize = await sizeIfPresent(path);
+  const journalBytes = await unlessMissing(Deno.readFile(journalPath), new Uint8Array(0));
+  const dataSize = await unlessMissing(Deno.stat(path).then((info) => info.size), 0);
   const journal = decodeJournal(journalBytes);
   if (journal.corruptRecord !== undefined) {
     const at = journal.corruptRecord;
@@ -288,20 +267,20 @@ async function load(lock: Deno.FsFile, options: OpenStorageOptions): Promise<Ope
   const [header, ...rest] = journal.entries;
   if (header === undefined) {
     if (dataSize > 0) {
-      throw new StorageError(
+      throw refusal(
         path,
-        `Storage ${path} holds ${dataSize} bytes of bets that no journal accounts for ` +
-          `(${journalPath} is missing, empty or without its header); the server never ` +
-          `adopts them. To keep that draw, put its journal back beside it; ${freshDraw(path)}`,
+        `holds ${dataSize} bytes of bets that no journal accounts for (${journalPath} is ` +
+          "missing, empty or without its header); the server never adopts them. To keep " +
+          "that draw, put its journal back beside it;",
       );
     }
     return await create(lock, options, journalBytes.length);
   }
   if (header.kind !== RecordKind.HEADER) {
-    throw new StorageError(
+    throw refusal(
       path,
-      `Storage ${path} was written by an older version (its journal has no header), so ` +
-        `the server cannot tell which draw it holds; ${freshDraw(path)}`,
+      "was written by an older version (its journal has no header), so the server cannot " +
+        "tell which draw it holds;",
     );
   }
   checkHeader(path, header, options.agencies);
@@ -312,31 +291,16 @@ async function load(lock: Deno.FsFile, options: OpenStorageOptions): Promise<Ope
     throw damaged(path, `bets.csv has ${dataSize} bytes but its journal accounts for ${size}`);
   }
   await checkRows(path, spans);
-  // Only now, with everything checked, is anything cut: the torn tail of each file.
-  const data = await Deno.open(path, { read: true, append: true, create: true });
-  const journalFile = await Deno.open(journalPath, { read: true, append: true });
   const journalSize = journal.entries.length * RECORD_SIZE;
-  const opened: OpenedStorage = {
-    files: { lock, data, journal: journalFile },
-    records,
-    journalSize,
-    opening: {
-      drawId: header.drawId,
-      createdAt: header.createdAt,
-      fresh: false,
-      cutBytes: dataSize - size,
-      cutJournalBytes: journal.tailBytes,
-    },
-  };
-  try {
+  // Only now, with everything checked, is anything cut: the torn tail of each file.
+  const files = await openFiles(lock, path, async (data, journalFile) => {
     if (dataSize > size) await data.truncate(size);
     if (journal.tailBytes > 0) await journalFile.truncate(journalSize);
-  } catch (error) {
-    data.close();
-    journalFile.close();
-    throw error;
-  }
-  return opened;
+  });
+  const { drawId, createdAt } = header;
+  const cutBytes = dataSize - size;
+  const opening = { drawId, createdAt, fresh: false, cutBytes, cutJournalBytes: journal.tailBytes };
+  return { files, records, journalSize, opening };
 }
 
 /** Makes a new draw: an empty `bets.csv` and a journal holding only its header. */
@@ -345,49 +309,51 @@ async function create(
   options: OpenStorageOptions,
   tornHeaderBytes: number,
 ): Promise<OpenedStorage> {
-  const { path } = options;
   const header = {
     format: JOURNAL_FORMAT,
     agencies: options.agencies,
     drawId: newDrawId(),
     createdAt: Math.floor(Date.now() / 1000),
   };
-  const data = await Deno.open(path, { read: true, append: true, create: true });
-  const journal = await Deno.open(`${path}.journal`, { read: true, append: true, create: true })
-    .catch((error) => {
-      data.close();
-      throw error;
-    });
-  try {
+  const { drawId, createdAt } = header;
+  const files = await openFiles(lock, options.path, async (_, journal) => {
     await journal.truncate(0);
     await writeAll(journal, encodeHeader(header));
     if (options.sync) {
       await journal.syncData();
-      await syncFolderOf(path);
+      await syncFolderOf(options.path);
     }
-  } catch (error) {
-    data.close();
-    journal.close();
-    throw error;
-  }
-  return {
-    files: { lock, data, journal },
-    records: [],
-    journalSize: RECORD_SIZE,
-    opening: {
-      drawId: header.drawId,
-      createdAt: header.createdAt,
-      fresh: true,
-      cutBytes: 0,
-      cutJournalBytes: tornHeaderBytes,
-    },
-  };
+  });
+  const opening = { drawId, createdAt, fresh: true, cutBytes: 0, cutJournalBytes: tornHeaderBytes };
+  return { files, records: [], journalSize: RECORD_SIZE, opening };
 }
 
 /**
- * Makes a new file's name in its folder durable (best effort: a folder that cannot be
- * opened or synced is left as it is).
+ * Opens `bets.csv` and its journal for appending, lets `prepare` cut or write them, then
+ * writes the pid into the lock file (only a server that keeps the storage says who it
+ * is); closes both if anything fails.
  */
+async function openFiles(
+  lock: Deno.FsFile,
+  path: string,
+  prepare: (data: Deno.FsFile, journal: Deno.FsFile) => Promise<void>,
+): Promise<StorageFiles> {
+  const data = await Deno.open(path, { read: true, append: true, create: true });
+  let journal: Deno.FsFile | undefined;
+  try {
+    journal = await Deno.open(`${path}.journal`, { read: true, append: true, create: true });
+    await prepare(data, journal);
+    await lock.truncate(0);
+    await writeAll(lock, new TextEncoder().encode(`${Deno.pid}\n`));
+    return { lock, data, journal };
+  } catch (error) {
+    data.close();
+    journal?.close();
+    throw error;
+  }
+}
+
+/** Makes a new file's name durable in its folder, if the file system lets it. */
 async function syncFolderOf(path: string): Promise<void> {
   const slash = path.lastIndexOf("/");
   const folder = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
@@ -400,32 +366,18 @@ async function syncFolderOf(path: string): Promise<void> {
 }
 
 /**
- * Opens the storage at `options.path`, creating a new draw when there is none: takes its
- * lock, checks what it is and that the journal accounts for `bets.csv`, cuts a torn tail,
- * and writes this process's pid into the lock file.
+ * Opens the storage at `options.path`, creating a new draw when there is none: takes its lock,
+ * checks what it is and that the journal accounts for `bets.csv`, and cuts a torn tail.
  *
- * @param options The path, the draw's agencies and whether to fsync a new header.
- * @returns The open files, the checked records and what was found.
- * @throws {StorageError} When another server holds the storage, it was made for another
- * agency count or by an older version, `bets.csv` holds rows no journal accounts for, a
- * file is damaged anywhere but its tail, or the path cannot be used. Nothing is written
- * then.
+ * @throws {StorageError} Writing nothing, when another server holds the storage, it was
+ * made for another agency count or by an older version, `bets.csv` holds rows no journal
+ * accounts for, a file is damaged anywhere but its tail, or the path cannot be used.
  */
 export async function openStorage(options: OpenStorageOptions): Promise<OpenedStorage> {
   let lock: Deno.FsFile | undefined;
   try {
     lock = await lockStorage(options.path);
-    const opened = await load(lock, options);
-    // Only a server that keeps the storage says who it is: a refusal writes nothing.
-    try {
-      await lock.truncate(0);
-      await writeAll(lock, new TextEncoder().encode(`${Deno.pid}\n`));
-    } catch (error) {
-      opened.files.data.close();
-      opened.files.journal.close();
-      throw error;
-    }
-    return opened;
+    return await load(lock, options);
   } catch (error) {
     lock?.close();
     if (error instanceof StorageError || !isOsError(error)) throw error;

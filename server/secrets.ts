@@ -1,18 +1,14 @@
 /**
- * Per-agency secrets: a file of `<agency id> = <secret>` lines (`#` or `;` starts a
- * comment line). With no file
- * configured, agencies are not authenticated (the course's behaviour).
+ * Per-agency secrets: a file of `<agency id> = <secret>` lines (`#` or `;` starts a comment line).
+ * With no file configured, agencies are not authenticated (the course's behaviour).
  *
  * @module
  */
 import { ConfigError } from "../shared/errors.ts";
 
 /**
- * Reads the secrets file.
+ * Reads the secrets file into secrets by agency id (1..agencies); none when `path` is `""`.
  *
- * @param path The file; `""` means no secrets.
- * @param agencies Valid ids are 1..agencies.
- * @returns Secrets by agency id (empty when `path` is `""`).
  * @throws {ConfigError} If the file cannot be read or has a bad line.
  */
 export async function loadSecrets(path: string, agencies: number): Promise<Map<number, string>> {
@@ -50,12 +46,8 @@ export async function loadSecrets(path: string, agencies: number): Promise<Map<n
 const encoder = new TextEncoder();
 
 /**
- * Checks a secret sent in HELLO against the configured one, in a time that does not
- * depend on where the two differ (so reply times reveal nothing of a near guess).
- *
- * @param expected The configured secret; `undefined` (no secret for the agency) never matches.
- * @param given The secret the peer sent.
- * @returns Whether they are equal.
+ * Whether a secret sent in HELLO is the configured one (`undefined` never matches), in a
+ * time that does not depend on where they differ, so replies reveal nothing of a guess.
  */
 export function secretMatches(expected: string | undefined, given: string): boolean {
   const want = encoder.encode(expected ?? "");

@@ -1,21 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ConfigError } from "../shared/errors.ts";
+import { withFile } from "../testing/config_files.ts";
 import { loadSecrets } from "./secrets.ts";
-
-async function withSecrets(
-  text: string,
-  fn: (path: string, dir: string) => Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "secrets_test_" });
-  try {
-    const path = join(dir, "secrets.ini");
-    await Deno.writeTextFile(path, text);
-    await fn(path, dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 async function problemsOf(promise: Promise<unknown>): Promise<readonly string[]> {
   try {
@@ -28,12 +15,16 @@ async function problemsOf(promise: Promise<unknown>): Promise<readonly string[]>
 }
 
 Deno.test("loadSecrets() reads `<agency> = <secret>` lines", async () => {
-  await withSecrets("1 = abc\n2=def\n; a comment\n\n5 = s3cr3t-with-dashes\n", async (path) => {
-    assert.deepEqual(
-      await loadSecrets(path, 5),
-      new Map([[1, "abc"], [2, "def"], [5, "s3cr3t-with-dashes"]]),
-    );
-  });
+  await withFile(
+    "secrets.ini",
+    "1 = abc\n2=def\n; a comment\n\n5 = s3cr3t-with-dashes\n",
+    async (path) => {
+      assert.deepEqual(
+        await loadSecrets(path, 5),
+        new Map([[1, "abc"], [2, "def"], [5, "s3cr3t-with-dashes"]]),
+      );
+    },
+  );
 });
 
 Deno.test("loadSecrets() keeps every secret verbatim", async (t) => {
@@ -48,7 +39,7 @@ Deno.test("loadSecrets() keeps every secret verbatim", async (t) => {
   ];
   for (const [name, secret] of cases) {
     await t.step(name, async () => {
-      await withSecrets(`1 = ${secret}\n`, async (path) => {
+      await withFile("secrets.ini", `1 = ${secret}\n`, async (path) => {
         assert.deepEqual(await loadSecrets(path, 1), new Map([[1, secret]]));
       });
     });
@@ -60,13 +51,17 @@ Deno.test("loadSecrets() with no path means no secrets", async () => {
 });
 
 Deno.test("loadSecrets() of an empty file is an empty map", async () => {
-  await withSecrets("", async (path) => assert.deepEqual(await loadSecrets(path, 5), new Map()));
+  await withFile(
+    "secrets.ini",
+    "",
+    async (path) => assert.deepEqual(await loadSecrets(path, 5), new Map()),
+  );
 });
 
 Deno.test("loadSecrets() rejects agency ids outside 1..N", async (t) => {
   for (const key of ["0", "6", "100", "abc", "-1", "1.5"]) {
     await t.step(key, async () => {
-      await withSecrets(`1 = ok\n${key} = x\n`, async (path) => {
+      await withFile("secrets.ini", `1 = ok\n${key} = x\n`, async (path) => {
         assert.deepEqual(await problemsOf(loadSecrets(path, 5)), [
           `Invalid key "${key}" in ${path}: expected an agency id from 1 to 5`,
         ]);
@@ -76,7 +71,7 @@ Deno.test("loadSecrets() rejects agency ids outside 1..N", async (t) => {
 });
 
 Deno.test("loadSecrets() reports every bad line at once", async () => {
-  await withSecrets(`1 = ok\n7 = x\n2 =\n9 = y\n`, async (path) => {
+  await withFile("secrets.ini", `1 = ok\n7 = x\n2 =\n9 = y\n`, async (path) => {
     // The order is not part of the contract (an INI parser yields numeric keys sorted).
     assert.deepEqual([...await problemsOf(loadSecrets(path, 3))].sort(), [
       `Invalid key "7" in ${path}: expected an agency id from 1 to 3`,
@@ -87,11 +82,15 @@ Deno.test("loadSecrets() reports every bad line at once", async () => {
 });
 
 Deno.test("loadSecrets() rejects a secret over 255 characters", async () => {
-  await withSecrets(`1 = ${"s".repeat(255)}\n2 = ${"s".repeat(256)}\n`, async (path) => {
-    assert.deepEqual(await problemsOf(loadSecrets(path, 2)), [
-      `Invalid secret for agency 2 in ${path}: expected 1 to 255 characters`,
-    ]);
-  });
+  await withFile(
+    "secrets.ini",
+    `1 = ${"s".repeat(255)}\n2 = ${"s".repeat(256)}\n`,
+    async (path) => {
+      assert.deepEqual(await problemsOf(loadSecrets(path, 2)), [
+        `Invalid secret for agency 2 in ${path}: expected 1 to 255 characters`,
+      ]);
+    },
+  );
 });
 
 Deno.test("loadSecrets() fails with ConfigError for a missing file", async () => {

@@ -1,13 +1,12 @@
 /**
- * The lottery server: accepts connections concurrently, tells the binary protocol from
- * Part 1's echo by the first byte, and shuts down gracefully, logging every resource it
- * closes.
+ * The lottery server: accepts connections concurrently, tells the binary protocol from Part 1's
+ * echo by the first byte, and shuts down gracefully, logging every resource it closes.
  *
  * @module
  */
 import { WINNING_NUMBER } from "../shared/bet.ts";
 import { ErrorCode } from "../shared/errors.ts";
-import type { ActionLogger } from "../shared/log.ts";
+import { type ActionLogger, LogAction } from "../shared/log.ts";
 import { FramedConnection, isConnectionLost, readWithin } from "../shared/net/framed_conn.ts";
 import { MAGIC, MessageType } from "../shared/protocol/mod.ts";
 import type { ServerConfig } from "./config.ts";
@@ -17,51 +16,12 @@ import { serveAgency, type SessionContext } from "./session.ts";
 import { BetStore, type StorageFailure } from "./storage.ts";
 
 /** The settings {@linkcode startServer} uses. */
-export type ServerOptions = Pick<
-  ServerConfig,
-  | "port"
-  | "listenAddress"
-  | "agencies"
-  | "excludedAgencies"
-  | "storagePath"
-  | "fsync"
-  | "maxConnections"
-  | "idleTimeout"
-  | "maxFrameSize"
-  | "drawWait"
-  | "progressInterval"
->;
+export type ServerOptions = Omit<ServerConfig, "ip" | "listenBacklog" | "logLevel" | "secretsPath">;
 
 /** A running server. */
-export interface LotteryServer {
-  /** Where it listens (the real port when configured with 0). */
-  readonly addr: Deno.NetAddr;
-  /** The bet storage. */
-  readonly store: BetStore;
-  /** The draw's latch. */
-  readonly lottery: Lottery;
-  /** Stops accepting, closes every connection, flushes and closes storage; idempotent. */
+export interface LotteryServer extends AsyncDisposable {
+  /** Stops accepting, closes every connection, flushes and closes the storage; idempotent. */
   close(): Promise<void>;
-  /** Same as `close()`. */
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-/** Options of {@linkcode startServer} besides the configuration. */
-export interface StartOptions {
-  readonly log: ActionLogger;
-  /** Per-agency secrets; empty disables authentication. */
-  readonly secrets?: ReadonlyMap<number, string>;
-}
-
-function peerIp(conn: Deno.Conn): string {
-  const addr = conn.remoteAddr as Deno.NetAddr;
-  return addr.hostname ?? "unknown";
-}
-
-async function readFirst(conn: Deno.Conn, timeoutMs: number): Promise<Uint8Array | null> {
-  const buf = new Uint8Array(8192);
-  const n = await readWithin(conn, buf, timeoutMs || Infinity);
-  return n === null ? null : buf.subarray(0, n);
 }
 
 function isUtf8Start(bytes: Uint8Array): boolean {
@@ -93,7 +53,7 @@ function storageHealthLog(log: ActionLogger, path: string) {
       stopWaiting();
       if (failing && recovers) return;
       failing = true;
-      log.error("store_bets", "fail", {
+      log.error(LogAction.STORE_BETS, "fail", {
         path: file,
         error: error instanceof Error ? error.message : String(error),
         recovery: recovers ? "automatic" : "restart",
@@ -107,7 +67,7 @@ function storageHealthLog(log: ActionLogger, path: string) {
       quiet = setTimeout(() => {
         quiet = undefined;
         failing = false;
-        log.info("store_bets", "success", { path, detail: "writing works again" });
+        log.info(LogAction.STORE_BETS, "success", { path, detail: "writing works again" });
       }, RECOVERY_QUIET_MS);
     },
     close: stopWaiting,
@@ -140,7 +100,7 @@ async function openStore(
     for (const agency of config.excludedAgencies) {
       const before = store.stats.bets;
       if (!(await store.exclude(agency))) continue;
-      log.warning("excluir_agencia", "success", {
+      log.warning(LogAction.EXCLUIR_AGENCIA, "success", {
         agency,
         apuestas: before - store.stats.bets,
         detail: "the operator closed the draw without it (SERVER_EXCLUDED_AGENCIES); its bets " +
@@ -155,7 +115,7 @@ async function openStore(
   const { opening, stats } = store;
   const done = store.doneAgencies();
   const excluded = store.excludedAgencies();
-  log.info("open_storage", "success", {
+  log.info(LogAction.OPEN_STORAGE, "success", {
     path,
     sorteo_id: opening.drawId,
     agencias: config.agencies,
@@ -176,47 +136,44 @@ async function openStore(
 }
 
 /**
- * Opens the storage (recovering from a crash), runs the draw at once if every agency
- * was already done, and starts accepting connections.
+ * Opens the storage (recovering from a crash), runs the draw at once if every agency was
+ * done, and starts accepting connections; without `secrets`, agencies are not checked.
  *
- * @param config The server settings.
- * @param options Logger and agency secrets.
- * @returns The running server.
  * @throws {StorageError} When the storage is refused (see `BetStore.open`).
- * @throws {Deno.errors.AddrInUse} And the other errors of `Deno.listen`, the storage
- * then closed again.
+ * @throws {Deno.errors.AddrInUse} Or another error of `Deno.listen`, the storage closed.
  */
 export async function startServer(
   config: ServerOptions,
-  options: StartOptions,
+  { log, secrets }: { readonly log: ActionLogger; readonly secrets: ReadonlyMap<number, string> },
 ): Promise<LotteryServer> {
-  const { log } = options;
   const { store, health } = await openStore(config, log);
   const excluded = new Set(store.excludedAgencies());
-  const counted = new Set<number>();
-  for (let agency = 1; agency <= config.agencies; agency++) {
-    if (!excluded.has(agency)) counted.add(agency);
-  }
+  const counted = new Set(
+    Array.from({ length: config.agencies }, (_, i) => i + 1).filter((id) => !excluded.has(id)),
+  );
   const lottery = new Lottery({
     agencies: [...counted],
     // Only rows playing the winning number become objects; hasWon still decides.
-    draw: () => collectWinners(store.loadBets({ number: WINNING_NUMBER }), counted),
+    draw: () => collectWinners(store.loadBets(WINNING_NUMBER), counted),
     onDrawn: (winners, elapsedMs) => {
       let total = 0;
       for (const list of winners.values()) total += list.length;
-      log.info("sorteo", "success", { ganadores: total, ms: Math.round(elapsedMs) });
+      log.info(LogAction.SORTEO, "success", { ganadores: total, ms: Math.round(elapsedMs) });
     },
   });
   for (const agency of store.doneAgencies()) lottery.markDone(agency);
+  const closeStore = async (): Promise<void> => {
+    lottery.close();
+    await lottery.whenDrawn()?.catch(() => {});
+    await store.close();
+    health.close();
+  };
 
   let listener: Deno.TcpListener;
   try {
     listener = Deno.listen({ hostname: config.listenAddress, port: config.port });
   } catch (error) {
-    lottery.close();
-    await lottery.whenDrawn()?.catch(() => {});
-    await store.close();
-    health.close();
+    await closeStore();
     throw error;
   }
   const troubled = new Set<number>();
@@ -226,7 +183,7 @@ export async function startServer(
     store,
     lottery,
     log,
-    secrets: options.secrets ?? new Map(),
+    secrets,
     closing: () => closing !== undefined,
     troubled,
   };
@@ -251,13 +208,15 @@ export async function startServer(
     const key = JSON.stringify(fields);
     if (key === lastProgress) return;
     lastProgress = key;
-    log.info("progreso", "in_progress", { ...fields, ...memoryFields() });
+    log.info(LogAction.PROGRESO, "in_progress", { ...fields, ...memoryFields() });
   }, config.progressInterval.ms || 5000);
 
   async function handle(conn: Deno.Conn, ip: string): Promise<void> {
     try {
-      const first = await readFirst(conn, config.idleTimeout.ms);
-      if (first === null || first.length === 0) return;
+      const buf = new Uint8Array(8192);
+      const n = await readWithin(conn, buf, config.idleTimeout.ms || Infinity);
+      if (!n) return;
+      const first = buf.subarray(0, n);
       if (first[0] === MAGIC) {
         const framed = new FramedConnection(conn, {
           idleTimeoutMs: config.idleTimeout.ms,
@@ -272,14 +231,14 @@ export async function startServer(
       } else if (isUtf8Start(first)) {
         await serveEcho(conn, { ip, log, initial: first, idleTimeoutMs: config.idleTimeout.ms });
       } else {
-        log.warning("receive_message", "fail", {
+        log.warning(LogAction.RECEIVE_MESSAGE, "fail", {
           ip,
           error: "first bytes are neither the lottery protocol nor UTF-8 text",
         });
       }
     } catch (error) {
       if (closing === undefined && !isConnectionLost(error)) {
-        log.error("connection", "fail", { ip, detail: String(error) });
+        log.error(LogAction.CONNECTION, "fail", { ip, detail: String(error) });
       }
     } finally {
       if (connections.delete(conn)) {
@@ -294,13 +253,13 @@ export async function startServer(
 
   async function acceptLoop(): Promise<void> {
     const addr = listener.addr as Deno.NetAddr;
-    log.info("accept_connections", "in_progress", { ip: addr.hostname, port: addr.port });
+    log.info(LogAction.ACCEPT_CONNECTIONS, "in_progress", { ip: addr.hostname, port: addr.port });
     try {
       for await (const conn of listener) {
-        const ip = peerIp(conn);
+        const ip = (conn.remoteAddr as Deno.NetAddr).hostname;
         if (connections.size >= config.maxConnections) {
           const retryAfterMs = slotHintMs(connections.values(), config.idleTimeout.ms);
-          log.warning("accept_connections", "fail", {
+          log.warning(LogAction.ACCEPT_CONNECTIONS, "fail", {
             ip,
             error: "LIMIT_EXCEEDED",
             max_connections: config.maxConnections,
@@ -309,7 +268,7 @@ export async function startServer(
           refuseOverLimit(conn, retryAfterMs);
           continue;
         }
-        log.info("accept_connections", "success", { ip });
+        log.info(LogAction.ACCEPT_CONNECTIONS, "success", { ip });
         // Acks are small writes: without this, Nagle's algorithm holds each one back until
         // the agency's delayed ACK of the previous (tens of ms per batch window).
         conn.setNoDelay(true);
@@ -319,7 +278,9 @@ export async function startServer(
         handler.finally(() => handlers.delete(handler));
       }
     } catch (error) {
-      if (closing === undefined) log.error("accept_connections", "fail", { detail: String(error) });
+      if (closing === undefined) {
+        log.error(LogAction.ACCEPT_CONNECTIONS, "fail", { detail: String(error) });
+      }
     }
   }
   const accepting = acceptLoop();
@@ -328,9 +289,9 @@ export async function startServer(
     listener.close();
     lottery.close();
     await accepting;
-    log.info("close_listener", "success", { port: config.port });
+    log.info(LogAction.CLOSE_LISTENER, "success", { port: config.port });
     clearInterval(progress);
-    log.info("close_progress_timer", "success");
+    log.info(LogAction.CLOSE_PROGRESS_TIMER, "success");
     for (const [conn, { ip }] of [...connections]) {
       connections.delete(conn);
       try {
@@ -338,13 +299,11 @@ export async function startServer(
       } catch {
         // The handler closed it first.
       }
-      log.info("close_connection", "success", { ip });
+      log.info(LogAction.CLOSE_CONNECTION, "success", { ip });
     }
     await Promise.allSettled([...handlers]);
-    await lottery.whenDrawn()?.catch(() => {});
-    await store.close();
-    health.close();
-    log.info("close_storage", "success", {
+    await closeStore();
+    log.info(LogAction.CLOSE_STORAGE, "success", {
       path: config.storagePath,
       apuestas: store.stats.bets,
       grupos: store.groups,
@@ -352,24 +311,14 @@ export async function startServer(
   }
 
   const close = (): Promise<void> => (closing ??= shutdown());
-  return {
-    addr: listener.addr as Deno.NetAddr,
-    store,
-    lottery,
-    close,
-    [Symbol.asyncDispose]: close,
-  };
+  return { close, [Symbol.asyncDispose]: close };
 }
 
 /** Memory in MiB, for the progress line: ingestion should keep it flat. */
-function memoryFields(): { rss_mb: number; heap_mb: number; external_mb: number } {
-  const usage = Deno.memoryUsage();
+function memoryFields() {
+  const { rss, heapUsed, external } = Deno.memoryUsage();
   const mib = (bytes: number): number => Math.round(bytes / 104857.6) / 10;
-  return {
-    rss_mb: mib(usage.rss),
-    heap_mb: mib(usage.heapUsed),
-    external_mb: mib(usage.external),
-  };
+  return { rss_mb: mib(rss), heap_mb: mib(heapUsed), external_mb: mib(external) };
 }
 
 /** An open connection: the peer's address and when it was accepted (`performance.now()`). */
@@ -382,11 +331,9 @@ interface Accepted {
 const MIN_SLOT_HINT_MS = 250;
 
 /**
- * When the idle timeout can next free a slot: the oldest connection that may have been
- * silent since it was accepted times out `idleMs` after its accept. Connections accepted
- * longer ago than that are alive by their own activity and free nothing predictable, so
- * they are skipped (they come first: the map keeps accept order). With none left, a whole
- * idle timeout (by then every connection silent now is gone); 0 when there is no timeout.
+ * When the idle timeout can next free a slot: `idleMs` after the accept of the oldest connection
+ * that may have been silent since. Older ones live by their own activity and are skipped (the map
+ * keeps accept order). With none left, a whole idle timeout; 0 when there is none.
  */
 function slotHintMs(open: Iterable<Accepted>, idleMs: number): number {
   if (idleMs <= 0) return 0;
@@ -400,12 +347,7 @@ function slotHintMs(open: Iterable<Accepted>, idleMs: number): number {
 
 function refuseOverLimit(conn: Deno.Conn, retryAfterMs: number): void {
   const framed = new FramedConnection(conn);
-  framed.send({
-    type: MessageType.ERROR,
-    code: ErrorCode.LIMIT_EXCEEDED,
-    retryAfterMs,
-    message: retryAfterMs > 0
-      ? `Too many connections, retry in ${retryAfterMs} ms`
-      : "Too many connections",
-  }).catch(() => {}).finally(() => framed.close());
+  const message = `Too many connections${retryAfterMs > 0 ? `, retry in ${retryAfterMs} ms` : ""}`;
+  framed.send({ type: MessageType.ERROR, code: ErrorCode.LIMIT_EXCEEDED, retryAfterMs, message })
+    .catch(() => {}).finally(() => framed.close());
 }

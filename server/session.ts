@@ -1,9 +1,8 @@
 /**
- * One agency's connection: the binary protocol's server side. Batches are pipelined:
- * the session keeps reading while earlier batches are being stored, and acks leave in
- * order as the store says each batch is durable. A batch under a sequence already taken
- * (a retry) is acknowledged only once the store has found it the same as the first; the
- * session reads nothing more until then.
+ * One agency's connection: the binary protocol's server side. Batches are pipelined: the session
+ * keeps reading while earlier batches are being stored, and acks leave in order as the store says
+ * each batch is durable. A batch under a sequence already taken (a retry) is acknowledged only once
+ * the store has found it the same as the first; the session reads nothing more until then.
  *
  * @module
  */
@@ -16,7 +15,7 @@ import {
   InvalidBetError,
   ProtocolError,
 } from "../shared/errors.ts";
-import type { ActionLogger } from "../shared/log.ts";
+import { type ActionLogger, LogAction } from "../shared/log.ts";
 import type { FramedConnection } from "../shared/net/framed_conn.ts";
 import {
   decodeMessage,
@@ -28,11 +27,11 @@ import {
 import { batchHeader, batchRows } from "./batch_rows.ts";
 import type { Lottery } from "./draw.ts";
 import { secretMatches } from "./secrets.ts";
-import type { BatchWatcher, BetStore, StoreReceipt } from "./storage.ts";
+import { type BatchWatcher, type BetStore, leftOut, type StoreReceipt } from "./storage.ts";
 
 /** What every session shares. */
 export interface SessionContext {
-  /** Expected agencies: valid ids are 1..agencies. */
+  /** Valid agency ids are 1..agencies. */
   readonly agencies: number;
   /** How long a winners or total query before the draw is held waiting for it. */
   readonly drawWaitMs: number;
@@ -44,8 +43,8 @@ export interface SessionContext {
   /** Per-agency secrets; empty means agencies are not authenticated. */
   readonly secrets: ReadonlyMap<number, string>;
   /**
-   * Agencies whose last batch was refused or whose session failed before they were
-   * done; the progress line names them. A stored batch or a DONE takes an agency out.
+   * Agencies whose last batch was refused, or whose session failed before they were done,
+   * for the progress line; a stored batch or a DONE takes an agency out.
    */
   readonly troubled: Set<number>;
 }
@@ -73,9 +72,8 @@ interface PendingAck {
   outcome: unknown;
 }
 
-/** Refusals after the one logged in full: pipelined batches behind it, in one line. */
+/** The refusals behind the one logged in full (`after`, `code`), for one summary line. */
 interface RefusedRun {
-  /** The refused batch logged in full, and why. */
   readonly after: number;
   readonly code: number;
   batches: number;
@@ -99,10 +97,7 @@ class AgencySession implements BatchWatcher {
   /** A retry found different from the stored batch: nothing more of this session is stored. */
   #conflict: ProtocolError | undefined;
   #refused: RefusedRun | undefined;
-  /**
-   * The one task waiting on the acks: the read loop, or after it the session's end, never
-   * both at once.
-   */
+  /** The one task waiting on the acks: the read loop, or after it the session's end. */
   #waiter: (PromiseWithResolvers<void> & { readonly ready: () => boolean }) | undefined;
   /** An unexpected error while acking: it ends the session. */
   #fatal: unknown;
@@ -129,10 +124,7 @@ class AgencySession implements BatchWatcher {
     this.#sendSettledAcks();
   }
 
-  /**
-   * Waits for every queued ack, then ends the session's bookkeeping: the summary of
-   * refused batches, the store's watch, and whether the agency is in trouble.
-   */
+  /** Waits for the queued acks, stops watching, logs the refusals' summary, notes a failure. */
   async end(failure: unknown): Promise<void> {
     await this.#idle().catch(() => {});
     this.#watch?.[Symbol.dispose]();
@@ -156,7 +148,7 @@ class AgencySession implements BatchWatcher {
   }
 
   async run(first: Message): Promise<void> {
-    if (!(await this.#hello(first))) return;
+    await this.#hello(first);
     for (;;) {
       const frame = await this.#conn.readFrame();
       if (frame === null) break;
@@ -177,48 +169,34 @@ class AgencySession implements BatchWatcher {
     await this.#idle();
   }
 
-  async #hello(message: Message): Promise<boolean> {
+  async #hello(message: Message): Promise<void> {
     if (message.type !== MessageType.HELLO) {
       throw new ProtocolError(
         ErrorCode.UNEXPECTED_MESSAGE,
         "Cannot serve agency: the first message must be HELLO",
       );
     }
-    if (message.agency < 1 || message.agency > this.#ctx.agencies) {
+    const { agency } = message;
+    if (agency < 1 || agency > this.#ctx.agencies) {
       throw new ProtocolError(
         ErrorCode.INVALID_AGENCY,
-        `Cannot serve agency ${message.agency}: expected an id from 1 to ${this.#ctx.agencies}`,
+        `Cannot serve agency ${agency}: expected an id from 1 to ${this.#ctx.agencies}`,
       );
     }
-    const secret = this.#ctx.secrets.get(message.agency);
-    if (this.#ctx.secrets.size > 0 && !secretMatches(secret, message.secret)) {
+    const { secrets, store } = this.#ctx;
+    if (secrets.size > 0 && !secretMatches(secrets.get(agency), message.secret)) {
       throw new ProtocolError(
         ErrorCode.UNAUTHORIZED,
-        `Cannot serve agency ${message.agency}: wrong secret`,
+        `Cannot serve agency ${agency}: wrong secret`,
       );
     }
-    const progress = this.#ctx.store.progress(message.agency);
-    if (progress.excluded) {
-      throw new ProtocolError(
-        ErrorCode.INVALID_AGENCY,
-        `Agency ${message.agency} was left out of this draw by the operator ` +
-          "(SERVER_EXCLUDED_AGENCIES)",
-      );
-    }
-    this.#agency = message.agency;
-    this.#durable = progress.nextSeq;
-    this.#watch = this.#ctx.store.watch(message.agency, this);
-    this.#ctx.log.debug("hello", "success", {
-      ip: this.#ip,
-      agency: message.agency,
-      next_seq: progress.nextSeq,
-    });
-    await this.#conn.send({
-      type: MessageType.WELCOME,
-      nextSeq: progress.nextSeq,
-      done: progress.done,
-    });
-    return true;
+    const { nextSeq, done, excluded } = store.progress(agency);
+    if (excluded) throw leftOut(agency);
+    this.#agency = agency;
+    this.#durable = nextSeq;
+    this.#watch = store.watch(agency, this);
+    this.#ctx.log.debug(LogAction.HELLO, "success", { ip: this.#ip, agency, next_seq: nextSeq });
+    await this.#conn.send({ type: MessageType.WELCOME, nextSeq, done });
   }
 
   async #dispatch(message: Message): Promise<void> {
@@ -272,17 +250,11 @@ class AgencySession implements BatchWatcher {
   }
 
   /**
-   * Runs `store` (which validates synchronously, then queues the write) and queues the
-   * ack behind earlier ones. A refused batch becomes a failed ack, not a closed session.
-   *
-   * @returns For a retry, the comparison with the stored batch (it never rejects).
+   * Runs `store` (which validates synchronously, then queues the write) and queues the ack
+   * behind earlier ones: a refused batch is a failed ack, not a closed session. Returns,
+   * for a retry, its comparison with the stored batch (which never rejects).
    */
-  #submit(
-    seq: number,
-    count: number,
-    store: () => StoreReceipt,
-    single?: BetFields,
-  ): Promise<void> | undefined {
+  #submit(seq: number, count: number, store: () => StoreReceipt, single?: BetFields) {
     const ack: PendingAck = { seq, count, single, outcome: QUEUED };
     let receipt: StoreReceipt | undefined;
     try {
@@ -306,22 +278,17 @@ class AgencySession implements BatchWatcher {
       this.#sendSettledAcks();
     } else if (receipt.kind === "retry") {
       ack.outcome = CHECKING;
-      return receipt.same.then(
-        () => this.#settle(ack, SAME),
-        (error) => {
-          if (error instanceof ProtocolError && error.code === ErrorCode.CONFLICT) {
-            this.#conflict = error;
-          }
-          this.#settle(ack, error);
-        },
-      );
+      return receipt.same.then(() => SAME, (error) => {
+        if (error instanceof ProtocolError && error.code === ErrorCode.CONFLICT) {
+          this.#conflict = error;
+        }
+        return error;
+      }).then((outcome) => {
+        ack.outcome = outcome;
+        this.#sendSettledAcks();
+      });
     }
     return undefined;
-  }
-
-  #settle(ack: PendingAck, outcome: unknown): void {
-    ack.outcome = outcome;
-    this.#sendSettledAcks();
   }
 
   /**
@@ -338,9 +305,9 @@ class AgencySession implements BatchWatcher {
       if (outcome === QUEUED) {
         this.#logRefusedRun();
         if (this.#ctx.troubled.size > 0) this.#ctx.troubled.delete(this.#agency);
-        this.#ctx.log.info("apuesta_recibida", "success", { cantidad: count });
+        this.#ctx.log.info(LogAction.APUESTA_RECIBIDA, "success", { cantidad: count });
         if (single) {
-          this.#ctx.log.info("apuesta_almacenada", "success", {
+          this.#ctx.log.info(LogAction.APUESTA_ALMACENADA, "success", {
             dni: single.document,
             numero: single.number,
           });
@@ -348,7 +315,7 @@ class AgencySession implements BatchWatcher {
         this.#sendAck(seq, 0, count, "");
       } else if (outcome === SAME) {
         // Not received now: the course's apuesta_recibida lines add up to the bets stored.
-        this.#ctx.log.info("lote_reenviado", "success", {
+        this.#ctx.log.info(LogAction.LOTE_REENVIADO, "success", {
           agency: this.#agency,
           seq,
           cantidad: count,
@@ -371,9 +338,8 @@ class AgencySession implements BatchWatcher {
   }
 
   /**
-   * Refuses a batch. A refusal is logged in full; the pipelined batches refused behind it
-   * for its sake (the gap it leaves, or the same failure of the session or the storage)
-   * go into one summary line. A bad bet is the batch's own: always logged in full.
+   * Refuses a batch, logged in full; the pipelined batches refused behind it for its sake
+   * (its gap, or the same failure) go into one summary line. A bad bet is always in full.
    */
   #refuse(seq: number, count: number, error: ProtocolError): void {
     this.#ctx.troubled.add(this.#agency);
@@ -383,7 +349,7 @@ class AgencySession implements BatchWatcher {
       (code === ErrorCode.OUT_OF_ORDER || code === run.code);
     if (!behind) {
       this.#logRefusedRun();
-      this.#ctx.log.error("apuesta_recibida", "fail", {
+      this.#ctx.log.error(LogAction.APUESTA_RECIBIDA, "fail", {
         cantidad: count,
         agency: this.#agency,
         seq,
@@ -414,7 +380,7 @@ class AgencySession implements BatchWatcher {
     const run = this.#refused;
     this.#refused = undefined;
     if (run === undefined || run.batches === 0) return;
-    this.#ctx.log.warning("apuesta_recibida", "fail", {
+    this.#ctx.log.warning(LogAction.APUESTA_RECIBIDA, "fail", {
       cantidad: run.bets,
       agency: this.#agency,
       lotes: run.batches,
@@ -432,9 +398,8 @@ class AgencySession implements BatchWatcher {
   }
 
   /**
-   * Writes the held acks without waiting for the write. A failed write needs no handling
-   * here: the batches are stored (or refused) all the same, and a retry after
-   * reconnecting is acknowledged once found the same.
+   * Writes the held acks without waiting. A failed write needs no handling: the batches
+   * are stored (or refused) all the same, and a retry after reconnecting is acknowledged.
    */
   #flushAcks(): void {
     if (this.#ackFrames.length === 0) return;
@@ -456,7 +421,7 @@ class AgencySession implements BatchWatcher {
     await this.#ctx.store.markDone(this.#agency);
     this.#ctx.lottery.markDone(this.#agency);
     this.#ctx.troubled.delete(this.#agency);
-    this.#ctx.log.info("agencia_lista", "success", {
+    this.#ctx.log.info(LogAction.AGENCIA_LISTA, "success", {
       agency: this.#agency,
       pendientes: this.#ctx.lottery.pending,
     });
@@ -491,26 +456,16 @@ class AgencySession implements BatchWatcher {
 
   async #total(): Promise<void> {
     const status = await this.#ctx.lottery.waitForDraw(this.#ctx.drawWaitMs);
-    await this.#conn.send(
-      status.drawn
-        ? { type: MessageType.TOTAL, winners: status.total, pending: 0, retryAfterMs: 0 }
-        : {
-          type: MessageType.TOTAL,
-          winners: this.#ctx.store.stats.winners,
-          pending: status.pending,
-          retryAfterMs: 0,
-        },
-    );
+    const [winners, pending] = status.drawn
+      ? [status.total, 0]
+      : [this.#ctx.store.stats.winners, status.pending];
+    await this.#conn.send({ type: MessageType.TOTAL, winners, pending, retryAfterMs: 0 });
   }
 }
 
 /**
- * Serves an agency's connection whose first message is `first` (normally HELLO). A
- * protocol violation is answered with an ERROR frame, logged, and ends the session.
- *
- * @param conn The framed connection (closed by the caller).
- * @param ip The peer's address, for logs.
- * @param ctx Shared server state.
+ * Serves an agency's framed connection (the caller closes it) from `ip`. A protocol
+ * violation is answered with an ERROR frame, logged, and ends the session.
  */
 export async function serveAgency(
   conn: FramedConnection,
@@ -530,7 +485,7 @@ export async function serveAgency(
   await session.end(ctx.closing() ? undefined : failure);
   if (failure === undefined) return;
   if (failure instanceof ProtocolError) {
-    ctx.log.error("receive_message", "fail", {
+    ctx.log.error(LogAction.RECEIVE_MESSAGE, "fail", {
       ip,
       error: errorCodeName(failure.code),
       detail: failure.message,
@@ -543,9 +498,10 @@ export async function serveAgency(
     }).catch(() => {});
   } else if (failure instanceof ConnectionError) {
     if (ctx.closing()) return;
-    if (conn.timedOut) ctx.log.warning("idle_timeout", "fail", { ip, detail: failure.message });
-    else if (!conn.closed) {
-      ctx.log.warning("connection_lost", "fail", { ip, detail: failure.message });
+    if (conn.timedOut) {
+      ctx.log.warning(LogAction.IDLE_TIMEOUT, "fail", { ip, detail: failure.message });
+    } else if (!conn.closed) {
+      ctx.log.warning(LogAction.CONNECTION_LOST, "fail", { ip, detail: failure.message });
     }
   } else {
     throw failure;

@@ -69,7 +69,7 @@ async function withSessions(
     .filter((id) => !(options.excluded ?? []).includes(id));
   const lottery = new Lottery({
     agencies: counted,
-    draw: () => collectWinners(store.loadBets({ number: 7574 }), new Set(counted)),
+    draw: () => collectWinners(store.loadBets(7574), new Set(counted)),
   });
   const log = recordingLog();
   const ctx: SessionContext = {

@@ -19,7 +19,6 @@ import { ErrorCode, ProtocolError, StorageError } from "../shared/errors.ts";
 import { writeAll } from "../shared/bytes.ts";
 import { type BetRows, betRows, parseRow } from "./bets_csv.ts";
 import { type ByteSearch, byteSearch } from "./byte_search.ts";
-import { ByteRanges } from "./byte_ranges.ts";
 import { encodeRecord, type JournalRecord, RECORD_SIZE, RecordKind } from "./journal.ts";
 import {
   freshDraw,
@@ -29,21 +28,19 @@ import {
   type StorageOpening,
 } from "./open_storage.ts";
 
-export type { StorageOpening };
-
 /** How acknowledgements are made durable: `group` and `batch` fsync, `off` does not. */
 export const FSYNC_POLICIES = ["group", "batch", "off"] as const;
 
 /** One of {@linkcode FSYNC_POLICIES}. */
 export type FsyncPolicy = typeof FSYNC_POLICIES[number];
 
-/** Where an agency stands, durably. */
+/**
+ * Where an agency stands, durably: the next batch sequence number expected (every lower
+ * one is durable), whether its DONE is, and whether the operator closed the draw without it.
+ */
 export interface AgencyProgress {
-  /** The next batch sequence number expected; every lower one is durable. */
   readonly nextSeq: number;
-  /** Whether its DONE is durable. */
   readonly done: boolean;
-  /** Whether the operator closed the draw without it. */
   readonly excluded: boolean;
 }
 
@@ -54,16 +51,13 @@ export interface StoreStats {
   readonly winners: number;
 }
 
-/** A failed write or fsync, as {@linkcode BetStoreOptions.onFailure} hears of it. */
+/** A failed write or fsync of `path`, as {@linkcode BetStoreOptions.onFailure} hears of it. */
 export interface StorageFailure {
-  /** The file that failed. */
   readonly path: string;
-  /** The OS error. */
   readonly error: unknown;
   /**
-   * Whether the store goes on by itself: a failed write (a full disk, say) is undone and
-   * the next batch is tried again; after a failed fsync, or a write it could not undo,
-   * it refuses every batch until the server restarts.
+   * Whether the store goes on by itself (a failed write is undone and the next batch
+   * tried), or refuses every batch until a restart (a failed fsync, or undo).
    */
   readonly recovers: boolean;
 }
@@ -74,10 +68,7 @@ export interface BetStoreOptions {
   readonly path: string;
   /** The agencies of the draw (ids 1..agencies); a stored draw must have been made for as many. */
   readonly agencies: number;
-  /**
-   * Durability of acknowledgements.
-   * @default "group"
-   */
+  /** Durability of acknowledgements: `group` unless given. */
   readonly fsync?: FsyncPolicy;
   /** Called once when writing starts failing, and again if the failure turns permanent. */
   readonly onFailure?: (failure: StorageFailure) => void;
@@ -95,76 +86,60 @@ export interface BatchWatcher {
 
 /**
  * How the store took a batch: `queued` (its agency's watchers hear when it is durable),
- * or `retry` for a sequence already taken, whose `same` resolves once the first one is
- * durable and holds the same rows, and rejects with `CONFLICT` when it does not (or
- * `STORAGE_FAILED` when the first one was not stored).
+ * or `retry` for a sequence already taken, whose `same` resolves once the first is durable
+ * and holds the same rows, and rejects with `CONFLICT` (or `STORAGE_FAILED`) otherwise.
  */
 export type StoreReceipt =
   | { readonly kind: "queued" }
   | { readonly kind: "retry"; readonly same: Promise<void> };
 
 const QUEUED: StoreReceipt = { kind: "queued" };
+const NO_ROWS = new Uint8Array(0);
 
-/**
- * The promise of one commit, shared by every item in it: thousands of batches a second
- * then cost one promise per group instead of a few each.
- */
+/** One commit's promise, shared by its items: one promise per group, not a few per batch. */
 type Ticket = PromiseWithResolvers<void>;
 
-interface Pending {
-  readonly kind: JournalRecord["kind"];
-  readonly agency: number;
-  readonly seq: number;
-  /** Bytes of rows this item added to the fill buffer. */
+/** A queued record, with the bytes of rows it added to the fill buffer. */
+interface Pending extends Omit<JournalRecord, "end"> {
   readonly length: number;
-  readonly bets: number;
-  readonly winners: number;
   readonly ticket: Ticket;
 }
 
-interface AgencyState {
+/** What the store knows of one agency. */
+class AgencyState {
   /** Sequences taken: durable or queued. */
-  nextSeq: number;
-  /** Sequences durable. */
-  durableSeq: number;
+  nextSeq = 0;
+  /** Sequences durable, as many as its durable batches. */
+  durableSeq = 0;
   /** DONE queued or durable. */
-  done: boolean;
-  durableDone: boolean;
-  excluded: boolean;
+  done = false;
+  durableDone = false;
+  excluded = false;
   /** Durable totals. */
-  bets: number;
-  batches: number;
-  winners: number;
+  bets = 0;
+  winners = 0;
   /** `[start, end)` in `bets.csv` of durable batch `seq` at `2·seq`, `2·seq+1`. */
-  spans: Float64Array;
-  readonly watchers: Set<BatchWatcher>;
-  /** Marks it once in a commit's list of agencies to notify. */
-  touched: boolean;
+  spans = new Float64Array(64);
+  readonly watchers = new Set<BatchWatcher>();
 }
 
-function newAgencyState(): AgencyState {
-  return {
-    nextSeq: 0,
-    durableSeq: 0,
-    done: false,
-    durableDone: false,
-    excluded: false,
-    bets: 0,
-    batches: 0,
-    winners: 0,
-    spans: new Float64Array(64),
-    watchers: new Set(),
-    touched: false,
-  };
+/** The refusal of an agency the operator closed the draw without. */
+export function leftOut(agency: number): ProtocolError {
+  return new ProtocolError(
+    ErrorCode.INVALID_AGENCY,
+    `Agency ${agency} was left out of this draw by the operator (SERVER_EXCLUDED_AGENCIES)`,
+  );
+}
+
+/** A `STORAGE_FAILED` refusal: `Cannot store bets <why>`. */
+function cannotStore(why: string, cause?: unknown): ProtocolError {
+  const options = cause === undefined ? undefined : { cause };
+  return new ProtocolError(ErrorCode.STORAGE_FAILED, `Cannot store bets ${why}`, options);
 }
 
 /** A commit's write or fsync failed. */
 class CommitFailure extends Error {
-  constructor(
-    readonly path: string,
-    readonly during: "write" | "sync",
-    cause: unknown,
-  ) {
+  constructor(readonly path: string, readonly during: "write" | "sync", cause: unknown) {
     super(`Cannot ${during} ${path}`, { cause });
   }
 }
@@ -175,12 +150,6 @@ const LF = 0x0a;
 
 /** Bytes read at once from `bets.csv`. */
 const LOAD_CHUNK = 1024 * 1024;
-
-/** Options of {@linkcode BetStore.loadBets}. */
-export interface LoadOptions {
-  /** Keeps only rows playing this number (e.g. the winning number). */
-  readonly number?: number;
-}
 
 /** Every row of `rows` (whole CRLF-terminated rows) as a bet. */
 function* everyRow(rows: Uint8Array): Generator<Bet> {
@@ -258,9 +227,6 @@ export class BetStore {
   /** Durable size of `bets.csv` and of the journal. */
   #size = 0;
   #journalSize = 0;
-  #bets = 0;
-  #batches = 0;
-  #winners = 0;
   #groups = 0;
   #queue: Pending[] = [];
   /** The ticket of the next commit in `group` mode: items queued until it starts share it. */
@@ -279,36 +245,30 @@ export class BetStore {
   #failure: unknown;
   #closed = false;
   /**
-   * Where winners may be: the byte ranges of stored batches that hold a bet on
-   * {@linkcode WINNING_NUMBER}. The journal records each batch's winners, so the ranges
-   * survive a restart.
+   * `[start, end)` ranges, flat, ascending and joined, of the batches holding a winner:
+   * rebuilt from the journal, which records each batch's winners.
    */
-  readonly #winnerRanges = new ByteRanges();
+  readonly #winnerRanges: number[] = [];
 
   private constructor(options: BetStoreOptions, opened: OpenedStorage) {
     this.#options = options;
     this.#path = options.path;
     this.#fsync = options.fsync ?? "group";
-    this.#agencies = Array.from({ length: options.agencies + 1 }, newAgencyState);
+    this.#agencies = Array.from({ length: options.agencies + 1 }, () => new AgencyState());
     this.#files = opened.files;
     this.#opening = opened.opening;
     this.#journalSize = opened.journalSize;
     for (const record of opened.records) {
-      this.#apply(record.kind, record.agency, record.seq, record, record.end - this.#size);
+      this.#apply(record, record.end - this.#size);
       this.#size = record.end;
     }
   }
 
   /**
-   * Opens the storage, creating a new draw when there is none: takes its lock, checks
-   * what it is and that the journal accounts for `bets.csv`, and cuts a torn tail (see
-   * `open_storage.ts`); then rebuilds each agency's state from the journal.
+   * Opens the storage, creating a new draw when there is none (see `openStorage`), and
+   * rebuilds each agency's state from the journal.
    *
-   * @param options The path, the draw's agencies and the fsync policy.
-   * @returns The store.
-   * @throws {StorageError} When another server holds the storage, it was made for
-   * another agency count, `bets.csv` holds rows no journal accounts for, a file is
-   * damaged anywhere but its tail, or the path cannot be used.
+   * @throws {StorageError} When `openStorage` refuses the storage.
    */
   static async open(options: BetStoreOptions): Promise<BetStore> {
     const sync = (options.fsync ?? "group") !== "off";
@@ -316,15 +276,10 @@ export class BetStore {
     return new BetStore(options, opened);
   }
 
-  /** Applies a durable record of `length` bytes of rows to its agency and the totals. */
-  #apply(
-    kind: JournalRecord["kind"],
-    agency: number,
-    seq: number,
-    counts: { readonly bets: number; readonly winners: number },
-    length: number,
-  ): AgencyState {
-    const state = this.#agencies[agency]!;
+  /** Applies a durable record of `length` bytes of rows to its agency. */
+  #apply(record: Omit<JournalRecord, "end">, length: number): AgencyState {
+    const { kind, seq, bets, winners } = record;
+    const state = this.#agencies[record.agency]!;
     if (kind === RecordKind.BATCH) {
       if (state.spans.length < 2 * seq + 2) {
         const grown = new Float64Array(state.spans.length * 2);
@@ -336,27 +291,18 @@ export class BetStore {
       state.durableSeq = seq + 1;
       // Sequences queued behind this one stay taken.
       state.nextSeq = Math.max(state.nextSeq, state.durableSeq);
-      state.bets += counts.bets;
-      state.winners += counts.winners;
-      state.batches++;
-      this.#bets += counts.bets;
-      this.#winners += counts.winners;
-      this.#batches++;
-      if (counts.winners > 0) this.#winnerRanges.add(this.#size, this.#size + length);
+      state.bets += bets;
+      state.winners += winners;
+      const ranges = this.#winnerRanges;
+      if (winners === 0) return state;
+      if (ranges.at(-1) === this.#size) ranges[ranges.length - 1] = this.#size + length;
+      else ranges.push(this.#size, this.#size + length);
     } else if (kind === RecordKind.DONE) {
       state.done = state.durableDone = true;
     } else {
       state.excluded = true;
-      this.#bets -= state.bets;
-      this.#winners -= state.winners;
-      this.#batches -= state.batches;
     }
     return state;
-  }
-
-  /** The file path of `bets.csv`. */
-  get path(): string {
-    return this.#path;
   }
 
   /** What opening found: the draw's id, whether it is new, what was cut. */
@@ -366,7 +312,14 @@ export class BetStore {
 
   /** Durable totals of the agencies the draw counts (excluded agencies left out). */
   get stats(): StoreStats {
-    return { bets: this.#bets, batches: this.#batches, winners: this.#winners };
+    const stats = { bets: 0, batches: 0, winners: 0 };
+    for (const { excluded, bets, durableSeq, winners } of this.#agencies) {
+      if (excluded) continue;
+      stats.bets += bets;
+      stats.batches += durableSeq;
+      stats.winners += winners;
+    }
+    return stats;
   }
 
   /** Group commits (one write and fsync each) since open: batches per group is the gain. */
@@ -374,16 +327,10 @@ export class BetStore {
     return this.#groups;
   }
 
-  /**
-   * Where an agency stands durably: what `WELCOME` reports.
-   *
-   * @param agency The agency id.
-   * @returns Its progress (all zero for an id outside the draw).
-   */
+  /** Where an agency stands durably, what `WELCOME` reports; all zero outside the draw. */
   progress(agency: number): AgencyProgress {
-    const state = this.#agencies[agency];
-    if (agency === 0 || state === undefined) return { nextSeq: 0, done: false, excluded: false };
-    return { nextSeq: state.durableSeq, done: state.durableDone, excluded: state.excluded };
+    const { durableSeq = 0, durableDone = false, excluded = false } = this.#agencies[agency] ?? {};
+    return { nextSeq: durableSeq, done: durableDone, excluded };
   }
 
   /** The agencies whose DONE is durable, ascending. */
@@ -404,14 +351,7 @@ export class BetStore {
     return ids;
   }
 
-  /**
-   * Tells `watcher` as each of the agency's batches becomes durable (or fails) until the
-   * returned handle is disposed.
-   *
-   * @param agency The agency id.
-   * @param watcher What to tell.
-   * @returns Stops the watching.
-   */
+  /** Tells `watcher` as each of the agency's batches becomes durable (or fails), until disposed. */
   watch(agency: number, watcher: BatchWatcher): Disposable {
     const watchers = this.#agencies[agency]?.watchers;
     watchers?.add(watcher);
@@ -421,17 +361,10 @@ export class BetStore {
   #check(): void {
     if (this.#closed) throw new ProtocolError(ErrorCode.SHUTTING_DOWN, "Storage is closed");
     if (this.#failure !== undefined) {
-      throw new ProtocolError(
-        ErrorCode.STORAGE_FAILED,
-        "Cannot store bets because the storage failed; the server needs a restart",
-        { cause: this.#failure },
-      );
+      throw cannotStore("because the storage failed; the server needs a restart", this.#failure);
     }
     if (this.#undoing) {
-      throw new ProtocolError(
-        ErrorCode.STORAGE_FAILED,
-        "Cannot store bets now, a failed write is being undone; send them again later",
-      );
+      throw cannotStore("now, a failed write is being undone; send them again later");
     }
   }
 
@@ -443,37 +376,19 @@ export class BetStore {
         `Agency ${agency} is not part of this draw (agencies 1 to ${this.#options.agencies})`,
       );
     }
-    if (state.excluded) {
-      throw new ProtocolError(
-        ErrorCode.INVALID_AGENCY,
-        `Agency ${agency} was left out of this draw by the operator (SERVER_EXCLUDED_AGENCIES)`,
-      );
-    }
+    if (state.excluded) throw leftOut(agency);
     return state;
   }
 
-  /**
-   * Stores bets (the course's `store_bets`) as batch `seq` of `agency`; see
-   * {@linkcode BetStore.storeRows}.
-   *
-   * @param agency The agency id.
-   * @param seq The batch's sequence number.
-   * @param bets The (already validated) bets.
-   * @returns How the store took them.
-   */
+  /** Stores validated bets as batch `seq` (the course's `store_bets`); see `storeRows`. */
   storeBets(agency: number, seq: number, bets: readonly BetFields[]): StoreReceipt {
     return this.storeRows(agency, seq, betRows(agency, bets));
   }
 
   /**
-   * Queues a batch's rows (from `batch_rows.ts`) for storage, whole or not at all. An
-   * agency's batches come in sequence order; a sequence already taken is a retry, which
-   * must hold the same rows as the first.
+   * Queues the rows of an agency's batch `seq` (from `batch_rows.ts`), whole or not at all.
+   * Batches come in sequence order; a sequence taken is a retry, of the same rows or none.
    *
-   * @param agency The agency id.
-   * @param seq The batch's sequence number.
-   * @param batch The CSV rows, how many bets they hold and how many win.
-   * @returns How the store took it.
    * @throws {ProtocolError} `OUT_OF_ORDER` for a sequence gap, `UNEXPECTED_MESSAGE`
    * after the agency's DONE, `INVALID_AGENCY` for an agency outside the draw,
    * `STORAGE_FAILED` while the storage fails, `SHUTTING_DOWN` after close.
@@ -523,38 +438,25 @@ export class BetStore {
     return { kind: "retry", same };
   }
 
-  /**
-   * Records durably that an agency has sent everything.
-   *
-   * @param agency The agency id.
-   * @returns Once durable.
-   */
+  /** Records durably that an agency has sent everything; resolves once durable. */
   markDone(agency: number): Promise<void> {
     this.#check();
     const state = this.#agency(agency);
     if (state.done) return this.flush();
     state.done = true;
-    return this.#enqueue(RecordKind.DONE, agency, 0, new Uint8Array(0), 0, 0);
+    return this.#enqueue(RecordKind.DONE, agency);
   }
 
   /**
-   * Closes the draw without an agency, durably: its bets stay in `bets.csv` but leave the
-   * totals, and it is refused from now on. The operator's call (`SERVER_EXCLUDED_AGENCIES`).
+   * Closes the draw without an agency, durably (`SERVER_EXCLUDED_AGENCIES`): its bets stay
+   * in `bets.csv` but leave the totals, and it is refused. `false` if it already was.
    *
-   * @param agency The agency id.
-   * @returns Whether it was excluded now (`false`: it already was).
    * @throws {StorageError} When the agency is already done (its bets count).
    */
   async exclude(agency: number): Promise<boolean> {
     this.#check();
-    const state = this.#agencies[agency];
-    if (agency === 0 || state === undefined) {
-      throw new StorageError(
-        this.#path,
-        `SERVER_EXCLUDED_AGENCIES names agency ${agency}, outside this draw's 1 to ` +
-          `${this.#options.agencies}`,
-      );
-    }
+    // The configuration holds the ids to 1..agencies.
+    const state = this.#agencies[agency]!;
     if (state.excluded) return false;
     if (state.done) {
       throw new StorageError(
@@ -564,17 +466,17 @@ export class BetStore {
       );
     }
     state.excluded = true;
-    await this.#enqueue(RecordKind.EXCLUDE, agency, 0, new Uint8Array(0), 0, 0);
+    await this.#enqueue(RecordKind.EXCLUDE, agency);
     return true;
   }
 
   #enqueue(
     kind: JournalRecord["kind"],
     agency: number,
-    seq: number,
-    rows: Uint8Array,
-    bets: number,
-    winners: number,
+    seq = 0,
+    rows: Uint8Array = NO_ROWS,
+    bets = 0,
+    winners = 0,
   ): Promise<void> {
     let ticket = this.#ticket;
     if (ticket === undefined) {
@@ -641,21 +543,16 @@ export class BetStore {
     await this.#write(files.journal, `${this.#path}.journal`, journal);
     written.clear();
     this.#journalSize += journal.length;
-    const touched: AgencyState[] = [];
+    const touched = new Set<AgencyState>();
     for (const item of group) {
-      const state = this.#apply(item.kind, item.agency, item.seq, item, item.length);
+      touched.add(this.#apply(item, item.length));
       this.#size += item.length;
-      if (!state.touched) {
-        state.touched = true;
-        touched.push(state);
-      }
     }
     this.#groups++;
     if (this.#failing) {
       this.#failing = false;
       this.#options.onRecovery?.();
     }
-    for (const state of touched) state.touched = false;
     // Told in a microtask: the writer first starts the next group's write, and the acks
     // (logging, encoding, sending) are made while the disk works.
     queueMicrotask(() => {
@@ -670,8 +567,7 @@ export class BetStore {
     try {
       await writeAll(file, bytes);
     } catch (error) {
-      // writeAll wraps the OS error for sockets; the file's own error is its cause.
-      throw new CommitFailure(path, "write", error instanceof Error ? error.cause ?? error : error);
+      throw new CommitFailure(path, "write", error);
     }
     if (this.#fsync === "off") return;
     try {
@@ -682,11 +578,10 @@ export class BetStore {
   }
 
   /**
-   * A commit failed: every queued item is refused and its agency set back to what is
-   * durable. A failed write is undone (both files cut back to their durable size) and
-   * the next batch is tried again; a failed fsync, or an undo that fails, is permanent
-   * (the kernel may have dropped the unwritten pages: only a restart, which checks the
-   * files, knows what is on disk).
+   * A commit failed: every queued item is refused, its agency set back to what is durable.
+   * A failed write is undone (both files cut to their durable size); a failed fsync, or
+   * undo, is for good (the kernel may have dropped the unwritten pages: only a restart,
+   * which checks the files, knows what is on disk).
    */
   async #fail(group: readonly Pending[], failure: CommitFailure): Promise<void> {
     this.#undoing = true;
@@ -694,15 +589,10 @@ export class BetStore {
     this.#ticket = undefined;
     this.#fill.clear();
     this.#spare.clear();
-    const touched: AgencyState[] = [];
-    for (const item of items) {
-      const state = this.#agencies[item.agency]!;
+    const touched = new Set(items.map((item) => this.#agencies[item.agency]!));
+    for (const state of touched) {
       state.nextSeq = state.durableSeq;
       state.done = state.durableDone;
-      if (!state.touched) {
-        state.touched = true;
-        touched.push(state);
-      }
     }
     let recovers = failure.during === "write";
     if (recovers) {
@@ -720,13 +610,8 @@ export class BetStore {
       this.#failing = true;
       this.#options.onFailure?.({ path: failure.path, error: failure.cause, recovers });
     }
-    const refused = new ProtocolError(
-      ErrorCode.STORAGE_FAILED,
-      `Cannot store bets because writing ${failure.path} failed; ${
-        recovers ? "send them again later" : "the server needs a restart"
-      }`,
-      { cause: failure.cause },
-    );
+    const next = recovers ? "send them again later" : "the server needs a restart";
+    const refused = cannotStore(`because writing ${failure.path} failed; ${next}`, failure.cause);
     let rejected: Ticket | undefined;
     for (const item of items) {
       if (item.ticket === rejected) continue;
@@ -734,7 +619,6 @@ export class BetStore {
       rejected.reject(refused);
     }
     for (const state of touched) {
-      state.touched = false;
       for (const watcher of state.watchers) watcher.failed(state.durableSeq, refused);
     }
   }
@@ -745,28 +629,18 @@ export class BetStore {
   }
 
   /**
-   * Streams stored bets back (the course's `load_bets`), in storage order, reading the
-   * file in 1 MiB chunks: memory stays flat whatever its size. With `number`, only rows
-   * playing that number are returned, found by a byte search for `,<number>\r\n` (a
-   * row's last field; names cannot hold a line break) on the bytes as read, so a draw
-   * over millions of rows decodes and builds objects only for the winners. For the
-   * winning number the search covers only the batches the journal says hold a winner.
+   * Streams stored bets back in order (the course's `load_bets`), reading 1 MiB at a time.
+   * With `number`, only rows playing it, found by a byte search for `,<number>\r\n` (names
+   * hold no line break) on the bytes as read: a draw decodes only the winners, searching
+   * (for the winning number) only the batches the journal says hold one.
    *
-   * @param options `number` keeps only rows playing it.
-   * @returns The bets.
    * @throws {SyntaxError} If a row is not one this store wrote.
    */
-  async *loadBets(options: LoadOptions = {}): AsyncGenerator<Bet> {
+  async *loadBets(number?: number): AsyncGenerator<Bet> {
     await this.flush();
-    const needle = options.number === undefined
-      ? undefined
-      : encoder.encode(`,${options.number}\r\n`);
+    const needle = number === undefined ? undefined : encoder.encode(`,${number}\r\n`);
     const find = needle && byteSearch(needle);
-    let ranges = this.#winnerRanges;
-    if (options.number !== WINNING_NUMBER) {
-      ranges = new ByteRanges();
-      ranges.add(0, this.#size);
-    }
+    const ranges = number === WINNING_NUMBER ? this.#winnerRanges : [0, this.#size];
     let range = 0;
     using file = await Deno.open(this.#path, { read: true });
     const buf = new Uint8Array(LOAD_CHUNK);
@@ -787,22 +661,19 @@ export class BetStore {
         );
       }
       const rows = buf.subarray(0, whole);
-      if (!find) {
-        yield* everyRow(rows);
-      } else {
-        // The ranges overlapping this chunk, cut to it (both end at row boundaries); a range
-        // that goes on past the chunk is kept for the next one.
-        const chunkEnd = offset + whole;
-        for (; range < ranges.size; range++) {
-          const [rangeStart, rangeEnd] = ranges.at(range);
-          if (rangeStart >= chunkEnd) break;
-          const start = Math.max(rangeStart, offset);
-          const end = Math.min(rangeEnd, chunkEnd);
-          if (start < end) {
-            yield* rowsMatching(rows.subarray(start - offset, end - offset), find, needle!.length);
-          }
-          if (rangeEnd > chunkEnd) break;
+      if (!find) yield* everyRow(rows);
+      // The ranges overlapping this chunk, cut to it (both end at row boundaries); a range
+      // that goes on past the chunk is kept for the next one.
+      const chunkEnd = offset + whole;
+      for (; find && range < ranges.length; range += 2) {
+        const [rangeStart, rangeEnd] = [ranges[range]!, ranges[range + 1]!];
+        if (rangeStart >= chunkEnd) break;
+        const start = Math.max(rangeStart, offset);
+        const end = Math.min(rangeEnd, chunkEnd);
+        if (start < end) {
+          yield* rowsMatching(rows.subarray(start - offset, end - offset), find, needle!.length);
         }
+        if (rangeEnd > chunkEnd) break;
       }
       buf.copyWithin(0, whole, filled);
       filled -= whole;

@@ -31,12 +31,7 @@ export interface Bet extends BetFields {
   readonly agency: number;
 }
 
-/**
- * The course's `has_won`: whether a bet plays the winning number.
- *
- * @param bet The bet.
- * @returns `true` for a winner.
- */
+/** The course's `has_won`: whether a bet plays the winning number. */
 export function hasWon(bet: Pick<BetFields, "number">): boolean {
   return bet.number === WINNING_NUMBER;
 }
@@ -46,14 +41,11 @@ const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 // Control characters would corrupt logs and CSV rows; commas and quotes are quoted instead.
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /**
- * Checks a first or last name: non-blank, at most {@linkcode MAX_NAME_LENGTH}
- * characters, no control characters.
- *
- * @param field The field's name, for the message (`first name`).
- * @param value The name.
- * @returns The problem, or `undefined` when valid.
+ * A first or last name's problem (`field` names it), or `undefined` when it is valid:
+ * non-blank, at most {@linkcode MAX_NAME_LENGTH} characters, no control characters.
  */
 export function nameProblem(field: string, value: string): string | undefined {
   if (value.trim().length === 0) return `${field} is empty`;
@@ -64,38 +56,19 @@ export function nameProblem(field: string, value: string): string | undefined {
   return undefined;
 }
 
-/**
- * Whether `text` is a real calendar date `YYYY-MM-DD` between 1900-01-01 and today.
- *
- * @param text The date.
- * @param today The latest valid date.
- * @returns `true` when valid.
- */
+/** Whether `text` is a real calendar date `YYYY-MM-DD` between 1900-01-01 and `today`. */
 export function isValidBirthdate(text: string, today: Date = new Date()): boolean {
   const match = DATE.exec(text);
   if (!match) return false;
   return isValidBirthday(Number(match[1]), Number(match[2]), Number(match[3]), dayNumber(today));
 }
 
-/**
- * A date as one comparable number, `year * 10000 + month * 100 + day` (UTC).
- *
- * @param date The date.
- * @returns E.g. `20261122`.
- */
+/** A date as one comparable number, `year * 10000 + month * 100 + day` (UTC), e.g. `20261122`. */
 export function dayNumber(date: Date): number {
   return date.getUTCFullYear() * 10000 + (date.getUTCMonth() + 1) * 100 + date.getUTCDate();
 }
 
-/**
- * Whether year/month/day is a real calendar date from 1900-01-01 to `today`.
- *
- * @param year Four-digit year.
- * @param month 1..12.
- * @param day 1..31.
- * @param today The latest valid date, from {@linkcode dayNumber}.
- * @returns `true` when valid.
- */
+/** Whether year/month/day is a real date from 1900-01-01 to `today` (a {@linkcode dayNumber}). */
 export function isValidBirthday(year: number, month: number, day: number, today: number): boolean {
   if (year < 1900 || month < 1 || month > 12 || day < 1) return false;
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
@@ -103,14 +76,7 @@ export function isValidBirthday(year: number, month: number, day: number, today:
   return day <= daysInMonth && year * 10000 + month * 100 + day <= today;
 }
 
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-/**
- * Checks a bet's fields; returns the first problem, or `undefined` when valid.
- *
- * @param bet The bet.
- * @returns A sentence naming the field and what was expected, or `undefined`.
- */
+/** A bet's first problem, naming the field and what was expected; `undefined` when valid. */
 export function betProblem(bet: BetFields): string | undefined {
   return nameProblem("first name", bet.firstName) ??
     nameProblem("last name", bet.lastName) ??

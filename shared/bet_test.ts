@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { COURSE_BET } from "./_course_data.ts";
+import { COURSE_BET } from "../testing/course_data.ts";
 import {
   type BetFields,
   betProblem,

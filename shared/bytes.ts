@@ -5,10 +5,7 @@
  */
 
 /**
- * Joins byte arrays into one, e.g. frames for one write.
- *
- * @param parts The arrays, in order.
- * @returns Their bytes back to back, in a new array.
+ * Joins byte arrays into a new one, e.g. frames for one write.
  *
  * @example Usage
  * ```ts
@@ -28,16 +25,8 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
 }
 
 /**
- * Writes every byte of `bytes`, looping over short writes (a `write()` may take only a
- * prefix). An error of the writer is thrown as it is.
- *
- * @param writer A socket, a file, anything with `write`.
- * @param bytes What to write.
- *
- * @example Usage
- * ```ts ignore
- * await writeAll(conn, new TextEncoder().encode("hello\n"));
- * ```
+ * Writes every byte to a socket, a file, anything with `write`, looping over short writes
+ * (a `write()` may take only a prefix). An error of the writer is thrown as it is.
  */
 export async function writeAll(
   writer: { write(p: Uint8Array): Promise<number> },

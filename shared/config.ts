@@ -1,32 +1,31 @@
 /**
- * Configuration helpers shared by server and client: declarative settings resolved as
- * env over file over default, with every bad key reported at once in a
- * {@linkcode ConfigError}.
+ * Configuration shared by server and client: declarative settings resolved as env over
+ * file over default, every bad key reported at once in a {@linkcode ConfigError}, and a
+ * warning for each part of the file that no setting reads.
  *
  * @module
  */
-import { ConfigError } from "./errors.ts";
-import { type Duration, parseDuration } from "./duration.ts";
-import { type ActionLogger, LOG_LEVELS, type LogLevelName } from "./log.ts";
+import type { ValueParser } from "./config_values.ts";
+import { ConfigError, errorText } from "./errors.ts";
+import { type ActionLogger, LogAction } from "./log.ts";
 
-/** Turns a raw value (file scalar or env string) into a typed one. */
-export interface ValueParser<T> {
-  /** What a valid value looks like, for error messages. */
-  readonly expected: string;
-  /** Returns the typed value, or `undefined` when the raw value is invalid. */
-  readonly parse: (raw: unknown) => T | undefined;
-}
-
-/** One setting: where it lives in the file and the env, how to parse it, its default. */
+/** One setting: its key in the file (dotted for nested YAML), its env var, parser, default. */
 export interface Setting<T> {
-  /** The key in the config file, dotted for nested YAML (`loop.amount`). */
-  readonly file?: string;
-  /** The environment variable that overrides the file. */
+  readonly file: string;
   readonly env: string;
-  /** How to parse it. */
   readonly parser: ValueParser<T>;
   /** Used when neither file nor env sets it; without one the setting is required. */
   readonly default?: T;
+}
+
+/** A {@linkcode Setting}, e.g. `setting("id", "CLI_ID", integer(1, 9))`: no default, required. */
+export function setting<T>(
+  file: string,
+  env: string,
+  parser: ValueParser<T>,
+  fallback?: T,
+): Setting<T> {
+  return fallback === undefined ? { file, env, parser } : { file, env, parser, default: fallback };
 }
 
 /** A record of settings; {@linkcode resolveSettings} maps it to a record of values. */
@@ -37,13 +36,10 @@ export type Resolved<S extends Settings> = {
   readonly [K in keyof S]: S[K] extends Setting<infer T> ? T : never;
 };
 
-/** Where values come from. */
+/** Where values come from: the file's name and values by (dotted) key, and the environment. */
 export interface ConfigSources {
-  /** The config file's name, for messages. */
   readonly fileName: string;
-  /** The file's values by (dotted) key. */
   readonly fileValues: ReadonlyMap<string, unknown>;
-  /** The environment. */
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
@@ -52,11 +48,8 @@ function show(raw: unknown): string {
 }
 
 /**
- * Resolves every setting: env over file over default.
+ * Resolves every setting: env over file over default (an empty value counts as unset).
  *
- * @param settings The declared settings.
- * @param sources The file values and the environment.
- * @returns The typed values.
  * @throws {ConfigError} Listing every missing or invalid setting, one line each.
  */
 export function resolveSettings<S extends Settings>(
@@ -65,172 +58,52 @@ export function resolveSettings<S extends Settings>(
 ): Resolved<S> {
   const values: Record<string, unknown> = {};
   const problems: string[] = [];
-  for (const [name, setting] of Object.entries(settings)) {
-    const envRaw = sources.env[setting.env];
-    const fileRaw = setting.file === undefined ? undefined : sources.fileValues.get(setting.file);
+  for (const [name, { file, env, parser, ...rest }] of Object.entries(settings)) {
+    const envRaw = sources.env[env];
     const [raw, origin] = envRaw !== undefined && envRaw !== ""
-      ? [envRaw, `env ${setting.env}`]
-      : [fileRaw, `${sources.fileName} key ${setting.file}`];
+      ? [envRaw, `env ${env}`]
+      : [sources.fileValues.get(file), `${sources.fileName} key ${file}`];
     if (raw === undefined || raw === null || raw === "") {
-      if ("default" in setting) {
-        values[name] = setting.default;
-      } else {
+      if ("default" in rest) values[name] = rest.default;
+      else {
         problems.push(
-          `Missing config value ${
-            setting.file ?? setting.env
-          }: set it in ${sources.fileName} or env ${setting.env} (expected ${setting.parser.expected})`,
+          `Missing config value ${file}: set it in ${sources.fileName} or env ${env} (expected ${parser.expected})`,
         );
       }
       continue;
     }
-    const value = setting.parser.parse(raw);
-    if (value === undefined) {
-      problems.push(
-        `Invalid config value ${show(raw)} from ${origin}: expected ${setting.parser.expected}`,
-      );
-    } else {
-      values[name] = value;
-    }
+    const value = parser.parse(raw);
+    if (value !== undefined) values[name] = value;
+    else {problems.push(
+        `Invalid config value ${show(raw)} from ${origin}: expected ${parser.expected}`,
+      );}
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return values as Resolved<S>;
 }
 
-function asText(raw: unknown): string | undefined {
-  if (typeof raw === "string") return raw.trim();
-  if (typeof raw === "number" || typeof raw === "bigint" || typeof raw === "boolean") {
-    return String(raw);
-  }
-  return undefined;
-}
-
-/**
- * A whole number within `[min, max]`.
- *
- * @param min The smallest valid value.
- * @param max The largest valid value.
- * @returns The parser.
- */
-export function integer(min: number, max: number): ValueParser<number> {
-  return {
-    expected: `a whole number from ${min} to ${max}`,
-    parse(raw) {
-      const text = asText(raw);
-      if (text === undefined || !/^-?\d+$/.test(text)) return undefined;
-      const n = Number(text);
-      return n >= min && n <= max ? n : undefined;
-    },
-  };
-}
-
-/** A Go-style duration such as `100ms`, `5s` or `1m30s`. */
-export const duration: ValueParser<Duration> = {
-  expected: 'a duration such as "100ms", "5s" or "1m30s"',
-  parse(raw) {
-    const text = asText(raw);
-    if (text === undefined) return undefined;
-    try {
-      return parseDuration(text);
-    } catch {
-      return undefined;
-    }
-  },
-};
-
-/** A log level name, case-insensitive; `WARN` is read as `WARNING`. */
-export const logLevel: ValueParser<LogLevelName> = {
-  expected: `one of ${LOG_LEVELS.join(", ")}`,
-  parse(raw) {
-    const text = asText(raw)?.toUpperCase();
-    const name = text === "WARN" ? "WARNING" : text;
-    return (LOG_LEVELS as readonly string[]).includes(name ?? "")
-      ? name as LogLevelName
-      : undefined;
-  },
-};
-
-/**
- * One of a fixed set of words.
- *
- * @param choices The valid words.
- * @returns The parser.
- */
-export function oneOf<const T extends string>(choices: readonly T[]): ValueParser<T> {
-  return {
-    expected: `one of ${choices.join(", ")}`,
-    parse(raw) {
-      const text = asText(raw)?.toLowerCase();
-      return choices.find((choice) => choice === text);
-    },
-  };
-}
-
-/**
- * Non-empty text of at most `maxLength` characters.
- *
- * @param maxLength The longest valid text.
- * @returns The parser.
- */
-export function text(maxLength = 4096): ValueParser<string> {
-  return {
-    expected: `non-empty text of at most ${maxLength} characters`,
-    parse(raw) {
-      const value = asText(raw);
-      return value !== undefined && value.length > 0 && value.length <= maxLength
-        ? value
-        : undefined;
-    },
-  };
-}
-
-/** A network address and port. */
-export interface HostPort {
-  /** Host name or IP. */
-  readonly hostname: string;
-  /** TCP port. */
-  readonly port: number;
-  /** As written, for logs. */
-  readonly text: string;
-}
-
-/** `host:port`, e.g. `server:12345`. */
-export const hostPort: ValueParser<HostPort> = {
-  expected: 'an address "host:port" with a port from 1 to 65535',
-  parse(raw) {
-    const value = asText(raw);
-    const match = value?.match(/^\[?([^\s\]]+?)\]?:(\d{1,5})$/);
-    if (!match) return undefined;
-    const port = Number(match[2]);
-    if (port < 1 || port > 65535) return undefined;
-    return { hostname: match[1]!, port, text: value! };
-  },
-};
-
 /** Where a program looks for its configuration. */
 export interface ConfigSource {
-  /** The environment. */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** The config file; otherwise the env var named by the program, then its default path. */
   readonly path?: string;
   /**
-   * Receives each part of the file that was ignored (a typo'd key, a line that does not
-   * parse), before the values are resolved, so a program can log them once logging is set
-   * up, even when resolving then fails.
+   * Hears of each ignored part of the file (a typo'd key, a line that does not parse)
+   * before values are resolved, to log them once logging is set up, even if that fails.
    */
   readonly onWarning?: (warning: ConfigWarning) => void;
 }
 
-/** A part of a config file that was ignored; the run goes on without it. */
+/**
+ * A part of a config file that was ignored (the run goes on without it): its line (INI),
+ * its key as written (for a line that does not parse, its first word), the known key
+ * closest to it, and what is wrong with it.
+ */
 export interface ConfigWarning {
-  /** The config file. */
   readonly file: string;
-  /** The line (INI files), when known. */
   readonly line?: number;
-  /** The key as written; for a line that does not parse, its first word. */
   readonly key: string;
-  /** The known key closest to it. */
   readonly closest: string;
-  /** What is wrong with it. */
   readonly problem: string;
 }
 
@@ -250,38 +123,32 @@ function closestKey(key: string, known: readonly string[]): string {
 
 /** Optimal string alignment distance: Levenshtein plus swaps of adjacent characters. */
 function editDistance(a: string, b: string): number {
-  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) rows[0]![j] = j;
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
   for (let i = 1; i <= a.length; i++) {
+    const row = d[i]!;
+    const above = d[i - 1]!;
     for (let j = 1; j <= b.length; j++) {
-      const row = rows[i]!;
-      const above = rows[i - 1]!;
       row[j] = Math.min(
         above[j]! + 1,
         row[j - 1]! + 1,
         above[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
       );
       if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        row[j] = Math.min(row[j]!, rows[i - 2]![j - 2]! + 1);
+        row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
       }
     }
   }
-  return rows[a.length]![b.length]!;
+  return d[a.length]![b.length]!;
 }
 
-/** The file keys of `settings`, in declaration order. */
 function fileKeys(settings: Settings): string[] {
-  return Object.values(settings).flatMap((setting) => setting.file ?? []);
+  return Object.values(settings).map((setting) => setting.file);
 }
 
 /**
  * Warnings for the keys of a config file that no setting reads (a YAML section holding
- * known keys, such as `loop`, is not one).
- *
- * @param settings The program's settings.
- * @param file The config file's name.
- * @param keys The file's (dotted) keys.
- * @returns One warning per unknown key, with the closest known key.
+ * known keys, such as `loop`, is not one), each with the closest known key.
  */
 export function unknownKeyWarnings(
   settings: Settings,
@@ -298,14 +165,8 @@ export function unknownKeyWarnings(
 }
 
 /**
- * Warnings for the lines of an INI config file that the program ignores: lines that are
- * not `KEY = value`, unknown keys, and sections other than `[DEFAULT]` (whose keys no
- * setting reads). Comments (`;`, `#`) and blank lines are fine.
- *
- * @param settings The program's settings.
- * @param file The config file's name.
- * @param text The file's text.
- * @returns One warning per ignored line, with its number and the closest known key.
+ * Warnings for the lines of an INI file that are ignored: not `KEY = value` (comments and
+ * blank lines aside), unknown keys, sections other than `[DEFAULT]`; each with the closest key.
  */
 export function iniWarnings(settings: Settings, file: string, text: string): ConfigWarning[] {
   const known = fileKeys(settings);
@@ -336,50 +197,18 @@ export function iniWarnings(settings: Settings, file: string, text: string): Con
   return warnings;
 }
 
-/**
- * Logs each warning as one WARNING line in the course's format:
- * `action: config_warning | result: fail | file: … | line: … | key: … | closest: … | detail: …`.
- *
- * @param log The program's logger.
- * @param warnings What the config loader reported.
- */
+/** Logs each warning as one `config_warning` WARNING line: file, line, key, closest, detail. */
 export function logConfigWarnings(log: ActionLogger, warnings: readonly ConfigWarning[]): void {
   for (const { file, line, key, closest, problem } of warnings) {
-    log.warning("config_warning", "fail", {
-      file,
-      ...(line === undefined ? {} : { line }),
-      key,
-      closest,
-      detail: problem,
-    });
+    const fields = { file, ...(line === undefined ? {} : { line }), key, closest, detail: problem };
+    log.warning(LogAction.CONFIG_WARNING, "fail", fields);
   }
 }
 
 /**
- * Finds and reads a program's config file: `source.path`, else env `envVar`, else
- * `defaultPath` (which, unlike the others, may be missing).
+ * Reads a config file's text; a missing file reads as empty at the default path, and is
+ * an error at one the user named.
  *
- * @param source The environment and an explicit path.
- * @param options The env var naming another file, and the default path.
- * @returns The path used and the file's text (`""` for a missing default file).
- * @throws {ConfigError} If a named file cannot be read.
- */
-export function readConfigFile(
-  source: ConfigSource,
-  options: { readonly envVar: string; readonly defaultPath: string },
-): { path: string; text: string } {
-  const explicit = source.path ?? source.env[options.envVar];
-  const path = explicit ?? options.defaultPath;
-  return { path, text: readConfigText(path, explicit !== undefined) };
-}
-
-/**
- * Reads a config file's text; a missing file at the default path reads as empty (every
- * value then comes from env or defaults), at an explicit path it is an error.
- *
- * @param path The file to read.
- * @param explicit Whether the user named this path.
- * @returns The file's text, or `""`.
  * @throws {ConfigError} If the file cannot be read.
  */
 export function readConfigText(path: string, explicit: boolean): string {
@@ -387,15 +216,48 @@ export function readConfigText(path: string, explicit: boolean): string {
     return Deno.readTextFileSync(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound && !explicit) return "";
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new ConfigError([`Cannot read config file ${path}: ${reason}`], { cause: error });
+    throw new ConfigError([`Cannot read config file ${path}: ${errorText(error)}`], {
+      cause: error,
+    });
   }
+}
+
+/**
+ * How a program finds its config file (the env var naming another one, e.g. `SERVER_CONFIG`, else
+ * its default path) and reads its values by (dotted) key and what of it no setting reads.
+ */
+export interface ConfigFile {
+  readonly envVar: string;
+  readonly defaultPath: string;
+  readonly read: (text: string, path: string) => {
+    readonly values: ReadonlyMap<string, unknown>;
+    readonly warnings: readonly ConfigWarning[];
+  };
+}
+
+/**
+ * Loads a program's settings: finds its file (`source.path`, else env `file.envVar`, else
+ * `file.defaultPath`), tells `source.onWarning` what of it is ignored, and resolves env
+ * over file over defaults; the file's path and values come along, for checks across them.
+ *
+ * @throws {ConfigError} Listing every bad or missing value, or why the file cannot be read.
+ */
+export function loadSettings<S extends Settings>(
+  settings: S,
+  source: ConfigSource,
+  file: ConfigFile,
+): { config: Resolved<S>; path: string; values: ReadonlyMap<string, unknown> } {
+  const explicit = source.path ?? source.env[file.envVar];
+  const path = explicit ?? file.defaultPath;
+  const { values, warnings } = file.read(readConfigText(path, explicit !== undefined), path);
+  for (const warning of warnings) source.onWarning?.(warning);
+  const config = resolveSettings(settings, { fileName: path, fileValues: values, env: source.env });
+  return { config, path, values };
 }
 
 /**
  * Flattens nested objects into dotted keys: `{loop: {amount: 5}}` → `loop.amount`.
  *
- * @param value A parsed YAML document.
  * @returns The scalar leaves by dotted key.
  */
 export function flattenKeys(value: unknown): Map<string, unknown> {

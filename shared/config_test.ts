@@ -1,28 +1,28 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { captureLogger } from "./_log_capture.ts";
+import { captureLogger } from "../testing/log_capture.ts";
 import {
-  duration,
   flattenKeys,
-  hostPort,
   iniWarnings,
-  integer,
   logConfigWarnings,
-  logLevel,
-  oneOf,
   readConfigText,
   resolveSettings,
   type Setting,
-  text,
   unknownKeyWarnings,
 } from "./config.ts";
-import { durationOf } from "./duration.ts";
+import { duration, hostPort, integer, logLevel, oneOf, text } from "./config_values.ts";
+import { parseDuration } from "./duration.ts";
 import { ConfigError } from "./errors.ts";
 import { formatAction } from "./log.ts";
 
 const SETTINGS = {
   port: { file: "PORT", env: "APP_PORT", parser: integer(1, 65535), default: 8080 },
-  period: { file: "loop.period", env: "APP_PERIOD", parser: duration, default: durationOf(100) },
+  period: {
+    file: "loop.period",
+    env: "APP_PERIOD",
+    parser: duration,
+    default: parseDuration("100ms"),
+  },
   level: { file: "log.level", env: "APP_LEVEL", parser: logLevel, default: "INFO" },
   mode: { file: "mode", env: "APP_MODE", parser: oneOf(["a", "b"] as const), default: "a" },
   id: { file: "id", env: "APP_ID", parser: integer(1, 10) },

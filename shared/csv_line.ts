@@ -6,12 +6,7 @@
  * @module
  */
 
-/**
- * Splits one CSV line with RFC 4180 quoting (`"a,b"`, `""` for a quote).
- *
- * @param line The line, without its ending.
- * @returns The fields, or `undefined` when a quote is left open.
- */
+/** Splits a CSV line (no line ending), RFC 4180 quoting; `undefined` if a quote is left open. */
 export function splitCsvLine(line: string): string[] | undefined {
   const fields: string[] = [];
   let field = "";
@@ -36,11 +31,8 @@ export function splitCsvLine(line: string): string[] | undefined {
 }
 
 /**
- * Joins fields into one CSV line with minimal quoting (as Python's `csv.writer` does):
- * a field is quoted only when it holds a comma, a quote or a line break.
- *
- * @param fields The fields.
- * @returns The line, without its ending.
+ * Joins fields into one CSV line, without its ending, with minimal quoting (as Python's
+ * `csv.writer` does): a field is quoted only when it holds a comma, a quote or a line break.
  */
 export function joinCsvLine(fields: readonly string[]): string {
   return fields.map((f) => /[",\r\n]/.test(f) ? `"${f.replaceAll('"', '""')}"` : f).join(",");

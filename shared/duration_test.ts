@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { durationOf, formatDuration, parseDuration } from "./duration.ts";
+import { parseDuration } from "./duration.ts";
 
-Deno.test("parseDuration() and formatDuration() round-trip the config's durations", async (t) => {
+Deno.test("parseDuration() reads the config's durations", async (t) => {
   const cases: [string, number][] = [
     ["50ms", 50],
     ["100ms", 100],
@@ -14,15 +14,11 @@ Deno.test("parseDuration() and formatDuration() round-trip the config's duration
   ];
   for (const [text, ms] of cases) {
     await t.step(text, () => {
-      const parsed = parseDuration(text);
-      assert.deepEqual(parsed, { ms, text });
-      assert.equal(formatDuration(ms), text);
-      assert.deepEqual(durationOf(ms), { ms, text });
+      assert.deepEqual(parseDuration(text), { ms, text });
     });
   }
   await t.step("0", () => {
     assert.deepEqual(parseDuration("0"), { ms: 0, text: "0" });
-    assert.equal(formatDuration(0), "0s");
     assert.deepEqual(parseDuration("0s"), { ms: 0, text: "0s" });
   });
 });
@@ -60,22 +56,5 @@ Deno.test("parseDuration() throws SyntaxError on text that is not a Go duration"
         return true;
       });
     });
-  }
-});
-
-Deno.test("formatDuration() writes Go's canonical form", async (t) => {
-  const cases: [number, string][] = [
-    [1, "1ms"],
-    [999, "999ms"],
-    [1000, "1s"],
-    [59_999, "59.999s"],
-    [60_000, "1m0s"],
-    [61_000, "1m1s"],
-    [3_599_000, "59m59s"],
-    [3_600_500, "1h0m0.5s"],
-    [0.5, "0.5ms"],
-  ];
-  for (const [ms, text] of cases) {
-    await t.step(text, () => assert.equal(formatDuration(ms), text));
   }
 });

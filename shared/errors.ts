@@ -1,8 +1,7 @@
 /**
- * The domain errors of the lottery system, each with a stable code that travels in
- * protocol error frames and in log lines. Built-in errors (`TypeError`, `RangeError`,
- * `SyntaxError`) are used where they carry the meaning; these classes are for the
- * conditions callers branch on.
+ * The domain errors of the lottery system, each with a stable code that travels in protocol error
+ * frames and in log lines. Built-in errors (`TypeError`, `RangeError`, `SyntaxError`) are used
+ * where they carry the meaning; these classes are for the conditions callers branch on.
  *
  * @module
  */
@@ -29,10 +28,7 @@ export const ErrorCode = {
   SHUTTING_DOWN: 9,
   /** A configured limit (connections, frame size, idle time) was exceeded. */
   LIMIT_EXCEEDED: 10,
-  /**
-   * A batch (or single bet) under a sequence already stored holds other bets: this
-   * agency's bets were loaded from other data.
-   */
+  /** Other bets under a sequence already stored: the agency's came from other data. */
   CONFLICT: 11,
 } as const;
 
@@ -43,26 +39,35 @@ const CODE_NAMES: ReadonlyMap<number, string> = new Map(
   Object.entries(ErrorCode).map(([name, code]) => [code, name]),
 );
 
-/**
- * Returns the symbolic name of an error code, or `UNKNOWN_<n>` for a code this version
- * does not know.
- *
- * @param code The numeric code.
- * @returns The name, e.g. `INVALID_BET`.
- */
+/** The name of an error code, e.g. `INVALID_BET`; `UNKNOWN_<n>` for one this version lacks. */
 export function errorCodeName(code: number): string {
   return CODE_NAMES.get(code) ?? `UNKNOWN_${code}`;
 }
 
-/** A configuration value is missing or invalid; carries every problem found. */
+/** An error's message, or anything else thrown as text. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The words for an OS error: the first of `reasons` whose class `error` is an instance of. */
+export function osErrorReason(
+  error: unknown,
+  reasons: readonly (readonly [new (...args: never[]) => Error, string])[],
+): string | undefined {
+  return reasons.find(([kind]) => error instanceof kind)?.[1];
+}
+
+/** A `MALFORMED` {@linkcode ProtocolError}: `Cannot decode <what>: <detail>`. */
+export function malformed(what: string, detail: string, options?: ErrorOptions): ProtocolError {
+  return new ProtocolError(ErrorCode.MALFORMED, `Cannot decode ${what}: ${detail}`, options);
+}
+
+/** Configuration values are missing or invalid: one line per bad key, its source, what is due. */
 export class ConfigError extends Error {
-  /** One human-readable line per bad key. */
+  /** One line per bad key. */
   readonly problems: readonly string[];
 
-  /**
-   * @param problems One line per bad key: key, source and what was expected.
-   * @param options Standard error options.
-   */
+  /** The message joins the `problems` with `; `. */
   constructor(problems: readonly string[], options?: ErrorOptions) {
     super(problems.join("; "), options);
     this.name = "ConfigError";
@@ -77,65 +82,43 @@ export interface ProtocolErrorOptions extends ErrorOptions {
 }
 
 /**
- * The server's storage cannot be used as it is: locked by another server, made for
- * another draw, holding rows no journal accounts for, corrupt, or not writable. Its
- * message is one line (what was found, what was expected, how to proceed) without a `:`,
- * so it reads right as a log value.
+ * The server's storage cannot be used as it is (locked, another draw's, unaccounted rows,
+ * damaged, not writable). Its message is one line without a `:`, a log value: what was
+ * found, what was expected, how to proceed.
  */
 export class StorageError extends Error {
-  /** The storage (`bets.csv`) it concerns. */
-  readonly path: string;
-
-  /**
-   * @param path The storage's `bets.csv` path.
-   * @param message What was found and how to proceed.
-   * @param options Standard error options.
-   */
-  constructor(path: string, message: string, options?: ErrorOptions) {
+  /** `path` is the storage's `bets.csv`. */
+  constructor(readonly path: string, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "StorageError";
-    this.path = path;
   }
 }
 
 /** The peer broke the protocol, or answered with an error frame. */
 export class ProtocolError extends Error {
-  /** The stable error code. */
-  readonly code: ErrorCode;
   /** The peer's hint of when to try again (from its ERROR frame); 0 = none. */
   readonly retryAfterMs: number;
 
-  /**
-   * @param code The stable error code.
-   * @param message What went wrong.
-   * @param options Standard error options and the peer's retry hint.
-   */
-  constructor(code: ErrorCode, message: string, options?: ProtocolErrorOptions) {
+  /** `code` is the stable error code, on the wire and in the log. */
+  constructor(readonly code: ErrorCode, message: string, options?: ProtocolErrorOptions) {
     super(message, options);
     this.name = "ProtocolError";
-    this.code = code;
     this.retryAfterMs = options?.retryAfterMs ?? 0;
   }
 }
 
 /** The connection failed: refused, reset, closed mid-frame or timed out. */
 export class ConnectionError extends Error {
-  /**
-   * @param message What went wrong.
-   * @param options Standard error options; `cause` holds the underlying error.
-   */
+  /** `options.cause` holds the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ConnectionError";
   }
 }
 
-/** A bet failed validation. */
+/** A bet failed validation; the message says which field and what was expected. */
 export class InvalidBetError extends ProtocolError {
-  /**
-   * @param message Which field is wrong and what was expected.
-   * @param options Standard error options.
-   */
+  /** A `ProtocolError` with code `INVALID_BET`. */
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.INVALID_BET, message, options);
     this.name = "InvalidBetError";

@@ -28,8 +28,8 @@ export type ActionResult = "success" | "fail" | "in_progress";
 export type LogFields = Readonly<Record<string, string | number | bigint | boolean>>;
 
 /**
- * The actions the programs log: the course's (its tests look for them) and ours. Tools
- * and tests name them from here instead of spelling them out.
+ * The actions the programs log: the course's (its tests look for them) and ours. The
+ * programs, tools and tests name them from here instead of spelling them out.
  */
 export const LogAction = {
   // The course's.
@@ -45,8 +45,11 @@ export const LogAction = {
   TEST_ECHO_SERVER: "test_echo_server",
   // The server's.
   OPEN_STORAGE: "open_storage",
+  EXCLUIR_AGENCIA: "excluir_agencia",
   PROGRESO: "progreso",
   AGENCIA_LISTA: "agencia_lista",
+  LOTE_REENVIADO: "lote_reenviado",
+  STORE_BETS: "store_bets",
   CONNECTION: "connection",
   CONNECTION_LOST: "connection_lost",
   IDLE_TIMEOUT: "idle_timeout",
@@ -54,7 +57,7 @@ export const LogAction = {
   CLOSE_PROGRESS_TIMER: "close_progress_timer",
   CLOSE_CONNECTION: "close_connection",
   CLOSE_STORAGE: "close_storage",
-  // The agencies'.
+  // The agencies': `agencia`, `bet` and `echo` name a mode's failure.
   CONNECT: "connect",
   HELLO: "hello",
   RECONEXION: "reconexion",
@@ -62,8 +65,11 @@ export const LogAction = {
   GANADORES: "ganadores",
   CONSULTA_TOTAL_GANADORES: "consulta_total_ganadores",
   AGENCIA: "agencia",
+  BET: "bet",
+  ECHO: "echo",
   EXIT: "exit",
   // Both.
+  CONFIG_WARNING: "config_warning",
   SHUTDOWN: "shutdown",
 } as const;
 
@@ -84,11 +90,6 @@ function sanitize(value: string, keepColons = false): string {
  * Builds the message part of an action line, every key and value made safe for the
  * course's parser (see the module's documentation).
  *
- * @param action The action name, e.g. `apuesta_recibida`.
- * @param result `success`, `fail` or `in_progress`.
- * @param fields Extra pairs, in order.
- * @returns `action: a | result: r | k: v …`
- *
  * @example Usage
  * ```ts
  * formatAction("apuesta_recibida", "success", { cantidad: 80 });
@@ -105,30 +106,22 @@ export function formatAction(action: string, result: ActionResult, fields: LogFi
   return line;
 }
 
-function pad2(n: number): string {
-  return n < 10 ? `0${n}` : String(n);
+const pad2 = (n: number): string => n < 10 ? `0${n}` : String(n);
+
+// `YYYY-MM-DD HH:MM:SS` in local time, as Python's `%(asctime)s` without milliseconds; the
+// last one is kept, since lines come by the thousand per second.
+let stampSecond = NaN;
+let stamp = "";
+
+function stampOf(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second === stampSecond) return stamp;
+  const date = new Date(ms);
+  stampSecond = second;
+  stamp = `${date.getFullYear()}-${pad2(date.getMonth() + 1)}-${pad2(date.getDate())} ` +
+    `${pad2(date.getHours())}:${pad2(date.getMinutes())}:${pad2(date.getSeconds())}`;
+  return stamp;
 }
-
-/**
- * `YYYY-MM-DD HH:MM:SS` in local time, as Python's `%(asctime)s` without milliseconds;
- * the last one is kept, since lines come by the thousand per second.
- */
-const stampOf = (() => {
-  let second = NaN;
-  let stamp = "";
-  return (ms: number): string => {
-    const now = Math.floor(ms / 1000);
-    if (now === second) return stamp;
-    const date = new Date(ms);
-    second = now;
-    stamp = `${date.getFullYear()}-${pad2(date.getMonth() + 1)}-${pad2(date.getDate())} ` +
-      `${pad2(date.getHours())}:${pad2(date.getMinutes())}:${pad2(date.getSeconds())}`;
-    return stamp;
-  };
-})();
-
-/** Where formatted lines go; by default stdout, the lines of one event-loop turn per write. */
-export type LineWriter = (line: string) => void;
 
 const encoder = new TextEncoder();
 let pending = "";
@@ -149,47 +142,28 @@ function toStdout(line: string): void {
 }
 globalThis.addEventListener("unload", flush);
 
-/** Options of {@linkcode setupLogging}. */
-export interface LoggingOptions {
-  /**
-   * Receives each formatted line.
-   * @default stdout, the lines of one event-loop turn in one write
-   */
-  readonly writer?: LineWriter;
-}
-
 /** The lowest level printed (an index into {@linkcode LOG_LEVELS}); nothing before setup. */
 let lowest: number = LOG_LEVELS.length;
-let writer: LineWriter = toStdout;
+let writer: (line: string) => void = toStdout;
 
 /**
- * Configures logging for the whole process: every action logger writes course-format
- * lines at or above `level`. Until it is called nothing is printed; calling it again
- * (tests, config reload) replaces the setup.
- *
- * @param level The lowest level printed.
- * @param options Where lines go.
+ * Configures logging for the whole process (nothing is printed before): lines at or above
+ * `level` go to `write`, by default stdout, the lines of one event-loop turn in one write.
  */
-export function setupLogging(level: LogLevelName, options: LoggingOptions = {}): void {
+export function setupLogging(level: LogLevelName, write: (line: string) => void = toStdout): void {
   lowest = LOG_LEVELS.indexOf(level);
-  writer = options.writer ?? toStdout;
+  writer = write;
 }
 
-/** Logs course-format action lines. */
-export interface ActionLogger {
-  /** Logs at DEBUG. */
-  debug(action: string, result: ActionResult, fields?: LogFields): void;
-  /** Logs at INFO. */
-  info(action: string, result: ActionResult, fields?: LogFields): void;
-  /** Logs at WARNING. */
-  warning(action: string, result: ActionResult, fields?: LogFields): void;
-  /** Logs at ERROR. */
-  error(action: string, result: ActionResult, fields?: LogFields): void;
-  /** Logs at CRITICAL. */
-  critical(action: string, result: ActionResult, fields?: LogFields): void;
-}
+/** Logs one course-format action line. */
+export type LogMethod = (action: LogAction, result: ActionResult, fields?: LogFields) => void;
 
-function logAt(level: number): ActionLogger["info"] {
+/** Logs course-format action lines, one method per level. */
+export type ActionLogger = Readonly<
+  Record<"debug" | "info" | "warning" | "error" | "critical", LogMethod>
+>;
+
+function logAt(level: number): LogMethod {
   const name = LOG_LEVELS[level]!.padEnd(8);
   return (action, result, fields) => {
     if (level < lowest) return;
@@ -199,22 +173,11 @@ function logAt(level: number): ActionLogger["info"] {
   };
 }
 
-const logger: ActionLogger = {
+/** The process's logger, as {@linkcode setupLogging} configured it. */
+export const actionLogger: ActionLogger = {
   debug: logAt(0),
   info: logAt(1),
   warning: logAt(2),
   error: logAt(3),
   critical: logAt(4),
 };
-
-/**
- * Returns the action logger of a component. Every component shares the process's
- * setup; the course's format has no field for the component, which only names, in the
- * caller, whose lines these are.
- *
- * @param _component A name, e.g. `server`.
- * @returns The logger.
- */
-export function getActionLogger(_component: string): ActionLogger {
-  return logger;
-}

@@ -1,9 +1,8 @@
 /**
- * Reads the course's log lines back (the inverse of `log.ts`) with the course's own rule:
- * split a line on `|`, then each part on its last `:`, key left and value right, both
- * stripped. Tools and every test suite read the programs' output with it, so they parse
- * exactly what the course's graders parse (and the suites check every line parses into
- * the fields that were logged).
+ * Reads the course's log lines back (the inverse of `log.ts`) with the course's own rule: split a
+ * line on `|`, then each part on its last `:`, key left and value right, both stripped. Tools and
+ * every test suite read the programs' output with it, so they parse exactly what the course's
+ * graders parse (and the suites check every line parses into the fields that were logged).
  *
  * @module
  */
@@ -25,12 +24,9 @@ export interface LogLine {
 const PREFIX = new RegExp(`^\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2} (${LOG_LEVELS.join("|")}) +`);
 
 /**
- * Splits a line by the course's rule: the timestamp and level off, the rest on `|`, then
- * each part on its last `:` into a key and a value, both stripped.
- *
- * @param line One line of output.
- * @returns The level (`""` without one) and the `[key, value]` parts, in order; a part
- *   without `:` has no value.
+ * Splits a line by the course's rule: the timestamp and level off (the level `""` without
+ * one), the rest on `|`, then each part on its last `:` into a key and a value, both
+ * stripped (a part without `:` has no value).
  */
 export function courseParts(line: string): { level: string; parts: [string, string?][] } {
   const level = PREFIX.exec(line);
@@ -43,15 +39,13 @@ export function courseParts(line: string): { level: string; parts: [string, stri
 }
 
 /**
- * Parses one line of output by the course's rule.
- *
- * @param line One line, e.g. `2026-11-22 12:02:02 INFO     action: sorteo | result: success`.
- * @returns The parsed line, or `undefined` when its message does not start with `action:`.
+ * Parses one line of output by the course's rule; `undefined` when its message does not
+ * start with `action:`.
  *
  * @example Usage
  * ```ts
- * const line = parseLogLine("2026-11-22 12:02:02 INFO     action: sorteo | result: success | ms: 12");
- * // line.action === "sorteo", line.fields.get("ms") === "12"
+ * const line = parseLogLine("2026-11-22 12:02:02 INFO     action: sorteo | result: success");
+ * // line.action === "sorteo", line.fields.get("result") === "success"
  * ```
  */
 export function parseLogLine(line: string): LogLine | undefined {
@@ -61,22 +55,7 @@ export function parseLogLine(line: string): LogLine | undefined {
   return { level, action: fields.get("action")!, result: fields.get("result") ?? "", fields };
 }
 
-/**
- * Parses a process's output.
- *
- * @param text Any number of lines.
- * @returns The action lines, in order; other lines are skipped.
- *
- * @example Usage
- * ```ts
- * const draws = parseLog(stdout).filter((line) => line.action === "sorteo");
- * ```
- */
+/** The action lines of a process's output, in order; other lines are skipped. */
 export function parseLog(text: string): LogLine[] {
-  const lines: LogLine[] = [];
-  for (const raw of text.split("\n")) {
-    const line = parseLogLine(raw);
-    if (line) lines.push(line);
-  }
-  return lines;
+  return text.split("\n").map(parseLogLine).filter((line) => line !== undefined);
 }

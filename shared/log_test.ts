@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import {
+  actionLogger as log,
   formatAction,
-  getActionLogger,
   LOG_LEVELS,
   LogAction,
   type LogLevelName,
@@ -14,11 +14,11 @@ const LINE_PREFIX = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} (DEBUG|INFO|WARNING|ER
 /** Runs `fn` with logging into an array, then turns logging off again. */
 function captureLogs(level: LogLevelName, fn: () => void): string[] {
   const lines: string[] = [];
-  setupLogging(level, { writer: (line) => lines.push(line) });
+  setupLogging(level, (line) => lines.push(line));
   try {
     fn();
   } finally {
-    setupLogging("CRITICAL", { writer: () => {} });
+    setupLogging("CRITICAL", () => {});
   }
   return lines;
 }
@@ -91,24 +91,23 @@ Deno.test("formatAction() writes `:` in values as `꞉`, but keeps the course's 
 
 Deno.test("log lines pad the level like Python's %(levelname)-8s", () => {
   const lines = captureLogs("DEBUG", () => {
-    const log = getActionLogger("test");
-    log.debug("x", "success");
-    log.info("x", "success");
-    log.warning("x", "success");
-    log.error("x", "success");
-    log.critical("x", "success");
+    log.debug(LogAction.SORTEO, "success");
+    log.info(LogAction.SORTEO, "success");
+    log.warning(LogAction.SORTEO, "success");
+    log.error(LogAction.SORTEO, "success");
+    log.critical(LogAction.SORTEO, "success");
   });
   assert.deepEqual(
     lines.map((line) => line.slice(20)),
     ["DEBUG   ", "INFO    ", "WARNING ", "ERROR   ", "CRITICAL"].map((level) =>
-      `${level} action: x | result: success`
+      `${level} action: sorteo | result: success`
     ),
   );
   for (const line of lines) assert.match(line, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} /);
 });
 
 Deno.test("log lines parse back with the course's rule into the fields logged", async (t) => {
-  const cases: [string, Parameters<typeof formatAction>, [string, string][]][] = [
+  const cases: [string, Parameters<typeof log.info>, [string, string][]][] = [
     ["bet stored", ["apuesta_almacenada", "success", { dni: "30904465", numero: 7574 }], [
       ["dni", "30904465"],
       ["numero", "7574"],
@@ -126,7 +125,7 @@ Deno.test("log lines parse back with the course's rule into the fields logged", 
   ];
   for (const [name, args, fields] of cases) {
     await t.step(name, () => {
-      const [line] = captureLogs("INFO", () => getActionLogger("test").info(...args));
+      const [line] = captureLogs("INFO", () => log.info(...args));
       const parsed = parseLogLine(line!);
       assert.deepEqual([...parsed!.fields], [["action", args[0]], ["result", args[1]], ...fields]);
     });
@@ -135,51 +134,50 @@ Deno.test("log lines parse back with the course's rule into the fields logged", 
 
 Deno.test("setupLogging() prints course lines at or above the level", () => {
   const lines = captureLogs("INFO", () => {
-    const log = getActionLogger("test");
-    log.debug("hidden", "success");
-    log.info("shown_info", "success", { cantidad: 1 });
-    log.warning("shown_warning", "in_progress");
-    log.error("shown_error", "fail");
-    log.critical("shown_critical", "fail", { code: 9 });
+    log.debug(LogAction.HELLO, "success");
+    log.info(LogAction.APUESTA_RECIBIDA, "success", { cantidad: 1 });
+    log.warning(LogAction.RECONEXION, "in_progress");
+    log.error(LogAction.CONNECTION, "fail");
+    log.critical(LogAction.SHUTDOWN, "fail", { code: 9 });
   });
   assert.equal(lines.length, 4);
   const [info, warning, error, critical] = lines as [string, string, string, string];
   assert.match(info, LINE_PREFIX);
   assert.ok(
-    info.endsWith(" INFO     action: shown_info | result: success | cantidad: 1"),
+    info.endsWith(" INFO     action: apuesta_recibida | result: success | cantidad: 1"),
     info,
   );
-  assert.ok(warning.endsWith(" WARNING  action: shown_warning | result: in_progress"), warning);
-  assert.ok(error.endsWith(" ERROR    action: shown_error | result: fail"), error);
+  assert.ok(warning.endsWith(" WARNING  action: reconexion | result: in_progress"), warning);
+  assert.ok(error.endsWith(" ERROR    action: connection | result: fail"), error);
   assert.ok(
-    critical.endsWith(" CRITICAL action: shown_critical | result: fail | code: 9"),
+    critical.endsWith(" CRITICAL action: shutdown | result: fail | code: 9"),
     critical,
   );
-  for (const line of lines) assert.ok(!line.includes("hidden"));
+  for (const line of lines) assert.ok(!line.includes("hello"));
 });
 
 Deno.test("setupLogging() at DEBUG prints DEBUG lines, at ERROR hides WARNING", async (t) => {
   await t.step("DEBUG", () => {
     const lines = captureLogs("DEBUG", () => {
-      const log = getActionLogger("test");
-      log.debug("detail", "in_progress", { attempt: 2 });
+      log.debug(LogAction.CONNECT, "in_progress", { attempt: 2 });
     });
     assert.equal(lines.length, 1);
     assert.match(lines[0]!, LINE_PREFIX);
-    assert.ok(lines[0]!.endsWith(" DEBUG    action: detail | result: in_progress | attempt: 2"));
+    assert.ok(lines[0]!.endsWith(" DEBUG    action: connect | result: in_progress | attempt: 2"));
   });
   await t.step("ERROR", () => {
     const lines = captureLogs("ERROR", () => {
-      const log = getActionLogger("test");
-      log.info("a", "success");
-      log.warning("b", "success");
-      log.error("c", "fail");
+      log.info(LogAction.SORTEO, "success");
+      log.warning(LogAction.RECONEXION, "success");
+      log.error(LogAction.CONNECTION, "fail");
     });
-    assert.deepEqual(lines.map((l) => l.replace(LINE_PREFIX, "")), ["action: c | result: fail"]);
+    assert.deepEqual(lines.map((l) => l.replace(LINE_PREFIX, "")), [
+      "action: connection | result: fail",
+    ]);
   });
   await t.step("every level name is accepted", () => {
     for (const level of LOG_LEVELS) {
-      const lines = captureLogs(level, () => getActionLogger("test").critical("x", "fail"));
+      const lines = captureLogs(level, () => log.critical(LogAction.SHUTDOWN, "fail"));
       assert.equal(lines.length, 1, level);
     }
   });
@@ -187,7 +185,7 @@ Deno.test("setupLogging() at DEBUG prints DEBUG lines, at ERROR hides WARNING", 
 
 Deno.test("setupLogging() prints values with {braces} literally", () => {
   const lines = captureLogs("INFO", () => {
-    getActionLogger("test").info("receive_message", "success", {
+    log.info(LogAction.RECEIVE_MESSAGE, "success", {
       msg: "{line} {0} {{x}} ${y}",
     });
   });
@@ -201,27 +199,26 @@ Deno.test("setupLogging() prints values with {braces} literally", () => {
 Deno.test("setupLogging() called again replaces the previous setup", () => {
   const first: string[] = [];
   const second: string[] = [];
-  setupLogging("INFO", { writer: (line) => first.push(line) });
+  setupLogging("INFO", (line) => first.push(line));
   try {
-    getActionLogger("test").info("one", "success");
-    setupLogging("WARNING", { writer: (line) => second.push(line) });
-    getActionLogger("test").info("two", "success");
-    getActionLogger("test").warning("three", "success");
+    log.info(LogAction.SORTEO, "success");
+    setupLogging("WARNING", (line) => second.push(line));
+    log.info(LogAction.CONFIG, "success");
+    log.warning(LogAction.RECONEXION, "success");
   } finally {
-    setupLogging("CRITICAL", { writer: () => {} });
+    setupLogging("CRITICAL", () => {});
   }
   assert.equal(first.length, 1);
-  assert.ok(first[0]!.endsWith("action: one | result: success"));
+  assert.ok(first[0]!.endsWith("action: sorteo | result: success"));
   assert.equal(second.length, 1);
-  assert.ok(second[0]!.endsWith("action: three | result: success"));
+  assert.ok(second[0]!.endsWith("action: reconexion | result: success"));
 });
 
 /** Runs a script that logs to the real stdout through `setupLogging`; returns its output. */
 async function runLoggingScript(body: string): Promise<{ code: number; lines: string[] }> {
   const logModule = new URL("./log.ts", import.meta.url).href;
-  const script = `import { getActionLogger, setupLogging } from "${logModule}";
+  const script = `import { actionLogger as log, setupLogging } from "${logModule}";
 setupLogging("INFO");
-const log = getActionLogger("test");
 ${body}`;
   const { code, stdout } = await new Deno.Command(Deno.execPath(), {
     args: ["eval", "--config", new URL("../deno.json", import.meta.url).pathname, script],

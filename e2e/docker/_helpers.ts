@@ -12,7 +12,7 @@ import { generateDataset } from "../../tools/dataset/mod.ts";
 import { run, runOrThrow } from "../../tools/_cli.ts";
 import { type ComposeOptions, writeDeployment } from "../../tools/gen_compose.ts";
 import { composeArgv, detectCompose, down, up, type UpOptions } from "../../tools/compose.ts";
-import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../shared/_course_data.ts";
+import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../testing/course_data.ts";
 import type { LogAction } from "../../shared/log.ts";
 import { type LogLine, parseLog } from "../../shared/log_line.ts";
 import { logProblems } from "../lottery/_log_check.ts";

@@ -9,7 +9,7 @@ import { FramedConnection } from "../../shared/net/framed_conn.ts";
 import { MessageType } from "../../shared/protocol/mod.ts";
 import { FAULT_ROW_PREFIX, type FaultRow } from "../../tools/fault_report.ts";
 import { type ClientProcess, parseLog, readRows, type ServerProcess } from "../lottery/_harness.ts";
-export { COURSE_BET as GOOD_BET } from "../../shared/_course_data.ts";
+export { COURSE_BET as GOOD_BET } from "../../testing/course_data.ts";
 import { generateDataset } from "../../tools/dataset/mod.ts";
 
 export type { FaultRow };
@@ -25,6 +25,19 @@ export async function reportFault(row: FaultRow): Promise<void> {
   console.log(line);
   const file = Deno.env.get("FAULT_REPORT_FILE");
   if (file) await Deno.writeTextFile(file, line + "\n", { append: true });
+}
+
+/** {@linkcode reportFault} for a passing scenario that sends no bets (hostile peers, limits). */
+export function reportNoBets(scenario: string, faults: number): Promise<void> {
+  return reportFault({
+    scenario,
+    faults,
+    sent: 0,
+    stored: 0,
+    lost: 0,
+    duplicated: 0,
+    result: "pass",
+  });
 }
 
 /**
@@ -71,17 +84,17 @@ export interface Accounting {
 }
 
 /**
- * Generates agency CSVs into `dir`.
+ * Generates agency CSVs into `dir`: `bets` rows for each of `agencies`, from `seed`, a
+ * share `winners` of them winning.
  *
- * @param dir Where the files go.
- * @param options Agencies, rows per agency, seed and share of winners.
  * @returns `paths[i]` is agency i+1's CSV.
  */
 export async function agencyFiles(
   dir: string,
-  options: { agencies: number; betsPerAgency: number; seed: number; winnerShare: number },
+  options: { agencies: number; bets: number; seed: number; winners: number },
 ): Promise<string[]> {
-  const summary = await generateDataset({ dir, ...options });
+  const { agencies, bets: betsPerAgency, seed, winners: winnerShare } = options;
+  const summary = await generateDataset({ dir, agencies, betsPerAgency, seed, winnerShare });
   return summary.files.map((f) => f.path);
 }
 
@@ -261,12 +274,12 @@ export function winnersOf(client: ClientProcess): string[] | undefined {
  * Waits for every client to exit.
  *
  * @param clients The clients.
- * @param timeoutMs How long at most.
+ * @param timeoutMs How long at most (a minute by default).
  * @returns Their exit codes.
  */
 export async function allExit(
   clients: readonly ClientProcess[],
-  timeoutMs: number,
+  timeoutMs = 60_000,
 ): Promise<number[]> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {

@@ -79,45 +79,8 @@ export function storageFiles(dir: string): Promise<(Uint8Array | undefined)[]> {
   );
 }
 
-/**
- * Waits for every client to exit, at most `timeoutMs`.
- *
- * @param clients The processes.
- * @param timeoutMs The bound.
- * @returns Their exit codes.
- */
-export async function exitCodes(
-  clients: readonly ClientProcess[],
-  timeoutMs = 60_000,
-): Promise<number[]> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      Promise.all(clients.map((c) => c.status)),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("Timed out waiting for the clients")), timeoutMs);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * Kills what is still running (cleanup).
- *
- * @param clients The processes.
- */
-export async function killAll(clients: readonly ClientProcess[]): Promise<void> {
-  await Promise.all(clients.map((c) => {
-    try {
-      c.kill("SIGKILL");
-    } catch {
-      // Exited already.
-    }
-    return c.status;
-  }));
-}
+/** Waits for every client to exit (a minute at most) and kills what is left: `_faults.ts`'s. */
+export { allExit as exitCodes, killAll } from "./_faults.ts";
 
 /**
  * The winners an agency logged (`ganadores | dnis: …`), or `undefined` when it has none.

@@ -7,14 +7,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import {
-  type ClientProcess,
-  parseLog,
-  type ServerProcess,
-  startClient,
-  startServer,
-  waitFor,
-} from "../lottery/_harness.ts";
+import type { ClientProcess, ServerProcess } from "../lottery/_harness.ts";
+import { parseLog, startClient, startServer, waitFor } from "../lottery/_harness.ts";
 import {
   account,
   type Accounting,
@@ -111,12 +105,7 @@ Deno.test("agency - SERVER_MAX_CONNECTIONS idle sockets only delay 5 agencies: t
   const flood: Deno.Conn[] = [];
   let clients: ClientProcess[] = [];
   try {
-    const paths = await agencyFiles(data, {
-      agencies: 5,
-      betsPerAgency: 2000,
-      seed: 81,
-      winnerShare: 0.005,
-    });
+    const paths = await agencyFiles(data, { agencies: 5, bets: 2000, seed: 81, winners: 0.005 });
     await using server = await startServer({
       agencies: 5,
       env: { SERVER_IDLE_TIMEOUT: `${idleMs}ms`, SERVER_PROGRESS_INTERVAL: "100ms" },
@@ -178,12 +167,7 @@ Deno.test("agency - a server that drops SYNs: each attempt ends at connect.timeo
   const data = await Deno.makeTempDir({ prefix: "tp0-syn-drop-" });
   let clients: ClientProcess[] = [];
   try {
-    const paths = await agencyFiles(data, {
-      agencies: 2,
-      betsPerAgency: 3000,
-      seed: 91,
-      winnerShare: 0.005,
-    });
+    const paths = await agencyFiles(data, { agencies: 2, bets: 3000, seed: 91, winners: 0.005 });
     await using ns = await networkNamespace(`tp0-syn-${Deno.pid}`);
     const { launcher } = ns;
     await using server = await startServer({ agencies: 2, port, launcher });
@@ -203,18 +187,10 @@ Deno.test("agency - a server that drops SYNs: each attempt ends at connect.timeo
     );
     // The server now drops every SYN to its port, and its process dies: agency 1 loses its
     // connection, and every attempt to make another goes unanswered.
-    await ns.exec(
-      "iptables",
-      "-I",
-      "INPUT",
-      "-p",
-      "tcp",
-      "--dport",
-      String(port),
-      "--syn",
-      "-j",
-      "DROP",
-    );
+    // Inserts (-I) or deletes (-D) the rule dropping SYNs to the server's port.
+    const dropSyns = (op: "-I" | "-D") =>
+      ns.exec("iptables", op, "INPUT", "-p", "tcp", "--dport", String(port), "--syn", "-j", "DROP");
+    await dropSyns("-I");
     const faulted = performance.now();
     await server.stop("SIGKILL");
     assert.equal(await allExit([first], 30_000).then((codes) => codes[0]), 1);
@@ -243,18 +219,7 @@ Deno.test("agency - a server that drops SYNs: each attempt ends at connect.timeo
     );
 
     // Once the server answers again, a rerun resumes and the draw is right.
-    await ns.exec(
-      "iptables",
-      "-D",
-      "INPUT",
-      "-p",
-      "tcp",
-      "--dport",
-      String(port),
-      "--syn",
-      "-j",
-      "DROP",
-    );
+    await dropSyns("-D");
     await using again = await startServer({ agencies: 2, port, launcher, dir: server.dir });
     clients = await Promise.all(
       paths.map((_, i) => startClient(i + 1, port, env(i), { launcher })),
@@ -278,12 +243,7 @@ Deno.test("agency - two server freezes longer than CLI_TIMEOUT, separated by pro
   const data = await Deno.makeTempDir({ prefix: "tp0-freeze-" });
   let clients: ClientProcess[] = [];
   try {
-    const paths = await agencyFiles(data, {
-      agencies: 2,
-      betsPerAgency: 40_000,
-      seed: 101,
-      winnerShare: 0.001,
-    });
+    const paths = await agencyFiles(data, { agencies: 2, bets: 40_000, seed: 101, winners: 0.001 });
     // Queries held 200 ms at most: a read of agency 1 waiting for the draw starts at least
     // every 200 ms, so a freeze times it out 1.8-2 s in, and its reconnection's HELLO (2 s
     // of CLI_TIMEOUT) outlives the rest of the freeze.

@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
 import { MAX_BACKOFF_MS } from "../../client/connect.ts";
-import {
-  type ClientProcess,
-  parseLog,
-  ROOT,
-  type ServerProcess,
-  startClient,
-  startServer,
-  waitFor,
-} from "../lottery/_harness.ts";
+import type { ClientProcess, ServerProcess } from "../lottery/_harness.ts";
+import { parseLog, ROOT, startClient, startServer, waitFor } from "../lottery/_harness.ts";
 import {
   accepted,
   account,
@@ -32,13 +25,8 @@ Deno.test("client - the server restarts mid-run: agencies back off with jitter, 
   const attempts = 20;
   try {
     // Enough bets that the stop lands mid-ingestion however fast the server stores them.
-    const paths = await agencyFiles(data, {
-      agencies: 5,
-      betsPerAgency: 30_000,
-      seed: 31,
-      // Few enough winners that each agency's ganadores line lists them all (50 at most).
-      winnerShare: 0.001,
-    });
+    // Few enough winners that each agency's ganadores line lists them all (50 at most).
+    const paths = await agencyFiles(data, { agencies: 5, bets: 30_000, seed: 31, winners: 0.001 });
     const expected = await expectedRows(paths);
     const first = await startServer({ agencies: 5, dir });
     clients = await Promise.all(paths.map((path, i) =>
@@ -120,15 +108,10 @@ Deno.test("client - an agency killed mid-batch: its partial batch is dropped and
   let clients: ClientProcess[] = [];
   let restarted: ClientProcess | undefined;
   try {
-    const paths = await agencyFiles(data, {
-      agencies: 3,
-      // Enough that agency 2 is far from done when it is killed on a fast host: the kill lands
-      // up to 13,000 bets (of 120,000) after the 5,000 it waits for, measured here.
-      betsPerAgency: 40_000,
-      seed: 41,
-      // About 40 winners per agency, so the clients log every DNI.
-      winnerShare: 0.001,
-    });
+    // Enough bets that agency 2 is far from done when it is killed on a fast host (the kill lands
+    // up to 13,000 bets of 120,000 after the 5,000 it waits for); about 40 winners per agency,
+    // so the clients log every DNI.
+    const paths = await agencyFiles(data, { agencies: 3, bets: 40_000, seed: 41, winners: 0.001 });
     const expected = await expectedRows(paths);
     await using server = await startServer({
       agencies: 3,

@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
-import { Random } from "../../shared/_random.ts";
-import {
-  type ClientProcess,
-  parseLog,
-  type ServerProcess,
-  startClient,
-  startServer,
-  waitFor,
-} from "../lottery/_harness.ts";
+import { Random } from "../../testing/random.ts";
+import type { ClientProcess, ServerProcess } from "../lottery/_harness.ts";
+import { parseLog, startClient, startServer, waitFor } from "../lottery/_harness.ts";
 import { account, agencyFiles, expectedRows, expectedWinners, reportFault } from "./_faults.ts";
 
 /** Change it to explore other crash points; every run's seed is printed on failure. */
@@ -78,13 +72,9 @@ Deno.test("server - kill -9 at random moments of ingestion: every bet stored exa
   let current: ServerProcess | undefined;
   let clients: ClientProcess[] = [];
   try {
-    const paths = await agencyFiles(data, {
-      agencies: AGENCIES,
-      betsPerAgency: BETS_PER_AGENCY,
-      seed: 11,
-      // Few enough winners (about 40 per agency) that the clients log every DNI.
-      winnerShare: 0.002,
-    });
+    // Few enough winners (about 40 per agency) that the clients log every DNI.
+    const bets = BETS_PER_AGENCY;
+    const paths = await agencyFiles(data, { agencies: AGENCIES, bets, seed: 11, winners: 0.002 });
     const expected = await expectedRows(paths);
     const fromFiles = await expectedWinners(paths);
 
@@ -101,9 +91,8 @@ Deno.test("server - kill -9 at random moments of ingestion: every bet stored exa
     let kills = 0;
     let midIngestion = 0;
     let tornTails = 0;
-    let stored = 0;
-    let lost = 0;
-    let duplicated = 0;
+    // Over every run: the rows stored, lost and duplicated.
+    const totals = { stored: 0, lost: 0, duplicated: 0 };
     for (let run = 0; run < RUNS; run++) {
       const random = new Random(SEED + run);
       const what = `run ${run} (seed ${SEED + run})`;
@@ -152,9 +141,9 @@ Deno.test("server - kill -9 at random moments of ingestion: every bet stored exa
         assert.equal(code, 0, `${what}: the last server exits cleanly`);
 
         const result = await account(`${dir}/bets.csv`, expected);
-        stored += result.stored;
-        lost += result.lost;
-        duplicated += result.duplicated;
+        totals.stored += result.stored;
+        totals.lost += result.lost;
+        totals.duplicated += result.duplicated;
         assert.ok(result.endsWhole, `${what}: bets.csv ends with a whole row`);
         assert.equal(result.foreign, 0, `${what}: no torn or foreign row`);
         assert.equal(result.lost, 0, `${what}: no bet lost`);
@@ -189,10 +178,8 @@ Deno.test("server - kill -9 at random moments of ingestion: every bet stored exa
       scenario: `kill -9 server during ingestion (${RUNS} seeded runs)`,
       faults: kills,
       sent: RUNS * expected.length,
-      stored,
-      lost,
-      duplicated,
-      result: lost === 0 && duplicated === 0 ? "pass" : "fail",
+      ...totals,
+      result: totals.lost === 0 && totals.duplicated === 0 ? "pass" : "fail",
     });
   } finally {
     await Deno.remove(data, { recursive: true }).catch(() => {});

@@ -6,14 +6,8 @@
 import assert from "node:assert/strict";
 import { decodeJournal, RecordKind } from "../../server/journal.ts";
 import { MessageType } from "../../shared/protocol/mod.ts";
-import {
-  type ClientProcess,
-  parseLog,
-  type ServerProcess,
-  startClient,
-  startServer,
-  waitFor,
-} from "../lottery/_harness.ts";
+import type { ClientProcess, ServerProcess } from "../lottery/_harness.ts";
+import { parseLog, startClient, startServer, waitFor } from "../lottery/_harness.ts";
 import {
   account,
   agencyFiles,
@@ -68,12 +62,7 @@ Deno.test("storage - a full disk mid-ingestion, a reconnect, then space returns"
   const clients: ClientProcess[] = [];
   try {
     // 40,000 bets, about 2.6 MB of rows, for 1 MiB of disk.
-    const paths = await agencyFiles(data, {
-      agencies: 5,
-      betsPerAgency: 8000,
-      seed: 91,
-      winnerShare: 0.005,
-    });
+    const paths = await agencyFiles(data, { agencies: 5, bets: 8000, seed: 91, winners: 0.005 });
     await run("mount", ["-t", "tmpfs", "-o", "size=1m", "tp0-full", disk]);
     mounted = true;
     server = await startServer({ agencies: 5, dir: disk, env: { SERVER_DRAW_WAIT: "100ms" } });

@@ -1,24 +1,24 @@
 import assert from "node:assert/strict";
 import { ErrorCode } from "../../shared/errors.ts";
-import { Random } from "../../shared/_random.ts";
-import { fuzzFrame } from "../../shared/protocol/_fuzz.ts";
+import { Random } from "../../testing/random.ts";
+import { fuzzFrame } from "../../testing/fuzz.ts";
+import type { Message } from "../../shared/protocol/mod.ts";
 import {
   decodeMessage,
   encodeMessage,
   FrameDecoder,
-  type Message,
   MessageType,
 } from "../../shared/protocol/mod.ts";
-import { generateDataset } from "../../tools/dataset/mod.ts";
 import { parseLog, readRows, startClient, startServer } from "../lottery/_harness.ts";
 import {
   account,
+  agencyFiles,
   delay,
   expectedWinners,
   helloRaw,
   memoryOf,
   reportAccounted,
-  reportFault,
+  reportNoBets,
 } from "./_faults.ts";
 import { concatBytes } from "../../shared/bytes.ts";
 
@@ -178,14 +178,8 @@ Deno.test("server - 5,000 hostile connections: an error frame or a close, never 
       }
       conn.close();
     }
-    const summary = await generateDataset({
-      dir: data,
-      agencies: 1,
-      betsPerAgency: 500,
-      seed: 6,
-      winnerShare: 0.02,
-    });
-    const path = summary.files[0]!.path;
+    const files = await agencyFiles(data, { agencies: 1, bets: 500, seed: 6, winners: 0.02 });
+    const path = files[0]!;
     const client = await startClient(4, server.port, { CLI_DATA_PATH: path });
     assert.equal(await client.status, 0, client.stdout());
     const winners = parseLog(client.stdout()).find((l) => l.action === "ganadores");
@@ -289,13 +283,5 @@ Deno.test("server - an impossible length or non-UTF-8 first bytes close the conn
     assert.equal(nextSeq, 0);
     conn.close();
   });
-  await reportFault({
-    scenario: "impossible lengths and non-UTF-8 first bytes",
-    faults: 8 + 127,
-    sent: 0,
-    stored: 0,
-    lost: 0,
-    duplicated: 0,
-    result: "pass",
-  });
+  await reportNoBets("impossible lengths and non-UTF-8 first bytes", 8 + 127);
 });

@@ -6,13 +6,8 @@
 import assert from "node:assert/strict";
 import { ErrorCode } from "../../shared/errors.ts";
 import { MessageType } from "../../shared/protocol/mod.ts";
-import {
-  type ClientProcess,
-  parseLog,
-  startClient,
-  startServer,
-  waitFor,
-} from "../lottery/_harness.ts";
+import type { ClientProcess } from "../lottery/_harness.ts";
+import { parseLog, startClient, startServer, waitFor } from "../lottery/_harness.ts";
 import {
   account,
   agencyFiles,
@@ -28,18 +23,9 @@ Deno.test("impostor - two agency processes with one CLI_ID and different files: 
   const data = await Deno.makeTempDir({ prefix: "tp0-same-id-" });
   let clients: ClientProcess[] = [];
   try {
-    const paths = await agencyFiles(data, {
-      agencies: 3,
-      betsPerAgency: 6000,
-      seed: 81,
-      winnerShare: 0.005,
-    });
-    const other = (await agencyFiles(`${data}/other`, {
-      agencies: 2,
-      betsPerAgency: 6000,
-      seed: 82,
-      winnerShare: 0.005,
-    }))[1]!;
+    const paths = await agencyFiles(data, { agencies: 3, bets: 6000, seed: 81, winners: 0.005 });
+    const others = { agencies: 2, bets: 6000, seed: 82, winners: 0.005 };
+    const other = (await agencyFiles(`${data}/other`, others))[1]!;
     await using server = await startServer({ agencies: 3 });
     // Both agency-2 processes start at once, each with its own file.
     clients = await Promise.all([
@@ -91,12 +77,7 @@ Deno.test("impostor - exercise 6 on exercise 5's storage is refused; a fresh dra
   const dir = await Deno.makeTempDir({ prefix: "tp0-ex5-ex6-storage-" });
   let clients: ClientProcess[] = [];
   try {
-    const paths = await agencyFiles(data, {
-      agencies: 5,
-      betsPerAgency: 2000,
-      seed: 83,
-      winnerShare: 0.005,
-    });
+    const paths = await agencyFiles(data, { agencies: 5, bets: 2000, seed: 83, winners: 0.005 });
     // Exercise 5: each agency's one bet from the environment.
     {
       await using server = await startServer({ agencies: 5, dir });
@@ -184,12 +165,7 @@ Deno.test("impostor - a BATCH of no bets is MALFORMED and takes no sequence", as
   const data = await Deno.makeTempDir({ prefix: "tp0-empty-batch-" });
   let clients: ClientProcess[] = [];
   try {
-    const paths = await agencyFiles(data, {
-      agencies: 5,
-      betsPerAgency: 2000,
-      seed: 84,
-      winnerShare: 0.005,
-    });
+    const paths = await agencyFiles(data, { agencies: 5, bets: 2000, seed: 84, winners: 0.005 });
     await using server = await startServer({ agencies: 5 });
     {
       using conn = await connectRaw(server.port);

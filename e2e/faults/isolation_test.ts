@@ -37,12 +37,7 @@ Deno.test("server - with secrets, agencies prove who they are and act only for t
       secretsPath,
       Object.entries(SECRETS).map(([id, secret]) => `${id} = ${secret}\n`).join(""),
     );
-    const paths = await agencyFiles(data, {
-      agencies: 3,
-      betsPerAgency: 1500,
-      seed: 51,
-      winnerShare: 0.01,
-    });
+    const paths = await agencyFiles(data, { agencies: 3, bets: 1500, seed: 51, winners: 0.01 });
     await using server = await startServer({
       agencies: 3,
       env: { SERVER_SECRETS_PATH: secretsPath },

@@ -4,15 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { RECORD_SIZE } from "../../server/journal.ts";
-import {
-  type ClientProcess,
-  parseLog,
-  readRows,
-  type ServerProcess,
-  startClient,
-  startServer,
-  waitFor,
-} from "../lottery/_harness.ts";
+import type { ClientProcess, ServerProcess } from "../lottery/_harness.ts";
+import { parseLog, readRows, startClient, startServer, waitFor } from "../lottery/_harness.ts";
 import { account, agencyFiles, expectedRows, expectedWinners, reportAccounted } from "./_faults.ts";
 import {
   exitCodes,
@@ -52,14 +45,10 @@ async function runAgencies(
 /** A finished draw in its own folder: 5 agencies, every one done, the server stopped. */
 async function finishedDraw(
   data: string,
-  options: { betsPerAgency: number; batch: number; seed: number },
+  options: { bets: number; batch: number; seed: number },
 ): Promise<{ dir: string; paths: string[] }> {
-  const paths = await agencyFiles(data, {
-    agencies: 5,
-    betsPerAgency: options.betsPerAgency,
-    seed: options.seed,
-    winnerShare: 0.005,
-  });
+  const { bets, seed } = options;
+  const paths = await agencyFiles(data, { agencies: 5, bets, seed, winners: 0.005 });
   const dir = await Deno.makeTempDir({ prefix: "tp0-operator-" });
   const server = await startServer({ agencies: 5, dir });
   try {
@@ -80,12 +69,7 @@ Deno.test("operator - a second server on the same storage exits 2 and writes not
   const data = await Deno.makeTempDir({ prefix: "tp0-lock-" });
   let clients: ClientProcess[] = [];
   try {
-    const paths = await agencyFiles(data, {
-      agencies: 5,
-      betsPerAgency: 4000,
-      seed: 71,
-      winnerShare: 0.005,
-    });
+    const paths = await agencyFiles(data, { agencies: 5, bets: 4000, seed: 71, winners: 0.005 });
     await using first = await startServer({ agencies: 5 });
     const before = await storageFiles(first.dir);
     const idle = await refusedStart(first.dir, { SERVER_AGENCIES: "5" });
@@ -127,7 +111,7 @@ Deno.test("operator - a second server on the same storage exits 2 and writes not
 
 Deno.test("operator - bets.csv without its journal (deleted or emptied) is refused, never adopted", async () => {
   const data = await Deno.makeTempDir({ prefix: "tp0-journal-" });
-  const { dir, paths } = await finishedDraw(data, { betsPerAgency: 2000, batch: 100, seed: 72 });
+  const { dir, paths } = await finishedDraw(data, { bets: 2000, batch: 100, seed: 72 });
   try {
     const journalPath = `${dir}/bets.csv.journal`;
     const journal = await Deno.readFile(journalPath);
@@ -175,7 +159,7 @@ Deno.test("operator - bets.csv without its journal (deleted or emptied) is refus
 Deno.test("operator - a byte flipped in the journal is damage: refused naming the record, nothing cut", async () => {
   const data = await Deno.makeTempDir({ prefix: "tp0-flip-" });
   // 5 × 2,000 bets in batches of 10: 1,000 batch records, then the 5 DONE records.
-  const { dir, paths } = await finishedDraw(data, { betsPerAgency: 2000, batch: 10, seed: 73 });
+  const { dir, paths } = await finishedDraw(data, { bets: 2000, batch: 10, seed: 73 });
   try {
     const journalPath = `${dir}/bets.csv.journal`;
     const journal = await Deno.readFile(journalPath);
@@ -218,12 +202,7 @@ Deno.test("operator - SERVER_AGENCIES=3 on a draw of 5 is refused; with 5 the dr
   const dir = await Deno.makeTempDir({ prefix: "tp0-count-storage-" });
   let clients: ClientProcess[] = [];
   try {
-    const paths = await agencyFiles(data, {
-      agencies: 5,
-      betsPerAgency: 2000,
-      seed: 74,
-      winnerShare: 0.005,
-    });
+    const paths = await agencyFiles(data, { agencies: 5, bets: 2000, seed: 74, winners: 0.005 });
     {
       await using server = await startServer({
         agencies: 5,
@@ -291,19 +270,10 @@ Deno.test("operator - a dead agency: the draw is closed without it, durably, and
   const dir = await Deno.makeTempDir({ prefix: "tp0-exclude-storage-" });
   let clients: ClientProcess[] = [];
   try {
-    const paths = await agencyFiles(data, {
-      agencies: 5,
-      betsPerAgency: 2000,
-      seed: 75,
-      winnerShare: 0.005,
-    });
+    const paths = await agencyFiles(data, { agencies: 5, bets: 2000, seed: 75, winners: 0.005 });
     // Agency 4's file is long and it sends slowly: it is mid-way when it dies.
-    const big = await agencyFiles(`${data}/big`, {
-      agencies: 4,
-      betsPerAgency: 100_000,
-      seed: 76,
-      winnerShare: 0.005,
-    });
+    const bigFiles = { agencies: 4, bets: 100_000, seed: 76, winners: 0.005 };
+    const big = await agencyFiles(`${data}/big`, bigFiles);
     paths[3] = big[3]!;
     const server = await startServer({
       agencies: 5,

@@ -9,7 +9,7 @@ import { generateDataset, type GenerateOptions } from "../../tools/dataset/mod.t
 import { LogAction } from "../../shared/log.ts";
 import { parseLog } from "../../shared/log_line.ts";
 import { logProblems } from "./_log_check.ts";
-import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../shared/_course_data.ts";
+import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../testing/course_data.ts";
 
 export { type LogLine, parseLog } from "../../shared/log_line.ts";
 

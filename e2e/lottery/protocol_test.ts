@@ -4,7 +4,7 @@ import type { BetFields } from "../../shared/bet.ts";
 import { ErrorCode } from "../../shared/errors.ts";
 import { FramedConnection } from "../../shared/net/framed_conn.ts";
 import { MessageType } from "../../shared/protocol/mod.ts";
-import { COURSE_BET as GOOD } from "../../shared/_course_data.ts";
+import { COURSE_BET as GOOD } from "../../testing/course_data.ts";
 import { parseLog, startClient, startServer } from "./_harness.ts";
 
 async function connect(port: number): Promise<FramedConnection> {

@@ -13,14 +13,7 @@ import { type Message, MessageType } from "../protocol/messages.ts";
 import { Deadline, globalTimer, type Timer } from "./timer.ts";
 
 /** The part of `Deno.Conn` the transport uses. */
-export interface ByteStream {
-  /** Reads up to `p.length` bytes; `null` at end of stream. */
-  read(p: Uint8Array): Promise<number | null>;
-  /** Writes some prefix of `p`, returning how much. */
-  write(p: Uint8Array): Promise<number>;
-  /** Closes the stream. */
-  close(): void;
-}
+export type ByteStream = Pick<Deno.Conn, "read" | "write" | "close">;
 
 const CONNECTION_ERRORS = [
   Deno.errors.ConnectionReset,
@@ -33,29 +26,17 @@ const CONNECTION_ERRORS = [
   Deno.errors.TimedOut,
 ];
 
-/**
- * Whether an error means the connection is gone (reset, closed, broken pipe, closed for
- * a timeout).
- *
- * @param error Anything thrown by a socket call.
- * @returns `true` for connection-level failures.
- */
+/** Whether an error a socket call threw means the connection is gone (reset, closed, timeout). */
 export function isConnectionLost(error: unknown): boolean {
   return error instanceof ConnectionError ||
     CONNECTION_ERRORS.some((kind) => error instanceof kind);
 }
 
 /**
- * Reads once into `buf`, waiting at most `ms`: the one way a read times out. On time
- * the stream is closed (what cuts a pending read short) and the read fails with
- * `Deno.errors.TimedOut`.
+ * Reads once into `buf` (`null` at the end), waiting at most `ms` (`Infinity`, or 0 without
+ * `deadline`, is forever): the one way a read times out, by closing the stream. A
+ * connection passes its reused `deadline`, whose expiry closes it; else one is made.
  *
- * @param stream Where to read.
- * @param buf Where the bytes go.
- * @param ms The limit; `Infinity` (or 0 with no `deadline`) waits forever.
- * @param deadline A reused deadline whose expiry closes `stream` (a connection reads by
- *   the thousand); without one, a deadline is made for this read.
- * @returns The bytes read, or `null` at the end of the stream.
  * @throws {Deno.errors.TimedOut} When nothing came within `ms`.
  */
 export async function readWithin(
@@ -90,45 +71,26 @@ interface Outgoing {
   readonly reject: (error: unknown) => void;
 }
 
-/** Options of {@linkcode FramedConnection}. */
+/** Options of {@linkcode FramedConnection}; a timeout of 0 (the default) is none. */
 export interface FramedConnectionOptions {
-  /**
-   * A read that waits longer than this closes the connection with a
-   * `ConnectionError`; 0 disables it.
-   * @default 0
-   */
+  /** A read that waits longer than this closes the connection with a `ConnectionError`. */
   readonly idleTimeoutMs?: number;
   /**
-   * A frame whose first bytes are in must be whole within this time, however steadily
-   * its bytes trickle in (a slow-loris peer resets the idle timer with every byte); the
-   * connection is then closed as timed out. 0 disables it.
-   * @default 0
+   * A frame whose first bytes are in must be whole within this time, however steadily its
+   * bytes trickle in (a slow-loris peer resets the idle timer with every byte).
    */
   readonly frameTimeoutMs?: number;
-  /**
-   * A frame that cannot be written within this time (the peer reads nothing, so the
-   * socket buffers stay full) closes the connection as timed out. 0 disables it.
-   * @default 0
-   */
+  /** A frame not written within this time (the peer reads nothing) closes the connection. */
   readonly writeTimeoutMs?: number;
-  /**
-   * The largest frame body accepted.
-   * @default 8188
-   */
+  /** The largest frame body accepted: 8188 unless given. */
   readonly maxBodySize?: number;
   /** Bytes already read from the stream (e.g. while sniffing the protocol). */
   readonly initial?: Uint8Array;
-  /**
-   * Runs the timeouts; a short-lived program passes `signalTimer` (see `timer.ts`).
-   * @default globalTimer
-   */
+  /** Runs the timeouts: `globalTimer` unless given (a short-lived program passes `signalTimer`). */
   readonly timer?: Timer;
 }
 
-/**
- * A connection speaking the lottery protocol: `read()` returns whole decoded messages,
- * `send()` queues complete writes one after another.
- */
+/** A connection speaking the lottery protocol: whole messages in, queued complete writes out. */
 export class FramedConnection {
   readonly #stream: ByteStream;
   readonly #decoder: FrameDecoder;
@@ -144,10 +106,7 @@ export class FramedConnection {
   #closed = false;
   #timedOut = false;
 
-  /**
-   * @param stream The byte stream (e.g. a `Deno.Conn`).
-   * @param options Timeouts, limits and already-read bytes.
-   */
+  /** Frames `stream` (e.g. a `Deno.Conn`). */
   constructor(stream: ByteStream, options: FramedConnectionOptions = {}) {
     this.#stream = stream;
     this.#decoder = new FrameDecoder(
@@ -177,9 +136,8 @@ export class FramedConnection {
   }
 
   /**
-   * Reads the next message.
+   * Reads the next message; `null` when the peer closed between frames.
    *
-   * @returns The message, or `null` when the peer closed between frames.
    * @throws {ConnectionError} On a close inside a frame, a reset, or an idle timeout.
    * @throws {ProtocolError} On a malformed or oversized frame.
    */
@@ -189,11 +147,9 @@ export class FramedConnection {
   }
 
   /**
-   * Reads the next frame without decoding its body (for hot paths that read the body
-   * in place).
+   * Reads the next frame without decoding its body (for hot paths that read the body in
+   * place): valid until the next read; `null` when the peer closed between frames.
    *
-   * @returns The frame, valid until the next read, or `null` when the peer closed
-   * between frames.
    * @throws {ConnectionError} On a close inside a frame, a reset, or an idle timeout.
    * @throws {ProtocolError} On a bad magic byte or an oversized length.
    */
@@ -235,12 +191,9 @@ export class FramedConnection {
   }
 
   /**
-   * Queues a message (or an already-encoded frame). Frames go out in order and never
-   * interleave; frames queued while a write is in progress leave together in the next
-   * write (one syscall for a burst of acks instead of one each).
+   * Queues a message (or an encoded frame); resolves once it is written. Frames leave in
+   * order, never interleaved; those queued during a write leave together in the next.
    *
-   * @param message The message or frame bytes.
-   * @returns Resolves once the frame is fully written.
    * @throws {ConnectionError} If the connection fails.
    */
   send(message: Message | Uint8Array): Promise<void> {
@@ -292,8 +245,6 @@ export class FramedConnection {
    * Reads the next message and fails unless it is one of `types`; an ERROR frame from
    * the peer becomes a {@linkcode ProtocolError} with its code.
    *
-   * @param types The acceptable message types.
-   * @returns The message.
    * @throws {ConnectionError} If the peer closes first.
    * @throws {ProtocolError} On an error frame or an unexpected message.
    */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { COURSE_BET } from "../_course_data.ts";
+import { COURSE_BET } from "../../testing/course_data.ts";
 import { ConnectionError, ErrorCode, ProtocolError } from "../errors.ts";
 import { decodeMessage, encodeMessage } from "../protocol/codec.ts";
 import { FrameDecoder } from "../protocol/frame_decoder.ts";

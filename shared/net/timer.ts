@@ -6,27 +6,14 @@
  */
 
 /**
- * Starts a one-shot timer.
- *
- * @param ms Milliseconds to wait.
- * @param onTimeout Called once they have passed, unless cancelled first.
- * @returns Cancels the timer; calling it again, or after it fired, does nothing.
+ * Starts a one-shot timer: `onTimeout` runs once `ms` have passed, unless the function
+ * returned cancels it first (calling that again, or after it fired, does nothing).
  */
 export type Timer = (ms: number, onTimeout: () => void) => () => void;
 
 /**
- * The global `setTimeout`: a cancelled timer is gone at once, so it suits a long-lived
- * server that starts one per read on thousands of connections. A {@linkcode Timer}.
- *
- * @param ms Milliseconds to wait.
- * @param onTimeout Called once they have passed, unless cancelled first.
- * @returns Cancels the timer.
- *
- * @example Usage
- * ```ts
- * const cancel = globalTimer(1000, () => console.log("late"));
- * cancel();
- * ```
+ * A {@linkcode Timer} on the global `setTimeout`: a cancelled timer is gone at once, so it
+ * suits a long-lived server that starts one per read on thousands of connections.
  */
 export function globalTimer(ms: number, onTimeout: () => void): () => void {
   const id = setTimeout(onTimeout, ms);
@@ -34,22 +21,10 @@ export function globalTimer(ms: number, onTimeout: () => void): () => void {
 }
 
 /**
- * A timer on `AbortSignal.timeout`, which Deno runs on its own timers. The global
- * `setTimeout` loads Deno's Node compatibility layer (`node:timers`) on first use, a
- * large share of a short-lived agency's start-up (docs/performance.md). A cancelled timer runs
- * nothing and no longer keeps the process alive, but stays queued until it would have
- * fired: it suits programs that start a few hundred timers, not a server. A
- * {@linkcode Timer}.
- *
- * @param ms Milliseconds to wait.
- * @param onTimeout Called once they have passed, unless cancelled first.
- * @returns Cancels the timer.
- *
- * @example Usage
- * ```ts
- * const cancel = signalTimer(1000, () => console.log("late"));
- * cancel();
- * ```
+ * A {@linkcode Timer} on `AbortSignal.timeout`: the global `setTimeout` loads `node:timers`
+ * on first use, a large share of an agency's start-up. A cancelled one runs nothing and no
+ * longer keeps the process alive, but stays queued until it would have fired: it suits
+ * programs with a few hundred timers, not a server.
  */
 export function signalTimer(ms: number, onTimeout: () => void): () => void {
   const signal = AbortSignal.timeout(Math.max(0, Math.ceil(ms)));
@@ -59,12 +34,9 @@ export function signalTimer(ms: number, onTimeout: () => void): () => void {
 }
 
 /**
- * A deadline that is set and cleared around every wait (each socket read of a connection)
- * without starting and cancelling a timer each time: one timer is armed for the earliest
- * deadline, and when it fires before the current one it re-arms itself for the rest.
- * Setting and clearing cost a clock read; a timer starts only when none is armed early
- * enough. {@linkcode Deadline.dispose} cancels the armed timer, so a closed connection
- * keeps no timer pending.
+ * A deadline set and cleared around every wait (each socket read of a connection) at the cost of a
+ * clock read: one timer is armed for the earliest deadline and, firing before the current one,
+ * re-arms for the rest. `dispose` cancels it, so a closed connection keeps no timer pending.
  */
 export class Deadline {
   readonly #timer: Timer;
@@ -77,22 +49,14 @@ export class Deadline {
   #cancel: (() => void) | undefined;
   #expired = false;
 
-  /**
-   * @param timer Runs the one timer.
-   * @param onExpire Called once a deadline passes without being cleared or moved.
-   * @param now The clock, in ms (tests pass their own).
-   */
+  /** `onExpire` runs once a deadline passes, not cleared or moved; tests pass their own `now`. */
   constructor(timer: Timer, onExpire: () => void, now: () => number = () => performance.now()) {
     this.#timer = timer;
     this.#onExpire = onExpire;
     this.#now = now;
   }
 
-  /**
-   * Expires `ms` from now unless cleared, set again or disposed first.
-   *
-   * @param ms Milliseconds from now.
-   */
+  /** Expires `ms` from now unless cleared, set again or disposed first. */
   set(ms: number): void {
     const at = this.#now() + ms;
     this.#at = at;

@@ -10,10 +10,11 @@
  */
 import type { BetFields } from "../bet.ts";
 import { joinCsvLine, splitCsvLine } from "../csv_line.ts";
-import { ErrorCode, InvalidBetError, ProtocolError } from "../errors.ts";
+import { ErrorCode, InvalidBetError, malformed, ProtocolError } from "../errors.ts";
 import {
   type Batch,
   BATCH_HEADER_SIZE,
+  type BatchHeader,
   HEADER_SIZE,
   MAGIC,
   MAX_BODY_SIZE,
@@ -34,96 +35,72 @@ function checkRange(value: number, max: number): void {
   }
 }
 
-/** Thrown internally when a write would pass the end of the frame. */
-class FrameFull extends RangeError {}
+function frameFull(): RangeError {
+  return new RangeError(`Cannot encode frame: it would exceed ${MAX_FRAME_SIZE} bytes`);
+}
 
-/**
- * Builds one frame in a fixed buffer of {@linkcode MAX_FRAME_SIZE} bytes. Reusable:
- * {@linkcode FrameBuilder.finish} copies the frame out and resets.
- */
-export class FrameBuilder {
-  #buf = new Uint8Array(MAX_FRAME_SIZE);
-  #view = new DataView(this.#buf.buffer);
+/** Builds one frame at a time in a fixed buffer of {@linkcode MAX_FRAME_SIZE} bytes. */
+class FrameWriter {
+  readonly #buf = new Uint8Array(MAX_FRAME_SIZE);
+  readonly #view = new DataView(this.#buf.buffer);
   #pos = HEADER_SIZE;
 
-  /** Bytes written so far, header included. */
-  get size(): number {
-    return this.#pos;
+  /** Empties the writer for a new frame. */
+  start(): this {
+    this.#pos = HEADER_SIZE;
+    return this;
   }
 
-  #room(n: number): void {
-    if (this.#pos + n > MAX_FRAME_SIZE) {
-      throw new FrameFull(`Cannot encode frame: it would exceed ${MAX_FRAME_SIZE} bytes`);
-    }
-  }
-
-  /** Appends a u8. */
   u8(value: number): this {
-    checkRange(value, 0xff);
-    this.#room(1);
-    this.#view.setUint8(this.#pos, value);
-    this.#pos += 1;
-    return this;
+    return this.#int(value, 1);
   }
 
-  /** Appends a big-endian u16. */
   u16(value: number): this {
-    checkRange(value, 0xffff);
-    this.#room(2);
-    this.#view.setUint16(this.#pos, value);
-    this.#pos += 2;
-    return this;
+    return this.#int(value, 2);
   }
 
-  /** Appends a big-endian u32. */
   u32(value: number): this {
-    checkRange(value, 0xffffffff);
-    this.#room(4);
-    this.#view.setUint32(this.#pos, value);
-    this.#pos += 4;
+    return this.#int(value, 4);
+  }
+
+  /** Appends an unsigned big-endian integer of `size` bytes. */
+  #int(value: number, size: 1 | 2 | 4): this {
+    checkRange(value, 2 ** (8 * size) - 1);
+    if (this.#pos + size > MAX_FRAME_SIZE) throw frameFull();
+    if (size === 1) this.#view.setUint8(this.#pos, value);
+    else if (size === 2) this.#view.setUint16(this.#pos, value);
+    else this.#view.setUint32(this.#pos, value);
+    this.#pos += size;
     return this;
   }
 
-  /** Appends UTF-8 text with a u8 length; text over 255 bytes is a `RangeError`. */
-  str8(text: string): this {
-    return this.#str(text, 1, 0xff);
-  }
-
-  /** Appends UTF-8 text with a u16 length. */
-  str16(text: string): this {
-    return this.#str(text, 2, MAX_BODY_SIZE);
-  }
-
-  #str(text: string, prefix: number, max: number): this {
-    this.#room(prefix);
-    const start = this.#pos + prefix;
-    const limit = Math.min(start + max, MAX_FRAME_SIZE);
-    const { read, written } = utf8.encodeInto(text, this.#buf.subarray(start, limit));
+  /** Appends UTF-8 text after its length in `prefix` bytes (a `RangeError` when too long). */
+  str(text: string, prefix: 1 | 2): this {
+    const max = prefix === 1 ? 0xff : MAX_BODY_SIZE;
+    const at = this.#pos;
+    this.#int(0, prefix);
+    const limit = Math.min(this.#pos + max, MAX_FRAME_SIZE);
+    const { read, written } = utf8.encodeInto(text, this.#buf.subarray(this.#pos, limit));
     if (read < text.length) {
-      if (limit - start === max) {
-        throw new RangeError(`Cannot encode text: "${text.slice(0, 20)}…" exceeds ${max} bytes`);
-      }
-      throw new FrameFull(`Cannot encode frame: it would exceed ${MAX_FRAME_SIZE} bytes`);
+      if (limit - this.#pos !== max) throw frameFull();
+      throw new RangeError(`Cannot encode text: "${text.slice(0, 20)}…" exceeds ${max} bytes`);
     }
-    if (prefix === 1) this.#view.setUint8(this.#pos, written);
-    else this.#view.setUint16(this.#pos, written);
-    this.#pos = start + written;
+    if (prefix === 1) this.#view.setUint8(at, written);
+    else this.#view.setUint16(at, written);
+    this.#pos += written;
     return this;
   }
 
-  /** Appends a bet's fields. */
+  /** Appends a bet's fields, as a BET carries them. */
   bet(bet: BetFields): this {
-    return this.str8(bet.firstName).str8(bet.lastName).str8(bet.document).str8(bet.birthdate)
-      .u16(bet.number);
+    return this.str(bet.firstName, 1).str(bet.lastName, 1).str(bet.document, 1)
+      .str(bet.birthdate, 1).u16(bet.number);
   }
 
   /**
-   * Appends a bet as one CSV line ending in `\n` (minimal quoting, no length prefix), as a
-   * BATCH carries it.
+   * Appends a bet as one CSV line ending in `\n` (minimal quoting), as a BATCH carries it.
    *
-   * @param bet The bet.
-   * @throws {RangeError} If a field holds a `\n`, which would split the record (a `\r` is
-   * quoted), or the line does not fit in the frame.
+   * @throws {RangeError} If a field holds a `\n` (it would split the line) or it does not fit.
    */
   betLine(bet: BetFields): this {
     const fields = [bet.firstName, bet.lastName, bet.document, bet.birthdate, String(bet.number)];
@@ -132,89 +109,75 @@ export class FrameBuilder {
     }
     const line = `${joinCsvLine(fields)}\n`;
     const { read, written } = utf8.encodeInto(line, this.#buf.subarray(this.#pos));
-    if (read < line.length) {
-      throw new FrameFull(`Cannot encode frame: it would exceed ${MAX_FRAME_SIZE} bytes`);
-    }
+    if (read < line.length) throw frameFull();
     this.#pos += written;
     return this;
   }
 
-  /**
-   * Writes the header and returns a copy of the frame; the builder is then empty.
-   *
-   * @param type The message type.
-   * @returns The whole frame.
-   */
+  /** Writes the header and returns a copy of the frame. */
   finish(type: MessageType): Uint8Array {
     this.#view.setUint8(0, MAGIC);
     this.#view.setUint8(1, type);
     this.#view.setUint16(2, this.#pos - HEADER_SIZE);
-    const frame = this.#buf.slice(0, this.#pos);
-    this.#pos = HEADER_SIZE;
-    return frame;
-  }
-
-  /** Drops everything written since the last {@linkcode FrameBuilder.finish}. */
-  reset(): void {
-    this.#pos = HEADER_SIZE;
+    return this.#buf.slice(0, this.#pos);
   }
 }
 
-function writeBody(b: FrameBuilder, msg: Message): void {
+function writeBody(w: FrameWriter, msg: Message): void {
   switch (msg.type) {
     case MessageType.HELLO:
-      b.u16(msg.agency).str8(msg.secret);
+      w.u16(msg.agency).str(msg.secret, 1);
       return;
     case MessageType.WELCOME:
-      b.u32(msg.nextSeq).u8(msg.done ? 1 : 0);
+      w.u32(msg.nextSeq).u8(msg.done ? 1 : 0);
       return;
     case MessageType.BET:
-      b.u32(msg.seq).bet(msg.bet);
+      w.u32(msg.seq).bet(msg.bet);
       return;
     case MessageType.BATCH:
       if (msg.bets.length === 0) throw new RangeError("Cannot encode batch: it holds no bets");
-      b.u16(msg.agency).u32(msg.seq).u16(msg.bets.length);
-      for (const bet of msg.bets) b.betLine(bet);
+      w.u16(msg.agency).u32(msg.seq).u16(msg.bets.length);
+      for (const bet of msg.bets) w.betLine(bet);
       return;
     case MessageType.BATCH_ACK:
-      b.u32(msg.seq).u16(msg.status).u16(msg.count).str16(msg.reason);
+      w.u32(msg.seq).u16(msg.status).u16(msg.count).str(msg.reason, 2);
       return;
     case MessageType.DONE:
-      b.u16(msg.agency).u32(msg.batches);
+      w.u16(msg.agency).u32(msg.batches);
       return;
     case MessageType.DONE_ACK:
-      b.u16(msg.pending);
+      w.u16(msg.pending);
       return;
     case MessageType.WINNERS_QUERY:
-      b.u16(msg.agency);
+      w.u16(msg.agency);
       return;
     case MessageType.WINNERS:
-      b.u32(msg.total).u8(msg.last ? 1 : 0).u16(msg.documents.length);
-      for (const document of msg.documents) b.str8(document);
+      w.u32(msg.total).u8(msg.last ? 1 : 0).u16(msg.documents.length);
+      for (const document of msg.documents) w.str(document, 1);
       return;
     case MessageType.NOT_READY:
-      b.u16(msg.pending).u32(msg.retryAfterMs).u16(msg.pendingAgencies.length);
-      for (const agency of msg.pendingAgencies) b.u16(agency);
+      w.u16(msg.pending).u32(msg.retryAfterMs).u16(msg.pendingAgencies.length);
+      for (const agency of msg.pendingAgencies) w.u16(agency);
       return;
     case MessageType.TOTAL_QUERY:
     case MessageType.BYE:
       return;
     case MessageType.TOTAL:
-      b.u32(msg.winners).u16(msg.pending).u32(msg.retryAfterMs);
+      w.u32(msg.winners).u16(msg.pending).u32(msg.retryAfterMs);
       return;
     case MessageType.ERROR:
-      b.u16(msg.code).u32(msg.retryAfterMs).str16(msg.message);
+      w.u16(msg.code).u32(msg.retryAfterMs).str(msg.message, 2);
       return;
   }
 }
 
+/** Reused by every `encodeMessage` call: `finish` copies the frame out. */
+const writer = new FrameWriter();
+
 /**
  * Encodes a message as one frame.
  *
- * @param msg The message.
- * @returns The frame bytes.
- * @throws {RangeError} If the frame would exceed {@linkcode MAX_FRAME_SIZE} bytes or a
- * string its length prefix.
+ * @throws {RangeError} If the frame would exceed 8192 bytes or a value its field.
  *
  * @example Usage
  * ```ts
@@ -222,35 +185,21 @@ function writeBody(b: FrameBuilder, msg: Message): void {
  * ```
  */
 export function encodeMessage(msg: Message): Uint8Array {
-  try {
-    writeBody(shared, msg);
-    return shared.finish(msg.type);
-  } catch (error) {
-    shared.reset();
-    throw error;
-  }
+  writeBody(writer.start(), msg);
+  return writer.finish(msg.type);
 }
 
-/** Reused by every `encodeMessage` call: `finish` copies the frame out. */
-const shared = new FrameBuilder();
-
 /**
- * Writes a BATCH frame's first {@linkcode BATCH_HEADER_SIZE} bytes (frame header, agency,
- * sequence, count) in front of lines already in `out`: how an agency sends its CSV lines
- * without copying them through a builder.
+ * Writes a BATCH frame's header, agency, sequence and count at `offset` in `out`, in front
+ * of `linesLength` bytes of lines already there (how an agency sends its lines without
+ * copying them); returns the offset just past the frame.
  *
- * @param out The buffer holding the frame.
- * @param offset Where the frame starts; its lines follow at `offset + BATCH_HEADER_SIZE`.
- * @param batch Agency, sequence and how many lines follow.
- * @param linesLength Bytes of lines, each ending in `\n`.
- * @returns The offset just past the frame.
- * @throws {RangeError} If the frame would exceed {@linkcode MAX_FRAME_SIZE} bytes or a
- * value its field.
+ * @throws {RangeError} If the frame would exceed 8192 bytes or a value its field.
  */
 export function encodeBatchHeader(
   out: Uint8Array,
   offset: number,
-  batch: { readonly agency: number; readonly seq: number; readonly count: number },
+  batch: BatchHeader,
   linesLength: number,
 ): number {
   checkRange(batch.agency, 0xffff);
@@ -280,39 +229,34 @@ class BodyReader {
 
   #need(n: number, what: string): void {
     if (this.#pos + n > this.#body.length) {
-      throw new ProtocolError(
-        ErrorCode.MALFORMED,
-        `Cannot decode ${what}: body ends at byte ${this.#body.length}, needed ${this.#pos + n}`,
-      );
+      throw malformed(what, `body ends at byte ${this.#body.length}, needed ${this.#pos + n}`);
     }
   }
 
-  u8(what: string): number {
-    this.#need(1, what);
-    return this.#view.getUint8(this.#pos++);
+  /** An unsigned big-endian integer of `size` bytes. */
+  int(size: 1 | 2 | 4, what: string): number {
+    this.#need(size, what);
+    const at = this.#pos;
+    this.#pos += size;
+    return size === 1
+      ? this.#view.getUint8(at)
+      : size === 2
+      ? this.#view.getUint16(at)
+      : this.#view.getUint32(at);
   }
 
-  u16(what: string): number {
-    this.#need(2, what);
-    const value = this.#view.getUint16(this.#pos);
-    this.#pos += 2;
-    return value;
-  }
-
-  u32(what: string): number {
-    this.#need(4, what);
-    const value = this.#view.getUint32(this.#pos);
-    this.#pos += 4;
-    return value;
-  }
-
+  /** UTF-8 text after its length in `prefix` bytes. */
   str(prefix: 1 | 2, what: string): string {
-    const length = prefix === 1 ? this.u8(what) : this.u16(what);
+    const length = this.int(prefix, what);
     this.#need(length, what);
     // Every successful BATCH_ACK has an empty reason: no view, no decoder call.
     if (length === 0) return "";
     this.#pos += length;
-    return this.#text(this.#body.subarray(this.#pos - length, this.#pos), what);
+    try {
+      return strictUtf8.decode(this.#body.subarray(this.#pos - length, this.#pos));
+    } catch (error) {
+      throw malformed(what, "invalid UTF-8", { cause: error });
+    }
   }
 
   /** The rest of the body, as bytes. */
@@ -322,89 +266,51 @@ class BodyReader {
     return bytes;
   }
 
-  #text(bytes: Uint8Array, what: string): string {
-    try {
-      return strictUtf8.decode(bytes);
-    } catch (error) {
-      throw new ProtocolError(ErrorCode.MALFORMED, `Cannot decode ${what}: invalid UTF-8`, {
-        cause: error,
-      });
-    }
-  }
-
-  bet(): BetFields {
-    return {
-      firstName: this.str(1, "first name"),
-      lastName: this.str(1, "last name"),
-      document: this.str(1, "document"),
-      birthdate: this.str(1, "birthdate"),
-      number: this.u16("number"),
-    };
-  }
-
   end(what: string): void {
-    if (this.#pos !== this.#body.length) {
-      throw new ProtocolError(
-        ErrorCode.MALFORMED,
-        `Cannot decode ${what}: ${
-          this.#body.length - this.#pos
-        } unexpected bytes after the message`,
-      );
+    const left = this.#body.length - this.#pos;
+    if (left !== 0) {
+      throw malformed(what, `${left} unexpected bytes after the message`);
     }
   }
-}
-
-/**
- * Reads one BATCH line as a bet; a line that cannot be one is an invalid bet (the batch
- * is refused, the connection stays), not a malformed frame.
- */
-function decodeBetLine(line: string, index: number, count: number): BetFields {
-  const fail = (problem: string): never => {
-    throw new InvalidBetError(`Invalid bet ${index + 1} of ${count}: ${problem}`);
-  };
-  const fields = splitCsvLine(line) ?? fail("unbalanced quotes");
-  if (fields.length !== 5) fail(`expected 5 fields, found ${fields.length}`);
-  const [firstName, lastName, document, birthdate, number] = fields as [
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  if (!/^[0-9]{1,4}$/.test(number)) fail(`number "${number}" is not 0-9999`);
-  return { firstName, lastName, document, birthdate, number: Number(number) };
 }
 
 /** Keeps a leading BOM: only the one opening a batch's text is dropped. */
 const strictUtf8KeepingBom = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
- * One BATCH line as text, without its line ending. A line that is not UTF-8 (a file saved
- * as Latin-1, say) is an invalid bet too: the frame around it is sound.
+ * One BATCH line (without its `\n`) as a bet. A line that cannot be one (not UTF-8, as a
+ * file saved as Latin-1; unbalanced quotes; not five fields; no number) is an invalid bet:
+ * the batch is refused, the connection stays, for the frame around it is sound.
  */
-function lineText(line: Uint8Array, index: number, count: number): string {
-  const end = line.length > 0 && line[line.length - 1] === CR ? line.length - 1 : line.length;
+function decodeBetLine(line: Uint8Array, index: number, count: number): BetFields {
+  const fail = (problem: string): never => {
+    throw new InvalidBetError(`Invalid bet ${index + 1} of ${count}: ${problem}`);
+  };
+  const end = line[line.length - 1] === CR ? line.length - 1 : line.length;
+  let text = "";
   try {
-    return (index === 0 ? strictUtf8 : strictUtf8KeepingBom).decode(line.subarray(0, end));
+    text = (index === 0 ? strictUtf8 : strictUtf8KeepingBom).decode(line.subarray(0, end));
   } catch {
-    throw new InvalidBetError(`Invalid bet ${index + 1} of ${count}: not UTF-8 text`);
+    fail("not UTF-8 text");
   }
+  const fields = splitCsvLine(text) ?? fail("unbalanced quotes");
+  if (fields.length !== 5) fail(`expected 5 fields, found ${fields.length}`);
+  const [firstName = "", lastName = "", document = "", birthdate = "", number = ""] = fields;
+  if (!/^[0-9]{1,4}$/.test(number)) fail(`number "${number}" is not 0-9999`);
+  return { firstName, lastName, document, birthdate, number: Number(number) };
 }
 
 function decodeBatch(r: BodyReader): Batch {
-  const agency = r.u16("batch agency");
-  const seq = r.u32("batch sequence");
-  const count = r.u16("batch count");
+  const agency = r.int(2, "batch agency");
+  const seq = r.int(4, "batch sequence");
+  const count = r.int(2, "batch count");
   // An empty batch would take a sequence for nothing (an impostor's could make an agency skip one).
   if (count === 0) {
-    throw new ProtocolError(ErrorCode.MALFORMED, "Cannot decode batch: it holds no bets");
+    throw malformed("batch", "it holds no bets");
   }
   const bytes = r.rest();
   if (bytes.length > 0 && bytes[bytes.length - 1] !== LF) {
-    throw new ProtocolError(
-      ErrorCode.MALFORMED,
-      "Cannot decode batch: its last line does not end in a line break",
-    );
+    throw malformed("batch", "its last line does not end in a line break");
   }
   // Split on the byte: a line break never occurs inside a UTF-8 character (nor a Latin-1 one).
   const lines: Uint8Array[] = [];
@@ -414,55 +320,59 @@ function decodeBatch(r: BodyReader): Batch {
     start = end + 1;
   }
   if (lines.length !== count) {
-    throw new ProtocolError(
-      ErrorCode.MALFORMED,
-      `Cannot decode batch: its header says ${count} bets, its body holds ${lines.length} line${
-        lines.length === 1 ? "" : "s"
-      }`,
-    );
+    const held = `${lines.length} line${lines.length === 1 ? "" : "s"}`;
+    throw malformed("batch", `its header says ${count} bets, its body holds ${held}`);
   }
-  const bets = lines.map((line, i) => decodeBetLine(lineText(line, i, count), i, count));
+  const bets = lines.map((line, i) => decodeBetLine(line, i, count));
   return { type: MessageType.BATCH, agency, seq, bets };
 }
 
 function decodeWith(type: number, r: BodyReader): Message {
   switch (type) {
     case MessageType.HELLO:
-      return { type, agency: r.u16("hello agency"), secret: r.str(1, "hello secret") };
+      return { type, agency: r.int(2, "hello agency"), secret: r.str(1, "hello secret") };
     case MessageType.WELCOME:
-      return { type, nextSeq: r.u32("welcome sequence"), done: r.u8("welcome done") === 1 };
+      return { type, nextSeq: r.int(4, "welcome sequence"), done: r.int(1, "welcome done") === 1 };
     case MessageType.BET:
-      return { type, seq: r.u32("bet sequence"), bet: r.bet() };
+      return {
+        type,
+        seq: r.int(4, "bet sequence"),
+        bet: {
+          firstName: r.str(1, "first name"),
+          lastName: r.str(1, "last name"),
+          document: r.str(1, "document"),
+          birthdate: r.str(1, "birthdate"),
+          number: r.int(2, "number"),
+        },
+      };
     case MessageType.BATCH:
       return decodeBatch(r);
     case MessageType.BATCH_ACK:
       return {
         type,
-        seq: r.u32("ack sequence"),
-        status: r.u16("ack status"),
-        count: r.u16("ack count"),
+        seq: r.int(4, "ack sequence"),
+        status: r.int(2, "ack status"),
+        count: r.int(2, "ack count"),
         reason: r.str(2, "ack reason"),
       };
     case MessageType.DONE:
-      return { type, agency: r.u16("done agency"), batches: r.u32("done batches") };
+      return { type, agency: r.int(2, "done agency"), batches: r.int(4, "done batches") };
     case MessageType.DONE_ACK:
-      return { type, pending: r.u16("done-ack pending") };
+      return { type, pending: r.int(2, "done-ack pending") };
     case MessageType.WINNERS_QUERY:
-      return { type, agency: r.u16("winners-query agency") };
+      return { type, agency: r.int(2, "winners-query agency") };
     case MessageType.WINNERS: {
-      const total = r.u32("winners total");
-      const last = r.u8("winners last") === 1;
-      const count = r.u16("winners count");
-      const documents: string[] = [];
-      for (let i = 0; i < count; i++) documents.push(r.str(1, "winner document"));
+      const total = r.int(4, "winners total");
+      const last = r.int(1, "winners last") === 1;
+      const count = r.int(2, "winners count");
+      const documents = Array.from({ length: count }, () => r.str(1, "winner document"));
       return { type, total, last, documents };
     }
     case MessageType.NOT_READY: {
-      const pending = r.u16("not-ready pending");
-      const retryAfterMs = r.u32("not-ready retry");
-      const count = r.u16("not-ready count");
-      const pendingAgencies: number[] = [];
-      for (let i = 0; i < count; i++) pendingAgencies.push(r.u16("not-ready agency"));
+      const pending = r.int(2, "not-ready pending");
+      const retryAfterMs = r.int(4, "not-ready retry");
+      const count = r.int(2, "not-ready count");
+      const pendingAgencies = Array.from({ length: count }, () => r.int(2, "not-ready agency"));
       return { type, pending, retryAfterMs, pendingAgencies };
     }
     case MessageType.TOTAL_QUERY:
@@ -471,15 +381,15 @@ function decodeWith(type: number, r: BodyReader): Message {
     case MessageType.TOTAL:
       return {
         type,
-        winners: r.u32("total winners"),
-        pending: r.u16("total pending"),
-        retryAfterMs: r.u32("total retry"),
+        winners: r.int(4, "total winners"),
+        pending: r.int(2, "total pending"),
+        retryAfterMs: r.int(4, "total retry"),
       };
     case MessageType.ERROR:
       return {
         type,
-        code: r.u16("error code"),
-        retryAfterMs: r.u32("error retry"),
+        code: r.int(2, "error code"),
+        retryAfterMs: r.int(4, "error retry"),
         message: r.str(2, "error message"),
       };
     default:
@@ -491,11 +401,8 @@ function decodeWith(type: number, r: BodyReader): Message {
 }
 
 /**
- * Decodes a frame's body into a typed message.
+ * Decodes a frame's body, exactly as long as its header said, into a typed message.
  *
- * @param type The frame's type byte.
- * @param body The body, exactly as long as the header said.
- * @returns The message.
  * @throws {ProtocolError} `MALFORMED` for a short, long or non-UTF-8 body,
  * `UNEXPECTED_MESSAGE` for an unknown type.
  */

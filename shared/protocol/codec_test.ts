@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { BetFields } from "../bet.ts";
+import { COURSE_BET } from "../../testing/course_data.ts";
 import { ErrorCode, InvalidBetError, ProtocolError } from "../errors.ts";
 import { decodeMessage, encodeBatchHeader, encodeMessage } from "./codec.ts";
 import {
@@ -13,13 +14,7 @@ import {
   MessageType,
 } from "./messages.ts";
 
-const BET: BetFields = {
-  firstName: "Santiago Lionel",
-  lastName: "Lorca",
-  document: "30904465",
-  birthdate: "1999-03-17",
-  number: 7574,
-};
+const BET: BetFields = COURSE_BET;
 
 const ACCENTED: BetFields = {
   firstName: "José María",

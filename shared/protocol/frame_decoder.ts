@@ -3,31 +3,26 @@
  *
  * @module
  */
-import { ErrorCode, ProtocolError } from "../errors.ts";
+import { ErrorCode, malformed, ProtocolError } from "../errors.ts";
 import { HEADER_SIZE, MAGIC, MAX_BODY_SIZE, MAX_FRAME_SIZE } from "./messages.ts";
 
-/** A frame whose header was checked; the body is not decoded yet. */
+/**
+ * A frame whose header was checked: its type byte and its body, not decoded yet, a view
+ * into the decoder's buffer valid until the next {@linkcode FrameDecoder.push} or
+ * {@linkcode FrameDecoder.commit}.
+ */
 export interface RawFrame {
-  /** The type byte. */
   readonly type: number;
-  /**
-   * The body. A view into the decoder's buffer: valid until the next
-   * {@linkcode FrameDecoder.push} or {@linkcode FrameDecoder.commit}.
-   */
   readonly body: Uint8Array;
 }
 
-/** Options of {@linkcode FrameDecoder}. */
+/**
+ * Options of {@linkcode FrameDecoder}: the largest body accepted (a header declaring more
+ * is rejected before its body arrives; 8188 by default), and the bytes of buffer that
+ * reads fill (65536 by default).
+ */
 export interface FrameDecoderOptions {
-  /**
-   * The largest body accepted; a header declaring more is rejected before its body arrives.
-   * @default MAX_BODY_SIZE (8188)
-   */
   readonly maxBodySize?: number;
-  /**
-   * Bytes of buffer; reads fill up to this much at once.
-   * @default 65536
-   */
   readonly bufferSize?: number;
 }
 
@@ -47,7 +42,6 @@ export class FrameDecoder {
   #start = 0;
   #end = 0;
 
-  /** @param options Limits and buffer size. */
   constructor(options: FrameDecoderOptions = {}) {
     this.#maxBody = Math.min(options.maxBodySize ?? MAX_BODY_SIZE, MAX_BODY_SIZE);
     this.#buf = new Uint8Array(Math.max(options.bufferSize ?? 65536, MAX_FRAME_SIZE * 2));
@@ -58,32 +52,18 @@ export class FrameDecoder {
     return this.#end - this.#start;
   }
 
-  /**
-   * Free space to read into directly (avoids a copy); follow with
-   * {@linkcode FrameDecoder.commit}.
-   *
-   * @returns A view of the free tail of the buffer, never empty.
-   */
+  /** The free tail of the buffer (never empty), to read into without a copy; then `commit`. */
   space(): Uint8Array {
     if (this.#buf.length - this.#end < MAX_FRAME_SIZE) this.#compact();
     return this.#buf.subarray(this.#end);
   }
 
-  /**
-   * Marks `n` bytes read into {@linkcode FrameDecoder.space} as received.
-   *
-   * @param n Bytes read.
-   */
+  /** Marks `n` bytes read into {@linkcode FrameDecoder.space} as received. */
   commit(n: number): void {
     this.#end += n;
   }
 
-  /**
-   * Copies a chunk in. Call {@linkcode FrameDecoder.next} until it returns `undefined`
-   * between pushes.
-   *
-   * @param chunk Any number of bytes.
-   */
+  /** Copies a chunk in; between pushes, call `next` until it returns `undefined`. */
   push(chunk: Uint8Array): void {
     let offset = 0;
     while (offset < chunk.length) {
@@ -101,19 +81,16 @@ export class FrameDecoder {
   /**
    * Returns the next whole frame, or `undefined` when more bytes are needed.
    *
-   * @returns The frame, or `undefined`.
-   * @throws {ProtocolError} `MALFORMED` for a bad magic byte, `LIMIT_EXCEEDED` for a
-   * declared length over the maximum (checked as soon as the header is in).
+   * @throws {ProtocolError} `MALFORMED` for a bad magic byte, `LIMIT_EXCEEDED` for a length
+   * over the maximum (known as soon as the header is in).
    */
   next(): RawFrame | undefined {
     const available = this.#end - this.#start;
     if (available < 1) return undefined;
     const magic = this.#buf[this.#start]!;
     if (magic !== MAGIC) {
-      throw new ProtocolError(
-        ErrorCode.MALFORMED,
-        `Cannot decode frame: first byte 0x${magic.toString(16)} is not 0x${MAGIC.toString(16)}`,
-      );
+      const first = `first byte 0x${magic.toString(16)} is not 0x${MAGIC.toString(16)}`;
+      throw malformed("frame", first);
     }
     if (available < HEADER_SIZE) return undefined;
     const type = this.#buf[this.#start + 1]!;

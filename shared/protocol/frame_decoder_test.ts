@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { seeded } from "../_random.ts";
+import { COURSE_BET } from "../../testing/course_data.ts";
+import { seeded } from "../../testing/random.ts";
 import { ErrorCode, ProtocolError } from "../errors.ts";
 import { decodeMessage, encodeMessage } from "./codec.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
@@ -12,13 +13,7 @@ import {
 } from "./messages.ts";
 import { concatBytes } from "../bytes.ts";
 
-const BET = {
-  firstName: "Santiago Lionel",
-  lastName: "Lorca",
-  document: "30904465",
-  birthdate: "1999-03-17",
-  number: 7574,
-};
+const BET = COURSE_BET;
 
 /** A stream of frames of many sizes, from a bare header to a full 8192-byte frame. */
 const MESSAGES: Message[] = [

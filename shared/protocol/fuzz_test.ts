@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ErrorCode, ProtocolError } from "../errors.ts";
-import { Random } from "../_random.ts";
-import { type FuzzFrame, fuzzFrame, MUTATIONS, randomFrame } from "./_fuzz.ts";
+import { Random } from "../../testing/random.ts";
+import { type FuzzFrame, fuzzFrame, MUTATIONS, randomFrame } from "../../testing/fuzz.ts";
 import { decodeMessage, encodeMessage } from "./codec.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
 import { HEADER_SIZE, MAX_BODY_SIZE, MAX_FRAME_SIZE, type Message } from "./messages.ts";

@@ -45,70 +45,64 @@ export const MessageType = {
 /** One of the {@linkcode MessageType} codes. */
 export type MessageType = typeof MessageType[keyof typeof MessageType];
 
-/** Agency → server, first message of a connection: who it is. */
+/** Agency → server, first of a connection: who it is (1..65535), with its secret if any. */
 export interface Hello {
   readonly type: typeof MessageType.HELLO;
-  /** Agency id, 1..65535. */
   readonly agency: number;
-  /** The agency's secret; empty when the server runs without secrets. */
   readonly secret: string;
 }
 
-/** Server → agency: where the agency stands, so it can resume. */
+/** Server → agency: where it stands, to resume (every batch before `nextSeq` is stored). */
 export interface Welcome {
   readonly type: typeof MessageType.WELCOME;
-  /** The next batch sequence number the server expects (all before it are stored). */
   readonly nextSeq: number;
-  /** Whether the agency already declared itself done. */
   readonly done: boolean;
 }
 
-/** Agency → server: one bet (exercise 5), stored as a batch of one. */
+/** Agency → server: one bet (exercise 5), stored as a batch of one under `seq`. */
 export interface BetMessage {
   readonly type: typeof MessageType.BET;
-  /** The batch sequence number this bet takes. */
   readonly seq: number;
   readonly bet: BetFields;
 }
 
 /**
- * Agency → server: a batch of bets (exercise 6). On the wire its bets are CSV lines
- * (`first_name,last_name,document,birthdate,number`, minimal quoting, each ending in
- * `\n` or `\r\n`).
+ * Agency → server: a batch of bets (exercise 6), number `seq` of the agency's (from 0).
+ * On the wire its bets are CSV lines (`first_name,last_name,document,birthdate,number`,
+ * minimal quoting, each ending in `\n` or `\r\n`).
  */
 export interface Batch {
   readonly type: typeof MessageType.BATCH;
-  /** Agency id; must match the session's. */
   readonly agency: number;
-  /** Per-agency sequence number, from 0, one per batch. */
   readonly seq: number;
   readonly bets: readonly BetFields[];
 }
 
-/** Server → agency: the outcome of a batch or a single bet. */
+/** A BATCH frame's header: agency, sequence, and the count of lines that follow. */
+export type BatchHeader = Pick<Batch, "agency" | "seq"> & { readonly count: number };
+
+/**
+ * Server → agency: the outcome of a batch or a single bet of `count` bets: `status` 0 when
+ * every bet was stored, otherwise an error code, nothing stored, and the `reason`.
+ */
 export interface BatchAck {
   readonly type: typeof MessageType.BATCH_ACK;
   readonly seq: number;
-  /** 0 when every bet was stored, otherwise an error code and nothing was stored. */
   readonly status: number;
-  /** How many bets the batch held. */
   readonly count: number;
-  /** Why the batch was refused; empty on success. */
   readonly reason: string;
 }
 
-/** Agency → server: every bet was sent. */
+/** Agency → server: every bet was sent, in `batches` batches (the server checks it has them). */
 export interface Done {
   readonly type: typeof MessageType.DONE;
   readonly agency: number;
-  /** How many batches the agency sent in all, so the server can check it has them. */
   readonly batches: number;
 }
 
-/** Server → agency: done was recorded. */
+/** Server → agency: done was recorded; `pending` agencies are still loading. */
 export interface DoneAck {
   readonly type: typeof MessageType.DONE_ACK;
-  /** Agencies still loading after this one. */
   readonly pending: number;
 }
 
@@ -118,10 +112,7 @@ export interface WinnersQuery {
   readonly agency: number;
 }
 
-/**
- * Server → agency: winners' DNIs. A long list spans several frames; `last` marks the
- * final one and `total` is the whole list's length.
- */
+/** Server → agency: winners' DNIs, `total` in all, in frames until the `last` one. */
 export interface Winners {
   readonly type: typeof MessageType.WINNERS;
   readonly total: number;
@@ -129,17 +120,14 @@ export interface Winners {
   readonly documents: readonly string[];
 }
 
-/** Server → agency: the draw has not happened; ask again later. */
+/**
+ * Server → agency: the draw has not happened; `pending` agencies are still loading, the first
+ * {@linkcode MAX_LISTED_AGENCIES} of them listed, ascending. Ask again after `retryAfterMs`.
+ */
 export interface NotReady {
   readonly type: typeof MessageType.NOT_READY;
-  /** Agencies still loading. */
   readonly pending: number;
-  /** Suggested wait before asking again. */
   readonly retryAfterMs: number;
-  /**
-   * The ids of the agencies the draw still waits for, ascending; at most
-   * {@linkcode MAX_LISTED_AGENCIES} (then `pending` is larger).
-   */
   readonly pendingAgencies: readonly number[];
 }
 
@@ -151,24 +139,22 @@ export interface TotalQuery {
   readonly type: typeof MessageType.TOTAL_QUERY;
 }
 
-/** Server → agency: total winners; partial while `pending > 0`. */
+/** Server → agency: total winners; partial while `pending` agencies are still loading. */
 export interface Total {
   readonly type: typeof MessageType.TOTAL;
-  /** Winners counted so far (final when `pending` is 0). */
   readonly winners: number;
-  /** Agencies still loading. */
   readonly pending: number;
   readonly retryAfterMs: number;
 }
 
-/** Either side: something went wrong; see `ErrorCode`. */
+/**
+ * Either side: something went wrong (see `ErrorCode`). `retryAfterMs` says when the
+ * refused request may succeed if tried again (e.g. when the idle timeout can next free a
+ * connection slot); 0 = no hint.
+ */
 export interface ErrorMessage {
   readonly type: typeof MessageType.ERROR;
   readonly code: number;
-  /**
-   * When the refused request may succeed if tried again (e.g. when the idle timeout can
-   * next free a connection slot); 0 = no hint.
-   */
   readonly retryAfterMs: number;
   readonly message: string;
 }

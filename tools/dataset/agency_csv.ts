@@ -6,7 +6,7 @@
  * @module
  */
 import { WINNING_NUMBER } from "../../shared/bet.ts";
-import { mulberry32 } from "../../shared/_random.ts";
+import { mulberry32 } from "../../testing/random.ts";
 import { UsageError } from "../_cli.ts";
 import { COMPOUND_NAMES, FEMALE_NAMES, LAST_NAMES, MALE_NAMES } from "./names.ts";
 import { below, createDniPermutation, DNI_COUNT, mix32 } from "./random.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Zip, ZipPassThrough, zipSync } from "fflate";
-import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../shared/_course_data.ts";
+import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../testing/course_data.ts";
 import { ToolError, UsageError } from "../_cli.ts";
 import { ensureDataset, generateDataset, importDataset, listAgencyFiles } from "./mod.ts";
 import { crlfRows, withTempDir } from "./_test_helpers.ts";

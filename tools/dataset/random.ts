@@ -1,6 +1,6 @@
 /**
  * Seeded randomness for the generator, on the project's one seeded generator
- * (`mulberry32`, shared/_random.ts): a 32-bit mixer to derive seeds, uniform integers, and
+ * (`mulberry32`, testing/random.ts): a 32-bit mixer to derive seeds, uniform integers, and
  * a keyed permutation that gives every row of a dataset its own 8-digit DNI. Pure and
  * deterministic: the same seed gives the same numbers on every machine.
  *

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mulberry32 } from "../../shared/_random.ts";
+import { mulberry32 } from "../../testing/random.ts";
 import { below, createDniPermutation, DNI_COUNT, mix32 } from "./random.ts";
 
 Deno.test("mulberry32() repeats a seed's sequence and differs across seeds", () => {

@@ -8,12 +8,17 @@
  *
  * @module
  */
-import type { BetFields } from "../bet.ts";
-import { ErrorCode } from "../errors.ts";
-import { encodeMessage } from "./codec.ts";
-import { HEADER_SIZE, MAX_BODY_SIZE, type Message, MessageType } from "./messages.ts";
-import { concatBytes } from "../bytes.ts";
-import { Random } from "../_random.ts";
+import type { BetFields } from "../shared/bet.ts";
+import { ErrorCode } from "../shared/errors.ts";
+import { encodeMessage } from "../shared/protocol/codec.ts";
+import {
+  HEADER_SIZE,
+  MAX_BODY_SIZE,
+  type Message,
+  MessageType,
+} from "../shared/protocol/messages.ts";
+import { concatBytes } from "../shared/bytes.ts";
+import { Random } from "./random.ts";
 
 /** How a fuzz frame was made. */
 export type Mutation =

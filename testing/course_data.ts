@@ -7,7 +7,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import type { BetFields } from "./bet.ts";
+import type { BetFields } from "../shared/bet.ts";
 
 /** The course's dataset zip (agency-1.csv … agency-5.csv). */
 export const COURSE_ZIP: string = fileURLToPath(

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ActionLogger, ActionResult, LogFields } from "./log.ts";
+import type { ActionLogger, ActionResult, LogFields } from "../shared/log.ts";
 
 /** One captured line. */
 export interface CapturedLine {
