@@ -175,6 +175,15 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** `[start, end)` byte ranges of `bets.csv`, ascending and flat: `[s0, e0, s1, e1, …]`. */
+type ByteRanges = number[];
+
+/** Adds `[start, end)` to `ranges`, joining it to the last range when the two touch. */
+function addRange(ranges: ByteRanges, start: number, end: number): void {
+  if (ranges.at(-1) === start) ranges[ranges.length - 1] = end;
+  else ranges.push(start, end);
+}
+
 /** Reads `[start, end)` of a file. */
 async function readRange(path: string, start: number, end: number): Promise<Uint8Array> {
   using file = await Deno.open(path, { read: true });
@@ -244,11 +253,8 @@ export class BetStore {
   /** A failure the store cannot recover from: every later batch is refused. */
   #failure: unknown;
   #closed = false;
-  /**
-   * `[start, end)` ranges, flat, ascending and joined, of the batches holding a winner:
-   * rebuilt from the journal, which records each batch's winners.
-   */
-  readonly #winnerRanges: number[] = [];
+  /** The batches holding a winner: rebuilt from the journal, which records their winners. */
+  readonly #winnerRanges: ByteRanges = [];
 
   private constructor(options: BetStoreOptions, opened: OpenedStorage) {
     this.#options = options;
@@ -293,10 +299,7 @@ export class BetStore {
       state.nextSeq = Math.max(state.nextSeq, state.durableSeq);
       state.bets += bets;
       state.winners += winners;
-      const ranges = this.#winnerRanges;
-      if (winners === 0) return state;
-      if (ranges.at(-1) === this.#size) ranges[ranges.length - 1] = this.#size + length;
-      else ranges.push(this.#size, this.#size + length);
+      if (winners > 0) addRange(this.#winnerRanges, this.#size, this.#size + length);
     } else if (kind === RecordKind.DONE) {
       state.done = state.durableDone = true;
     } else {
@@ -640,7 +643,7 @@ export class BetStore {
     await this.flush();
     const needle = number === undefined ? undefined : encoder.encode(`,${number}\r\n`);
     const find = needle && byteSearch(needle);
-    const ranges = number === WINNING_NUMBER ? this.#winnerRanges : [0, this.#size];
+    const ranges: ByteRanges = number === WINNING_NUMBER ? this.#winnerRanges : [0, this.#size];
     let range = 0;
     using file = await Deno.open(this.#path, { read: true });
     const buf = new Uint8Array(LOAD_CHUNK);
