@@ -1,6 +1,6 @@
 /**
  * Helpers for the operator-mistake fault tests: a server expected to refuse its storage,
- * agencies run to their exit, the storage's files compared before and after.
+ * the storage's files compared before and after, why an agency failed.
  *
  * @module
  */
@@ -77,21 +77,6 @@ export function storageFiles(dir: string): Promise<(Uint8Array | undefined)[]> {
       Deno.readFile(`${dir}/${name}`).catch(() => undefined)
     ),
   );
-}
-
-/** Waits for every client to exit (a minute at most) and kills what is left: `_faults.ts`'s. */
-export { allExit as exitCodes, killAll } from "./_faults.ts";
-
-/**
- * The winners an agency logged (`ganadores | dnis: …`), or `undefined` when it has none.
- *
- * @param client The agency's process.
- * @returns The documents.
- */
-export function winnersOf(client: ClientProcess): string[] | undefined {
-  const line = parseLog(client.stdout()).find((l) => l.action === "ganadores");
-  const dnis = line?.fields.get("dnis");
-  return dnis === undefined ? undefined : dnis === "" ? [] : dnis.split(" ");
 }
 
 /**
