@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ErrorCode, ProtocolError } from "../shared/errors.ts";
 import type { ActionLogger } from "../shared/log.ts";
-import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
+import { FramedConnection } from "../shared/net/framed_conn.ts";
 import { type Message, MessageType, type NotReady } from "../shared/protocol/mod.ts";
 import { type AgencyConfig, runAgency } from "./agency.ts";
 import { loadClientConfig } from "./config.ts";
@@ -52,7 +52,7 @@ function fakeServer(welcome: { nextSeq: number; done: boolean }, notReady: NotRe
   const serve = async (): Promise<void> => {
     const raw = await listener.accept();
     listener.close();
-    using conn = new FramedConnection(raw as ByteStream, { idleTimeoutMs: 5000 });
+    using conn = new FramedConnection(raw, { idleTimeoutMs: 5000 });
     await conn.expect(MessageType.HELLO);
     await conn.send({ type: MessageType.WELCOME, ...welcome });
     for (let message = await conn.read(); message !== null; message = await conn.read()) {

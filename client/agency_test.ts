@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ConnectionError, ErrorCode } from "../shared/errors.ts";
 import { captureLogger } from "../testing/log_capture.ts";
-import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
+import { FramedConnection } from "../shared/net/framed_conn.ts";
 import { MessageType } from "../shared/protocol/mod.ts";
 import { type AgencyConfig, runAgency } from "./agency.ts";
 
@@ -24,7 +24,7 @@ function scriptedServer(script: Script): { port: number; connections: () => numb
   const handlers: Promise<void>[] = [];
   const accepting = (async () => {
     for await (const socket of listener) {
-      const conn = new FramedConnection(socket as ByteStream, { idleTimeoutMs: 5000 });
+      const conn = new FramedConnection(socket, { idleTimeoutMs: 5000 });
       handlers.push(
         script(conn, handlers.length, stored).catch(() => {}).finally(() => conn.close()),
       );
