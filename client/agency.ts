@@ -65,6 +65,8 @@ function listDocuments(documents: readonly string[]): string {
 /** Runs one connection's worth of the agency protocol; throws ConnectionError to retry. */
 class AgencyRun {
   readonly #config: AgencyConfig;
+  /** The agency's bets file, read again from its start by each session. */
+  readonly #file: Deno.FsFile;
   readonly #log: ActionLogger;
   readonly #signal: AbortSignal;
   #betsSent = 0;
@@ -77,8 +79,9 @@ class AgencyRun {
   #held = 0;
   #lastProgress = performance.now();
 
-  constructor(config: AgencyConfig, log: ActionLogger, signal: AbortSignal) {
+  constructor(config: AgencyConfig, file: Deno.FsFile, log: ActionLogger, signal: AbortSignal) {
     this.#config = config;
+    this.#file = file;
     this.#log = log;
     this.#signal = signal;
   }
@@ -147,9 +150,8 @@ class AgencyRun {
     const { dataPath, id, batchMaxAmount, window } = this.#config;
     // Half a window per write: the other half is in flight meanwhile.
     const framesPerChunk = Math.max(1, Math.floor(window / 2));
-    for await (
-      const chunk of csvBatchChunks(dataPath, id, { maxAmount: batchMaxAmount, framesPerChunk })
-    ) {
+    const options = { path: dataPath, agency: id, maxAmount: batchMaxAmount, framesPerChunk };
+    for (const chunk of csvBatchChunks(this.#file, options)) {
       if (this.#signal.aborted) break;
       batches = chunk.batches.at(-1)!.seq + 1;
       if (done && batches > held) throw this.#otherData(held, done, "more");
@@ -279,8 +281,8 @@ export async function runAgency(
   options: { readonly log: ActionLogger; readonly signal: AbortSignal },
 ): Promise<AgencyResult> {
   // A data path that is no readable file fails now, not after a wait for the server.
-  (await openBetsFile(config.dataPath)).close();
-  const run = new AgencyRun(config, options.log, options.signal);
+  using file = await openBetsFile(config.dataPath);
+  const run = new AgencyRun(config, file, options.log, options.signal);
   let reconnects = 0;
   let hinted = 0;
   for (;;) {
