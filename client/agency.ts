@@ -65,6 +65,8 @@ function listDocuments(documents: readonly string[]): string {
 /** Runs one connection's worth of the agency protocol; throws ConnectionError to retry. */
 class AgencyRun {
   readonly #config: AgencyConfig;
+  /** The agency's bets file, read again from its start by each session. */
+  readonly #file: Deno.FsFile;
   readonly #log: ActionLogger;
   readonly #signal: AbortSignal;
   #betsSent = 0;
@@ -77,8 +79,9 @@ class AgencyRun {
   #held = 0;
   #lastProgress = performance.now();
 
-  constructor(config: AgencyConfig, log: ActionLogger, signal: AbortSignal) {
+  constructor(config: AgencyConfig, file: Deno.FsFile, log: ActionLogger, signal: AbortSignal) {
     this.#config = config;
+    this.#file = file;
     this.#log = log;
     this.#signal = signal;
   }
@@ -96,15 +99,13 @@ class AgencyRun {
     await conn.send({ type: MessageType.HELLO, agency: id, secret: this.#config.secret });
     const welcome = await conn.expect(MessageType.WELCOME);
     this.#batches = this.#held = welcome.nextSeq;
-    const sent = await this.#sendBatches(conn, welcome.nextSeq, welcome.done);
-    if (sent === undefined) return this.stopped();
-    this.#batches = sent;
+    const batches = await this.#sendBatches(conn, welcome.done);
+    if (batches === undefined) return this.stopped();
     if (!welcome.done) {
-      await conn.send({ type: MessageType.DONE, agency: id, batches: sent });
+      await conn.send({ type: MessageType.DONE, agency: id, batches });
       await conn.expect(MessageType.DONE_ACK);
       this.#doneAcked = true;
     }
-    const batches = this.#batches;
     this.#log.info(LogAction.APUESTAS_ENVIADAS, "success", {
       client_id: id,
       cantidad: this.#betsSent,
@@ -135,25 +136,22 @@ class AgencyRun {
   /**
    * Sends the batches the server lacks, a chunk of frames per write, at most `window`
    * unacknowledged; first again the last one it holds, a probe it acknowledges only if it
-   * holds the same bets. Returns how many batches the file makes, or undefined if stopped.
+   * holds the same bets. Returns how many batches the file makes (then all acknowledged, so
+   * as many as the server holds), or undefined if stopped.
    *
    * @throws {ProtocolError} `CONFLICT` when the file makes fewer batches than the server has,
    * or more than it has with the DONE.
    */
-  async #sendBatches(
-    conn: FramedConnection,
-    held: number,
-    done: boolean,
-  ): Promise<number | undefined> {
+  async #sendBatches(conn: FramedConnection, done: boolean): Promise<number | undefined> {
     const unacked: ChunkBatch[] = [];
     let batches = 0;
+    const held = this.#held;
     const probe = held - 1;
     const { dataPath, id, batchMaxAmount, window } = this.#config;
     // Half a window per write: the other half is in flight meanwhile.
     const framesPerChunk = Math.max(1, Math.floor(window / 2));
-    for await (
-      const chunk of csvBatchChunks(dataPath, id, { maxAmount: batchMaxAmount, framesPerChunk })
-    ) {
+    const options = { path: dataPath, agency: id, maxAmount: batchMaxAmount, framesPerChunk };
+    for (const chunk of csvBatchChunks(this.#file, options)) {
       if (this.#signal.aborted) break;
       batches = chunk.batches.at(-1)!.seq + 1;
       if (done && batches > held) throw this.#otherData(held, done, "more");
@@ -201,7 +199,8 @@ class AgencyRun {
     }
     // The probe was stored before this connection: it is not sent in this run.
     if (ack.seq >= this.#held) this.#betsSent += expected.count;
-    this.#batches = Math.max(this.#batches, ack.seq + 1);
+    // Acks come in the order sent, from the probe (`#held - 1`) on.
+    this.#batches = ack.seq + 1;
     this.#acked = Math.max(this.#acked, this.#batches);
     const now = performance.now();
     if (now - this.#lastProgress >= 1000) {
@@ -282,8 +281,8 @@ export async function runAgency(
   options: { readonly log: ActionLogger; readonly signal: AbortSignal },
 ): Promise<AgencyResult> {
   // A data path that is no readable file fails now, not after a wait for the server.
-  (await openBetsFile(config.dataPath)).close();
-  const run = new AgencyRun(config, options.log, options.signal);
+  using file = await openBetsFile(config.dataPath);
+  const run = new AgencyRun(config, file, options.log, options.signal);
   let reconnects = 0;
   let hinted = 0;
   for (;;) {

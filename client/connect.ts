@@ -89,7 +89,8 @@ export async function connectWithRetry(
     // The caller's stop, and this attempt's timeout.
     const limits = [signal, timeout.ms > 0 ? AbortSignal.timeout(timeout.ms) : undefined];
     try {
-      const conn = await Deno.connect({ hostname, port, signal: anySignal(limits) });
+      const stop = AbortSignal.any(limits.filter((s) => s !== undefined));
+      const conn = await Deno.connect({ hostname, port, signal: stop });
       conn.setNoDelay(true);
       return conn;
     } catch (error) {
@@ -118,11 +119,6 @@ export async function connectWithRetry(
     `Cannot connect to ${hostname}:${port} after ${attempts} attempts: ${errorText(lastError)}`,
     { cause: lastError },
   );
-}
-
-function anySignal(signals: readonly (AbortSignal | undefined)[]): AbortSignal | undefined {
-  const given = signals.filter((s) => s !== undefined);
-  return given.length > 1 ? AbortSignal.any(given) : given[0];
 }
 
 /**

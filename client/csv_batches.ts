@@ -9,6 +9,9 @@
 import { errorText, osErrorReason } from "../shared/errors.ts";
 import { BATCH_HEADER_SIZE, encodeBatchHeader, MAX_FRAME_SIZE } from "../shared/protocol/mod.ts";
 
+const LF = 0x0a;
+const CR = 0x0d;
+
 /** The agency's CSV, or a line of it, cannot be read or sent at all. */
 export class BetsFileError extends SyntaxError {
   /** Names the file and the (1-based) `line`, unless the whole file is at fault. */
@@ -74,14 +77,13 @@ export interface BatchChunk {
   readonly batches: readonly ChunkBatch[];
 }
 
-/** Options of {@linkcode csvBatchChunks}: most bets a batch (`batch.maxAmount`), frames a chunk. */
+/** Options of {@linkcode csvBatchChunks}: path (for errors), agency, batch size, frames a chunk. */
 export interface ChunkOptions {
+  readonly path: string;
+  readonly agency: number;
   readonly maxAmount: number;
   readonly framesPerChunk: number;
 }
-
-const LF = 0x0a;
-const CR = 0x0d;
 
 /** Bytes read from the file at once. */
 const READ_SIZE = 256 * 1024;
@@ -115,9 +117,9 @@ class Packer {
   /** Lines seen so far. */
   #line = 0;
 
-  constructor(path: string, agency: number, options: ChunkOptions) {
-    this.#path = path;
-    this.#agency = agency;
+  constructor(options: ChunkOptions) {
+    this.#path = options.path;
+    this.#agency = options.agency;
     this.#maxAmount = Math.max(1, options.maxAmount);
     this.#framesPerChunk = Math.max(1, options.framesPerChunk);
     this.#chunk = new Uint8Array(this.#framesPerChunk * MAX_FRAME_SIZE);
@@ -258,33 +260,30 @@ class Packer {
 }
 
 /**
- * Reads an agency's CSV and yields its BATCH frames, numbered from 0, back to back in
- * chunks of up to `framesPerChunk`: at most `maxAmount` bets and 8 KiB a frame, each bet
- * the file's line as it is, blank lines skipped. Memory stays flat whatever the file's size.
+ * Reads an agency's CSV (`file`, from {@linkcode openBetsFile}) from its start and yields its
+ * BATCH frames, numbered from 0, back to back in chunks of up to `framesPerChunk`: at most
+ * `maxAmount` bets and 8 KiB a frame, each bet the file's line as it is, blank lines skipped.
+ * Memory stays flat whatever the file's size.
  *
- * @throws {BetsFileError} Naming the file (and line), unreadable or too long for a frame.
+ * @throws {BetsFileError} Naming the file and line, unreadable or too long for a frame.
  */
-export async function* csvBatchChunks(
-  path: string,
-  agency: number,
-  options: ChunkOptions,
-): AsyncGenerator<BatchChunk> {
-  using file = await openBetsFile(path);
-  const packer = new Packer(path, agency, options);
+export function* csvBatchChunks(file: Deno.FsFile, options: ChunkOptions): Generator<BatchChunk> {
+  file.seekSync(0, Deno.SeekMode.Start);
+  const packer = new Packer(options);
   const buf = new Uint8Array(READ_SIZE);
   let filled = 0;
   for (let eof = false; !eof;) {
     if (filled === buf.length) {
       // A whole buffer without a line break: that line cannot fit in any frame.
       throw new BetsFileError(
-        path,
+        options.path,
         packer.nextLine,
         `the line is over ${buf.length} bytes, more than the ${MAX_LINES_SIZE} a batch frame holds`,
       );
     }
     // A sync read: 256 KiB of a local file take microseconds, less than an async op's
     // round trip through Deno's thread pool, and the agency has nothing to do meanwhile.
-    const n = readChunk(file, buf.subarray(filled), path, packer.nextLine);
+    const n = readChunk(file, buf.subarray(filled), options.path, packer.nextLine);
     eof = n === null;
     if (n !== null) filled += n;
     // What is left at the end is a last line without an ending: it gets one, as every

@@ -259,6 +259,32 @@ export function accepted(server: ServerProcess): number {
 }
 
 /**
+ * Connections the server holds, from its latest `progreso` line.
+ *
+ * @param server The server.
+ * @returns Its `conexiones`, 0 before the first such line.
+ */
+export function connections(server: ServerProcess): number {
+  const line = parseLog(server.stdout()).findLast((l) => l.action === "progreso");
+  return Number(line?.fields.get("conexiones") ?? 0);
+}
+
+/**
+ * Closes each connection; one the server (or a deadline) closed first is left as it is.
+ *
+ * @param conns The connections.
+ */
+export function closeAll(conns: Iterable<Deno.Conn>): void {
+  for (const conn of conns) {
+    try {
+      conn.close();
+    } catch {
+      // Closed already.
+    }
+  }
+}
+
+/**
  * An agency's winners, from its `ganadores` line.
  *
  * @param client The agency.

@@ -14,6 +14,8 @@ import {
   type Accounting,
   agencyFiles,
   allExit,
+  closeAll,
+  connections,
   delay,
   expectedRows,
   expectedWinners,
@@ -23,12 +25,6 @@ import {
   reportAccounted,
   winnersOf,
 } from "./_faults.ts";
-
-/** Connections the server holds, from its latest `progreso` line. */
-function connections(server: ServerProcess): number {
-  const line = parseLog(server.stdout()).findLast((l) => l.action === "progreso");
-  return Number(line?.fields.get("conexiones") ?? 0);
-}
 
 /** The waits an agency logged before reconnecting, and why (a code name, or the detail). */
 function reconnections(client: ClientProcess): { intento: number; ms: number; why: string }[] {
@@ -149,13 +145,7 @@ Deno.test("agency - SERVER_MAX_CONNECTIONS idle sockets only delay 5 agencies: t
     );
   } finally {
     await killAll(clients);
-    for (const conn of flood) {
-      try {
-        conn.close();
-      } catch {
-        // Closed by the server.
-      }
-    }
+    closeAll(flood);
     await Deno.remove(data, { recursive: true });
   }
 });

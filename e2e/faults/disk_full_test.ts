@@ -11,12 +11,15 @@ import { parseLog, startClient, startServer, waitFor } from "../lottery/_harness
 import {
   account,
   agencyFiles,
+  allExit,
   expectedRows,
   expectedWinners,
   helloRaw,
+  killAll,
   reportAccounted,
+  winnersOf,
 } from "./_faults.ts";
-import { exitCodes, failureOf, killAll, winnersOf } from "./_operator.ts";
+import { failureOf } from "./_operator.ts";
 
 async function run(command: string, args: readonly string[]): Promise<void> {
   const { code, stderr } = await new Deno.Command(command, { args: [...args], stderr: "piped" })
@@ -124,7 +127,7 @@ Deno.test("storage - a full disk mid-ingestion, a reconnect, then space returns"
     assert.ok(journal.get(behind)!.batches < 80, `agency ${behind} has batches left to store`);
     const again = await start(behind);
     clients.push(again);
-    assert.deepEqual(await exitCodes([again]), [1], "still full: refused again");
+    assert.deepEqual(await allExit([again]), [1], "still full: refused again");
     assert.match(failureOf(again), /STORAGE_FAILED/);
 
     // Space returns: the same server takes the rest, no restart.
@@ -135,7 +138,7 @@ Deno.test("storage - a full disk mid-ingestion, a reconnect, then space returns"
     const waiting = [1, 2, 3, 4, 5].filter((id) => !refused.includes(id)).map((id) =>
       first[id - 1]!
     );
-    const codes = await exitCodes([...rerun, ...waiting]);
+    const codes = await allExit([...rerun, ...waiting]);
     codes.forEach((code, i) => assert.equal(code, 0, [...rerun, ...waiting][i]!.stdout()));
     const winners = await expectedWinners(paths);
     refused.forEach((id, i) => assert.deepEqual(winnersOf(rerun[i]!), winners.get(id)));

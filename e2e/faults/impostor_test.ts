@@ -11,13 +11,16 @@ import { parseLog, startClient, startServer, waitFor } from "../lottery/_harness
 import {
   account,
   agencyFiles,
+  allExit,
   connectRaw,
   expectedRows,
   expectedWinners,
   helloRaw,
+  killAll,
   reportAccounted,
+  winnersOf,
 } from "./_faults.ts";
-import { exitCodes, failureOf, killAll, storageFiles, winnersOf } from "./_operator.ts";
+import { failureOf, storageFiles } from "./_operator.ts";
 
 Deno.test("impostor - two agency processes with one CLI_ID and different files: one is refused", async () => {
   const data = await Deno.makeTempDir({ prefix: "tp0-same-id-" });
@@ -34,7 +37,7 @@ Deno.test("impostor - two agency processes with one CLI_ID and different files: 
       startClient(2, server.port, { CLI_DATA_PATH: other }),
       startClient(3, server.port, { CLI_DATA_PATH: paths[2]! }),
     ]);
-    const codes = await exitCodes(clients);
+    const codes = await allExit(clients);
     assert.equal(codes[0], 0);
     assert.equal(codes[3], 0);
     assert.deepEqual([codes[1], codes[2]].sort(), [0, 1], `one agency 2 wins: ${codes}`);
@@ -91,7 +94,7 @@ Deno.test("impostor - exercise 6 on exercise 5's storage is refused; a fresh dra
           NUMERO: "7574",
         })
       ));
-      assert.deepEqual(await exitCodes(clients), [0, 0, 0, 0, 0]);
+      assert.deepEqual(await allExit(clients), [0, 0, 0, 0, 0]);
       assert.equal((await server.stop("SIGTERM")).code, 0);
     }
     // Exercise 6 on the same storage (what a kept volume gives): every agency refused.
@@ -108,7 +111,7 @@ Deno.test("impostor - exercise 6 on exercise 5's storage is refused; a fresh dra
       clients = await Promise.all(
         paths.map((path, i) => startClient(i + 1, server.port, { CLI_DATA_PATH: path })),
       );
-      assert.deepEqual(await exitCodes(clients), [1, 1, 1, 1, 1]);
+      assert.deepEqual(await allExit(clients), [1, 1, 1, 1, 1]);
       for (const client of clients) {
         assert.match(
           failureOf(client),
@@ -128,7 +131,7 @@ Deno.test("impostor - exercise 6 on exercise 5's storage is refused; a fresh dra
     clients = await Promise.all(
       paths.map((path, i) => startClient(i + 1, server.port, { CLI_DATA_PATH: path })),
     );
-    assert.deepEqual(await exitCodes(clients), [0, 0, 0, 0, 0]);
+    assert.deepEqual(await allExit(clients), [0, 0, 0, 0, 0]);
     const winners = await expectedWinners(paths);
     clients.forEach((c, i) => assert.deepEqual(winnersOf(c), winners.get(i + 1)));
     // And the other way round: exercise 5's bet on exercise 6's storage is refused too.
@@ -141,7 +144,7 @@ Deno.test("impostor - exercise 6 on exercise 5's storage is refused; a fresh dra
       NUMERO: "7574",
     });
     clients.push(late);
-    assert.deepEqual(await exitCodes([late]), [1]);
+    assert.deepEqual(await allExit([late]), [1]);
     assert.match(
       failureOf(late),
       /^CONFLICT[:꞉] Batch 0 of agency 1 is not the batch stored under that sequence \(100 bets stored, 1 sent\)/,
@@ -189,7 +192,7 @@ Deno.test("impostor - a BATCH of no bets is MALFORMED and takes no sequence", as
     clients = await Promise.all(
       paths.map((path, i) => startClient(i + 1, server.port, { CLI_DATA_PATH: path })),
     );
-    assert.deepEqual(await exitCodes(clients), [0, 0, 0, 0, 0]);
+    assert.deepEqual(await allExit(clients), [0, 0, 0, 0, 0]);
     const winners = await expectedWinners(paths);
     clients.forEach((c, i) => assert.deepEqual(winnersOf(c), winners.get(i + 1)));
     assert.equal((await server.stop("SIGTERM")).code, 0);

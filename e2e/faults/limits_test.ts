@@ -4,8 +4,11 @@ import { FramedConnection } from "../../shared/net/framed_conn.ts";
 import { encodeMessage, MessageType } from "../../shared/protocol/mod.ts";
 import { parseLog, startClient, startServer, waitFor } from "../lottery/_harness.ts";
 import {
+  accepted,
   account,
   agencyFiles,
+  closeAll,
+  connections,
   connectRaw,
   delay,
   expectedRows,
@@ -102,13 +105,7 @@ Deno.test("server - a slow-loris peer (1 byte per second) is dropped after the i
     conn.close();
     await reportNoBets("slow-loris peers (1 byte/s), idle timeout 2s", scenarios.length);
   } finally {
-    for (const conn of [binary, afterHello, echo, silent]) {
-      try {
-        conn.close();
-      } catch {
-        // Closed by the deadline.
-      }
-    }
+    closeAll([binary, afterHello, echo, silent]);
   }
 });
 
@@ -135,11 +132,11 @@ Deno.test("server - 1,000 idle connections do not stop 5 real agencies", async (
       if (i % 3 === 1) await conn.write(hello);
       else if (i % 3 === 2) await conn.write(hello.subarray(0, 3));
     }
-    const connections = () => {
-      const line = parseLog(server.stdout()).findLast((l) => l.action === "progreso");
-      return Number(line?.fields.get("conexiones") ?? 0);
-    };
-    await waitFor(() => connections() >= idle, 20_000, "the server to hold the idle connections");
+    await waitFor(
+      () => connections(server) >= idle,
+      20_000,
+      "the server to hold the idle connections",
+    );
     const started = performance.now();
     const clients = await Promise.all(
       paths.map((path, i) => startClient(i + 1, server.port, { CLI_DATA_PATH: path })),
@@ -147,7 +144,7 @@ Deno.test("server - 1,000 idle connections do not stop 5 real agencies", async (
     const codes = await Promise.all(clients.map((c) => c.status));
     const elapsed = performance.now() - started;
     codes.forEach((code, i) => assert.equal(code, 0, `agency ${i + 1}: ${clients[i]!.stdout()}`));
-    assert.ok(connections() >= idle, "the idle connections were still open meanwhile");
+    assert.ok(connections(server) >= idle, "the idle connections were still open meanwhile");
     const memory = memoryOf(server.pid);
     assert.ok(memory === undefined || memory.peakMiB < 512, `peak RSS ${memory?.peakMiB} MiB`);
     const { code } = await server.stop("SIGTERM");
@@ -158,13 +155,7 @@ Deno.test("server - 1,000 idle connections do not stop 5 real agencies", async (
     assert.ok(elapsed < 60_000, `agencies took ${elapsed.toFixed(0)} ms`);
     await reportAccounted(`${idle} idle connections + 5 agencies`, idle, result);
   } finally {
-    for (const conn of conns) {
-      try {
-        conn.close();
-      } catch {
-        // Closed by the server.
-      }
-    }
+    closeAll(conns);
     await Deno.remove(data, { recursive: true });
   }
 });
@@ -185,11 +176,11 @@ Deno.test("server - connections over SERVER_MAX_CONNECTIONS get LIMIT_EXCEEDED, 
       held.push(await Deno.connect({ hostname: "127.0.0.1", port: server.port }));
       firstConnected ||= performance.now();
     }
-    const accepted = () =>
-      parseLog(server.stdout()).filter((l) =>
-        l.action === "accept_connections" && l.result === "success"
-      ).length;
-    await waitFor(() => accepted() >= max, 10_000, "the server to accept the first connections");
+    await waitFor(
+      () => accepted(server) >= max,
+      10_000,
+      "the server to accept the first connections",
+    );
     for (let i = 0; i < over; i++) {
       const asked = performance.now();
       const raw = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
@@ -320,11 +311,7 @@ Deno.test("client - agencies refused over the connection limit wait as hinted an
     for (let i = 0; i < max; i++) {
       held.push(await Deno.connect({ hostname: "127.0.0.1", port: server.port }));
     }
-    const accepted = () =>
-      parseLog(server.stdout()).filter((l) =>
-        l.action === "accept_connections" && l.result === "success"
-      ).length;
-    await waitFor(() => accepted() >= max, 10_000, "the flood to fill the server");
+    await waitFor(() => accepted(server) >= max, 10_000, "the flood to fill the server");
     const clients = await Promise.all(paths.map((path, i) =>
       startClient(i + 1, server.port, {
         CLI_DATA_PATH: path,

@@ -6,15 +6,17 @@ import assert from "node:assert/strict";
 import { RECORD_SIZE } from "../../server/journal.ts";
 import type { ClientProcess, ServerProcess } from "../lottery/_harness.ts";
 import { parseLog, readRows, startClient, startServer, waitFor } from "../lottery/_harness.ts";
-import { account, agencyFiles, expectedRows, expectedWinners, reportAccounted } from "./_faults.ts";
 import {
-  exitCodes,
-  failureOf,
+  account,
+  agencyFiles,
+  allExit,
+  expectedRows,
+  expectedWinners,
   killAll,
-  refusedStart,
-  storageFiles,
+  reportAccounted,
   winnersOf,
-} from "./_operator.ts";
+} from "./_faults.ts";
+import { failureOf, refusedStart, storageFiles } from "./_operator.ts";
 
 /** Agencies that ride out a server restart. */
 const PATIENT = { CLI_CONNECT_ATTEMPTS: "50", CLI_CONNECT_BACKOFF: "50ms" };
@@ -30,7 +32,7 @@ async function runAgencies(
     ids.map((id) => startClient(id, server.port, { CLI_DATA_PATH: paths[id - 1]!, ...env })),
   );
   try {
-    const codes = await exitCodes(clients);
+    const codes = await allExit(clients);
     const winners = await expectedWinners(paths);
     ids.forEach((id, i) => {
       assert.equal(codes[i], 0, `agency ${id}: ${clients[i]!.stdout()}`);
@@ -90,7 +92,7 @@ Deno.test("operator - a second server on the same storage exits 2 and writes not
     // Again while the first one ingests (another agency count changes nothing).
     const during = await refusedStart(first.dir, { SERVER_AGENCIES: "3" });
     assert.match(during.fields.get("error") ?? "", /in use by another server/);
-    const codes = await exitCodes(clients);
+    const codes = await allExit(clients);
     codes.forEach((code, i) => assert.equal(code, 0, `agency ${i + 1}`));
     const winners = await expectedWinners(paths);
     clients.forEach((c, i) => assert.deepEqual(winnersOf(c), winners.get(i + 1)));
@@ -232,7 +234,7 @@ Deno.test("operator - SERVER_AGENCIES=3 on a draw of 5 is refused; with 5 the dr
         "the progress line does not repeat while nothing changes",
       );
       for (const client of clients) client.kill("SIGTERM");
-      assert.deepEqual(await exitCodes(clients), [0, 0, 0]);
+      assert.deepEqual(await allExit(clients), [0, 0, 0]);
       assert.equal((await server.stop("SIGTERM")).code, 0);
     }
     const before = await storageFiles(dir);
@@ -317,7 +319,7 @@ Deno.test("operator - a dead agency: the draw is closed without it, durably, and
       stored4 = Number(excluded?.fields.get("apuestas"));
       assert.ok(stored4 > 0 && stored4 < 100_000, `agency 4 had ${stored4} bets stored`);
       const others = [clients[0]!, clients[1]!, clients[2]!, clients[4]!];
-      const codes = await exitCodes(others);
+      const codes = await allExit(others);
       const winners = await expectedWinners(paths);
       [1, 2, 3, 5].forEach((id, i) => {
         assert.equal(codes[i], 0, `agency ${id}: ${others[i]!.stdout()}`);
@@ -337,7 +339,7 @@ Deno.test("operator - a dead agency: the draw is closed without it, durably, and
       // Agency 4 comes back: refused.
       const back = await startClient(4, closing.port, { CLI_DATA_PATH: paths[3]! });
       clients.push(back);
-      assert.deepEqual(await exitCodes([back]), [1]);
+      assert.deepEqual(await allExit([back]), [1]);
       assert.match(
         failureOf(back),
         /INVALID_AGENCY.*Agency 4 was left out of this draw by the operator \(SERVER_EXCLUDED_AGENCIES\)/,
@@ -353,7 +355,7 @@ Deno.test("operator - a dead agency: the draw is closed without it, durably, and
     assert.equal(opened.fields.get("sorteo"), "realizado");
     const again = await startClient(4, later.port, { CLI_DATA_PATH: paths[3]! });
     clients.push(again);
-    assert.deepEqual(await exitCodes([again]), [1]);
+    assert.deepEqual(await allExit([again]), [1]);
     assert.equal((await later.stop("SIGTERM")).code, 0);
     assert.equal(sorteos(later), 1, "the restart draws the same agencies");
 

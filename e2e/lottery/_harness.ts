@@ -4,6 +4,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { unzipSync } from "fflate";
 import { generateDataset, type GenerateOptions } from "../../tools/dataset/mod.ts";
 import { LogAction } from "../../shared/log.ts";
@@ -18,6 +19,7 @@ export const ROOT: string = new URL("../../", import.meta.url).pathname;
 
 export { COURSE_ZIP, HAS_COURSE_ZIP };
 
+/** The course's minimal `server/config.ini`. */
 const COURSE_INI = "[DEFAULT]\nSERVER_PORT = 12345\nSERVER_IP = server\n" +
   "SERVER_LISTEN_BACKLOG = 5\nLOGGING_LEVEL = INFO\n";
 const COURSE_YAML = 'server:\n  address: "server:12345"\nloop:\n  amount: 5\n  period: "5s"\n' +
@@ -213,6 +215,59 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
       if (options.dir === undefined) await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/** How a server that ran to its own end went. */
+export interface ServerExit {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs a server in `dir` until it exits on its own (15 s at most): `bin/server` unless
+ * `command` names another, with the course's minimal config file, on 127.0.0.1, port 0,
+ * storage `dir/bets.csv`, unless `env` says otherwise.
+ */
+export async function runServerToExit(
+  dir: string,
+  env: Readonly<Record<string, string>>,
+  command: readonly string[] = [`${ROOT}bin/server`],
+): Promise<ServerExit> {
+  await ensureBinaries();
+  await Deno.writeTextFile(`${dir}/config.ini`, COURSE_INI);
+  const child = new Deno.Command(command[0]!, {
+    args: command.slice(1),
+    cwd: dir,
+    env: {
+      SERVER_CONFIG: `${dir}/config.ini`,
+      SERVER_PORT: "0",
+      SERVER_LISTEN_ADDRESS: "127.0.0.1",
+      SERVER_STORAGE_PATH: `${dir}/bets.csv`,
+      ...env,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  const out = await child.output();
+  clearTimeout(timer);
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+/**
+ * The fields of the one `result: fail` line of a server that could not start, once checked
+ * that it exited 2 with nothing on stderr and no stack trace.
+ */
+export function refusalOf(run: ServerExit): ReadonlyMap<string, string> {
+  assert.equal(run.code, 2, `exit 2: ${run.stdout}${run.stderr}`);
+  assert.equal(run.stderr, "", "nothing on stderr");
+  const fails = parseLog(run.stdout).filter((l) => l.result === "fail");
+  assert.equal(fails.length, 1, `one fail line: ${run.stdout}`);
+  assert.doesNotMatch(run.stdout, /\n\s+at /, "no stack trace");
+  return fails[0]!.fields;
 }
 
 /** A finished or running `bin/client`. */

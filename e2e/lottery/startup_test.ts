@@ -1,44 +1,20 @@
 import assert from "node:assert/strict";
-import { ensureBinaries, parseLog, ROOT } from "./_harness.ts";
+import { refusalOf, ROOT, runServerToExit, type ServerExit } from "./_harness.ts";
 
-/** Runs a server command in a fresh folder until it exits on its own (15 s at most). */
+/** Runs a server command in a fresh folder until it exits on its own (see `runServerToExit`). */
 async function serverRun(
-  command: readonly string[],
   env: Readonly<Record<string, string>>,
-): Promise<{ code: number; stdout: string; stderr: string; dir: string }> {
+  command?: readonly string[],
+): Promise<ServerExit & { dir: string }> {
   const dir = await Deno.makeTempDir({ prefix: "tp0-startup-" });
-  await Deno.writeTextFile(`${dir}/config.ini`, "[DEFAULT]\nSERVER_PORT = 0\n");
-  const child = new Deno.Command(command[0]!, {
-    args: command.slice(1),
-    cwd: dir,
-    env: { SERVER_CONFIG: `${dir}/config.ini`, SERVER_LISTEN_ADDRESS: "127.0.0.1", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-  const out = await child.output();
-  clearTimeout(timer);
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr), dir };
-}
-
-/** The one `result: fail` line a server that could not start printed. */
-function refusal(run: { code: number; stdout: string; stderr: string }): Map<string, string> {
-  assert.equal(run.code, 2, `exit 2: ${run.stdout}${run.stderr}`);
-  assert.equal(run.stderr, "", "nothing on stderr");
-  const fails = parseLog(run.stdout).filter((l) => l.result === "fail");
-  assert.equal(fails.length, 1, run.stdout);
-  assert.doesNotMatch(run.stdout, /\n\s+at /, "no stack trace");
-  return new Map(fails[0]!.fields);
+  return { ...await runServerToExit(dir, env, command), dir };
 }
 
 Deno.test("bin/server - a start it cannot make is one line naming the setting, exit 2", async (t) => {
-  await ensureBinaries();
   const dirs: string[] = [];
   try {
     await t.step("an empty SERVER_STORAGE_PATH is a config error, not ./bets.csv", async () => {
-      const run = await serverRun([`${ROOT}bin/server`], { SERVER_STORAGE_PATH: "" });
+      const run = await serverRun({ SERVER_STORAGE_PATH: "" });
       dirs.push(run.dir);
       assert.equal(run.code, 2);
       assert.equal(run.stdout, "");
@@ -49,11 +25,9 @@ Deno.test("bin/server - a start it cannot make is one line naming the setting, e
       assert.ok(!(await Deno.stat(`${run.dir}/bets.csv`).catch(() => undefined)));
     });
     await t.step("a storage folder that does not exist", async () => {
-      const run = await serverRun([`${ROOT}bin/server`], {
-        SERVER_STORAGE_PATH: "/nonexistent-tp0/bets.csv",
-      });
+      const run = await serverRun({ SERVER_STORAGE_PATH: "/nonexistent-tp0/bets.csv" });
       dirs.push(run.dir);
-      const line = refusal(run);
+      const line = refusalOf(run);
       assert.equal(line.get("action"), "open_storage");
       assert.equal(line.get("path"), "/nonexistent-tp0/bets.csv");
       assert.equal(
@@ -68,7 +42,7 @@ Deno.test("bin/server - a start it cannot make is one line naming the setting, e
         dirs.push(allowed);
         const elsewhere = await Deno.makeTempDir({ prefix: "tp0-elsewhere-" });
         dirs.push(elsewhere);
-        const run = await serverRun([
+        const run = await serverRun({ SERVER_STORAGE_PATH: `${elsewhere}/bets.csv` }, [
           Deno.execPath(),
           "run",
           "--allow-net",
@@ -76,9 +50,9 @@ Deno.test("bin/server - a start it cannot make is one line naming the setting, e
           "--allow-read",
           `--allow-write=${allowed}`,
           `${ROOT}server/main.ts`,
-        ], { SERVER_STORAGE_PATH: `${elsewhere}/bets.csv` });
+        ]);
         dirs.push(run.dir);
-        const line = refusal(run);
+        const line = refusalOf(run);
         assert.equal(
           line.get("error"),
           `Cannot use SERVER_STORAGE_PATH ${elsewhere}/bets.csv because this server's Deno ` +
@@ -94,12 +68,9 @@ Deno.test("bin/server - a start it cannot make is one line naming the setting, e
     await t.step("an address in use names the address and the port", async () => {
       using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
       const port = (taken.addr as Deno.NetAddr).port;
-      const run = await serverRun([`${ROOT}bin/server`], {
-        SERVER_PORT: String(port),
-        SERVER_STORAGE_PATH: "bets.csv",
-      });
+      const run = await serverRun({ SERVER_PORT: String(port), SERVER_STORAGE_PATH: "bets.csv" });
       dirs.push(run.dir);
-      const line = refusal(run);
+      const line = refusalOf(run);
       assert.equal(line.get("action"), "accept_connections");
       assert.equal(line.get("ip"), "127.0.0.1");
       assert.equal(line.get("port"), String(port));
