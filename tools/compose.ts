@@ -246,7 +246,7 @@ async function compose(command: readonly string[], file: string, quiet: boolean)
  * it; without any, an existing file is used as it is; a new file has 5 agencies in mode
  * agency); `build` (default true) builds the images first, which must exist otherwise.
  */
-export interface UpOptions extends Omit<BuildImagesOptions, "rebuildBase"> {
+export interface UpOptions extends BuildImagesOptions {
   readonly file?: string;
   readonly clients?: number;
   readonly mode?: ClientMode;
