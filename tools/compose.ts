@@ -46,20 +46,25 @@ import {
 } from "./gen_compose.ts";
 import { assertDockerEngine, buildImages, type BuildImagesOptions } from "./images.ts";
 
+let detected: Promise<string[]> | undefined;
+
 /**
  * Finds the installed Compose command, v2 first, then v1: its argv prefix, e.g.
- * `["docker", "compose"]`.
+ * `["docker", "compose"]`. Asked once per process (`docker-compose version` alone takes
+ * most of a second), so `down`'s two Compose commands do not look twice.
  *
  * @throws {ToolError} When neither is installed.
  */
-export async function detectCompose(): Promise<string[]> {
-  for (const prefix of [["docker", "compose"], ["docker-compose"]]) {
-    if ((await run([...prefix, "version"], { timeoutMs: 20_000 })).code === 0) return prefix;
-  }
-  throw new ToolError(
-    "Cannot find Docker Compose: install the compose plugin (docker compose) or docker-compose " +
-      "(tools/provision_docker.sh)",
-  );
+export function detectCompose(): Promise<string[]> {
+  return detected ??= (async () => {
+    for (const prefix of [["docker", "compose"], ["docker-compose"]]) {
+      if ((await run([...prefix, "version"], { timeoutMs: 20_000 })).code === 0) return prefix;
+    }
+    throw new ToolError(
+      "Cannot find Docker Compose: install the compose plugin (docker compose) or " +
+        "docker-compose (tools/provision_docker.sh)",
+    );
+  })();
 }
 
 /**
