@@ -44,7 +44,7 @@ import {
   SERVER_STORAGE_PATH,
   writeDeployment,
 } from "./gen_compose.ts";
-import { assertDockerEngine, buildImages, type BuildImagesOptions } from "./images.ts";
+import { assertDockerEngine, BUILD_PATHS, buildImages, type BuildImagesOptions } from "./images.ts";
 
 let detected: Promise<string[]> | undefined;
 
@@ -436,7 +436,7 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   const { file, quiet } = values;
   if (command === "up") {
-    const path = choiceArg("--path", values.path, ["auto", "offline", "online"] as const);
+    const path = choiceArg("--path", values.path, BUILD_PATHS);
     await up({
       file,
       ...(values.clients === undefined ? {} : { clients: parseClientCount(values.clients) }),
