@@ -187,13 +187,14 @@ export class Workspace {
   /**
    * Makes a workspace with the repository's config files and an empty `.data/`.
    *
+   * @param at Its folder, made if missing (a new temporary folder by default).
    * @returns The workspace.
    */
-  static async create(): Promise<Workspace> {
-    const dir = await Deno.makeTempDir({ prefix: "tp0-docker-e2e-" });
-    await Deno.mkdir(`${dir}/server`);
-    await Deno.mkdir(`${dir}/client`);
-    await Deno.mkdir(`${dir}/.data`);
+  static async create(at?: string): Promise<Workspace> {
+    const dir = at ?? await Deno.makeTempDir({ prefix: "tp0-docker-e2e-" });
+    for (const folder of ["server", "client", ".data"]) {
+      await Deno.mkdir(`${dir}/${folder}`, { recursive: true });
+    }
     const workspace = new Workspace(dir);
     await workspace.resetConfigs();
     return workspace;

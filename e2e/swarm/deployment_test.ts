@@ -232,9 +232,7 @@ Deno.test({
     const node = cluster;
     say(`two-node swarm up in ${seconds(performance.now() - clusterStarted)}`);
     // Configs, data and stack file in the cluster's scratch folder: removed with it.
-    const ws = new Workspace(node.scratch);
-    for (const folder of ["server", "client", ".data"]) await Deno.mkdir(`${ws.dir}/${folder}`);
-    await ws.resetConfigs();
+    const ws = await Workspace.create(node.scratch);
     const counts = await ws.extractCourseDataset();
     const paths = [...counts.keys()].sort().map((id) => `${ws.dir}/.data/agency-${id}.csv`);
     const expected = await expectedRows(paths);
@@ -334,11 +332,7 @@ Deno.test({
       "--secrets: Docker secrets, each agency with its own",
       inFreshDraw(async () => {
         // Its own folder: 3 generated agencies beside the course's 5 would not add up.
-        const own = new Workspace(`${node.scratch}/secrets`);
-        for (const folder of ["", "/server", "/client", "/.data"]) {
-          await Deno.mkdir(`${own.dir}${folder}`);
-        }
-        await own.resetConfigs();
+        const own = await Workspace.create(`${node.scratch}/secrets`);
         const small = await own.generateData(3, { betsPerAgency: 300, seed: 8, winnerShare: 0.02 });
         const rows = await expectedRows([1, 2, 3].map((id) => `${own.dir}/.data/agency-${id}.csv`));
         const output = `${own.dir}/docker-stack.yaml`;
