@@ -242,8 +242,7 @@ const ANSI = /\x1b\[[0-9;]*m/g;
  * ```
  */
 export function lastLine(text: string): string {
-  const line = text.replace(ANSI, "").split(/\r?\n/).map((l) => l.trim()).findLast((l) => l) ??
-    "";
+  const line = stripAnsi(text).split(/\r?\n/).map((l) => l.trim()).findLast((l) => l) ?? "";
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }
 

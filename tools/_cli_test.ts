@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import {
   choiceArg,
   exists,
@@ -13,7 +14,7 @@ import {
   writeFileAtomic,
 } from "./_cli.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 Deno.test("parseCli() reads flags and positionals, skipping deno task's `--`", () => {
   const options = {

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { fileURLToPath } from "node:url";
 import { writeAll } from "../shared/bytes.ts";
 import { LogAction } from "../shared/log.ts";
 import { parseLog } from "../shared/log_line.ts";
@@ -46,7 +47,7 @@ function formatTable(outcomes: readonly AgencyOutcome[]): string[] {
   ];
 }
 
-const ROOT = new URL("..", import.meta.url).pathname;
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /**
  * Starts a program with its stdout and stderr going, as they come, to one log file;

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { fileURLToPath } from "node:url";
 import { run } from "./_cli.ts";
 
 /** One row of the fault report. */
@@ -88,7 +89,7 @@ export function formatFaultTable(rows: readonly FaultRow[]): string {
 async function runFaultReport(paths: readonly string[]): Promise<number> {
   const file = await Deno.makeTempFile({ prefix: "fault_report_", suffix: ".jsonl" });
   try {
-    const runTests = new URL("./run_tests.ts", import.meta.url).pathname;
+    const runTests = fileURLToPath(new URL("./run_tests.ts", import.meta.url));
     const result = await run([Deno.execPath(), "run", "-A", runTests, ...paths], {
       env: { FAULT_REPORT_FILE: file, DENO_JOBS: "1" },
       output: "tee",

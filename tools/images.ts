@@ -45,6 +45,9 @@ export const ONLINE_IMAGES = {
 /** How the app images are built. */
 export type BuildPath = "offline" | "online";
 
+/** The `--path` choices: a build path, or `auto` (online when it can be had, else offline). */
+export const BUILD_PATHS = ["auto", "offline", "online"] as const;
+
 /**
  * Makes sure the `docker` command exists and its engine answers.
  *
@@ -124,7 +127,7 @@ async function buildApps(path: BuildPath, quiet: boolean): Promise<void> {
 /** Options of {@linkcode buildImages}. */
 export interface BuildImagesOptions {
   /** `auto` tries online when both its images can be had, then offline. @default "auto" */
-  readonly path?: "auto" | BuildPath;
+  readonly path?: (typeof BUILD_PATHS)[number];
   /** Hide `docker build` progress. @default false */
   readonly quiet?: boolean;
   /** Where progress lines go. @default console.log */
@@ -190,7 +193,7 @@ if (import.meta.main) {
       console.log("usage: deno task images [--path auto|offline|online] [--quiet]");
       return 0;
     }
-    const path = choiceArg("--path", values.path, ["auto", "offline", "online"] as const);
+    const path = choiceArg("--path", values.path, BUILD_PATHS);
     const used = await buildImages({ path, quiet: values.quiet });
     await ensureNetcatImage();
     for (const tag of [IMAGES.server, IMAGES.client]) {

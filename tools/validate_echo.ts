@@ -72,7 +72,7 @@ export function echoMatches(sent: string, received: string): boolean {
  * compares the answer: `undefined` when the echo matched, else why not. Never hangs: `nc`
  * gets `timeoutSeconds`, the container 20 s more.
  */
-export async function validateEcho(options: ProbeOptions): Promise<string | undefined> {
+async function validateEcho(options: ProbeOptions): Promise<string | undefined> {
   await assertDockerEngine();
   const inspect = await run(["docker", "network", "inspect", options.network], {
     timeoutMs: 20_000,

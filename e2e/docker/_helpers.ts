@@ -7,8 +7,7 @@
  */
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { unzipSync } from "fflate";
-import { generateDataset } from "../../tools/dataset/mod.ts";
+import { type DatasetSummary, generateDataset, importDataset } from "../../tools/dataset/mod.ts";
 import { run, runOrThrow } from "../../tools/_cli.ts";
 import { type ComposeOptions, writeDeployment } from "../../tools/gen_compose.ts";
 import { composeArgv, detectCompose, down, up, type UpOptions } from "../../tools/compose.ts";
@@ -164,22 +163,9 @@ export async function imageId(tag: string): Promise<string> {
   );
 }
 
-/**
- * Counts the rows and the winning rows (number 7574) of an agency CSV.
- *
- * @param text The file's content (CRLF or LF).
- * @returns Rows and winners.
- */
-export function countBets(text: string): { rows: number; winners: number } {
-  let rows = 0;
-  let winners = 0;
-  for (const line of text.split("\n")) {
-    const row = line.replace(/\r$/, "");
-    if (row === "") continue;
-    rows++;
-    if (row.slice(row.lastIndexOf(",") + 1) === "7574") winners++;
-  }
-  return { rows, winners };
+/** Rows and winners per agency id of a dataset written into a folder. */
+function countsOf(summary: DatasetSummary): Map<number, { rows: number; winners: number }> {
+  return new Map(summary.files.map((f) => [f.agency, { rows: f.rows, winners: f.winners }]));
 }
 
 /**
@@ -201,13 +187,14 @@ export class Workspace {
   /**
    * Makes a workspace with the repository's config files and an empty `.data/`.
    *
+   * @param at Its folder, made if missing (a new temporary folder by default).
    * @returns The workspace.
    */
-  static async create(): Promise<Workspace> {
-    const dir = await Deno.makeTempDir({ prefix: "tp0-docker-e2e-" });
-    await Deno.mkdir(`${dir}/server`);
-    await Deno.mkdir(`${dir}/client`);
-    await Deno.mkdir(`${dir}/.data`);
+  static async create(at?: string): Promise<Workspace> {
+    const dir = at ?? await Deno.makeTempDir({ prefix: "tp0-docker-e2e-" });
+    for (const folder of ["server", "client", ".data"]) {
+      await Deno.mkdir(`${dir}/${folder}`, { recursive: true });
+    }
     const workspace = new Workspace(dir);
     await workspace.resetConfigs();
     return workspace;
@@ -255,20 +242,12 @@ export class Workspace {
   }
 
   /**
-   * Extracts the course's dataset into `.data/`.
+   * Imports the course's dataset into `.data/` (`deno task dataset import`).
    *
    * @returns Rows and winners per agency id.
    */
   async extractCourseDataset(): Promise<Map<number, { rows: number; winners: number }>> {
-    const files = unzipSync(await Deno.readFile(COURSE_ZIP));
-    const counts = new Map<number, { rows: number; winners: number }>();
-    for (const [name, bytes] of Object.entries(files)) {
-      const match = /^(?:.*\/)?agency-(\d+)\.csv$/.exec(name);
-      if (match === null) continue;
-      await Deno.writeFile(`${this.dir}/.data/agency-${match[1]}.csv`, bytes, { mode: 0o644 });
-      counts.set(Number(match[1]), countBets(new TextDecoder().decode(bytes)));
-    }
-    return counts;
+    return countsOf(await importDataset(COURSE_ZIP, `${this.dir}/.data`));
   }
 
   /**
@@ -282,8 +261,7 @@ export class Workspace {
     agencies: number,
     options: { betsPerAgency: number; seed: number; winnerShare: number },
   ): Promise<Map<number, { rows: number; winners: number }>> {
-    const summary = await generateDataset({ dir: `${this.dir}/.data`, agencies, ...options });
-    return new Map(summary.files.map((f) => [f.agency, { rows: f.rows, winners: f.winners }]));
+    return countsOf(await generateDataset({ dir: `${this.dir}/.data`, agencies, ...options }));
   }
 
   /**

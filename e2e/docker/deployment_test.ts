@@ -49,7 +49,24 @@ async function assertNoFailLines(names: readonly string[]): Promise<void> {
   assert.deepEqual(failures, [], "no line may say result: fail in a healthy run");
 }
 
-/** Checks a finished lottery run against the agency files it was fed. */
+/**
+ * Checks a draw against the agency files it was fed: `apuesta_recibida` successes summing to
+ * every bet, one `sorteo`, and each agency asking for its winners once and getting its own.
+ */
+async function assertDraw(counts: ReadonlyMap<number, Count>): Promise<void> {
+  const received = (await actions("server", "apuesta_recibida"))
+    .filter((line) => line.result === "success");
+  const total = [...counts.values()].reduce((n, c) => n + c.rows, 0);
+  assert.equal(sum(received, "cantidad"), total, "every bet of the dataset was stored once");
+  assert.equal((await actions("server", "sorteo")).length, 1, "exactly one draw");
+  for (const [id, count] of counts) {
+    const winners = (await actions(`client${id}`, "consulta_ganadores"))
+      .filter((line) => line.result === "success").map((line) => line.fields.get("cant_ganadores"));
+    assert.deepEqual(winners, [String(count.winners)], `client${id} gets its own winners, once`);
+  }
+}
+
+/** Checks a finished lottery run: the config lines, the draw, and no `result: fail`. */
 async function assertLotteryRun(
   counts: ReadonlyMap<number, Count>,
 ): Promise<void> {
@@ -60,12 +77,7 @@ async function assertLotteryRun(
     assert.ok(config[0]!.fields.has(key), `server config line has ${key}`);
   }
   assert.equal(config[0]!.result, "success");
-  const received = (await actions("server", "apuesta_recibida"))
-    .filter((line) => line.result === "success");
-  const total = [...counts.values()].reduce((n, c) => n + c.rows, 0);
-  assert.equal(sum(received, "cantidad"), total, "every bet of the dataset was stored");
-  assert.equal((await actions("server", "sorteo")).length, 1, "exactly one draw");
-  for (const [id, count] of counts) {
+  for (const id of counts.keys()) {
     const name = `client${id}`;
     const clientConfig = await actions(name, "config");
     assert.equal(clientConfig.length, 1, `${name} logs its config once`);
@@ -75,15 +87,8 @@ async function assertLotteryRun(
     // The course's own format: its parser reads `server_address: server` → `12345`.
     assert.equal(clientConfig[0]!.fields.get("server_address: server"), "12345");
     assert.equal(clientConfig[0]!.fields.get("client_id"), String(id));
-    const winners = (await actions(name, "consulta_ganadores"))
-      .filter((line) => line.result === "success");
-    assert.equal(winners.length, 1, `${name} asks for its winners once`);
-    assert.equal(
-      winners[0]!.fields.get("cant_ganadores"),
-      String(count.winners),
-      `${name} gets its own ${count.winners} winners`,
-    );
   }
+  await assertDraw(counts);
   await assertNoFailLines(["server", ...names]);
 }
 
@@ -589,18 +594,8 @@ Deno.test({
         await ws.generateData(3, data);
         await runOrThrow(["docker", "start", "client3"], "Cannot start client3");
         assert.deepEqual([...(await waitExited(clientNames(3), 120_000)).values()], [0, 0, 0]);
-        const received = (await actions("server", "apuesta_recibida"))
-          .filter((line) => line.result === "success");
-        const total = [...counts.values()].reduce((n, c) => n + c.rows, 0);
-        assert.equal(sum(received, "cantidad"), total, "every bet stored once, none sent twice");
-        assert.equal((await actions("server", "sorteo")).length, 1, "one draw");
-        for (const [id, count] of counts) {
-          const winners = (await actions(`client${id}`, "consulta_ganadores"))
-            .filter((line) => line.result === "success").map((line) =>
-              line.fields.get("cant_ganadores")
-            );
-          assert.deepEqual(winners, [String(count.winners)], `client${id} gets its own winners`);
-        }
+        // Every bet stored once (none sent twice), one draw, each agency its own winners.
+        await assertDraw(counts);
       },
     );
 

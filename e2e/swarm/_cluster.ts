@@ -19,6 +19,7 @@
 import { fileURLToPath } from "node:url";
 import { run, runOrThrow } from "../../tools/_cli.ts";
 import { removeBetsVolume, removeStack, swarmState } from "../../tools/swarm/cluster.ts";
+import { waitFor } from "../docker/_helpers.ts";
 
 /** The worker engine's hostname, so `docker node ls` and task lists tell the nodes apart. */
 export const WORKER_HOSTNAME = "tp0-swarm-worker";
@@ -155,20 +156,6 @@ async function preflight(): Promise<void> {
 }
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitUntil(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await delay(250);
-  }
-}
 
 function alive(pid: number): boolean {
   try {
@@ -370,8 +357,9 @@ export async function startCluster(say: (line: string) => void = () => {}): Prom
       ],
       "Cannot start the second dockerd",
     );
-    await waitUntil("the second dockerd to answer", async () => {
-      return (await run(["docker", "-H", worker, "version"], { timeoutMs: 10_000 })).code === 0;
+    await waitFor("the second dockerd to answer", async () => {
+      const answer = await run(["docker", "-H", worker, "version"], { timeoutMs: 10_000 });
+      return answer.code === 0 || undefined;
     }, 60_000).catch(async (error) => {
       const log = await Deno.readTextFile(`${dir}/dockerd.log`).catch(() => "");
       throw new Error(
@@ -418,12 +406,12 @@ export async function startCluster(say: (line: string) => void = () => {}): Prom
     );
     const managerId = (await swarmState()).nodeId;
     const workerId = (await swarmState(worker)).nodeId;
-    await waitUntil("the worker to be ready", async () => {
+    await waitFor("the worker to be ready", async () => {
       const out = await sh(
         ["docker", "node", "inspect", "--format", "{{.Status.State}}", workerId],
         "Cannot inspect the worker",
       );
-      return out === "ready";
+      return out === "ready" || undefined;
     }, 60_000);
     say(`swarm: manager ${managerId} (host engine), worker ${workerId} (${WORKER_HOSTNAME})`);
     await Deno.mkdir(`${dir}/scratch`);

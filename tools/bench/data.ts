@@ -7,7 +7,7 @@
  */
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeAll } from "../../shared/bytes.ts";
+import { concatBytes, writeAll } from "../../shared/bytes.ts";
 import { UsageError } from "../_cli.ts";
 import {
   type AgencyFileSummary,
@@ -114,9 +114,9 @@ async function unchanged(data: PreparedData): Promise<boolean> {
  * final line break, so rows never join across copies.
  */
 async function writeRepeated(source: string, target: string, repeat: number): Promise<void> {
-  let bytes = await Deno.readFile(source);
+  let bytes: Uint8Array = await Deno.readFile(source);
   if (bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a) {
-    bytes = new Uint8Array([...bytes, 0x0d, 0x0a]);
+    bytes = concatBytes([bytes, new Uint8Array([0x0d, 0x0a])]);
   }
   using file = await Deno.open(target, { write: true, create: true, truncate: true });
   for (let i = 0; i < repeat; i++) await writeAll(file, bytes);

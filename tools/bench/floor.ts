@@ -7,13 +7,14 @@
  * @module
  */
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { lastLine } from "../_cli.ts";
 import type { PreparedData } from "./data.ts";
 import { spawn, type Tracked, within } from "./processes.ts";
 import type { FloorRun } from "./report.ts";
 
-const RECEIVER = new URL("./floor_receiver.ts", import.meta.url).pathname;
-const SENDER = new URL("./floor_sender.ts", import.meta.url).pathname;
+const RECEIVER = fileURLToPath(new URL("./floor_receiver.ts", import.meta.url));
+const SENDER = fileURLToPath(new URL("./floor_sender.ts", import.meta.url));
 
 /**
  * Runs the floor once, in a folder of its own inside `scratch`: a receiver process and one

@@ -7,7 +7,7 @@ import {
   type RawFrame,
 } from "../../shared/protocol/mod.ts";
 import { AckLatencyProxy, AckTimer } from "./latency_proxy.ts";
-import { concatBytes } from "../../shared/bytes.ts";
+import { concatBytes, writeAll } from "../../shared/bytes.ts";
 
 const BET = {
   firstName: "Ana",
@@ -37,10 +37,6 @@ async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
     parts.push(buf.slice(0, n));
   }
   return concatBytes(parts);
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
 }
 
 /**

@@ -12,6 +12,7 @@
  * @module
  */
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { runMain } from "../_cli.ts";
 import { buildBinaries } from "../build.ts";
 import { type BenchOptions, parseBenchArgs, USAGE } from "./args.ts";
@@ -100,7 +101,7 @@ async function runAll(
     `${setup.label}: ${setup.agencies} agencies, ${formatNumber(setup.bets, 0)} bets, ` +
       `${formatNumber(setup.bytes / 1e6, 1)} MB, ${setup.winners} winners`,
   );
-  const root = new URL("../../bin/", import.meta.url).pathname;
+  const root = fileURLToPath(new URL("../../bin/", import.meta.url));
   const ctx = {
     data,
     fsync,

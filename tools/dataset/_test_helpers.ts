@@ -1,5 +1,5 @@
 /**
- * Helpers shared by the dataset tests (and the compose tests' temporary folders).
+ * Helpers shared by the dataset tests (and the temporary folders of the compose and bench tests).
  *
  * @module
  */

@@ -13,6 +13,15 @@ const USAGE = `Usage:
                              [--winner-share 0.001] [--out .data]
   deno task dataset import PATH.zip [--out .data]`;
 
+/** The defaults of the flags, as a command line gives them. */
+const DEFAULT_ARGS = {
+  agencies: String(DATASET_DEFAULTS.agencies),
+  "bets-per-agency": String(DATASET_DEFAULTS.betsPerAgency),
+  seed: String(DATASET_DEFAULTS.seed),
+  "winner-share": String(DATASET_DEFAULTS.winnerShare),
+  out: DATASET_DEFAULTS.dir,
+};
+
 /** The flags each subcommand takes. */
 const FLAGS: Readonly<Record<string, readonly string[]>> = {
   generate: ["agencies", "bets-per-agency", "seed", "winner-share", "out"],
@@ -32,15 +41,16 @@ function describe(summary: DatasetSummary, verb: string): string {
  *   missing zip.
  */
 export async function main(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parseCli(args, {
-    agencies: { type: "string", default: String(DATASET_DEFAULTS.agencies) },
-    "bets-per-agency": { type: "string", default: String(DATASET_DEFAULTS.betsPerAgency) },
-    seed: { type: "string", default: String(DATASET_DEFAULTS.seed) },
-    "winner-share": { type: "string", default: String(DATASET_DEFAULTS.winnerShare) },
-    out: { type: "string", default: DATASET_DEFAULTS.dir },
-    help: { type: "boolean", short: "h", default: false },
+  // No defaults in the parser: `given` holds only the flags the command line gave.
+  const { values: given, positionals } = parseCli(args, {
+    agencies: { type: "string" },
+    "bets-per-agency": { type: "string" },
+    seed: { type: "string" },
+    "winner-share": { type: "string" },
+    out: { type: "string" },
+    help: { type: "boolean", short: "h" },
   }, true);
-  if (values.help) {
+  if (given.help) {
     console.log(USAGE);
     return 0;
   }
@@ -49,11 +59,9 @@ export async function main(args: readonly string[]): Promise<number> {
   if (flags === undefined) {
     throw new UsageError(`expected generate or import, not "${command}"`);
   }
-  const given = args.filter((arg) => arg.startsWith("--")).map((arg) =>
-    arg.slice(2).split("=")[0]!
-  );
-  const stray = given.find((flag) => flag !== "help" && !flags.includes(flag));
+  const stray = Object.keys(given).find((flag) => !flags.includes(flag));
   if (stray !== undefined) throw new UsageError(`option "--${stray}" does not apply to ${command}`);
+  const values = { ...DEFAULT_ARGS, ...given };
   if (rest.length !== (command === "import" ? 1 : 0)) {
     throw new UsageError(
       command === "import" ? "import takes one zip file" : `unexpected argument "${rest[0]}"`,

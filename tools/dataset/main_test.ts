@@ -31,7 +31,7 @@ Deno.test("main() refuses bad input with one UsageError line", async (t) => {
   }
 });
 
-Deno.test("main() generate prints a summary line", async () => {
+Deno.test("main() generate prints a summary line, after the `--` of deno task too", async () => {
   await withTempDir(async (dir) => {
     const lines: string[] = [];
     const original = console.log;
@@ -39,12 +39,12 @@ Deno.test("main() generate prints a summary line", async () => {
     try {
       const args = ["generate", "--agencies", "2", "--bets-per-agency", "1000", "--out", dir];
       assert.equal(await main(args), 0);
+      assert.equal(await main(["--", ...args]), 0);
     } finally {
       console.log = original;
     }
-    assert.deepEqual(lines, [
-      `dataset: generated 2 files in ${dir} (2000 rows; winners per agency: 1=1, 2=1)`,
-    ]);
+    const line = `dataset: generated 2 files in ${dir} (2000 rows; winners per agency: 1=1, 2=1)`;
+    assert.deepEqual(lines, [line, line]);
   });
 });
 

@@ -32,7 +32,7 @@ import {
   type StackOptions,
   writeDeployment,
 } from "../gen_compose.ts";
-import { assertDockerEngine, buildImages } from "../images.ts";
+import { assertDockerEngine, BUILD_PATHS, buildImages } from "../images.ts";
 import {
   checkNodes,
   deployStack,
@@ -322,7 +322,7 @@ export async function main(args: readonly string[]): Promise<number> {
     await up({
       ...(values.file === undefined ? { stack } : { file: values.file }),
       nodes,
-      path: choiceArg("--path", values.path, ["auto", "offline", "online"] as const),
+      path: choiceArg("--path", values.path, BUILD_PATHS),
       build: !values["no-build"],
       wait: !values.detach,
       timeoutMs: integerArg("--timeout", values.timeout, 1, 86_400) * 1000,
