@@ -64,6 +64,16 @@ export function parseCli<T extends ParseArgsOptionsConfig>(
 }
 
 /**
+ * Refuses the first option the command line gave that does not apply to `command`: one
+ * {@linkcode UsageError} line. `given` must come from a parse without defaults, so that
+ * it holds only what was typed.
+ */
+export function refuseStray(command: string, given: object, applies: readonly string[]): void {
+  const stray = Object.keys(given).find((flag) => !applies.includes(flag));
+  if (stray !== undefined) throw new UsageError(`option "--${stray}" does not apply to ${command}`);
+}
+
+/**
  * Runs a tool's `main` and exits: with the code it returns, or after one line
  * `<tool>: <message>` on stderr (no stack trace) when it throws: code 2 for a
  * {@linkcode UsageError}, 1 for anything else. `tool` is the script's name (`gen-compose`).

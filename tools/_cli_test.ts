@@ -84,6 +84,12 @@ Deno.test("every tool answers a bad command line with one line on stderr and exi
     ],
     ["swarm/main.ts", ["sideways"], /^swarm: expected up, down, logs or status, not "sideways"/],
     ["compose.ts", ["down", "--timeout", "forever"], /^compose: --timeout must be a whole number/],
+    [
+      "compose.ts",
+      ["down", "--clients", "3"],
+      /^compose: option "--clients" does not apply to down$/,
+    ],
+    ["compose.ts", ["logs", "--volumes"], /^compose: option "--volumes" does not apply to logs$/],
     ["images.ts", ["--path", "sideways"], /^images: --path must be one of auto, offline, online/],
     [
       "validate_echo.ts",

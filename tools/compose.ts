@@ -26,6 +26,7 @@ import {
   integerArg,
   lastLine,
   parseCli,
+  refuseStray,
   run,
   runMain,
   runOrThrow,
@@ -406,55 +407,62 @@ const USAGE = "usage: deno task up|down|logs [--file F] " +
   "--no-build " +
   "--quiet] [down: --timeout S --volumes --quiet] [logs: --no-follow]";
 
+/** The flags each command takes. */
+const FLAGS: ReadonlyMap<string, readonly string[]> = new Map([
+  ["up", ["file", "clients", "mode", "secrets", "keep-bets", "path", "no-build", "quiet"]],
+  ["down", ["file", "timeout", "volumes", "quiet"]],
+  ["logs", ["file", "no-follow"]],
+]);
+
 /**
  * The CLI: `compose.ts up|down|logs [flags]`; returns the exit code.
  *
  * @throws {UsageError} For a bad command line.
  */
 export async function main(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parseCli(args, {
-    file: { type: "string", default: DEFAULT_OUTPUT },
+  // No defaults in the parser: `given` holds only the flags the command line gave.
+  const { values: given, positionals } = parseCli(args, {
+    file: { type: "string" },
     clients: { type: "string" },
     mode: { type: "string" },
     secrets: { type: "boolean" },
     "keep-bets": { type: "boolean" },
-    path: { type: "string", default: "auto" },
-    "no-build": { type: "boolean", default: false },
-    quiet: { type: "boolean", default: false },
-    timeout: { type: "string", default: "10" },
-    volumes: { type: "boolean", default: false },
-    "no-follow": { type: "boolean", default: false },
-    help: { type: "boolean", short: "h", default: false },
+    path: { type: "string" },
+    "no-build": { type: "boolean" },
+    quiet: { type: "boolean" },
+    timeout: { type: "string" },
+    volumes: { type: "boolean" },
+    "no-follow": { type: "boolean" },
+    help: { type: "boolean", short: "h" },
   }, true);
-  const [command, ...rest] = positionals;
-  if (values.help) {
+  if (given.help) {
     console.log(USAGE);
     return 0;
   }
-  if (rest.length > 0 || (command !== "up" && command !== "down" && command !== "logs")) {
+  const [command = "", ...rest] = positionals;
+  const flags = FLAGS.get(command);
+  if (rest.length > 0 || flags === undefined) {
     throw new UsageError(`expected up, down or logs, not "${positionals.join(" ")}" (${USAGE})`);
   }
-  const { file, quiet } = values;
+  refuseStray(command, given, flags);
+  const { file = DEFAULT_OUTPUT, quiet = false } = given;
   if (command === "up") {
-    const path = choiceArg("--path", values.path, BUILD_PATHS);
     await up({
       file,
-      ...(values.clients === undefined ? {} : { clients: parseClientCount(values.clients) }),
-      ...(values.mode === undefined
-        ? {}
-        : { mode: choiceArg("--mode", values.mode, CLIENT_MODES) }),
-      ...(values.secrets === undefined ? {} : { secrets: values.secrets }),
-      ...(values["keep-bets"] === undefined ? {} : { keepBets: values["keep-bets"] }),
-      path,
-      build: !values["no-build"],
+      ...(given.clients === undefined ? {} : { clients: parseClientCount(given.clients) }),
+      ...(given.mode === undefined ? {} : { mode: choiceArg("--mode", given.mode, CLIENT_MODES) }),
+      ...(given.secrets === undefined ? {} : { secrets: given.secrets }),
+      ...(given["keep-bets"] === undefined ? {} : { keepBets: given["keep-bets"] }),
+      path: choiceArg("--path", given.path ?? "auto", BUILD_PATHS),
+      build: !given["no-build"],
       quiet,
     });
   } else if (command === "down") {
-    const timeoutSeconds = integerArg("--timeout", values.timeout, 0, 600);
-    await down({ file, timeoutSeconds, volumes: values.volumes, quiet });
+    const timeoutSeconds = integerArg("--timeout", given.timeout ?? "10", 0, 600);
+    await down({ file, timeoutSeconds, volumes: given.volumes ?? false, quiet });
   } else {
     await assertDockerEngine();
-    await compose(values["no-follow"] ? ["logs"] : ["logs", "-f"], file, false);
+    await compose(given["no-follow"] ? ["logs"] : ["logs", "-f"], file, false);
   }
   return 0;
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { integerArg, parseCli, runMain, UsageError } from "../_cli.ts";
+import { integerArg, parseCli, refuseStray, runMain, UsageError } from "../_cli.ts";
 import { DATASET_DEFAULTS, type DatasetSummary, generateDataset, importDataset } from "./mod.ts";
 
 const USAGE = `Usage:
@@ -23,10 +23,10 @@ const DEFAULT_ARGS = {
 };
 
 /** The flags each subcommand takes. */
-const FLAGS: Readonly<Record<string, readonly string[]>> = {
-  generate: ["agencies", "bets-per-agency", "seed", "winner-share", "out"],
-  import: ["out"],
-};
+const FLAGS: ReadonlyMap<string, readonly string[]> = new Map([
+  ["generate", ["agencies", "bets-per-agency", "seed", "winner-share", "out"]],
+  ["import", ["out"]],
+]);
 
 function describe(summary: DatasetSummary, verb: string): string {
   const perAgency = summary.files.map((file) => `${file.agency}=${file.winners}`).join(", ");
@@ -55,12 +55,11 @@ export async function main(args: readonly string[]): Promise<number> {
     return 0;
   }
   const [command = "", ...rest] = positionals;
-  const flags = FLAGS[command];
+  const flags = FLAGS.get(command);
   if (flags === undefined) {
     throw new UsageError(`expected generate or import, not "${command}"`);
   }
-  const stray = Object.keys(given).find((flag) => !flags.includes(flag));
-  if (stray !== undefined) throw new UsageError(`option "--${stray}" does not apply to ${command}`);
+  refuseStray(command, given, flags);
   const values = { ...DEFAULT_ARGS, ...given };
   if (rest.length !== (command === "import" ? 1 : 0)) {
     throw new UsageError(

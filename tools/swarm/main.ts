@@ -19,7 +19,16 @@
  * @module
  */
 import { CLIENT_MODES } from "../../client/config.ts";
-import { choiceArg, integerArg, parseCli, run, runMain, ToolError, UsageError } from "../_cli.ts";
+import {
+  choiceArg,
+  integerArg,
+  parseCli,
+  refuseStray,
+  run,
+  runMain,
+  ToolError,
+  UsageError,
+} from "../_cli.ts";
 import type { UpOptions as ComposeUpOptions } from "../compose.ts";
 import {
   NETWORK_NAME,
@@ -274,36 +283,69 @@ const USAGE = "usage: deno task swarm up|down|logs|status\n" +
   "  logs   [--no-follow]\n" +
   "  status";
 
+/** What `up` makes a stack file from; refused with `--file`. */
+const STACK_MAKING = ["clients", "mode", "secrets", ...Object.keys(STACK_FLAGS)];
+
+/** The flags each command takes. */
+const FLAGS: ReadonlyMap<string, readonly string[]> = new Map([
+  ["up", [...STACK_MAKING, "file", "node", "path", "no-build", "quiet", "detach", "timeout"]],
+  ["down", ["keep-bets", "node"]],
+  ["logs", ["no-follow"]],
+  ["status", []],
+]);
+
+/** What a flag the command line left out means. */
+const DEFAULTS = {
+  clients: "5",
+  mode: "agency",
+  secrets: false,
+  node: [] as string[],
+  path: "auto",
+  "no-build": false,
+  quiet: false,
+  detach: false,
+  timeout: "600",
+  "keep-bets": false,
+  "no-follow": false,
+};
+
 /**
  * The CLI: `main.ts up|down|logs|status [flags]`; returns the exit code.
  *
  * @throws {UsageError} For a bad command line.
  */
 export async function main(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parseCli(args, {
-    clients: { type: "string", default: "5" },
-    mode: { type: "string", default: "agency" },
-    secrets: { type: "boolean", default: false },
+  // No defaults in the parser: `given` holds only the flags the command line gave.
+  const { values: given, positionals } = parseCli(args, {
+    clients: { type: "string" },
+    mode: { type: "string" },
+    secrets: { type: "boolean" },
     ...STACK_FLAGS,
     file: { type: "string" },
-    node: { type: "string", multiple: true, default: [] },
-    path: { type: "string", default: "auto" },
-    "no-build": { type: "boolean", default: false },
-    quiet: { type: "boolean", default: false },
-    detach: { type: "boolean", default: false },
-    timeout: { type: "string", default: "600" },
-    "keep-bets": { type: "boolean", default: false },
-    "no-follow": { type: "boolean", default: false },
-    help: { type: "boolean", short: "h", default: false },
+    node: { type: "string", multiple: true },
+    path: { type: "string" },
+    "no-build": { type: "boolean" },
+    quiet: { type: "boolean" },
+    detach: { type: "boolean" },
+    timeout: { type: "string" },
+    "keep-bets": { type: "boolean" },
+    "no-follow": { type: "boolean" },
+    help: { type: "boolean", short: "h" },
   }, true);
-  if (values.help) {
+  if (given.help) {
     console.log(USAGE);
     return 0;
   }
-  const [command, ...rest] = positionals;
-  if (rest.length > 0 || !["up", "down", "logs", "status"].includes(command ?? "")) {
+  const [command = "", ...rest] = positionals;
+  const flags = FLAGS.get(command);
+  if (rest.length > 0 || flags === undefined) {
     throw new UsageError(`expected up, down, logs or status, not "${positionals.join(" ")}"`);
   }
+  // A stack file given with --file is deployed as it is: what would build one does not apply.
+  const asIs = command === "up" && given.file !== undefined;
+  const applies = asIs ? flags.filter((flag) => !STACK_MAKING.includes(flag)) : flags;
+  refuseStray(asIs ? "up --file" : command, given, applies);
+  const values = { ...DEFAULTS, ...given };
   const nodes = values.node;
   const bad = nodes.find((node) => !/^(unix|ssh|tcp|fd):\/\/\S+$/.test(node));
   if (bad !== undefined) {

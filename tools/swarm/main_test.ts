@@ -16,6 +16,13 @@ Deno.test("main() refuses bad commands and flags with one line, before any Docke
     [["up", "--mode", "lotto"], /--mode must be one of agency, bet, echo, not "lotto"/],
     [["up", "--data-dir", "data"], /--data-dir must be an absolute path/],
     [["up", "--agency-constraint", "workers"], /placement constraint "workers"/],
+    [["down", "--clients", "3"], /^option "--clients" does not apply to down$/],
+    [["status", "--node", "unix:///x.sock"], /^option "--node" does not apply to status$/],
+    [
+      ["up", "--file", "s.yaml", "--clients", "3"],
+      /^option "--clients" does not apply to up --file$/,
+    ],
+    [["up", "--file", "s.yaml", "--data-dir", "/d"], /"--data-dir" does not apply to up --file$/],
   ];
   for (const [args, message] of cases) {
     await t.step(args.join(" ") || "(none)", async () => {
