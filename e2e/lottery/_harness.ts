@@ -5,6 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import { unzipSync } from "fflate";
 import { generateDataset, type GenerateOptions } from "../../tools/dataset/mod.ts";
 import { LogAction } from "../../shared/log.ts";
@@ -15,7 +16,7 @@ import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../testing/course_data.ts";
 export { type LogLine, parseLog } from "../../shared/log_line.ts";
 
 /** The repository root. */
-export const ROOT: string = new URL("../../", import.meta.url).pathname;
+export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 
 export { COURSE_ZIP, HAS_COURSE_ZIP };
 
