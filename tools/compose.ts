@@ -197,7 +197,7 @@ export function storageLine(
 /** The server container's state: whether it runs, and when it last started. */
 async function serverState(): Promise<{ running: boolean; startedAt: string } | undefined> {
   const format = "{{.State.Running}} {{.State.StartedAt}}";
-  const result = await run(["docker", "inspect", "--format", format, "server"], {
+  const result = await run(["docker", "container", "inspect", "--format", format, "server"], {
     timeoutMs: 20_000,
   });
   const [running, startedAt = ""] = result.stdout.trim().split(" ");

@@ -33,12 +33,11 @@ as_root() {
 
 engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
 
-# 1. Packages: dockerd comes from docker.io; compose v1 and busybox from their own packages.
+# 1. Packages: dockerd comes from docker.io; Compose v1 and busybox from their own packages.
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
-if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
-  missing+=(docker-compose)
-fi
+# Compose v1 too: the Docker suite keeps a smoke test on it (v2 comes in step 4).
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 # The offline base images need a static busybox (sh, nc, healthcheck) from the host.
 if ! { command -v busybox >/dev/null 2>&1 && ! ldd "$(command -v busybox)" >/dev/null 2>&1; }; then
   missing+=(busybox-static)

@@ -136,7 +136,7 @@ Deno.test({
       )!;
       assert.equal(line.source, "client1");
       assert.equal(line.action, "receive_message");
-      assert.equal(line.fields.get("msg"), "Message N°1");
+      assert.equal(line.fields.get("msg"), "[CLIENT 1] Message N°1");
       assert.equal(parseCourseLine("server exited with code 0")?.result, "success");
       assert.equal(parseCourseLine("client2 exited with code 137")?.result, "fail");
       assert.throws(() => parseCourseLine("server  | action: x | result: done"), /result "done"/);
@@ -175,7 +175,14 @@ Deno.test({
             assert.equal(config.fields.get("loop_period"), "120ms");
             assert.equal(config.fields.get("log_level"), "DEBUG");
           }
-          const image = await sh(clone, ["docker", "inspect", "--format", "{{.Image}}", "client1"]);
+          const image = await sh(clone, [
+            "docker",
+            "container",
+            "inspect",
+            "--format",
+            "{{.Image}}",
+            "client1",
+          ]);
           assert.equal(image, images.client, "the image make built, not a rebuilt one");
         });
       });
