@@ -278,9 +278,11 @@ Deno.test({
             logs.of("server").some((l) =>
               l.action === "apuesta_almacenada" && l.fields.get("dni") === dni
             );
+          const sent = (id: number) =>
+            logs.of(`client${id}`).some((l) => l.action === "apuesta_enviada");
           await logs.until(
-            "every bet stored",
-            () => bets.every((b) => stored(b.DOCUMENTO)),
+            "every bet sent and stored",
+            () => bets.every((b, i) => stored(b.DOCUMENTO) && sent(i + 1)),
             EXERCISE_MS,
           );
           for (const [i, bet] of bets.entries()) {
@@ -309,15 +311,19 @@ Deno.test({
             await deployed(clone, async (logs) => {
               const winners = (name: string) =>
                 logs.of(name).find((l) => l.action === "consulta_ganadores");
+              const received = () =>
+                logs.of("server").filter((l) => l.action === "apuesta_recibida")
+                  .reduce((sum, l) => sum + Number(l.fields.get("cantidad")), 0);
+              const draws = () => logs.of("server").filter((l) => l.action === "sorteo").length;
+              const bets = files.reduce((sum, f) => sum + f.rows, 0);
+              // Compose merges the containers' logs in no set order: wait for all of them.
               await logs.until(
-                "every agency's winners",
-                () => clientsOf(5).every(winners),
+                `every agency's winners, ${bets} bets received and the draw`,
+                () => clientsOf(5).every(winners) && received() >= bets && draws() > 0,
                 EXERCISE_MS,
               );
-              const received = logs.of("server").filter((l) => l.action === "apuesta_recibida");
-              const total = received.reduce((sum, l) => sum + Number(l.fields.get("cantidad")), 0);
-              assert.equal(total, files.reduce((sum, f) => sum + f.rows, 0));
-              assert.equal(logs.of("server").filter((l) => l.action === "sorteo").length, 1);
+              assert.equal(received(), bets);
+              assert.equal(draws(), 1);
               for (const [i, file] of files.entries()) {
                 assert.equal(
                   winners(`client${i + 1}`)!.fields.get("cant_ganadores"),
