@@ -222,7 +222,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
  * Runs a command as {@linkcode run} does and returns its trimmed stdout.
  *
  * @throws {ToolError} When the command fails or times out: `what` (what the command does,
- *   "Cannot build image tp0-server") and its last line of stderr.
+ *   "Cannot build image server:latest") and its last line of stderr.
  */
 export async function runOrThrow(
   argv: readonly string[],
