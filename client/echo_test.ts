@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ConnectionError } from "../shared/errors.ts";
 import { captureLogger } from "../testing/log_capture.ts";
+import { serveEcho } from "../server/echo.ts";
 import { runEcho } from "./echo.ts";
 
 function configFor(port: number) {
@@ -36,6 +37,38 @@ Deno.test("runEcho() sends each message and logs the echo", async () => {
     ["receive_message", "[CLIENT 3] Message N°1"],
     ["receive_message", "[CLIENT 3] Message N°2"],
     ["loop_finished", undefined],
+  ]);
+});
+
+Deno.test("runEcho() gets each message back from the server's echo, one connection each", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const server = captureLogger();
+  const serving = (async () => {
+    for (let i = 0; i < 2; i++) {
+      using conn = await listener.accept();
+      const buf = new Uint8Array(8192);
+      const n = await conn.read(buf);
+      assert.ok(n !== null);
+      await serveEcho(conn, {
+        ip: "127.0.0.1",
+        log: server.log,
+        initial: buf.slice(0, n),
+        idleTimeoutMs: 30_000,
+      });
+    }
+  })();
+  const { log, lines } = captureLogger();
+  const echoed = await runEcho(configFor(listener.addr.port), {
+    log,
+    signal: new AbortController().signal,
+  });
+  await serving;
+  assert.equal(echoed, 2);
+  const sent = ["[CLIENT 3] Message N°1", "[CLIENT 3] Message N°2"];
+  assert.deepEqual(lines.map((l) => l.fields.msg).slice(0, 2), sent);
+  assert.deepEqual(server.lines.map((l) => [l.result, l.fields.msg]), [
+    ["success", sent[0]],
+    ["success", sent[1]],
   ]);
 });
 

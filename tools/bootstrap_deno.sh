@@ -1,9 +1,10 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # Prints the path of a Deno binary of the pinned version (.deno-version), installing it
 # from the npm registry into the git-ignored .tools/deno when neither PATH nor that folder
 # has it. Progress goes to stderr so callers can capture the path from stdout.
-set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# POSIX sh, like the course's scripts that run it (dash is /bin/sh on Debian).
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
 version=$(tr -d '[:space:]' < "$root/.deno-version")
 local_bin="$root/.tools/deno/node_modules/deno/deno"
 

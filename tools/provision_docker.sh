@@ -2,8 +2,9 @@
 # Makes a working Docker engine available on a fresh Debian/Ubuntu machine (CI), and does
 # nothing on one that already has it. Idempotent and bounded in time:
 #   1. apt-get install docker.io docker-compose busybox-static (and iproute2, iptables,
-#      util-linux for the Swarm test's second engine), only for what is missing (the docker
-#      CLI may be preinstalled without an engine);
+#      util-linux for the Swarm test's second engine; netcat-openbsd, netcat-traditional for
+#      the fault suite's netcat test), only for what is missing (the docker CLI may be
+#      preinstalled without an engine);
 #   2. if `docker info` fails, start dockerd in the background (log: /var/log/dockerd.log), with
 #      DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 (Swarm tasks use the local image instead of first
 #      trying a registry); an engine already running is left as it is;
@@ -49,6 +50,10 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 { command -v nsenter && command -v unshare && command -v setsid; } >/dev/null 2>&1 ||
   missing+=(util-linux)
+# The fault suite's course netcat test runs the netcats students' echo checks use (busybox's
+# comes with busybox-static).
+command -v nc.openbsd >/dev/null 2>&1 || missing+=(netcat-openbsd)
+command -v nc.traditional >/dev/null 2>&1 || missing+=(netcat-traditional)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

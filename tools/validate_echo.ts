@@ -10,9 +10,11 @@
  * ```
  *
  * It sends one newline-terminated line to `server:12345` with busybox `nc` and prints
- * exactly `action: test_echo_server | result: success` when the same line comes back,
- * otherwise `action: test_echo_server | result: fail` (with the reason on stderr), within
- * a bounded time even when the server never answers. Exit code 0 on success, 1 on fail.
+ * exactly `action: test_echo_server | result: success` when the answer, trailing whitespace
+ * stripped, is that line (the course's server strips and adds `\n`; a server echoing bytes
+ * as received sends the line back as it went), otherwise `action: test_echo_server | result:
+ * fail` (with the reason on stderr), within a bounded time even when the server never
+ * answers. Exit code 0 on success, 1 on fail, 2 (after the fail line) for a bad command line.
  *
  * @module
  */
@@ -54,17 +56,19 @@ export function probeArgv(name: string, image: string, options: ProbeOptions): s
 }
 
 /**
- * Judges the probe's output: the first line `nc` printed must equal the line sent.
+ * Judges the probe's output: what `nc` printed, trailing whitespace stripped, must be the
+ * message sent, trailing whitespace stripped, as the course's server answers it.
  *
  * @example Usage
  * ```ts
  * echoMatches("hi", "hi\n"); // true
- * echoMatches("hi", "bye\n"); // false
+ * echoMatches("hi", "hi\r\n"); // true
+ * echoMatches("hi", "ERROR: hi\n"); // false
  * ```
  */
 export function echoMatches(sent: string, received: string): boolean {
-  const newline = received.indexOf("\n");
-  return newline >= 0 && received.slice(0, newline).replace(/\r$/, "") === sent;
+  const strip = (text: string): string => text.replace(/\s+$/, "");
+  return strip(sent) !== "" && strip(received) === strip(sent);
 }
 
 /**
@@ -108,11 +112,21 @@ async function swarmProblem(swarm: boolean): Promise<string | undefined> {
  * The CLI: `validate_echo.ts [--network N] [--host H] [--port P] [--timeout S] [--message M]
  * [--swarm]` (`--swarm`: the network must be the Swarm stack's overlay). Prints exactly one
  * result line on stdout (the reason of a failure goes to stderr); exit code 0 on success, 1
- * on fail.
+ * on fail; a bad command line prints the fail line, then throws.
  *
  * @throws {UsageError} For a bad command line.
  */
 export async function main(args: readonly string[]): Promise<number> {
+  try {
+    return await probe(args);
+  } catch (error) {
+    // The course's scripts read stdout for one of the two lines, whatever went wrong.
+    if (error instanceof UsageError) console.log(FAIL_LINE);
+    throw error;
+  }
+}
+
+async function probe(args: readonly string[]): Promise<number> {
   const { values } = parseCli(args, {
     network: { type: "string", default: NETWORK_NAME },
     host: { type: "string", default: "server" },
@@ -122,6 +136,7 @@ export async function main(args: readonly string[]): Promise<number> {
     swarm: { type: "boolean", default: false },
   });
   if (/[\r\n]/.test(values.message)) throw new UsageError("--message must be a single line");
+  if (values.message.trim() === "") throw new UsageError("--message must not be blank");
   const options: ProbeOptions = {
     network: values.network,
     host: values.host,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { echoMatches, FAIL_LINE, probeArgv, SUCCESS_LINE } from "./validate_echo.ts";
+import { UsageError } from "./_cli.ts";
+import { echoMatches, FAIL_LINE, main, probeArgv, SUCCESS_LINE } from "./validate_echo.ts";
 
 const OPTIONS = {
   network: "tp0_testing_net",
@@ -14,20 +15,53 @@ Deno.test("the result lines are the course's, exactly", () => {
   assert.equal(FAIL_LINE, "action: test_echo_server | result: fail");
 });
 
-Deno.test("echoMatches() wants the first line back unchanged", async (t) => {
+Deno.test("echoMatches() wants the message back, trailing whitespace aside", async (t) => {
   const cases: [string, string, boolean][] = [
     ["hello", "hello\n", true],
     ["hello", "hello\r\n", true],
-    ["hello", "hello\nextra\n", true],
-    ["hello", "hello", false],
+    // A server that echoes the bytes as received sends back the line break sent.
+    ["hello", "hello \t\n", true],
+    ["hello", "hello", true],
+    ["hello", "hello\nextra\n", false],
     ["hello", "", false],
+    ["hello", "\n", false],
     ["hello", "HELLO\n", false],
     ["hello", "hello world\n", false],
+    ["hello", " hello\n", false],
+    // The course's failing mock: the message behind an error text.
+    ["hello", "ERROR: hello\n", false],
     ["N°1 ñ", "N°1 ñ\n", true],
+    ["", "\n", false],
   ];
   for (const [sent, received, expected] of cases) {
     await t.step(`${JSON.stringify(sent)} / ${JSON.stringify(received)}`, () => {
       assert.equal(echoMatches(sent, received), expected);
+    });
+  }
+});
+
+Deno.test("main() prints the fail line for a bad command line, then refuses it", async (t) => {
+  const cases: [string[], RegExp][] = [
+    [["--port", "x"], /--port must be a whole number from 1 to 65535, not "x"/],
+    [["--message", "a\nb"], /--message must be a single line/],
+    [["--message", "  "], /--message must not be blank/],
+    [["--bogus"], /unknown option "--bogus"/],
+  ];
+  for (const [args, message] of cases) {
+    await t.step(args.join(" "), async () => {
+      const printed: string[] = [];
+      const log = console.log;
+      console.log = (...parts: unknown[]) => printed.push(parts.join(" "));
+      try {
+        await assert.rejects(main(args), (error: unknown) => {
+          assert.ok(error instanceof UsageError);
+          assert.match(error.message, message);
+          return true;
+        });
+      } finally {
+        console.log = log;
+      }
+      assert.deepEqual(printed, [FAIL_LINE]);
     });
   }
 });

@@ -144,7 +144,7 @@ Deno.test("server - pipelined batches are acked in order, a refused one behind a
   assert.equal(await storedRows(server.dir), 2);
 });
 
-Deno.test("server - a line over raw TCP is echoed unchanged; garbage first bytes close at once", async () => {
+Deno.test("server - a line over raw TCP is echoed unchanged, then the connection closed; garbage first bytes close at once", async () => {
   await using server = await startServer({ agencies: 1, env: { SERVER_IDLE_TIMEOUT: "10s" } });
   const line = "[CLIENT 1] Message N°1 | with a bar\n";
   {
@@ -158,6 +158,8 @@ Deno.test("server - a line over raw TCP is echoed unchanged; garbage first bytes
       got += new TextDecoder().decode(buf.subarray(0, n));
     }
     assert.equal(got, line);
+    // One message per connection, as the course's server: then the server closes.
+    assert.equal(await conn.read(buf), null);
   }
   {
     using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
