@@ -246,6 +246,8 @@ Deno.test({
         } finally {
           await cleanup();
           await run(["docker", "network", "rm", NETWORK_NAME], { timeoutMs: 60_000 });
+          const tags = ["tp0-mock-echo:test", "tp0-mock-error:test"];
+          await run(["docker", "rmi", ...tags], { timeoutMs: 60_000 });
           await Deno.remove(context, { recursive: true });
         }
       });
