@@ -17,7 +17,7 @@ COMPOSE_FILE_FLAG = $(if $(FILE),--file "$(abspath $(FILE))")
 
 .DEFAULT_GOAL := help
 .PHONY: help demo test check build dataset bench up down logs validate-echo gen-compose \
-	docker-image docker-compose-up docker-compose-down docker-compose-logs \
+	exercise-branches docker-image docker-compose-up docker-compose-down docker-compose-logs \
 	swarm-up swarm-down swarm-logs
 
 help: ## List the targets
@@ -57,6 +57,9 @@ validate-echo: ## Check the echo server with nc from the compose network
 
 gen-compose: ## Write the compose file for N clients (OUT=file to name it)
 	cd "$(ROOT)" && "$(DENO)" task gen-compose $(OUT) $(N)
+
+exercise-branches: ## Create or move the local branches ej1 … ej8 (one per course exercise)
+	cd "$(ROOT)" && "$(DENO)" task exercise-branches
 
 docker-image: ## Build the server and client images (course name)
 	cd "$(ROOT)" && "$(DENO)" task images

@@ -222,7 +222,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
  * Runs a command as {@linkcode run} does and returns its trimmed stdout.
  *
  * @throws {ToolError} When the command fails or times out: `what` (what the command does,
- *   "Cannot build image tp0-server") and its last line of stderr.
+ *   "Cannot build image server:latest") and its last line of stderr.
  */
 export async function runOrThrow(
   argv: readonly string[],
@@ -239,8 +239,9 @@ export async function runOrThrow(
   return result.stdout.trim();
 }
 
+// Colours, and the erase-line (`\x1b[2K`) Compose v2 writes before every line of `logs`.
 // deno-lint-ignore no-control-regex
-const ANSI = /\x1b\[[0-9;]*m/g;
+const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
 /**
  * Returns the last non-empty line of a command's output (or `""`), trimmed, without
@@ -256,7 +257,7 @@ export function lastLine(text: string): string {
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }
 
-/** Removes terminal colours from a command's output. */
+/** Removes terminal colours and cursor controls (Compose v2's `\x1b[2K`) from a command's output. */
 export function stripAnsi(text: string): string {
   return text.replace(ANSI, "");
 }

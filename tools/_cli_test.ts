@@ -9,6 +9,7 @@ import {
   parseCli,
   run,
   runOrThrow,
+  stripAnsi,
   ToolError,
   UsageError,
   writeFileAtomic,
@@ -137,6 +138,13 @@ Deno.test("lastLine() gives the last non-empty line without colours", () => {
   assert.equal(lastLine("config ok\n\x1b[31mCannot connect\x1b[0m\n\n"), "Cannot connect");
   assert.equal(lastLine(""), "");
   assert.equal(lastLine("x".repeat(300)).length, 201);
+});
+
+Deno.test("stripAnsi() removes colours and Compose v2's erase-line before a logs line", () => {
+  assert.equal(
+    stripAnsi("\x1b[2K\x1b[36mserver  |\x1b[0m action: sorteo | result: success"),
+    "server  | action: sorteo | result: success",
+  );
 });
 
 Deno.test("writeFileAtomic() replaces a file whole with the exact mode and leaves no temporary file", async () => {

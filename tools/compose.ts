@@ -39,6 +39,7 @@ import {
   type ClientMode,
   composeDocument,
   DEFAULT_OUTPUT,
+  defaultMode,
   NETWORK_NAME,
   parseClientCount,
   PROJECT,
@@ -196,7 +197,7 @@ export function storageLine(
 /** The server container's state: whether it runs, and when it last started. */
 async function serverState(): Promise<{ running: boolean; startedAt: string } | undefined> {
   const format = "{{.State.Running}} {{.State.StartedAt}}";
-  const result = await run(["docker", "inspect", "--format", format, "server"], {
+  const result = await run(["docker", "container", "inspect", "--format", format, "server"], {
     timeoutMs: 20_000,
   });
   const [running, startedAt = ""] = result.stdout.trim().split(" ");
@@ -250,8 +251,8 @@ async function compose(command: readonly string[], file: string, quiet: boolean)
  * Options of {@linkcode up}: `path`, `quiet` and `say` are the image build's; `file` is the
  * compose file (`docker-compose-dev.yaml`); `clients`, `mode`, `secrets` and `keepBets` are
  * gen-compose's (with any of them the file is regenerated, the options not given kept from
- * it; without any, an existing file is used as it is; a new file has 5 agencies in mode
- * agency); `build` (default true) builds the images first, which must exist otherwise.
+ * it; without any, an existing file is used as it is; a new file has 5 agencies in the
+ * selected exercise's mode, agency on main); `build` (default true) builds the images first, which must exist otherwise.
  */
 export interface UpOptions extends BuildImagesOptions {
   readonly file?: string;
@@ -287,7 +288,7 @@ async function composeFileFor(
   }
   const asked = {
     clients: clients ?? current?.clients ?? 5,
-    mode: mode ?? CLIENT_MODES.find((known) => known === current?.mode) ?? "agency",
+    mode: mode ?? CLIENT_MODES.find((known) => known === current?.mode) ?? await defaultMode(),
     secrets: secrets ?? current?.secrets ?? false,
     keepBets: keepBets ?? current?.keepBets ?? false,
   };

@@ -7,7 +7,10 @@
  * deno task gen-compose 5                            # docker-compose-dev.yaml, 5 agencies
  * deno task gen-compose docker-compose-dev.yaml 5    # explicit output name
  * deno task gen-compose --mode echo 5                # clients run Part 1's echo loop
+ *                                                    # (without --mode: exercise N's mode on
+ *                                                    # branch ejN, agency on main)
  * deno task gen-compose 0                            # the server alone
+ * ./generar-compose.sh docker-compose-dev.yaml 5     # the course's name for the same
  * deno task gen-compose 3 --secrets                  # per-agency secrets in .secrets/
  * deno task gen-compose 5 --keep-bets                # bets kept across down (volume tp0_bets)
  * deno task gen-compose --swarm 5                    # docker-stack.yaml for Docker Swarm
@@ -32,7 +35,15 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { CLIENT_MODES, type ClientConfig } from "../client/config.ts";
-import { choiceArg, integerArg, parseCli, runMain, UsageError, writeFileAtomic } from "./_cli.ts";
+import {
+  choiceArg,
+  integerArg,
+  parseCli,
+  runMain,
+  ToolError,
+  UsageError,
+  writeFileAtomic,
+} from "./_cli.ts";
 import { IMAGES } from "./images.ts";
 import {
   clientEnvFile,
@@ -75,6 +86,43 @@ export const STACK_BETS_VOLUME = `${PROJECT}_${STACK_BETS}`;
 
 /** The repository's own data folder, the default `--data-dir` of a stack file. */
 const DEFAULT_DATA_DIR: string = fileURLToPath(new URL("../.data", import.meta.url));
+
+/**
+ * The file at the repository's root that selects the course exercise (1 … {@linkcode
+ * EXERCISES}) on an `ejN` branch (`deno task exercise-branches` writes it); without it (as on
+ * main) the agencies run in mode agency.
+ */
+export const EXERCISE_FILE: string = fileURLToPath(new URL("../exercise", import.meta.url));
+
+/** The course's exercises, one branch each (`ej1` … `ej8`). */
+export const EXERCISES = 8;
+
+/** The clients' mode of a course exercise: Part 1's echo (1–4), one bet (5), agencies (6–8). */
+export function exerciseMode(exercise: number): ClientMode {
+  return exercise <= 4 ? "echo" : exercise === 5 ? "bet" : "agency";
+}
+
+/**
+ * The clients' mode when none is asked for: the selected exercise's (see
+ * {@linkcode EXERCISE_FILE}), else `agency`.
+ *
+ * @throws {ToolError} When the exercise file holds anything but a number from 1 to 8.
+ */
+export async function defaultMode(file: string = EXERCISE_FILE): Promise<ClientMode> {
+  const text = await Deno.readTextFile(file).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
+  if (text === undefined) return "agency";
+  const exercise = Number(text.trim());
+  if (!/^\d+$/.test(text.trim()) || exercise < 1 || exercise > EXERCISES) {
+    throw new ToolError(
+      `Cannot read the exercise from ${file}: "${text.trim()}", expected a number from 1 to ` +
+        `${EXERCISES}`,
+    );
+  }
+  return exerciseMode(exercise);
+}
 
 /** The most agencies the /24 subnet holds beside the server and the gateway. */
 export const MAX_CLIENTS = 252;
@@ -404,7 +452,7 @@ const USAGE = "deno task gen-compose [OUTPUT] N [--mode agency|bet|echo] [--secr
  */
 export async function main(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseCli(args, {
-    mode: { type: "string", default: "agency" },
+    mode: { type: "string" },
     secrets: { type: "boolean", default: false },
     "keep-bets": { type: "boolean", default: false },
     swarm: { type: "boolean", default: false },
@@ -428,7 +476,9 @@ export async function main(args: readonly string[]): Promise<number> {
   const output = positionals.length === 2 ? positionals[0]! : swarm ? STACK_FILE : DEFAULT_OUTPUT;
   const base = {
     clients: parseClientCount(positionals.at(-1)!),
-    mode: choiceArg("--mode", values.mode, CLIENT_MODES),
+    mode: values.mode === undefined
+      ? await defaultMode()
+      : choiceArg("--mode", values.mode, CLIENT_MODES),
     secrets: values.secrets,
   };
   const options = swarm

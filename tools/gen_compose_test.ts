@@ -146,9 +146,9 @@ Deno.test("composeDocument() with keepBets puts the bets on the named volume tp0
   assert.equal(BETS_VOLUME, "tp0_bets");
 });
 
-Deno.test("Dockerfile.server gives the app user its own /data, where the storage path points", () => {
+Deno.test("server/Dockerfile gives the app user its own /data, where the storage path points", () => {
   // Without a volume the server writes into its image's /data: it must be the app user's.
-  const dockerfile = Deno.readTextFileSync(`${ROOT}Dockerfile.server`);
+  const dockerfile = Deno.readTextFileSync(`${ROOT}server/Dockerfile`);
   assert.match(dockerfile, /mkdir -p [^;]*\/out\/data/);
   assert.match(dockerfile, /chown -R "\$APP_UID:\$APP_UID" \/out\/data/);
   assert.match(dockerfile, /SERVER_STORAGE_PATH=\/data\/bets\.csv/);
@@ -323,9 +323,9 @@ Deno.test("composeDocument() with secrets mounts the file into the server and gi
 });
 
 Deno.test("composeDocument() with secrets mounts under /app, the only folder besides /data the server reads", () => {
-  // Dockerfile.server grants --allow-read=/app,/data.
+  // server/Dockerfile grants --allow-read=/app,/data.
   assert.ok(SERVER_SECRETS_PATH.startsWith("/app/"));
-  const dockerfile = Deno.readTextFileSync(`${ROOT}Dockerfile.server`);
+  const dockerfile = Deno.readTextFileSync(`${ROOT}server/Dockerfile`);
   assert.match(dockerfile, /--allow-read=\/app,\/data\b/);
 });
 

@@ -27,9 +27,9 @@ export const IMAGES = {
   /** Local busybox image, for `nc` (offline path of validate-echo). */
   busybox: "tp0-busybox:local",
   /** The lottery server. */
-  server: "tp0-server:latest",
+  server: "server:latest",
   /** The agencies (clients). */
-  client: "tp0-client:latest",
+  client: "client:latest",
 } as const;
 
 /** Images of the online path, pulled from public registries. */
@@ -76,7 +76,7 @@ export function appBuildArgv(app: "server" | "client", path: BuildPath): string[
     : [ONLINE_IMAGES.build, ONLINE_IMAGES.run, "compile", 65532];
   const args = { BUILD_IMAGE: base, RUN_IMAGE: runImage, APP_BUILD: build, APP_UID: uid };
   return [
-    ...["docker", "build", "-f", `Dockerfile.${app}`, "-t", IMAGES[app]],
+    ...["docker", "build", "-f", `${app}/Dockerfile`, "-t", IMAGES[app]],
     ...["--label", `org.tp0.build-path=${path}`],
     ...(path === "offline" ? ["--network", "none"] : []),
     ...Object.entries(args).flatMap(([name, value]) => ["--build-arg", `${name}=${value}`]),
@@ -135,7 +135,7 @@ export interface BuildImagesOptions {
 }
 
 /**
- * Builds `tp0-server` and `tp0-client` (and, for the offline path, the local base
+ * Builds `server:latest` and `client:latest` (and, for the offline path, the local base
  * image), saying which path it took; returns that path.
  *
  * @throws {ToolError} When no path works.
@@ -168,9 +168,6 @@ export async function buildImages(options: BuildImagesOptions = {}): Promise<Bui
     );
     await importBase(IMAGES.denoBase, deno);
   }
-  // The Dockerfiles' default base.
-  const tag = ["docker", "tag", IMAGES.denoBase, "tp0-deno-base:latest"];
-  await runOrThrow(tag, "Cannot tag the base");
   if (importing) say(`images: built ${IMAGES.denoBase}`);
   // Offline builds copy node_modules/ from the host: make sure it matches deno.lock.
   await runOrThrow(

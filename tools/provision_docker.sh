@@ -8,7 +8,12 @@
 #   2. if `docker info` fails, start dockerd in the background (log: /var/log/dockerd.log), with
 #      DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 (Swarm tasks use the local image instead of first
 #      trying a registry); an engine already running is left as it is;
-#   3. wait until `docker info` answers, at most PROVISION_TIMEOUT seconds (default 60).
+#   3. wait until `docker info` answers, at most PROVISION_TIMEOUT seconds (default 60);
+#   4. unless `docker compose version` answers, install Compose v2 (the course's tests use it):
+#      Debian trixie's docker-compose package (a Go binary needing only glibc >= 2.34), fetched
+#      with a sources list of its own (the system's apt sources are untouched), unpacked with
+#      dpkg-deb -x, its plugin copied to /usr/local/lib/docker/cli-plugins/. A failure here is
+#      reported, not fatal: the tooling falls back to Compose v1 (docker-compose).
 # Needs root (or passwordless sudo) only for the steps that have something to do.
 # Usage: tools/provision_docker.sh        (exit 0 when the engine answers, 1 otherwise)
 set -euo pipefail
@@ -29,12 +34,11 @@ as_root() {
 
 engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
 
-# 1. Packages: dockerd comes from docker.io; compose v1 and busybox from their own packages.
+# 1. Packages: dockerd comes from docker.io; Compose v1 and busybox from their own packages.
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
-if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
-  missing+=(docker-compose)
-fi
+# Compose v1 too: the Docker suite keeps a smoke test on it (v2 comes in step 4).
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 # The offline base images need a static busybox (sh, nc, healthcheck) from the host.
 if ! { command -v busybox >/dev/null 2>&1 && ! ldd "$(command -v busybox)" >/dev/null 2>&1; }; then
   missing+=(busybox-static)
@@ -58,8 +62,33 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # 2. Engine: start dockerd unless something already answers (a service, or an earlier run).
+# 4. Compose v2, from Debian trixie, in a scratch apt state of its own.
+install_compose_v2() {
+  docker compose version >/dev/null 2>&1 && return 0
+  local dir plugins=/usr/local/lib/docker/cli-plugins
+  dir=$(mktemp -d)
+  mkdir -p "$dir/lists/partial" "$dir/archives/partial" "$dir/deb"
+  echo 'deb http://deb.debian.org/debian trixie main' >"$dir/trixie.list"
+  local apt=(apt-get -q -o "Dir::Etc::sourcelist=$dir/trixie.list" -o Dir::Etc::sourceparts=-
+    -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache::Archives=$dir/archives"
+    -o APT::Get::List-Cleanup=0)
+  log "installing Compose v2 (Debian trixie's docker-compose) into $plugins"
+  if (cd "$dir/deb" && timeout 300 "${apt[@]}" update >&2 &&
+    timeout 300 "${apt[@]}" download docker-compose >&2) &&
+    dpkg-deb -x "$dir"/deb/docker-compose_*.deb "$dir/root" &&
+    as_root mkdir -p "$plugins" &&
+    as_root install -m 755 "$dir/root/usr/libexec/docker/cli-plugins/docker-compose" "$plugins/" &&
+    docker compose version >&2; then
+    rm -rf "$dir"
+    return 0
+  fi
+  rm -rf "$dir"
+  log "cannot install Compose v2; the tooling uses Compose v1 (docker-compose)"
+}
+
 if engine_answers; then
   log "engine already answers: $(docker info --format '{{.ServerVersion}}' 2>/dev/null)"
+  install_compose_v2
   exit 0
 fi
 if pgrep -x dockerd >/dev/null 2>&1; then
@@ -82,3 +111,4 @@ until engine_answers; do
   sleep 1
 done
 log "engine answers: $(docker info --format '{{.ServerVersion}}' 2>/dev/null)"
+install_compose_v2

@@ -74,7 +74,7 @@ export async function inspect(name: string): Promise<ContainerState> {
   const format = "{{.State.Status}} {{.State.ExitCode}} " +
     "{{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}} {{.Image}}";
   const out = await runOrThrow(
-    ["docker", "inspect", "--format", format, name],
+    ["docker", "container", "inspect", "--format", format, name],
     `Cannot inspect ${name}`,
     { timeoutMs: 30_000 },
   );

@@ -211,7 +211,7 @@ Deno.test({
     await t.step(
       "2. validate-echo: success against the server, fail against stand-ins",
       async () => {
-        if ((await run(["docker", "inspect", "server"])).code !== 0) {
+        if ((await run(["docker", "container", "inspect", "server"])).code !== 0) {
           await ws.generate({ clients: 0 });
           await ws.up();
         }
@@ -278,7 +278,7 @@ Deno.test({
     });
 
     await t.step("3. edited configs show after a restart, with the same images", async () => {
-      if ((await run(["docker", "inspect", "client1"])).code !== 0) {
+      if ((await run(["docker", "container", "inspect", "client1"])).code !== 0) {
         await ws.generate({ clients: 5, mode: "echo" });
         await ws.up();
         await waitExited(clientNames(5), 120_000);
@@ -390,7 +390,7 @@ Deno.test({
         // `deno task down` at that moment must still see clean, prompt exits.
         const running: string[] = [];
         for (const name of clientNames(5).slice(1)) {
-          if ((await run(["docker", "inspect", name])).code !== 0) continue;
+          if ((await run(["docker", "container", "inspect", name])).code !== 0) continue;
           if ((await inspect(name)).status === "running") running.push(name);
         }
         assert.ok(running.length > 0, "some agencies were still reconnecting");
