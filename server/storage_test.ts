@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Bet, BetFields } from "../shared/bet.ts";
-import { ErrorCode, ProtocolError, StorageError } from "../shared/errors.ts";
+import { StorageError, type StorageErrorKind } from "../shared/errors.ts";
 import { numberedBet as bet, rowOf } from "../testing/bets.ts";
 import { formatBetRows } from "./bets_csv.ts";
 import {
@@ -56,10 +56,10 @@ function rowsIn(text: string): number {
   return text.split("\r\n").length - 1;
 }
 
-function isCode(code: ErrorCode, message?: RegExp) {
+function isKind(kind: StorageErrorKind, message?: RegExp) {
   return (error: unknown) => {
-    assert.ok(error instanceof ProtocolError, `expected ProtocolError, got ${error}`);
-    assert.equal(error.code, code);
+    assert.ok(error instanceof StorageError, `expected StorageError, got ${error}`);
+    assert.equal(error.kind, kind);
     if (message) assert.match(error.message, message);
     return true;
   };
@@ -89,8 +89,7 @@ function recorder(): BatchWatcher & { heard: string[] } {
   return {
     heard,
     durable: (nextSeq) => heard.push(`durable ${nextSeq}`),
-    failed: (fromSeq, error) =>
-      heard.push(`failed ${fromSeq} ${ErrorCode.STORAGE_FAILED === error.code}`),
+    failed: (fromSeq, error) => heard.push(`failed ${fromSeq} ${error.kind}`),
   };
 }
 
@@ -132,7 +131,7 @@ Deno.test("BetStore.open() creates a new draw: a journal holding its header, a l
       const journal = decodeJournal(await Deno.readFile(`${path}.journal`));
       assert.deepEqual(journal.entries, [{
         kind: RecordKind.HEADER,
-        format: 2,
+        format: 3,
         agencies: 3,
         drawId: s.opening.drawId,
         createdAt: s.opening.createdAt,
@@ -230,6 +229,7 @@ Deno.test("BetStore.open() never adopts rows no journal accounts for", async (t)
         bets: 1,
         winners: 0,
         end: row.length,
+        rowsCrc: 0,
       }, record);
       await Deno.writeFile(`${path}.journal`, record);
       await assert.rejects(() => open(path), isRefusal(/written by an older version/));
@@ -356,7 +356,26 @@ Deno.test("BetStore.open() refuses damage anywhere but the tail and cuts nothing
         journal[RECORD_SIZE + 13]! ^= 0x10;
         return [data, journal];
       },
-      /record 1 of .*bets\.csv\.journal \(byte 24\) fails its checksum while later records pass theirs/,
+      /record 1 of .*bets\.csv\.journal \(byte 28\) fails its checksum while later records pass theirs/,
+    ],
+    [
+      "a digit of a stored row changed (same length)",
+      (data, journal) => {
+        const out = data.slice();
+        const at = out.indexOf(0x0a) - 3;
+        out[at] = out[at] === 0x31 ? 0x32 : 0x31;
+        return [out, journal];
+      },
+      /bytes 0 to \d+ of bets\.csv were changed after they were stored, their checksum is [0-9a-f]{8} but journal record 1 holds [0-9a-f]{8}/,
+    ],
+    [
+      "a journal of format 2 (24-byte records, no checksum of the rows)",
+      (data, journal) => {
+        const older = journal.slice();
+        older[3] = 2;
+        return [data, older];
+      },
+      /has journal format 2, this server reads format 3/,
     ],
     [
       "a flipped byte in the header",
@@ -412,33 +431,33 @@ Deno.test("BetStore.open() refuses damage anywhere but the tail and cuts nothing
 });
 
 Deno.test("BetStore.open() refuses journal records that do not follow from the ones before", async (t) => {
-  const header = encodeHeader({ format: 2, agencies: 5, drawId: "0123456789abcdef", createdAt: 1 });
+  const header = encodeHeader({ format: 3, agencies: 5, drawId: "0123456789abcdef", createdAt: 1 });
   const rows = (n: number) => encoder.encode(formatBetRows(1, bets(0, n)));
   const cases: [string, JournalRecord[], RegExp][] = [
     [
       "a sequence gap",
       [
-        { kind: RecordKind.BATCH, agency: 1, seq: 0, bets: 1, winners: 1, end: 0 },
-        { kind: RecordKind.BATCH, agency: 1, seq: 2, bets: 1, winners: 0, end: 0 },
+        { kind: RecordKind.BATCH, agency: 1, seq: 0, bets: 1, winners: 1, end: 0, rowsCrc: 0 },
+        { kind: RecordKind.BATCH, agency: 1, seq: 2, bets: 1, winners: 0, end: 0, rowsCrc: 0 },
       ],
       /record 2 .* holds batch 2 of agency 1, expected 1/,
     ],
     [
       "an agency outside the draw",
-      [{ kind: RecordKind.BATCH, agency: 6, seq: 0, bets: 1, winners: 1, end: 0 }],
+      [{ kind: RecordKind.BATCH, agency: 6, seq: 0, bets: 1, winners: 1, end: 0, rowsCrc: 0 }],
       /record 1 .* names agency 6, outside 1 to 5/,
     ],
     [
       "a batch after its agency's DONE",
       [
-        { kind: RecordKind.DONE, agency: 1, seq: 0, bets: 0, winners: 0, end: 0 },
-        { kind: RecordKind.BATCH, agency: 1, seq: 0, bets: 1, winners: 1, end: 0 },
+        { kind: RecordKind.DONE, agency: 1, seq: 0, bets: 0, winners: 0, end: 0, rowsCrc: 0 },
+        { kind: RecordKind.BATCH, agency: 1, seq: 0, bets: 1, winners: 1, end: 0, rowsCrc: 0 },
       ],
       /record 2 .* comes after agency 1 was done/,
     ],
     [
       "a batch of no bets",
-      [{ kind: RecordKind.BATCH, agency: 1, seq: 0, bets: 0, winners: 0, end: 0 }],
+      [{ kind: RecordKind.BATCH, agency: 1, seq: 0, bets: 0, winners: 0, end: 0, rowsCrc: 0 }],
       /record 1 .* holds 0 bets/,
     ],
   ];
@@ -489,8 +508,8 @@ Deno.test("BetStore.storeRows() takes a retry only when it holds the same rows",
         if (retry.kind !== "retry") return;
         await assert.rejects(
           () => retry.same,
-          isCode(
-            ErrorCode.CONFLICT,
+          isKind(
+            "conflict",
             /^Batch 1 of agency 1 is not the batch stored under that sequence \(2 bets stored, 5 sent\), so this agency's bets were already loaded from other data; to start a fresh draw/,
           ),
         );
@@ -501,7 +520,7 @@ Deno.test("BetStore.storeRows() takes a retry only when it holds the same rows",
         const retry = s.storeBets(2, 0, bets(7, 100));
         assert.equal(retry.kind, "retry");
         if (retry.kind === "retry") {
-          await assert.rejects(() => retry.same, isCode(ErrorCode.CONFLICT));
+          await assert.rejects(() => retry.same, isKind("conflict"));
         }
       });
       await t.step("a retry of a queued batch waits for it, then compares", async () => {
@@ -511,7 +530,7 @@ Deno.test("BetStore.storeRows() takes a retry only when it holds the same rows",
         const same = s.storeBets(3, 0, bets(10, 3));
         const other = s.storeBets(3, 0, bets(11, 3));
         assert.ok(same.kind === "retry" && other.kind === "retry");
-        const conflict = assert.rejects(() => other.same, isCode(ErrorCode.CONFLICT));
+        const conflict = assert.rejects(() => other.same, isKind("conflict"));
         await same.same;
         assert.deepEqual(watcher.heard, ["durable 1"], "the first was durable before");
         await conflict;
@@ -530,14 +549,14 @@ Deno.test("BetStore.storeRows() refuses a sequence gap with OUT_OF_ORDER", async
     try {
       assert.throws(
         () => s.storeBets(2, 1, bets(0, 1)),
-        isCode(ErrorCode.OUT_OF_ORDER, /^Batch 1 of agency 2 is out of order, expected 0$/),
+        isKind("outOfOrder", /^Batch 1 of agency 2 is out of order, expected 0$/),
       );
       await store(s, 2, 0, bets(0, 1));
       assert.throws(
         () => s.storeBets(2, 5, bets(0, 1)),
-        isCode(ErrorCode.OUT_OF_ORDER, /^Batch 5 of agency 2 is out of order, expected 1$/),
+        isKind("outOfOrder", /^Batch 5 of agency 2 is out of order, expected 1$/),
       );
-      assert.throws(() => s.storeBets(6, 0, bets(0, 1)), isCode(ErrorCode.INVALID_AGENCY));
+      assert.throws(() => s.storeBets(6, 0, bets(0, 1)), isKind("unknownAgency"));
       assert.equal(rowsIn(await Deno.readTextFile(path)), 1);
       assert.deepEqual(s.progress(2), { nextSeq: 1, done: false, excluded: false });
     } finally {
@@ -592,7 +611,7 @@ Deno.test("BetStore.markDone() is durable and refuses later batches", async () =
       assert.deepEqual(s.doneAgencies(), [3]);
       assert.throws(
         () => s.storeBets(3, 1, bets(2, 1)),
-        isCode(ErrorCode.UNEXPECTED_MESSAGE, /^Agency 3 is already done$/),
+        isKind("afterDone", /^Agency 3 is already done$/),
       );
       const retry = s.storeBets(3, 0, bets(0, 2));
       assert.equal(retry.kind, "retry", "a retry of a stored batch is still compared");
@@ -622,9 +641,9 @@ Deno.test("BetStore.exclude() leaves an agency out of the totals, durably, and r
     assert.deepEqual(s.progress(4), { nextSeq: 2, done: false, excluded: true });
     assert.throws(
       () => s.storeBets(4, 2, bets(20, 1)),
-      isCode(ErrorCode.INVALID_AGENCY, /left out of this draw/),
+      isKind("excluded", /left out of this draw/),
     );
-    assert.throws(() => s.markDone(4), isCode(ErrorCode.INVALID_AGENCY));
+    assert.throws(() => s.markDone(4), isKind("excluded"));
     await assert.rejects(
       () => s.exclude(1),
       isRefusal(/SERVER_EXCLUDED_AGENCIES names agency 1, which has already sent all its bets/),
@@ -831,8 +850,8 @@ Deno.test("BetStore after a write it cannot undo: durable state only, a restart 
       assert.equal(s.storeBets(1, 0, bets(0, 2)).kind, "queued");
       assert.equal(s.storeBets(1, 1, bets(2, 2)).kind, "queued");
       const done = s.markDone(1);
-      await assert.rejects(() => done, isCode(ErrorCode.STORAGE_FAILED));
-      assert.deepEqual(watcher.heard, ["failed 0 true"]);
+      await assert.rejects(() => done, isKind("failed"));
+      assert.deepEqual(watcher.heard, ["failed 0 failed"]);
       assert.equal(failures.length, 1, "reported once");
       assert.equal(failures[0]!.path, path);
       assert.equal(failures[0]!.recovers, false);
@@ -841,7 +860,7 @@ Deno.test("BetStore after a write it cannot undo: durable state only, a restart 
       assert.deepEqual(s.stats, { bets: 0, batches: 0, winners: 0 });
       assert.throws(
         () => s.storeBets(1, 0, bets(0, 2)),
-        isCode(ErrorCode.STORAGE_FAILED, /needs a restart/),
+        isKind("failed", /needs a restart/),
       );
       assert.equal(failures.length, 1, "still reported once");
     } finally {
@@ -878,8 +897,8 @@ Deno.test("BetStore refuses work after close with SHUTTING_DOWN", async () => {
     s.storeBets(1, 0, bets(0, 2));
     await s.close();
     assert.equal(rowsIn(await Deno.readTextFile(path)), 2, "close() writes what was queued");
-    assert.throws(() => s.storeBets(1, 1, bets(2, 1)), isCode(ErrorCode.SHUTTING_DOWN));
-    assert.throws(() => s.markDone(1), isCode(ErrorCode.SHUTTING_DOWN));
+    assert.throws(() => s.storeBets(1, 1, bets(2, 1)), isKind("closed"));
+    assert.throws(() => s.markDone(1), isKind("closed"));
   });
 });
 
