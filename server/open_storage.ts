@@ -474,12 +474,17 @@ export async function openStorage(options: OpenStorageOptions): Promise<OpenedSt
 }
 
 /**
- * Whether `path` and its journal still name the files `files` holds open: not moved,
+ * Whether `path` (and its journal, unless `journal` is false) still name the files `files` holds open: not moved,
  * replaced or deleted since (a restart reads what the paths name, so nothing else may be
  * acknowledged). `undefined` when they do, else what changed, as a log value.
  */
-export async function pathChange(path: string, files: StorageFiles): Promise<string | undefined> {
-  for (const [name, id] of [[path, files.dataId], [`${path}.journal`, files.journalId]] as const) {
+export async function pathChange(
+  path: string,
+  files: StorageFiles,
+  journal = true,
+): Promise<string | undefined> {
+  const named = [[path, files.dataId], [`${path}.journal`, files.journalId]] as const;
+  for (const [name, id] of journal ? named : named.slice(0, 1)) {
     let now: Deno.FileInfo;
     try {
       now = await Deno.stat(name);
