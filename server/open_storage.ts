@@ -45,6 +45,11 @@ export interface StorageOpening {
 export interface StorageFiles {
   readonly data: Deno.FsFile;
   readonly journal: Deno.FsFile;
+  /**
+   * `bets.csv` again, read-only, for positioned reads: an append moves the offset of the
+   * handle it writes through, so reads keep an offset of their own.
+   */
+  readonly reader: Deno.FsFile;
   readonly dataId: FileId;
   readonly journalId: FileId;
 }
@@ -431,9 +436,20 @@ async function keep(
   const data = found.data ??= await lockedFile(path, "", "bets.csv");
   const journal = found.journal ??= await lockedFile(path, ".journal", "journal");
   await prepare(data, journal);
-  const files = { data, journal, dataId: await idOf(data), journalId: await idOf(journal) };
-  await Deno.writeTextFile(`${path}.lock`, `${Deno.pid}\n`);
-  return files;
+  const dataId = await idOf(data);
+  const reader = await Deno.open(path, { read: true });
+  try {
+    const readerId = await idOf(reader);
+    if (readerId.dev !== dataId.dev || readerId.ino !== dataId.ino) {
+      throw refusal(path, "was replaced while the server opened it;");
+    }
+    const files = { data, journal, reader, dataId, journalId: await idOf(journal) };
+    await Deno.writeTextFile(`${path}.lock`, `${Deno.pid}\n`);
+    return files;
+  } catch (error) {
+    reader.close();
+    throw error;
+  }
 }
 
 /** Makes a new file's name durable in its folder, if the file system lets it. */

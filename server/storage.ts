@@ -80,7 +80,7 @@ export class BetStore {
     this.#files = opened.files;
     this.#opening = opened.opening;
     this.#agencies = new Agencies(options.path, options.agencies);
-    this.#reader = new BatchReader(opened.files.data, options.path);
+    this.#reader = new BatchReader(opened.files.reader, options.path);
     let size = 0;
     for (const record of opened.records) {
       this.#apply({ ...record, start: size });
@@ -303,6 +303,7 @@ export class BetStore {
     if (this.#closed) return;
     this.#closed = true;
     await this.#writer.close();
+    this.#files.reader.close();
     this.#files.journal.close();
     this.#files.data.close();
   }

@@ -917,3 +917,170 @@ Deno.test("BetStore supports await using", async () => {
     }
   });
 });
+
+/** Collects what `loadBets(number)` yields, or the error it throws. */
+async function drain(s: BetStore, number?: number): Promise<Bet[]> {
+  const out: Bet[] = [];
+  for await (const b of s.loadBets(number)) out.push(b);
+  return out;
+}
+
+Deno.test("BetStore.loadBets() finds an edit of stored rows, same length, and yields nothing of it", async (t) => {
+  for (const winnersOnly of [false, true]) {
+    await t.step(winnersOnly ? "the draw's read (winning number)" : "every row", async () => {
+      await withDir(async (dir) => {
+        const path = join(dir, "bets.csv");
+        const s = await open(path);
+        try {
+          await store(s, 1, 0, bets(0, 3));
+          await store(s, 2, 0, [{ ...bet(10), number: 7574 }, bet(11)]);
+          assert.ok((await drain(s, 7574)).length >= 1);
+          // Another process edits a digit of the winner's document in place.
+          const bytes = await Deno.readFile(path);
+          const at = new TextDecoder().decode(bytes).indexOf(bet(10).document);
+          bytes[at] = bytes[at] === 0x31 ? 0x32 : 0x31;
+          await Deno.writeFile(path, bytes);
+          await assert.rejects(
+            () => drain(s, winnersOnly ? 7574 : undefined),
+            isKind("damaged", /were changed after they were stored, their checksum is/),
+          );
+        } finally {
+          await s.close();
+        }
+      });
+    });
+  }
+});
+
+Deno.test("BetStore reads the files it opened, whatever the path names later", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "bets.csv");
+    const s = await open(path);
+    try {
+      await store(s, 1, 0, [{ ...bet(1), number: 7574 }, bet(2)]);
+      await Deno.rename(path, join(dir, "moved.csv"));
+      assert.deepEqual((await drain(s, 7574)).map((b) => b.document), [bet(1).document]);
+      assert.equal((await drain(s)).length, 2);
+      const retry = s.storeBets(1, 0, [{ ...bet(1), number: 7574 }, bet(2)]);
+      assert.equal(retry.kind, "retry");
+      if (retry.kind === "retry") await retry.same;
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+Deno.test("BetStore refuses to acknowledge once the path names another file, for good", async (t) => {
+  for (const change of ["bets.csv replaced by a copy", "bets.csv moved away", "journal moved"]) {
+    await t.step(change, async () => {
+      await withDir(async (dir) => {
+        const path = join(dir, "bets.csv");
+        const failures: StorageFailure[] = [];
+        const s = await open(path, { onFailure: (failure) => failures.push(failure) });
+        try {
+          await store(s, 1, 0, bets(0, 2));
+          if (change === "bets.csv replaced by a copy") {
+            await Deno.copyFile(path, join(dir, "snap"));
+            await Deno.rename(join(dir, "snap"), path);
+          } else if (change === "bets.csv moved away") {
+            await Deno.rename(path, join(dir, "away.csv"));
+          } else {
+            await Deno.rename(`${path}.journal`, join(dir, "away.journal"));
+          }
+          const watcher = recorder();
+          using _ = s.watch(1, watcher);
+          s.storeBets(1, 1, bets(2, 2));
+          await s.flush();
+          assert.deepEqual(watcher.heard, ["failed 1 failed"]);
+          assert.equal(failures.length, 1);
+          assert.equal(failures[0]!.recovers, false);
+          assert.match(String(failures[0]!.error), /is (now another file|gone)/);
+          assert.deepEqual(s.progress(1).nextSeq, 1, "nothing more is durable");
+          assert.throws(() => s.storeBets(1, 1, bets(2, 2)), isKind("failed", /needs a restart/));
+        } finally {
+          await s.close();
+        }
+      });
+    });
+  }
+});
+
+Deno.test("BetStore.open() refuses a second store through any link to the same files", async (t) => {
+  await withDir(async (dir) => {
+    const path = join(dir, "bets.csv");
+    const s = await open(path);
+    try {
+      await store(s, 1, 0, bets(0, 2));
+      await t.step("the lock file deleted", async () => {
+        await Deno.remove(`${path}.lock`);
+        await assert.rejects(() => open(path), isRefusal(/is in use by another server/));
+      });
+      await t.step("hard links in another folder", async () => {
+        await Deno.mkdir(join(dir, "other"));
+        const other = join(dir, "other", "bets.csv");
+        await Deno.link(path, other);
+        await Deno.link(`${path}.journal`, `${other}.journal`);
+        await assert.rejects(() => open(other), isRefusal(/is in use by another server/));
+      });
+    } finally {
+      await s.close();
+    }
+    const again = await open(path);
+    await again.close();
+  });
+});
+
+Deno.test("BetStore.checkExclusions() counts the exclusions the journal holds", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "bets.csv");
+    const s = await open(path);
+    try {
+      await s.exclude(1);
+      s.checkExclusions([2, 3, 4]);
+      assert.throws(
+        () => s.checkExclusions([2, 3, 4, 5]),
+        isRefusal(/names agencies 2 3 4 5, and the journal of .* already excludes 1, so every/),
+      );
+      await s.exclude(2);
+      await s.exclude(3);
+      await s.exclude(4);
+      await assert.rejects(() => s.exclude(5), isRefusal(/every agency of the draw/));
+      assert.deepEqual(s.excludedAgencies(), [1, 2, 3, 4]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+Deno.test("BetStore.open() says a folder is a folder", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "bets.csv");
+    await Deno.mkdir(path);
+    await assert.rejects(() => open(path), isRefusal(/because it is a folder, not a file$/));
+  });
+});
+
+Deno.test("BetStore compares retries and loads bets while groups are being appended", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "bets.csv");
+    const s = await open(path);
+    try {
+      for (let seq = 0; seq < 5; seq++) await store(s, 1, seq, bets(seq * 10, 10));
+      const work: Promise<unknown>[] = [];
+      for (let seq = 0; seq < 40; seq++) {
+        s.storeBets(2, seq, bets(1000 + seq * 10, 10));
+        const retry = s.storeBets(1, seq % 5, bets((seq % 5) * 10, 10));
+        assert.equal(retry.kind, "retry");
+        if (retry.kind === "retry") work.push(retry.same);
+        if (seq % 10 === 0) work.push(drain(s));
+        // Let the writer start a group between retries.
+        await Promise.resolve();
+      }
+      await Promise.all(work);
+      await s.flush();
+      assert.equal((await drain(s)).length, 450);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -125,6 +125,31 @@ async function winningRows(path: string): Promise<[number, number][]> {
   return rows;
 }
 
+/**
+ * Reports a scenario whose `edits` rows of `bets.csv` were edited: every other row stored
+ * exactly once, each edited row counted lost once and foreign once.
+ */
+async function reportEdited(
+  row: { scenario: string; outcome: string; edits: number },
+  path: string,
+  paths: readonly string[],
+): Promise<void> {
+  const result = await account(path, await expectedRows(paths));
+  const pass = result.lost === row.edits && result.foreign === row.edits &&
+    result.duplicated === row.edits;
+  await reportFault({
+    scenario: row.scenario,
+    faults: row.edits,
+    sent: result.sent,
+    stored: result.stored,
+    lost: result.lost - row.edits,
+    duplicated: result.duplicated - row.edits,
+    result: pass ? "pass" : "fail",
+    outcome: row.outcome,
+  });
+  assert.ok(pass, `only the edited rows differ: ${JSON.stringify(result)}`);
+}
+
 /** A refused start that names the damage in `bets.csv`. */
 async function refusedAsDamaged(dir: string, detail: RegExp): Promise<void> {
   const before = await storageFiles(dir);
@@ -149,17 +174,16 @@ Deno.test("storage - a quote put into a winning row after the draw is damage at 
       dir,
       /is damaged \(bytes \d+ to \d+ of bets\.csv were changed after they were stored, their checksum is [0-9a-f]{8} but journal record \d+ holds [0-9a-f]{8}\)/,
     );
-    const result = await account(path, await expectedRows(paths));
-    await reportFault({
-      scenario: "a quote put into a winning row of bets.csv after the draw, restart",
-      faults: 1,
-      sent: result.sent,
-      stored: result.stored,
-      lost: 0,
-      duplicated: 0,
-      result: result.lost === 1 && result.foreign === 1 ? "pass" : "fail",
-      outcome: "refused at start-up (exit 2) naming the bytes and the journal record; no Uncaught",
-    });
+    await reportEdited(
+      {
+        scenario: "a quote put into a winning row of bets.csv after the draw, restart",
+        edits: 1,
+        outcome:
+          "refused at start-up (exit 2) naming the bytes and the journal record; no Uncaught",
+      },
+      path,
+      paths,
+    );
   });
 });
 
@@ -180,16 +204,64 @@ Deno.test("storage - a winner's DNI and another winner's number changed (same le
     await refusedAsDamaged(dir, /were changed after they were stored/);
     // Rerun: the server still refuses, the agencies are never told a wrong winner.
     await refusedAsDamaged(dir, /were changed after they were stored/);
-    await reportFault({
-      scenario: "a winner's DNI and another winner's number changed in bets.csv, restart",
-      faults: 2,
-      sent: 7500,
-      stored: 7500,
-      lost: 0,
-      duplicated: 0,
-      result: "pass",
-      outcome: "refused at every start (exit 2) naming the bytes; no draw, no wrong winner told",
-    });
+    await reportEdited(
+      {
+        scenario: "a winner's DNI and another winner's number changed in bets.csv, restart",
+        edits: 2,
+        outcome: "refused at every start (exit 2) naming the bytes; no draw, no wrong winner told",
+      },
+      path,
+      paths,
+    );
+  });
+});
+
+Deno.test("storage - a winning row edited in place before the last DONE: the draw fails in one line", async () => {
+  await withStorage(87, async (paths, dir) => {
+    const path = `${dir}/bets.csv`;
+    const server = await startServer({ agencies: 5, dir });
+    let early: ClientProcess[] = [];
+    try {
+      early = await startAgencies(server, paths, [1, 2, 3, 4]);
+      await agenciesDone(server, 4);
+      const [winner] = await winningRows(path);
+      assert.ok(winner, "agencies 1-4 hold a winner");
+      // The same file, edited in place (same inode, same length): only the checksum tells.
+      {
+        using file = await Deno.open(path, { write: true });
+        await file.seek(winner[1] - 1, Deno.SeekMode.Start);
+        await file.write(new TextEncoder().encode("5"));
+      }
+      const last = await runAgencies(server, paths, [5]);
+      assert.notEqual(last.codes[0], 0, "agency 5 is told the draw failed");
+      const codes = await allExit(early);
+      codes.forEach((code, i) => assert.notEqual(code, 0, `agency ${i + 1} told no winners`));
+      const lines = parseLog(server.stdout());
+      const sorteo = lines.filter((l) => l.action === "sorteo");
+      assert.equal(sorteo.length, 1, server.stdout());
+      assert.equal(sorteo[0]!.result, "fail");
+      assert.match(sorteo[0]!.fields.get("error") ?? "", /were changed after they were stored/);
+      for (const client of [...early, ...last.clients]) {
+        assert.equal(winnersOf(client), undefined, "no winners told");
+        assertNoCrash("agency", client.stdout(), client.stderr());
+      }
+      assert.equal((await server.stop("SIGTERM")).code, 0);
+      assertNoCrash("server", server.stdout(), server.stderr());
+      await refusedAsDamaged(dir, /were changed after they were stored/);
+    } finally {
+      await killAll(early);
+      await server.stop("SIGKILL");
+    }
+    await reportEdited(
+      {
+        scenario: "a winning row of bets.csv edited in place while agency 5 still loads",
+        edits: 1,
+        outcome: "the draw fails (one sorteo fail line), no winners told, no Uncaught; the " +
+          "restart refused (exit 2)",
+      },
+      path,
+      paths,
+    );
   });
 });
 

@@ -53,7 +53,10 @@ export class BatchReader {
   /** The read in progress: each seeks, then reads, before the next may seek. */
   #reading: Promise<void> = Promise.resolve();
 
-  /** `file` is `bets.csv` at `path` (named in errors), open for reading. */
+  /**
+   * `file` is `bets.csv` at `path` (named in errors), open for reading through a handle
+   * nothing writes through (an append would move its offset between a seek and a read).
+   */
   constructor(file: Deno.FsFile, path: string) {
     this.#file = file;
     this.#path = path;
