@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { crc32 } from "node:zlib";
 import type { JournalEntry, JournalHeader, JournalRecord } from "./journal.ts";
 import {
   claimedFormat,
@@ -123,11 +124,23 @@ Deno.test("claimedFormat() reads the format of any header, not only this version
   assert.equal(claimedFormat(new Uint8Array([0x4a])), undefined);
 });
 
-Deno.test("rowsChecksum() is the CRC-32 of the bytes, continued over pieces", () => {
-  const bytes = new TextEncoder().encode("123456789");
-  assert.equal(rowsChecksum(bytes), 0xcbf43926);
-  assert.equal(rowsChecksum(bytes.subarray(4), rowsChecksum(bytes.subarray(0, 4))), 0xcbf43926);
-  assert.equal(rowsChecksum(new Uint8Array(0)), 0);
+Deno.test("rowsChecksum() is zlib's CRC-32 of the bytes, continued over pieces", async (t) => {
+  await t.step("the standard check value", () => {
+    assert.equal(rowsChecksum(new TextEncoder().encode("123456789")), 0xcbf43926);
+    assert.equal(rowsChecksum(new Uint8Array(0)), 0);
+  });
+  const bytes = new Uint8Array(1000).map((_, i) => (i * 2654435761) >>> 24);
+  await t.step("the same as node:zlib's at every length, in pieces too", () => {
+    for (const length of [1, 7, 8, 9, 15, 16, 17, 100, 1000]) {
+      const part = bytes.subarray(0, length);
+      assert.equal(rowsChecksum(part), crc32(part) >>> 0, `length ${length}`);
+      const half = Math.floor(length / 2);
+      assert.equal(
+        rowsChecksum(part.subarray(half), rowsChecksum(part.subarray(0, half))),
+        crc32(part) >>> 0,
+      );
+    }
+  });
 });
 
 Deno.test("newDrawId() makes 16 hex digits, different each time", () => {
