@@ -245,11 +245,11 @@ export class GroupCommit {
     if (length > 0) await this.#write(files.data, this.#path, data);
     // Nothing is acknowledged for bytes a restart would not find where the paths point;
     // checked before the journal too, so a swapped bets.csv leaves the journal matching it.
-    await this.#checkPaths(false);
+    this.#checkPaths(false);
     // The journal goes second: a record never points past rows that are not on disk.
     await this.#write(files.journal, `${this.#path}.journal`, journal);
     written.clear();
-    await this.#checkPaths(true);
+    this.#checkPaths(true);
     this.#journalSize += journal.length;
     this.#size += length;
     this.#groups++;
@@ -261,8 +261,8 @@ export class GroupCommit {
   }
 
   /** Throws a `check` failure unless the paths still name the files (the journal's too if `both`). */
-  async #checkPaths(both: boolean): Promise<void> {
-    const changed = await pathChange(this.#path, this.#options.files, both);
+  #checkPaths(both: boolean): void {
+    const changed = pathChange(this.#path, this.#options.files, both);
     if (changed !== undefined) throw new CommitFailure(this.#path, "check", new Error(changed));
   }
 
