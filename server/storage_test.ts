@@ -11,6 +11,7 @@ import {
   type JournalRecord,
   RECORD_SIZE,
   RecordKind,
+  rowsChecksum,
 } from "./journal.ts";
 import {
   type BatchWatcher,
@@ -1082,5 +1083,46 @@ Deno.test("BetStore compares retries and loads bets while groups are being appen
     } finally {
       await s.close();
     }
+  });
+});
+
+Deno.test("BetStore.open() checks a storage of over 64 MiB (zlib's CRC) as a small one", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "bets.csv");
+    // 21 batches of 65,535 rows of 50 bytes: about 69 MB, written directly.
+    const row = "1,Nombre,Apellido,30904465,1990-01-01,1234567890\r\n";
+    assert.equal(row.length, 50);
+    const rows = encoder.encode(row.repeat(65_535));
+    const batches = 21;
+    const journal = new Uint8Array((batches + 1) * RECORD_SIZE);
+    journal.set(encodeHeader({ format: 3, agencies: 5, drawId: "0123456789abcdef", createdAt: 1 }));
+    const crc = rowsChecksum(rows);
+    for (let seq = 0; seq < batches; seq++) {
+      const end = (seq + 1) * rows.length;
+      const record = { kind: RecordKind.BATCH, agency: 1, seq, bets: 65_535, winners: 0, end };
+      encodeRecord({ ...record, rowsCrc: crc }, journal, (seq + 1) * RECORD_SIZE);
+    }
+    {
+      using file = await Deno.open(path, { write: true, create: true });
+      for (let seq = 0; seq < batches; seq++) await file.write(rows);
+    }
+    await Deno.writeFile(`${path}.journal`, journal);
+    const s = await open(path);
+    assert.equal(s.stats.bets, batches * 65_535);
+    await s.close();
+    // One digit changed in the middle of batch 10.
+    {
+      using file = await Deno.open(path, { write: true });
+      await file.seek(10 * rows.length + 1000 * 50 + 12, Deno.SeekMode.Start);
+      await file.write(encoder.encode("8"));
+    }
+    await assert.rejects(
+      () => open(path),
+      isRefusal(
+        new RegExp(
+          `bytes ${10 * rows.length} to ${11 * rows.length} of bets\\.csv were changed after`,
+        ),
+      ),
+    );
   });
 });
