@@ -152,6 +152,8 @@ export async function startServer(
   const counted = new Set(
     Array.from({ length: config.agencies }, (_, i) => i + 1).filter((id) => !excluded.has(id)),
   );
+  /** Until the server listens: a draw due at start-up that fails stops the start instead. */
+  let starting = true;
   const lottery = new Lottery({
     agencies: [...counted],
     // Only rows playing the winning number become objects; hasWon still decides.
@@ -162,6 +164,8 @@ export async function startServer(
       log.info(LogAction.SORTEO, "success", { ganadores: total, ms: Math.round(elapsedMs) });
     },
     onFailed: (error) => {
+      // At start-up the failure stops the start, and that one line says it.
+      if (starting) return;
       log.error(LogAction.SORTEO, "fail", {
         path: config.storagePath,
         error: errorText(error),
@@ -183,6 +187,7 @@ export async function startServer(
         : new StorageError(config.storagePath, errorText(error), { cause: error });
     }
   }
+  starting = false;
   const closeStore = async (): Promise<void> => {
     lottery.close();
     await lottery.whenDrawn()?.catch(() => {});

@@ -1126,3 +1126,42 @@ Deno.test("BetStore.open() checks a storage of over 64 MiB (zlib's CRC) as a sma
     );
   });
 });
+
+Deno.test("BetStore.loadBets() reports a row it cannot parse as damage, naming its bytes", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "bets.csv");
+    // A row of seven columns whose journal record matches it: only parsing can tell.
+    const rows = encoder.encode("1,A,B,C,30904465,1990-01-01,7574\r\n");
+    const journal = new Uint8Array(2 * RECORD_SIZE);
+    journal.set(encodeHeader({ format: 3, agencies: 5, drawId: "0123456789abcdef", createdAt: 1 }));
+    encodeRecord(
+      {
+        kind: RecordKind.BATCH,
+        agency: 1,
+        seq: 0,
+        bets: 1,
+        winners: 1,
+        end: rows.length,
+        rowsCrc: rowsChecksum(rows),
+      },
+      journal,
+      RECORD_SIZE,
+    );
+    await Deno.writeFile(path, rows);
+    await Deno.writeFile(`${path}.journal`, journal);
+    const s = await open(path);
+    try {
+      await assert.rejects(
+        () => drain(s, 7574),
+        isKind(
+          "damaged",
+          new RegExp(
+            `bytes 0 to ${rows.length} of bets\\.csv hold a row it cannot parse, .*expected 6 columns`,
+          ),
+        ),
+      );
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -146,7 +146,7 @@ export class BatchReader {
           yield* find ? rowsMatching(rows, find, needle!.length) : everyRow(rows);
         } catch (error) {
           if (!(error instanceof SyntaxError)) throw error;
-          throw this.#damaged(index, errorText(error));
+          throw this.#damaged(index, `hold a row it cannot parse, ${errorText(error)}`);
         }
       }
       first = last + 1;
@@ -158,18 +158,20 @@ export class BatchReader {
     if (read !== this.#crcs[index]) {
       throw this.#damaged(
         index,
-        `their checksum is ${read.toString(16).padStart(8, "0")}, the journal holds ` +
+        "were changed after they were stored, their checksum is " +
+          `${read.toString(16).padStart(8, "0")}, the journal holds ` +
           this.#crcs[index]!.toString(16).padStart(8, "0"),
       );
     }
   }
 
-  #damaged(index: number, detail: string): StorageError {
+  /** Batch `index` is not what was stored: `what` its bytes do (`were changed …`). */
+  #damaged(index: number, what: string): StorageError {
     const path = this.#path;
     return new StorageError(
       path,
       `Storage ${path} is damaged (bytes ${this.#starts[index]} to ${this.#ends[index]} of ` +
-        `bets.csv were changed after they were stored, ${detail.replaceAll(":", " ")}); ` +
+        `bets.csv ${what.replaceAll(":", " ")}); ` +
         "nothing is answered from it. Stop the server and start it again, start-up checks " +
         "every batch and says how to recover",
       { kind: "damaged" },
