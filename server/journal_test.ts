@@ -2,10 +2,12 @@ import assert from "node:assert/strict";
 import { crc32 } from "node:zlib";
 import type { JournalEntry, JournalHeader, JournalRecord } from "./journal.ts";
 import {
+  checksum,
   claimedFormat,
   decodeJournal,
   encodeHeader,
   encodeRecord,
+  loadNativeChecksum,
   newDrawId,
   RECORD_SIZE,
   RecordKind,
@@ -241,4 +243,14 @@ Deno.test("decodeJournal() reports damage: a failing record that good ones follo
   await t.step("a flipped bit in the last record is a torn tail, not damage", () => {
     assert.deepEqual(damage(5, 10), { entries: ENTRIES.slice(0, 5), tailBytes: RECORD_SIZE });
   });
+});
+
+Deno.test("checksum() gives rowsChecksum()'s values, before and after loadNativeChecksum()", async () => {
+  const bytes = new Uint8Array(5000).map((_, i) => (i * 40503) >>> 8);
+  const expected = rowsChecksum(bytes);
+  assert.equal(checksum(bytes), expected);
+  await loadNativeChecksum();
+  await loadNativeChecksum();
+  assert.equal(checksum(bytes), expected);
+  assert.equal(checksum(bytes.subarray(100), checksum(bytes.subarray(0, 100))), expected);
 });

@@ -13,16 +13,18 @@
 import { errorText, osErrorReason, StorageError } from "../shared/errors.ts";
 import { writeAll } from "../shared/bytes.ts";
 import {
+  checksum,
   claimedFormat,
   decodeJournal,
   encodeHeader,
   JOURNAL_FORMAT,
   type JournalHeader,
   type JournalRecord,
+  loadNativeChecksum,
+  NATIVE_CHECKSUM_FROM,
   newDrawId,
   RECORD_SIZE,
   RecordKind,
-  rowsChecksum,
 } from "./journal.ts";
 
 /**
@@ -86,22 +88,6 @@ const CR = 0x0d;
 
 /** Bytes of `bets.csv` read at once by the rows check. */
 const CHUNK = 1024 * 1024;
-
-/** From this size on the rows check uses zlib's native CRC-32 (see {@linkcode checksumFor}). */
-const NATIVE_CRC_FROM = 64 * 1024 * 1024;
-
-/** A CRC-32 over bytes in pieces, as {@linkcode rowsChecksum} computes it. */
-type Checksum = (bytes: Uint8Array, previous: number) => number;
-
-/**
- * The CRC-32 for checking `length` bytes: the same values either way. `node:zlib`'s is some
- * ten times faster but costs about 25 ms to import, so only a large storage loads it.
- */
-async function checksumFor(length: number): Promise<Checksum> {
-  if (length < NATIVE_CRC_FROM) return rowsChecksum;
-  const { crc32 } = await import("node:zlib");
-  return (bytes, previous) => crc32(bytes, previous) >>> 0;
-}
 
 /** How to start over, said by every refusal (without a `:`, as a log value must be). */
 export function freshDraw(path: string): string {
@@ -262,7 +248,7 @@ async function checkRows(
 ): Promise<void> {
   if (spans.length === 0) return;
   const length = spans.at(-1)!.end;
-  const checksum = await checksumFor(length);
+  if (length >= NATIVE_CHECKSUM_FROM) await loadNativeChecksum();
   await file.seek(0, Deno.SeekMode.Start);
   const buf = new Uint8Array(CHUNK);
   let offset = 0;

@@ -9,7 +9,14 @@
  */
 import { errorText, StorageError } from "../../shared/errors.ts";
 import { writeAll } from "../../shared/bytes.ts";
-import { encodeRecord, type JournalRecord, RECORD_SIZE, rowsChecksum } from "../journal.ts";
+import {
+  checksum,
+  encodeRecord,
+  type JournalRecord,
+  loadNativeChecksum,
+  NATIVE_CHECKSUM_FROM,
+  RECORD_SIZE,
+} from "../journal.ts";
 import { pathChange, type StorageFiles } from "../open_storage.ts";
 
 /** How acknowledgements are made durable: `group` and `batch` fsync, `off` does not. */
@@ -237,7 +244,7 @@ export class GroupCommit {
         bets: item.bets,
         winners: item.winners,
         end: this.#size + offset,
-        rowsCrc: item.length > 0 ? rowsChecksum(rows) : 0,
+        rowsCrc: item.length > 0 ? checksum(rows) : 0,
       };
       encodeRecord(record, journal, i * RECORD_SIZE);
       committed.push({ ...record, start });
@@ -252,6 +259,8 @@ export class GroupCommit {
     this.#checkPaths(true);
     this.#journalSize += journal.length;
     this.#size += length;
+    // A large storage pays for the faster checksum's import (the same values).
+    if (this.#size >= NATIVE_CHECKSUM_FROM) void loadNativeChecksum();
     this.#groups++;
     if (this.#failing) {
       this.#failing = false;

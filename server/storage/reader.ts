@@ -11,7 +11,7 @@ import type { Bet } from "../../shared/bet.ts";
 import { errorText, StorageError } from "../../shared/errors.ts";
 import { parseRow } from "../bets_csv.ts";
 import { type ByteSearch, byteSearch } from "../byte_search.ts";
-import { rowsChecksum } from "../journal.ts";
+import { checksum } from "../journal.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -154,7 +154,7 @@ export class BatchReader {
   }
 
   #verify(index: number, bytes: Uint8Array): void {
-    const read = rowsChecksum(bytes);
+    const read = checksum(bytes);
     if (read !== this.#crcs[index]) {
       throw this.#damaged(
         index,
