@@ -105,7 +105,7 @@ export type StorageErrorKind =
 
 /** Options of {@linkcode StorageError}. */
 export interface StorageErrorOptions extends ErrorOptions {
-  /** What went wrong. @default {"unusable"} */
+  /** What went wrong. @default "unusable" */
   readonly kind?: StorageErrorKind;
 }
 
