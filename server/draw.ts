@@ -2,6 +2,8 @@
  * The draw: a latch on every counted agency being done, then one pass over the stored bets that
  * groups winners by agency. Nothing partial is ever handed out: before the draw, a winners query
  * learns only which agencies are still loading (a total query gets a count flagged as partial).
+ * A draw that fails (the storage cannot be read, or is not what it stored) answers no winners at
+ * all: every query from then on gets the failure.
  *
  * @module
  */
@@ -42,6 +44,8 @@ export interface LotteryOptions {
   readonly agencies: readonly number[];
   readonly draw: () => Promise<WinnersByAgency>;
   readonly onDrawn?: (winners: WinnersByAgency, elapsedMs: number) => void;
+  /** Called once if the draw fails (e.g. to log `sorteo | result: fail`). */
+  readonly onFailed?: (error: unknown) => void;
 }
 
 /**
@@ -56,6 +60,8 @@ export class Lottery {
   readonly #waiters = new Set<() => void>();
   #closed = false;
   #status: DrawStatus;
+  /** Why the draw failed, once it has. */
+  #failure: { readonly error: unknown } | undefined;
 
   constructor(options: LotteryOptions) {
     this.#options = options;
@@ -85,7 +91,11 @@ export class Lottery {
   markDone(agency: number): Promise<WinnersByAgency> | undefined {
     if (this.#pending.delete(agency) && !this.#status.drawn) this.#status = this.#waiting();
     if (this.#pending.size > 0 || !this.#options.agencies.includes(agency)) return undefined;
-    this.#result ??= this.#run();
+    if (this.#result === undefined) {
+      this.#result = this.#run();
+      // Its failure is reported through onFailed and to every query, not left unhandled.
+      this.#result.catch(() => {});
+    }
     return this.#result;
   }
 
@@ -97,8 +107,11 @@ export class Lottery {
   /**
    * Where the draw stands once it is over, or after `maxMs` (or {@linkcode Lottery.close}):
    * agencies asking early get their answer the moment it exists, not at their next poll.
+   *
+   * @throws What the draw failed with, if it did.
    */
   async waitForDraw(maxMs: number): Promise<DrawStatus> {
+    this.#throwIfFailed();
     if (this.#status.drawn || this.#closed || maxMs <= 0) return this.#status;
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#waiters.add(resolve);
@@ -109,7 +122,12 @@ export class Lottery {
       clearTimeout(timer);
       this.#waiters.delete(resolve);
     }
+    this.#throwIfFailed();
     return this.#status;
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure.error;
   }
 
   /** Releases every {@linkcode Lottery.waitForDraw} at once (shutdown). */
@@ -124,7 +142,15 @@ export class Lottery {
 
   async #run(): Promise<WinnersByAgency> {
     const started = performance.now();
-    const winners = await this.#options.draw();
+    let winners: WinnersByAgency;
+    try {
+      winners = await this.#options.draw();
+    } catch (error) {
+      this.#failure = { error };
+      this.#options.onFailed?.(error);
+      this.#wake();
+      throw error;
+    }
     let total = 0;
     for (const list of winners.values()) total += list.length;
     this.#status = { drawn: true, winners, total };

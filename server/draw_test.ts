@@ -195,3 +195,24 @@ Deno.test("Lottery.waitForDraw() answers the moment the draw ends, or pending at
     assert.deepEqual(await lottery.waitForDraw(60_000), pending);
   });
 });
+
+Deno.test("Lottery whose draw fails reports it once and answers every query with the failure", async () => {
+  const failures: unknown[] = [];
+  const failure = new Error("Cannot read bets.csv");
+  const lottery = new Lottery({
+    agencies: [1, 2],
+    draw: () => Promise.reject(failure),
+    onDrawn: () => assert.fail("no draw"),
+    onFailed: (error) => failures.push(error),
+  });
+  assert.equal(lottery.markDone(1), undefined);
+  // A query held for the draw hears of the failure the moment it happens.
+  const held = lottery.waitForDraw(60_000);
+  // Nothing awaits markDone's promise here: it must not be an unhandled rejection.
+  lottery.markDone(2);
+  await assert.rejects(() => held, failure);
+  await assert.rejects(() => lottery.waitForDraw(0), failure);
+  await assert.rejects(() => lottery.whenDrawn()!, failure);
+  assert.deepEqual(failures, [failure]);
+  assert.equal(lottery.status.drawn, false);
+});

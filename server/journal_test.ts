@@ -1,28 +1,65 @@
 import assert from "node:assert/strict";
+import { crc32 } from "node:zlib";
 import type { JournalEntry, JournalHeader, JournalRecord } from "./journal.ts";
 import {
+  checksum,
+  claimedFormat,
   decodeJournal,
   encodeHeader,
   encodeRecord,
+  loadNativeChecksum,
   newDrawId,
   RECORD_SIZE,
   RecordKind,
+  rowsChecksum,
 } from "./journal.ts";
 
 const HEADER: JournalHeader = {
   kind: RecordKind.HEADER,
-  format: 2,
+  format: 3,
   agencies: 5,
   drawId: "00a1b2c3d4e5f607",
   createdAt: 1_796_000_000,
 };
 
 const RECORDS: JournalRecord[] = [
-  { kind: RecordKind.BATCH, agency: 1, seq: 0, bets: 100, winners: 2, end: 6500 },
-  { kind: RecordKind.BATCH, agency: 2, seq: 0, bets: 1, winners: 0, end: 6560 },
-  { kind: RecordKind.BATCH, agency: 1, seq: 1, bets: 65535, winners: 65535, end: 5_000_000_000 },
-  { kind: RecordKind.DONE, agency: 65535, seq: 0, bets: 0, winners: 0, end: 5_000_000_000 },
-  { kind: RecordKind.EXCLUDE, agency: 3, seq: 0, bets: 0, winners: 0, end: 5_000_000_000 },
+  { kind: RecordKind.BATCH, agency: 1, seq: 0, bets: 100, winners: 2, end: 6500, rowsCrc: 1 },
+  {
+    kind: RecordKind.BATCH,
+    agency: 2,
+    seq: 0,
+    bets: 1,
+    winners: 0,
+    end: 6560,
+    rowsCrc: 2 ** 32 - 1,
+  },
+  {
+    kind: RecordKind.BATCH,
+    agency: 1,
+    seq: 1,
+    bets: 65535,
+    winners: 65535,
+    end: 5_000_000_000,
+    rowsCrc: 0x80000000,
+  },
+  {
+    kind: RecordKind.DONE,
+    agency: 65535,
+    seq: 0,
+    bets: 0,
+    winners: 0,
+    end: 5_000_000_000,
+    rowsCrc: 0,
+  },
+  {
+    kind: RecordKind.EXCLUDE,
+    agency: 3,
+    seq: 0,
+    bets: 0,
+    winners: 0,
+    end: 5_000_000_000,
+    rowsCrc: 0,
+  },
 ];
 
 const ENTRIES: JournalEntry[] = [HEADER, ...RECORDS];
@@ -42,8 +79,8 @@ function fnv1a(bytes: Uint8Array): number {
   return hash >>> 0;
 }
 
-Deno.test("encodeRecord() writes the documented 24-byte layout", () => {
-  assert.equal(RECORD_SIZE, 24);
+Deno.test("encodeRecord() writes the documented 28-byte layout", () => {
+  assert.equal(RECORD_SIZE, 28);
   const out = new Uint8Array(RECORD_SIZE);
   encodeRecord(
     {
@@ -53,29 +90,59 @@ Deno.test("encodeRecord() writes the documented 24-byte layout", () => {
       bets: 0x0708,
       winners: 0x090a,
       end: 0x0b0c0d0e,
+      rowsCrc: 0xf1f2f3f4,
     },
     out,
   );
   assert.deepEqual(
-    [...out.subarray(0, 20)],
+    [...out.subarray(0, 24)],
     [0x4a, 0x01, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0, 0, 0, 0]
-      .concat([0x0b, 0x0c, 0x0d, 0x0e]),
+      .concat([0x0b, 0x0c, 0x0d, 0x0e, 0xf1, 0xf2, 0xf3, 0xf4]),
   );
-  assert.equal(new DataView(out.buffer).getUint32(20), fnv1a(out.subarray(0, 20)));
+  assert.equal(new DataView(out.buffer).getUint32(24), fnv1a(out.subarray(0, 24)));
 });
 
-Deno.test("encodeHeader() writes the documented 24-byte layout", () => {
+Deno.test("encodeHeader() writes the documented 28-byte layout", () => {
   const out = encodeHeader({
-    format: 2,
+    format: 3,
     agencies: 0x0105,
     drawId: "0102030405060708",
     createdAt: 0x11223344,
   });
   assert.deepEqual(
-    [...out.subarray(0, 20)],
-    [0x4a, 0x03, 0x00, 0x02, 0x01, 0x05, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0x11, 0x22, 0x33, 0x44],
+    [...out.subarray(0, 24)],
+    [0x4a, 0x03, 0x00, 0x03, 0x01, 0x05, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0x11, 0x22, 0x33, 0x44]
+      .concat([0, 0, 0, 0]),
   );
-  assert.equal(new DataView(out.buffer).getUint32(20), fnv1a(out.subarray(0, 20)));
+  assert.equal(new DataView(out.buffer).getUint32(24), fnv1a(out.subarray(0, 24)));
+});
+
+Deno.test("claimedFormat() reads the format of any header, not only this version's", () => {
+  assert.equal(claimedFormat(encodeHeader({ ...HEADER, format: 3 })), 3);
+  // A format-2 header: 24 bytes, the format at the same place.
+  const older = new Uint8Array([0x4a, 0x03, 0x00, 0x02, 0x00, 0x05, ...new Uint8Array(18)]);
+  assert.equal(claimedFormat(older), 2);
+  assert.equal(claimedFormat(new Uint8Array([0x4a, 0x01, 0, 2])), undefined);
+  assert.equal(claimedFormat(new Uint8Array([0x4a])), undefined);
+});
+
+Deno.test("rowsChecksum() is zlib's CRC-32 of the bytes, continued over pieces", async (t) => {
+  await t.step("the standard check value", () => {
+    assert.equal(rowsChecksum(new TextEncoder().encode("123456789")), 0xcbf43926);
+    assert.equal(rowsChecksum(new Uint8Array(0)), 0);
+  });
+  const bytes = new Uint8Array(1000).map((_, i) => (i * 2654435761) >>> 24);
+  await t.step("the same as node:zlib's at every length, in pieces too", () => {
+    for (const length of [1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100, 1000]) {
+      const part = bytes.subarray(0, length);
+      assert.equal(rowsChecksum(part), crc32(part) >>> 0, `length ${length}`);
+      const half = Math.floor(length / 2);
+      assert.equal(
+        rowsChecksum(part.subarray(half), rowsChecksum(part.subarray(0, half))),
+        crc32(part) >>> 0,
+      );
+    }
+  });
 });
 
 Deno.test("newDrawId() makes 16 hex digits, different each time", () => {
@@ -176,4 +243,14 @@ Deno.test("decodeJournal() reports damage: a failing record that good ones follo
   await t.step("a flipped bit in the last record is a torn tail, not damage", () => {
     assert.deepEqual(damage(5, 10), { entries: ENTRIES.slice(0, 5), tailBytes: RECORD_SIZE });
   });
+});
+
+Deno.test("checksum() gives rowsChecksum()'s values, before and after loadNativeChecksum()", async () => {
+  const bytes = new Uint8Array(5000).map((_, i) => (i * 40503) >>> 8);
+  const expected = rowsChecksum(bytes);
+  assert.equal(checksum(bytes), expected);
+  await loadNativeChecksum();
+  await loadNativeChecksum();
+  assert.equal(checksum(bytes), expected);
+  assert.equal(checksum(bytes.subarray(100), checksum(bytes.subarray(0, 100))), expected);
 });

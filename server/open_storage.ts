@@ -1,5 +1,9 @@
 /**
- * Opening a storage: taking its lock, finding out what it is, and trusting nothing read back. A new
+ * Opening a storage: taking its lock, finding out what it is, and trusting nothing read back. The
+ * lock is an exclusive `flock` on `bets.csv` and on its journal themselves, held by the handles the
+ * server keeps: whatever path or link reaches those files, a second server is refused (the lock
+ * file beside them only holds the pid, for the refusal's message). Everything is read through
+ * those handles, never reopened by path. A new
  * storage is a new draw. A torn tail (failing or incomplete records at the journal's end, rows past
  * its last good record) is cut and reported; anything else that does not add up is refused with a
  * {@linkcode StorageError} that says how to proceed, and nothing is cut.
@@ -9,11 +13,15 @@
 import { errorText, osErrorReason, StorageError } from "../shared/errors.ts";
 import { writeAll } from "../shared/bytes.ts";
 import {
+  checksum,
+  claimedFormat,
   decodeJournal,
   encodeHeader,
   JOURNAL_FORMAT,
   type JournalHeader,
   type JournalRecord,
+  loadNativeChecksum,
+  NATIVE_CHECKSUM_FROM,
   newDrawId,
   RECORD_SIZE,
   RecordKind,
@@ -32,11 +40,26 @@ export interface StorageOpening {
   readonly cutJournalBytes: number;
 }
 
-/** A storage's files: `bets.csv` and its journal, for appending, and its lock, held till closed. */
+/**
+ * A storage's files, opened for reading and appending and each locked until closed: `bets.csv`
+ * and its journal, with what identifies them on disk (to tell whether the path still names them).
+ */
 export interface StorageFiles {
-  readonly lock: Deno.FsFile;
   readonly data: Deno.FsFile;
   readonly journal: Deno.FsFile;
+  /**
+   * `bets.csv` again, read-only, for positioned reads: an append moves the offset of the
+   * handle it writes through, so reads keep an offset of their own.
+   */
+  readonly reader: Deno.FsFile;
+  readonly dataId: FileId;
+  readonly journalId: FileId;
+}
+
+/** A file's identity on disk: its device and inode. */
+export interface FileId {
+  readonly dev: number;
+  readonly ino: number;
 }
 
 /**
@@ -105,36 +128,50 @@ function unusable(path: string, error: unknown): StorageError {
   });
 }
 
-/** Takes `<path>.lock` for this process, or says who holds it (the pid written in it). */
-async function lockStorage(path: string): Promise<Deno.FsFile> {
-  const lockPath = `${path}.lock`;
-  const lock = await Deno.open(lockPath, { read: true, write: true, create: true });
+/**
+ * Takes the lock on one of the storage's files (`name`, e.g. `bets.csv`), or says who holds it:
+ * the pid in `<path>.lock` when that server wrote one.
+ */
+async function lockFile(file: Deno.FsFile, path: string, name: string): Promise<void> {
+  if (await file.tryLock(true)) return;
+  const holder = (await Deno.readTextFile(`${path}.lock`).catch(() => "")).trim();
+  throw new StorageError(
+    path,
+    `Storage ${path} is in use by another server${
+      /^\d+$/.test(holder) ? ` (pid ${holder})` : ""
+    }, which holds the lock on its ${name} (through this path or another link to it); stop ` +
+      "it first, or give this server its own SERVER_STORAGE_PATH",
+  );
+}
+
+/** Opens `path` for reading and appending, creating it if `create`; `undefined` if missing. */
+async function openAppend(path: string, create: boolean): Promise<Deno.FsFile | undefined> {
   try {
-    if (!(await lock.tryLock(true))) {
-      const holder = (await Deno.readTextFile(lockPath).catch(() => "")).trim();
-      throw new StorageError(
-        path,
-        `Storage ${path} is in use by another server${
-          /^\d+$/.test(holder) ? ` (pid ${holder})` : ""
-        }, which holds the lock on ${lockPath}; stop it first, or give this server its own ` +
-          "SERVER_STORAGE_PATH",
-      );
-    }
-    return lock;
+    return await Deno.open(path, { read: true, append: true, create });
   } catch (error) {
-    lock.close();
+    if (error instanceof Deno.errors.NotFound && !create) return undefined;
     throw error;
   }
 }
 
-/** What `read` gives, or `missing` when its file does not exist. */
-async function unlessMissing<T>(read: Promise<T>, missing: T): Promise<T> {
-  try {
-    return await read;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return missing;
-    throw error;
+/** Reads a whole file through its handle, from the start. */
+async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
+  const { size } = await file.stat();
+  const bytes = new Uint8Array(size);
+  await file.seek(0, Deno.SeekMode.Start);
+  let filled = 0;
+  while (filled < size) {
+    const n = await file.read(bytes.subarray(filled));
+    if (n === null) break;
+    filled += n;
   }
+  return bytes.subarray(0, filled);
+}
+
+/** The device and inode of an open file. */
+async function idOf(file: Deno.FsFile): Promise<FileId> {
+  const { dev, ino } = await file.stat();
+  return { dev, ino: ino ?? 0 };
 }
 
 /** A batch record as the rows check needs it. */
@@ -144,6 +181,7 @@ interface BatchSpan {
   readonly start: number;
   readonly end: number;
   readonly bets: number;
+  readonly rowsCrc: number;
 }
 
 /**
@@ -178,7 +216,13 @@ function checkRecords(
     } else if (record.end <= size) {
       problem = "does not move the end of bets.csv forward";
     } else {
-      spans.push({ index, start: size, end: record.end, bets: record.bets });
+      spans.push({
+        index,
+        start: size,
+        end: record.end,
+        bets: record.bets,
+        rowsCrc: record.rowsCrc,
+      });
       next[agency]!++;
       size = record.end;
     }
@@ -194,17 +238,26 @@ function checkRecords(
 
 /**
  * Checks that each batch record's bytes of `bets.csv` are as many whole CRLF rows as
- * the record says, reading the file once (records cover it back to back from byte 0).
+ * the record says, with the checksum it holds, reading the file once through its handle
+ * (records cover it back to back from byte 0).
  */
-async function checkRows(path: string, spans: readonly BatchSpan[]): Promise<void> {
+async function checkRows(
+  path: string,
+  file: Deno.FsFile,
+  spans: readonly BatchSpan[],
+): Promise<void> {
   if (spans.length === 0) return;
   const length = spans.at(-1)!.end;
-  using file = await Deno.open(path, { read: true });
+  if (length >= NATIVE_CHECKSUM_FROM) await loadNativeChecksum();
+  await file.seek(0, Deno.SeekMode.Start);
   const buf = new Uint8Array(CHUNK);
   let offset = 0;
   let next = 0;
   let rows = 0;
   let previous = 0;
+  /** The checksum of the current span's bytes before this chunk, and where they start in it. */
+  let crc = 0;
+  let from = 0;
   const mismatch = (span: BatchSpan, detail: string) =>
     damaged(
       path,
@@ -224,9 +277,22 @@ async function checkRows(path: string, spans: readonly BatchSpan[]): Promise<voi
       const before = at > 0 ? chunk[at - 1] : previous;
       if (before !== CR) throw mismatch(span, "its last row does not end in CRLF");
       if (rows !== span.bets) throw mismatch(span, `they hold ${rows}`);
+      const read = checksum(chunk.subarray(from, at + 1), crc);
+      if (read !== span.rowsCrc) {
+        throw damaged(
+          path,
+          `bytes ${span.start} to ${span.end} of bets.csv were changed after they were ` +
+            `stored, their checksum is ${hex(read)} but journal record ${span.index} holds ` +
+            hex(span.rowsCrc),
+        );
+      }
       next++;
       rows = 0;
+      crc = 0;
+      from = at + 1;
     }
+    crc = checksum(chunk.subarray(from), crc);
+    from = 0;
     previous = chunk[n - 1]!;
     offset += n;
   }
@@ -234,12 +300,23 @@ async function checkRows(path: string, spans: readonly BatchSpan[]): Promise<voi
   if (span !== undefined) throw mismatch(span, "its last row does not end there");
 }
 
+/** A checksum as 8 hex digits. */
+function hex(crc: number): string {
+  return crc.toString(16).padStart(8, "0");
+}
+
+/** Refuses a journal of another format: `claimed` read from its first bytes. */
+function olderFormat(path: string, claimed: number): StorageError {
+  return refusal(
+    path,
+    `has journal format ${claimed}, this server reads format ${JOURNAL_FORMAT} (it keeps a ` +
+      "checksum of every batch's rows) and does not convert a journal;",
+  );
+}
+
 /** Refuses a header that is not this draw's. */
 function checkHeader(path: string, header: JournalHeader, agencies: number): void {
-  if (header.format !== JOURNAL_FORMAT) {
-    const formats = `journal format ${header.format}, this server reads format ${JOURNAL_FORMAT}`;
-    throw refusal(path, `has ${formats};`);
-  }
+  if (header.format !== JOURNAL_FORMAT) throw olderFormat(path, header.format);
   if (header.agencies !== agencies) {
     throw refusal(
       path,
@@ -249,13 +326,21 @@ function checkHeader(path: string, header: JournalHeader, agencies: number): voi
   }
 }
 
+/** The storage's files as found: either may be missing (a new storage has neither). */
+interface Found {
+  data: Deno.FsFile | undefined;
+  journal: Deno.FsFile | undefined;
+}
+
 /** Checks what is on disk and cuts a torn tail; throws what it refuses. */
-async function load(lock: Deno.FsFile, options: OpenStorageOptions): Promise<OpenedStorage> {
+async function load(found: Found, options: OpenStorageOptions): Promise<OpenedStorage> {
   const { path } = options;
   const journalPath = `${path}.journal`;
-  const journalBytes = await unlessMissing(Deno.readFile(journalPath), new Uint8Array(0));
-  const dataSize = await unlessMissing(Deno.stat(path).then((info) => info.size), 0);
+  const journalBytes = found.journal ? await readAll(found.journal) : new Uint8Array(0);
+  const dataSize = found.data ? (await found.data.stat()).size : 0;
   const journal = decodeJournal(journalBytes);
+  const claimed = claimedFormat(journalBytes);
+  if (claimed !== undefined && claimed !== JOURNAL_FORMAT) throw olderFormat(path, claimed);
   if (journal.corruptRecord !== undefined) {
     const at = journal.corruptRecord;
     throw damaged(
@@ -274,7 +359,7 @@ async function load(lock: Deno.FsFile, options: OpenStorageOptions): Promise<Ope
           "that draw, put its journal back beside it;",
       );
     }
-    return await create(lock, options, journalBytes.length);
+    return await create(found, options, journalBytes.length);
   }
   if (header.kind !== RecordKind.HEADER) {
     throw refusal(
@@ -290,11 +375,12 @@ async function load(lock: Deno.FsFile, options: OpenStorageOptions): Promise<Ope
   if (dataSize < size) {
     throw damaged(path, `bets.csv has ${dataSize} bytes but its journal accounts for ${size}`);
   }
-  await checkRows(path, spans);
+  const data = found.data ??= await lockedFile(path, "", "bets.csv");
+  await checkRows(path, data, spans);
   const journalSize = journal.entries.length * RECORD_SIZE;
   // Only now, with everything checked, is anything cut: the torn tail of each file.
-  const files = await openFiles(lock, path, async (data, journalFile) => {
-    if (dataSize > size) await data.truncate(size);
+  const files = await keep(found, path, async (dataFile, journalFile) => {
+    if (dataSize > size) await dataFile.truncate(size);
     if (journal.tailBytes > 0) await journalFile.truncate(journalSize);
   });
   const { drawId, createdAt } = header;
@@ -305,7 +391,7 @@ async function load(lock: Deno.FsFile, options: OpenStorageOptions): Promise<Ope
 
 /** Makes a new draw: an empty `bets.csv` and a journal holding only its header. */
 async function create(
-  lock: Deno.FsFile,
+  found: Found,
   options: OpenStorageOptions,
   tornHeaderBytes: number,
 ): Promise<OpenedStorage> {
@@ -316,7 +402,7 @@ async function create(
     createdAt: Math.floor(Date.now() / 1000),
   };
   const { drawId, createdAt } = header;
-  const files = await openFiles(lock, options.path, async (_, journal) => {
+  const files = await keep(found, options.path, async (_, journal) => {
     await journal.truncate(0);
     await writeAll(journal, encodeHeader(header));
     if (options.sync) {
@@ -328,27 +414,43 @@ async function create(
   return { files, records: [], journalSize: RECORD_SIZE, opening };
 }
 
+/** Opens (creating) and locks `<path><suffix>`, closing it again if the lock is refused. */
+async function lockedFile(path: string, suffix: string, name: string): Promise<Deno.FsFile> {
+  const file = (await openAppend(`${path}${suffix}`, true))!;
+  try {
+    await lockFile(file, path, name);
+    return file;
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+}
+
 /**
- * Opens `bets.csv` and its journal for appending, lets `prepare` cut or write them, then
- * writes the pid into the lock file (only a server that keeps the storage says who it
- * is); closes both if anything fails.
+ * Creates whichever of `bets.csv` and its journal is missing (locked), lets `prepare` cut or
+ * write them, notes their identities, then writes the pid into `<path>.lock` (only a server
+ * that keeps the storage says who it is).
  */
-async function openFiles(
-  lock: Deno.FsFile,
+async function keep(
+  found: Found,
   path: string,
   prepare: (data: Deno.FsFile, journal: Deno.FsFile) => Promise<void>,
 ): Promise<StorageFiles> {
-  const data = await Deno.open(path, { read: true, append: true, create: true });
-  let journal: Deno.FsFile | undefined;
+  const data = found.data ??= await lockedFile(path, "", "bets.csv");
+  const journal = found.journal ??= await lockedFile(path, ".journal", "journal");
+  await prepare(data, journal);
+  const dataId = await idOf(data);
+  const reader = await Deno.open(path, { read: true });
   try {
-    journal = await Deno.open(`${path}.journal`, { read: true, append: true, create: true });
-    await prepare(data, journal);
-    await lock.truncate(0);
-    await writeAll(lock, new TextEncoder().encode(`${Deno.pid}\n`));
-    return { lock, data, journal };
+    const readerId = await idOf(reader);
+    if (readerId.dev !== dataId.dev || readerId.ino !== dataId.ino) {
+      throw refusal(path, "was replaced while the server opened it;");
+    }
+    const files = { data, journal, reader, dataId, journalId: await idOf(journal) };
+    await Deno.writeTextFile(`${path}.lock`, `${Deno.pid}\n`);
+    return files;
   } catch (error) {
-    data.close();
-    journal?.close();
+    reader.close();
     throw error;
   }
 }
@@ -374,13 +476,46 @@ async function syncFolderOf(path: string): Promise<void> {
  * accounts for, a file is damaged anywhere but its tail, or the path cannot be used.
  */
 export async function openStorage(options: OpenStorageOptions): Promise<OpenedStorage> {
-  let lock: Deno.FsFile | undefined;
+  const { path } = options;
+  const found: Found = { data: undefined, journal: undefined };
   try {
-    lock = await lockStorage(options.path);
-    return await load(lock, options);
+    found.data = await openAppend(path, false);
+    if (found.data) await lockFile(found.data, path, "bets.csv");
+    found.journal = await openAppend(`${path}.journal`, false);
+    if (found.journal) await lockFile(found.journal, path, "journal");
+    return await load(found, options);
   } catch (error) {
-    lock?.close();
+    found.data?.close();
+    found.journal?.close();
     if (error instanceof StorageError || !isOsError(error)) throw error;
-    throw unusable(options.path, error);
+    throw unusable(path, error);
   }
+}
+
+/**
+ * Whether `path` (and its journal, unless `journal` is false) still name the files `files` holds open: not moved,
+ * replaced or deleted since (a restart reads what the paths name, so nothing else may be
+ * acknowledged). `undefined` when they do, else what changed, as a log value.
+ */
+export function pathChange(
+  path: string,
+  files: StorageFiles,
+  journal = true,
+): string | undefined {
+  const named = [[path, files.dataId], [`${path}.journal`, files.journalId]] as const;
+  for (const [name, id] of journal ? named : named.slice(0, 1)) {
+    let now: Deno.FileInfo;
+    try {
+      // Synchronous: a stat of a path takes a few µs, its async form some 60 µs of hops,
+      // and the writer does up to three per group.
+      now = Deno.statSync(name);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return `${name} is gone`;
+      return `${name} cannot be checked (${errorText(error)})`;
+    }
+    if (now.dev !== id.dev || (now.ino ?? 0) !== id.ino) {
+      return `${name} is now another file (it was moved, replaced or copied over)`;
+    }
+  }
+  return undefined;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { WINNING_NUMBER } from "../shared/bet.ts";
-import { ErrorCode } from "../shared/errors.ts";
+import { ErrorCode, errorText, StorageError } from "../shared/errors.ts";
 import { type ActionLogger, LogAction } from "../shared/log.ts";
 import { FramedConnection, isConnectionLost, readWithin } from "../shared/net/framed_conn.ts";
 import { MAGIC, MessageType } from "../shared/protocol/mod.ts";
@@ -97,6 +97,7 @@ async function openStore(
     onRecovery: health.recovery,
   });
   try {
+    store.checkExclusions(config.excludedAgencies);
     for (const agency of config.excludedAgencies) {
       const before = store.stats.bets;
       if (!(await store.exclude(agency))) continue;
@@ -151,6 +152,8 @@ export async function startServer(
   const counted = new Set(
     Array.from({ length: config.agencies }, (_, i) => i + 1).filter((id) => !excluded.has(id)),
   );
+  /** Until the server listens: a draw due at start-up that fails stops the start instead. */
+  let starting = true;
   const lottery = new Lottery({
     agencies: [...counted],
     // Only rows playing the winning number become objects; hasWon still decides.
@@ -160,8 +163,31 @@ export async function startServer(
       for (const list of winners.values()) total += list.length;
       log.info(LogAction.SORTEO, "success", { ganadores: total, ms: Math.round(elapsedMs) });
     },
+    onFailed: (error) => {
+      // At start-up the failure stops the start, and that one line says it.
+      if (starting) return;
+      log.error(LogAction.SORTEO, "fail", {
+        path: config.storagePath,
+        error: errorText(error),
+        detail: "no winners are answered; every winners query gets this failure",
+      });
+    },
   });
   for (const agency of store.doneAgencies()) lottery.markDone(agency);
+  // A draw already due runs before the server listens: one it cannot run stops the start.
+  const startDraw = lottery.whenDrawn();
+  if (startDraw !== undefined) {
+    try {
+      await startDraw;
+    } catch (error) {
+      await store.close();
+      health.close();
+      throw error instanceof StorageError
+        ? error
+        : new StorageError(config.storagePath, errorText(error), { cause: error });
+    }
+  }
+  starting = false;
   const closeStore = async (): Promise<void> => {
     lottery.close();
     await lottery.whenDrawn()?.catch(() => {});

@@ -14,6 +14,8 @@ import {
   errorCodeName,
   InvalidBetError,
   ProtocolError,
+  StorageError,
+  type StorageErrorKind,
 } from "../shared/errors.ts";
 import { type ActionLogger, LogAction } from "../shared/log.ts";
 import type { FramedConnection } from "../shared/net/framed_conn.ts";
@@ -83,6 +85,27 @@ interface RefusedRun {
   readonly errors: Set<string>;
 }
 
+/** The wire code of each kind of storage failure. */
+const STORAGE_CODES: Readonly<Record<StorageErrorKind, ErrorCode>> = {
+  unusable: ErrorCode.STORAGE_FAILED,
+  damaged: ErrorCode.STORAGE_FAILED,
+  failed: ErrorCode.STORAGE_FAILED,
+  busy: ErrorCode.STORAGE_FAILED,
+  notStored: ErrorCode.STORAGE_FAILED,
+  conflict: ErrorCode.CONFLICT,
+  closed: ErrorCode.SHUTTING_DOWN,
+  unknownAgency: ErrorCode.INVALID_AGENCY,
+  excluded: ErrorCode.INVALID_AGENCY,
+  outOfOrder: ErrorCode.OUT_OF_ORDER,
+  afterDone: ErrorCode.UNEXPECTED_MESSAGE,
+};
+
+/** A storage failure as the protocol error the agency is sent; anything else as it is. */
+export function wireError(error: unknown): unknown {
+  if (!(error instanceof StorageError)) return error;
+  return new ProtocolError(STORAGE_CODES[error.kind], error.message, { cause: error });
+}
+
 /** Serves one agency until it closes, breaks the protocol, or the server shuts down. */
 class AgencySession implements BatchWatcher {
   readonly #conn: FramedConnection;
@@ -117,9 +140,10 @@ class AgencySession implements BatchWatcher {
   }
 
   /** The store: queued batches from `fromSeq` on were not stored. */
-  failed(fromSeq: number, error: ProtocolError): void {
+  failed(fromSeq: number, error: StorageError): void {
+    const refusal = wireError(error);
     for (const ack of this.#pending) {
-      if (ack.outcome === QUEUED && ack.seq >= fromSeq) ack.outcome = error;
+      if (ack.outcome === QUEUED && ack.seq >= fromSeq) ack.outcome = refusal;
     }
     this.#sendSettledAcks();
   }
@@ -270,7 +294,7 @@ class AgencySession implements BatchWatcher {
     } catch (error) {
       // A body that cannot be decoded ends the session; a bad bet only fails the batch.
       if (error instanceof ProtocolError && error.code === ErrorCode.MALFORMED) throw error;
-      ack.outcome = error;
+      ack.outcome = wireError(error);
     }
     this.#pending.push(ack);
     if (receipt === undefined) {
@@ -278,7 +302,8 @@ class AgencySession implements BatchWatcher {
       this.#sendSettledAcks();
     } else if (receipt.kind === "retry") {
       ack.outcome = CHECKING;
-      return receipt.same.then(() => SAME, (error) => {
+      return receipt.same.then(() => SAME, (cause) => {
+        const error = wireError(cause);
         if (error instanceof ProtocolError && error.code === ErrorCode.CONFLICT) {
           this.#conflict = error;
         }
@@ -478,7 +503,7 @@ export async function serveAgency(
     const first = await conn.read();
     if (first !== null) await session.run(first);
   } catch (error) {
-    failure = error;
+    failure = wireError(error);
   }
   // Batches already queued are stored and acknowledged (or refused) before the session
   // ends, so shutdown never logs a batch after it has closed the storage.

@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { BetFields } from "../shared/bet.ts";
 import { concatBytes } from "../shared/bytes.ts";
-import { ErrorCode } from "../shared/errors.ts";
+import { ErrorCode, ProtocolError, StorageError } from "../shared/errors.ts";
 import { type ActionLogger, formatAction } from "../shared/log.ts";
 import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
 import { encodeMessage, type Message, MessageType } from "../shared/protocol/mod.ts";
 import { collectWinners, Lottery } from "./draw.ts";
-import { serveAgency, type SessionContext } from "./session.ts";
+import { serveAgency, type SessionContext, wireError } from "./session.ts";
 import { BetStore } from "./storage.ts";
 
 function bet(i: number, number = i): BetFields {
@@ -261,5 +261,34 @@ Deno.test("serveAgency() answers a winners query before the draw with the pendin
       retryAfterMs: 0,
       pendingAgencies: [1, 2, 5],
     });
+  });
+});
+
+Deno.test("wireError() maps each kind of storage failure to its wire code, keeping the message", async (t) => {
+  const cases = [
+    ["damaged", ErrorCode.STORAGE_FAILED],
+    ["failed", ErrorCode.STORAGE_FAILED],
+    ["busy", ErrorCode.STORAGE_FAILED],
+    ["notStored", ErrorCode.STORAGE_FAILED],
+    ["conflict", ErrorCode.CONFLICT],
+    ["closed", ErrorCode.SHUTTING_DOWN],
+    ["unknownAgency", ErrorCode.INVALID_AGENCY],
+    ["excluded", ErrorCode.INVALID_AGENCY],
+    ["outOfOrder", ErrorCode.OUT_OF_ORDER],
+    ["afterDone", ErrorCode.UNEXPECTED_MESSAGE],
+  ] as const;
+  for (const [kind, code] of cases) {
+    await t.step(kind, () => {
+      const cause = new StorageError("bets.csv", `Storage says ${kind}`, { kind });
+      const wire = wireError(cause);
+      assert.ok(wire instanceof ProtocolError);
+      assert.equal(wire.code, code);
+      assert.equal(wire.message, `Storage says ${kind}`);
+      assert.equal(wire.cause, cause);
+    });
+  }
+  await t.step("anything else as it is", () => {
+    const other = new TypeError("x");
+    assert.equal(wireError(other), other);
   });
 });

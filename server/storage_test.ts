@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Bet, BetFields } from "../shared/bet.ts";
-import { ErrorCode, ProtocolError, StorageError } from "../shared/errors.ts";
+import { StorageError, type StorageErrorKind } from "../shared/errors.ts";
 import { numberedBet as bet, rowOf } from "../testing/bets.ts";
 import { formatBetRows } from "./bets_csv.ts";
 import {
@@ -11,6 +11,7 @@ import {
   type JournalRecord,
   RECORD_SIZE,
   RecordKind,
+  rowsChecksum,
 } from "./journal.ts";
 import {
   type BatchWatcher,
@@ -56,10 +57,10 @@ function rowsIn(text: string): number {
   return text.split("\r\n").length - 1;
 }
 
-function isCode(code: ErrorCode, message?: RegExp) {
+function isKind(kind: StorageErrorKind, message?: RegExp) {
   return (error: unknown) => {
-    assert.ok(error instanceof ProtocolError, `expected ProtocolError, got ${error}`);
-    assert.equal(error.code, code);
+    assert.ok(error instanceof StorageError, `expected StorageError, got ${error}`);
+    assert.equal(error.kind, kind);
     if (message) assert.match(error.message, message);
     return true;
   };
@@ -89,8 +90,7 @@ function recorder(): BatchWatcher & { heard: string[] } {
   return {
     heard,
     durable: (nextSeq) => heard.push(`durable ${nextSeq}`),
-    failed: (fromSeq, error) =>
-      heard.push(`failed ${fromSeq} ${ErrorCode.STORAGE_FAILED === error.code}`),
+    failed: (fromSeq, error) => heard.push(`failed ${fromSeq} ${error.kind}`),
   };
 }
 
@@ -132,7 +132,7 @@ Deno.test("BetStore.open() creates a new draw: a journal holding its header, a l
       const journal = decodeJournal(await Deno.readFile(`${path}.journal`));
       assert.deepEqual(journal.entries, [{
         kind: RecordKind.HEADER,
-        format: 2,
+        format: 3,
         agencies: 3,
         drawId: s.opening.drawId,
         createdAt: s.opening.createdAt,
@@ -230,6 +230,7 @@ Deno.test("BetStore.open() never adopts rows no journal accounts for", async (t)
         bets: 1,
         winners: 0,
         end: row.length,
+        rowsCrc: 0,
       }, record);
       await Deno.writeFile(`${path}.journal`, record);
       await assert.rejects(() => open(path), isRefusal(/written by an older version/));
@@ -356,7 +357,26 @@ Deno.test("BetStore.open() refuses damage anywhere but the tail and cuts nothing
         journal[RECORD_SIZE + 13]! ^= 0x10;
         return [data, journal];
       },
-      /record 1 of .*bets\.csv\.journal \(byte 24\) fails its checksum while later records pass theirs/,
+      /record 1 of .*bets\.csv\.journal \(byte 28\) fails its checksum while later records pass theirs/,
+    ],
+    [
+      "a digit of a stored row changed (same length)",
+      (data, journal) => {
+        const out = data.slice();
+        const at = out.indexOf(0x0a) - 3;
+        out[at] = out[at] === 0x31 ? 0x32 : 0x31;
+        return [out, journal];
+      },
+      /bytes 0 to \d+ of bets\.csv were changed after they were stored, their checksum is [0-9a-f]{8} but journal record 1 holds [0-9a-f]{8}/,
+    ],
+    [
+      "a journal of format 2 (24-byte records, no checksum of the rows)",
+      (data, journal) => {
+        const older = journal.slice();
+        older[3] = 2;
+        return [data, older];
+      },
+      /has journal format 2, this server reads format 3/,
     ],
     [
       "a flipped byte in the header",
@@ -412,33 +432,33 @@ Deno.test("BetStore.open() refuses damage anywhere but the tail and cuts nothing
 });
 
 Deno.test("BetStore.open() refuses journal records that do not follow from the ones before", async (t) => {
-  const header = encodeHeader({ format: 2, agencies: 5, drawId: "0123456789abcdef", createdAt: 1 });
+  const header = encodeHeader({ format: 3, agencies: 5, drawId: "0123456789abcdef", createdAt: 1 });
   const rows = (n: number) => encoder.encode(formatBetRows(1, bets(0, n)));
   const cases: [string, JournalRecord[], RegExp][] = [
     [
       "a sequence gap",
       [
-        { kind: RecordKind.BATCH, agency: 1, seq: 0, bets: 1, winners: 1, end: 0 },
-        { kind: RecordKind.BATCH, agency: 1, seq: 2, bets: 1, winners: 0, end: 0 },
+        { kind: RecordKind.BATCH, agency: 1, seq: 0, bets: 1, winners: 1, end: 0, rowsCrc: 0 },
+        { kind: RecordKind.BATCH, agency: 1, seq: 2, bets: 1, winners: 0, end: 0, rowsCrc: 0 },
       ],
       /record 2 .* holds batch 2 of agency 1, expected 1/,
     ],
     [
       "an agency outside the draw",
-      [{ kind: RecordKind.BATCH, agency: 6, seq: 0, bets: 1, winners: 1, end: 0 }],
+      [{ kind: RecordKind.BATCH, agency: 6, seq: 0, bets: 1, winners: 1, end: 0, rowsCrc: 0 }],
       /record 1 .* names agency 6, outside 1 to 5/,
     ],
     [
       "a batch after its agency's DONE",
       [
-        { kind: RecordKind.DONE, agency: 1, seq: 0, bets: 0, winners: 0, end: 0 },
-        { kind: RecordKind.BATCH, agency: 1, seq: 0, bets: 1, winners: 1, end: 0 },
+        { kind: RecordKind.DONE, agency: 1, seq: 0, bets: 0, winners: 0, end: 0, rowsCrc: 0 },
+        { kind: RecordKind.BATCH, agency: 1, seq: 0, bets: 1, winners: 1, end: 0, rowsCrc: 0 },
       ],
       /record 2 .* comes after agency 1 was done/,
     ],
     [
       "a batch of no bets",
-      [{ kind: RecordKind.BATCH, agency: 1, seq: 0, bets: 0, winners: 0, end: 0 }],
+      [{ kind: RecordKind.BATCH, agency: 1, seq: 0, bets: 0, winners: 0, end: 0, rowsCrc: 0 }],
       /record 1 .* holds 0 bets/,
     ],
   ];
@@ -489,8 +509,8 @@ Deno.test("BetStore.storeRows() takes a retry only when it holds the same rows",
         if (retry.kind !== "retry") return;
         await assert.rejects(
           () => retry.same,
-          isCode(
-            ErrorCode.CONFLICT,
+          isKind(
+            "conflict",
             /^Batch 1 of agency 1 is not the batch stored under that sequence \(2 bets stored, 5 sent\), so this agency's bets were already loaded from other data; to start a fresh draw/,
           ),
         );
@@ -501,7 +521,7 @@ Deno.test("BetStore.storeRows() takes a retry only when it holds the same rows",
         const retry = s.storeBets(2, 0, bets(7, 100));
         assert.equal(retry.kind, "retry");
         if (retry.kind === "retry") {
-          await assert.rejects(() => retry.same, isCode(ErrorCode.CONFLICT));
+          await assert.rejects(() => retry.same, isKind("conflict"));
         }
       });
       await t.step("a retry of a queued batch waits for it, then compares", async () => {
@@ -511,7 +531,7 @@ Deno.test("BetStore.storeRows() takes a retry only when it holds the same rows",
         const same = s.storeBets(3, 0, bets(10, 3));
         const other = s.storeBets(3, 0, bets(11, 3));
         assert.ok(same.kind === "retry" && other.kind === "retry");
-        const conflict = assert.rejects(() => other.same, isCode(ErrorCode.CONFLICT));
+        const conflict = assert.rejects(() => other.same, isKind("conflict"));
         await same.same;
         assert.deepEqual(watcher.heard, ["durable 1"], "the first was durable before");
         await conflict;
@@ -530,14 +550,14 @@ Deno.test("BetStore.storeRows() refuses a sequence gap with OUT_OF_ORDER", async
     try {
       assert.throws(
         () => s.storeBets(2, 1, bets(0, 1)),
-        isCode(ErrorCode.OUT_OF_ORDER, /^Batch 1 of agency 2 is out of order, expected 0$/),
+        isKind("outOfOrder", /^Batch 1 of agency 2 is out of order, expected 0$/),
       );
       await store(s, 2, 0, bets(0, 1));
       assert.throws(
         () => s.storeBets(2, 5, bets(0, 1)),
-        isCode(ErrorCode.OUT_OF_ORDER, /^Batch 5 of agency 2 is out of order, expected 1$/),
+        isKind("outOfOrder", /^Batch 5 of agency 2 is out of order, expected 1$/),
       );
-      assert.throws(() => s.storeBets(6, 0, bets(0, 1)), isCode(ErrorCode.INVALID_AGENCY));
+      assert.throws(() => s.storeBets(6, 0, bets(0, 1)), isKind("unknownAgency"));
       assert.equal(rowsIn(await Deno.readTextFile(path)), 1);
       assert.deepEqual(s.progress(2), { nextSeq: 1, done: false, excluded: false });
     } finally {
@@ -592,7 +612,7 @@ Deno.test("BetStore.markDone() is durable and refuses later batches", async () =
       assert.deepEqual(s.doneAgencies(), [3]);
       assert.throws(
         () => s.storeBets(3, 1, bets(2, 1)),
-        isCode(ErrorCode.UNEXPECTED_MESSAGE, /^Agency 3 is already done$/),
+        isKind("afterDone", /^Agency 3 is already done$/),
       );
       const retry = s.storeBets(3, 0, bets(0, 2));
       assert.equal(retry.kind, "retry", "a retry of a stored batch is still compared");
@@ -622,9 +642,9 @@ Deno.test("BetStore.exclude() leaves an agency out of the totals, durably, and r
     assert.deepEqual(s.progress(4), { nextSeq: 2, done: false, excluded: true });
     assert.throws(
       () => s.storeBets(4, 2, bets(20, 1)),
-      isCode(ErrorCode.INVALID_AGENCY, /left out of this draw/),
+      isKind("excluded", /left out of this draw/),
     );
-    assert.throws(() => s.markDone(4), isCode(ErrorCode.INVALID_AGENCY));
+    assert.throws(() => s.markDone(4), isKind("excluded"));
     await assert.rejects(
       () => s.exclude(1),
       isRefusal(/SERVER_EXCLUDED_AGENCIES names agency 1, which has already sent all its bets/),
@@ -831,8 +851,8 @@ Deno.test("BetStore after a write it cannot undo: durable state only, a restart 
       assert.equal(s.storeBets(1, 0, bets(0, 2)).kind, "queued");
       assert.equal(s.storeBets(1, 1, bets(2, 2)).kind, "queued");
       const done = s.markDone(1);
-      await assert.rejects(() => done, isCode(ErrorCode.STORAGE_FAILED));
-      assert.deepEqual(watcher.heard, ["failed 0 true"]);
+      await assert.rejects(() => done, isKind("failed"));
+      assert.deepEqual(watcher.heard, ["failed 0 failed"]);
       assert.equal(failures.length, 1, "reported once");
       assert.equal(failures[0]!.path, path);
       assert.equal(failures[0]!.recovers, false);
@@ -841,7 +861,7 @@ Deno.test("BetStore after a write it cannot undo: durable state only, a restart 
       assert.deepEqual(s.stats, { bets: 0, batches: 0, winners: 0 });
       assert.throws(
         () => s.storeBets(1, 0, bets(0, 2)),
-        isCode(ErrorCode.STORAGE_FAILED, /needs a restart/),
+        isKind("failed", /needs a restart/),
       );
       assert.equal(failures.length, 1, "still reported once");
     } finally {
@@ -878,8 +898,8 @@ Deno.test("BetStore refuses work after close with SHUTTING_DOWN", async () => {
     s.storeBets(1, 0, bets(0, 2));
     await s.close();
     assert.equal(rowsIn(await Deno.readTextFile(path)), 2, "close() writes what was queued");
-    assert.throws(() => s.storeBets(1, 1, bets(2, 1)), isCode(ErrorCode.SHUTTING_DOWN));
-    assert.throws(() => s.markDone(1), isCode(ErrorCode.SHUTTING_DOWN));
+    assert.throws(() => s.storeBets(1, 1, bets(2, 1)), isKind("closed"));
+    assert.throws(() => s.markDone(1), isKind("closed"));
   });
 });
 
@@ -895,6 +915,253 @@ Deno.test("BetStore supports await using", async () => {
       assert.equal(reopened.stats.bets, 1);
     } finally {
       await reopened.close();
+    }
+  });
+});
+
+/** Collects what `loadBets(number)` yields, or the error it throws. */
+async function drain(s: BetStore, number?: number): Promise<Bet[]> {
+  const out: Bet[] = [];
+  for await (const b of s.loadBets(number)) out.push(b);
+  return out;
+}
+
+Deno.test("BetStore.loadBets() finds an edit of stored rows, same length, and yields nothing of it", async (t) => {
+  for (const winnersOnly of [false, true]) {
+    await t.step(winnersOnly ? "the draw's read (winning number)" : "every row", async () => {
+      await withDir(async (dir) => {
+        const path = join(dir, "bets.csv");
+        const s = await open(path);
+        try {
+          await store(s, 1, 0, bets(0, 3));
+          await store(s, 2, 0, [{ ...bet(10), number: 7574 }, bet(11)]);
+          assert.ok((await drain(s, 7574)).length >= 1);
+          // Another process edits a digit of the winner's document in place.
+          const bytes = await Deno.readFile(path);
+          const at = new TextDecoder().decode(bytes).indexOf(bet(10).document);
+          bytes[at] = bytes[at] === 0x31 ? 0x32 : 0x31;
+          await Deno.writeFile(path, bytes);
+          await assert.rejects(
+            () => drain(s, winnersOnly ? 7574 : undefined),
+            isKind("damaged", /were changed after they were stored, their checksum is/),
+          );
+        } finally {
+          await s.close();
+        }
+      });
+    });
+  }
+});
+
+Deno.test("BetStore reads the files it opened, whatever the path names later", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "bets.csv");
+    const s = await open(path);
+    try {
+      await store(s, 1, 0, [{ ...bet(1), number: 7574 }, bet(2)]);
+      await Deno.rename(path, join(dir, "moved.csv"));
+      assert.deepEqual((await drain(s, 7574)).map((b) => b.document), [bet(1).document]);
+      assert.equal((await drain(s)).length, 2);
+      const retry = s.storeBets(1, 0, [{ ...bet(1), number: 7574 }, bet(2)]);
+      assert.equal(retry.kind, "retry");
+      if (retry.kind === "retry") await retry.same;
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+Deno.test("BetStore refuses to acknowledge once the path names another file, for good", async (t) => {
+  for (const change of ["bets.csv replaced by a copy", "bets.csv moved away", "journal moved"]) {
+    await t.step(change, async () => {
+      await withDir(async (dir) => {
+        const path = join(dir, "bets.csv");
+        const failures: StorageFailure[] = [];
+        const s = await open(path, { onFailure: (failure) => failures.push(failure) });
+        try {
+          await store(s, 1, 0, bets(0, 2));
+          if (change === "bets.csv replaced by a copy") {
+            await Deno.copyFile(path, join(dir, "snap"));
+            await Deno.rename(join(dir, "snap"), path);
+          } else if (change === "bets.csv moved away") {
+            await Deno.rename(path, join(dir, "away.csv"));
+          } else {
+            await Deno.rename(`${path}.journal`, join(dir, "away.journal"));
+          }
+          const watcher = recorder();
+          using _ = s.watch(1, watcher);
+          s.storeBets(1, 1, bets(2, 2));
+          await s.flush();
+          assert.deepEqual(watcher.heard, ["failed 1 failed"]);
+          assert.equal(failures.length, 1);
+          assert.equal(failures[0]!.recovers, false);
+          assert.match(String(failures[0]!.error), /is (now another file|gone)/);
+          assert.deepEqual(s.progress(1).nextSeq, 1, "nothing more is durable");
+          assert.throws(() => s.storeBets(1, 1, bets(2, 2)), isKind("failed", /needs a restart/));
+        } finally {
+          await s.close();
+        }
+      });
+    });
+  }
+});
+
+Deno.test("BetStore.open() refuses a second store through any link to the same files", async (t) => {
+  await withDir(async (dir) => {
+    const path = join(dir, "bets.csv");
+    const s = await open(path);
+    try {
+      await store(s, 1, 0, bets(0, 2));
+      await t.step("the lock file deleted", async () => {
+        await Deno.remove(`${path}.lock`);
+        await assert.rejects(() => open(path), isRefusal(/is in use by another server/));
+      });
+      await t.step("hard links in another folder", async () => {
+        await Deno.mkdir(join(dir, "other"));
+        const other = join(dir, "other", "bets.csv");
+        await Deno.link(path, other);
+        await Deno.link(`${path}.journal`, `${other}.journal`);
+        await assert.rejects(() => open(other), isRefusal(/is in use by another server/));
+      });
+    } finally {
+      await s.close();
+    }
+    const again = await open(path);
+    await again.close();
+  });
+});
+
+Deno.test("BetStore.checkExclusions() counts the exclusions the journal holds", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "bets.csv");
+    const s = await open(path);
+    try {
+      await s.exclude(1);
+      s.checkExclusions([2, 3, 4]);
+      assert.throws(
+        () => s.checkExclusions([2, 3, 4, 5]),
+        isRefusal(/names agencies 2 3 4 5, and the journal of .* already excludes 1, so every/),
+      );
+      await s.exclude(2);
+      await s.exclude(3);
+      await s.exclude(4);
+      await assert.rejects(() => s.exclude(5), isRefusal(/every agency of the draw/));
+      assert.deepEqual(s.excludedAgencies(), [1, 2, 3, 4]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+Deno.test("BetStore.open() says a folder is a folder", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "bets.csv");
+    await Deno.mkdir(path);
+    await assert.rejects(() => open(path), isRefusal(/because it is a folder, not a file$/));
+  });
+});
+
+Deno.test("BetStore compares retries and loads bets while groups are being appended", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "bets.csv");
+    const s = await open(path);
+    try {
+      for (let seq = 0; seq < 5; seq++) await store(s, 1, seq, bets(seq * 10, 10));
+      const work: Promise<unknown>[] = [];
+      for (let seq = 0; seq < 40; seq++) {
+        s.storeBets(2, seq, bets(1000 + seq * 10, 10));
+        const retry = s.storeBets(1, seq % 5, bets((seq % 5) * 10, 10));
+        assert.equal(retry.kind, "retry");
+        if (retry.kind === "retry") work.push(retry.same);
+        if (seq % 10 === 0) work.push(drain(s));
+        // Let the writer start a group between retries.
+        await Promise.resolve();
+      }
+      await Promise.all(work);
+      await s.flush();
+      assert.equal((await drain(s)).length, 450);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+Deno.test("BetStore.open() checks a storage of over 64 MiB (zlib's CRC) as a small one", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "bets.csv");
+    // 21 batches of 65,535 rows of 50 bytes: about 69 MB, written directly.
+    const row = "1,Nombre,Apellido,30904465,1990-01-01,1234567890\r\n";
+    assert.equal(row.length, 50);
+    const rows = encoder.encode(row.repeat(65_535));
+    const batches = 21;
+    const journal = new Uint8Array((batches + 1) * RECORD_SIZE);
+    journal.set(encodeHeader({ format: 3, agencies: 5, drawId: "0123456789abcdef", createdAt: 1 }));
+    const crc = rowsChecksum(rows);
+    for (let seq = 0; seq < batches; seq++) {
+      const end = (seq + 1) * rows.length;
+      const record = { kind: RecordKind.BATCH, agency: 1, seq, bets: 65_535, winners: 0, end };
+      encodeRecord({ ...record, rowsCrc: crc }, journal, (seq + 1) * RECORD_SIZE);
+    }
+    {
+      using file = await Deno.open(path, { write: true, create: true });
+      for (let seq = 0; seq < batches; seq++) await file.write(rows);
+    }
+    await Deno.writeFile(`${path}.journal`, journal);
+    const s = await open(path);
+    assert.equal(s.stats.bets, batches * 65_535);
+    await s.close();
+    // One digit changed in the middle of batch 10.
+    {
+      using file = await Deno.open(path, { write: true });
+      await file.seek(10 * rows.length + 1000 * 50 + 12, Deno.SeekMode.Start);
+      await file.write(encoder.encode("8"));
+    }
+    await assert.rejects(
+      () => open(path),
+      isRefusal(
+        new RegExp(
+          `bytes ${10 * rows.length} to ${11 * rows.length} of bets\\.csv were changed after`,
+        ),
+      ),
+    );
+  });
+});
+
+Deno.test("BetStore.loadBets() reports a row it cannot parse as damage, naming its bytes", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "bets.csv");
+    // A row of seven columns whose journal record matches it: only parsing can tell.
+    const rows = encoder.encode("1,A,B,C,30904465,1990-01-01,7574\r\n");
+    const journal = new Uint8Array(2 * RECORD_SIZE);
+    journal.set(encodeHeader({ format: 3, agencies: 5, drawId: "0123456789abcdef", createdAt: 1 }));
+    encodeRecord(
+      {
+        kind: RecordKind.BATCH,
+        agency: 1,
+        seq: 0,
+        bets: 1,
+        winners: 1,
+        end: rows.length,
+        rowsCrc: rowsChecksum(rows),
+      },
+      journal,
+      RECORD_SIZE,
+    );
+    await Deno.writeFile(path, rows);
+    await Deno.writeFile(`${path}.journal`, journal);
+    const s = await open(path);
+    try {
+      await assert.rejects(
+        () => drain(s, 7574),
+        isKind(
+          "damaged",
+          new RegExp(
+            `bytes 0 to ${rows.length} of bets\\.csv hold a row it cannot parse, .*expected 6 columns`,
+          ),
+        ),
+      );
+    } finally {
+      await s.close();
     }
   });
 });

@@ -82,15 +82,46 @@ export interface ProtocolErrorOptions extends ErrorOptions {
 }
 
 /**
- * The server's storage cannot be used as it is (locked, another draw's, unaccounted rows,
- * damaged, not writable). Its message is one line without a `:`, a log value: what was
- * found, what was expected, how to proceed.
+ * What went wrong with the server's storage, in its own words (the session maps each to a
+ * wire code): `unusable` (refused at start-up: locked, another draw's, not writable),
+ * `damaged` (what is read is not what the journal says), `failed` (writing failed for good,
+ * or the path no longer names the files opened: a restart is needed), `busy` (a failed write
+ * is being undone), `notStored` (a batch was refused by a failed write), `conflict` (other
+ * rows under a sequence stored), `closed`, and the agency rules the storage keeps:
+ * `unknownAgency`, `excluded`, `outOfOrder`, `afterDone`.
+ */
+export type StorageErrorKind =
+  | "unusable"
+  | "damaged"
+  | "failed"
+  | "busy"
+  | "notStored"
+  | "conflict"
+  | "closed"
+  | "unknownAgency"
+  | "excluded"
+  | "outOfOrder"
+  | "afterDone";
+
+/** Options of {@linkcode StorageError}. */
+export interface StorageErrorOptions extends ErrorOptions {
+  /** What went wrong. @default "unusable" */
+  readonly kind?: StorageErrorKind;
+}
+
+/**
+ * The server's storage refused or failed something. Its message is one line without a `:`,
+ * a log value: what was found, what was expected, how to proceed.
  */
 export class StorageError extends Error {
+  /** What went wrong. */
+  readonly kind: StorageErrorKind;
+
   /** `path` is the storage's `bets.csv`. */
-  constructor(readonly path: string, message: string, options?: ErrorOptions) {
+  constructor(readonly path: string, message: string, options?: StorageErrorOptions) {
     super(message, options);
     this.name = "StorageError";
+    this.kind = options?.kind ?? "unusable";
   }
 }
 

@@ -81,7 +81,8 @@ Deno.test("operator - a second server on the same storage exits 2 and writes not
       new RegExp(
         `open_storage \\| result: fail \\| path: ${first.dir}/bets.csv \\| error: Storage ` +
           `${first.dir}/bets.csv is in use by another server \\(pid ${first.pid}\\), which ` +
-          `holds the lock on ${first.dir}/bets.csv.lock; stop it first`,
+          `holds the lock on its bets.csv \\(through this path or another link to it\\); ` +
+          "stop it first",
       ),
     );
     assert.deepEqual(await storageFiles(first.dir), before, "the second server wrote nothing");

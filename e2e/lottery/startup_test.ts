@@ -79,7 +79,7 @@ Deno.test("bin/server - a start it cannot make is one line naming the setting, e
         "the address is already in use (another server listens there)",
       );
       // The storage was opened, then closed again: its lock is free for the next start.
-      const lock = await Deno.open(`${run.dir}/bets.csv.lock`, { read: true, write: true });
+      const lock = await Deno.open(`${run.dir}/bets.csv`, { read: true, write: true });
       try {
         assert.equal(await lock.tryLock(true), true);
       } finally {
