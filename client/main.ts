@@ -2,7 +2,7 @@
  * The client's entry point: `CLI_ID=3 deno task client` or `./bin/client`.
  *
  * `CLI_MODE` picks Part 1's echo loop (`echo`), exercise 5's single bet (`bet`) or a
- * full agency (`agency`, the default). SIGTERM or SIGINT stops it after the current
+ * full agency (`agency`, the default). SIGTERM, SIGINT or SIGHUP stops it after the current
  * batch or message; it then closes its socket, logs, and exits 0. Exit codes: 0 done,
  * 1 refused by the server or unreachable, 2 bad configuration or data (one `config` or
  * `agencia` line with `result: fail` says which and where).

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Duration, parseDuration } from "./duration.ts";
+import { type Duration, MAX_TIMER_MS, parseDuration } from "./duration.ts";
 import { LOG_LEVELS, type LogLevelName } from "./log.ts";
 
 /** Turns a raw value (file scalar or env string) into a typed one. */
@@ -36,7 +36,7 @@ export function integer(min: number, max: number): ValueParser<number> {
   };
 }
 
-/** A Go-style duration such as `100ms`, `5s` or `1m30s`. */
+/** A Go-style duration such as `100ms`, `5s` or `1m30s`, of any length. */
 export const duration: ValueParser<Duration> = {
   expected: 'a duration such as "100ms", "5s" or "1m30s"',
   parse(raw) {
@@ -49,6 +49,29 @@ export const duration: ValueParser<Duration> = {
     }
   },
 };
+
+/**
+ * A Go-style duration from `min` to `max` (written as durations, e.g. `"10ms"`, `"576h"`),
+ * or `0` when `zero` says what 0 means (e.g. `"no timeout"`); otherwise 0 is refused.
+ * `max` may not exceed {@linkcode MAX_TIMER_MS}: a longer timer fires at once.
+ */
+export function durationIn(min: string, max: string, zero?: string): ValueParser<Duration> {
+  const low = parseDuration(min).ms;
+  const high = parseDuration(max).ms;
+  if (high > MAX_TIMER_MS || low <= 0 || low > high) {
+    throw new RangeError(`Cannot bound durations: ${min} to ${max} is not within 0 and 2^31-1 ms`);
+  }
+  return {
+    expected: `a duration such as "100ms", "5s" or "1m30s" from ${min} to ${max}` +
+      (zero === undefined ? "" : `, or 0 for ${zero}`),
+    parse(raw) {
+      const value = duration.parse(raw);
+      if (value === undefined) return undefined;
+      if (value.ms === 0) return zero === undefined ? undefined : value;
+      return value.ms >= low && value.ms <= high ? value : undefined;
+    },
+  };
+}
 
 /** A log level name, case-insensitive; `WARN` is read as `WARNING`. */
 export const logLevel: ValueParser<LogLevelName> = {
