@@ -13,7 +13,15 @@ import {
   setting,
   unknownKeyWarnings,
 } from "../shared/config.ts";
-import { durationIn, hostPort, integer, logLevel, oneOf, text } from "../shared/config_values.ts";
+import {
+  durationIn,
+  hostPort,
+  integer,
+  logLevel,
+  oneOf,
+  secret,
+  text,
+} from "../shared/config_values.ts";
 import { MAX_SETTING_DURATION as MAX, parseDuration } from "../shared/duration.ts";
 import { ConfigError, errorText } from "../shared/errors.ts";
 
@@ -44,7 +52,7 @@ const CLIENT_SETTINGS = {
   mode: setting("mode", "CLI_MODE", oneOf(CLIENT_MODES), "agency"),
   dataPath: setting("data.path", "CLI_DATA_PATH", text(4096), ""),
   window: setting("batch.window", "CLI_BATCH_WINDOW", integer(1, 1024), 64),
-  secret: setting("secret", "CLI_SECRET", text(255), ""),
+  secret: setting("secret", "CLI_SECRET", secret, ""),
   connectAttempts: setting("connect.attempts", "CLI_CONNECT_ATTEMPTS", integer(1, 1000), 10),
   connectBackoff: setting(
     "connect.backoff",

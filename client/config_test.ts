@@ -285,3 +285,19 @@ Deno.test("loadClientConfig() bounds every duration and says what 0 means", asyn
     assert.ok(config.timeout.ms < 2 ** 31, "the longest stays under a timer's limit");
   });
 });
+
+Deno.test("loadClientConfig() refuses a secret over 255 bytes without printing it", async () => {
+  await withFile("config.yaml", COURSE_YAML, (path) => {
+    const secret = "ñ".repeat(200);
+    const problems = problemsOf(() =>
+      loadClientConfig({ path, env: { CLI_ID: "1", CLI_SECRET: secret } })
+    );
+    assert.deepEqual(problems, [
+      "Invalid config value (not shown, 400 bytes) from env CLI_SECRET: expected text of at most 255 bytes (UTF-8)",
+    ]);
+    assert.equal(
+      loadClientConfig({ path, env: { CLI_ID: "1", CLI_SECRET: "ñ".repeat(127) } }).secret.length,
+      127,
+    );
+  });
+});

@@ -31,23 +31,35 @@ function fileProblem(error: unknown): string {
   return osErrorReason(error, [
     [Deno.errors.NotFound, `no such file, ${EXPECTED_FILE}`],
     [Deno.errors.IsADirectory, `it is a directory, ${EXPECTED_FILE}`],
+    [NotRegularFile, `not a regular file (a fifo, device or socket), ${EXPECTED_FILE}`],
     [Deno.errors.PermissionDenied, denied],
     [Deno.errors.NotCapable, denied],
   ]) ?? errorText(error);
 }
 
+/** Whose bets file is not a regular file: a fifo, device or socket cannot be read twice. */
+class NotRegularFile extends Error {}
+
+/** Throws unless `info` is a regular file's (a directory gets its own error). */
+function notRegular(path: string, info: Deno.FileInfo): void {
+  // Opening a directory for reading succeeds on Linux; only its first read fails.
+  if (info.isDirectory) throw new Deno.errors.IsADirectory(path);
+  if (!info.isFile) throw new NotRegularFile(path);
+}
+
 /**
  * Opens an agency's CSV (the caller closes it), refusing a missing path, a directory (what
- * Docker mounts in place of a missing file) or an unreadable file.
+ * Docker mounts in place of a missing file), what is not a regular file, or an unreadable file.
  *
  * @throws {BetsFileError} Naming the path, what is wrong and what was expected.
  */
 export async function openBetsFile(path: string): Promise<Deno.FsFile> {
   let file: Deno.FsFile | undefined;
   try {
+    // Before opening: opening a fifo waits for a writer, and the file is read twice (seeks).
+    notRegular(path, await Deno.stat(path));
     file = await Deno.open(path, { read: true });
-    // Opening a directory for reading succeeds on Linux; only its first read fails.
-    if ((await file.stat()).isDirectory) throw new Deno.errors.IsADirectory(path);
+    notRegular(path, await file.stat());
     return file;
   } catch (error) {
     file?.close();

@@ -13,7 +13,27 @@ export interface ValueParser<T> {
   readonly expected: string;
   /** Returns the typed value, or `undefined` when the raw value is invalid. */
   readonly parse: (raw: unknown) => T | undefined;
+  /** The value must never be printed (a secret): errors give its length instead. */
+  readonly hidden?: boolean;
 }
+
+/** The most bytes of a secret: HELLO carries it after a one-byte length. */
+export const MAX_SECRET_BYTES = 255;
+
+/** The length of `text` in UTF-8 bytes. */
+export function utf8Length(text: string): number {
+  return new TextEncoder().encode(text).length;
+}
+
+/** A secret: text of at most {@linkcode MAX_SECRET_BYTES} UTF-8 bytes, never printed. */
+export const secret: ValueParser<string> = {
+  expected: `text of at most ${MAX_SECRET_BYTES} bytes (UTF-8)`,
+  hidden: true,
+  parse(raw) {
+    const value = asText(raw);
+    return value !== undefined && utf8Length(value) <= MAX_SECRET_BYTES ? value : undefined;
+  },
+};
 
 function asText(raw: unknown): string | undefined {
   if (typeof raw === "string") return raw.trim();
