@@ -376,3 +376,29 @@ Deno.test("server - SIGHUP mid-load is a graceful stop: exit 0, logged, nothing 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("agency - SIGHUP is a graceful stop: exit 0, logged with its signal", async () => {
+  await using server = await startServer({ agencies: 1 });
+  const agency = await startClient(1, server.port, {
+    CLI_MODE: "echo",
+    CLI_LOOP_AMOUNT: "1000",
+    CLI_LOOP_PERIOD: "1s",
+  });
+  try {
+    await waitFor(() => agency.stdout().includes("receive_message"), 30_000, "a first echo");
+    agency.kill("SIGHUP");
+    const [code] = await allExit([agency], 30_000);
+    assert.equal(code, 0, agency.stdout() + agency.stderr());
+    const log = parseLog(agency.stdout());
+    assert.ok(
+      log.some((l) => l.action === "shutdown" && l.fields.get("signal") === "SIGHUP"),
+      agency.stdout(),
+    );
+    await reportOutcome(
+      "SIGHUP to an agency mid-loop",
+      "exit 0 with shutdown | signal: SIGHUP logged",
+    );
+  } finally {
+    await killAll([agency]);
+  }
+});
