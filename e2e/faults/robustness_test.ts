@@ -402,3 +402,52 @@ Deno.test("agency - SIGHUP is a graceful stop: exit 0, logged with its signal", 
     await killAll([agency]);
   }
 });
+
+Deno.test("server - out of file descriptors (EMFILE): accepting backs off, then serves 5 agencies", async () => {
+  const data = await Deno.makeTempDir({ prefix: "tp0-emfile-data-" });
+  try {
+    const paths = await agencyFiles(data, { agencies: 5, bets: 500, seed: 24, winners: 0.01 });
+    // prlimit sets the limit on itself, then runs the server in its place.
+    await using server = await startServer({
+      agencies: 5,
+      launcher: ["prlimit", "--nofile=64:64"],
+    });
+    const held: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 100; i++) {
+        held.push(await Deno.connect({ hostname: "127.0.0.1", port: server.port }));
+      }
+      await delay(500);
+      const start = cpuSeconds(server.pid);
+      await delay(3_000);
+      const used = cpuSeconds(server.pid) - start;
+      // Spinning on EMFILE would take most of a core over 3 s; backing off takes hundredths.
+      assert.ok(used < 1, `server used ${used} s of CPU over 3 s while out of descriptors`);
+      const emfile = parseLog(server.stdout()).filter((l) =>
+        l.action === "accept_connections" && l.result === "fail" &&
+        /os error 24/.test(l.fields.get("error") ?? "")
+      );
+      assert.equal(emfile.length, 1, "one line while it lasts (then one count per 10 s)");
+      for (const conn of held.splice(0)) conn.close();
+      await delay(500);
+      const clients = await Promise.all(
+        paths.map((path, i) => startClient(i + 1, server.port, { CLI_DATA_PATH: path })),
+      );
+      const codes = await allExit(clients).finally(() => killAll(clients));
+      assert.deepEqual(codes, [0, 0, 0, 0, 0], clients.map((c) => c.stdout()).join("\n"));
+      const { code } = await server.stop();
+      assert.equal(code, 0);
+      const result = await account(`${server.dir}/bets.csv`, await expectedRows(paths));
+      await reportAccounted(
+        "server out of file descriptors (prlimit 64, 100 connections held), then 5 agencies",
+        100,
+        result,
+        `one EMFILE line, CPU ${used.toFixed(2)} s over 3 s (backs off); 5 of 5 agencies exit 0`,
+      );
+    } finally {
+      for (const conn of held) conn.close();
+    }
+  } finally {
+    await Deno.remove(data, { recursive: true });
+  }
+});
