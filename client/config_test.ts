@@ -158,7 +158,7 @@ batch:
         'Invalid config value "x" from env CLI_ID: expected a whole number from 1 to 65535',
         `Invalid config value "server" from ${path} key server.address: expected an address "host:port" with a port from 1 to 65535`,
         `Invalid config value -1 from ${path} key loop.amount: expected a whole number from 0 to 1000000`,
-        `Invalid config value 5 from ${path} key loop.period: expected a duration such as "100ms", "5s" or "1m30s"`,
+        `Invalid config value 5 from ${path} key loop.period: expected a duration such as "100ms", "5s" or "1m30s" from 1ms to 576h, or 0 for no wait between messages`,
         `Invalid config value "LOUD" from ${path} key log.level: expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL`,
         `Invalid config value 0 from ${path} key batch.maxAmount: expected a whole number from 1 to 65535`,
       ]);
@@ -196,7 +196,7 @@ Deno.test("loadClientConfig() reports bad env values with the env var name", asy
         })
       ),
       [
-        'Invalid config value "soon" from env CLI_LOOP_PERIOD: expected a duration such as "100ms", "5s" or "1m30s"',
+        'Invalid config value "soon" from env CLI_LOOP_PERIOD: expected a duration such as "100ms", "5s" or "1m30s" from 1ms to 576h, or 0 for no wait between messages',
         'Invalid config value "9e9" from env CLI_BATCH_MAXAMOUNT: expected a whole number from 1 to 65535',
         'Invalid config value "lottery" from env CLI_MODE: expected one of agency, bet, echo',
       ],
@@ -256,5 +256,48 @@ Deno.test("loadClientConfig() reports no warning for the course's file", async (
     const warnings: ConfigWarning[] = [];
     loadClientConfig({ env: { CLI_ID: "1" }, path, onWarning: (w) => warnings.push(w) });
     assert.deepEqual(warnings, []);
+  });
+});
+
+Deno.test("loadClientConfig() bounds every duration and says what 0 means", async () => {
+  await withFile("config.yaml", COURSE_YAML, (path) => {
+    const load = (env: Record<string, string>) =>
+      loadClientConfig({ path, env: { CLI_ID: "1", ...env } });
+    assert.deepEqual(
+      problemsOf(() =>
+        load({
+          CLI_LOOP_PERIOD: "600h",
+          CLI_CONNECT_BACKOFF: "0",
+          CLI_CONNECT_TIMEOUT: "600h",
+          CLI_TIMEOUT: "1ms",
+        })
+      ),
+      [
+        'Invalid config value "600h" from env CLI_LOOP_PERIOD: expected a duration such as "100ms", "5s" or "1m30s" from 1ms to 576h, or 0 for no wait between messages',
+        'Invalid config value "0" from env CLI_CONNECT_BACKOFF: expected a duration such as "100ms", "5s" or "1m30s" from 1ms to 5s',
+        'Invalid config value "600h" from env CLI_CONNECT_TIMEOUT: expected a duration such as "100ms", "5s" or "1m30s" from 10ms to 576h, or 0 for no timeout',
+        'Invalid config value "1ms" from env CLI_TIMEOUT: expected a duration such as "100ms", "5s" or "1m30s" from 10ms to 576h, or 0 for no timeout',
+      ],
+    );
+    const config = load({ CLI_LOOP_PERIOD: "0", CLI_CONNECT_TIMEOUT: "0", CLI_TIMEOUT: "576h" });
+    assert.equal(config.loopPeriod.ms, 0, "0 is no wait");
+    assert.equal(config.connectTimeout.ms, 0, "0 is no timeout");
+    assert.ok(config.timeout.ms < 2 ** 31, "the longest stays under a timer's limit");
+  });
+});
+
+Deno.test("loadClientConfig() refuses a secret over 255 bytes without printing it", async () => {
+  await withFile("config.yaml", COURSE_YAML, (path) => {
+    const secret = "ñ".repeat(200);
+    const problems = problemsOf(() =>
+      loadClientConfig({ path, env: { CLI_ID: "1", CLI_SECRET: secret } })
+    );
+    assert.deepEqual(problems, [
+      "Invalid config value (not shown, 400 bytes) from env CLI_SECRET: expected text of at most 255 bytes (UTF-8)",
+    ]);
+    assert.equal(
+      loadClientConfig({ path, env: { CLI_ID: "1", CLI_SECRET: "ñ".repeat(127) } }).secret.length,
+      127,
+    );
   });
 });

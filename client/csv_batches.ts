@@ -31,23 +31,38 @@ function fileProblem(error: unknown): string {
   return osErrorReason(error, [
     [Deno.errors.NotFound, `no such file, ${EXPECTED_FILE}`],
     [Deno.errors.IsADirectory, `it is a directory, ${EXPECTED_FILE}`],
+    [NotRegularFile, `not a regular file (a fifo or socket), ${EXPECTED_FILE}`],
     [Deno.errors.PermissionDenied, denied],
     [Deno.errors.NotCapable, denied],
   ]) ?? errorText(error);
 }
 
+/** A bets file that is a fifo or a socket: it cannot be read twice (the agency seeks back). */
+class NotRegularFile extends Error {}
+
+/**
+ * Throws for a directory, a fifo or a socket; a device such as `/dev/null` (no bets) reads
+ * like a file.
+ */
+function notRegular(path: string, info: Deno.FileInfo): void {
+  // Opening a directory for reading succeeds on Linux; only its first read fails.
+  if (info.isDirectory) throw new Deno.errors.IsADirectory(path);
+  if (info.isFifo || info.isSocket) throw new NotRegularFile(path);
+}
+
 /**
  * Opens an agency's CSV (the caller closes it), refusing a missing path, a directory (what
- * Docker mounts in place of a missing file) or an unreadable file.
+ * Docker mounts in place of a missing file), a fifo or socket, or an unreadable file.
  *
  * @throws {BetsFileError} Naming the path, what is wrong and what was expected.
  */
 export async function openBetsFile(path: string): Promise<Deno.FsFile> {
   let file: Deno.FsFile | undefined;
   try {
+    // Before opening: opening a fifo waits for a writer, and the file is read twice (seeks).
+    notRegular(path, await Deno.stat(path));
     file = await Deno.open(path, { read: true });
-    // Opening a directory for reading succeeds on Linux; only its first read fails.
-    if ((await file.stat()).isDirectory) throw new Deno.errors.IsADirectory(path);
+    notRegular(path, await file.stat());
     return file;
   } catch (error) {
     file?.close();

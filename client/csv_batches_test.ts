@@ -199,7 +199,11 @@ Deno.test("openBetsFile() names a data path that is no file of bets", async (t) 
     ["a missing file", `${dir}/agency-1.csv`, `no such file, ${expected}$`],
     // What Docker leaves when it bind-mounts a file that does not exist.
     ["a directory", dir, `it is a directory, ${expected}$`],
+    // A fifo would make open() wait for a writer: it is refused before it is opened.
+    ["a fifo", `${dir}/fifo`, `not a regular file \\(a fifo or socket\\), ${expected}$`],
   ];
+  const mkfifo = await new Deno.Command("mkfifo", { args: [`${dir}/fifo`] }).output();
+  assert.equal(mkfifo.code, 0, "mkfifo");
   try {
     for (const [name, path, problem] of cases) {
       await t.step(name, async () => {

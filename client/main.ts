@@ -2,7 +2,7 @@
  * The client's entry point: `CLI_ID=3 deno task client` or `./bin/client`.
  *
  * `CLI_MODE` picks Part 1's echo loop (`echo`), exercise 5's single bet (`bet`) or a
- * full agency (`agency`, the default). SIGTERM or SIGINT stops it after the current
+ * full agency (`agency`, the default). SIGTERM, SIGINT or SIGHUP stops it after the current
  * batch or message; it then closes its socket, logs, and exits 0. Exit codes: 0 done,
  * 1 refused by the server or unreachable, 2 bad configuration or data (one `config` or
  * `agencia` line with `result: fail` says which and where).
@@ -10,7 +10,7 @@
  * @module
  */
 import { type ConfigWarning, logConfigWarnings } from "../shared/config.ts";
-import { ConfigError, ConnectionError, ProtocolError } from "../shared/errors.ts";
+import { ConfigError, ConnectionError } from "../shared/errors.ts";
 import { actionLogger as log, LogAction, setupLogging } from "../shared/log.ts";
 import { onStopSignal, runProgram } from "../shared/program.ts";
 import { describeFailure, runAgency } from "./agency.ts";
@@ -84,10 +84,8 @@ async function main(): Promise<number> {
       log.info(LogAction.SHUTDOWN, "success", idField);
       return 0;
     }
+    // Any other failure too is one log line (its message never holds a secret), not a trace.
     const badInput = error instanceof ConfigError || error instanceof BetsFileError;
-    if (!badInput && !(error instanceof ProtocolError) && !(error instanceof ConnectionError)) {
-      throw error;
-    }
     log.error(MODE_ACTION[config.mode], "fail", { ...idField, error: describeFailure(error) });
     return badInput ? EXIT_BAD_INPUT : EXIT_FAILED;
   }

@@ -255,17 +255,20 @@ function fastRows(body: Uint8Array, header: BatchHeader, today: number): BetRows
   return { count: header.count, winners, rows: out.subarray(0, pos) };
 }
 
+/** Whose clock a refused birthdate names: the agency reads the reason in its own log. */
+export const SERVER_CLOCK = "the server's";
+
 /**
  * The reference path from a BATCH body to rows: decode, validate, format with csv-stringify.
  *
  * @throws {ProtocolError} `MALFORMED` for a bad body; `INVALID_BET` for the first bad bet.
  */
-export function referenceRows(body: Uint8Array): BetRows {
+export function referenceRows(body: Uint8Array, today: Date = new Date()): BetRows {
   const message = decodeMessage(MessageType.BATCH, body);
   if (message.type !== MessageType.BATCH) throw new TypeError("Expected a batch");
   const { bets } = message;
   for (let i = 0; i < bets.length; i++) {
-    const problem = betProblem(bets[i]!);
+    const problem = betProblem(bets[i]!, { today, clock: SERVER_CLOCK });
     if (problem !== undefined) {
       throw new InvalidBetError(`Invalid bet ${i + 1} of ${bets.length}: ${problem}`);
     }
@@ -285,5 +288,5 @@ export function batchRows(
   header: BatchHeader = batchHeader(body),
   today: Date = new Date(),
 ): BetRows {
-  return fastRows(body, header, dayNumber(today)) ?? referenceRows(body);
+  return fastRows(body, header, dayNumber(today)) ?? referenceRows(body, today);
 }

@@ -283,3 +283,18 @@ Deno.test("batchRows() refuses a malformed body like the codec does", async (t) 
     }
   });
 });
+
+Deno.test("batchRows() names the server's date for a birthdate after it", () => {
+  const late = { ...GOOD, birthdate: "2000-05-10" };
+  assert.throws(
+    () => batchRows(body([GOOD, late]), undefined, new Date("2000-01-01T00:00:00Z")),
+    (error: unknown) => {
+      assert.ok(error instanceof InvalidBetError);
+      assert.equal(
+        error.message,
+        'Invalid bet 2 of 2: birthdate "2000-05-10" is after the server\'s date 2000-01-01',
+      );
+      return true;
+    },
+  );
+});

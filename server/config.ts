@@ -13,14 +13,14 @@ import {
   setting,
 } from "../shared/config.ts";
 import {
-  duration,
+  durationIn,
   integer,
   logLevel,
   oneOf,
   text,
   type ValueParser,
 } from "../shared/config_values.ts";
-import { parseDuration } from "../shared/duration.ts";
+import { MAX_SETTING_DURATION as MAX, parseDuration } from "../shared/duration.ts";
 import { ConfigError } from "../shared/errors.ts";
 import { FSYNC_POLICIES } from "./storage.ts";
 
@@ -40,7 +40,11 @@ function key<T>(name: string, parser: ValueParser<T>, fallback: T) {
   return setting(name, name, parser, fallback);
 }
 
-/** Every server setting; its INI key is also its env var. */
+/**
+ * Every server setting; its INI key is also its env var. Each duration has a range (0 only
+ * where it is said what it means): the longest, 576h, stays under the 2³¹−1 ms a timer keeps,
+ * and none is short enough to make a loop spin.
+ */
 const SERVER_SETTINGS = {
   port: key("SERVER_PORT", integer(0, 65535), 12345),
   ip: key("SERVER_IP", text(255), "server"),
@@ -51,10 +55,15 @@ const SERVER_SETTINGS = {
   listenAddress: key("SERVER_LISTEN_ADDRESS", text(255), "0.0.0.0"),
   fsync: key("SERVER_FSYNC", oneOf(FSYNC_POLICIES), "group"),
   maxConnections: key("SERVER_MAX_CONNECTIONS", integer(1, 100_000), 2048),
-  idleTimeout: key("SERVER_IDLE_TIMEOUT", duration, parseDuration("30s")),
+  idleTimeout: key(
+    "SERVER_IDLE_TIMEOUT",
+    durationIn("10ms", MAX, "no timeout"),
+    parseDuration("30s"),
+  ),
   maxFrameSize: key("SERVER_MAX_FRAME_SIZE", integer(64, 8192), 8192),
-  drawWait: key("SERVER_DRAW_WAIT", duration, parseDuration("1s")),
-  progressInterval: key("SERVER_PROGRESS_INTERVAL", duration, parseDuration("5s")),
+  // 0 would answer NOT_READY at once and the agency ask again at once: a loop, so refused.
+  drawWait: key("SERVER_DRAW_WAIT", durationIn("10ms", "10m"), parseDuration("1s")),
+  progressInterval: key("SERVER_PROGRESS_INTERVAL", durationIn("10ms", MAX), parseDuration("5s")),
   secretsPath: key("SERVER_SECRETS_PATH", text(4096), ""),
   excludedAgencies: key("SERVER_EXCLUDED_AGENCIES", agencyList, []),
 };

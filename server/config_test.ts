@@ -149,7 +149,7 @@ SERVER_FSYNC = sometimes
         [
           'Invalid config value "70000" from env SERVER_PORT: expected a whole number from 0 to 65535',
           'Invalid config value "0" from env SERVER_AGENCIES: expected a whole number from 1 to 65535',
-          'Invalid config value "30" from env SERVER_IDLE_TIMEOUT: expected a duration such as "100ms", "5s" or "1m30s"',
+          'Invalid config value "30" from env SERVER_IDLE_TIMEOUT: expected a duration such as "100ms", "5s" or "1m30s" from 10ms to 576h, or 0 for no timeout',
         ],
       );
     });
@@ -244,5 +244,34 @@ Deno.test("loadServerConfig() reports ignored lines with the closest key, and go
     const warnings: ConfigWarning[] = [];
     loadServerConfig({ env: {}, path, onWarning: (w) => warnings.push(w) });
     assert.deepEqual(warnings, [], "the course's file gives none");
+  });
+});
+
+Deno.test("loadServerConfig() bounds every duration and says what 0 means", async () => {
+  await withFile("config.ini", "[DEFAULT]\n", (path) => {
+    const load = (env: Record<string, string>) => loadServerConfig({ path, env });
+    assert.deepEqual(
+      problemsOf(() =>
+        load({
+          SERVER_IDLE_TIMEOUT: "600h",
+          SERVER_DRAW_WAIT: "0",
+          SERVER_PROGRESS_INTERVAL: "5ms",
+        })
+      ),
+      [
+        'Invalid config value "600h" from env SERVER_IDLE_TIMEOUT: expected a duration such as "100ms", "5s" or "1m30s" from 10ms to 576h, or 0 for no timeout',
+        'Invalid config value "0" from env SERVER_DRAW_WAIT: expected a duration such as "100ms", "5s" or "1m30s" from 10ms to 10m',
+        'Invalid config value "5ms" from env SERVER_PROGRESS_INTERVAL: expected a duration such as "100ms", "5s" or "1m30s" from 10ms to 576h',
+      ],
+      "out of range is a problem naming the key and the range",
+    );
+    const config = load({
+      SERVER_IDLE_TIMEOUT: "0",
+      SERVER_DRAW_WAIT: "10m",
+      SERVER_PROGRESS_INTERVAL: "576h",
+    });
+    assert.equal(config.idleTimeout.ms, 0, "0 is no timeout");
+    assert.equal(config.drawWait.ms, 600_000);
+    assert.ok(config.progressInterval.ms < 2 ** 31, "the longest stays under a timer's limit");
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The server's entry point: `deno task server` or `./bin/server`.
  *
- * Reads the configuration, logs it, serves until SIGTERM or SIGINT, then closes every
+ * Reads the configuration, logs it, serves until SIGTERM, SIGINT or SIGHUP, then closes every
  * resource (each logged) and exits 0. A bad configuration prints one line and exits 2.
  *
  * @module

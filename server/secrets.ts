@@ -5,6 +5,7 @@
  * @module
  */
 import { ConfigError } from "../shared/errors.ts";
+import { MAX_SECRET_BYTES, utf8Length } from "../shared/config_values.ts";
 
 /**
  * Reads the secrets file into secrets by agency id (1..agencies); none when `path` is `""`.
@@ -33,8 +34,12 @@ export async function loadSecrets(path: string, agencies: number): Promise<Map<n
     const agency = Number(key);
     if (!/^\d+$/.test(key) || agency < 1 || agency > agencies) {
       problems.push(`Invalid key "${key}" in ${path}: expected an agency id from 1 to ${agencies}`);
-    } else if (value.length === 0 || value.length > 255) {
-      problems.push(`Invalid secret for agency ${key} in ${path}: expected 1 to 255 characters`);
+    } else if (value.length === 0 || utf8Length(value) > MAX_SECRET_BYTES) {
+      // Its length, never the secret: HELLO carries at most 255 bytes of it.
+      problems.push(
+        `Invalid secret for agency ${key} in ${path}: ${utf8Length(value)} bytes, expected 1 ` +
+          `to ${MAX_SECRET_BYTES} bytes (UTF-8)`,
+      );
     } else {
       secrets.set(agency, value);
     }

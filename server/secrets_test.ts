@@ -76,18 +76,19 @@ Deno.test("loadSecrets() reports every bad line at once", async () => {
     assert.deepEqual([...await problemsOf(loadSecrets(path, 3))].sort(), [
       `Invalid key "7" in ${path}: expected an agency id from 1 to 3`,
       `Invalid key "9" in ${path}: expected an agency id from 1 to 3`,
-      `Invalid secret for agency 2 in ${path}: expected 1 to 255 characters`,
+      `Invalid secret for agency 2 in ${path}: 0 bytes, expected 1 to 255 bytes (UTF-8)`,
     ]);
   });
 });
 
-Deno.test("loadSecrets() rejects a secret over 255 characters", async () => {
+Deno.test("loadSecrets() rejects a secret over 255 bytes, saying its length, not the secret", async () => {
   await withFile(
     "secrets.ini",
-    `1 = ${"s".repeat(255)}\n2 = ${"s".repeat(256)}\n`,
+    `1 = ${"s".repeat(255)}\n2 = ${"s".repeat(256)}\n3 = ${"ñ".repeat(200)}\n`,
     async (path) => {
-      assert.deepEqual(await problemsOf(loadSecrets(path, 2)), [
-        `Invalid secret for agency 2 in ${path}: expected 1 to 255 characters`,
+      assert.deepEqual(await problemsOf(loadSecrets(path, 3)), [
+        `Invalid secret for agency 2 in ${path}: 256 bytes, expected 1 to 255 bytes (UTF-8)`,
+        `Invalid secret for agency 3 in ${path}: 400 bytes, expected 1 to 255 bytes (UTF-8)`,
       ]);
     },
   );

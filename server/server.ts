@@ -11,6 +11,7 @@ import { FramedConnection, isConnectionLost, readWithin } from "../shared/net/fr
 import { MAGIC, MessageType } from "../shared/protocol/mod.ts";
 import type { ServerConfig } from "./config.ts";
 import { collectWinners, Lottery } from "./draw.ts";
+import { acceptEach } from "./accept.ts";
 import { serveEcho } from "./echo.ts";
 import { serveAgency, type SessionContext } from "./session.ts";
 import { BetStore, type StorageFailure } from "./storage.ts";
@@ -32,6 +33,13 @@ function isUtf8Start(bytes: Uint8Array): boolean {
     return false;
   }
 }
+
+/**
+ * The first read of a connection, which tells the protocols apart: enough for an agency's
+ * HELLO (at most 262 bytes) or a usual echo line; more stays in the socket for later reads.
+ * Every connection holds it while its first read waits, so it is kept small.
+ */
+const SNIFF_BYTES = 1024;
 
 /** How long writes must work without a failure before the log says storage recovered. */
 const RECOVERY_QUIET_MS = 5000;
@@ -238,13 +246,16 @@ export async function startServer(
   }, config.progressInterval.ms || 5000);
 
   async function handle(conn: Deno.Conn, ip: string): Promise<void> {
+    // Closed in `finally`: a FramedConnection left open keeps its deadline timers armed, and
+    // with them its buffers, until the idle timeout (about 72 KiB per closed connection).
+    let framed: FramedConnection | undefined;
     try {
-      const buf = new Uint8Array(8192);
+      const buf = new Uint8Array(SNIFF_BYTES);
       const n = await readWithin(conn, buf, config.idleTimeout.ms || Infinity);
       if (!n) return;
       const first = buf.subarray(0, n);
       if (first[0] === MAGIC) {
-        const framed = new FramedConnection(conn, {
+        framed = new FramedConnection(conn, {
           idleTimeoutMs: config.idleTimeout.ms,
           // A frame trickled in byte by byte (slow loris) gets no more time than silence.
           frameTimeoutMs: config.idleTimeout.ms,
@@ -267,47 +278,45 @@ export async function startServer(
         log.error(LogAction.CONNECTION, "fail", { ip, detail: String(error) });
       }
     } finally {
+      framed?.close();
       if (connections.delete(conn)) {
         try {
           conn.close();
         } catch {
-          // Closed already (timeout or shutdown).
+          // Closed already (timeout, shutdown, or by the FramedConnection).
         }
       }
     }
   }
 
-  async function acceptLoop(): Promise<void> {
-    const addr = listener.addr as Deno.NetAddr;
-    log.info(LogAction.ACCEPT_CONNECTIONS, "in_progress", { ip: addr.hostname, port: addr.port });
-    try {
-      for await (const conn of listener) {
-        const ip = (conn.remoteAddr as Deno.NetAddr).hostname;
-        if (connections.size >= config.maxConnections) {
-          const retryAfterMs = slotHintMs(connections.values(), config.idleTimeout.ms);
-          log.warning(LogAction.ACCEPT_CONNECTIONS, "fail", {
-            ip,
-            error: "LIMIT_EXCEEDED",
-            max_connections: config.maxConnections,
-            retry_after_ms: retryAfterMs,
-          });
-          refuseOverLimit(conn, retryAfterMs);
-          continue;
-        }
-        log.info(LogAction.ACCEPT_CONNECTIONS, "success", { ip });
-        // Acks are small writes: without this, Nagle's algorithm holds each one back until
-        // the agency's delayed ACK of the previous (tens of ms per batch window).
-        conn.setNoDelay(true);
-        connections.set(conn, { ip, at: performance.now() });
-        const handler = handle(conn, ip);
-        handlers.add(handler);
-        handler.finally(() => handlers.delete(handler));
-      }
-    } catch (error) {
-      if (closing === undefined) {
-        log.error(LogAction.ACCEPT_CONNECTIONS, "fail", { detail: String(error) });
-      }
+  function accept(conn: Deno.TcpConn): void {
+    // Throws for a connection reset before it was taken: acceptEach logs and closes it.
+    const ip = conn.remoteAddr.hostname;
+    if (connections.size >= config.maxConnections) {
+      const retryAfterMs = slotHintMs(connections.values(), config.idleTimeout.ms);
+      log.warning(LogAction.ACCEPT_CONNECTIONS, "fail", {
+        ip,
+        error: "LIMIT_EXCEEDED",
+        max_connections: config.maxConnections,
+        retry_after_ms: retryAfterMs,
+      });
+      refuseOverLimit(conn, retryAfterMs);
+      return;
     }
+    // Acks are small writes: without this, Nagle's algorithm holds each one back until
+    // the agency's delayed ACK of the previous (tens of ms per batch window).
+    conn.setNoDelay(true);
+    log.info(LogAction.ACCEPT_CONNECTIONS, "success", { ip });
+    connections.set(conn, { ip, at: performance.now() });
+    const handler = handle(conn, ip);
+    handlers.add(handler);
+    handler.finally(() => handlers.delete(handler));
+  }
+
+  async function acceptLoop(): Promise<void> {
+    const addr = listener.addr;
+    log.info(LogAction.ACCEPT_CONNECTIONS, "in_progress", { ip: addr.hostname, port: addr.port });
+    await acceptEach(listener, accept, { log, closing: () => closing !== undefined });
   }
   const accepting = acceptLoop();
 

@@ -26,7 +26,7 @@ import {
   type Message,
   MessageType,
 } from "../shared/protocol/mod.ts";
-import { batchHeader, batchRows } from "./batch_rows.ts";
+import { batchHeader, batchRows, SERVER_CLOCK } from "./batch_rows.ts";
 import type { Lottery } from "./draw.ts";
 import { secretMatches } from "./secrets.ts";
 import { type BatchWatcher, type BetStore, leftOut, type StoreReceipt } from "./storage.ts";
@@ -267,7 +267,7 @@ class AgencySession implements BatchWatcher {
   /** Exercise 5's single bet, stored as a batch of one and logged by itself. */
   #single(seq: number, bet: BetFields): Promise<void> | undefined {
     return this.#submit(seq, 1, () => {
-      const problem = betProblem(bet);
+      const problem = betProblem(bet, { clock: SERVER_CLOCK });
       if (problem !== undefined) throw new InvalidBetError(`Invalid bet 1 of 1: ${problem}`);
       return this.#ctx.store.storeBets(this.#agency, seq, [bet]);
     }, bet);

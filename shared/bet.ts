@@ -76,15 +76,32 @@ export function isValidBirthday(year: number, month: number, day: number, today:
   return day <= daysInMonth && year * 10000 + month * 100 + day <= today;
 }
 
-/** A bet's first problem, naming the field and what was expected; `undefined` when valid. */
-export function betProblem(bet: BetFields): string | undefined {
+/** Whose clock says what day it is, for {@linkcode betProblem}. */
+export interface BetCheckOptions {
+  /** Today (the latest valid birthdate): now unless given. */
+  readonly today?: Date;
+  /** Whose clock `today` comes from, as a possessive, e.g. `"the server's"`: `"this machine's"`. */
+  readonly clock?: string;
+}
+
+/**
+ * A bet's first problem, naming the field and what was expected; `undefined` when valid. A
+ * birthdate after today says today's date and whose clock it is, as a wrong clock is the usual
+ * cause.
+ */
+export function betProblem(bet: BetFields, options: BetCheckOptions = {}): string | undefined {
+  const today = options.today ?? new Date();
   return nameProblem("first name", bet.firstName) ??
     nameProblem("last name", bet.lastName) ??
     (DOCUMENT.test(bet.document) && Number(bet.document) > 0
       ? undefined
       : `document "${bet.document}" is not a DNI of 1 to 8 digits`) ??
-    (isValidBirthdate(bet.birthdate)
+    (isValidBirthdate(bet.birthdate, today)
       ? undefined
+      : isValidBirthdate(bet.birthdate, new Date(Date.UTC(9999, 11, 31)))
+      ? `birthdate "${bet.birthdate}" is after ${options.clock ?? "this machine's"} date ${
+        today.toISOString().slice(0, 10)
+      }`
       : `birthdate "${bet.birthdate}" is not a valid date YYYY-MM-DD from 1900 to today`) ??
     (Number.isInteger(bet.number) && bet.number >= 0 && bet.number <= 9999
       ? undefined

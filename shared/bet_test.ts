@@ -76,7 +76,11 @@ Deno.test("betProblem() names the bad field and what was expected", async (t) =>
     badDate("February 29 of a common year", "2023-02-29"),
     badDate("day 0", "2023-01-00"),
     badDate("before 1900", "1899-12-31"),
-    badDate("a future date", tomorrow),
+    [
+      "a future date",
+      { birthdate: tomorrow },
+      `birthdate "${tomorrow}" is after this machine's date ${isoDay(new Date())}`,
+    ],
     badDate("another format", "17/03/1999"),
     badDate("no zero padding", "1999-3-17"),
     ["number 10000", { number: 10000 }, "number 10000 is outside 0-9999"],
@@ -113,4 +117,21 @@ Deno.test("hasWon() is true only for the winning number 7574", () => {
   assert.equal(hasWon({ number: 7574 }), true);
   assert.equal(hasWon(GOOD), true);
   for (const number of [0, 7573, 7575, 9999, 757]) assert.equal(hasWon({ number }), false);
+});
+
+Deno.test("betProblem() names today's date and whose clock for a birthdate after it", () => {
+  const bet = { ...COURSE_BET, birthdate: "2000-05-10" };
+  const today = new Date("2000-01-01T12:00:00Z");
+  assert.equal(
+    betProblem(bet, { today, clock: "the server's" }),
+    'birthdate "2000-05-10" is after the server\'s date 2000-01-01',
+  );
+  assert.equal(
+    betProblem(bet, { today }),
+    'birthdate "2000-05-10" is after this machine\'s date 2000-01-01',
+  );
+  assert.equal(
+    betProblem({ ...bet, birthdate: "2000-02-30" }, { today }),
+    'birthdate "2000-02-30" is not a valid date YYYY-MM-DD from 1900 to today',
+  );
 });

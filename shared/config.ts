@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ValueParser } from "./config_values.ts";
+import { utf8Length, type ValueParser } from "./config_values.ts";
 import { ConfigError, errorText } from "./errors.ts";
 import { type ActionLogger, LogAction } from "./log.ts";
 
@@ -43,8 +43,9 @@ export interface ConfigSources {
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
-function show(raw: unknown): string {
-  return typeof raw === "string" ? `"${raw}"` : JSON.stringify(raw) ?? String(raw);
+function show(raw: unknown, hidden = false): string {
+  const text = typeof raw === "string" ? `"${raw}"` : JSON.stringify(raw) ?? String(raw);
+  return hidden ? `(not shown, ${utf8Length(String(raw))} bytes)` : text;
 }
 
 /**
@@ -75,7 +76,9 @@ export function resolveSettings<S extends Settings>(
     const value = parser.parse(raw);
     if (value !== undefined) values[name] = value;
     else {problems.push(
-        `Invalid config value ${show(raw)} from ${origin}: expected ${parser.expected}`,
+        `Invalid config value ${
+          show(raw, parser.hidden)
+        } from ${origin}: expected ${parser.expected}`,
       );}
   }
   if (problems.length > 0) throw new ConfigError(problems);

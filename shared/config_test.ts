@@ -10,7 +10,16 @@ import {
   type Setting,
   unknownKeyWarnings,
 } from "./config.ts";
-import { duration, hostPort, integer, logLevel, oneOf, text } from "./config_values.ts";
+import {
+  duration,
+  durationIn,
+  hostPort,
+  integer,
+  logLevel,
+  oneOf,
+  secret,
+  text,
+} from "./config_values.ts";
 import { parseDuration } from "./duration.ts";
 import { ConfigError } from "./errors.ts";
 import { formatAction } from "./log.ts";
@@ -371,4 +380,23 @@ Deno.test("logConfigWarnings() logs one WARNING line per warning, in the course'
       ],
     ],
   );
+});
+
+Deno.test("durationIn() accepts its range, and 0 only when it says what 0 means", () => {
+  const bounded = durationIn("10ms", "576h", "no timeout");
+  assert.equal(bounded.parse("10ms")?.ms, 10);
+  assert.equal(bounded.parse("576h")?.ms, 576 * 3_600_000);
+  assert.equal(bounded.parse("0")?.ms, 0);
+  assert.equal(bounded.parse("9ms"), undefined);
+  assert.equal(bounded.parse("577h"), undefined);
+  assert.equal(bounded.parse("soon"), undefined);
+  assert.equal(durationIn("10ms", "10m").parse("0"), undefined, "0 refused without a meaning");
+  assert.match(bounded.expected, /from 10ms to 576h, or 0 for no timeout$/);
+  assert.throws(() => durationIn("1ms", "600h"), RangeError, "no range past a timer's limit");
+});
+
+Deno.test("secret parses up to 255 UTF-8 bytes and is never shown", () => {
+  assert.equal(secret.parse("ñ".repeat(127)), "ñ".repeat(127));
+  assert.equal(secret.parse("ñ".repeat(128)), undefined, "256 bytes");
+  assert.equal(secret.hidden, true);
 });

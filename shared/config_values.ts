@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Duration, parseDuration } from "./duration.ts";
+import { type Duration, MAX_TIMER_MS, parseDuration } from "./duration.ts";
 import { LOG_LEVELS, type LogLevelName } from "./log.ts";
 
 /** Turns a raw value (file scalar or env string) into a typed one. */
@@ -13,7 +13,27 @@ export interface ValueParser<T> {
   readonly expected: string;
   /** Returns the typed value, or `undefined` when the raw value is invalid. */
   readonly parse: (raw: unknown) => T | undefined;
+  /** The value must never be printed (a secret): errors give its length instead. */
+  readonly hidden?: boolean;
 }
+
+/** The most bytes of a secret: HELLO carries it after a one-byte length. */
+export const MAX_SECRET_BYTES = 255;
+
+/** The length of `text` in UTF-8 bytes. */
+export function utf8Length(text: string): number {
+  return new TextEncoder().encode(text).length;
+}
+
+/** A secret: text of at most {@linkcode MAX_SECRET_BYTES} UTF-8 bytes, never printed. */
+export const secret: ValueParser<string> = {
+  expected: `text of at most ${MAX_SECRET_BYTES} bytes (UTF-8)`,
+  hidden: true,
+  parse(raw) {
+    const value = asText(raw);
+    return value !== undefined && utf8Length(value) <= MAX_SECRET_BYTES ? value : undefined;
+  },
+};
 
 function asText(raw: unknown): string | undefined {
   if (typeof raw === "string") return raw.trim();
@@ -36,7 +56,7 @@ export function integer(min: number, max: number): ValueParser<number> {
   };
 }
 
-/** A Go-style duration such as `100ms`, `5s` or `1m30s`. */
+/** A Go-style duration such as `100ms`, `5s` or `1m30s`, of any length. */
 export const duration: ValueParser<Duration> = {
   expected: 'a duration such as "100ms", "5s" or "1m30s"',
   parse(raw) {
@@ -49,6 +69,29 @@ export const duration: ValueParser<Duration> = {
     }
   },
 };
+
+/**
+ * A Go-style duration from `min` to `max` (written as durations, e.g. `"10ms"`, `"576h"`),
+ * or `0` when `zero` says what 0 means (e.g. `"no timeout"`); otherwise 0 is refused.
+ * `max` may not exceed {@linkcode MAX_TIMER_MS}: a longer timer fires at once.
+ */
+export function durationIn(min: string, max: string, zero?: string): ValueParser<Duration> {
+  const low = parseDuration(min).ms;
+  const high = parseDuration(max).ms;
+  if (high > MAX_TIMER_MS || low <= 0 || low > high) {
+    throw new RangeError(`Cannot bound durations: ${min} to ${max} is not within 0 and 2^31-1 ms`);
+  }
+  return {
+    expected: `a duration such as "100ms", "5s" or "1m30s" from ${min} to ${max}` +
+      (zero === undefined ? "" : `, or 0 for ${zero}`),
+    parse(raw) {
+      const value = duration.parse(raw);
+      if (value === undefined) return undefined;
+      if (value.ms === 0) return zero === undefined ? undefined : value;
+      return value.ms >= low && value.ms <= high ? value : undefined;
+    },
+  };
+}
 
 /** A log level name, case-insensitive; `WARN` is read as `WARNING`. */
 export const logLevel: ValueParser<LogLevelName> = {

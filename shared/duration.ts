@@ -13,6 +13,18 @@ export interface Duration {
   readonly text: string;
 }
 
+/**
+ * The longest delay a timer keeps (2³¹−1 ms, about 24.8 days): `setTimeout` and
+ * `AbortSignal.timeout` fire a longer one after about 1 ms.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The longest duration a setting accepts: 24 days, a round figure under
+ * {@linkcode MAX_TIMER_MS}.
+ */
+export const MAX_SETTING_DURATION = "576h";
+
 const UNIT_MS: Readonly<Record<string, number>> = {
   ns: 1e-6,
   us: 1e-3,

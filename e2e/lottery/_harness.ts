@@ -10,7 +10,7 @@ import { unzipSync } from "fflate";
 import { generateDataset, type GenerateOptions } from "../../tools/dataset/mod.ts";
 import { LogAction } from "../../shared/log.ts";
 import { parseLog } from "../../shared/log_line.ts";
-import { logProblems } from "./_log_check.ts";
+import { logProblems, uncaughtLines } from "./_log_check.ts";
 import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../testing/course_data.ts";
 
 export { type LogLine, parseLog } from "../../shared/log_line.ts";
@@ -58,6 +58,17 @@ export async function ensureBinaries(): Promise<void> {
     stderr: "inherit",
   }).output();
   if (code !== 0) throw new Error(`Cannot build binaries: tools/build.ts exited ${code}`);
+}
+
+/**
+ * Fails when a program's stdout or stderr shows an uncaught error or a stack trace: every
+ * program run by a test goes through here, so every scenario asserts it.
+ */
+export function assertNoUncaught(program: string, stdout: string, stderr: string): void {
+  const found = [...uncaughtLines(stdout), ...uncaughtLines(stderr)];
+  if (found.length > 0) {
+    throw new Error(`${program} printed an uncaught error or a stack trace:\n${found.join("\n")}`);
+  }
 }
 
 /** Collects a child's output as text, as it comes. */
@@ -108,6 +119,7 @@ function spawnProgram(
         `${program} logged lines the course's parser misreads:\n${problems.join("\n")}`,
       );
     }
+    assertNoUncaught(program, out.text, err.text);
     return code;
   })();
   return { child, out, err, status };
@@ -255,7 +267,9 @@ export async function runServerToExit(
   const out = await child.output();
   clearTimeout(timer);
   const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+  const run = { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+  assertNoUncaught(command.at(-1)!, run.stdout, run.stderr);
+  return run;
 }
 
 /**

@@ -55,3 +55,19 @@ export function logProblems(stdout: string): string[] {
   });
   return problems;
 }
+
+/**
+ * The lines of a program's output (stdout or stderr) that show an uncaught error: `Uncaught`,
+ * or a stack frame (a line starting with blanks then `at `). A program reports every failure
+ * in one line of its own, so none may appear, in any scenario.
+ *
+ * @param output What the program printed.
+ * @returns One `line N: line` entry per such line; empty when there is none.
+ */
+export function uncaughtLines(output: string): string[] {
+  const found: string[] = [];
+  output.split("\n").forEach((line, i) => {
+    if (line.includes("Uncaught") || /^\s+at /.test(line)) found.push(`line ${i + 1}: ${line}`);
+  });
+  return found;
+}

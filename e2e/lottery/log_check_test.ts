@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { logLineProblem, logProblems } from "./_log_check.ts";
+import { logLineProblem, logProblems, uncaughtLines } from "./_log_check.ts";
 
 const AT = "2026-11-22 12:02:02 INFO     ";
 
@@ -43,4 +43,19 @@ Deno.test("logProblems() checks every whole line and skips an unended last one",
   assert.deepEqual(logProblems(good + good + `${AT}action: cut sho`), []);
   assert.deepEqual(logProblems(good + "oops\n"), ["line 2: no timestamp and level: oops"]);
   assert.deepEqual(logProblems(""), []);
+});
+
+Deno.test("uncaughtLines() finds an uncaught error and stack frames, nothing else", () => {
+  const trace = "error: Uncaught (in promise) NotFound: open '/x/bets.csv'\n" +
+    "    at async Object.open (ext:deno_fs/30_fs.js:1:1)\nserver: done\n";
+  assert.deepEqual(uncaughtLines(trace), [
+    "line 1: error: Uncaught (in promise) NotFound: open '/x/bets.csv'",
+    "line 2:     at async Object.open (ext:deno_fs/30_fs.js:1:1)",
+  ]);
+  assert.deepEqual(
+    uncaughtLines(
+      "2026-01-01 00:00:00 INFO     action: x | result: success | detail: look at it\n",
+    ),
+    [],
+  );
 });

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { MAX_TIMER_MS } from "../duration.ts";
 
 /**
  * Starts a one-shot timer: `onTimeout` runs once `ms` have passed, unless the function
@@ -87,7 +88,9 @@ export class Deadline {
 
   #arm(at: number): void {
     this.#firesAt = at;
-    this.#cancel = this.#timer(Math.max(0, at - this.#now()), () => this.#fire());
+    // A longer timer fires at once; one this long re-arms for the rest when it fires.
+    const ms = Math.min(Math.max(0, at - this.#now()), MAX_TIMER_MS);
+    this.#cancel = this.#timer(ms, () => this.#fire());
   }
 
   #fire(): void {

@@ -119,3 +119,17 @@ for (const [name, timer] of [["globalTimer", globalTimer], ["signalTimer", signa
     deadline.dispose();
   });
 }
+
+Deno.test("Deadline never arms a timer past 2^31-1 ms: a longer deadline re-arms for the rest", () => {
+  const time = manualTime();
+  let expired = 0;
+  const deadline = new Deadline(time.timer, () => expired++, time.now);
+  const max = 2 ** 31 - 1;
+  deadline.set(600 * 3_600_000);
+  assert.deepEqual(time.started, [max], "a longer timer would fire at once");
+  time.advance(max);
+  assert.equal(expired, 0, "not yet: 600 h are not over");
+  assert.equal(time.started.at(-1), 600 * 3_600_000 - max);
+  time.advance(600 * 3_600_000 - max);
+  assert.equal(expired, 1);
+});

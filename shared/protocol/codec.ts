@@ -83,7 +83,9 @@ class FrameWriter {
     const { read, written } = utf8.encodeInto(text, this.#buf.subarray(this.#pos, limit));
     if (read < text.length) {
       if (limit - this.#pos !== max) throw frameFull();
-      throw new RangeError(`Cannot encode text: "${text.slice(0, 20)}…" exceeds ${max} bytes`);
+      // The text itself stays out of the message: it may be a secret.
+      const bytes = utf8.encode(text).length;
+      throw new RangeError(`Cannot encode text: ${bytes} bytes exceed the maximum of ${max}`);
     }
     if (prefix === 1) this.#view.setUint8(at, written);
     else this.#view.setUint16(at, written);

@@ -308,7 +308,7 @@ Deno.test("encodeMessage() refuses a str8 over 255 bytes", async (t) => {
         assert.ok(error instanceof RangeError);
         assert.equal(
           error.message,
-          'Cannot encode text: "ssssssssssssssssssss…" exceeds 255 bytes',
+          "Cannot encode text: 256 bytes exceed the maximum of 255",
         );
         return true;
       },

@@ -18,8 +18,8 @@ export interface RawFrame {
 
 /**
  * Options of {@linkcode FrameDecoder}: the largest body accepted (a header declaring more
- * is rejected before its body arrives; 8188 by default), and the bytes of buffer that
- * reads fill (65536 by default).
+ * is rejected before its body arrives; 8188 by default), and the most bytes of buffer that
+ * reads fill (65536 by default; at least two whole frames).
  */
 export interface FrameDecoderOptions {
   readonly maxBodySize?: number;
@@ -27,7 +27,9 @@ export interface FrameDecoderOptions {
 }
 
 /**
- * Splits a byte stream into frames. Memory is fixed: one buffer of `bufferSize` bytes.
+ * Splits a byte stream into frames. Memory is bounded: one buffer of two whole frames, which
+ * grows once to `bufferSize` bytes when a read fills all the space it was given (a peer
+ * sending faster than it is read). A short connection so holds 16 KiB, not 64 KiB.
  *
  * @example Usage
  * ```ts
@@ -38,13 +40,23 @@ export interface FrameDecoderOptions {
  */
 export class FrameDecoder {
   readonly #maxBody: number;
-  readonly #buf: Uint8Array;
+  readonly #capacity: number;
+  #buf: Uint8Array;
   #start = 0;
   #end = 0;
+  /** The length of the space last handed out, so `commit` can tell a read that filled it. */
+  #offered = 0;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.#maxBody = Math.min(options.maxBodySize ?? MAX_BODY_SIZE, MAX_BODY_SIZE);
-    this.#buf = new Uint8Array(Math.max(options.bufferSize ?? 65536, MAX_FRAME_SIZE * 2));
+    const least = MAX_FRAME_SIZE * 2;
+    this.#capacity = Math.max(options.bufferSize ?? 65536, least);
+    this.#buf = new Uint8Array(least);
+  }
+
+  /** The bytes of buffer held now (grows at most once, to `bufferSize`). */
+  get bufferLength(): number {
+    return this.#buf.length;
   }
 
   /** Bytes received but not yet returned as frames (non-zero at EOF means a cut frame). */
@@ -55,12 +67,16 @@ export class FrameDecoder {
   /** The free tail of the buffer (never empty), to read into without a copy; then `commit`. */
   space(): Uint8Array {
     if (this.#buf.length - this.#end < MAX_FRAME_SIZE) this.#compact();
-    return this.#buf.subarray(this.#end);
+    const space = this.#buf.subarray(this.#end);
+    this.#offered = space.length;
+    return space;
   }
 
   /** Marks `n` bytes read into {@linkcode FrameDecoder.space} as received. */
   commit(n: number): void {
     this.#end += n;
+    if (n === this.#offered && this.#buf.length < this.#capacity) this.#grow();
+    this.#offered = 0;
   }
 
   /** Copies a chunk in; between pushes, call `next` until it returns `undefined`. */
@@ -106,6 +122,14 @@ export class FrameDecoder {
     this.#start = bodyStart + length;
     if (this.#start === this.#end) this.#start = this.#end = 0;
     return { type, body: this.#buf.subarray(bodyStart, bodyStart + length) };
+  }
+
+  #grow(): void {
+    const bigger = new Uint8Array(this.#capacity);
+    bigger.set(this.#buf.subarray(this.#start, this.#end));
+    this.#end -= this.#start;
+    this.#start = 0;
+    this.#buf = bigger;
   }
 
   #compact(): void {

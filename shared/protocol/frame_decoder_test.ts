@@ -205,6 +205,22 @@ Deno.test("FrameDecoder keeps memory bounded", async (t) => {
     }
     assert.equal(frames, FRAMES.length);
   });
+  await t.step("the buffer starts at two frames and grows once a read fills its space", () => {
+    const decoder = new FrameDecoder();
+    assert.equal(decoder.bufferLength, 2 * MAX_FRAME_SIZE);
+    decoder.push(FRAMES[0]!);
+    while (decoder.next());
+    assert.equal(decoder.bufferLength, 2 * MAX_FRAME_SIZE, "a short read keeps the small buffer");
+    const space = decoder.space();
+    const many = concatBytes(Array.from({ length: 8 }, () => STREAM));
+    assert.ok(many.length > space.length);
+    space.set(many.subarray(0, space.length));
+    decoder.commit(space.length);
+    assert.equal(decoder.bufferLength, 65536, "a full read grows it");
+    let frames = 0;
+    while (decoder.next()) frames++;
+    assert.ok(frames > 0, "the bytes read before growing are kept");
+  });
   await t.step("a push larger than the buffer without next() is a RangeError", () => {
     const decoder = new FrameDecoder({ bufferSize: 16_384 });
     const big = concatBytes(Array.from({ length: 4 }, () => FRAMES[3]!));
