@@ -37,7 +37,6 @@ const DASH = 0x2d;
 const ZERO = 0x30;
 const utf8 = new TextEncoder();
 
-
 /** Keeps a leading BOM, as the reference path does for a name that is not the batch's first. */
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 

@@ -20,10 +20,10 @@ import type { FramedConnection } from "../shared/net/framed_conn.ts";
 import {
   decodeMessage,
   encodeMessage,
-  readBatchHeader,
   MAX_LISTED_AGENCIES,
   type Message,
   MessageType,
+  readBatchHeader,
 } from "../shared/protocol/mod.ts";
 import { batchRows } from "./batch_rows.ts";
 import type { DrawStatus } from "./draw.ts";
@@ -40,10 +40,12 @@ import {
  * What a session uses of the bet storage: `BetStore` on the thread that owns it, or a
  * `RemoteStore` in a worker, which asks the owner.
  */
-export type SessionStore = Pick<
-  BetStore,
-  "progress" | "watch" | "storeRows" | "storeBets" | "markDone"
-> & { readonly stats: Pick<StoreStats, "winners"> };
+export type SessionStore =
+  & Pick<
+    BetStore,
+    "progress" | "watch" | "storeRows" | "storeBets" | "markDone"
+  >
+  & { readonly stats: Pick<StoreStats, "winners"> };
 
 /** What a session uses of the draw: the `Lottery` on the owner, or a worker's view of it. */
 export interface SessionDraw {

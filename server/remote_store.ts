@@ -1,0 +1,133 @@
+/**
+ * The storage as a session worker sees it: what a session uses of `BetStore`, answered from
+ * the shared state where it can be read (progress, totals) and by asking the owner where
+ * only the owner decides (queueing a batch, comparing a retry, recording a DONE). Rows leave
+ * as transferred buffers; what is durable comes back per agency, to the sessions watching it.
+ *
+ * @module
+ */
+import type { BetFields } from "../shared/bet.ts";
+import { ErrorCode, ProtocolError } from "../shared/errors.ts";
+import { type BetRows, betRows } from "./bets_csv.ts";
+import type { SessionStore } from "./session.ts";
+import type { SharedState } from "./shared_state.ts";
+import type { AgencyProgress, BatchWatcher, StoreReceipt } from "./storage.ts";
+import {
+  fromThreadError,
+  type RowsMessage,
+  type ToOwner,
+  type ToWorker,
+} from "./thread_messages.ts";
+
+const QUEUED: StoreReceipt = { kind: "queued" };
+
+/** A `BetStore` stand-in in a worker, talking to the owner's `StoreHost`. */
+export class RemoteStore implements SessionStore {
+  readonly #post: (message: ToOwner, transfer?: Transferable[]) => void;
+  readonly #state: SharedState;
+  readonly #watchers = new Map<number, Set<BatchWatcher>>();
+  /** Per agency, the next sequence this worker handed the owner (durable or not). */
+  readonly #taken = new Map<number, number>();
+  readonly #replies = new Map<number, PromiseWithResolvers<void>>();
+  #nextId = 0;
+
+  /** Asks the owner with `post`; reads what is durable from `state`. */
+  constructor(post: (message: ToOwner, transfer?: Transferable[]) => void, state: SharedState) {
+    this.#post = post;
+    this.#state = state;
+  }
+
+  /** Where an agency stands durably, as the owner published it. */
+  progress(agency: number): AgencyProgress {
+    return this.#state.progress(agency);
+  }
+
+  /** The durable totals, as the owner published them. */
+  get stats(): { readonly winners: number } {
+    return this.#state.stats;
+  }
+
+  /** Tells `watcher` of the agency's batches, as the owner reports them, until disposed. */
+  watch(agency: number, watcher: BatchWatcher): Disposable {
+    let watchers = this.#watchers.get(agency);
+    if (watchers === undefined) {
+      watchers = new Set();
+      this.#watchers.set(agency, watchers);
+      this.#post({ kind: "watch", agency });
+    }
+    watchers.add(watcher);
+    return {
+      [Symbol.dispose]: () => {
+        if (!watchers.delete(watcher) || watchers.size > 0) return;
+        this.#watchers.delete(agency);
+        this.#post({ kind: "unwatch", agency });
+      },
+    };
+  }
+
+  /** Stores validated bets as batch `seq`; see {@linkcode RemoteStore.storeRows}. */
+  storeBets(agency: number, seq: number, bets: readonly BetFields[]): StoreReceipt {
+    return this.storeRows(agency, seq, betRows(agency, bets));
+  }
+
+  /**
+   * Hands the owner an agency's batch `seq`. A sequence this worker already handed it (or
+   * durable) is a retry, whose comparison the owner answers; any other is queued, and the
+   * owner's checks (order, DONE, storage failures) come back as `failed` to the watchers.
+   */
+  storeRows(agency: number, seq: number, batch: BetRows): StoreReceipt {
+    const taken = Math.max(this.#taken.get(agency) ?? 0, this.#state.progress(agency).nextSeq);
+    // A copy the size of the rows: `batch.rows` may be a view of a reused buffer.
+    const rows = batch.rows.slice().buffer;
+    const message: RowsMessage = { agency, seq, count: batch.count, winners: batch.winners, rows };
+    if (seq < taken) {
+      const id = this.#nextId++;
+      const reply = Promise.withResolvers<void>();
+      this.#replies.set(id, reply);
+      this.#post({ kind: "retry", id, ...message }, [rows]);
+      return { kind: "retry", same: reply.promise };
+    }
+    this.#taken.set(agency, seq + 1);
+    this.#post({ kind: "store", ...message }, [rows]);
+    return QUEUED;
+  }
+
+  /** Records an agency's DONE through the owner; resolves once durable and counted. */
+  markDone(agency: number): Promise<void> {
+    const id = this.#nextId++;
+    const reply = Promise.withResolvers<void>();
+    this.#replies.set(id, reply);
+    this.#post({ kind: "done", id, agency });
+    return reply.promise;
+  }
+
+  /** Takes the owner's answers meant for the store; `false` for a message it does not handle. */
+  receive(message: ToWorker): boolean {
+    switch (message.kind) {
+      case "durable":
+        for (const watcher of this.#watchers.get(message.agency) ?? []) {
+          watcher.durable(message.nextSeq);
+        }
+        return true;
+      case "failed": {
+        // The owner set the agency back to what is durable: so does this worker.
+        this.#taken.delete(message.agency);
+        const { code = ErrorCode.STORAGE_FAILED, message: text } = message.error;
+        const error = new ProtocolError(code as ErrorCode, text);
+        for (const watcher of this.#watchers.get(message.agency) ?? []) {
+          watcher.failed(message.fromSeq, error);
+        }
+        return true;
+      }
+      case "reply": {
+        const reply = this.#replies.get(message.id);
+        this.#replies.delete(message.id);
+        if (message.error === undefined) reply?.resolve();
+        else reply?.reject(fromThreadError(message.error));
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * The storage's owner, as the session workers reach it: a monitor in the course's sense. One
+ * thread (the main one) holds the `BetStore` and the `Lottery`; workers reach them only by
+ * message, and messages are handled one at a time on that thread, so sequence checks, the
+ * comparison of retries, group commit and the draw latch run with no other thread inside.
+ * What the owner makes durable it publishes to the shared state before it tells anyone.
+ *
+ * @module
+ */
+import { ErrorCode, ProtocolError } from "../shared/errors.ts";
+import type { Lottery, WinnersByAgency } from "./draw.ts";
+import type { SharedState } from "./shared_state.ts";
+import type { BetStore } from "./storage.ts";
+import { type ToOwner, toThreadError, type ToWorker } from "./thread_messages.ts";
+
+/** Sends a message to one worker. */
+type Post = (message: ToWorker) => void;
+
+/** The owner's side of every worker: publishes what is durable and the draw's result. */
+export class StoreOwner {
+  readonly #store: BetStore;
+  readonly #lottery: Lottery;
+  readonly #state: SharedState;
+  readonly #posts = new Set<Post>();
+  readonly #watches: Disposable[] = [];
+  #statsQueued = false;
+
+  /** Publishes the store's state for agencies 1..`agencies` and keeps it current. */
+  constructor(store: BetStore, lottery: Lottery, state: SharedState, agencies: number) {
+    this.#store = store;
+    this.#lottery = lottery;
+    this.#state = state;
+    for (let agency = 1; agency <= agencies; agency++) {
+      state.setProgress(agency, store.progress(agency));
+      // Watching first: the table is current before any worker hears of a commit.
+      this.#watches.push(store.watch(agency, {
+        durable: () => this.#publish(agency),
+        failed: () => {},
+      }));
+    }
+    state.setStats(store.stats);
+    state.pending = lottery.pending;
+  }
+
+  #publish(agency: number): void {
+    this.#state.setProgress(agency, this.#store.progress(agency));
+    if (this.#statsQueued) return;
+    this.#statsQueued = true;
+    // Once per commit, not once per agency in it.
+    queueMicrotask(() => {
+      this.#statsQueued = false;
+      this.#state.setStats(this.#store.stats);
+    });
+  }
+
+  /** Answers one worker, which `post` reaches. */
+  host(post: Post): StoreHost {
+    this.#posts.add(post);
+    return new StoreHost(post, {
+      store: this.#store,
+      lottery: this.#lottery,
+      published: (agency) => {
+        this.#publish(agency);
+        this.#state.pending = this.#lottery.pending;
+      },
+      forget: () => this.#posts.delete(post),
+    });
+  }
+
+  /** The draw is over: every worker gets the winners, then the barrier opens. */
+  drawn(winners: WinnersByAgency): void {
+    let total = 0;
+    for (const list of winners.values()) total += list.length;
+    const entries = [...winners.entries()];
+    for (const post of this.#posts) post({ kind: "drawn", winners: entries, total });
+    this.#state.markDrawn();
+  }
+
+  /** Stops publishing and releases every held query. */
+  close(): void {
+    for (const watch of this.#watches.splice(0)) watch[Symbol.dispose]();
+    this.#state.close();
+  }
+}
+
+/** What a {@linkcode StoreHost} works with. */
+interface HostContext {
+  readonly store: BetStore;
+  readonly lottery: Lottery;
+  /** An agency's DONE is durable and counted. */
+  readonly published: (agency: number) => void;
+  /** The worker is gone. */
+  readonly forget: () => void;
+}
+
+/** Answers one worker's requests against the owner's store. */
+export class StoreHost {
+  readonly #post: Post;
+  readonly #ctx: HostContext;
+  readonly #watches = new Map<number, Disposable>();
+
+  constructor(post: Post, ctx: HostContext) {
+    this.#post = post;
+    this.#ctx = ctx;
+  }
+
+  /** Handles one request of the worker's. */
+  handle(message: ToOwner): void {
+    const { store } = this.#ctx;
+    switch (message.kind) {
+      case "store":
+        return this.#store(message);
+      case "retry":
+        return this.#retry(message);
+      case "done": {
+        const { id, agency } = message;
+        store.markDone(agency).then(() => {
+          this.#ctx.lottery.markDone(agency);
+          this.#ctx.published(agency);
+          this.#post({ kind: "reply", id });
+        }, (error) => this.#post({ kind: "reply", id, error: toThreadError(error) }));
+        return;
+      }
+      case "watch": {
+        const { agency } = message;
+        if (this.#watches.has(agency)) return;
+        this.#watches.set(
+          agency,
+          store.watch(agency, {
+            durable: (nextSeq) => this.#post({ kind: "durable", agency, nextSeq }),
+            failed: (fromSeq, error) => this.#failed(agency, fromSeq, error),
+          }),
+        );
+        return;
+      }
+      case "unwatch":
+        this.#watches.get(message.agency)?.[Symbol.dispose]();
+        this.#watches.delete(message.agency);
+        return;
+    }
+  }
+
+  #failed(agency: number, fromSeq: number, error: unknown): void {
+    this.#post({ kind: "failed", agency, fromSeq, error: toThreadError(error) });
+  }
+
+  /** A new batch: queued, or refused back to the worker's watchers of its agency. */
+  #store(message: ToOwner & { kind: "store" }): void {
+    const { agency, seq } = message;
+    try {
+      const receipt = this.#ctx.store.storeRows(agency, seq, rowsOf(message));
+      // Another worker's session of the agency took the sequence first: a retry after all.
+      if (receipt.kind === "retry") {
+        receipt.same.catch((error) => this.#failed(agency, seq, error));
+      }
+    } catch (error) {
+      this.#failed(agency, seq, error);
+    }
+  }
+
+  /** A sequence the worker had taken: answered once compared with the batch stored first. */
+  #retry(message: ToOwner & { kind: "retry" }): void {
+    const { id, agency, seq } = message;
+    const { store } = this.#ctx;
+    const reply = (error?: unknown) =>
+      this.#post(
+        error === undefined
+          ? { kind: "reply", id }
+          : { kind: "reply", id, error: toThreadError(error) },
+      );
+    let same: Promise<void>;
+    try {
+      const receipt = store.storeRows(agency, seq, rowsOf(message));
+      // A failure set the agency back: the "retry" was queued as new; done once durable.
+      same = receipt.kind === "retry" ? receipt.same : store.flush().then(() => {
+        if (store.progress(agency).nextSeq <= seq) {
+          throw new ProtocolError(
+            ErrorCode.STORAGE_FAILED,
+            `Batch ${seq} of agency ${agency} was not stored (the storage failed); send it again`,
+          );
+        }
+      });
+    } catch (error) {
+      same = Promise.reject(error);
+    }
+    same.then(() => reply(), reply);
+  }
+
+  /** The worker is gone: its watches end. */
+  close(): void {
+    for (const watch of this.#watches.values()) watch[Symbol.dispose]();
+    this.#watches.clear();
+    this.#ctx.forget();
+  }
+}
+
+function rowsOf({ count, winners, rows }: ToOwner & { kind: "store" | "retry" }) {
+  return { count, winners, rows: new Uint8Array(rows) };
+}

@@ -1,0 +1,83 @@
+/**
+ * The messages between the storage's owner (the main thread) and the session workers. Rows
+ * travel as transferred `ArrayBuffer`s (moved, not copied); nothing else crosses but numbers,
+ * short strings and, once, the winners.
+ *
+ * @module
+ */
+import { ErrorCode, ProtocolError } from "../shared/errors.ts";
+import type { ServerOptions } from "./server.ts";
+
+/** An error across threads: a `ProtocolError`'s code and message, or another's message. */
+export interface ThreadError {
+  readonly code?: number;
+  readonly message: string;
+}
+
+/** An error as it crosses to another thread. */
+export function toThreadError(error: unknown): ThreadError {
+  if (error instanceof ProtocolError) return { code: error.code, message: error.message };
+  return { message: error instanceof Error ? error.message : String(error) };
+}
+
+/** An error back from another thread: a `ProtocolError` when it was one. */
+export function fromThreadError({ code, message }: ThreadError): Error {
+  return code === undefined ? new Error(message) : new ProtocolError(code as ErrorCode, message);
+}
+
+/** A batch's rows as they cross: `rows` is the transferred buffer of exactly those bytes. */
+export interface RowsMessage {
+  readonly agency: number;
+  readonly seq: number;
+  readonly count: number;
+  readonly winners: number;
+  readonly rows: ArrayBuffer;
+}
+
+/** Worker → owner. */
+export type ToOwner =
+  /** The worker listens and accepts. */
+  | { readonly kind: "listening" }
+  /** The worker could not start. */
+  | { readonly kind: "start_failed"; readonly error: string }
+  /** The worker has stopped accepting and every session of it has ended. */
+  | { readonly kind: "stopped" }
+  /** A new batch of an agency, for the owner to check and queue. */
+  | ({ readonly kind: "store" } & RowsMessage)
+  /** A batch under a sequence taken: the owner answers `reply` once it is compared. */
+  | ({ readonly kind: "retry"; readonly id: number } & RowsMessage)
+  /** An agency's DONE: `reply` once durable and counted by the draw. */
+  | { readonly kind: "done"; readonly id: number; readonly agency: number }
+  /** The worker's sessions want (or no longer want) to hear of an agency's batches. */
+  | { readonly kind: "watch" | "unwatch"; readonly agency: number };
+
+/** Owner → worker. */
+export type ToWorker =
+  /** The first message: what the worker serves with. */
+  | {
+    readonly kind: "init";
+    readonly index: number;
+    readonly config: ServerOptions;
+    readonly logLevel: string;
+    readonly secrets: ReadonlyMap<number, string>;
+    readonly shared: SharedArrayBuffer;
+  }
+  /** Stop accepting, let the sessions end, answer `stopped`. */
+  | { readonly kind: "stop" }
+  /** Every batch of the agency below `nextSeq` is durable. */
+  | { readonly kind: "durable"; readonly agency: number; readonly nextSeq: number }
+  /** The agency's queued batches from `fromSeq` on were not stored. */
+  | {
+    readonly kind: "failed";
+    readonly agency: number;
+    readonly fromSeq: number;
+    readonly error: ThreadError;
+  }
+  /** The answer to a `retry` or `done`. */
+  | { readonly kind: "reply"; readonly id: number; readonly error?: ThreadError }
+  /** The draw's result, sent to every worker once, before the barrier opens. */
+  | {
+    readonly kind: "drawn";
+    readonly winners: ReadonlyArray<readonly [number, readonly string[]]>;
+    readonly total: number;
+  };
