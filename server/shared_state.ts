@@ -141,7 +141,12 @@ export class SharedState {
       const left = deadline - performance.now();
       if (left <= 0) break;
       const wait = Atomics.waitAsync(this.#control, Slot.DRAWN, 0, left);
-      if (wait.async) await wait.value;
+      if (!wait.async) continue;
+      // Deno's event loop does not wait for `waitAsync` alone: a timer keeps it turning (and
+      // a notify is then taken within a millisecond).
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([wait.value, new Promise((resolve) => timer = setTimeout(resolve, left))]);
+      clearTimeout(timer);
     }
     return this.drawn;
   }

@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ErrorCode, ProtocolError } from "../shared/errors.ts";
+import { numberedBet as bet } from "../testing/bets.ts";
+import { collectWinners, Lottery } from "./draw.ts";
+import { RemoteLottery } from "./remote_draw.ts";
+import { RemoteStore } from "./remote_store.ts";
+import { SharedState } from "./shared_state.ts";
+import { StoreOwner } from "./store_host.ts";
+import { BetStore } from "./storage.ts";
+import type { ToOwner, ToWorker } from "./thread_messages.ts";
+
+/** A worker's RemoteStore and RemoteLottery wired to the owner on this thread, as messages. */
+async function withOwner(
+  fn: (parts: { store: BetStore; remote: RemoteStore; draw: RemoteLottery }) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "store_host_test_" });
+  const store = await BetStore.open({ path: join(dir, "bets.csv"), agencies: 2 });
+  const state = new SharedState(2);
+  let owner: StoreOwner | undefined;
+  const lottery = new Lottery({
+    agencies: [1, 2],
+    draw: () => collectWinners(store.loadBets()),
+    onDrawn: (winners) => owner?.drawn(winners),
+  });
+  owner = new StoreOwner(store, lottery, state, 2);
+  const draw = new RemoteLottery(state);
+  let remote: RemoteStore | undefined;
+  // Each message crosses in a task of its own, cloned (rows moved), as between threads.
+  const toWorker = (message: ToWorker) =>
+    setTimeout(() => {
+      const copy = structuredClone(message);
+      if (copy.kind === "drawn") draw.receiveWinners(new Map(copy.winners), copy.total);
+      else remote!.receive(copy);
+    });
+  const host = owner.host(toWorker);
+  remote = new RemoteStore(
+    (message: ToOwner, transfer) =>
+      setTimeout(() => host.handle(structuredClone(message, { transfer }))),
+    state,
+  );
+  try {
+    await fn({ store, remote, draw });
+  } finally {
+    host.close();
+    owner.close();
+    await lottery.whenDrawn();
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A watcher that records what it hears. */
+function recorder() {
+  const heard: string[] = [];
+  const next = Promise.withResolvers<void>();
+  let wake = next;
+  return {
+    heard,
+    watcher: {
+      durable: (nextSeq: number) => {
+        heard.push(`durable ${nextSeq}`);
+        wake.resolve();
+      },
+      failed: (fromSeq: number, error: ProtocolError) => {
+        heard.push(`failed ${fromSeq} ${error.code}`);
+        wake.resolve();
+      },
+    },
+    /** Resolves at the next thing heard. */
+    next: () => {
+      wake = Promise.withResolvers<void>();
+      return wake.promise;
+    },
+  };
+}
+
+Deno.test("RemoteStore() queues batches with the owner and hears them durable, in the shared progress too", async () => {
+  await withOwner(async ({ store, remote }) => {
+    const r = recorder();
+    using _watch = remote.watch(1, r.watcher);
+    const heard = r.next();
+    assert.deepEqual(remote.storeBets(1, 0, [bet(1), bet(2)]), { kind: "queued" });
+    await heard;
+    assert.deepEqual(r.heard, ["durable 1"]);
+    assert.deepEqual(remote.progress(1), { nextSeq: 1, done: false, excluded: false });
+    assert.equal(store.stats.bets, 2);
+  });
+});
+
+Deno.test("RemoteStore() has retries compared by the owner: the same bets pass, others are a CONFLICT", async () => {
+  await withOwner(async ({ remote }) => {
+    const r = recorder();
+    using _watch = remote.watch(1, r.watcher);
+    const heard = r.next();
+    remote.storeBets(1, 0, [bet(1)]);
+    await heard;
+    const same = remote.storeBets(1, 0, [bet(1)]);
+    assert.equal(same.kind, "retry");
+    if (same.kind === "retry") await same.same;
+    const other = remote.storeBets(1, 0, [bet(9)]);
+    assert.equal(other.kind, "retry");
+    if (other.kind === "retry") {
+      await assert.rejects(
+        other.same,
+        (error: unknown) => error instanceof ProtocolError && error.code === ErrorCode.CONFLICT,
+      );
+    }
+  });
+});
+
+Deno.test("RemoteStore() hears the owner's refusal of a batch out of order as failed from it", async () => {
+  await withOwner(async ({ remote }) => {
+    const r = recorder();
+    using _watch = remote.watch(2, r.watcher);
+    const heard = r.next();
+    // This worker took nothing for agency 2 from 0 to 4: only the owner can know it is a gap.
+    assert.deepEqual(remote.storeBets(2, 5, [bet(1)]), { kind: "queued" });
+    await heard;
+    assert.deepEqual(r.heard, [`failed 5 ${ErrorCode.OUT_OF_ORDER}`]);
+  });
+});
+
+Deno.test("RemoteLottery() answers a held winners query the moment the owner's draw opens the barrier", async () => {
+  await withOwner(async ({ remote, draw }) => {
+    const r = recorder();
+    using _watch = remote.watch(1, r.watcher);
+    const heard = r.next();
+    remote.storeBets(1, 0, [bet(1, { number: 7574 })]);
+    await heard;
+    const held = draw.waitForDraw(30_000);
+    await remote.markDone(1);
+    assert.equal(draw.pending, 1);
+    assert.deepEqual(draw.status, { drawn: false, pending: 1, pendingAgencies: [2] });
+    await remote.markDone(2);
+    const status = await held;
+    assert.equal(status.drawn, true);
+    if (status.drawn) {
+      assert.deepEqual(status.winners.get(1), [bet(1).document]);
+      assert.equal(status.total, 1);
+    }
+  });
+});
