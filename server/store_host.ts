@@ -131,6 +131,9 @@ export class StoreHost {
             failed: (fromSeq, error) => this.#failed(agency, fromSeq, error),
           }),
         );
+        // Commits made before this watch began are told now: the worker read the shared
+        // progress before its message got here.
+        this.#durable(agency);
         return;
       }
       case "unwatch":
@@ -138,6 +141,10 @@ export class StoreHost {
         this.#watches.delete(message.agency);
         return;
     }
+  }
+
+  #durable(agency: number): void {
+    this.#post({ kind: "durable", agency, nextSeq: this.#ctx.store.progress(agency).nextSeq });
   }
 
   #failed(agency: number, fromSeq: number, error: unknown): void {
@@ -150,8 +157,9 @@ export class StoreHost {
     try {
       const receipt = this.#ctx.store.storeRows(agency, seq, rowsOf(message));
       // Another worker's session of the agency took the sequence first: a retry after all.
+      // Once found the same it is durable, which the worker may have missed hearing.
       if (receipt.kind === "retry") {
-        receipt.same.catch((error) => this.#failed(agency, seq, error));
+        receipt.same.then(() => this.#durable(agency), (error) => this.#failed(agency, seq, error));
       }
     } catch (error) {
       this.#failed(agency, seq, error);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ErrorCode, ProtocolError } from "../shared/errors.ts";
 import { numberedBet as bet } from "../testing/bets.ts";
-import { collectWinners, Lottery } from "./draw.ts";
+import { collectWinners, Lottery, type WinnersByAgency } from "./draw.ts";
 import { RemoteLottery } from "./remote_draw.ts";
 import { RemoteStore } from "./remote_store.ts";
 import { SharedState } from "./shared_state.ts";
@@ -17,24 +17,23 @@ async function withOwner(
   const dir = await Deno.makeTempDir({ prefix: "store_host_test_" });
   const store = await BetStore.open({ path: join(dir, "bets.csv"), agencies: 2 });
   const state = new SharedState(2);
-  let owner: StoreOwner | undefined;
+  const drawn = (winners: WinnersByAgency) => owner.drawn(winners);
   const lottery = new Lottery({
     agencies: [1, 2],
     draw: () => collectWinners(store.loadBets()),
-    onDrawn: (winners) => owner?.drawn(winners),
+    onDrawn: drawn,
   });
-  owner = new StoreOwner(store, lottery, state, 2);
+  const owner = new StoreOwner(store, lottery, state, 2);
   const draw = new RemoteLottery(state);
-  let remote: RemoteStore | undefined;
   // Each message crosses in a task of its own, cloned (rows moved), as between threads.
   const toWorker = (message: ToWorker) =>
     setTimeout(() => {
       const copy = structuredClone(message);
       if (copy.kind === "drawn") draw.receiveWinners(new Map(copy.winners), copy.total);
-      else remote!.receive(copy);
+      else remote.receive(copy);
     });
   const host = owner.host(toWorker);
-  remote = new RemoteStore(
+  const remote: RemoteStore = new RemoteStore(
     (message: ToOwner, transfer) =>
       setTimeout(() => host.handle(structuredClone(message, { transfer }))),
     state,
@@ -50,28 +49,24 @@ async function withOwner(
   }
 }
 
-/** A watcher that records what it hears. */
+/** A watcher that records what it hears; `heard(line)` resolves once it has heard `line`. */
 function recorder() {
-  const heard: string[] = [];
-  const next = Promise.withResolvers<void>();
-  let wake = next;
+  const lines: string[] = [];
+  const waiting = new Map<string, () => void>();
+  const hear = (line: string) => {
+    lines.push(line);
+    waiting.get(line)?.();
+  };
   return {
-    heard,
+    lines,
     watcher: {
-      durable: (nextSeq: number) => {
-        heard.push(`durable ${nextSeq}`);
-        wake.resolve();
-      },
-      failed: (fromSeq: number, error: ProtocolError) => {
-        heard.push(`failed ${fromSeq} ${error.code}`);
-        wake.resolve();
-      },
+      durable: (nextSeq: number) => hear(`durable ${nextSeq}`),
+      failed: (fromSeq: number, error: ProtocolError) => hear(`failed ${fromSeq} ${error.code}`),
     },
-    /** Resolves at the next thing heard. */
-    next: () => {
-      wake = Promise.withResolvers<void>();
-      return wake.promise;
-    },
+    heard: (line: string): Promise<void> =>
+      lines.includes(line)
+        ? Promise.resolve()
+        : new Promise((resolve) => waiting.set(line, () => resolve())),
   };
 }
 
@@ -79,10 +74,8 @@ Deno.test("RemoteStore() queues batches with the owner and hears them durable, i
   await withOwner(async ({ store, remote }) => {
     const r = recorder();
     using _watch = remote.watch(1, r.watcher);
-    const heard = r.next();
     assert.deepEqual(remote.storeBets(1, 0, [bet(1), bet(2)]), { kind: "queued" });
-    await heard;
-    assert.deepEqual(r.heard, ["durable 1"]);
+    await r.heard("durable 1");
     assert.deepEqual(remote.progress(1), { nextSeq: 1, done: false, excluded: false });
     assert.equal(store.stats.bets, 2);
   });
@@ -92,9 +85,8 @@ Deno.test("RemoteStore() has retries compared by the owner: the same bets pass, 
   await withOwner(async ({ remote }) => {
     const r = recorder();
     using _watch = remote.watch(1, r.watcher);
-    const heard = r.next();
     remote.storeBets(1, 0, [bet(1)]);
-    await heard;
+    await r.heard("durable 1");
     const same = remote.storeBets(1, 0, [bet(1)]);
     assert.equal(same.kind, "retry");
     if (same.kind === "retry") await same.same;
@@ -113,11 +105,10 @@ Deno.test("RemoteStore() hears the owner's refusal of a batch out of order as fa
   await withOwner(async ({ remote }) => {
     const r = recorder();
     using _watch = remote.watch(2, r.watcher);
-    const heard = r.next();
     // This worker took nothing for agency 2 from 0 to 4: only the owner can know it is a gap.
     assert.deepEqual(remote.storeBets(2, 5, [bet(1)]), { kind: "queued" });
-    await heard;
-    assert.deepEqual(r.heard, [`failed 5 ${ErrorCode.OUT_OF_ORDER}`]);
+    await r.heard(`failed 5 ${ErrorCode.OUT_OF_ORDER}`);
+    assert.deepEqual(r.lines, ["durable 0", `failed 5 ${ErrorCode.OUT_OF_ORDER}`]);
   });
 });
 
@@ -125,9 +116,8 @@ Deno.test("RemoteLottery() answers a held winners query the moment the owner's d
   await withOwner(async ({ remote, draw }) => {
     const r = recorder();
     using _watch = remote.watch(1, r.watcher);
-    const heard = r.next();
     remote.storeBets(1, 0, [bet(1, { number: 7574 })]);
-    await heard;
+    await r.heard("durable 1");
     const held = draw.waitForDraw(30_000);
     await remote.markDone(1);
     assert.equal(draw.pending, 1);
@@ -139,5 +129,16 @@ Deno.test("RemoteLottery() answers a held winners query the moment the owner's d
       assert.deepEqual(status.winners.get(1), [bet(1).document]);
       assert.equal(status.total, 1);
     }
+  });
+});
+
+Deno.test("StoreHost() tells a worker that starts watching late what became durable before", async () => {
+  await withOwner(async ({ store, remote }) => {
+    // Stored through the owner itself (as another worker's session would), then watched.
+    store.storeBets(1, 0, [bet(1)]);
+    await store.flush();
+    const r = recorder();
+    using _watch = remote.watch(1, r.watcher);
+    await r.heard("durable 1");
   });
 });
