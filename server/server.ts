@@ -8,7 +8,7 @@
  */
 import { WINNING_NUMBER } from "../shared/bet.ts";
 import { type ActionLogger, LogAction } from "../shared/log.ts";
-import { AcceptLoop } from "./accept_loop.ts";
+import { AcceptLoop, type ConnectionSlots } from "./accept_loop.ts";
 import type { ServerConfig } from "./config.ts";
 import { collectWinners, Lottery } from "./draw.ts";
 import { listIds, startProgress } from "./progress.ts";
@@ -108,7 +108,7 @@ export async function startServer(
         closing: () => closing !== undefined,
         troubled: state.troubled,
       };
-      sessions = startSessions(config, session, log);
+      sessions = startSessions(config, session, state.slots(config.maxConnections));
     }
   } catch (error) {
     await closeStore();
@@ -155,14 +155,15 @@ export async function startServer(
 function startSessions(
   config: ServerOptions,
   session: SessionContext,
-  log: ActionLogger,
+  slots: ConnectionSlots,
 ): Sessions {
+  const { log } = session;
   const listener = Deno.listen({ hostname: config.listenAddress, port: config.port });
   const addr = listener.addr;
   log.info(LogAction.ACCEPT_CONNECTIONS, "in_progress", { ip: addr.hostname, port: addr.port });
   const loop = new AcceptLoop(listener, {
     log,
-    slots: new SharedState(0).slots(config.maxConnections),
+    slots,
     maxConnections: config.maxConnections,
     idleTimeoutMs: config.idleTimeout.ms,
     serve: (conn, ip) =>
