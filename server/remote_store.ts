@@ -21,6 +21,9 @@ import {
 
 const QUEUED: StoreReceipt = { kind: "queued" };
 
+/** The first size of the buffer the batches of one turn travel in. */
+const OUTBOX_BYTES = 64 * 1024;
+
 /** A `BetStore` stand-in in a worker, talking to the owner's `StoreHost`. */
 export class RemoteStore implements SessionStore {
   readonly #post: (message: ToOwner, transfer?: Transferable[]) => void;
@@ -30,6 +33,10 @@ export class RemoteStore implements SessionStore {
   readonly #taken = new Map<number, number>();
   readonly #replies = new Map<number, PromiseWithResolvers<void>>();
   #nextId = 0;
+  /** New batches not yet sent: five numbers each (see `ToOwner`), their rows in `#rows`. */
+  #items: number[] = [];
+  #rows = new Uint8Array(OUTBOX_BYTES);
+  #filled = 0;
 
   /** Asks the owner with `post`; reads what is durable from `state`. */
   constructor(post: (message: ToOwner, transfer?: Transferable[]) => void, state: SharedState) {
@@ -53,14 +60,14 @@ export class RemoteStore implements SessionStore {
     if (watchers === undefined) {
       watchers = new Set();
       this.#watchers.set(agency, watchers);
-      this.#post({ kind: "watch", agency });
+      this.#send({ kind: "watch", agency });
     }
     watchers.add(watcher);
     return {
       [Symbol.dispose]: () => {
         if (!watchers.delete(watcher) || watchers.size > 0) return;
         this.#watchers.delete(agency);
-        this.#post({ kind: "unwatch", agency });
+        this.#send({ kind: "unwatch", agency });
       },
     };
   }
@@ -77,19 +84,52 @@ export class RemoteStore implements SessionStore {
    */
   storeRows(agency: number, seq: number, batch: BetRows): StoreReceipt {
     const taken = Math.max(this.#taken.get(agency) ?? 0, this.#state.progress(agency).nextSeq);
-    // A copy the size of the rows: `batch.rows` may be a view of a reused buffer.
-    const rows = batch.rows.slice().buffer;
-    const message: RowsMessage = { agency, seq, count: batch.count, winners: batch.winners, rows };
     if (seq < taken) {
+      // A copy the size of the rows: `batch.rows` may be a view of a reused buffer.
+      const rows = batch.rows.slice().buffer;
+      const message: RowsMessage = {
+        agency,
+        seq,
+        count: batch.count,
+        winners: batch.winners,
+        rows,
+      };
       const id = this.#nextId++;
       const reply = Promise.withResolvers<void>();
       this.#replies.set(id, reply);
-      this.#post({ kind: "retry", id, ...message }, [rows]);
+      this.#send({ kind: "retry", id, ...message }, [rows]);
       return { kind: "retry", same: reply.promise };
     }
     this.#taken.set(agency, seq + 1);
-    this.#post({ kind: "store", ...message }, [rows]);
+    const { rows } = batch;
+    if (this.#filled + rows.length > this.#rows.length) {
+      const grown = new Uint8Array(Math.max(2 * this.#rows.length, this.#filled + rows.length));
+      grown.set(this.#rows.subarray(0, this.#filled));
+      this.#rows = grown;
+    }
+    this.#rows.set(rows, this.#filled);
+    this.#filled += rows.length;
+    // Batches leave together: those read before the next turn of the timers (every
+    // message costs both threads more than a batch's rows do).
+    if (this.#items.length === 0) setTimeout(() => this.#flush(), 0);
+    this.#items.push(agency, seq, batch.count, batch.winners, rows.length);
     return QUEUED;
+  }
+
+  /** Sends the batches held, in one message, their rows' buffer moved (not copied). */
+  #flush(): void {
+    if (this.#items.length === 0) return;
+    // An exact-size copy moves; the outbox buffer stays for the next batches.
+    const rows = this.#rows.buffer.slice(0, this.#filled);
+    this.#post({ kind: "store", items: this.#items, rows }, [rows]);
+    this.#items = [];
+    this.#filled = 0;
+  }
+
+  /** Sends a message behind the batches held, so the owner sees everything in order. */
+  #send(message: ToOwner, transfer: Transferable[] = []): void {
+    this.#flush();
+    this.#post(message, transfer);
   }
 
   /** Records an agency's DONE through the owner; resolves once durable and counted. */
@@ -97,18 +137,22 @@ export class RemoteStore implements SessionStore {
     const id = this.#nextId++;
     const reply = Promise.withResolvers<void>();
     this.#replies.set(id, reply);
-    this.#post({ kind: "done", id, agency });
+    this.#send({ kind: "done", id, agency });
     return reply.promise;
   }
 
   /** Takes the owner's answers meant for the store; `false` for a message it does not handle. */
   receive(message: ToWorker): boolean {
     switch (message.kind) {
-      case "durable":
-        for (const watcher of this.#watchers.get(message.agency) ?? []) {
-          watcher.durable(message.nextSeq);
+      case "durable": {
+        const { progress } = message;
+        for (let i = 0; i < progress.length; i += 2) {
+          for (const watcher of this.#watchers.get(progress[i]!) ?? []) {
+            watcher.durable(progress[i + 1]!);
+          }
         }
         return true;
+      }
       case "failed": {
         // The owner set the agency back to what is durable: so does this worker.
         this.#taken.delete(message.agency);

@@ -10,6 +10,7 @@
 import { ErrorCode, ProtocolError } from "../shared/errors.ts";
 import type { Lottery, WinnersByAgency } from "./draw.ts";
 import type { SharedState } from "./shared_state.ts";
+import type { BetRows } from "./bets_csv.ts";
 import type { BetStore } from "./storage.ts";
 import { type ToOwner, toThreadError, type ToWorker } from "./thread_messages.ts";
 
@@ -98,10 +99,27 @@ export class StoreHost {
   readonly #post: Post;
   readonly #ctx: HostContext;
   readonly #watches = new Map<number, Disposable>();
+  /** What became durable this turn, per agency, not yet told: one message per turn. */
+  readonly #durableNow = new Map<number, number>();
 
   constructor(post: Post, ctx: HostContext) {
-    this.#post = post;
+    this.#post = (message) => {
+      this.#flushDurable();
+      post(message);
+    };
     this.#ctx = ctx;
+  }
+
+  #tellDurable(agency: number, nextSeq: number): void {
+    if (this.#durableNow.size === 0) queueMicrotask(() => this.#flushDurable());
+    this.#durableNow.set(agency, nextSeq);
+  }
+
+  #flushDurable(): void {
+    if (this.#durableNow.size === 0) return;
+    const progress = [...this.#durableNow].flat();
+    this.#durableNow.clear();
+    this.#post({ kind: "durable", progress });
   }
 
   /** Handles one request of the worker's. */
@@ -127,7 +145,7 @@ export class StoreHost {
         this.#watches.set(
           agency,
           store.watch(agency, {
-            durable: (nextSeq) => this.#post({ kind: "durable", agency, nextSeq }),
+            durable: (nextSeq) => this.#tellDurable(agency, nextSeq),
             failed: (fromSeq, error) => this.#failed(agency, fromSeq, error),
           }),
         );
@@ -144,18 +162,32 @@ export class StoreHost {
   }
 
   #durable(agency: number): void {
-    this.#post({ kind: "durable", agency, nextSeq: this.#ctx.store.progress(agency).nextSeq });
+    this.#tellDurable(agency, this.#ctx.store.progress(agency).nextSeq);
   }
 
   #failed(agency: number, fromSeq: number, error: unknown): void {
     this.#post({ kind: "failed", agency, fromSeq, error: toThreadError(error) });
   }
 
-  /** A new batch: queued, or refused back to the worker's watchers of its agency. */
-  #store(message: ToOwner & { kind: "store" }): void {
-    const { agency, seq } = message;
+  /** New batches: each queued, or refused back to the worker's watchers of its agency. */
+  #store({ items, rows }: ToOwner & { kind: "store" }): void {
+    let offset = 0;
+    for (let i = 0; i < items.length; i += 5) {
+      const [agency, seq, count, winners, length] = items.slice(i, i + 5) as [
+        number,
+        number,
+        number,
+        number,
+        number,
+      ];
+      this.#storeOne(agency, seq, { count, winners, rows: new Uint8Array(rows, offset, length) });
+      offset += length;
+    }
+  }
+
+  #storeOne(agency: number, seq: number, batch: BetRows): void {
     try {
-      const receipt = this.#ctx.store.storeRows(agency, seq, rowsOf(message));
+      const receipt = this.#ctx.store.storeRows(agency, seq, batch);
       // Another worker's session of the agency took the sequence first: a retry after all.
       // Once found the same it is durable, which the worker may have missed hearing.
       if (receipt.kind === "retry") {
@@ -202,6 +234,6 @@ export class StoreHost {
   }
 }
 
-function rowsOf({ count, winners, rows }: ToOwner & { kind: "store" | "retry" }) {
+function rowsOf({ count, winners, rows }: ToOwner & { kind: "retry" }): BetRows {
   return { count, winners, rows: new Uint8Array(rows) };
 }

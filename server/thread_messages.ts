@@ -42,8 +42,12 @@ export type ToOwner =
   | { readonly kind: "start_failed"; readonly error: string }
   /** The worker has stopped accepting and every session of it has ended. */
   | { readonly kind: "stopped" }
-  /** A new batch of an agency, for the owner to check and queue. */
-  | ({ readonly kind: "store" } & RowsMessage)
+  /**
+   * New batches, for the owner to check and queue in order: per batch five numbers in
+   * `items` (agency, sequence, bets, winners, bytes of rows), its rows next in `rows`. One
+   * message carries every batch a worker's turn of the event loop produced.
+   */
+  | { readonly kind: "store"; readonly items: readonly number[]; readonly rows: ArrayBuffer }
   /** A batch under a sequence taken: the owner answers `reply` once it is compared. */
   | ({ readonly kind: "retry"; readonly id: number } & RowsMessage)
   /** An agency's DONE: `reply` once durable and counted by the draw. */
@@ -64,8 +68,8 @@ export type ToWorker =
   }
   /** Stop accepting, let the sessions end, answer `stopped`. */
   | { readonly kind: "stop" }
-  /** Every batch of the agency below `nextSeq` is durable. */
-  | { readonly kind: "durable"; readonly agency: number; readonly nextSeq: number }
+  /** Per pair in `progress` (agency, next sequence): every batch below it is durable. */
+  | { readonly kind: "durable"; readonly progress: readonly number[] }
   /** The agency's queued batches from `fromSeq` on were not stored. */
   | {
     readonly kind: "failed";
