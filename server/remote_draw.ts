@@ -32,12 +32,12 @@ export class RemoteLottery implements SessionDraw {
   get status(): DrawStatus {
     if (this.#drawn !== undefined && this.#state.drawn) return this.#drawn;
     const pendingAgencies = this.#state.pendingAgencies();
-    return { drawn: false, pending: this.#state.pending, pendingAgencies };
+    return { drawn: false, pending: pendingAgencies.length, pendingAgencies };
   }
 
   /** Counted agencies still loading, as the owner last said. */
   get pending(): number {
-    return this.#state.pending;
+    return this.#state.pendingAgencies().length;
   }
 
   /** Nothing to do: the owner's draw heard of the DONE when it made it durable. */

@@ -1,8 +1,9 @@
 /**
  * The lottery server's wiring: opens the storage and the draw (the owner, on this thread),
- * then serves sessions on one thread (`SERVER_WORKERS=1`: here, against the store itself) or
- * on `SERVER_WORKERS` worker threads (each accepting on the same port, reaching the owner by
- * message), logs progress, and shuts down gracefully, logging every resource it closes.
+ * then serves sessions on `SERVER_WORKERS` threads: this one, whose sessions use the store
+ * and the draw themselves, and `SERVER_WORKERS` − 1 workers, each accepting on the same port
+ * (SO_REUSEPORT) and reaching the owner by message. It logs progress, and shuts down
+ * gracefully, logging every resource it closes.
  *
  * @module
  */
@@ -92,23 +93,25 @@ export async function startServer(
   let closing: Promise<void> | undefined;
   let sessions: Sessions;
   try {
+    // This thread's sessions use the store and the draw themselves.
+    const session: SessionContext = {
+      agencies: config.agencies,
+      drawWaitMs: config.drawWait.ms,
+      store,
+      lottery,
+      log,
+      secrets: context.secrets,
+      closing: () => closing !== undefined,
+      troubled: state.troubled,
+    };
+    const slots = state.slots(config.maxConnections);
     if (config.workers > 1 && context.workerUrl !== undefined) {
       owner = new StoreOwner(store, lottery, state, config.agencies);
       const status = lottery.status;
       if (status.drawn) owner.drawn(status.winners);
-      sessions = await startWorkers(config, context, owner, state);
+      sessions = await startWorkers(config, { ...context, session, slots, owner, state });
     } else {
-      const session: SessionContext = {
-        agencies: config.agencies,
-        drawWaitMs: config.drawWait.ms,
-        store,
-        lottery,
-        log,
-        secrets: context.secrets,
-        closing: () => closing !== undefined,
-        troubled: state.troubled,
-      };
-      sessions = startSessions(config, session, state.slots(config.maxConnections));
+      sessions = startSessions(config, session, slots);
     }
   } catch (error) {
     await closeStore();
@@ -156,11 +159,14 @@ function startSessions(
   config: ServerOptions,
   session: SessionContext,
   slots: ConnectionSlots,
+  reusePort = false,
 ): Sessions {
   const { log } = session;
-  const listener = Deno.listen({ hostname: config.listenAddress, port: config.port });
+  const listener = Deno.listen({ hostname: config.listenAddress, port: config.port, reusePort });
   const addr = listener.addr;
-  log.info(LogAction.ACCEPT_CONNECTIONS, "in_progress", { ip: addr.hostname, port: addr.port });
+  if (!reusePort) {
+    log.info(LogAction.ACCEPT_CONNECTIONS, "in_progress", { ip: addr.hostname, port: addr.port });
+  }
   const loop = new AcceptLoop(listener, {
     log,
     slots,
@@ -185,34 +191,46 @@ function startSessions(
 }
 
 /**
- * `SERVER_WORKERS` session threads on one port. The address is first taken without
- * SO_REUSEPORT, which fails if any server (ours or not) listens there and resolves port 0;
- * then released for the workers, which all bind it with SO_REUSEPORT.
+ * `SERVER_WORKERS` session threads on one port: this one (the owner's) and `SERVER_WORKERS`
+ * − 1 workers. The address is first taken without SO_REUSEPORT, which fails if any server
+ * (ours or not) listens there and resolves port 0; then released for the session threads,
+ * which all bind it with SO_REUSEPORT.
  */
 async function startWorkers(
   config: ServerOptions,
-  context: ServerContext,
-  owner: StoreOwner,
-  state: SharedState,
+  context: ServerContext & {
+    readonly session: SessionContext;
+    readonly slots: ConnectionSlots;
+    readonly owner: StoreOwner;
+    readonly state: SharedState;
+  },
 ): Promise<Sessions> {
+  const { owner, state } = context;
   const probe = Deno.listen({ hostname: config.listenAddress, port: config.port });
   const addr = probe.addr;
   probe.close();
-  const pool = await WorkerPool.start({
-    url: context.workerUrl!,
-    count: config.workers,
-    config: { ...config, port: addr.port },
-    logLevel: context.logLevel ?? "INFO",
-    secrets: context.secrets,
-    owner,
-    state,
-    log: context.log,
-    onFailure: context.onFailure ?? (() => {}),
-  });
+  const own = startSessions({ ...config, port: addr.port }, context.session, context.slots, true);
+  let pool: WorkerPool;
+  try {
+    pool = await WorkerPool.start({
+      url: context.workerUrl!,
+      count: config.workers - 1,
+      config: { ...config, port: addr.port },
+      logLevel: context.logLevel ?? "INFO",
+      secrets: context.secrets,
+      owner,
+      state,
+      log: context.log,
+      onFailure: context.onFailure ?? (() => {}),
+    });
+  } catch (error) {
+    await own.stop();
+    throw error;
+  }
   context.log.info(LogAction.ACCEPT_CONNECTIONS, "in_progress", {
     ip: addr.hostname,
     port: addr.port,
     workers: config.workers,
   });
-  return { stop: () => pool.stop() };
+  return { stop: () => Promise.all([own.stop(), pool.stop()]).then(() => {}) };
 }

@@ -18,15 +18,14 @@ import type { AgencyProgress, StoreStats } from "./storage.ts";
 /** Slots of the control array. */
 const Slot = {
   DRAWN: 0,
-  PENDING: 1,
-  CONNECTIONS: 2,
-  TROUBLED: 3,
-  BETS: 4,
-  BATCHES: 5,
-  WINNERS: 6,
-  CLOSED: 7,
+  CONNECTIONS: 1,
+  TROUBLED: 2,
+  BETS: 3,
+  BATCHES: 4,
+  WINNERS: 5,
+  CLOSED: 6,
 } as const;
-const CONTROL_SLOTS = 8;
+const CONTROL_SLOTS = 7;
 
 /** Bits of an agency's flags byte. */
 const DONE = 1;
@@ -90,17 +89,7 @@ export class SharedState {
     };
   }
 
-  /** The owner: counted agencies not done yet. */
-  set pending(count: number) {
-    Atomics.store(this.#control, Slot.PENDING, count);
-  }
-
-  /** Counted agencies not done yet. */
-  get pending(): number {
-    return Atomics.load(this.#control, Slot.PENDING);
-  }
-
-  /** The agencies neither done nor excluded, ascending. */
+  /** The agencies neither done nor excluded, ascending: those the draw waits for. */
   pendingAgencies(): number[] {
     const ids: number[] = [];
     for (let agency = 1; agency < this.#flags.length; agency++) {

@@ -40,7 +40,6 @@ export class StoreOwner {
       }));
     }
     state.setStats(store.stats);
-    state.pending = lottery.pending;
   }
 
   #publish(agency: number): void {
@@ -60,10 +59,7 @@ export class StoreOwner {
     return new StoreHost(post, {
       store: this.#store,
       lottery: this.#lottery,
-      published: (agency) => {
-        this.#publish(agency);
-        this.#state.pending = this.#lottery.pending;
-      },
+      published: (agency) => this.#publish(agency),
       forget: () => this.#posts.delete(post),
     });
   }

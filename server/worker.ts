@@ -1,6 +1,6 @@
 /**
- * A session worker: one of the `SERVER_WORKERS` threads. It listens on the server's port
- * beside the others (SO_REUSEPORT: the kernel spreads connections among them), and runs each
+ * A session worker: one of the `SERVER_WORKERS` session threads besides the main one. It
+ * listens on the server's port beside the others (SO_REUSEPORT: the kernel spreads connections among them), and runs each
  * connection it accepts from first byte to close: framing, decoding, validating bets and
  * building rows, acks, the echo. Storage and draw it reaches through `RemoteStore` and
  * `RemoteLottery`, answered by the owner on the main thread.

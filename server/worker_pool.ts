@@ -1,6 +1,6 @@
 /**
- * The session workers, from the owner's side: starts `SERVER_WORKERS` of them on the server's
- * port, routes each one's requests to its `StoreHost`, and at shutdown stops them all, waits
+ * The session workers, from the owner's side: starts `SERVER_WORKERS` − 1 of them on the
+ * server's port (the owner's thread is the first session thread), routes each one's requests to its `StoreHost`, and at shutdown stops them all, waits
  * for each to say its sessions have ended, and joins it (each logged). A worker that fails is
  * logged in one line and the server stops cleanly: its sessions cannot be taken over, and a
  * server with fewer threads than it says is not one to keep running.
