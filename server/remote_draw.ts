@@ -17,6 +17,9 @@ export class RemoteLottery implements SessionDraw {
   #drawn: (DrawStatus & { drawn: true }) | undefined;
   readonly #closed = Promise.withResolvers<void>();
   #isClosed = false;
+  /** The status before the draw, as of `#doneCount` (sessions ask for it with every batch). */
+  #waiting: DrawStatus = { drawn: false, pending: 0, pendingAgencies: [] };
+  #doneCount = -1;
 
   constructor(state: SharedState) {
     this.#state = state;
@@ -31,13 +34,20 @@ export class RemoteLottery implements SessionDraw {
   /** Drawn once both the barrier is open and its result is here; else what is pending. */
   get status(): DrawStatus {
     if (this.#drawn !== undefined && this.#state.drawn) return this.#drawn;
-    const pendingAgencies = this.#state.pendingAgencies();
-    return { drawn: false, pending: pendingAgencies.length, pendingAgencies };
+    const doneCount = this.#state.doneCount;
+    if (doneCount !== this.#doneCount) {
+      // Read the count first: a change while the list is read shows at the next call.
+      this.#doneCount = doneCount;
+      const pendingAgencies = this.#state.pendingAgencies();
+      this.#waiting = { drawn: false, pending: pendingAgencies.length, pendingAgencies };
+    }
+    return this.#waiting;
   }
 
-  /** Counted agencies still loading, as the owner last said. */
+  /** Counted agencies still loading, as the owner last published. */
   get pending(): number {
-    return this.#state.pendingAgencies().length;
+    const status = this.status;
+    return status.drawn ? 0 : status.pending;
   }
 
   /** Nothing to do: the owner's draw heard of the DONE when it made it durable. */

@@ -24,8 +24,9 @@ const Slot = {
   BATCHES: 4,
   WINNERS: 5,
   CLOSED: 6,
+  DONE_COUNT: 7,
 } as const;
-const CONTROL_SLOTS = 7;
+const CONTROL_SLOTS = 8;
 
 /** Bits of an agency's flags byte. */
 const DONE = 1;
@@ -56,8 +57,10 @@ export class SharedState {
   /** The owner: where an agency stands durably. */
   setProgress(agency: number, { nextSeq, done, excluded }: AgencyProgress): void {
     Atomics.store(this.#nextSeq, agency, nextSeq);
-    if (done) Atomics.or(this.#flags, agency, DONE);
-    if (excluded) Atomics.or(this.#flags, agency, EXCLUDED);
+    const set = (done ? DONE : 0) | (excluded ? EXCLUDED : 0);
+    if ((Atomics.or(this.#flags, agency, set) & set) !== set) {
+      Atomics.add(this.#control, Slot.DONE_COUNT, 1);
+    }
   }
 
   /** Where an agency stands durably (all zero outside the draw), as `BetStore.progress`. */
@@ -87,6 +90,11 @@ export class SharedState {
       batches: Atomics.load(this.#control, Slot.BATCHES),
       winners: Atomics.load(this.#control, Slot.WINNERS),
     };
+  }
+
+  /** How many times an agency turned done or excluded: the pending list changed when it did. */
+  get doneCount(): number {
+    return Atomics.load(this.#control, Slot.DONE_COUNT);
   }
 
   /** The agencies neither done nor excluded, ascending: those the draw waits for. */
