@@ -137,8 +137,10 @@ export async function startServer(
   });
 
   async function shutdown(): Promise<void> {
+    // Held queries are answered at once, on every thread; what is durable is still published
+    // while the sessions drain (the owner closes with the store).
     lottery.close();
-    owner?.close();
+    state.close();
     await sessions.stop();
     stopProgress();
     log.info(LogAction.CLOSE_PROGRESS_TIMER, "success");

@@ -42,6 +42,8 @@ export type ToOwner =
   | { readonly kind: "start_failed"; readonly error: string }
   /** The worker has stopped accepting and every session of it has ended. */
   | { readonly kind: "stopped" }
+  /** An error nothing in the worker handled: the worker cannot be trusted to go on. */
+  | { readonly kind: "worker_failed"; readonly error: string }
   /**
    * New batches, for the owner to check and queue in order: per batch five numbers in
    * `items` (agency, sequence, bets, winners, bytes of rows), its rows next in `rows`. One

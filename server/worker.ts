@@ -28,11 +28,29 @@ export function inWorker(): boolean {
   return typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope === "function";
 }
 
+/**
+ * Turns an error nothing in this worker handled into a `worker_failed` message to the owner,
+ * instead of Deno's "Uncaught (in worker)" and a stack trace.
+ */
+export function reportFailures(post: (message: ToOwner) => void): void {
+  const failed = (error: unknown) =>
+    post({ kind: "worker_failed", error: error instanceof Error ? error.message : String(error) });
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    failed(event.error);
+  });
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    failed(event.reason);
+  });
+}
+
 /** Serves as a session worker: waits for the owner's `init`, then accepts until `stop`. */
 export function runWorker(): void {
   const scope = globalThis as unknown as WorkerScope;
   const post = (message: ToOwner, transfer: Transferable[] = []) =>
     scope.postMessage(message, transfer);
+  reportFailures(post);
   let session: SessionWorker | undefined;
   scope.onmessage = ({ data }) => {
     if (data.kind === "init") {

@@ -84,6 +84,7 @@ export class WorkerPool {
           listening.reject(new Error(data.error));
           stopped.resolve();
         } else if (data.kind === "stopped") stopped.resolve();
+        else if (data.kind === "worker_failed") fail(data.error);
         else host.handle(data);
       };
       // Handled here: a worker's error never becomes the process's uncaught error.
