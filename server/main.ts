@@ -113,7 +113,7 @@ function withWorkerSupport(config: ServerConfig): ServerConfig {
     key: "SERVER_WORKERS",
     workers: 1,
     detail: `${config.workers} session threads need Deno's --unstable-net (deno.json's ` +
-      '"unstable": ["net"]); serving on one',
+      '"unstable" with "net"); serving on one',
   });
   return { ...config, workers: 1 };
 }

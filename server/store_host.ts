@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { ErrorCode, ProtocolError } from "../shared/errors.ts";
 import type { Lottery, WinnersByAgency } from "./draw.ts";
 import type { SharedState } from "./shared_state.ts";
 import type { BetRows } from "./bets_csv.ts";
@@ -208,14 +207,7 @@ export class StoreHost {
     try {
       const receipt = store.storeRows(agency, seq, rowsOf(message));
       // A failure set the agency back: the "retry" was queued as new; done once durable.
-      same = receipt.kind === "retry" ? receipt.same : store.flush().then(() => {
-        if (store.progress(agency).nextSeq <= seq) {
-          throw new ProtocolError(
-            ErrorCode.STORAGE_FAILED,
-            `Batch ${seq} of agency ${agency} was not stored (the storage failed); send it again`,
-          );
-        }
-      });
+      same = receipt.kind === "retry" ? receipt.same : untilDurable(store, agency, seq);
     } catch (error) {
       same = Promise.reject(error);
     }
@@ -228,6 +220,16 @@ export class StoreHost {
     this.#watches.clear();
     this.#ctx.forget();
   }
+}
+
+/** Resolves once the agency's batch `seq` is durable; rejects if the store says it failed. */
+function untilDurable(store: BetStore, agency: number, seq: number): Promise<void> {
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+  const watch = store.watch(agency, {
+    durable: (nextSeq) => nextSeq > seq && resolve(),
+    failed: (fromSeq, error) => fromSeq <= seq && reject(error),
+  });
+  return promise.finally(() => watch[Symbol.dispose]());
 }
 
 function rowsOf({ count, winners, rows }: ToOwner & { kind: "retry" }): BetRows {
