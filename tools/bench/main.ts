@@ -59,12 +59,12 @@ export async function main(args: readonly string[]): Promise<number> {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
-    if (options.load) return await mainLoad(options, log, (dir) => scratch = dir);
-    const data = await prepareData(options, log);
+    const data = options.load ? undefined : await prepareData(options, log);
     // The programs as the sources are now (not timed).
     log(await buildBinaries());
     await Deno.mkdir(BENCH_DIR, { recursive: true });
     scratch = await Deno.makeTempDir({ dir: BENCH_DIR, prefix: "run-" });
+    if (data === undefined) return await runLoads(options, scratch, log);
     const report = await runAll(options, data, scratch, log);
     for (const workers of options.workers) {
       const own = { ...report, system: report.system.filter((run) => run.workers === workers) };
@@ -84,16 +84,12 @@ export async function main(args: readonly string[]): Promise<number> {
   }
 }
 
-/** The many-agencies load: `--runs` rounds of every `--workers` setting in turn. */
-async function mainLoad(
+/** The many-agencies load: `--runs` rounds of every `--workers` setting in turn; the exit code. */
+async function runLoads(
   options: BenchOptions,
+  scratch: string,
   log: (message: string) => void,
-  setScratch: (dir: string) => void,
 ): Promise<number> {
-  log(await buildBinaries());
-  await Deno.mkdir(BENCH_DIR, { recursive: true });
-  const scratch = await Deno.makeTempDir({ dir: BENCH_DIR, prefix: "load-" });
-  setScratch(scratch);
   const { agencies, betsPerAgency } = options;
   const ctx = {
     serverBin: fileURLToPath(new URL("../../bin/server", import.meta.url)),
