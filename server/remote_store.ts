@@ -31,6 +31,14 @@ export class RemoteStore implements SessionStore {
   readonly #watchers = new Map<number, Set<BatchWatcher>>();
   /** Per agency, the next sequence this worker handed the owner (durable or not). */
   readonly #taken = new Map<number, number>();
+  /**
+   * Per agency, the batches the owner confirmed taken from this worker: every one below
+   * `upTo`, and those in `ahead` (confirmed out of order); what is durable is told to the
+   * sessions only up to `upTo`.
+   */
+  readonly #confirmed = new Map<number, { upTo: number; readonly ahead: Set<number> }>();
+  /** Per agency, the durable sequence the owner last told. */
+  readonly #durable = new Map<number, number>();
   readonly #replies = new Map<number, PromiseWithResolvers<void>>();
   #nextId = 0;
   /** New batches not yet sent: five numbers each (see `ToOwner`), their rows in `#rows`. */
@@ -101,6 +109,10 @@ export class RemoteStore implements SessionStore {
       return { kind: "retry", same: reply.promise };
     }
     this.#taken.set(agency, seq + 1);
+    if (!this.#confirmed.has(agency)) {
+      // What is durable now was confirmed long ago; this worker's batches start at `seq`.
+      this.#confirmed.set(agency, { upTo: seq, ahead: new Set() });
+    }
     const { rows } = batch;
     if (this.#filled + rows.length > this.#rows.length) {
       const grown = new Uint8Array(Math.max(2 * this.#rows.length, this.#filled + rows.length));
@@ -114,6 +126,16 @@ export class RemoteStore implements SessionStore {
     if (this.#items.length === 0) setTimeout(() => this.#flush(), 0);
     this.#items.push(agency, seq, batch.count, batch.winners, rows.length);
     return QUEUED;
+  }
+
+  /** Tells an agency's sessions what is durable of the batches the owner confirmed taken. */
+  #tellDurable(agency: number): void {
+    const durable = this.#durable.get(agency);
+    if (durable === undefined) return;
+    const upTo = this.#confirmed.get(agency)?.upTo ?? durable;
+    for (const watcher of this.#watchers.get(agency) ?? []) {
+      watcher.durable(Math.min(durable, upTo));
+    }
   }
 
   /** Sends the batches held, in one message, their rows' buffer moved (not copied). */
@@ -147,15 +169,26 @@ export class RemoteStore implements SessionStore {
       case "durable": {
         const { progress } = message;
         for (let i = 0; i < progress.length; i += 2) {
-          for (const watcher of this.#watchers.get(progress[i]!) ?? []) {
-            watcher.durable(progress[i + 1]!);
-          }
+          this.#durable.set(progress[i]!, progress[i + 1]!);
+          this.#tellDurable(progress[i]!);
+        }
+        return true;
+      }
+      case "taken": {
+        const { progress } = message;
+        for (let i = 0; i < progress.length; i += 2) {
+          const confirmed = this.#confirmed.get(progress[i]!);
+          if (confirmed === undefined) continue;
+          confirmed.ahead.add(progress[i + 1]!);
+          while (confirmed.ahead.delete(confirmed.upTo)) confirmed.upTo++;
+          this.#tellDurable(progress[i]!);
         }
         return true;
       }
       case "failed": {
         // The owner set the agency back to what is durable: so does this worker.
         this.#taken.delete(message.agency);
+        this.#confirmed.delete(message.agency);
         const { code = ErrorCode.STORAGE_FAILED, message: text } = message.error;
         const error = new ProtocolError(code as ErrorCode, text);
         for (const watcher of this.#watchers.get(message.agency) ?? []) {

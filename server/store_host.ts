@@ -96,6 +96,8 @@ export class StoreHost {
   readonly #watches = new Map<number, Disposable>();
   /** What became durable this turn, per agency, not yet told: one message per turn. */
   readonly #durableNow = new Map<number, number>();
+  /** This turn's batches taken from the worker (agency, sequence pairs), not yet told. */
+  #takenNow: number[] = [];
 
   constructor(post: Post, ctx: HostContext) {
     this.#post = (message) => {
@@ -110,7 +112,17 @@ export class StoreHost {
     this.#durableNow.set(agency, nextSeq);
   }
 
+  #tellTaken(agency: number, seq: number): void {
+    if (this.#takenNow.length === 0) queueMicrotask(() => this.#flushDurable());
+    this.#takenNow.push(agency, seq);
+  }
+
   #flushDurable(): void {
+    if (this.#takenNow.length > 0) {
+      const progress = this.#takenNow;
+      this.#takenNow = [];
+      this.#post({ kind: "taken", progress });
+    }
     if (this.#durableNow.size === 0) return;
     const progress = [...this.#durableNow].flat();
     this.#durableNow.clear();
@@ -183,11 +195,16 @@ export class StoreHost {
   #storeOne(agency: number, seq: number, batch: BetRows): void {
     try {
       const receipt = this.#ctx.store.storeRows(agency, seq, batch);
-      // Another worker's session of the agency took the sequence first: a retry after all.
-      // Once found the same it is durable, which the worker may have missed hearing.
-      if (receipt.kind === "retry") {
-        receipt.same.then(() => this.#durable(agency), (error) => this.#failed(agency, seq, error));
+      if (receipt.kind === "queued") {
+        this.#tellTaken(agency, seq);
+        return;
       }
+      // Another session of the agency took the sequence first: a retry after all. Once found
+      // the same it is durable, which the worker may have missed hearing.
+      receipt.same.then(() => {
+        this.#tellTaken(agency, seq);
+        this.#durable(agency);
+      }, (error) => this.#failed(agency, seq, error));
     } catch (error) {
       this.#failed(agency, seq, error);
     }

@@ -12,7 +12,9 @@ import type { ToOwner, ToWorker } from "./thread_messages.ts";
 
 /** A worker's RemoteStore and RemoteLottery wired to the owner on this thread, as messages. */
 async function withOwner(
-  fn: (parts: { store: BetStore; remote: RemoteStore; draw: RemoteLottery }) => Promise<void>,
+  fn: (
+    parts: { store: BetStore; remote: RemoteStore; draw: RemoteLottery; other: RemoteStore },
+  ) => Promise<void>,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "store_host_test_" });
   const store = await BetStore.open({ path: join(dir, "bets.csv"), agencies: 2 });
@@ -33,15 +35,28 @@ async function withOwner(
       else remote.receive(copy);
     });
   const host = owner.host(toWorker);
+  // A second worker, for two sessions of one agency on two threads.
+  const otherHost = owner.host((message) =>
+    setTimeout(() => {
+      const copy = structuredClone(message);
+      if (copy.kind !== "drawn") other.receive(copy);
+    })
+  );
+  const other: RemoteStore = new RemoteStore(
+    (message: ToOwner, transfer) =>
+      setTimeout(() => otherHost.handle(structuredClone(message, { transfer }))),
+    state,
+  );
   const remote: RemoteStore = new RemoteStore(
     (message: ToOwner, transfer) =>
       setTimeout(() => host.handle(structuredClone(message, { transfer }))),
     state,
   );
   try {
-    await fn({ store, remote, draw });
+    await fn({ store, remote, draw, other });
   } finally {
     host.close();
+    otherHost.close();
     owner.close();
     await lottery.whenDrawn();
     await store.close();
@@ -140,5 +155,20 @@ Deno.test("StoreHost() tells a worker that starts watching late what became dura
     const r = recorder();
     using _watch = remote.watch(1, r.watcher);
     await r.heard("durable 1");
+  });
+});
+
+Deno.test("RemoteStore() never counts durable a batch that another thread's session stored first", async () => {
+  await withOwner(async ({ remote, other }) => {
+    const first = recorder();
+    const second = recorder();
+    using _first = remote.watch(2, first.watcher);
+    using _second = other.watch(2, second.watcher);
+    // Two processes claim agency 2 at once, on two threads, with different bets.
+    remote.storeBets(2, 0, [bet(1)]);
+    other.storeBets(2, 0, [bet(9)]);
+    await first.heard("durable 1");
+    await second.heard(`failed 0 ${ErrorCode.CONFLICT}`);
+    assert.ok(!second.lines.includes("durable 1"), `heard ${second.lines}`);
   });
 });

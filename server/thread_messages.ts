@@ -72,6 +72,13 @@ export type ToWorker =
   | { readonly kind: "stop" }
   /** Per pair in `progress` (agency, next sequence): every batch below it is durable. */
   | { readonly kind: "durable"; readonly progress: readonly number[] }
+  /**
+   * Per pair in `progress` (agency, sequence): the owner took this worker's batch as new, or
+   * found it the same as the batch another session stored under that sequence first. Only
+   * then may the worker count it durable: the agency's durable sequence may have been reached
+   * by another session's batches.
+   */
+  | { readonly kind: "taken"; readonly progress: readonly number[] }
   /** The agency's queued batches from `fromSeq` on were not stored. */
   | {
     readonly kind: "failed";
