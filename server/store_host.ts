@@ -10,7 +10,8 @@
 import type { Lottery, WinnersByAgency } from "./draw.ts";
 import type { SharedState } from "./shared_state.ts";
 import type { BetRows } from "./bets_csv.ts";
-import type { BetStore } from "./storage.ts";
+import type { BetStore, StoreReceipt } from "./storage.ts";
+import { ErrorCode, ProtocolError } from "../shared/errors.ts";
 import { type ToOwner, toThreadError, type ToWorker } from "./thread_messages.ts";
 
 /** Sends a message to one worker. */
@@ -89,6 +90,12 @@ interface HostContext {
   readonly forget: () => void;
 }
 
+/** A worker's batches of one agency waiting for a retry's comparison, or refused after it. */
+interface Held {
+  readonly batches: Array<[seq: number, batch: BetRows]>;
+  conflict?: unknown;
+}
+
 /** Answers one worker's requests against the owner's store. */
 export class StoreHost {
   readonly #post: Post;
@@ -96,6 +103,8 @@ export class StoreHost {
   readonly #watches = new Map<number, Disposable>();
   /** What became durable this turn, per agency, not yet told: one message per turn. */
   readonly #durableNow = new Map<number, number>();
+  /** Per agency, the worker's batches held behind a retry being compared, or its conflict. */
+  readonly #held = new Map<number, Held>();
   /** This turn's batches taken from the worker (agency, sequence pairs), not yet told. */
   #takenNow: number[] = [];
 
@@ -164,6 +173,7 @@ export class StoreHost {
       case "unwatch":
         this.#watches.get(message.agency)?.[Symbol.dispose]();
         this.#watches.delete(message.agency);
+        this.#held.delete(message.agency);
         return;
     }
   }
@@ -193,21 +203,40 @@ export class StoreHost {
   }
 
   #storeOne(agency: number, seq: number, batch: BetRows): void {
-    try {
-      const receipt = this.#ctx.store.storeRows(agency, seq, batch);
-      if (receipt.kind === "queued") {
-        this.#tellTaken(agency, seq);
-        return;
-      }
-      // Another session of the agency took the sequence first: a retry after all. Once found
-      // the same it is durable, which the worker may have missed hearing.
-      receipt.same.then(() => {
-        this.#tellTaken(agency, seq);
-        this.#durable(agency);
-      }, (error) => this.#failed(agency, seq, error));
-    } catch (error) {
-      this.#failed(agency, seq, error);
+    const held = this.#held.get(agency);
+    if (held?.conflict !== undefined) return this.#failed(agency, seq, held.conflict);
+    if (held !== undefined) {
+      held.batches.push([seq, batch]);
+      return;
     }
+    let receipt: StoreReceipt;
+    try {
+      receipt = this.#ctx.store.storeRows(agency, seq, batch);
+    } catch (error) {
+      return this.#failed(agency, seq, error);
+    }
+    if (receipt.kind === "queued") return this.#tellTaken(agency, seq);
+    // Another session of the agency took the sequence first: a retry after all. As a session
+    // does with a retry, nothing after it is taken before it is known to be the same; after a
+    // CONFLICT, nothing more of the agency from this worker (until its sessions of it end).
+    const hold: Held = { batches: [] };
+    this.#held.set(agency, hold);
+    receipt.same.then(() => {
+      this.#tellTaken(agency, seq);
+      // Durable since before, which the worker may have missed hearing.
+      this.#durable(agency);
+      return undefined;
+    }, (error: unknown) => {
+      this.#failed(agency, seq, error);
+      return error instanceof ProtocolError && error.code === ErrorCode.CONFLICT
+        ? error
+        : undefined;
+    }).then((conflict) => {
+      if (this.#held.get(agency) !== hold) return;
+      if (conflict === undefined) this.#held.delete(agency);
+      else hold.conflict = conflict;
+      for (const [next, rows] of hold.batches.splice(0)) this.#storeOne(agency, next, rows);
+    });
   }
 
   /** A sequence the worker had taken: answered once compared with the batch stored first. */

@@ -159,7 +159,7 @@ Deno.test("StoreHost() tells a worker that starts watching late what became dura
 });
 
 Deno.test("RemoteStore() never counts durable a batch that another thread's session stored first", async () => {
-  await withOwner(async ({ remote, other }) => {
+  await withOwner(async ({ store, remote, other }) => {
     const first = recorder();
     const second = recorder();
     using _first = remote.watch(2, first.watcher);
@@ -167,8 +167,13 @@ Deno.test("RemoteStore() never counts durable a batch that another thread's sess
     // Two processes claim agency 2 at once, on two threads, with different bets.
     remote.storeBets(2, 0, [bet(1)]);
     other.storeBets(2, 0, [bet(9)]);
+    // Pipelined behind the conflicting one: held, then refused, never stored.
+    other.storeBets(2, 1, [bet(10)]);
     await first.heard("durable 1");
-    await second.heard(`failed 0 ${ErrorCode.CONFLICT}`);
-    assert.ok(!second.lines.includes("durable 1"), `heard ${second.lines}`);
+    await second.heard(`failed 1 ${ErrorCode.CONFLICT}`);
+    assert.ok(second.lines.includes(`failed 0 ${ErrorCode.CONFLICT}`));
+    assert.ok(!second.lines.some((l) => /^durable [12]$/.test(l)), `heard ${second.lines}`);
+    await store.flush();
+    assert.equal(store.progress(2).nextSeq, 1, "only the first session's batch is stored");
   });
 });
