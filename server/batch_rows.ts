@@ -18,8 +18,14 @@ import {
   nameProblem,
   WINNING_NUMBER,
 } from "../shared/bet.ts";
-import { InvalidBetError, malformed } from "../shared/errors.ts";
-import { type BatchHeader, decodeMessage, MessageType } from "../shared/protocol/mod.ts";
+import { InvalidBetError } from "../shared/errors.ts";
+import {
+  BATCH_BODY,
+  type BatchHeader,
+  decodeMessage,
+  MessageType,
+  readBatchHeader,
+} from "../shared/protocol/mod.ts";
 import { type BetRows, betRows } from "./bets_csv.ts";
 
 const COMMA = 0x2c;
@@ -30,26 +36,6 @@ const SPACE = 0x20;
 const DASH = 0x2d;
 const ZERO = 0x30;
 const utf8 = new TextEncoder();
-
-/**
- * Reads a BATCH body's header: agency, sequence and bet count.
- *
- * @throws {ProtocolError} `MALFORMED` for a body shorter than the header, or of no bets.
- */
-export function batchHeader(body: Uint8Array): BatchHeader {
-  if (body.length < 8) {
-    throw malformed("batch", `body of ${body.length} bytes is shorter than its header`);
-  }
-  const count = (body[6]! << 8) | body[7]!;
-  if (count === 0) {
-    throw malformed("batch", "it holds no bets");
-  }
-  return {
-    agency: (body[0]! << 8) | body[1]!,
-    seq: ((body[2]! << 24) | (body[3]! << 16) | (body[4]! << 8) | body[5]!) >>> 0,
-    count,
-  };
-}
 
 /** Keeps a leading BOM, as the reference path does for a name that is not the batch's first. */
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -209,9 +195,9 @@ function agencyPrefix(agency: number): Uint8Array {
 function fastRows(body: Uint8Array, header: BatchHeader, today: number): BetRows | undefined {
   const prefix = agencyPrefix(header.agency);
   const stage = header.count * (prefix.length + 1);
-  const end = stage + body.length - 8;
+  const end = stage + body.length - BATCH_BODY.lines;
   const out = scratch(end);
-  out.set(body.subarray(8), stage);
+  out.set(body.subarray(BATCH_BODY.lines), stage);
   let pos = 0;
   let at = stage;
   let winners = 0;
@@ -285,7 +271,7 @@ export function referenceRows(body: Uint8Array, today: Date = new Date()): BetRo
  */
 export function batchRows(
   body: Uint8Array,
-  header: BatchHeader = batchHeader(body),
+  header: BatchHeader = readBatchHeader(body),
   today: Date = new Date(),
 ): BetRows {
   return fastRows(body, header, dayNumber(today)) ?? referenceRows(body, today);

@@ -4,7 +4,8 @@ import { seeded } from "../testing/random.ts";
 import type { BetFields } from "../shared/bet.ts";
 import { ErrorCode, InvalidBetError, ProtocolError } from "../shared/errors.ts";
 import { encodeMessage, MessageType } from "../shared/protocol/mod.ts";
-import { batchHeader, batchRows, referenceRows } from "./batch_rows.ts";
+import { batchRows, referenceRows } from "./batch_rows.ts";
+import { readBatchHeader } from "../shared/protocol/mod.ts";
 
 const GOOD: BetFields = COURSE_BET;
 
@@ -269,11 +270,11 @@ Deno.test("batchRows() refuses a malformed body like the codec does", async (t) 
     }
   });
   await t.step("a body shorter than the header", () => {
-    assert.throws(() => batchHeader(new Uint8Array(5)), /shorter than its header/);
+    assert.throws(() => readBatchHeader(new Uint8Array(5)), /shorter than its header/);
   });
   await t.step("a batch of no bets: it would take a sequence for nothing", () => {
     const empty = new Uint8Array([0, 4, 0, 0, 0, 0, 0, 0]);
-    for (const path of [batchHeader, batchRows, referenceRows]) {
+    for (const path of [readBatchHeader, batchRows, referenceRows]) {
       assert.throws(() => path(empty), (error: unknown) => {
         assert.ok(error instanceof ProtocolError);
         assert.equal(error.code, ErrorCode.MALFORMED);

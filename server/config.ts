@@ -35,6 +35,12 @@ const agencyList: ValueParser<readonly number[]> = {
   },
 };
 
+/** The most session threads `SERVER_WORKERS` may ask for. */
+export const MAX_WORKERS = 64;
+
+/** One session thread per core (`navigator.hardwareConcurrency`), within 1..MAX_WORKERS. */
+const DEFAULT_WORKERS = Math.min(MAX_WORKERS, Math.max(1, navigator.hardwareConcurrency || 1));
+
 /** A setting whose INI key and env var have the same name, as every server setting does. */
 function key<T>(name: string, parser: ValueParser<T>, fallback: T) {
   return setting(name, name, parser, fallback);
@@ -66,6 +72,7 @@ const SERVER_SETTINGS = {
   progressInterval: key("SERVER_PROGRESS_INTERVAL", durationIn("10ms", MAX), parseDuration("5s")),
   secretsPath: key("SERVER_SECRETS_PATH", text(4096), ""),
   excludedAgencies: key("SERVER_EXCLUDED_AGENCIES", agencyList, []),
+  workers: key("SERVER_WORKERS", integer(1, MAX_WORKERS), DEFAULT_WORKERS),
 };
 
 /** The resolved server configuration. */

@@ -27,6 +27,7 @@ const DEFAULTS: ServerConfig = {
   progressInterval: { ms: 5000, text: "5s" },
   secretsPath: "",
   excludedAgencies: [],
+  workers: Math.min(64, navigator.hardwareConcurrency),
 };
 
 Deno.test("loadServerConfig() fills every other key with its default for the course's minimal file", async () => {
@@ -52,6 +53,7 @@ SERVER_DRAW_WAIT = 250ms
 SERVER_PROGRESS_INTERVAL = 1s
 SERVER_SECRETS_PATH = /etc/secrets.ini
 SERVER_EXCLUDED_AGENCIES = 4, 2
+SERVER_WORKERS = 3
 `;
   await withFile("config.ini", ini, (path) => {
     assert.deepEqual(loadServerConfig({ env: {}, path }), {
@@ -70,6 +72,7 @@ SERVER_EXCLUDED_AGENCIES = 4, 2
       progressInterval: { ms: 1000, text: "1s" },
       secretsPath: "/etc/secrets.ini",
       excludedAgencies: [2, 4],
+      workers: 3,
     });
   });
 });
@@ -273,5 +276,18 @@ Deno.test("loadServerConfig() bounds every duration and says what 0 means", asyn
     assert.equal(config.idleTimeout.ms, 0, "0 is no timeout");
     assert.equal(config.drawWait.ms, 600_000);
     assert.ok(config.progressInterval.ms < 2 ** 31, "the longest stays under a timer's limit");
+  });
+});
+
+Deno.test("loadServerConfig() refuses SERVER_WORKERS outside 1..64", async () => {
+  await withFile("config.ini", COURSE_INI, (path) => {
+    for (const value of ["0", "65", "two"]) {
+      assert.throws(
+        () => loadServerConfig({ path, env: { SERVER_WORKERS: value } }),
+        new RegExp(
+          `Invalid config value "${value}" from env SERVER_WORKERS: expected a whole number from 1 to 64`,
+        ),
+      );
+    }
   });
 });

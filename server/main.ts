@@ -13,6 +13,7 @@ import { onStopSignal, runProgram } from "../shared/program.ts";
 import { loadServerConfig, type ServerConfig } from "./config.ts";
 import { loadSecrets } from "./secrets.ts";
 import { startServer } from "./server.ts";
+import { inWorker, runWorker } from "./worker.ts";
 
 const { AddrInUse, AddrNotAvailable, PermissionDenied, NotCapable } = Deno.errors;
 
@@ -35,6 +36,7 @@ function logConfig(config: ServerConfig, secrets: number): void {
     idle_timeout: config.idleTimeout.text,
     secrets,
     agencias_excluidas: config.excludedAgencies.join(" ") || "-",
+    workers: config.workers,
   });
 }
 
@@ -75,19 +77,47 @@ async function main(): Promise<number> {
   setupLogging(config.logLevel);
   logConfigWarnings(log, warnings);
   logConfig(config, secrets.size);
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<StopReason>();
   let server;
   try {
-    server = await startServer(config, { log, secrets });
+    server = await startServer(withWorkerSupport(config), {
+      log,
+      secrets,
+      workerUrl: import.meta.url,
+      logLevel: config.logLevel,
+      onFailure: (reason) => stop({ reason }),
+    });
   } catch (error) {
     if (!logStartFailure(config, error)) throw error;
     return EXIT_CONFIG;
   }
-  const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
-  using _signals = onStopSignal(stop);
-  log.info(LogAction.SHUTDOWN, "in_progress", { signal: await stopped });
+  using _signals = onStopSignal((signal) => stop({ signal }));
+  const why = await stopped;
+  log.info(LogAction.SHUTDOWN, "in_progress", why);
   await server.close();
   log.info(LogAction.SHUTDOWN, "success");
-  return 0;
+  return "reason" in why ? 1 : 0;
 }
 
-if (import.meta.main) await runProgram("server", main);
+/** Why the server stops: a signal, or a failure it cannot serve on with. */
+type StopReason = { readonly signal: string } | { readonly reason: string };
+
+/**
+ * The configuration, with one session thread when more cannot be had: workers share the
+ * port through `Deno.listen({ reusePort: true })`, which needs `--unstable-net` (deno.json's
+ * `"unstable": ["net"]`); without it Deno would end the process at the first listen.
+ */
+function withWorkerSupport(config: ServerConfig): ServerConfig {
+  if (config.workers === 1 || "listenDatagram" in Deno) return config;
+  log.warning(LogAction.CONFIG_WARNING, "success", {
+    key: "SERVER_WORKERS",
+    workers: 1,
+    detail: `${config.workers} session threads need Deno's --unstable-net (deno.json's ` +
+      '"unstable" with "net"); serving on one',
+  });
+  return { ...config, workers: 1 };
+}
+
+// The same module serves as each session worker (in a bundle too): see server/worker.ts.
+if (inWorker()) runWorker();
+else if (import.meta.main) await runProgram("server", main);

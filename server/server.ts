@@ -1,23 +1,44 @@
 /**
- * The lottery server: accepts connections concurrently, tells the binary protocol from Part 1's
- * echo by the first byte, and shuts down gracefully, logging every resource it closes.
+ * The lottery server's wiring: opens the storage and the draw (the owner, on this thread),
+ * then serves sessions on `SERVER_WORKERS` threads: this one, whose sessions use the store
+ * and the draw themselves, and `SERVER_WORKERS` − 1 workers, each accepting on the same port
+ * (SO_REUSEPORT) and reaching the owner by message. It logs progress, and shuts down
+ * gracefully, logging every resource it closes.
  *
  * @module
  */
 import { WINNING_NUMBER } from "../shared/bet.ts";
-import { ErrorCode, errorText, StorageError } from "../shared/errors.ts";
+import { errorText, StorageError } from "../shared/errors.ts";
 import { type ActionLogger, LogAction } from "../shared/log.ts";
-import { FramedConnection, isConnectionLost, readWithin } from "../shared/net/framed_conn.ts";
-import { MAGIC, MessageType } from "../shared/protocol/mod.ts";
+import { AcceptLoop, type ConnectionSlots } from "./accept_loop.ts";
 import type { ServerConfig } from "./config.ts";
 import { collectWinners, Lottery } from "./draw.ts";
-import { acceptEach } from "./accept.ts";
-import { serveEcho } from "./echo.ts";
-import { serveAgency, type SessionContext } from "./session.ts";
-import { BetStore, type StorageFailure } from "./storage.ts";
+import { listIds, startProgress } from "./progress.ts";
+import type { SessionContext } from "./session.ts";
+import { SharedState } from "./shared_state.ts";
+import { serveConnection } from "./sniff.ts";
+import { StoreOwner } from "./store_host.ts";
+import { openStore } from "./store_opening.ts";
+import { WorkerPool } from "./worker_pool.ts";
 
 /** The settings {@linkcode startServer} uses. */
 export type ServerOptions = Omit<ServerConfig, "ip" | "listenBacklog" | "logLevel" | "secretsPath">;
+
+/** What {@linkcode startServer} serves with besides its settings. */
+export interface ServerContext {
+  readonly log: ActionLogger;
+  /** Per-agency secrets; empty means agencies are not authenticated. */
+  readonly secrets: ReadonlyMap<number, string>;
+  /**
+   * The module a session worker runs (the server's entry point); without it, or with
+   * `workers` 1, sessions run on this thread.
+   */
+  readonly workerUrl?: string | URL;
+  /** The log level workers log at. @default "INFO" */
+  readonly logLevel?: string;
+  /** Called once if the server can no longer serve (a worker failed): it should be closed. */
+  readonly onFailure?: (reason: string) => void;
+}
 
 /** A running server. */
 export interface LotteryServer extends AsyncDisposable {
@@ -25,123 +46,10 @@ export interface LotteryServer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-function isUtf8Start(bytes: Uint8Array): boolean {
-  try {
-    new TextDecoder("utf-8", { fatal: true }).decode(bytes, { stream: true });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The first read of a connection, which tells the protocols apart: enough for an agency's
- * HELLO (at most 262 bytes) or a usual echo line; more stays in the socket for later reads.
- * Every connection holds it while its first read waits, so it is kept small.
- */
-const SNIFF_BYTES = 1024;
-
-/** How long writes must work without a failure before the log says storage recovered. */
-const RECOVERY_QUIET_MS = 5000;
-
-/**
- * The `store_bets` lines: one ERROR when writes start failing (and again if the failure
- * turns permanent), one INFO once they have worked for {@linkcode RECOVERY_QUIET_MS}, so a
- * disk that stays nearly full, failing and working by turns, is one failure, not a flood.
- */
-function storageHealthLog(log: ActionLogger, path: string) {
-  let failing = false;
-  let quiet: ReturnType<typeof setTimeout> | undefined;
-  const stopWaiting = () => {
-    clearTimeout(quiet);
-    quiet = undefined;
-  };
-  return {
-    failure({ path: file, error, recovers }: StorageFailure): void {
-      stopWaiting();
-      if (failing && recovers) return;
-      failing = true;
-      log.error(LogAction.STORE_BETS, "fail", {
-        path: file,
-        error: error instanceof Error ? error.message : String(error),
-        recovery: recovers ? "automatic" : "restart",
-        detail: recovers
-          ? "the failed write is undone and batches are refused until one can be written again (e.g. once the disk has space); the server recovers by itself"
-          : "every batch is refused until the server restarts (start-up then checks the files)",
-      });
-    },
-    recovery(): void {
-      if (!failing || quiet !== undefined) return;
-      quiet = setTimeout(() => {
-        quiet = undefined;
-        failing = false;
-        log.info(LogAction.STORE_BETS, "success", { path, detail: "writing works again" });
-      }, RECOVERY_QUIET_MS);
-    },
-    close: stopWaiting,
-  };
-}
-
-/** Agency ids for a log value: space-separated, `-` for none. */
-function listIds(ids: Iterable<number>): string {
-  return [...ids].sort((a, b) => a - b).join(" ") || "-";
-}
-
-/**
- * Opens the storage (taking its lock, checking what it is, cutting a torn tail), leaves
- * out the agencies the operator excluded, and logs what it holds.
- */
-async function openStore(
-  config: ServerOptions,
-  log: ActionLogger,
-): Promise<{ store: BetStore; health: { close(): void } }> {
-  const path = config.storagePath;
-  const health = storageHealthLog(log, path);
-  const store = await BetStore.open({
-    path,
-    agencies: config.agencies,
-    fsync: config.fsync,
-    onFailure: health.failure,
-    onRecovery: health.recovery,
-  });
-  try {
-    store.checkExclusions(config.excludedAgencies);
-    for (const agency of config.excludedAgencies) {
-      const before = store.stats.bets;
-      if (!(await store.exclude(agency))) continue;
-      log.warning(LogAction.EXCLUIR_AGENCIA, "success", {
-        agency,
-        apuestas: before - store.stats.bets,
-        detail: "the operator closed the draw without it (SERVER_EXCLUDED_AGENCIES); its bets " +
-          "are left out of the draw and the totals, and it is refused if it comes back",
-      });
-    }
-  } catch (error) {
-    await store.close();
-    health.close();
-    throw error;
-  }
-  const { opening, stats } = store;
-  const done = store.doneAgencies();
-  const excluded = store.excludedAgencies();
-  log.info(LogAction.OPEN_STORAGE, "success", {
-    path,
-    sorteo_id: opening.drawId,
-    agencias: config.agencies,
-    estado: opening.fresh ? "nuevo" : "existente",
-    apuestas: stats.bets,
-    lotes: stats.batches,
-    agencias_listas: listIds(done),
-    agencias_excluidas: listIds(excluded),
-    sorteo: done.length + excluded.length === config.agencies ? "realizado" : "pendiente",
-    bytes_descartados: opening.cutBytes,
-    bytes_journal_descartados: opening.cutJournalBytes,
-    fsync: config.fsync,
-    ...(opening.fresh ? {} : {
-      sorteo_nuevo: `stop the server and move ${path} and ${path}.journal away`,
-    }),
-  });
-  return { store, health };
+/** Where sessions run. */
+interface Sessions {
+  /** Stops accepting, closes the connections and waits for their sessions; each logged. */
+  readonly stop: () => Promise<void>;
 }
 
 /**
@@ -153,13 +61,15 @@ async function openStore(
  */
 export async function startServer(
   config: ServerOptions,
-  { log, secrets }: { readonly log: ActionLogger; readonly secrets: ReadonlyMap<number, string> },
+  context: ServerContext,
 ): Promise<LotteryServer> {
+  const { log } = context;
   const { store, health } = await openStore(config, log);
   const excluded = new Set(store.excludedAgencies());
   const counted = new Set(
     Array.from({ length: config.agencies }, (_, i) => i + 1).filter((id) => !excluded.has(id)),
   );
+  let owner: StoreOwner | undefined;
   /** Until the server listens: a draw due at start-up that fails stops the start instead. */
   let starting = true;
   const lottery = new Lottery({
@@ -170,6 +80,7 @@ export async function startServer(
       let total = 0;
       for (const list of winners.values()) total += list.length;
       log.info(LogAction.SORTEO, "success", { ganadores: total, ms: Math.round(elapsedMs) });
+      owner?.drawn(winners);
     },
     onFailed: (error) => {
       // At start-up the failure stops the start, and that one line says it.
@@ -196,147 +107,69 @@ export async function startServer(
     }
   }
   starting = false;
+  const state = new SharedState(config.agencies);
   const closeStore = async (): Promise<void> => {
     lottery.close();
+    owner?.close();
     await lottery.whenDrawn()?.catch(() => {});
     await store.close();
     health.close();
   };
 
-  let listener: Deno.TcpListener;
+  let closing: Promise<void> | undefined;
+  let sessions: Sessions;
   try {
-    listener = Deno.listen({ hostname: config.listenAddress, port: config.port });
+    // This thread's sessions use the store and the draw themselves.
+    const session: SessionContext = {
+      agencies: config.agencies,
+      drawWaitMs: config.drawWait.ms,
+      store,
+      lottery,
+      log,
+      secrets: context.secrets,
+      closing: () => closing !== undefined,
+      troubled: state.troubled,
+    };
+    const slots = state.slots(config.maxConnections);
+    if (config.workers > 1 && context.workerUrl !== undefined) {
+      owner = new StoreOwner(store, lottery, state, config.agencies);
+      const status = lottery.status;
+      if (status.drawn) owner.drawn(status.winners);
+      sessions = await startWorkers(config, { ...context, session, slots, owner, state });
+    } else {
+      sessions = startSessions(config, session, slots);
+    }
   } catch (error) {
     await closeStore();
     throw error;
   }
-  const troubled = new Set<number>();
-  const ctx: SessionContext = {
-    agencies: config.agencies,
-    drawWaitMs: config.drawWait.ms,
-    store,
-    lottery,
-    log,
-    secrets,
-    closing: () => closing !== undefined,
-    troubled,
-  };
-  const connections = new Map<Deno.Conn, Accepted>();
-  const handlers = new Set<Promise<void>>();
-  let closing: Promise<void> | undefined;
 
-  // Said when something changed; nothing once the draw is done.
-  let lastProgress = "";
-  const progress = setInterval(() => {
-    const status = lottery.status;
-    if (status.drawn) return;
-    const stats = store.stats;
-    const fields = {
-      "apuestas": stats.bets,
-      "lotes": stats.batches,
-      "agencias_listas": counted.size - status.pending,
-      "agencias_pendientes": listIds(status.pendingAgencies),
-      ...(troubled.size > 0 ? { "agencias_con_error": listIds(troubled) } : {}),
-      "conexiones": connections.size,
-    };
-    const key = JSON.stringify(fields);
-    if (key === lastProgress) return;
-    lastProgress = key;
-    log.info(LogAction.PROGRESO, "in_progress", { ...fields, ...memoryFields() });
-  }, config.progressInterval.ms || 5000);
-
-  async function handle(conn: Deno.Conn, ip: string): Promise<void> {
-    // Closed in `finally`: a FramedConnection left open keeps its deadline timers armed, and
-    // with them its buffers, until the idle timeout (about 72 KiB per closed connection).
-    let framed: FramedConnection | undefined;
-    try {
-      const buf = new Uint8Array(SNIFF_BYTES);
-      const n = await readWithin(conn, buf, config.idleTimeout.ms || Infinity);
-      if (!n) return;
-      const first = buf.subarray(0, n);
-      if (first[0] === MAGIC) {
-        framed = new FramedConnection(conn, {
-          idleTimeoutMs: config.idleTimeout.ms,
-          // A frame trickled in byte by byte (slow loris) gets no more time than silence.
-          frameTimeoutMs: config.idleTimeout.ms,
-          // A peer that never reads its replies would otherwise hold the session forever.
-          writeTimeoutMs: config.idleTimeout.ms,
-          maxBodySize: config.maxFrameSize - 4,
-          initial: first,
-        });
-        await serveAgency(framed, ip, ctx);
-      } else if (isUtf8Start(first)) {
-        await serveEcho(conn, { ip, log, initial: first, idleTimeoutMs: config.idleTimeout.ms });
-      } else {
-        log.warning(LogAction.RECEIVE_MESSAGE, "fail", {
-          ip,
-          error: "first bytes are neither the lottery protocol nor UTF-8 text",
-        });
-      }
-    } catch (error) {
-      if (closing === undefined && !isConnectionLost(error)) {
-        log.error(LogAction.CONNECTION, "fail", { ip, detail: String(error) });
-      }
-    } finally {
-      framed?.close();
-      if (connections.delete(conn)) {
-        try {
-          conn.close();
-        } catch {
-          // Closed already (timeout, shutdown, or by the FramedConnection).
-        }
-      }
-    }
-  }
-
-  function accept(conn: Deno.TcpConn): void {
-    // Throws for a connection reset before it was taken: acceptEach logs and closes it.
-    const ip = conn.remoteAddr.hostname;
-    if (connections.size >= config.maxConnections) {
-      const retryAfterMs = slotHintMs(connections.values(), config.idleTimeout.ms);
-      log.warning(LogAction.ACCEPT_CONNECTIONS, "fail", {
-        ip,
-        error: "LIMIT_EXCEEDED",
-        max_connections: config.maxConnections,
-        retry_after_ms: retryAfterMs,
-      });
-      refuseOverLimit(conn, retryAfterMs);
-      return;
-    }
-    // Acks are small writes: without this, Nagle's algorithm holds each one back until
-    // the agency's delayed ACK of the previous (tens of ms per batch window).
-    conn.setNoDelay(true);
-    log.info(LogAction.ACCEPT_CONNECTIONS, "success", { ip });
-    connections.set(conn, { ip, at: performance.now() });
-    const handler = handle(conn, ip);
-    handlers.add(handler);
-    handler.finally(() => handlers.delete(handler));
-  }
-
-  async function acceptLoop(): Promise<void> {
-    const addr = listener.addr;
-    log.info(LogAction.ACCEPT_CONNECTIONS, "in_progress", { ip: addr.hostname, port: addr.port });
-    await acceptEach(listener, accept, { log, closing: () => closing !== undefined });
-  }
-  const accepting = acceptLoop();
+  const slots = state.slots(config.maxConnections);
+  const stopProgress = startProgress(log, {
+    intervalMs: config.progressInterval.ms,
+    fields: () => {
+      const status = lottery.status;
+      if (status.drawn) return undefined;
+      const stats = store.stats;
+      return {
+        "apuestas": stats.bets,
+        "lotes": stats.batches,
+        "agencias_listas": counted.size - status.pending,
+        "agencias_pendientes": listIds(status.pendingAgencies),
+        ...(state.troubled.size > 0 ? { "agencias_con_error": listIds(state.troubled) } : {}),
+        "conexiones": slots.open,
+      };
+    },
+  });
 
   async function shutdown(): Promise<void> {
-    listener.close();
+    // Held queries are answered at once, on every thread; what is durable is still published
+    // while the sessions drain (the owner closes with the store).
     lottery.close();
-    await accepting;
-    log.info(LogAction.CLOSE_LISTENER, "success", { port: config.port });
-    clearInterval(progress);
+    state.close();
+    await sessions.stop();
+    stopProgress();
     log.info(LogAction.CLOSE_PROGRESS_TIMER, "success");
-    for (const [conn, { ip }] of [...connections]) {
-      connections.delete(conn);
-      try {
-        conn.close();
-      } catch {
-        // The handler closed it first.
-      }
-      log.info(LogAction.CLOSE_CONNECTION, "success", { ip });
-    }
-    await Promise.allSettled([...handlers]);
     await closeStore();
     log.info(LogAction.CLOSE_STORAGE, "success", {
       path: config.storagePath,
@@ -349,40 +182,83 @@ export async function startServer(
   return { close, [Symbol.asyncDispose]: close };
 }
 
-/** Memory in MiB, for the progress line: ingestion should keep it flat. */
-function memoryFields() {
-  const { rss, heapUsed, external } = Deno.memoryUsage();
-  const mib = (bytes: number): number => Math.round(bytes / 104857.6) / 10;
-  return { rss_mb: mib(rss), heap_mb: mib(heapUsed), external_mb: mib(external) };
+/** One session thread, this one: an accept loop serving sessions against the store itself. */
+function startSessions(
+  config: ServerOptions,
+  session: SessionContext,
+  slots: ConnectionSlots,
+  reusePort = false,
+): Sessions {
+  const { log } = session;
+  const listener = Deno.listen({ hostname: config.listenAddress, port: config.port, reusePort });
+  const addr = listener.addr;
+  if (!reusePort) {
+    log.info(LogAction.ACCEPT_CONNECTIONS, "in_progress", { ip: addr.hostname, port: addr.port });
+  }
+  const loop = new AcceptLoop(listener, {
+    log,
+    slots,
+    maxConnections: config.maxConnections,
+    idleTimeoutMs: config.idleTimeout.ms,
+    serve: (conn, ip) =>
+      serveConnection(conn, ip, {
+        session,
+        log,
+        idleTimeoutMs: config.idleTimeout.ms,
+        maxFrameSize: config.maxFrameSize,
+      }),
+  });
+  loop.run();
+  return {
+    async stop() {
+      await loop.stop();
+      log.info(LogAction.CLOSE_LISTENER, "success", { port: config.port });
+      await loop.closeConnections();
+    },
+  };
 }
-
-/** An open connection: the peer's address and when it was accepted (`performance.now()`). */
-interface Accepted {
-  readonly ip: string;
-  readonly at: number;
-}
-
-/** The shortest wait a refused peer is told: a sooner hint would only meet a full server again. */
-const MIN_SLOT_HINT_MS = 250;
 
 /**
- * When the idle timeout can next free a slot: `idleMs` after the accept of the oldest connection
- * that may have been silent since. Older ones live by their own activity and are skipped (the map
- * keeps accept order). With none left, a whole idle timeout; 0 when there is none.
+ * `SERVER_WORKERS` session threads on one port: this one (the owner's) and `SERVER_WORKERS`
+ * − 1 workers. The address is first taken without SO_REUSEPORT, which fails if any server
+ * (ours or not) listens there and resolves port 0; then released for the session threads,
+ * which all bind it with SO_REUSEPORT.
  */
-function slotHintMs(open: Iterable<Accepted>, idleMs: number): number {
-  if (idleMs <= 0) return 0;
-  const now = performance.now();
-  for (const { at } of open) {
-    const left = at + idleMs - now;
-    if (left > 0) return Math.max(MIN_SLOT_HINT_MS, Math.ceil(left));
+async function startWorkers(
+  config: ServerOptions,
+  context: ServerContext & {
+    readonly session: SessionContext;
+    readonly slots: ConnectionSlots;
+    readonly owner: StoreOwner;
+    readonly state: SharedState;
+  },
+): Promise<Sessions> {
+  const { owner, state } = context;
+  const probe = Deno.listen({ hostname: config.listenAddress, port: config.port });
+  const addr = probe.addr;
+  probe.close();
+  const own = startSessions({ ...config, port: addr.port }, context.session, context.slots, true);
+  let pool: WorkerPool;
+  try {
+    pool = await WorkerPool.start({
+      url: context.workerUrl!,
+      count: config.workers - 1,
+      config: { ...config, port: addr.port },
+      logLevel: context.logLevel ?? "INFO",
+      secrets: context.secrets,
+      owner,
+      state,
+      log: context.log,
+      onFailure: context.onFailure ?? (() => {}),
+    });
+  } catch (error) {
+    await own.stop();
+    throw error;
   }
-  return idleMs;
-}
-
-function refuseOverLimit(conn: Deno.Conn, retryAfterMs: number): void {
-  const framed = new FramedConnection(conn);
-  const message = `Too many connections${retryAfterMs > 0 ? `, retry in ${retryAfterMs} ms` : ""}`;
-  framed.send({ type: MessageType.ERROR, code: ErrorCode.LIMIT_EXCEEDED, retryAfterMs, message })
-    .catch(() => {}).finally(() => framed.close());
+  context.log.info(LogAction.ACCEPT_CONNECTIONS, "in_progress", {
+    ip: addr.hostname,
+    port: addr.port,
+    workers: config.workers,
+  });
+  return { stop: () => Promise.all([own.stop(), pool.stop()]).then(() => {}) };
 }

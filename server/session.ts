@@ -25,11 +25,48 @@ import {
   MAX_LISTED_AGENCIES,
   type Message,
   MessageType,
+  readBatchHeader,
 } from "../shared/protocol/mod.ts";
-import { batchHeader, batchRows, SERVER_CLOCK } from "./batch_rows.ts";
-import type { Lottery } from "./draw.ts";
+import { batchRows, SERVER_CLOCK } from "./batch_rows.ts";
+import type { DrawStatus } from "./draw.ts";
 import { secretMatches } from "./secrets.ts";
-import { type BatchWatcher, type BetStore, leftOut, type StoreReceipt } from "./storage.ts";
+import {
+  type BatchWatcher,
+  type BetStore,
+  leftOut,
+  type StoreReceipt,
+  type StoreStats,
+} from "./storage.ts";
+
+/**
+ * What a session uses of the bet storage: `BetStore` on the thread that owns it, or a
+ * `RemoteStore` in a worker, which asks the owner.
+ */
+export type SessionStore =
+  & Pick<
+    BetStore,
+    "progress" | "watch" | "storeRows" | "storeBets" | "markDone"
+  >
+  & { readonly stats: Pick<StoreStats, "winners"> };
+
+/** What a session uses of the draw: the `Lottery` on the owner, or a worker's view of it. */
+export interface SessionDraw {
+  /** Whether the draw has finished, and its result or which agencies are pending. */
+  readonly status: DrawStatus;
+  /** Counted agencies still loading. */
+  readonly pending: number;
+  /** Tells the draw an agency is done, once its DONE is durable. */
+  markDone(agency: number): unknown;
+  /** Where the draw stands once it is over, or after `maxMs`. */
+  waitForDraw(maxMs: number): Promise<DrawStatus>;
+}
+
+/** Agencies in trouble, for the progress line: a `Set`, or one shared by every thread. */
+export interface AgencySet extends Iterable<number> {
+  readonly size: number;
+  add(agency: number): unknown;
+  delete(agency: number): unknown;
+}
 
 /** What every session shares. */
 export interface SessionContext {
@@ -37,8 +74,8 @@ export interface SessionContext {
   readonly agencies: number;
   /** How long a winners or total query before the draw is held waiting for it. */
   readonly drawWaitMs: number;
-  readonly store: BetStore;
-  readonly lottery: Lottery;
+  readonly store: SessionStore;
+  readonly lottery: SessionDraw;
   readonly log: ActionLogger;
   /** Whether the server is shutting down (its own closes are not failures). */
   readonly closing: () => boolean;
@@ -48,7 +85,7 @@ export interface SessionContext {
    * Agencies whose last batch was refused, or whose session failed before they were done,
    * for the progress line; a stored batch or a DONE takes an agency out.
    */
-  readonly troubled: Set<number>;
+  readonly troubled: AgencySet;
 }
 
 /** Batches a session may have queued for storage before it stops reading. */
@@ -57,12 +94,27 @@ const MAX_INFLIGHT = 128;
 /** How many documents go in one WINNERS frame (9 bytes each at most, well under 8 KiB). */
 const WINNERS_PER_FRAME = 512;
 
-/** An ack waiting for the store to say its batch is durable. */
-const QUEUED = Symbol("queued");
-/** An ack waiting for the comparison of a retry with the batch stored first. */
-const CHECKING = Symbol("checking");
-/** An ack of a retry found the same as the batch stored first. */
-const SAME = Symbol("same");
+/**
+ * Where an ack stands: `queued` until the store says its batch is durable, `checking` while
+ * a retry is compared with the batch stored first, `same` once it was found the same,
+ * `refused` with the error the agency is told, `fatal` for an unexpected error (it ends the
+ * session).
+ */
+type AckOutcome =
+  | { readonly kind: "queued" }
+  | { readonly kind: "checking" }
+  | { readonly kind: "same" }
+  | { readonly kind: "refused"; readonly error: ProtocolError }
+  | { readonly kind: "fatal"; readonly error: unknown };
+
+const QUEUED: AckOutcome = { kind: "queued" };
+const CHECKING: AckOutcome = { kind: "checking" };
+const SAME: AckOutcome = { kind: "same" };
+
+/** The outcome of a batch the store did not take. */
+function notTaken(error: unknown): AckOutcome {
+  return error instanceof ProtocolError ? { kind: "refused", error } : { kind: "fatal", error };
+}
 
 /** A batch (or single bet) waiting for its ack. */
 interface PendingAck {
@@ -70,8 +122,7 @@ interface PendingAck {
   readonly count: number;
   /** Exercise 5's single bet, logged by itself once stored. */
   readonly single: BetFields | undefined;
-  /** {@linkcode QUEUED}, {@linkcode CHECKING}, {@linkcode SAME} or why it was refused. */
-  outcome: unknown;
+  outcome: AckOutcome;
 }
 
 /** The refusals behind the one logged in full (`after`, `code`), for one summary line. */
@@ -143,7 +194,7 @@ class AgencySession implements BatchWatcher {
   failed(fromSeq: number, error: StorageError): void {
     const refusal = wireError(error);
     for (const ack of this.#pending) {
-      if (ack.outcome === QUEUED && ack.seq >= fromSeq) ack.outcome = refusal;
+      if (ack.outcome.kind === "queued" && ack.seq >= fromSeq) ack.outcome = notTaken(refusal);
     }
     this.#sendSettledAcks();
   }
@@ -256,7 +307,7 @@ class AgencySession implements BatchWatcher {
 
   /** A BATCH body: validated and turned into rows in place, then queued for storage. */
   #batch(body: Uint8Array): Promise<void> | undefined {
-    const header = batchHeader(body);
+    const header = readBatchHeader(body);
     this.#ownAgency(header.agency);
     return this.#submit(header.seq, header.count, () => {
       const batch = batchRows(body, header);
@@ -294,7 +345,7 @@ class AgencySession implements BatchWatcher {
     } catch (error) {
       // A body that cannot be decoded ends the session; a bad bet only fails the batch.
       if (error instanceof ProtocolError && error.code === ErrorCode.MALFORMED) throw error;
-      ack.outcome = wireError(error);
+      ack.outcome = notTaken(wireError(error));
     }
     this.#pending.push(ack);
     if (receipt === undefined) {
@@ -307,7 +358,7 @@ class AgencySession implements BatchWatcher {
         if (error instanceof ProtocolError && error.code === ErrorCode.CONFLICT) {
           this.#conflict = error;
         }
-        return error;
+        return notTaken(error);
       }).then((outcome) => {
         ack.outcome = outcome;
         this.#sendSettledAcks();
@@ -323,11 +374,11 @@ class AgencySession implements BatchWatcher {
   #sendSettledAcks(): void {
     while (this.#fatal === undefined) {
       const ack = this.#pending[0];
-      if (ack === undefined || ack.outcome === CHECKING) break;
-      if (ack.outcome === QUEUED && ack.seq >= this.#durable) break;
+      if (ack === undefined || ack.outcome.kind === "checking") break;
+      if (ack.outcome.kind === "queued" && ack.seq >= this.#durable) break;
       this.#pending.shift();
       const { seq, count, single, outcome } = ack;
-      if (outcome === QUEUED) {
+      if (outcome.kind === "queued") {
         this.#logRefusedRun();
         if (this.#ctx.troubled.size > 0) this.#ctx.troubled.delete(this.#agency);
         this.#ctx.log.info(LogAction.APUESTA_RECIBIDA, "success", { cantidad: count });
@@ -338,7 +389,7 @@ class AgencySession implements BatchWatcher {
           });
         }
         this.#sendAck(seq, 0, count, "");
-      } else if (outcome === SAME) {
+      } else if (outcome.kind === "same") {
         // Not received now: the course's apuesta_recibida lines add up to the bets stored.
         this.#ctx.log.info(LogAction.LOTE_REENVIADO, "success", {
           agency: this.#agency,
@@ -347,10 +398,10 @@ class AgencySession implements BatchWatcher {
           detail: "sent again, the same bets as stored",
         });
         this.#sendAck(seq, 0, count, "");
-      } else if (outcome instanceof ProtocolError) {
-        this.#refuse(seq, count, outcome);
-      } else {
-        this.#fatal = outcome;
+      } else if (outcome.kind === "refused") {
+        this.#refuse(seq, count, outcome.error);
+      } else if (outcome.kind === "fatal") {
+        this.#fatal = outcome.error;
       }
     }
     this.#flushAcks();

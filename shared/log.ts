@@ -57,6 +57,8 @@ export const LogAction = {
   CLOSE_PROGRESS_TIMER: "close_progress_timer",
   CLOSE_CONNECTION: "close_connection",
   CLOSE_STORAGE: "close_storage",
+  WORKER: "worker",
+  CLOSE_WORKER: "close_worker",
   // The agencies': `agencia`, `bet` and `echo` name a mode's failure.
   CONNECT: "connect",
   HELLO: "hello",

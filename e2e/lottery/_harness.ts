@@ -177,6 +177,16 @@ export async function waitFor(
 }
 
 /**
+ * `SERVER_WORKERS` for every server a test starts, from the runner's `TP0_SERVER_WORKERS`
+ * (e.g. `TP0_SERVER_WORKERS=1 deno task test:faults`); unset, the server's own default.
+ * A test's own `env` still wins.
+ */
+function workersEnv(): Record<string, string> {
+  const workers = Deno.env.get("TP0_SERVER_WORKERS");
+  return workers ? { SERVER_WORKERS: workers } : {};
+}
+
+/**
  * Starts `bin/server` on 127.0.0.1 with the course's minimal config file.
  *
  * @param options Expected agencies and extra env.
@@ -192,6 +202,7 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
     SERVER_LISTEN_ADDRESS: "127.0.0.1",
     SERVER_AGENCIES: String(options.agencies),
     SERVER_STORAGE_PATH: `${dir}/bets.csv`,
+    ...workersEnv(),
     ...options.env,
   }, options.launcher);
   let exitCode: number | undefined;
@@ -257,6 +268,7 @@ export async function runServerToExit(
       SERVER_PORT: "0",
       SERVER_LISTEN_ADDRESS: "127.0.0.1",
       SERVER_STORAGE_PATH: `${dir}/bets.csv`,
+      ...workersEnv(),
       ...env,
     },
     stdin: "null",

@@ -5,7 +5,7 @@ import { ErrorCode } from "../../shared/errors.ts";
 import { FramedConnection } from "../../shared/net/framed_conn.ts";
 import { MessageType } from "../../shared/protocol/mod.ts";
 import { COURSE_BET as GOOD } from "../../testing/course_data.ts";
-import { parseLog, startClient, startServer } from "./_harness.ts";
+import { parseLog, startClient, startServer, waitFor } from "./_harness.ts";
 
 async function connect(port: number): Promise<FramedConnection> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -169,7 +169,11 @@ Deno.test("server - a line over raw TCP is echoed unchanged, then the connection
     assert.equal(n, null, "closed without a reply");
     assert.ok(performance.now() - started < 1000, "closed at once, not after the idle timeout");
   }
-  const echoed = parseLog(server.stdout()).find((l) => l.action === LogAction.RECEIVE_MESSAGE);
+  // The line reaches the server's stdout pipe on its own time (from any session thread).
+  const echoLine = () =>
+    parseLog(server.stdout()).find((l) => l.action === LogAction.RECEIVE_MESSAGE);
+  await waitFor(() => echoLine() !== undefined, 5000, "the echo's log line");
+  const echoed = echoLine();
   assert.equal(echoed?.fields.get("msg"), "[CLIENT 1] Message N°1 ¦ with a bar");
 });
 

@@ -13,6 +13,7 @@ import { joinCsvLine, splitCsvLine } from "../csv_line.ts";
 import { ErrorCode, InvalidBetError, malformed, ProtocolError } from "../errors.ts";
 import {
   type Batch,
+  BATCH_BODY,
   BATCH_HEADER_SIZE,
   type BatchHeader,
   HEADER_SIZE,
@@ -212,10 +213,27 @@ export function encodeBatchHeader(
   view.setUint8(0, MAGIC);
   view.setUint8(1, MessageType.BATCH);
   view.setUint16(2, BATCH_HEADER_SIZE - HEADER_SIZE + linesLength);
-  view.setUint16(4, batch.agency);
-  view.setUint32(6, batch.seq);
-  view.setUint16(10, batch.count);
+  view.setUint16(HEADER_SIZE + BATCH_BODY.agency, batch.agency);
+  view.setUint32(HEADER_SIZE + BATCH_BODY.seq, batch.seq);
+  view.setUint16(HEADER_SIZE + BATCH_BODY.count, batch.count);
   return offset + BATCH_HEADER_SIZE + linesLength;
+}
+
+/**
+ * Reads a BATCH body's header (see {@linkcode BATCH_BODY}): agency, sequence and bet count,
+ * without touching the lines.
+ *
+ * @throws {ProtocolError} `MALFORMED` for a body shorter than the header, or of no bets.
+ */
+export function readBatchHeader(body: Uint8Array): BatchHeader {
+  if (body.length < BATCH_BODY.lines) {
+    throw malformed("batch", `body of ${body.length} bytes is shorter than its header`);
+  }
+  const view = new DataView(body.buffer, body.byteOffset, BATCH_BODY.lines);
+  const count = view.getUint16(BATCH_BODY.count);
+  // An empty batch would take a sequence for nothing (an impostor's could make an agency skip one).
+  if (count === 0) throw malformed("batch", "it holds no bets");
+  return { agency: view.getUint16(BATCH_BODY.agency), seq: view.getUint32(BATCH_BODY.seq), count };
 }
 
 /** Reads typed fields from a body, failing with `MALFORMED` on a short body. */
@@ -306,10 +324,7 @@ function decodeBatch(r: BodyReader): Batch {
   const agency = r.int(2, "batch agency");
   const seq = r.int(4, "batch sequence");
   const count = r.int(2, "batch count");
-  // An empty batch would take a sequence for nothing (an impostor's could make an agency skip one).
-  if (count === 0) {
-    throw malformed("batch", "it holds no bets");
-  }
+  if (count === 0) throw malformed("batch", "it holds no bets");
   const bytes = r.rest();
   if (bytes.length > 0 && bytes[bytes.length - 1] !== LF) {
     throw malformed("batch", "its last line does not end in a line break");

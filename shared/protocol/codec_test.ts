@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import type { BetFields } from "../bet.ts";
 import { COURSE_BET } from "../../testing/course_data.ts";
 import { ErrorCode, InvalidBetError, ProtocolError } from "../errors.ts";
-import { decodeMessage, encodeBatchHeader, encodeMessage } from "./codec.ts";
+import { decodeMessage, encodeBatchHeader, encodeMessage, readBatchHeader } from "./codec.ts";
 import {
+  BATCH_BODY,
   BATCH_HEADER_SIZE,
   HEADER_SIZE,
   MAGIC,
@@ -499,4 +500,13 @@ Deno.test("decodeMessage() reads a BATCH's CSV lines", async (t) => {
       /^RangeError: Cannot encode bet: a field holds a line break$/,
     );
   });
+});
+
+Deno.test("readBatchHeader() reads what encodeBatchHeader() wrote, through BATCH_BODY", () => {
+  const frame = new Uint8Array(BATCH_HEADER_SIZE + 3);
+  frame.set([0x61, 0x62, 0x0a], BATCH_HEADER_SIZE);
+  encodeBatchHeader(frame, 0, { agency: 513, seq: 70_000, count: 1 }, 3);
+  const body = frame.subarray(HEADER_SIZE);
+  assert.deepEqual(readBatchHeader(body), { agency: 513, seq: 70_000, count: 1 });
+  assert.equal(body.length - BATCH_BODY.lines, 3);
 });

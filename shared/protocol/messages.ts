@@ -21,8 +21,14 @@ export const MAX_FRAME_SIZE = 8192;
 /** The largest body. */
 export const MAX_BODY_SIZE = MAX_FRAME_SIZE - HEADER_SIZE;
 
-/** Bytes of a BATCH frame before its lines: header, agency u16, sequence u32, count u16. */
-export const BATCH_HEADER_SIZE = HEADER_SIZE + 8;
+/**
+ * Where a BATCH body's fields start: agency u16, sequence u32, count u16, then the lines
+ * (each bet a CSV line ending in `\n`). The one definition every reader and writer uses.
+ */
+export const BATCH_BODY = { agency: 0, seq: 2, count: 6, lines: 8 } as const;
+
+/** Bytes of a BATCH frame before its lines: the frame header, then the body's own. */
+export const BATCH_HEADER_SIZE = HEADER_SIZE + BATCH_BODY.lines;
 
 /** Message type codes (the frame's second byte). */
 export const MessageType = {

@@ -5,5 +5,5 @@
  * @module
  */
 export * from "./messages.ts";
-export { decodeMessage, encodeBatchHeader, encodeMessage } from "./codec.ts";
+export { decodeMessage, encodeBatchHeader, encodeMessage, readBatchHeader } from "./codec.ts";
 export { FrameDecoder, type FrameDecoderOptions, type RawFrame } from "./frame_decoder.ts";

@@ -21,6 +21,10 @@ export interface BenchOptions {
   readonly fsync: FsyncPolicy;
   readonly batch: number;
   readonly timeoutMs?: number;
+  /** The server's SERVER_WORKERS of each setting compared, `default` for its own default. */
+  readonly workers: readonly string[];
+  /** The many-agencies load instead of agency processes on files. */
+  readonly load: boolean;
   readonly help: boolean;
 }
 
@@ -34,7 +38,11 @@ export const USAGE = `Usage: deno task bench -- [options]
   --latency-runs L       untimed runs through the ack-latency proxy (default 1; 0 skips)
   --fsync MODE           server SERVER_FSYNC: group, batch or off (default group)
   --batch N              agencies' batch.maxAmount (default 100)
-  --timeout DURATION     limit of each run, e.g. 90s, 5m (default 60s + 1s per 25000 bets)`;
+  --timeout DURATION     limit of each run, e.g. 90s, 5m (default 60s + 1s per 25000 bets)
+  --workers LIST         SERVER_WORKERS settings run in turn, "default" for the server's own
+                         (default "default,1"; with --load "1,2,4")
+  --load                 one generator process playing --agencies agencies (default 1000)
+                         of --bets-per-agency bets (default 1000) instead of agency processes`;
 
 /**
  * Parses the command line (after `deno task bench --`).
@@ -53,6 +61,8 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
     fsync: { type: "string", default: "group" },
     batch: { type: "string", default: "100" },
     timeout: { type: "string" },
+    workers: { type: "string" },
+    load: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   });
   if (values.dataset?.trim() === "") throw new UsageError("--dataset needs a path to a zip file");
@@ -62,16 +72,33 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
     }
   }
   const timeoutMs = values.timeout === undefined ? undefined : timeoutArg(values.timeout);
+  const { load } = values;
+  if (load && values.dataset !== undefined) {
+    throw new UsageError("--dataset does not apply with --load (it generates its bets)");
+  }
+  const workers = (values.workers ?? (load ? "1,2,4" : "default,1")).split(",").map((w) =>
+    w.trim()
+  );
+  for (const w of workers) {
+    if (w !== "default") integerArg("--workers", w, 1, 64);
+  }
   return {
     dataset: values.dataset,
-    agencies: integerArg("--agencies", values.agencies ?? "5", 1, 1000),
-    betsPerAgency: integerArg("--bets-per-agency", values["bets-per-agency"] ?? "20000", 1, 1e7),
+    agencies: integerArg("--agencies", values.agencies ?? (load ? "1000" : "5"), 1, 1000),
+    betsPerAgency: integerArg(
+      "--bets-per-agency",
+      values["bets-per-agency"] ?? (load ? "1000" : "20000"),
+      1,
+      1e7,
+    ),
     repeat: integerArg("--repeat", values.repeat, 1, 10_000),
     runs: integerArg("--runs", values.runs, 1, 100),
     latencyRuns: integerArg("--latency-runs", values["latency-runs"], 0, 100),
     fsync: choiceArg("--fsync", values.fsync, FSYNC_POLICIES),
     batch: integerArg("--batch", values.batch, 1, 65_535),
     timeoutMs,
+    workers,
+    load,
     help: values.help,
   };
 }

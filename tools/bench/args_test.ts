@@ -74,3 +74,13 @@ Deno.test("parseBenchArgs() rejects bad command lines with one clear message", a
     });
   }
 });
+
+Deno.test("parseBenchArgs() reads the SERVER_WORKERS settings and the load's own defaults", () => {
+  assert.deepEqual(parseBenchArgs([]).workers, ["default", "1"]);
+  assert.deepEqual(parseBenchArgs(["--workers", "4, 1"]).workers, ["4", "1"]);
+  const load = parseBenchArgs(["--load"]);
+  assert.deepEqual([load.load, load.agencies, load.betsPerAgency], [true, 1000, 1000]);
+  assert.deepEqual(load.workers, ["1", "2", "4"]);
+  assert.throws(() => parseBenchArgs(["--workers", "0"]), UsageError);
+  assert.throws(() => parseBenchArgs(["--load", "--dataset", "x.zip"]), UsageError);
+});

@@ -26,9 +26,11 @@ import {
   formatJsonLine,
   formatNumber,
   formatReport,
+  formatWorkersTable,
   percentile,
   type SystemRun,
 } from "./report.ts";
+import { runLoad } from "./load.ts";
 import { runSystem } from "./system.ts";
 
 /**
@@ -57,20 +59,59 @@ export async function main(args: readonly string[]): Promise<number> {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
-    const data = await prepareData(options, log);
+    const data = options.load ? undefined : await prepareData(options, log);
     // The programs as the sources are now (not timed).
     log(await buildBinaries());
     await Deno.mkdir(BENCH_DIR, { recursive: true });
     scratch = await Deno.makeTempDir({ dir: BENCH_DIR, prefix: "run-" });
+    if (data === undefined) return await runLoads(options, scratch, log);
     const report = await runAll(options, data, scratch, log);
-    console.log(formatReport(report));
-    console.log(formatJsonLine(report));
+    for (const workers of options.workers) {
+      const own = { ...report, system: report.system.filter((run) => run.workers === workers) };
+      const label = `${report.setup.label}, SERVER_WORKERS=${workers}`;
+      console.log(formatReport({ ...own, setup: { ...report.setup, label } }));
+    }
+    console.log(formatWorkersTable(report.system, { ...options, bets: report.setup.bets }));
+    for (const workers of options.workers) {
+      const own = { ...report, system: report.system.filter((run) => run.workers === workers) };
+      console.log(formatJsonLine(own).replace(/^\{/, `{"workers":"${workers}",`));
+    }
     return [...report.system, ...report.floor, ...report.latency].every((run) => run.ok) ? 0 : 1;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     if (scratch !== undefined) await Deno.remove(scratch, { recursive: true }).catch(() => {});
   }
+}
+
+/** The many-agencies load: `--runs` rounds of every `--workers` setting in turn; the exit code. */
+async function runLoads(
+  options: BenchOptions,
+  scratch: string,
+  log: (message: string) => void,
+): Promise<number> {
+  const { agencies, betsPerAgency } = options;
+  const ctx = {
+    serverBin: fileURLToPath(new URL("../../bin/server", import.meta.url)),
+    scratch,
+    agencies,
+    betsPerAgency,
+    timeoutMs: options.timeoutMs ?? 120_000,
+  };
+  const runs: SystemRun[] = [];
+  for (let i = 1; i <= options.runs; i++) {
+    for (const workers of options.workers) {
+      runs.push(await runLoad(ctx, workers));
+      log(`load ${i}/${options.runs}, SERVER_WORKERS=${workers}: ${describeRun(runs.at(-1)!)}`);
+    }
+  }
+  const bets = agencies * betsPerAgency;
+  console.log(`### Load: ${agencies} agencies × ${betsPerAgency} bets from one generator\n`);
+  console.log(formatWorkersTable(runs, { workers: options.workers, bets }));
+  for (const [i, run] of runs.entries()) {
+    if (!run.ok) console.log(`- load run ${i + 1}: ${run.failures.join("; ")}`);
+  }
+  return runs.every((run) => run.ok) ? 0 : 1;
 }
 
 /** `1.234 s`, or why the run failed. */
@@ -118,14 +159,22 @@ async function runAll(
   for (let i = 1; i <= runs; i++) {
     floor.push(await runFloor(data, ctx));
     log(`floor ${i}/${runs}: ${describeRun(floor.at(-1)!)}`);
-    const run = await runSystem(ctx, { name: `run ${i}/${runs}`, withProxy: false });
-    system.push(run);
-    const rate = run.ok ? ` (${formatNumber(setup.bets / (run.wallMs / 1000), 0)} bets/s)` : "";
-    log(`run ${i}/${runs}: ${describeRun(run)}${rate}`);
+    // Each setting in turn, so every one sees the same machine state.
+    for (const workers of options.workers) {
+      const name = `run ${i}/${runs}, SERVER_WORKERS=${workers}`;
+      const run = await runSystem(ctx, { name, withProxy: false, workers });
+      system.push(run);
+      const rate = run.ok ? ` (${formatNumber(setup.bets / (run.wallMs / 1000), 0)} bets/s)` : "";
+      log(`${name}: ${describeRun(run)}${rate}`);
+    }
   }
   const latency: SystemRun[] = [];
   for (let i = 1; i <= latencyRuns; i++) {
-    const run = await runSystem(ctx, { name: `latency ${i}/${latencyRuns}`, withProxy: true });
+    const run = await runSystem(ctx, {
+      name: `latency ${i}/${latencyRuns}`,
+      withProxy: true,
+      workers: options.workers[0]!,
+    });
     latency.push(run);
     const acks = run.ackLatenciesMs ?? [];
     const extra = run.ok

@@ -115,3 +115,45 @@ export async function machineFacts(
     ...(loadAtEnd ? { "load after": loadAtEnd } : {}),
   };
 }
+
+/**
+ * CPU time in ms of each thread of a process, from `/proc/<pid>/task/*\/stat`: the main
+ * thread as `main`, Deno's Worker threads by their names (`worker-1`…), every other thread
+ * (runtime I/O, V8's compiler and GC helpers) summed as `other`; undefined when unreadable.
+ */
+export function threadCpuMs(pid: number): Record<string, number> | undefined {
+  const out: Record<string, number> = {};
+  try {
+    for (const { name: tid } of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${tid}/stat`);
+      const comm = text.slice(text.indexOf("(") + 1, text.lastIndexOf(")"));
+      const label = tid === String(pid) ? "main" : /^worker-\d+$/.test(comm) ? comm : "other";
+      out[label] = (out[label] ?? 0) + (parseProcStat(text)?.selfTicks ?? 0) * 10;
+    }
+  } catch {
+    return undefined;
+  }
+  return out;
+}
+
+/** Per-thread CPU used between two {@linkcode threadCpuMs} readings (threads since gone: 0). */
+export function threadCpuSince(
+  before: Readonly<Record<string, number>>,
+  after: Readonly<Record<string, number>>,
+): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(after).map(([label, ms]) => [label, Math.max(0, ms - (before[label] ?? 0))]),
+  );
+}
+
+/**
+ * Each JavaScript thread's share of the JavaScript threads' CPU (`main` and `worker-N`,
+ * `other` left out), in percent, e.g. `main 40%, worker-1 31%, worker-2 29%`.
+ */
+export function formatThreadShares(cpu: Readonly<Record<string, number>>): string {
+  const js = Object.entries(cpu).filter(([label]) => label !== "other");
+  const total = js.reduce((sum, [, ms]) => sum + ms, 0);
+  if (total === 0) return "–";
+  return js.sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }))
+    .map(([label, ms]) => `${label} ${Math.round((100 * ms) / total)}%`).join(", ");
+}

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { parseProcStat, parseProcStatus } from "./proc.ts";
+import {
+  formatThreadShares,
+  parseProcStat,
+  parseProcStatus,
+  threadCpuMs,
+  threadCpuSince,
+} from "./proc.ts";
 
 Deno.test("parseProcStatus() reads VmRSS and VmHWM", () => {
   const text = [
@@ -22,4 +28,21 @@ Deno.test("parseProcStat() counts fields from the last parenthesis", () => {
   });
   assert.equal(parseProcStat("not a stat line"), undefined);
   assert.equal(parseProcStat("42 (deno) S 1 2"), undefined);
+});
+
+Deno.test("threadCpuMs() names this process's main thread and sums the rest as other", () => {
+  const cpu = threadCpuMs(Deno.pid);
+  assert.ok(cpu !== undefined && "main" in cpu);
+  assert.ok(Object.keys(cpu).every((label) => /^(main|other|worker-\d+)$/.test(label)));
+});
+
+Deno.test("formatThreadShares() gives each JavaScript thread's share, leaving other out", () => {
+  const since = threadCpuSince({ main: 100, "worker-1": 0 }, {
+    main: 300,
+    "worker-10": 100,
+    "worker-1": 100,
+    other: 900,
+  });
+  assert.equal(formatThreadShares(since), "main 50%, worker-1 25%, worker-10 25%");
+  assert.equal(formatThreadShares({ other: 5 }), "–");
 });

@@ -6,6 +6,7 @@
  * @module
  */
 import type { BenchOptions } from "./args.ts";
+import { formatThreadShares } from "./proc.ts";
 
 /** One timed run of the system; times in ms from the agencies' start, memory in kB. */
 export interface SystemRun {
@@ -33,6 +34,10 @@ export interface SystemRun {
   readonly clientCpuMs?: number;
   /** Ack latencies seen by the proxy (latency runs only). */
   readonly ackLatenciesMs?: readonly number[];
+  /** The server's SERVER_WORKERS (`default`: its own). */
+  readonly workers?: string;
+  /** Server CPU per thread while the agencies ran (see `threadCpuMs`). */
+  readonly threadCpuMs?: Readonly<Record<string, number>>;
 }
 
 /** One run of the floor: senders' start to the last sender exited and the fsync done. */
@@ -202,5 +207,52 @@ export function formatReport(report: BenchReport): string {
     )
   );
   if (failed.length > 0) lines.push("", "Failed runs (not timed):", ...failed);
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * The SERVER_WORKERS settings side by side, Markdown: per setting the verified runs, the
+ * median wall and bets/s, and each JavaScript thread's share of the server's CPU over those
+ * runs; then, for each setting after the first, the median of the run-by-run ratios of its
+ * wall to the first's (runs were interleaved, so each pair saw the same machine).
+ */
+export function formatWorkersTable(
+  runs: readonly SystemRun[],
+  { workers, bets }: { readonly workers: readonly string[]; readonly bets: number },
+): string {
+  const lines = [
+    "| SERVER_WORKERS | runs ok | wall median (s) | bets/s | server JS threads' CPU shares |",
+    "|---|---:|---:|---:|---|",
+  ];
+  const byWorkers = workers.map((w) => runs.filter((run) => run.workers === w));
+  byWorkers.forEach((own, i) => {
+    const ok = own.filter((run) => run.ok);
+    const wall = summarize(ok.map((run) => run.wallMs))?.median;
+    const cpu: Record<string, number> = {};
+    for (const run of ok) {
+      for (const [label, ms] of Object.entries(run.threadCpuMs ?? {})) {
+        cpu[label] = (cpu[label] ?? 0) + ms;
+      }
+    }
+    const rate = wall === undefined ? "–" : formatNumber(bets / (wall / 1000), 0);
+    lines.push(
+      `| ${workers[i]} | ${ok.length}/${own.length} | ${
+        wall === undefined ? "–" : formatNumber(wall / 1000, 3)
+      } | ${rate} | ${formatThreadShares(cpu)} |`,
+    );
+  });
+  const first = byWorkers[0] ?? [];
+  byWorkers.slice(1).forEach((own, i) => {
+    const ratios = own.flatMap((run, k) => {
+      const base = first[k];
+      return run.ok && base?.ok ? [run.wallMs / base.wallMs] : [];
+    });
+    const median = summarize(ratios)?.median;
+    lines.push(
+      "",
+      `Paired: median of ${ratios.length} run-by-run ratios, wall with ${workers[i + 1]} / ` +
+        `wall with ${workers[0]}: ${median === undefined ? "–" : `${formatNumber(median, 2)}×`}`,
+    );
+  });
   return lines.join("\n") + "\n";
 }

@@ -5,6 +5,7 @@ import {
   formatJsonLine,
   formatNumber,
   formatReport,
+  formatWorkersTable,
   percentile,
   summarize,
   type SystemRun,
@@ -125,4 +126,24 @@ Deno.test("percentile() uses the nearest rank", () => {
   assert.equal(percentile(values, 0), 1);
   assert.equal(percentile([5, 1, 4, 2, 3], 50), 3);
   assert.equal(percentile([], 50), undefined);
+});
+
+Deno.test("formatWorkersTable() puts the settings side by side with paired ratios of interleaved runs", () => {
+  const run = (workers: string, wallMs: number, threadCpuMs: Record<string, number>) => ({
+    ok: true,
+    failures: [],
+    wallMs,
+    workers,
+    threadCpuMs,
+  });
+  const table = formatWorkersTable([
+    run("default", 1000, { main: 300, "worker-1": 100, other: 50 }),
+    run("1", 500, { main: 400 }),
+    run("default", 2000, { main: 100, "worker-1": 300 }),
+    run("1", 3000, { main: 400 }),
+  ], { workers: ["default", "1"], bets: 1000 });
+  assert.match(table, /^\| default \| 2\/2 \| 1\.500 \| 667 \| main 50%, worker-1 50% \|$/m);
+  assert.match(table, /^\| 1 \| 2\/2 \| 1\.750 \| 571 \| main 100% \|$/m);
+  // Ratios 0.5 and 1.5: their median.
+  assert.match(table, /wall with 1 \/ wall with default: 1\.00×/);
 });

@@ -12,7 +12,7 @@ import { freePort, lastLine } from "../_cli.ts";
 import type { BenchOptions } from "./args.ts";
 import type { PreparedData } from "./data.ts";
 import { AckLatencyProxy } from "./latency_proxy.ts";
-import { reapedChildrenCpuMs, RssSampler } from "./proc.ts";
+import { reapedChildrenCpuMs, RssSampler, threadCpuMs, threadCpuSince } from "./proc.ts";
 import { spawn, type Tracked, within } from "./processes.ts";
 import { formatNumber, type SystemRun } from "./report.ts";
 
@@ -107,7 +107,7 @@ function lastWords(proc: Tracked): string {
  */
 export async function runSystem(
   ctx: SystemRunContext,
-  options: { readonly name: string; readonly withProxy: boolean },
+  options: { readonly name: string; readonly withProxy: boolean; readonly workers?: string },
 ): Promise<SystemRun> {
   const dir = await Deno.makeTempDir({ dir: ctx.scratch, prefix: "system-" });
   const sampler = new RssSampler();
@@ -139,6 +139,9 @@ export async function runSystem(
       SERVER_STORAGE_PATH: storage,
       SERVER_FSYNC: ctx.fsync,
       LOGGING_LEVEL: "INFO",
+      ...(options.workers && options.workers !== "default"
+        ? { SERVER_WORKERS: options.workers }
+        : {}),
     }, (line) => serverLog.onLine(line));
     const up = await within(Promise.race([serverLog.ready.promise, server.exited]), 30_000);
     if (!up || !server.live) {
@@ -157,6 +160,7 @@ export async function runSystem(
     );
 
     // Everything is ready; the clock starts with the first agency.
+    const threadsBefore = threadCpuMs(server.pid);
     const cpuBeforeClients = reapedChildrenCpuMs();
     const started = performance.now();
     const agencies = ctx.data.files.map((file): Agency => {
@@ -182,6 +186,8 @@ export async function runSystem(
     const cpuAfterClients = reapedChildrenCpuMs();
     const wallMs = Math.max(...exits.map((exit) => exit.at)) - started;
     await Promise.all(agencies.map(({ proc }) => proc.drained));
+    // Before SIGTERM: the worker threads are gone once the server has closed them.
+    const threadsAfter = threadCpuMs(server.pid);
 
     server.kill("SIGTERM");
     if (!(await within(server.exited, 15_000))) {
@@ -236,6 +242,10 @@ export async function runSystem(
       serverCpuMs: span(cpuAfterClients, cpuAfterServer),
       clientCpuMs: span(cpuBeforeClients, cpuAfterClients),
       ackLatenciesMs: proxy?.latenciesMs,
+      workers: options.workers,
+      ...(threadsBefore && threadsAfter
+        ? { threadCpuMs: threadCpuSince(threadsBefore, threadsAfter) }
+        : {}),
     };
   } finally {
     for (const proc of procs) proc.kill("SIGKILL");
