@@ -17,6 +17,9 @@ export class RemoteLottery implements SessionDraw {
   #drawn: (DrawStatus & { drawn: true }) | undefined;
   readonly #closed = Promise.withResolvers<void>();
   #isClosed = false;
+  /** The owner's draw failure, from its `drawFailed` message: every query gets it. */
+  #failure: Error | undefined;
+  readonly #failed = Promise.withResolvers<void>();
   /** The status before the draw, as of `#doneCount` (sessions ask for it with every batch). */
   #waiting: DrawStatus = { drawn: false, pending: 0, pendingAgencies: [] };
   #doneCount = -1;
@@ -29,6 +32,12 @@ export class RemoteLottery implements SessionDraw {
   receiveWinners(winners: WinnersByAgency, total: number): void {
     this.#drawn = { drawn: true, winners, total };
     this.#result.resolve(this.#drawn);
+  }
+
+  /** The owner's draw failed: held and later queries get `error`. */
+  receiveFailure(error: Error): void {
+    this.#failure = error;
+    this.#failed.resolve();
   }
 
   /** Drawn once both the barrier is open and its result is here; else what is pending. */
@@ -60,8 +69,14 @@ export class RemoteLottery implements SessionDraw {
    * query is answered the moment the owner opens the barrier.
    */
   async waitForDraw(maxMs: number): Promise<DrawStatus> {
+    if (this.#failure !== undefined) throw this.#failure;
     if (this.status.drawn || this.#isClosed || maxMs <= 0) return this.status;
-    const drawn = await Promise.race([this.#state.waitForDrawn(maxMs), this.#closed.promise]);
+    const drawn = await Promise.race([
+      this.#state.waitForDrawn(maxMs),
+      this.#closed.promise,
+      this.#failed.promise,
+    ]);
+    if (this.#failure !== undefined) throw this.#failure;
     // The result message may trail the barrier by a turn of the event loop.
     if (drawn === true) {
       return await Promise.race([

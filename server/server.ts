@@ -85,6 +85,7 @@ export async function startServer(
     onFailed: (error) => {
       // At start-up the failure stops the start, and that one line says it.
       if (starting) return;
+      owner?.drawFailed(error);
       log.error(LogAction.SORTEO, "fail", {
         path: config.storagePath,
         error: errorText(error),

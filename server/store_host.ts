@@ -73,6 +73,11 @@ export class StoreOwner {
     this.#state.markDrawn();
   }
 
+  /** The draw failed: every worker answers its winners queries with the failure. */
+  drawFailed(error: unknown): void {
+    for (const post of this.#posts) post({ kind: "drawFailed", error: toThreadError(error) });
+  }
+
   /** Stops publishing and releases every held query. */
   close(): void {
     for (const watch of this.#watches.splice(0)) watch[Symbol.dispose]();

@@ -106,4 +106,6 @@ export type ToWorker =
     readonly kind: "drawn";
     readonly winners: ReadonlyArray<readonly [number, readonly string[]]>;
     readonly total: number;
-  };
+  }
+  /** The draw failed (its rows could not be read): every winners query gets this error. */
+  | { readonly kind: "drawFailed"; readonly error: ThreadError };

@@ -14,7 +14,7 @@ import { RemoteStore } from "./remote_store.ts";
 import type { SessionContext } from "./session.ts";
 import { SharedState } from "./shared_state.ts";
 import { serveConnection } from "./sniff.ts";
-import type { ToOwner, ToWorker } from "./thread_messages.ts";
+import { fromThreadError, type ToOwner, type ToWorker } from "./thread_messages.ts";
 
 /** The worker's global scope, as far as this module uses it. */
 interface WorkerScope {
@@ -122,6 +122,8 @@ function startWorker(
         if (!closing) stop();
       } else if (message.kind === "drawn") {
         lottery.receiveWinners(new Map(message.winners), message.total);
+      } else if (message.kind === "drawFailed") {
+        lottery.receiveFailure(fromThreadError(message.error));
       } else {
         store.receive(message);
       }
