@@ -25,6 +25,8 @@ export class StoreOwner {
   readonly #posts = new Set<Post>();
   readonly #watches: Disposable[] = [];
   #statsQueued = false;
+  /** The draw's result once it is over (or its failure), for workers that come after. */
+  #outcome: ToWorker | undefined;
 
   /** Publishes the store's state for agencies 1..`agencies` and keeps it current. */
   constructor(store: BetStore, lottery: Lottery, state: SharedState, agencies: number) {
@@ -64,18 +66,27 @@ export class StoreOwner {
     });
   }
 
+  /**
+   * Tells a worker just started (after its `init`) of a draw that ended before it was there,
+   * e.g. the one a finished storage makes at start-up.
+   */
+  catchUp(post: Post): void {
+    if (this.#outcome !== undefined) post(this.#outcome);
+  }
+
   /** The draw is over: every worker gets the winners, then the barrier opens. */
   drawn(winners: WinnersByAgency): void {
     let total = 0;
     for (const list of winners.values()) total += list.length;
-    const entries = [...winners.entries()];
-    for (const post of this.#posts) post({ kind: "drawn", winners: entries, total });
+    this.#outcome = { kind: "drawn", winners: [...winners.entries()], total };
+    for (const post of this.#posts) post(this.#outcome);
     this.#state.markDrawn();
   }
 
   /** The draw failed: every worker answers its winners queries with the failure. */
   drawFailed(error: unknown): void {
-    for (const post of this.#posts) post({ kind: "drawFailed", error: toThreadError(error) });
+    this.#outcome = { kind: "drawFailed", error: toThreadError(error) };
+    for (const post of this.#posts) post(this.#outcome);
   }
 
   /** Stops publishing and releases every held query. */

@@ -177,3 +177,25 @@ Deno.test("RemoteStore() never counts durable a batch that another thread's sess
     assert.equal(store.progress(2).nextSeq, 1, "only the first session's batch is stored");
   });
 });
+
+Deno.test("StoreOwner.catchUp() tells a worker started after the draw its result", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "store_host_test_" });
+  const store = await BetStore.open({ path: join(dir, "bets.csv"), agencies: 1 });
+  try {
+    const lottery = new Lottery({ agencies: [1], draw: () => collectWinners(store.loadBets()) });
+    const owner = new StoreOwner(store, lottery, new SharedState(1), 1);
+    const before: ToWorker[] = [];
+    owner.catchUp((message) => before.push(message));
+    assert.deepEqual(before, [], "nothing before the draw");
+    owner.drawn(new Map([[1, ["30904465"]]]));
+    const late: ToWorker[] = [];
+    owner.host((message) => late.push(message)).close();
+    owner.catchUp((message) => late.push(message));
+    assert.deepEqual(late, [{ kind: "drawn", winners: [[1, ["30904465"]]], total: 1 }]);
+    owner.close();
+    lottery.close();
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

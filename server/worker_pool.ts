@@ -104,6 +104,7 @@ export class WorkerPool {
         secrets: options.secrets,
         shared: options.state.buffer,
       });
+      owner.catchUp(post);
       members.push({ index, worker, host, stopped });
       ready.push(listening.promise);
     }

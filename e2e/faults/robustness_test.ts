@@ -20,6 +20,14 @@ import {
 } from "./_faults.ts";
 
 /** Clients that ride out a server restart: many quick attempts. */
+/**
+ * The server's session threads: each accepts on the port and logs its own accept failures
+ * (one line, then one count per window), so a burst is at most that many lines per thread.
+ */
+const SESSION_THREADS = Number(
+  Deno.env.get("TP0_SERVER_WORKERS") ?? navigator.hardwareConcurrency,
+);
+
 const RESTART_ENV = { CLI_CONNECT_ATTEMPTS: "100", CLI_CONNECT_BACKOFF: "50ms" };
 
 /** A peer that completes the handshake, then resets (SO_LINGER 0): what a port scanner does. */
@@ -64,7 +72,10 @@ Deno.test("server - peers that reset right after the handshake, then 5 agencies:
       l.action === "accept_connections" && l.result === "fail"
     );
     // The kernel may hand a reset connection over (the accept then fails) or drop it first.
-    assert.ok(failedAccepts.length <= 2, "at most one line and one summary for a burst");
+    assert.ok(
+      failedAccepts.length <= 2 * SESSION_THREADS,
+      "at most one line and one summary for a burst, per session thread",
+    );
     assert.equal(parseLog(server.stdout()).filter((l) => l.action === "sorteo").length, 1);
     const result = await account(`${server.dir}/bets.csv`, await expectedRows(paths));
     await reportAccounted(
@@ -427,7 +438,10 @@ Deno.test("server - out of file descriptors (EMFILE): accepting backs off, then 
         l.action === "accept_connections" && l.result === "fail" &&
         /os error 24/.test(l.fields.get("error") ?? "")
       );
-      assert.equal(emfile.length, 1, "one line while it lasts (then one count per 10 s)");
+      assert.ok(
+        emfile.length >= 1 && emfile.length <= SESSION_THREADS,
+        `one line per session thread while it lasts (then one count per 10 s): ${emfile.length}`,
+      );
       for (const conn of held.splice(0)) conn.close();
       await delay(500);
       const clients = await Promise.all(
