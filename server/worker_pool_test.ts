@@ -8,7 +8,10 @@ import { WorkerPool } from "./worker_pool.ts";
 Deno.test("WorkerPool() logs a worker that fails, tells the server, and still joins it", async () => {
   const { log, lines } = captureLogger();
   const failed = Promise.withResolvers<string>();
-  const owner = { host: () => ({ handle() {}, close() {} }) } as unknown as StoreOwner;
+  const owner = {
+    host: () => ({ handle() {}, close() {} }),
+    catchUp() {},
+  } as unknown as StoreOwner;
   const pool = await WorkerPool.start({
     url: new URL("./testdata/failing_worker.ts", import.meta.url),
     count: 1,
