@@ -18,14 +18,13 @@ import {
   nameProblem,
   WINNING_NUMBER,
 } from "../shared/bet.ts";
+import { CR, LF } from "../shared/bytes.ts";
 import { InvalidBetError, malformed } from "../shared/errors.ts";
 import { type BatchHeader, decodeMessage, MessageType } from "../shared/protocol/mod.ts";
 import { type BetRows, betRows } from "./bets_csv.ts";
 
 const COMMA = 0x2c;
 const QUOTE = 0x22;
-const CR = 0x0d;
-const LF = 0x0a;
 const SPACE = 0x20;
 const DASH = 0x2d;
 const ZERO = 0x30;

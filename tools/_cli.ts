@@ -15,6 +15,8 @@
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { writeAll } from "../shared/bytes.ts";
+import { errorText } from "../shared/errors.ts";
 
 /** A bad command line; {@linkcode runMain} prints its message and exits with 2. */
 export class UsageError extends Error {
@@ -73,6 +75,67 @@ export function refuseStray(command: string, given: object, applies: readonly st
   if (stray !== undefined) throw new UsageError(`option "--${stray}" does not apply to ${command}`);
 }
 
+/** A tool with commands (`up`, `down`…), as {@linkcode parseCommand} reads its command line. */
+export interface CommandSpec<T extends ParseArgsOptionsConfig> {
+  /** Every command's flags as `parseArgs` takes them, without defaults; `--help` is added. */
+  readonly options: T;
+  /** The flags that apply to each command. */
+  readonly commands: ReadonlyMap<string, readonly string[]>;
+  /** Printed for `--help`. */
+  readonly usage: string;
+  /**
+   * The commands that take one operand, with what it is ("one zip file"); others take none.
+   * @default none
+   */
+  readonly operands?: ReadonlyMap<string, string>;
+}
+
+/** A command line {@linkcode parseCommand} accepted. */
+export interface ParsedCommand<V> {
+  readonly command: string;
+  /** The command's operand, for a command that takes one. */
+  readonly operand: string | undefined;
+  /** Only the flags the command line gave, each one that applies to the command. */
+  readonly given: V;
+}
+
+/**
+ * Parses `<command> [operand] [flags]`: the command one of `spec.commands`, each flag one
+ * that applies to it. For `--help` it prints the usage and returns `undefined`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const parsed = parseCommand(args, { options, commands: FLAGS, usage: USAGE });
+ * if (parsed === undefined) return 0;
+ * ```
+ * @throws {UsageError} For an unknown command, a stray operand or flag, a missing operand.
+ */
+export function parseCommand<T extends ParseArgsOptionsConfig>(
+  args: readonly string[],
+  spec: CommandSpec<T>,
+): ParsedCommand<ReturnType<typeof parseCli<T>>["values"]> | undefined {
+  const options = { ...spec.options, help: { type: "boolean", short: "h" } } as const;
+  const { values, positionals } = parseCli(args, options, true);
+  const { help, ...given } = values as Record<string, unknown>;
+  if (help === true) {
+    console.log(spec.usage);
+    return undefined;
+  }
+  const [command = "", ...rest] = positionals;
+  const flags = spec.commands.get(command);
+  const operand = spec.operands?.get(command);
+  if (flags === undefined || (operand === undefined && rest.length > 0)) {
+    const names = [...spec.commands.keys()];
+    const expected = `${names.slice(0, -1).join(", ")} or ${names.at(-1)}`;
+    throw new UsageError(`expected ${expected}, not "${positionals.join(" ")}"`);
+  }
+  refuseStray(command, given, flags);
+  if (operand !== undefined && rest.length !== 1) {
+    throw new UsageError(`${command} takes ${operand}`);
+  }
+  return { command, operand: rest[0], given: given as ReturnType<typeof parseCli<T>>["values"] };
+}
+
 /**
  * Runs a tool's `main` and exits: with the code it returns, or after one line
  * `<tool>: <message>` on stderr (no stack trace) when it throws: code 2 for a
@@ -82,7 +145,7 @@ export async function runMain(tool: string, main: () => Promise<number>): Promis
   try {
     Deno.exit(await main());
   } catch (error) {
-    console.error(`${tool}: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`${tool}: ${errorText(error)}`);
     Deno.exit(error instanceof UsageError ? 2 : 1);
   }
 }
@@ -288,7 +351,7 @@ export async function writeFileAtomic(
     // The umask may have narrowed the mode given at creation; set it exactly.
     await Deno.chmod(temp, mode);
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-    for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
+    await writeAll(file, bytes);
     await file.syncData();
     await Deno.rename(temp, path);
   } catch (error) {

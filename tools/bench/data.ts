@@ -7,7 +7,7 @@
  */
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { concatBytes, writeAll } from "../../shared/bytes.ts";
+import { concatBytes, CR, LF, writeAll } from "../../shared/bytes.ts";
 import { UsageError } from "../_cli.ts";
 import {
   type AgencyFileSummary,
@@ -115,8 +115,8 @@ async function unchanged(data: PreparedData): Promise<boolean> {
  */
 async function writeRepeated(source: string, target: string, repeat: number): Promise<void> {
   let bytes: Uint8Array = await Deno.readFile(source);
-  if (bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a) {
-    bytes = concatBytes([bytes, new Uint8Array([0x0d, 0x0a])]);
+  if (bytes.length > 0 && bytes[bytes.length - 1] !== LF) {
+    bytes = concatBytes([bytes, new Uint8Array([CR, LF])]);
   }
   using file = await Deno.open(target, { write: true, create: true, truncate: true });
   for (let i = 0; i < repeat; i++) await writeAll(file, bytes);

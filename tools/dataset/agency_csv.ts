@@ -6,6 +6,7 @@
  * @module
  */
 import { WINNING_NUMBER } from "../../shared/bet.ts";
+import { CR, LF } from "../../shared/bytes.ts";
 import { mulberry32 } from "../../testing/random.ts";
 import { UsageError } from "../_cli.ts";
 import { COMPOUND_NAMES, FEMALE_NAMES, LAST_NAMES, MALE_NAMES } from "./names.ts";
@@ -52,7 +53,7 @@ const longest = (pool: readonly Uint8Array[]) => Math.max(...pool.map((bytes) =>
 const MAX_ROW_BYTES = 2 * longest([...MALE_BYTES, ...FEMALE_BYTES, ...COMPOUND_BYTES]) + 1 +
   longest(LAST_BYTES) + 8 + 10 + 4 + 4 + 2;
 
-const BYTE = { COMMA: 0x2c, SPACE: 0x20, DASH: 0x2d, ZERO: 0x30, CR: 0x0d, LF: 0x0a } as const;
+const BYTE = { COMMA: 0x2c, SPACE: 0x20, DASH: 0x2d, ZERO: 0x30 } as const;
 
 function daysInMonth(year: number, month: number): number {
   if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
@@ -118,8 +119,8 @@ export function generateAgencyCsv(options: AgencyCsvOptions): AgencyCsv {
     let number = wins[row] ? WINNING_NUMBER : below(random, 9999);
     if (!wins[row] && number >= WINNING_NUMBER) number++;
     out.digits(number, number < 10 ? 1 : number < 100 ? 2 : number < 1000 ? 3 : 4);
-    out.byte(BYTE.CR);
-    out.byte(BYTE.LF);
+    out.byte(CR);
+    out.byte(LF);
   }
   return { bytes: out.bytes(), rows, winners };
 }

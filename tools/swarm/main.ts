@@ -22,14 +22,14 @@ import { CLIENT_MODES } from "../../client/config.ts";
 import {
   choiceArg,
   integerArg,
-  parseCli,
+  parseCommand,
   refuseStray,
   run,
   runMain,
   ToolError,
   UsageError,
 } from "../_cli.ts";
-import type { UpOptions as ComposeUpOptions } from "../compose.ts";
+import { DEPLOY_OPTIONS, type UpOptions as ComposeUpOptions } from "../compose.ts";
 import {
   NETWORK_NAME,
   parseClientCount,
@@ -316,35 +316,22 @@ const DEFAULTS = {
  */
 export async function main(args: readonly string[]): Promise<number> {
   // No defaults in the parser: `given` holds only the flags the command line gave.
-  const { values: given, positionals } = parseCli(args, {
-    clients: { type: "string" },
-    mode: { type: "string" },
-    secrets: { type: "boolean" },
-    ...STACK_FLAGS,
-    file: { type: "string" },
-    node: { type: "string", multiple: true },
-    path: { type: "string" },
-    "no-build": { type: "boolean" },
-    quiet: { type: "boolean" },
-    detach: { type: "boolean" },
-    timeout: { type: "string" },
-    "keep-bets": { type: "boolean" },
-    "no-follow": { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-  }, true);
-  if (given.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const [command = "", ...rest] = positionals;
-  const flags = FLAGS.get(command);
-  if (rest.length > 0 || flags === undefined) {
-    throw new UsageError(`expected up, down, logs or status, not "${positionals.join(" ")}"`);
-  }
+  const parsed = parseCommand(args, {
+    commands: FLAGS,
+    usage: USAGE,
+    options: {
+      ...DEPLOY_OPTIONS,
+      ...STACK_FLAGS,
+      node: { type: "string", multiple: true },
+      detach: { type: "boolean" },
+    },
+  });
+  if (parsed === undefined) return 0;
+  const { command, given } = parsed;
   // A stack file given with --file is deployed as it is: what would build one does not apply.
-  const asIs = command === "up" && given.file !== undefined;
-  const applies = asIs ? flags.filter((flag) => !STACK_MAKING.includes(flag)) : flags;
-  refuseStray(asIs ? "up --file" : command, given, applies);
+  if (command === "up" && given.file !== undefined) {
+    refuseStray("up --file", given, FLAGS.get("up")!.filter((f) => !STACK_MAKING.includes(f)));
+  }
   const values = { ...DEFAULTS, ...given };
   const nodes = values.node;
   const bad = nodes.find((node) => !/^(unix|ssh|tcp|fd):\/\/\S+$/.test(node));
