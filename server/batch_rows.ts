@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { CR, LF } from "../shared/bytes.ts";
 import {
   betProblem,
   dayNumber,
@@ -18,7 +19,6 @@ import {
   nameProblem,
   WINNING_NUMBER,
 } from "../shared/bet.ts";
-import { CR, LF } from "../shared/bytes.ts";
 import { InvalidBetError, malformed } from "../shared/errors.ts";
 import { type BatchHeader, decodeMessage, MessageType } from "../shared/protocol/mod.ts";
 import { type BetRows, betRows } from "./bets_csv.ts";

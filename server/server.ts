@@ -5,7 +5,7 @@
  * @module
  */
 import { WINNING_NUMBER } from "../shared/bet.ts";
-import { ErrorCode, errorText } from "../shared/errors.ts";
+import { ErrorCode } from "../shared/errors.ts";
 import { type ActionLogger, LogAction } from "../shared/log.ts";
 import { FramedConnection, isConnectionLost, readWithin } from "../shared/net/framed_conn.ts";
 import { MAGIC, MessageType } from "../shared/protocol/mod.ts";
@@ -55,7 +55,7 @@ function storageHealthLog(log: ActionLogger, path: string) {
       failing = true;
       log.error(LogAction.STORE_BETS, "fail", {
         path: file,
-        error: errorText(error),
+        error: error instanceof Error ? error.message : String(error),
         recovery: recovers ? "automatic" : "restart",
         detail: recovers
           ? "the failed write is undone and batches are refused until one can be written again (e.g. once the disk has space); the server recovers by itself"

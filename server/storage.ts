@@ -16,7 +16,7 @@
  */
 import { type Bet, type BetFields, WINNING_NUMBER } from "../shared/bet.ts";
 import { ErrorCode, ProtocolError, StorageError } from "../shared/errors.ts";
-import { LF, writeAll } from "../shared/bytes.ts";
+import { writeAll } from "../shared/bytes.ts";
 import { type BetRows, betRows, parseRow } from "./bets_csv.ts";
 import { type ByteSearch, byteSearch } from "./byte_search.ts";
 import { encodeRecord, type JournalRecord, RECORD_SIZE, RecordKind } from "./journal.ts";
@@ -146,6 +146,7 @@ class CommitFailure extends Error {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const LF = 0x0a;
 
 /** Bytes read at once from `bets.csv`. */
 const LOAD_CHUNK = 1024 * 1024;
