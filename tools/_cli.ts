@@ -75,27 +75,23 @@ export function refuseStray(command: string, given: object, applies: readonly st
   if (stray !== undefined) throw new UsageError(`option "--${stray}" does not apply to ${command}`);
 }
 
-/** A tool with commands (`up`, `down`…), as {@linkcode parseCommand} reads its command line. */
+/**
+ * A tool with commands (`up`, `down`…) for {@linkcode parseCommand}: every command's flags
+ * as `parseArgs` takes them (no defaults; `--help` is added), the flags that apply to each
+ * command, the usage `--help` prints, and the commands that take one operand, with what it
+ * is ("one zip file"); the others take none.
+ */
 export interface CommandSpec<T extends ParseArgsOptionsConfig> {
-  /** Every command's flags as `parseArgs` takes them, without defaults; `--help` is added. */
   readonly options: T;
-  /** The flags that apply to each command. */
   readonly commands: ReadonlyMap<string, readonly string[]>;
-  /** Printed for `--help`. */
   readonly usage: string;
-  /**
-   * The commands that take one operand, with what it is ("one zip file"); others take none.
-   * @default none
-   */
   readonly operands?: ReadonlyMap<string, string>;
 }
 
-/** A command line {@linkcode parseCommand} accepted. */
+/** A command line {@linkcode parseCommand} accepted: only the flags it gave are in `given`. */
 export interface ParsedCommand<V> {
   readonly command: string;
-  /** The command's operand, for a command that takes one. */
   readonly operand: string | undefined;
-  /** Only the flags the command line gave, each one that applies to the command. */
   readonly given: V;
 }
 
@@ -103,11 +99,6 @@ export interface ParsedCommand<V> {
  * Parses `<command> [operand] [flags]`: the command one of `spec.commands`, each flag one
  * that applies to it. For `--help` it prints the usage and returns `undefined`.
  *
- * @example Usage
- * ```ts ignore
- * const parsed = parseCommand(args, { options, commands: FLAGS, usage: USAGE });
- * if (parsed === undefined) return 0;
- * ```
  * @throws {UsageError} For an unknown command, a stray operand or flag, a missing operand.
  */
 export function parseCommand<T extends ParseArgsOptionsConfig>(
@@ -178,25 +169,15 @@ export function choiceArg<T extends string>(flag: string, raw: string, choices: 
 
 /** Options of {@linkcode run}; stdin is never connected. */
 export interface RunOptions {
-  /**
-   * After this many milliseconds the command gets SIGTERM, then SIGKILL 2 s later.
-   * @default no limit
-   */
+  /** After this many milliseconds, SIGTERM, then SIGKILL 2 s later. @default no limit */
   readonly timeoutMs?: number;
-  /**
-   * Working directory.
-   * @default the current one
-   */
+  /** Working directory. @default the current one */
   readonly cwd?: string;
-  /**
-   * Extra environment variables, added to the inherited ones.
-   * @default none
-   */
+  /** Extra environment variables, added to the inherited ones. @default none */
   readonly env?: Readonly<Record<string, string>>;
   /**
-   * `capture` keeps stdout and stderr; `inherit` lets them go straight to this process's
-   * (progress the user should see); `tee` does both.
-   * @default "capture"
+   * `capture` keeps stdout and stderr; `inherit` passes them through (progress the user
+   * should see); `tee` does both. @default "capture"
    */
   readonly output?: "capture" | "inherit" | "tee";
 }

@@ -1,20 +1,9 @@
 #!/usr/bin/env -S deno run -A
 /**
- * Drives the deployment on Docker Swarm, as stack `tp0` (docs/deployment.md, "Docker Swarm"):
- *
- * ```sh
- * deno task swarm up        # swarm init if needed, images to every node, stack file, deploy, wait
- * deno task swarm status    # each service's tasks and their nodes
- * deno task swarm logs      # every service's log, in the course's line format
- * deno task swarm down      # remove the stack and the bets volume (a fresh draw next time)
- * ```
- *
- * `up` takes gen-compose's stack flags (`--clients N`, `--mode`, `--secrets`, `--data-dir`,
- * `--server-constraint`, `--agency-constraint`) or an existing file with `--file F`, plus
- * `--node DOCKER_HOST_URL` (repeatable) for each other engine that gets the images,
- * `--path`, `--no-build` and `--quiet` for the images, `--detach` and `--timeout S`.
- * `down` takes `--keep-bets` and `--node`; `logs`, `--no-follow`. Every Docker command is
- * bounded in time, and every failure is one line.
+ * Drives the deployment on Docker Swarm as stack `tp0` (docs/deployment.md, "Docker Swarm"):
+ * `up` (swarm init if needed, images to every node, stack file, deploy, wait), `status`,
+ * `logs`, `down` (removes the stack and its bets volume); USAGE lists the flags. Every
+ * Docker command is bounded in time, and every failure is one line.
  *
  * @module
  */
