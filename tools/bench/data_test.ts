@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { UsageError } from "../_cli.ts";
-import { withTempDir } from "../dataset/_test_helpers.ts";
+import { withTempDir } from "../../testing/dataset_files.ts";
 import { prepareData } from "./data.ts";
 
 Deno.test("prepareData() names the data and refuses a missing zip", async () => {

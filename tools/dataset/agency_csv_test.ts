@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { WINNING_NUMBER } from "../../shared/bet.ts";
 import { UsageError } from "../_cli.ts";
 import { generateAgencyCsv } from "./agency_csv.ts";
-import { crlfRows } from "./_test_helpers.ts";
+import { crlfRows } from "../../testing/dataset_files.ts";
 
 const decoder = new TextDecoder();
 
