@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ConfigError, errorText } from "../shared/errors.ts";
+import { ConfigError } from "../shared/errors.ts";
 
 /**
  * Reads the secrets file into secrets by agency id (1..agencies); none when `path` is `""`.
@@ -18,9 +18,8 @@ export async function loadSecrets(path: string, agencies: number): Promise<Map<n
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
-    throw new ConfigError([`Cannot read secrets file ${path}: ${errorText(error)}`], {
-      cause: error,
-    });
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError([`Cannot read secrets file ${path}: ${reason}`], { cause: error });
   }
   const problems: string[] = [];
   // Read line by line rather than with an INI parser: a secret must be kept verbatim,
