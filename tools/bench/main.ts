@@ -1,8 +1,9 @@
 /**
  * The benchmark, `deno task bench -- [options]` (`--help` lists them): it prepares the
  * agency files and builds the programs, alternates runs of the floor and of the system
- * (`--runs` of each, so both see the same machine state). docs/performance.md tells what a
- * run measures and which checks make it count.
+ * (`--runs` of each, so both see the same machine state), then makes the untimed
+ * ack-latency runs. docs/performance.md tells what a run measures and which checks make
+ * it count.
  *
  * Progress goes to stderr; stdout gets a Markdown table of min/median/max per metric
  * and ends with one JSON line of the medians. Exit code: 0 every run verified, 1 a run
@@ -25,6 +26,7 @@ import {
   formatJsonLine,
   formatNumber,
   formatReport,
+  percentile,
   type SystemRun,
 } from "./report.ts";
 import { runSystem } from "./system.ts";
@@ -63,7 +65,7 @@ export async function main(args: readonly string[]): Promise<number> {
     const report = await runAll(options, data, scratch, log);
     console.log(formatReport(report));
     console.log(formatJsonLine(report));
-    return [...report.system, ...report.floor].every((run) => run.ok) ? 0 : 1;
+    return [...report.system, ...report.floor, ...report.latency].every((run) => run.ok) ? 0 : 1;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
@@ -76,7 +78,7 @@ function describeRun(run: FloorRun): string {
   return run.ok ? `${(run.wallMs / 1000).toFixed(3)} s` : `FAILED: ${run.failures.join("; ")}`;
 }
 
-/** The floor and system runs in turn, gathered into a report. */
+/** The floor and system runs in turn, then the latency runs, gathered into a report. */
 async function runAll(
   options: BenchOptions,
   data: PreparedData,
@@ -86,7 +88,7 @@ async function runAll(
   const loadAtStart = await loadAverage();
   const sum = (get: (file: PreparedData["files"][number]) => number) =>
     data.files.reduce((total, file) => total + get(file), 0);
-  const { repeat, fsync, batch, runs } = options;
+  const { repeat, fsync, batch, runs, latencyRuns } = options;
   const setup = {
     label: data.label,
     agencies: data.files.length,
@@ -116,12 +118,23 @@ async function runAll(
   for (let i = 1; i <= runs; i++) {
     floor.push(await runFloor(data, ctx));
     log(`floor ${i}/${runs}: ${describeRun(floor.at(-1)!)}`);
-    const run = await runSystem(ctx, { name: `run ${i}/${runs}` });
+    const run = await runSystem(ctx, { name: `run ${i}/${runs}`, withProxy: false });
     system.push(run);
     const rate = run.ok ? ` (${formatNumber(setup.bets / (run.wallMs / 1000), 0)} bets/s)` : "";
     log(`run ${i}/${runs}: ${describeRun(run)}${rate}`);
   }
-  return { setup, system, floor, machine: await machineFacts(loadAtStart) };
+  const latency: SystemRun[] = [];
+  for (let i = 1; i <= latencyRuns; i++) {
+    const run = await runSystem(ctx, { name: `latency ${i}/${latencyRuns}`, withProxy: true });
+    latency.push(run);
+    const acks = run.ackLatenciesMs ?? [];
+    const extra = run.ok
+      ? ` (${acks.length} acks, p50 ${percentile(acks, 50)?.toFixed(2)} ms, ` +
+        `p99 ${percentile(acks, 99)?.toFixed(2)} ms; not timed)`
+      : "";
+    log(`latency ${i}/${latencyRuns}: ${describeRun(run)}${extra}`);
+  }
+  return { setup, system, floor, latency, machine: await machineFacts(loadAtStart) };
 }
 
 if (import.meta.main) await runMain("bench", () => main(Deno.args));
