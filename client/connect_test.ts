@@ -102,13 +102,12 @@ Deno.test("sleep() waits, and returns early when aborted", async () => {
 
   started = performance.now();
   await sleep(10_000, controller.signal);
-  assert.ok(performance.now() - started < 100, "an aborted signal does not wait at all");
+  assert.ok(performance.now() - started < 1000, "an aborted signal does not wait its 10 s");
 });
 
 Deno.test("connectWithRetry() gives up with ConnectionError after N attempts", async () => {
   const port = closedPort();
   const { log, lines } = captureLogger();
-  const started = performance.now();
   await assert.rejects(
     connectWithRetry(target(port, 3, 1), { log }),
     (error: unknown) => {
@@ -122,7 +121,6 @@ Deno.test("connectWithRetry() gives up with ConnectionError after N attempts", a
       return true;
     },
   );
-  assert.ok(performance.now() - started < 1000);
   // One line per failed attempt but the last; attempts a millisecond apart: only the first
   // at INFO.
   assert.deepEqual(
@@ -263,7 +261,8 @@ Deno.test("connectWithRetry() bounds each attempt by its timeout, one INFO line 
     server.close();
   }
   const elapsed = performance.now() - started;
-  assert.ok(elapsed >= 3000 && elapsed < 6000, `3 attempts of 1 s took ${elapsed.toFixed(0)} ms`);
+  // Each attempt waits out its second; a third of the bound would be the backoff's jitter.
+  assert.ok(elapsed >= 3000 && elapsed < 9000, `3 attempts of 1 s took ${elapsed.toFixed(0)} ms`);
   // Attempts a second apart: each failure but the last is visible at INFO.
   assert.deepEqual(lines.map((l) => [l.level, l.fields.attempt, l.fields.detail]), [
     ["INFO", 1, "no answer within 1s"],

@@ -6,11 +6,9 @@
  *
  * @module
  */
+import { CR, LF } from "../shared/bytes.ts";
 import { errorText, osErrorReason } from "../shared/errors.ts";
 import { BATCH_HEADER_SIZE, encodeBatchHeader, MAX_FRAME_SIZE } from "../shared/protocol/mod.ts";
-
-const LF = 0x0a;
-const CR = 0x0d;
 
 /** The agency's CSV, or a line of it, cannot be read or sent at all. */
 export class BetsFileError extends SyntaxError {

@@ -6,7 +6,7 @@
  */
 import { ConnectionError } from "../shared/errors.ts";
 import { type ActionLogger, LogAction } from "../shared/log.ts";
-import { concatBytes, writeAll } from "../shared/bytes.ts";
+import { concatBytes, LF, writeAll } from "../shared/bytes.ts";
 import type { ClientConfig } from "./config.ts";
 import { type ConnectConfig, connectWithRetry, lostServer, sleep } from "./connect.ts";
 
@@ -21,7 +21,7 @@ async function readLine(conn: Deno.Conn): Promise<string> {
     // The line went out ending in a line break: an echo without one is no echo.
     if (n === null) throw new ConnectionError("the connection closed before the echo came back");
     chunks.push(buf.slice(0, n));
-    if (buf.subarray(0, n).includes(0x0a)) break;
+    if (buf.subarray(0, n).includes(LF)) break;
   }
   const text = new TextDecoder().decode(concatBytes(chunks));
   return text.replace(/\r?\n$/, "");

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { CR, LF } from "../shared/bytes.ts";
 import {
   betProblem,
   dayNumber,
@@ -30,8 +31,6 @@ import { type BetRows, betRows } from "./bets_csv.ts";
 
 const COMMA = 0x2c;
 const QUOTE = 0x22;
-const CR = 0x0d;
-const LF = 0x0a;
 const SPACE = 0x20;
 const DASH = 0x2d;
 const ZERO = 0x30;

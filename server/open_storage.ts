@@ -11,7 +11,7 @@
  * @module
  */
 import { errorText, osErrorReason, StorageError } from "../shared/errors.ts";
-import { writeAll } from "../shared/bytes.ts";
+import { CR, LF, writeAll } from "../shared/bytes.ts";
 import {
   checksum,
   claimedFormat,
@@ -82,9 +82,6 @@ export interface OpenStorageOptions {
   readonly agencies: number;
   readonly sync: boolean;
 }
-
-const LF = 0x0a;
-const CR = 0x0d;
 
 /** Bytes of `bets.csv` read at once by the rows check. */
 const CHUNK = 1024 * 1024;

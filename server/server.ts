@@ -10,13 +10,13 @@
 import { WINNING_NUMBER } from "../shared/bet.ts";
 import { errorText, StorageError } from "../shared/errors.ts";
 import { type ActionLogger, LogAction } from "../shared/log.ts";
-import { AcceptLoop, type ConnectionSlots } from "./accept_loop.ts";
+import type { ConnectionSlots } from "./accept_loop.ts";
 import type { ServerConfig } from "./config.ts";
 import { collectWinners, Lottery } from "./draw.ts";
 import { listIds, startProgress } from "./progress.ts";
 import type { SessionContext } from "./session.ts";
 import { SharedState } from "./shared_state.ts";
-import { serveConnection } from "./sniff.ts";
+import { sessionAcceptLoop } from "./sniff.ts";
 import { StoreOwner } from "./store_host.ts";
 import { openStore } from "./store_opening.ts";
 import { WorkerPool } from "./worker_pool.ts";
@@ -196,19 +196,7 @@ function startSessions(
   if (!reusePort) {
     log.info(LogAction.ACCEPT_CONNECTIONS, "in_progress", { ip: addr.hostname, port: addr.port });
   }
-  const loop = new AcceptLoop(listener, {
-    log,
-    slots,
-    maxConnections: config.maxConnections,
-    idleTimeoutMs: config.idleTimeout.ms,
-    serve: (conn, ip) =>
-      serveConnection(conn, ip, {
-        session,
-        log,
-        idleTimeoutMs: config.idleTimeout.ms,
-        maxFrameSize: config.maxFrameSize,
-      }),
-  });
+  const loop = sessionAcceptLoop(listener, { session, config, slots });
   loop.run();
   return {
     async stop() {

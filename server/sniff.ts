@@ -6,8 +6,10 @@
  * @module
  */
 import { type ActionLogger, LogAction } from "../shared/log.ts";
+import { AcceptLoop, type ConnectionSlots } from "./accept_loop.ts";
 import { FramedConnection, isConnectionLost, readWithin } from "../shared/net/framed_conn.ts";
 import { MAGIC } from "../shared/protocol/mod.ts";
+import type { ServerConfig } from "./config.ts";
 import { serveEcho } from "./echo.ts";
 import { serveAgency, type SessionContext } from "./session.ts";
 
@@ -82,4 +84,29 @@ export async function serveConnection(
       log.error(LogAction.CONNECTION, "fail", { ip, detail: String(error) });
     }
   }
+}
+
+/**
+ * The accept loop of one session thread on `listener`: each connection it admits is served
+ * by {@linkcode serveConnection} with `session` and the limits in `config`.
+ */
+export function sessionAcceptLoop(
+  listener: Deno.TcpListener,
+  options: {
+    readonly session: SessionContext;
+    readonly config: Pick<ServerConfig, "maxConnections" | "idleTimeout" | "maxFrameSize">;
+    readonly slots: ConnectionSlots;
+  },
+): AcceptLoop {
+  const { session, config, slots } = options;
+  const { log } = session;
+  const idleTimeoutMs = config.idleTimeout.ms;
+  return new AcceptLoop(listener, {
+    log,
+    slots,
+    maxConnections: config.maxConnections,
+    idleTimeoutMs,
+    serve: (conn, ip) =>
+      serveConnection(conn, ip, { session, log, idleTimeoutMs, maxFrameSize: config.maxFrameSize }),
+  });
 }

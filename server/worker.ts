@@ -8,12 +8,11 @@
  * @module
  */
 import { actionLogger as log, LogAction, type LogLevelName, setupLogging } from "../shared/log.ts";
-import { AcceptLoop } from "./accept_loop.ts";
 import { RemoteLottery } from "./remote_draw.ts";
 import { RemoteStore } from "./remote_store.ts";
 import type { SessionContext } from "./session.ts";
 import { SharedState } from "./shared_state.ts";
-import { serveConnection } from "./sniff.ts";
+import { sessionAcceptLoop } from "./sniff.ts";
 import { fromThreadError, type ToOwner, type ToWorker } from "./thread_messages.ts";
 
 /** The worker's global scope, as far as this module uses it. */
@@ -93,18 +92,10 @@ function startWorker(
     closing: () => closing,
     troubled: state.troubled,
   };
-  const loop = new AcceptLoop(listener, {
-    log,
+  const loop = sessionAcceptLoop(listener, {
+    session,
+    config,
     slots: state.slots(config.maxConnections),
-    maxConnections: config.maxConnections,
-    idleTimeoutMs: config.idleTimeout.ms,
-    serve: (conn, ip) =>
-      serveConnection(conn, ip, {
-        session,
-        log,
-        idleTimeoutMs: config.idleTimeout.ms,
-        maxFrameSize: config.maxFrameSize,
-      }),
   });
   loop.run();
   post({ kind: "listening" });

@@ -4,6 +4,12 @@
  * @module
  */
 
+/** The line feed byte, `\n`: ends every line the programs read or write. */
+export const LF = 0x0a;
+
+/** The carriage return byte, `\r`: the first half of a CRLF line end. */
+export const CR = 0x0d;
+
 /**
  * Joins byte arrays into a new one, e.g. frames for one write.
  *

@@ -15,6 +15,8 @@
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { writeAll } from "../shared/bytes.ts";
+import { errorText } from "../shared/errors.ts";
 
 /** A bad command line; {@linkcode runMain} prints its message and exits with 2. */
 export class UsageError extends Error {
@@ -74,6 +76,58 @@ export function refuseStray(command: string, given: object, applies: readonly st
 }
 
 /**
+ * A tool with commands (`up`, `down`…) for {@linkcode parseCommand}: every command's flags
+ * as `parseArgs` takes them (no defaults; `--help` is added), the flags that apply to each
+ * command, the usage `--help` prints, and the commands that take one operand, with what it
+ * is ("one zip file"); the others take none.
+ */
+export interface CommandSpec<T extends ParseArgsOptionsConfig> {
+  readonly options: T;
+  readonly commands: ReadonlyMap<string, readonly string[]>;
+  readonly usage: string;
+  readonly operands?: ReadonlyMap<string, string>;
+}
+
+/** A command line {@linkcode parseCommand} accepted: only the flags it gave are in `given`. */
+export interface ParsedCommand<V> {
+  readonly command: string;
+  readonly operand: string | undefined;
+  readonly given: V;
+}
+
+/**
+ * Parses `<command> [operand] [flags]`: the command one of `spec.commands`, each flag one
+ * that applies to it. For `--help` it prints the usage and returns `undefined`.
+ *
+ * @throws {UsageError} For an unknown command, a stray operand or flag, a missing operand.
+ */
+export function parseCommand<T extends ParseArgsOptionsConfig>(
+  args: readonly string[],
+  spec: CommandSpec<T>,
+): ParsedCommand<ReturnType<typeof parseCli<T>>["values"]> | undefined {
+  const options = { ...spec.options, help: { type: "boolean", short: "h" } } as const;
+  const { values, positionals } = parseCli(args, options, true);
+  const { help, ...given } = values as Record<string, unknown>;
+  if (help === true) {
+    console.log(spec.usage);
+    return undefined;
+  }
+  const [command = "", ...rest] = positionals;
+  const flags = spec.commands.get(command);
+  const operand = spec.operands?.get(command);
+  if (flags === undefined || (operand === undefined && rest.length > 0)) {
+    const names = [...spec.commands.keys()];
+    const expected = `${names.slice(0, -1).join(", ")} or ${names.at(-1)}`;
+    throw new UsageError(`expected ${expected}, not "${positionals.join(" ")}"`);
+  }
+  refuseStray(command, given, flags);
+  if (operand !== undefined && rest.length !== 1) {
+    throw new UsageError(`${command} takes ${operand}`);
+  }
+  return { command, operand: rest[0], given: given as ReturnType<typeof parseCli<T>>["values"] };
+}
+
+/**
  * Runs a tool's `main` and exits: with the code it returns, or after one line
  * `<tool>: <message>` on stderr (no stack trace) when it throws: code 2 for a
  * {@linkcode UsageError}, 1 for anything else. `tool` is the script's name (`gen-compose`).
@@ -82,7 +136,7 @@ export async function runMain(tool: string, main: () => Promise<number>): Promis
   try {
     Deno.exit(await main());
   } catch (error) {
-    console.error(`${tool}: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`${tool}: ${errorText(error)}`);
     Deno.exit(error instanceof UsageError ? 2 : 1);
   }
 }
@@ -115,25 +169,15 @@ export function choiceArg<T extends string>(flag: string, raw: string, choices: 
 
 /** Options of {@linkcode run}; stdin is never connected. */
 export interface RunOptions {
-  /**
-   * After this many milliseconds the command gets SIGTERM, then SIGKILL 2 s later.
-   * @default no limit
-   */
+  /** After this many milliseconds, SIGTERM, then SIGKILL 2 s later. @default no limit */
   readonly timeoutMs?: number;
-  /**
-   * Working directory.
-   * @default the current one
-   */
+  /** Working directory. @default the current one */
   readonly cwd?: string;
-  /**
-   * Extra environment variables, added to the inherited ones.
-   * @default none
-   */
+  /** Extra environment variables, added to the inherited ones. @default none */
   readonly env?: Readonly<Record<string, string>>;
   /**
-   * `capture` keeps stdout and stderr; `inherit` lets them go straight to this process's
-   * (progress the user should see); `tee` does both.
-   * @default "capture"
+   * `capture` keeps stdout and stderr; `inherit` passes them through (progress the user
+   * should see); `tee` does both. @default "capture"
    */
   readonly output?: "capture" | "inherit" | "tee";
 }
@@ -289,7 +333,7 @@ export async function writeFileAtomic(
     // The umask may have narrowed the mode given at creation; set it exactly.
     await Deno.chmod(temp, mode);
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-    for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
+    await writeAll(file, bytes);
     await file.syncData();
     await Deno.rename(temp, path);
   } catch (error) {

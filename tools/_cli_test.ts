@@ -7,6 +7,7 @@ import {
   integerArg,
   lastLine,
   parseCli,
+  parseCommand,
   run,
   runOrThrow,
   stripAnsi,
@@ -63,6 +64,33 @@ Deno.test("parseCli(), integerArg() and choiceArg() name what is wrong in one Us
   }
   assert.equal(integerArg("--port", " 80 ", 1, 65535), 80);
   assert.equal(choiceArg("--fsync", "off", ["group", "off"]), "off");
+});
+
+Deno.test("parseCommand() takes a known command, its operand and the flags that apply to it", async (t) => {
+  const spec = {
+    options: { out: { type: "string" }, seed: { type: "string" } },
+    commands: new Map([["generate", ["out", "seed"]], ["import", ["out"]], ["list", []]]),
+    usage: "usage: x generate|import|list",
+    operands: new Map([["import", "one zip file"]]),
+  } as const;
+  const parsed = parseCommand(["import", "a.zip", "--out", "d"], spec);
+  assert.deepEqual({ ...parsed, given: { ...parsed?.given } }, {
+    command: "import",
+    operand: "a.zip",
+    given: { out: "d" },
+  });
+  assert.equal(parseCommand(["generate", "--seed", "1"], spec)?.operand, undefined);
+  const cases: [string[], string][] = [
+    [["frob"], 'expected generate, import or list, not "frob"'],
+    [["generate", "extra"], 'expected generate, import or list, not "generate extra"'],
+    [["import", "--seed", "1", "a.zip"], 'option "--seed" does not apply to import'],
+    [["import"], "import takes one zip file"],
+  ];
+  for (const [args, message] of cases) {
+    await t.step(args.join(" "), () => {
+      assert.throws(() => parseCommand(args, spec), new UsageError(message));
+    });
+  }
 });
 
 Deno.test("every tool answers a bad command line with one line on stderr and exit code 2", async (t) => {

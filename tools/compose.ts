@@ -25,13 +25,11 @@ import {
   exists,
   integerArg,
   lastLine,
-  parseCli,
-  refuseStray,
+  parseCommand,
   run,
   runMain,
   runOrThrow,
   ToolError,
-  UsageError,
 } from "./_cli.ts";
 import {
   BETS_VOLUME,
@@ -415,6 +413,20 @@ const FLAGS: ReadonlyMap<string, readonly string[]> = new Map([
   ["logs", ["file", "no-follow"]],
 ]);
 
+/** The flags `deno task up|down|logs` and `deno task swarm` share, as `parseArgs` takes them. */
+export const DEPLOY_OPTIONS = {
+  file: { type: "string" },
+  clients: { type: "string" },
+  mode: { type: "string" },
+  secrets: { type: "boolean" },
+  "keep-bets": { type: "boolean" },
+  path: { type: "string" },
+  "no-build": { type: "boolean" },
+  quiet: { type: "boolean" },
+  timeout: { type: "string" },
+  "no-follow": { type: "boolean" },
+} as const;
+
 /**
  * The CLI: `compose.ts up|down|logs [flags]`; returns the exit code.
  *
@@ -422,30 +434,13 @@ const FLAGS: ReadonlyMap<string, readonly string[]> = new Map([
  */
 export async function main(args: readonly string[]): Promise<number> {
   // No defaults in the parser: `given` holds only the flags the command line gave.
-  const { values: given, positionals } = parseCli(args, {
-    file: { type: "string" },
-    clients: { type: "string" },
-    mode: { type: "string" },
-    secrets: { type: "boolean" },
-    "keep-bets": { type: "boolean" },
-    path: { type: "string" },
-    "no-build": { type: "boolean" },
-    quiet: { type: "boolean" },
-    timeout: { type: "string" },
-    volumes: { type: "boolean" },
-    "no-follow": { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-  }, true);
-  if (given.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const [command = "", ...rest] = positionals;
-  const flags = FLAGS.get(command);
-  if (rest.length > 0 || flags === undefined) {
-    throw new UsageError(`expected up, down or logs, not "${positionals.join(" ")}" (${USAGE})`);
-  }
-  refuseStray(command, given, flags);
+  const parsed = parseCommand(args, {
+    commands: FLAGS,
+    usage: USAGE,
+    options: { ...DEPLOY_OPTIONS, volumes: { type: "boolean" } },
+  });
+  if (parsed === undefined) return 0;
+  const { command, given } = parsed;
   const { file = DEFAULT_OUTPUT, quiet = false } = given;
   if (command === "up") {
     await up({

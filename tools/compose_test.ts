@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { composeArgv, mountProblems, readDeployment, storageLine } from "./compose.ts";
 import { composeDocument } from "./gen_compose.ts";
-import { withTempDir } from "./dataset/_test_helpers.ts";
+import { withTempDir } from "../testing/dataset_files.ts";
 
 Deno.test("composeArgv() always names project tp0 and the file", () => {
   assert.deepEqual(

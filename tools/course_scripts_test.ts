@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
-import { withTempDir } from "./dataset/_test_helpers.ts";
+import { withTempDir } from "../testing/dataset_files.ts";
 import { FAIL_LINE } from "./validate_echo.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

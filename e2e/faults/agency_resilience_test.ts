@@ -185,9 +185,9 @@ Deno.test("agency - a server that drops SYNs: each attempt ends at connect.timeo
     await server.stop("SIGKILL");
     assert.equal(await allExit([first], 30_000).then((codes) => codes[0]), 1);
     const gaveUpAfter = performance.now() - faulted;
-    // Each attempt waits its timeout; backoff between them adds well under a second.
+    // Each attempt waits its timeout; the budget holds with a 3x margin for a busy machine.
     assert.ok(
-      gaveUpAfter >= attempts * timeoutMs && gaveUpAfter < attempts * timeoutMs + 2000,
+      gaveUpAfter >= attempts * timeoutMs && gaveUpAfter < 3 * attempts * timeoutMs,
       `gave up ${gaveUpAfter.toFixed(0)} ms after the fault`,
     );
     const stdout = first.stdout();

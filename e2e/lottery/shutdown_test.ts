@@ -15,7 +15,10 @@ function receivedBatches(stdout: string): number {
   return parseLog(stdout).filter((l) => l.action === LogAction.APUESTA_RECIBIDA).length;
 }
 
-Deno.test("server - SIGTERM mid-ingestion leaves only whole rows and exits 0 within a second", async () => {
+/** `docker stop`'s default grace before SIGKILL: a stop must take at most a third of it. */
+const STOP_GRACE_MS = 10_000;
+
+Deno.test("server - SIGTERM mid-ingestion leaves only whole rows and exits 0 well within the stop grace", async () => {
   await withDataset({ agencies: 3, betsPerAgency: 60_000, seed: 3 }, async (paths) => {
     await using server = await startServer({ agencies: 3 });
     const clients = await Promise.all(
@@ -26,7 +29,7 @@ Deno.test("server - SIGTERM mid-ingestion leaves only whole rows and exits 0 wit
     await waitFor(() => receivedBatches(server.stdout()) >= 30, 20_000, "ingestion to start");
     const { code, elapsedMs } = await server.stop("SIGTERM");
     assert.equal(code, 0);
-    assert.ok(elapsedMs < 1000, `exited after ${elapsedMs.toFixed(0)} ms`);
+    assert.ok(elapsedMs < STOP_GRACE_MS / 3, `exited after ${elapsedMs.toFixed(0)} ms`);
     const text = await Deno.readTextFile(`${server.dir}/bets.csv`);
     assert.ok(text.endsWith("\r\n"), "the file ends with a whole row");
     const rows = text.split("\r\n").slice(0, -1);
@@ -59,7 +62,7 @@ Deno.test("client - SIGTERM mid-ingestion stops after the current batch and exit
     const started = performance.now();
     client.kill("SIGTERM");
     assert.equal(await client.status, 0);
-    assert.ok(performance.now() - started < 2000, "prompt exit");
+    assert.ok(performance.now() - started < STOP_GRACE_MS / 3, "exits well within the grace");
     const log = parseLog(client.stdout());
     assert.ok(log.some((l) => l.action === LogAction.SHUTDOWN && l.result === "success"));
     assert.ok(

@@ -17,6 +17,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { errorText } from "../../shared/errors.ts";
 import { run, runOrThrow } from "../../tools/_cli.ts";
 import { removeBetsVolume, removeStack, swarmState } from "../../tools/swarm/cluster.ts";
 import { waitFor } from "../docker/_helpers.ts";
@@ -198,7 +199,7 @@ async function teardown(state: ClusterState): Promise<string[]> {
     try {
       await step();
     } catch (error) {
-      problems.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+      problems.push(`${what}: ${errorText(error)}`);
     }
   };
   const engineUp = (await run(["docker", "-H", state.worker, "version"], { timeoutMs: 10_000 }))

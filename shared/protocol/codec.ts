@@ -9,6 +9,7 @@
  * @module
  */
 import type { BetFields } from "../bet.ts";
+import { CR, LF } from "../bytes.ts";
 import { joinCsvLine, splitCsvLine } from "../csv_line.ts";
 import { ErrorCode, InvalidBetError, malformed, ProtocolError } from "../errors.ts";
 import {
@@ -26,8 +27,6 @@ import {
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-const LF = 0x0a;
-const CR = 0x0d;
 
 /** Refuses values a field cannot hold instead of letting `DataView` wrap them. */
 function checkRange(value: number, max: number): void {

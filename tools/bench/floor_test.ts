@@ -17,7 +17,7 @@ Deno.test("runFloor() pushes every byte through and times it", async () => {
     const run = await runFloor(data, { scratch, timeoutMs: 30_000 });
     assert.deepEqual(run.failures, []);
     assert.equal(run.ok, true);
-    assert.ok(run.wallMs > 0 && run.wallMs < 30_000, String(run.wallMs));
+    assert.ok(run.wallMs > 0, String(run.wallMs));
     const left = [];
     for await (const entry of Deno.readDir(scratch)) left.push(entry.name);
     assert.deepEqual(left.sort(), ["agency-1.csv", "agency-2.csv"], "its folder is removed");

@@ -6,6 +6,7 @@
  * @module
  */
 import { join } from "node:path";
+import { LF } from "../../shared/bytes.ts";
 import { LogAction } from "../../shared/log.ts";
 import { parseLogLine } from "../../shared/log_line.ts";
 import { freePort, lastLine } from "../_cli.ts";
@@ -317,7 +318,7 @@ async function countNewlines(path: string): Promise<number> {
   using file = await Deno.open(path);
   const buf = new Uint8Array(1 << 20);
   for (let n = await file.read(buf); n !== null; n = await file.read(buf)) {
-    for (let i = 0; i < n; i++) if (buf[i] === 0x0a) lines++;
+    for (let i = 0; i < n; i++) if (buf[i] === LF) lines++;
   }
   return lines;
 }

@@ -41,19 +41,6 @@ export function checkOption(
   }
 }
 
-const encode = (names: readonly string[]) => names.map((name) => new TextEncoder().encode(name));
-const MALE_BYTES = encode(MALE_NAMES);
-const FEMALE_BYTES = encode(FEMALE_NAMES);
-const COMPOUND_BYTES = encode(COMPOUND_NAMES);
-const LAST_BYTES = encode(LAST_NAMES);
-const longest = (pool: readonly Uint8Array[]) => Math.max(...pool.map((bytes) => bytes.length));
-
-/** An upper bound of a row's bytes: two first names, a last name, 22 digits, 4 commas, CRLF. */
-const MAX_ROW_BYTES = 2 * longest([...MALE_BYTES, ...FEMALE_BYTES, ...COMPOUND_BYTES]) + 1 +
-  longest(LAST_BYTES) + 8 + 10 + 4 + 4 + 2;
-
-const BYTE = { COMMA: 0x2c, SPACE: 0x20, DASH: 0x2d, ZERO: 0x30, CR: 0x0d, LF: 0x0a } as const;
-
 function daysInMonth(year: number, month: number): number {
   if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
@@ -104,24 +91,18 @@ export function generateAgencyCsv(options: AgencyCsvOptions): AgencyCsv {
 
   // The order of the `random()` calls below is part of the output: changing it changes
   // every file (the pinned hashes in agency_csv_test.ts catch that).
-  const out = new RowWriter(rows * MAX_ROW_BYTES);
+  const lines: string[] = [];
   for (let row = 0; row < rows; row++) {
-    writeFirstName(out, random);
-    out.byte(BYTE.COMMA);
-    out.put(LAST_BYTES[below(random, LAST_BYTES.length)]!);
-    out.byte(BYTE.COMMA);
-    out.digits(dniOf(firstIndex + row), 8);
-    out.byte(BYTE.COMMA);
-    writeBirthdate(out, random);
-    out.byte(BYTE.COMMA);
+    const first = firstName(random);
+    const last = LAST_NAMES[below(random, LAST_NAMES.length)]!;
+    const dni = dniOf(firstIndex + row);
+    const birthdate = randomBirthdate(random);
     // A losing row draws any number but the winning one.
     let number = wins[row] ? WINNING_NUMBER : below(random, 9999);
     if (!wins[row] && number >= WINNING_NUMBER) number++;
-    out.digits(number, number < 10 ? 1 : number < 100 ? 2 : number < 1000 ? 3 : 4);
-    out.byte(BYTE.CR);
-    out.byte(BYTE.LF);
+    lines.push(`${first},${last},${dni},${birthdate},${number}\r\n`);
   }
-  return { bytes: out.bytes(), rows, winners };
+  return { bytes: new TextEncoder().encode(lines.join("")), rows, winners };
 }
 
 /** Exactly `winners` distinct winning positions among `rows`, by Floyd's sampling. */
@@ -136,63 +117,22 @@ function pickWinningRows(random: () => number, rows: number, winners: number): U
 }
 
 /** First name: one name (40%), two of one gender (55%), or a compound one (5%). */
-function writeFirstName(out: RowWriter, random: () => number): void {
+function firstName(random: () => number): string {
   const shape = below(random, 100);
-  if (shape < 5) {
-    out.put(COMPOUND_BYTES[below(random, COMPOUND_BYTES.length)]!);
-    return;
-  }
-  const pool = below(random, 2) === 0 ? MALE_BYTES : FEMALE_BYTES;
+  if (shape < 5) return COMPOUND_NAMES[below(random, COMPOUND_NAMES.length)]!;
+  const pool = below(random, 2) === 0 ? MALE_NAMES : FEMALE_NAMES;
   const first = below(random, pool.length);
-  out.put(pool[first]!);
-  if (shape >= 45) {
-    let second = below(random, pool.length - 1);
-    if (second >= first) second++;
-    out.byte(BYTE.SPACE);
-    out.put(pool[second]!);
-  }
+  if (shape < 45) return pool[first]!;
+  let second = below(random, pool.length - 1);
+  if (second >= first) second++;
+  return `${pool[first]} ${pool[second]}`;
 }
 
 /** A valid `YYYY-MM-DD` from 1930 to 2005. */
-function writeBirthdate(out: RowWriter, random: () => number): void {
+function randomBirthdate(random: () => number): string {
   const year = 1930 + below(random, 76);
   const month = 1 + below(random, 12);
   const day = 1 + below(random, daysInMonth(year, month));
-  out.digits(year, 4);
-  out.byte(BYTE.DASH);
-  out.digits(month, 2);
-  out.byte(BYTE.DASH);
-  out.digits(day, 2);
-}
-
-/** Appends bytes to a buffer sized for the whole file, so no row is copied twice. */
-class RowWriter {
-  readonly #out: Uint8Array;
-  #pos = 0;
-
-  constructor(capacity: number) {
-    this.#out = new Uint8Array(capacity);
-  }
-
-  byte(value: number): void {
-    this.#out[this.#pos++] = value;
-  }
-
-  put(bytes: Uint8Array): void {
-    for (let i = 0; i < bytes.length; i++) this.#out[this.#pos++] = bytes[i]!;
-  }
-
-  /** Writes `value` as exactly `width` decimal digits, zero-padded. */
-  digits(value: number, width: number): void {
-    for (let i = width - 1; i >= 0; i--) {
-      this.#out[this.#pos + i] = BYTE.ZERO + (value % 10);
-      value = Math.floor(value / 10);
-    }
-    this.#pos += width;
-  }
-
-  /** The bytes written so far (a view, not a copy). */
-  bytes(): Uint8Array {
-    return this.#out.subarray(0, this.#pos);
-  }
+  const two = (n: number) => String(n).padStart(2, "0");
+  return `${year}-${two(month)}-${two(day)}`;
 }

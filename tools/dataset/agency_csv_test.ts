@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { WINNING_NUMBER } from "../../shared/bet.ts";
 import { UsageError } from "../_cli.ts";
 import { generateAgencyCsv } from "./agency_csv.ts";
-import { crlfRows } from "./_test_helpers.ts";
+import { crlfRows } from "../../testing/dataset_files.ts";
 
 const decoder = new TextDecoder();
 
@@ -113,10 +113,7 @@ Deno.test("generateAgencyCsv() rejects out-of-range options", () => {
   assert.throws(() => generateAgencyCsv({ agency: 1, rows: 10, seed: 1.5 }), UsageError);
 });
 
-Deno.test("generateAgencyCsv() generates 1,000,000 rows quickly", () => {
-  const started = performance.now();
+Deno.test("generateAgencyCsv() generates 1,000,000 rows with one winner in a thousand", () => {
   const csv = generateAgencyCsv({ agency: 1, rows: 1_000_000, seed: 42 });
-  const elapsed = performance.now() - started;
   assert.equal(csv.winners, 1000);
-  assert.ok(elapsed < 5000, `took ${Math.round(elapsed)} ms`);
 });

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { integerArg, parseCli, refuseStray, runMain, UsageError } from "../_cli.ts";
+import { integerArg, parseCommand, runMain, UsageError } from "../_cli.ts";
 import { DATASET_DEFAULTS, type DatasetSummary, generateDataset, importDataset } from "./mod.ts";
 
 const USAGE = `Usage:
@@ -42,33 +42,24 @@ function describe(summary: DatasetSummary, verb: string): string {
  */
 export async function main(args: readonly string[]): Promise<number> {
   // No defaults in the parser: `given` holds only the flags the command line gave.
-  const { values: given, positionals } = parseCli(args, {
-    agencies: { type: "string" },
-    "bets-per-agency": { type: "string" },
-    seed: { type: "string" },
-    "winner-share": { type: "string" },
-    out: { type: "string" },
-    help: { type: "boolean", short: "h" },
-  }, true);
-  if (given.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const [command = "", ...rest] = positionals;
-  const flags = FLAGS.get(command);
-  if (flags === undefined) {
-    throw new UsageError(`expected generate or import, not "${command}"`);
-  }
-  refuseStray(command, given, flags);
-  const values = { ...DEFAULT_ARGS, ...given };
-  if (rest.length !== (command === "import" ? 1 : 0)) {
-    throw new UsageError(
-      command === "import" ? "import takes one zip file" : `unexpected argument "${rest[0]}"`,
-    );
-  }
+  const parsed = parseCommand(args, {
+    options: {
+      agencies: { type: "string" },
+      "bets-per-agency": { type: "string" },
+      seed: { type: "string" },
+      "winner-share": { type: "string" },
+      out: { type: "string" },
+    },
+    commands: FLAGS,
+    usage: USAGE,
+    operands: new Map([["import", "one zip file"]]),
+  });
+  if (parsed === undefined) return 0;
+  const { command, operand } = parsed;
+  const values = { ...DEFAULT_ARGS, ...parsed.given };
   const dir = values.out;
   if (command === "import") {
-    console.log(describe(await importDataset(rest[0]!, dir), "imported"));
+    console.log(describe(await importDataset(operand!, dir), "imported"));
     return 0;
   }
   const agencies = integerArg("--agencies", values.agencies, 1, 10_000);

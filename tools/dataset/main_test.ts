@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../_cli.ts";
 import { main } from "./main.ts";
-import { withTempDir } from "./_test_helpers.ts";
+import { withTempDir } from "../../testing/dataset_files.ts";
 
 Deno.test("main() refuses bad input with one UsageError line", async (t) => {
   const cases: [string[], RegExp][] = [

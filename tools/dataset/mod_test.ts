@@ -4,7 +4,7 @@ import { Zip, ZipPassThrough, zipSync } from "fflate";
 import { COURSE_ZIP, HAS_COURSE_ZIP } from "../../testing/course_data.ts";
 import { ToolError, UsageError } from "../_cli.ts";
 import { ensureDataset, generateDataset, importDataset, listAgencyFiles } from "./mod.ts";
-import { crlfRows, withTempDir } from "./_test_helpers.ts";
+import { crlfRows, withTempDir } from "../../testing/dataset_files.ts";
 
 Deno.test("listAgencyFiles() lists agency-N.csv by number and ignores other names", async () => {
   await withTempDir(async (dir) => {

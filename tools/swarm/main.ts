@@ -1,20 +1,9 @@
 #!/usr/bin/env -S deno run -A
 /**
- * Drives the deployment on Docker Swarm, as stack `tp0` (docs/deployment.md, "Docker Swarm"):
- *
- * ```sh
- * deno task swarm up        # swarm init if needed, images to every node, stack file, deploy, wait
- * deno task swarm status    # each service's tasks and their nodes
- * deno task swarm logs      # every service's log, in the course's line format
- * deno task swarm down      # remove the stack and the bets volume (a fresh draw next time)
- * ```
- *
- * `up` takes gen-compose's stack flags (`--clients N`, `--mode`, `--secrets`, `--data-dir`,
- * `--server-constraint`, `--agency-constraint`) or an existing file with `--file F`, plus
- * `--node DOCKER_HOST_URL` (repeatable) for each other engine that gets the images,
- * `--path`, `--no-build` and `--quiet` for the images, `--detach` and `--timeout S`.
- * `down` takes `--keep-bets` and `--node`; `logs`, `--no-follow`. Every Docker command is
- * bounded in time, and every failure is one line.
+ * Drives the deployment on Docker Swarm as stack `tp0` (docs/deployment.md, "Docker Swarm"):
+ * `up` (swarm init if needed, images to every node, stack file, deploy, wait), `status`,
+ * `logs`, `down` (removes the stack and its bets volume); USAGE lists the flags. Every
+ * Docker command is bounded in time, and every failure is one line.
  *
  * @module
  */
@@ -22,14 +11,14 @@ import { CLIENT_MODES } from "../../client/config.ts";
 import {
   choiceArg,
   integerArg,
-  parseCli,
+  parseCommand,
   refuseStray,
   run,
   runMain,
   ToolError,
   UsageError,
 } from "../_cli.ts";
-import type { UpOptions as ComposeUpOptions } from "../compose.ts";
+import { DEPLOY_OPTIONS, type UpOptions as ComposeUpOptions } from "../compose.ts";
 import {
   NETWORK_NAME,
   parseClientCount,
@@ -316,35 +305,22 @@ const DEFAULTS = {
  */
 export async function main(args: readonly string[]): Promise<number> {
   // No defaults in the parser: `given` holds only the flags the command line gave.
-  const { values: given, positionals } = parseCli(args, {
-    clients: { type: "string" },
-    mode: { type: "string" },
-    secrets: { type: "boolean" },
-    ...STACK_FLAGS,
-    file: { type: "string" },
-    node: { type: "string", multiple: true },
-    path: { type: "string" },
-    "no-build": { type: "boolean" },
-    quiet: { type: "boolean" },
-    detach: { type: "boolean" },
-    timeout: { type: "string" },
-    "keep-bets": { type: "boolean" },
-    "no-follow": { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-  }, true);
-  if (given.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const [command = "", ...rest] = positionals;
-  const flags = FLAGS.get(command);
-  if (rest.length > 0 || flags === undefined) {
-    throw new UsageError(`expected up, down, logs or status, not "${positionals.join(" ")}"`);
-  }
+  const parsed = parseCommand(args, {
+    commands: FLAGS,
+    usage: USAGE,
+    options: {
+      ...DEPLOY_OPTIONS,
+      ...STACK_FLAGS,
+      node: { type: "string", multiple: true },
+      detach: { type: "boolean" },
+    },
+  });
+  if (parsed === undefined) return 0;
+  const { command, given } = parsed;
   // A stack file given with --file is deployed as it is: what would build one does not apply.
-  const asIs = command === "up" && given.file !== undefined;
-  const applies = asIs ? flags.filter((flag) => !STACK_MAKING.includes(flag)) : flags;
-  refuseStray(asIs ? "up --file" : command, given, applies);
+  if (command === "up" && given.file !== undefined) {
+    refuseStray("up --file", given, FLAGS.get("up")!.filter((f) => !STACK_MAKING.includes(f)));
+  }
   const values = { ...DEFAULTS, ...given };
   const nodes = values.node;
   const bad = nodes.find((node) => !/^(unix|ssh|tcp|fd):\/\/\S+$/.test(node));

@@ -1,5 +1,5 @@
 /**
- * Helpers shared by the dataset tests (and the temporary folders of the compose and bench tests).
+ * What the dataset, compose and bench tests share: a temporary folder, and an agency file's rows.
  *
  * @module
  */
