@@ -1,16 +1,6 @@
 /**
- * What every tool script shares, so each entry point reads alike: its arguments parsed
- * by {@linkcode parseCli}, a bad one reported as one line with exit code 2 and a failure
- * as one line with exit code 1 by {@linkcode runMain}, child processes run by
- * {@linkcode run}; and the few file and network helpers more than one tool needs.
- *
- * ```ts ignore
- * export async function main(args: readonly string[]): Promise<number> {
- *   const { values } = parseCli(args, { out: { type: "string" } });
- *   …
- * }
- * if (import.meta.main) await runMain("dataset", () => main(Deno.args));
- * ```
+ * What every tool script shares: {@linkcode parseCli}, {@linkcode runMain} (a bad command line
+ * exits 2, a failure 1, each with one line), {@linkcode run}, and small file and network helpers.
  *
  * @module
  */
@@ -31,12 +21,10 @@ export class ToolError extends Error {
 }
 
 /**
- * Parses a command line with `node:util`'s `parseArgs` (strict; `options` as it takes them,
- * arguments other than flags only if `allowPositionals`), skipping the `--` that
+ * Parses a command line with `node:util`'s strict `parseArgs`, skipping the `--` that
  * `deno task x -- …` passes on.
  *
- * @throws {UsageError} For an unknown flag, a flag without its value or an unexpected
- *   argument, named in one line.
+ * @throws {UsageError} For an unknown flag, a flag without its value or an unexpected argument.
  */
 export function parseCli<T extends ParseArgsOptionsConfig>(
   args: readonly string[],
@@ -65,21 +53,15 @@ export function parseCli<T extends ParseArgsOptionsConfig>(
   }
 }
 
-/**
- * Refuses the first option the command line gave that does not apply to `command`: one
- * {@linkcode UsageError} line. `given` must come from a parse without defaults, so that
- * it holds only what was typed.
- */
+/** Refuses an option that does not apply to `command`; `given` must hold only what was typed. */
 export function refuseStray(command: string, given: object, applies: readonly string[]): void {
   const stray = Object.keys(given).find((flag) => !applies.includes(flag));
   if (stray !== undefined) throw new UsageError(`option "--${stray}" does not apply to ${command}`);
 }
 
 /**
- * A tool with commands (`up`, `down`…) for {@linkcode parseCommand}: every command's flags
- * as `parseArgs` takes them (no defaults; `--help` is added), the flags that apply to each
- * command, the usage `--help` prints, and the commands that take one operand, with what it
- * is ("one zip file"); the others take none.
+ * A tool with commands for {@linkcode parseCommand}: the flags (no defaults), the flags of each
+ * command, the usage, and the commands that take one operand, with what it is.
  */
 export interface CommandSpec<T extends ParseArgsOptionsConfig> {
   readonly options: T;
@@ -128,9 +110,8 @@ export function parseCommand<T extends ParseArgsOptionsConfig>(
 }
 
 /**
- * Runs a tool's `main` and exits: with the code it returns, or after one line
- * `<tool>: <message>` on stderr (no stack trace) when it throws: code 2 for a
- * {@linkcode UsageError}, 1 for anything else. `tool` is the script's name (`gen-compose`).
+ * Runs a tool's `main` and exits with its code, or after one line `<tool>: <message>` when it
+ * throws: 2 for a {@linkcode UsageError}, 1 for anything else.
  */
 export async function runMain(tool: string, main: () => Promise<number>): Promise<never> {
   try {
@@ -142,7 +123,7 @@ export async function runMain(tool: string, main: () => Promise<number>): Promis
 }
 
 /**
- * Reads a whole number from the value of `flag` (named in the message, `--agencies`).
+ * Reads a whole number from the value of `flag`.
  *
  * @throws {UsageError} When it is not a whole number from `min` to `max`.
  */
@@ -155,8 +136,7 @@ export function integerArg(flag: string, raw: string, min: number, max: number):
 }
 
 /**
- * Checks that the value of `flag` (named in the message, `--mode`) is one of `choices`,
- * and returns it typed.
+ * Checks that the value of `flag` is one of `choices`, and returns it typed.
  *
  * @throws {UsageError} When it is not one of them.
  */
@@ -175,17 +155,11 @@ export interface RunOptions {
   readonly cwd?: string;
   /** Extra environment variables, added to the inherited ones. @default none */
   readonly env?: Readonly<Record<string, string>>;
-  /**
-   * `capture` keeps stdout and stderr; `inherit` passes them through (progress the user
-   * should see); `tee` does both. @default "capture"
-   */
+  /** `capture` keeps stdout and stderr; `inherit` passes them through; `tee` does both. */
   readonly output?: "capture" | "inherit" | "tee";
 }
 
-/**
- * What a finished command left: its exit code (124 when the time limit ended it, which
- * `timedOut` says too; 127 when it was not found), stdout and stderr (empty with `inherit`).
- */
+/** What a finished command left: its exit code (124 timed out, 127 not found) and output. */
 export interface RunResult {
   readonly code: number;
   readonly stdout: string;
@@ -207,15 +181,7 @@ async function drain(
   return text + decoder.decode();
 }
 
-/**
- * Runs a command (`argv`: the program and its arguments) to its end or its time limit and
- * returns its exit code and output. A missing program gives code 127 instead of throwing.
- *
- * @example Usage
- * ```ts ignore
- * const { code, stdout } = await run(["docker", "info"], { timeoutMs: 10_000 });
- * ```
- */
+/** Runs a command to its end or its time limit; a missing program gives code 127. */
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const [program, ...args] = argv;
   const output = options.output ?? "capture";
@@ -265,8 +231,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
 /**
  * Runs a command as {@linkcode run} does and returns its trimmed stdout.
  *
- * @throws {ToolError} When the command fails or times out: `what` (what the command does,
- *   "Cannot build image server:latest") and its last line of stderr.
+ * @throws {ToolError} When it fails or times out: `what`, then its last line of stderr.
  */
 export async function runOrThrow(
   argv: readonly string[],
@@ -287,15 +252,7 @@ export async function runOrThrow(
 // deno-lint-ignore no-control-regex
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
-/**
- * Returns the last non-empty line of a command's output (or `""`), trimmed, without
- * terminal colours, cut at 200 characters.
- *
- * @example Usage
- * ```ts
- * lastLine("config ok\nCannot connect\n"); // "Cannot connect"
- * ```
- */
+/** The last non-empty line of a command's output, trimmed, uncoloured, cut at 200 characters. */
 export function lastLine(text: string): string {
   const line = stripAnsi(text).split(/\r?\n/).map((l) => l.trim()).findLast((l) => l) ?? "";
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
@@ -318,9 +275,8 @@ export async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * Writes a file atomically: a new file beside it with the final `mode`, flushed to disk,
- * then renamed over the old one. A reader (or a crash) sees the old file or the new one,
- * never half of one, and the data is never readable under a wider mode, even briefly.
+ * Writes a file atomically (a flushed file beside it, renamed over it), never readable under
+ * a wider `mode`, even briefly.
  */
 export async function writeFileAtomic(
   path: string,

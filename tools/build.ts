@@ -1,15 +1,7 @@
 /**
- * Builds `bin/server` and `bin/client`: `deno task build` (`DENORT_BIN=/path/to/denort deno
- * task build` to compile with a local runtime).
- *
- * It first tries `deno compile` with each program's least permissions. `deno compile`
- * downloads its runtime (denort) from Deno's release host unless `DENORT_BIN` names a
- * local one; where that download fails, it writes instead a bundle of each program
- * (`bin/server.js`, from `deno bundle`) and a launcher with the program's name that
- * `exec`s the pinned Deno on that bundle with the same permissions, so signals reach the
- * program and its exit code is the script's. Either way the programs are what the
- * sources were at build time: rebuild after an edit (`deno task test`, `test:faults`,
- * `demo` and `bench` build first).
+ * Builds `bin/server` and `bin/client` (`deno task build`) with `deno compile`, or, where its
+ * runtime cannot be downloaded (no `DENORT_BIN`), as bundles run by a launcher that `exec`s
+ * the pinned Deno with the same permissions.
  *
  * @module
  */
@@ -113,10 +105,8 @@ export interface BuildOptions {
 }
 
 /**
- * Builds every target: standalone binaries with `deno compile`, or bundles and launchers
- * for all of them when `deno compile` cannot get its runtime. Any other failure (e.g. a
- * type error) is an error. Every file is written whole (a new file, then a rename).
- * Returns the one line describing what was built.
+ * Builds every target with `deno compile`, or bundles and launchers when it cannot get its
+ * runtime; returns the line describing what was built.
  *
  * @throws {ToolError} If an entry point is missing or compiling or bundling fails.
  */

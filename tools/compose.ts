@@ -1,18 +1,7 @@
 #!/usr/bin/env -S deno run -A
 /**
- * Drives the deployment with Docker Compose v2 (`docker compose`) or v1
- * (`docker-compose`), whichever is installed, always as project `tp0`:
- *
- * ```sh
- * deno task up     # gen-compose if the file is missing, build the images, start detached
- * deno task logs   # follow every container's log
- * deno task down   # stop (SIGTERM, 10 s grace), then remove containers, network and bets
- * ```
- *
- * Flags: `--file F` (default `docker-compose-dev.yaml`); `up`: `--clients N`, `--mode M`,
- * `--secrets` and `--keep-bets` (regenerate with these), `--path auto|offline|online`,
- * `--no-build`; `down`: `--timeout S`, `--volumes` (also delete bets kept with
- * `--keep-bets`); `logs`: `--no-follow`.
+ * Drives the deployment with Docker Compose v2 or v1, whichever is installed, as project
+ * `tp0`: `deno task up|down|logs` (`--help` lists the flags).
  *
  * @module
  */
@@ -49,9 +38,8 @@ import { assertDockerEngine, BUILD_PATHS, buildImages, type BuildImagesOptions }
 let detected: Promise<string[]> | undefined;
 
 /**
- * Finds the installed Compose command, v2 first, then v1: its argv prefix, e.g.
- * `["docker", "compose"]`. Asked once per process (`docker-compose version` alone takes
- * most of a second), so `down`'s two Compose commands do not look twice.
+ * Finds the installed Compose command's argv prefix, v2 first; asked once per process
+ * (`docker-compose version` alone takes most of a second).
  *
  * @throws {ToolError} When neither is installed.
  */
@@ -67,16 +55,7 @@ export function detectCompose(): Promise<string[]> {
   })();
 }
 
-/**
- * Builds a Compose command line (`compose`: the prefix {@linkcode detectCompose} found) for
- * project `tp0`: the compose file, then the subcommand with its arguments.
- *
- * @example Usage
- * ```ts
- * composeArgv(["docker-compose"], { file: "dc.yaml", command: ["up", "-d"] });
- * // ["docker-compose", "-p", "tp0", "-f", "dc.yaml", "up", "-d"]
- * ```
- */
+/** Builds a Compose command line for project `tp0`: the file, then the subcommand. */
 export function composeArgv(
   compose: readonly string[],
   options: { readonly file: string; readonly command: readonly string[] },
@@ -84,12 +63,7 @@ export function composeArgv(
   return [...compose, "-p", PROJECT, "-f", options.file, ...options.command];
 }
 
-/**
- * What a compose file deploys, read back from its document: agencies (the services
- * `client1` … `clientN`), their mode (`mixed` when they differ, `none` without clients),
- * whether the bets are on {@linkcode BETS_VOLUME} (which outlives the server container),
- * and whether agencies prove who they are with secrets.
- */
+/** What a compose file deploys: agencies, their mode (`mixed`, `none`), bets volume, secrets. */
 export interface Deployment {
   readonly clients: number;
   readonly mode: string;
@@ -118,10 +92,8 @@ export function readDeployment(doc: unknown): Deployment {
 }
 
 /**
- * Checks the host paths a compose document needs before Docker sees them: every bind
- * mount's source and env file exists, a file is a file (Docker makes a folder in place of
- * a missing file, which an earlier run may have left), and each agency has its CSV in
- * the data folder it mounts. Relative paths start at `baseDir`, the compose file's folder.
+ * Checks the host paths a compose document mounts (relative to `baseDir`) before Docker
+ * does, which would make a folder in place of a missing file.
  *
  * @returns One phrase per problem; empty when all is there.
  */
@@ -161,12 +133,7 @@ export async function mountProblems(doc: unknown, baseDir: string): Promise<stri
   return problems;
 }
 
-/**
- * The one line `up` says about the storage the server opened, from the fields of its
- * `open_storage` log line: a fresh draw, or the stored one it goes on with and how to start
- * afresh. `options` say whether bets are on {@linkcode BETS_VOLUME}, and since when the
- * server has been running when this `up` left it running (its line is then from its start).
- */
+/** The line `up` says about the storage the server opened (its `open_storage` fields). */
 export function storageLine(
   opened: ReadonlyMap<string, string>,
   options: { readonly keepBets: boolean; readonly runningSince?: string },
@@ -246,11 +213,8 @@ async function compose(command: readonly string[], file: string, quiet: boolean)
 }
 
 /**
- * Options of {@linkcode up}: `path`, `quiet` and `say` are the image build's; `file` is the
- * compose file (`docker-compose-dev.yaml`); `clients`, `mode`, `secrets` and `keepBets` are
- * gen-compose's (with any of them the file is regenerated, the options not given kept from
- * it; without any, an existing file is used as it is; a new file has 5 agencies in the
- * selected exercise's mode, agency on main); `build` (default true) builds the images first, which must exist otherwise.
+ * Options of {@linkcode up}: gen-compose's options regenerate the file (keeping the ones not
+ * given); without any, an existing file is used as it is.
  */
 export interface UpOptions extends BuildImagesOptions {
   readonly file?: string;
@@ -261,10 +225,7 @@ export interface UpOptions extends BuildImagesOptions {
   readonly build?: boolean;
 }
 
-/**
- * Uses, writes or rewrites the compose file as asked, saying which; returns what it deploys
- * and its document.
- */
+/** Uses, writes or rewrites the compose file as asked; returns what it deploys and its document. */
 async function composeFileFor(
   file: string,
   options: UpOptions,
@@ -300,10 +261,8 @@ async function composeFileFor(
 }
 
 /**
- * `up`: says which compose file and options it starts (writing or regenerating the file
- * when asked), checks every host path it mounts, builds the images, starts the deployment
- * detached (clients wait for a healthy server), and says whether the server opened a
- * fresh draw or goes on with a stored one.
+ * `up`: the compose file, its mounts checked, the images built, the deployment started
+ * detached, and whether the server opened a fresh draw.
  *
  * @throws {ToolError} When a step fails, or the server refuses to start (its own line).
  */
@@ -353,12 +312,7 @@ export async function up(options: UpOptions = {}): Promise<void> {
   );
 }
 
-/**
- * Options of {@linkcode down}: the compose file (`docker-compose-dev.yaml`), the seconds each
- * container gets to exit after SIGTERM (10), whether to delete the named volumes too,
- * {@linkcode BETS_VOLUME} included (bets kept with `--keep-bets`), whatever the file
- * declares, and whether to hide Compose's progress.
- */
+/** Options of {@linkcode down}: file, SIGTERM grace (10 s), and whether volumes go too. */
 export interface DownOptions {
   readonly file?: string;
   readonly timeoutSeconds?: number;
@@ -367,11 +321,8 @@ export interface DownOptions {
 }
 
 /**
- * `down`: stops every container of project `tp0` with SIGTERM and a grace period, then
- * removes containers and network, and with the server container its bets: the next `up`
- * is a fresh draw, unless they are on {@linkcode BETS_VOLUME} (`--keep-bets`), which it
- * keeps (saying so) unless `volumes`. Works without the compose file too (then every
- * container of the project is an orphan and goes).
+ * `down`: stops project `tp0` with SIGTERM and a grace period, then removes it; keeps
+ * {@linkcode BETS_VOLUME} unless `volumes`. Without the compose file every container goes.
  *
  * @throws {ToolError} When Compose fails.
  */

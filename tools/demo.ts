@@ -1,9 +1,6 @@
 /**
- * The main job, `deno task demo` / `make demo`: builds the programs, makes data if `.data/`
- * has none, runs the server and the agencies (5 by default) as local processes on
- * 127.0.0.1, prints each agency's winners and the total, then stops the server with SIGTERM.
- * Each run has a folder of its own in the system's temporary folder (`tp0-demo-*`, printed)
- * for its logs and bets, and a port of its own: two demos at once are two draws.
+ * `deno task demo`: builds, makes data if needed, runs the server and the agencies as local
+ * processes on 127.0.0.1 (own temp folder and port), prints the winners, stops with SIGTERM.
  *
  * @module
  */

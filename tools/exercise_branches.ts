@@ -1,11 +1,8 @@
 #!/usr/bin/env -S deno run --allow-run=git --allow-read --allow-write
 /**
- * Makes the course's branches, one per exercise: `deno task exercise-branches` creates or
- * moves the local branches `ej1` … `ej8` to the current commit plus one commit each that
- * writes the file `exercise` (the exercise's number, which selects the clients' mode for
- * gen-compose and up) and names the exercise in the README's first line. It never pushes and
- * never touches the working tree (the commits are made with a scratch index); it refuses on
- * a dirty tree or on an `ejN` branch.
+ * Makes or moves the local branches `ej1` … `ej8` to the current commit plus one commit that
+ * writes `exercise` (the clients' mode) and names it in the README; never pushes or touches
+ * the working tree, and refuses on a dirty tree or an `ejN` branch.
  *
  * @module
  */

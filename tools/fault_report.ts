@@ -1,14 +1,7 @@
 /**
- * Runs the fault-injection tests (`deno run -A tools/fault_report.ts e2e/faults/`) and
- * prints the fault report: one row per scenario with the faults injected, the bets sent
- * and stored, and how many were lost or duplicated (both must be 0).
- *
- * Each scenario test appends a row (a line `fault_report_row {json}`) to the file named
- * by `FAULT_REPORT_FILE`, which this script sets; a failed test becomes a failed row.
- * Test modules run one at a time (`DENO_JOBS=1`), so kill timings are not skewed by
- * another scenario's load. The output ends with the table and then `run_tests.ts`'s
- * `N passed, N failed` line again; the exit code is non-zero when a test failed or a row
- * shows a loss.
+ * Runs the fault-injection tests and prints the fault report: one row per scenario (each
+ * test appends `fault_report_row {json}` to `FAULT_REPORT_FILE`), modules one at a time so
+ * kill timings are not skewed; non-zero exit when a test failed or a row shows a loss.
  *
  * @module
  */

@@ -1,33 +1,8 @@
 #!/usr/bin/env -S deno run --allow-read --allow-write
 /**
  * Generates the deployment's file: the Docker Compose file, or with `--swarm` the Docker
- * Swarm stack file, both rendered from one description of the services.
- *
- * ```sh
- * deno task gen-compose 5                            # docker-compose-dev.yaml, 5 agencies
- * deno task gen-compose docker-compose-dev.yaml 5    # explicit output name
- * deno task gen-compose --mode echo 5                # clients run Part 1's echo loop
- *                                                    # (without --mode: exercise N's mode on
- *                                                    # branch ejN, agency on main)
- * deno task gen-compose 0                            # the server alone
- * ./generar-compose.sh docker-compose-dev.yaml 5     # the course's name for the same
- * deno task gen-compose 3 --secrets                  # per-agency secrets in .secrets/
- * deno task gen-compose 5 --keep-bets                # bets kept across down (volume tp0_bets)
- * deno task gen-compose --swarm 5                    # docker-stack.yaml for Docker Swarm
- * ```
- *
- * Containers `server`, `client1` … `clientN` on the network `testing_net`
- * (172.25.125.0/24, named `tp0_testing_net` so Compose v1 and v2 agree; start it as
- * project `tp0`). Configs and the agency data folder are mounted read-only; the bets stay
- * in the server container's own layer, so they live and die with it (a run is a draw),
- * unless `--keep-bets` puts them on a named volume. The only environment variables set
- * are the ones the config files do not carry (agency id and mode, expected agency count,
- * storage path, exercise 5's bet). With `--secrets`, see `secrets.ts`.
- *
- * With `--swarm` it writes the Docker Swarm stack file instead (`docker stack deploy -c
- * docker-stack.yaml tp0`): the same services on an attachable overlay, the server with
- * `endpoint_mode: dnsrr` and its bets on a volume, Swarm configs and secrets, the data folder
- * from `--data-dir`, placement from `--server-constraint` and `--agency-constraint`.
+ * Swarm stack file, both rendered from one description of the services
+ * (`deno task gen-compose --help`; docs/deployment.md tells what each holds).
  *
  * @module
  */
@@ -87,11 +62,7 @@ export const STACK_BETS_VOLUME = `${PROJECT}_${STACK_BETS}`;
 /** The repository's own data folder, the default `--data-dir` of a stack file. */
 const DEFAULT_DATA_DIR: string = fileURLToPath(new URL("../.data", import.meta.url));
 
-/**
- * The file at the repository's root that selects the course exercise (1 … {@linkcode
- * EXERCISES}) on an `ejN` branch (`deno task exercise-branches` writes it); without it (as on
- * main) the agencies run in mode agency.
- */
+/** The file that selects the course exercise on an `ejN` branch; absent on main (agency). */
 export const EXERCISE_FILE: string = fileURLToPath(new URL("../exercise", import.meta.url));
 
 /** The course's exercises, one branch each (`ej1` … `ej8`). */
@@ -103,8 +74,7 @@ export function exerciseMode(exercise: number): ClientMode {
 }
 
 /**
- * The clients' mode when none is asked for: the selected exercise's (see
- * {@linkcode EXERCISE_FILE}), else `agency`.
+ * The clients' mode when none is asked for: the selected exercise's, else `agency`.
  *
  * @throws {ToolError} When the exercise file holds anything but a number from 1 to 8.
  */
@@ -127,10 +97,7 @@ export async function defaultMode(file: string = EXERCISE_FILE): Promise<ClientM
 /** The most agencies the /24 subnet holds beside the server and the gateway. */
 export const MAX_CLIENTS = 252;
 
-/**
- * Where the server's bets go inside its container: its image's `/data`, in the container's
- * own layer, or on {@linkcode BETS_VOLUME} with `--keep-bets` (a stack's on its volume).
- */
+/** Where the server's bets go inside its container (a volume with `--keep-bets`). */
 export const SERVER_STORAGE_PATH = "/data/bets.csv";
 
 /** Where the agencies' data folder is mounted (the client's `data.path` default reads it). */
@@ -140,13 +107,8 @@ export const CLIENT_DATA_DIR = "/app/.data";
 const AGENCY_SECRET_TARGET = "/run/secrets/agency.env";
 
 /**
- * Options of {@linkcode composeDocument}: how many agencies (`client1` … `clientN`; 0 gives
- * the server alone), what they do (`agency` by default), whether they authenticate with
- * per-agency secrets in {@linkcode SECRETS_DIR} (nothing is added with 0 agencies: there is
- * no one to authenticate), and whether the bets are kept on the named volume
- * {@linkcode BETS_VOLUME}, outliving the server container (`down`, then `up`, continues the
- * same draw); without it they live in the container: a restart keeps them, `down` ends the
- * draw.
+ * Options of {@linkcode composeDocument}: agencies (0: the server alone), their mode, per-agency
+ * secrets, and whether the bets outlive the server container on {@linkcode BETS_VOLUME}.
  */
 export interface ComposeOptions {
   readonly clients: number;
@@ -155,11 +117,7 @@ export interface ComposeOptions {
   readonly keepBets?: boolean;
 }
 
-/**
- * Options of {@linkcode stackDocument}, whose bets are always on its volume: the agency data
- * folder (absolute, and on every node that runs an agency), and the placement constraints,
- * in Swarm's syntax, of the server (`node.role == manager` by default) and of every agency.
- */
+/** Options of {@linkcode stackDocument}: the agency data folder and placement constraints. */
 export interface StackOptions extends Omit<ComposeOptions, "keepBets"> {
   readonly dataDir: string;
   readonly serverConstraints?: readonly string[];
@@ -169,10 +127,7 @@ export interface StackOptions extends Omit<ComposeOptions, "keepBets"> {
 const FIRST_NAMES = ["Santiago Lionel", "María", "Juan Pablo", "Lucía", "Martín"];
 const LAST_NAMES = ["Lorca", "Fernández", "Gómez", "Pereyra", "Sosa"];
 
-/**
- * The exercise 5 bet of agency `id` (from 1) as environment variables (`NOMBRE` …
- * `NUMERO`): deterministic, the first one with the winning number.
- */
+/** The exercise 5 bet of agency `id` (from 1) as env variables; agency 1's number wins. */
 export function sampleBet(
   id: number,
 ): Record<"NOMBRE" | "APELLIDO" | "DOCUMENTO" | "NACIMIENTO" | "NUMERO", string> {
@@ -186,7 +141,7 @@ export function sampleBet(
 }
 
 /**
- * Reads an agency count as given on the command line.
+ * Reads an agency count.
  *
  * @throws {UsageError} When it is not a whole number from 0 to {@linkcode MAX_CLIENTS}.
  */
@@ -223,7 +178,6 @@ function describe(options: ComposeOptions | StackOptions): Service[] {
   const secrets = (options.secrets ?? false) && options.clients > 0;
   const common = (name: string, environment: Record<string, string>) => ({
     image: name === "server" ? IMAGES.server : IMAGES.client,
-    // Only what the config files do not carry.
     environment,
     networks: [NETWORK],
     ...(name === "server"
@@ -232,7 +186,6 @@ function describe(options: ComposeOptions | StackOptions): Service[] {
     // Docker's tini as PID 1: a SIGTERM that arrives before the program has installed its
     // handler still stops it (PID 1 would ignore it, and docker stop would wait and kill).
     init: true,
-    // How long `docker stop` waits for a clean exit before SIGKILL.
     stop_grace_period: "10s",
   });
   const server = common("server", {
@@ -342,10 +295,7 @@ export function stackDocument(options: StackOptions): Record<string, unknown> {
   };
 }
 
-/**
- * Renders the compose file, or the stack file for {@linkcode StackOptions}: a header saying
- * how it was made (`command`) and how to start it, then the document.
- */
+/** Renders the compose file, or the stack file for {@linkcode StackOptions}, with a header. */
 export function renderDeployment(
   options: ComposeOptions | StackOptions,
   command = "deno task gen-compose",
@@ -363,9 +313,8 @@ export function renderDeployment(
 }
 
 /**
- * Writes the compose file, or the stack file for {@linkcode StackOptions} (atomically),
- * and, with `secrets` and at least one agency, the secrets beside it first (so the file
- * never names secrets that are not there yet); returns the secrets written, if any.
+ * Writes the deployment file atomically, after its secrets (so it never names missing ones);
+ * returns the secrets written, if any.
  *
  * @throws {ToolError} When existing secrets cannot be reused (see `writeSecrets`).
  */
@@ -405,8 +354,7 @@ export const STACK_FLAGS = {
 } as const;
 
 /**
- * Reads the values of {@linkcode STACK_FLAGS} into stack options: the data folder (the
- * repository's `.data` by default) and the placement constraints, in Swarm's syntax.
+ * Reads the values of {@linkcode STACK_FLAGS} into stack options.
  *
  * @throws {UsageError} For a relative data folder or a constraint Swarm would refuse.
  */

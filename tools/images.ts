@@ -1,13 +1,7 @@
 #!/usr/bin/env -S deno run -A
 /**
- * Builds the Docker images of the deployment: `deno task images [--path auto|offline|online]`.
- *
- * Two build paths (docs/deployment.md, "Images: two build paths"): **online**, the design
- * card's, compiles standalone binaries in the official `denoland/deno` image and runs them on
- * distroless `cc` (it needs an image registry and Deno's release host); **offline** builds
- * with `docker build --network none` on a base that `tools/import_base.sh` makes from this
- * machine's own files, with the sources and the `node_modules/` of a host `deno install`.
- * `auto` (the default) tries online when the registry answers and falls back to offline.
+ * Builds the Docker images of the deployment (`deno task images [--path auto|offline|online]`;
+ * docs/deployment.md, "Images: two build paths").
  *
  * @module
  */

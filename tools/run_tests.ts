@@ -1,15 +1,6 @@
 /**
- * Runs `deno test -P --parallel` (deno.json's test set and permissions, or the paths
- * given) and ends with one summary line, `N passed, N failed`: Deno's own last line
- * (`ok | 12 passed (3 steps) | 0 failed`) reformatted. Deno counts top-level tests
- * (steps are part of theirs) and a module that fails to load as a failed test. Each
- * failed test is named on a `run_tests: failed: …` line first. The exit code is
- * `deno test`'s.
- *
- * ```sh
- * deno run -A tools/run_tests.ts               # the default set (deno.json "test")
- * deno run -A tools/run_tests.ts e2e/faults/   # another one
- * ```
+ * Runs `deno test -P --parallel` (deno.json's test set, or the paths given), names each
+ * failed test, and ends with one line `N passed, N failed`; the exit code is `deno test`'s.
  *
  * @module
  */

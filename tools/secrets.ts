@@ -1,10 +1,6 @@
 /**
- * Per-agency secrets for the deployment (`gen-compose --secrets`): `agencies.ini` for the
- * server (mounted read-only, named by `SERVER_SECRETS_PATH`) and `client<N>.env`
- * (`CLI_SECRET`, each client's `env_file`, or its Docker secret in a Swarm stack), in
- * `.secrets/` beside the compose file.
- * Secrets already in `agencies.ini` are kept, so regenerating does not lock out running
- * agencies; no secret ever goes into the compose file or an image.
+ * Per-agency secrets for the deployment (`gen-compose --secrets`) in `.secrets/`; none
+ * ever goes into the compose file or an image.
  *
  * @module
  */
@@ -50,16 +46,9 @@ export interface SecretsResult {
 }
 
 /**
- * Writes the secrets of agencies 1..`clients` into `dir` (made mode 0700):
- * `agencies.ini` with `<id> = <secret>` lines, for the server, and `client<id>.env` with
- * `CLI_SECRET=<secret>`, for each client. A secret already in `agencies.ini` is kept; the
- * others are new. Only ids 1..`clients` are written (the server refuses ids above its
- * agency count), and env files of agencies beyond `clients` are removed.
- *
- * Modes: `agencies.ini` is 0644 because it is bind-mounted into the server container,
- * whose process runs as another uid (1993) and must read it; the 0700 folder keeps other
- * host users out. The env files are 0600: Compose (or `docker stack deploy`) reads them on
- * the host, as the user who runs it, and hands the value to the container.
+ * Writes `agencies.ini` and `client<id>.env` for agencies 1..`clients` into `dir` (0700),
+ * keeping secrets already there. `agencies.ini` is 0644 because the server container's uid
+ * (1993) reads it; the env files are 0600, read on the host by Compose.
  *
  * @throws {ToolError} When the existing `agencies.ini` cannot be read back, or holds a
  *   secret an env file cannot carry verbatim.

@@ -1,20 +1,8 @@
 #!/usr/bin/env -S deno run -A
 /**
- * Checks the running server's echo with netcat, from a container attached to the compose
- * network, or the Swarm stack's overlay of the same name (no port is published and the
- * host needs no `nc`):
- *
- * ```sh
- * deno task validate-echo
- * # action: test_echo_server | result: success
- * ```
- *
- * It sends one newline-terminated line to `server:12345` with busybox `nc` and prints
- * exactly `action: test_echo_server | result: success` when the answer, trailing whitespace
- * stripped, is that line (the course's server strips and adds `\n`; a server echoing bytes
- * as received sends the line back as it went), otherwise `action: test_echo_server | result:
- * fail` (with the reason on stderr), within a bounded time even when the server never
- * answers. Exit code 0 on success, 1 on fail, 2 (after the fail line) for a bad command line.
+ * Checks the running server's echo with busybox `nc` from a container on the compose network
+ * (or the stack's overlay), printing exactly `action: test_echo_server | result: success` or
+ * `result: fail`, within a bounded time even when the server never answers.
  *
  * @module
  */
@@ -55,17 +43,7 @@ export function probeArgv(name: string, image: string, options: ProbeOptions): s
   ];
 }
 
-/**
- * Judges the probe's output: what `nc` printed, trailing whitespace stripped, must be the
- * message sent, trailing whitespace stripped, as the course's server answers it.
- *
- * @example Usage
- * ```ts
- * echoMatches("hi", "hi\n"); // true
- * echoMatches("hi", "hi\r\n"); // true
- * echoMatches("hi", "ERROR: hi\n"); // false
- * ```
- */
+/** Whether what `nc` printed is the message sent, trailing whitespace stripped on both. */
 export function echoMatches(sent: string, received: string): boolean {
   const strip = (text: string): string => text.replace(/\s+$/, "");
   return strip(sent) !== "" && strip(received) === strip(sent);
@@ -109,10 +87,8 @@ async function swarmProblem(swarm: boolean): Promise<string | undefined> {
 }
 
 /**
- * The CLI: `validate_echo.ts [--network N] [--host H] [--port P] [--timeout S] [--message M]
- * [--swarm]` (`--swarm`: the network must be the Swarm stack's overlay). Prints exactly one
- * result line on stdout (the reason of a failure goes to stderr); exit code 0 on success, 1
- * on fail; a bad command line prints the fail line, then throws.
+ * The CLI: prints exactly one result line (a failure's reason on stderr); exit code 0 on
+ * success, 1 on fail; a bad command line prints the fail line, then throws.
  *
  * @throws {UsageError} For a bad command line.
  */

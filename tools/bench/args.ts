@@ -17,7 +17,6 @@ export interface BenchOptions {
   readonly betsPerAgency: number;
   readonly repeat: number;
   readonly runs: number;
-  readonly latencyRuns: number;
   readonly fsync: FsyncPolicy;
   readonly batch: number;
   readonly timeoutMs?: number;
@@ -35,7 +34,6 @@ export const USAGE = `Usage: deno task bench -- [options]
   --bets-per-agency N    rows per generated agency file (default 20000; not with --dataset)
   --repeat K             each agency file is its rows repeated K times (default 1)
   --runs R               timed runs of the system and of the floor (default 3)
-  --latency-runs L       untimed runs through the ack-latency proxy (default 1; 0 skips)
   --fsync MODE           server SERVER_FSYNC: group, batch or off (default group)
   --batch N              agencies' batch.maxAmount (default 100)
   --timeout DURATION     limit of each run, e.g. 90s, 5m (default 60s + 1s per 25000 bets)
@@ -57,7 +55,6 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
     "bets-per-agency": { type: "string" },
     repeat: { type: "string", default: "1" },
     runs: { type: "string", default: "3" },
-    "latency-runs": { type: "string", default: "1" },
     fsync: { type: "string", default: "group" },
     batch: { type: "string", default: "100" },
     timeout: { type: "string" },
@@ -93,7 +90,6 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
     ),
     repeat: integerArg("--repeat", values.repeat, 1, 10_000),
     runs: integerArg("--runs", values.runs, 1, 100),
-    latencyRuns: integerArg("--latency-runs", values["latency-runs"], 0, 100),
     fsync: choiceArg("--fsync", values.fsync, FSYNC_POLICIES),
     batch: integerArg("--batch", values.batch, 1, 65_535),
     timeoutMs,

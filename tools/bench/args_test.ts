@@ -9,7 +9,6 @@ Deno.test("parseBenchArgs() applies defaults", () => {
   assert.equal(options.betsPerAgency, 20_000);
   assert.equal(options.repeat, 1);
   assert.equal(options.runs, 3);
-  assert.equal(options.latencyRuns, 1);
   assert.equal(options.fsync, "group");
   assert.equal(options.batch, 100);
   assert.equal(options.timeoutMs, undefined);
@@ -24,8 +23,6 @@ Deno.test("parseBenchArgs() reads every option", () => {
     "10",
     "--runs",
     "5",
-    "--latency-runs",
-    "0",
     "--fsync",
     "off",
     "--batch",
@@ -36,7 +33,6 @@ Deno.test("parseBenchArgs() reads every option", () => {
   assert.equal(options.dataset, "../shared/data/dataset.zip");
   assert.equal(options.repeat, 10);
   assert.equal(options.runs, 5);
-  assert.equal(options.latencyRuns, 0);
   assert.equal(options.fsync, "off");
   assert.equal(options.batch, 80);
   assert.equal(options.timeoutMs, 90_000);

@@ -1,9 +1,6 @@
 /**
- * The many-agencies load. `runLoad` starts `bin/server` (fresh storage, `SERVER_WORKERS` as
- * asked) and this module as one generator process, which plays every agency at once: its
- * bets in batches of 100 (pipelined), DONE, then its winners until the draw answers. The run
- * counts when every agency got every ack and its own winners, the server drew once, logged no
- * failure and exited 0 on SIGTERM; it reports the wall time and the server's CPU per thread.
+ * The many-agencies load: `bin/server` and one generator process (this module) playing every
+ * agency at once; reports the wall time and the server's CPU per thread.
  *
  * @module
  */

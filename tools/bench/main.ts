@@ -1,8 +1,7 @@
 /**
  * The benchmark, `deno task bench -- [options]` (`--help` lists them): it prepares the
  * agency files and builds the programs, alternates runs of the floor and of the system
- * (`--runs` of each, so both see the same machine state), then makes the untimed
- * ack-latency runs. docs/performance.md tells what a run measures and which checks make
+ * (`--runs` of each, so both see the same machine state). docs/performance.md tells what a run measures and which checks make
  * it count.
  *
  * Progress goes to stderr; stdout gets a Markdown table of min/median/max per metric
@@ -27,7 +26,6 @@ import {
   formatNumber,
   formatReport,
   formatWorkersTable,
-  percentile,
   type SystemRun,
 } from "./report.ts";
 import { runLoad } from "./load.ts";
@@ -76,7 +74,7 @@ export async function main(args: readonly string[]): Promise<number> {
       const own = { ...report, system: report.system.filter((run) => run.workers === workers) };
       console.log(formatJsonLine(own).replace(/^\{/, `{"workers":"${workers}",`));
     }
-    return [...report.system, ...report.floor, ...report.latency].every((run) => run.ok) ? 0 : 1;
+    return [...report.system, ...report.floor].every((run) => run.ok) ? 0 : 1;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
@@ -119,7 +117,7 @@ function describeRun(run: FloorRun): string {
   return run.ok ? `${(run.wallMs / 1000).toFixed(3)} s` : `FAILED: ${run.failures.join("; ")}`;
 }
 
-/** The floor and system runs in turn, then the latency runs, gathered into a report. */
+/** The floor and system runs in turn, gathered into a report. */
 async function runAll(
   options: BenchOptions,
   data: PreparedData,
@@ -129,7 +127,7 @@ async function runAll(
   const loadAtStart = await loadAverage();
   const sum = (get: (file: PreparedData["files"][number]) => number) =>
     data.files.reduce((total, file) => total + get(file), 0);
-  const { repeat, fsync, batch, runs, latencyRuns } = options;
+  const { repeat, fsync, batch, runs } = options;
   const setup = {
     label: data.label,
     agencies: data.files.length,
@@ -162,28 +160,13 @@ async function runAll(
     // Each setting in turn, so every one sees the same machine state.
     for (const workers of options.workers) {
       const name = `run ${i}/${runs}, SERVER_WORKERS=${workers}`;
-      const run = await runSystem(ctx, { name, withProxy: false, workers });
+      const run = await runSystem(ctx, { name, workers });
       system.push(run);
       const rate = run.ok ? ` (${formatNumber(setup.bets / (run.wallMs / 1000), 0)} bets/s)` : "";
       log(`${name}: ${describeRun(run)}${rate}`);
     }
   }
-  const latency: SystemRun[] = [];
-  for (let i = 1; i <= latencyRuns; i++) {
-    const run = await runSystem(ctx, {
-      name: `latency ${i}/${latencyRuns}`,
-      withProxy: true,
-      workers: options.workers[0]!,
-    });
-    latency.push(run);
-    const acks = run.ackLatenciesMs ?? [];
-    const extra = run.ok
-      ? ` (${acks.length} acks, p50 ${percentile(acks, 50)?.toFixed(2)} ms, ` +
-        `p99 ${percentile(acks, 99)?.toFixed(2)} ms; not timed)`
-      : "";
-    log(`latency ${i}/${latencyRuns}: ${describeRun(run)}${extra}`);
-  }
-  return { setup, system, floor, latency, machine: await machineFacts(loadAtStart) };
+  return { setup, system, floor, machine: await machineFacts(loadAtStart) };
 }
 
 if (import.meta.main) await runMain("bench", () => main(Deno.args));

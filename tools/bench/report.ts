@@ -32,8 +32,6 @@ export interface SystemRun {
   readonly serverCpuMs?: number;
   /** CPU time of all agencies together. */
   readonly clientCpuMs?: number;
-  /** Ack latencies seen by the proxy (latency runs only). */
-  readonly ackLatenciesMs?: readonly number[];
   /** The server's SERVER_WORKERS (`default`: its own). */
   readonly workers?: string;
   /** Server CPU per thread while the agencies ran (see `threadCpuMs`). */
@@ -57,14 +55,13 @@ export interface BenchSetup extends Pick<BenchOptions, "repeat" | "fsync" | "bat
 
 /**
  * Everything a bench invocation measured: its setup, the timed runs of the system and of
- * the floor, the untimed runs through the ack-latency proxy, and facts about the machine
+ * the floor, and facts about the machine
  * (`{ cpu: "…", cores: "2", deno: "2.9.6", … }`).
  */
 export interface BenchReport {
   readonly setup: BenchSetup;
   readonly system: readonly SystemRun[];
   readonly floor: readonly FloorRun[];
-  readonly latency: readonly SystemRun[];
   readonly machine: Readonly<Record<string, string>>;
 }
 
@@ -82,18 +79,8 @@ export function summarize(
   return { min: sorted[0]!, median, max: sorted.at(-1)! };
 }
 
-/**
- * The nearest-rank percentile `p` (0 to 100) of samples in any order: the smallest sample
- * with at least `p`% of them at or below it; undefined for no samples.
- */
-export function percentile(values: readonly number[], p: number): number | undefined {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(Math.max(1, Math.ceil((p / 100) * sorted.length)), sorted.length) - 1];
-}
-
 const s = (ms: number | undefined) => ms === undefined ? undefined : ms / 1000;
 const mib = (kb: number | undefined) => kb ? kb / 1024 : undefined;
-const ack = (p: number) => (run: SystemRun) => percentile(run.ackLatenciesMs ?? [], p);
 
 /** A row of the table and a key of the JSON line: over the system runs unless it names others. */
 type Metric = readonly [
@@ -101,7 +88,7 @@ type Metric = readonly [
   label: string,
   digits: number,
   value: (run: SystemRun, setup: BenchSetup) => number | undefined,
-  runs?: "floor" | "latency",
+  runs?: "floor",
 ];
 
 const METRICS: readonly Metric[] = [
@@ -117,8 +104,6 @@ const METRICS: readonly Metric[] = [
   ["client_rss_mib", "client peak RSS (MiB, largest agency)", 1, (x) => mib(x.clientRssKb)],
   ["server_cpu_s", "server CPU, user+sys, whole life (s)", 2, (x) => s(x.serverCpuMs)],
   ["clients_cpu_s", "clients CPU, user+sys, all (s)", 2, (x) => s(x.clientCpuMs)],
-  ["ack_p50_ms", "ack latency p50 (ms, proxy pass)", 2, ack(50), "latency"],
-  ["ack_p99_ms", "ack latency p99 (ms, proxy pass)", 2, ack(99), "latency"],
 ];
 
 /** A metric's values over the verified runs. */
@@ -172,7 +157,7 @@ export function formatJsonLine(report: BenchReport): string {
  * runs, the ratio to the floor, and any failures.
  */
 export function formatReport(report: BenchReport): string {
-  const { setup, system, floor, latency } = report;
+  const { setup, system, floor } = report;
   const verified = (runs: readonly FloorRun[]) =>
     `${runs.filter((r) => r.ok).length}/${runs.length}`;
   const machine = Object.entries(report.machine).map(([k, v]) => `${k} ${v}`).join(", ");
@@ -181,7 +166,6 @@ export function formatReport(report: BenchReport): string {
     `${formatNumber(setup.bytes / 1e6, 1)} MB, fsync ${setup.fsync}, batch ${setup.batch}`,
     "",
     `Runs verified: system ${verified(system)}, floor ${verified(floor)}` +
-    (latency.length > 0 ? `, latency pass ${verified(latency)}` : "") +
     (machine ? `. Machine: ${machine}.` : "."),
     "",
     "| metric | min | median | max |",
@@ -201,7 +185,7 @@ export function formatReport(report: BenchReport): string {
       ratio == null ? "–" : `${formatNumber(ratio, 1)}×`
     } | – |`,
   );
-  const failed = (["system", "floor", "latency"] as const).flatMap((kind) =>
+  const failed = (["system", "floor"] as const).flatMap((kind) =>
     report[kind].flatMap((run, i) =>
       run.ok ? [] : `- ${kind} run ${i + 1}: ${run.failures.join("; ")}`
     )

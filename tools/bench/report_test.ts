@@ -6,7 +6,6 @@ import {
   formatNumber,
   formatReport,
   formatWorkersTable,
-  percentile,
   summarize,
   type SystemRun,
 } from "./report.ts";
@@ -51,7 +50,6 @@ function sampleReport(): BenchReport {
       { ok: true, failures: [], wallMs: 100 },
       { ok: true, failures: [], wallMs: 90 },
     ],
-    latency: [run(2100, { ackLatenciesMs: [1, 2, 3, 4, 100] })],
     machine: { cores: "2", deno: "2.9.6" },
   };
 }
@@ -65,14 +63,11 @@ Deno.test("computeMedians() summarizes verified runs only", () => {
   assert.equal(medians["server_rss_mib"], 100);
   assert.equal(medians["client_rss_mib"], 55);
   assert.equal(medians["draw_ms"], 250);
-  assert.equal(medians["ack_p50_ms"], 3);
-  assert.equal(medians["ack_p99_ms"], 100);
 });
 
 Deno.test("computeMedians() gives null where nothing was measured", () => {
-  const report = { ...sampleReport(), latency: [], floor: [] };
+  const report = { ...sampleReport(), floor: [] };
   const medians = computeMedians(report);
-  assert.equal(medians["ack_p50_ms"], null);
   assert.equal(medians["floor_s"], null);
   assert.equal(medians["ratio"], null);
 });
@@ -85,7 +80,7 @@ Deno.test("formatReport() prints a Markdown table and the failed runs", () => {
   assert.ok(lines.includes("| wall: client start → all exited (s) | 1.600 | 1.800 | 2.000 |"));
   assert.ok(lines.includes("| ratio: median wall / median floor | – | 20.0× | – |"));
   assert.ok(lines.some((line) => line.startsWith("| bets/s | 39,349 | 43,721 | 49,186 |")));
-  assert.match(text, /Runs verified: system 3\/4, floor 3\/3, latency pass 1\/1/);
+  assert.match(text, /Runs verified: system 3\/4, floor 3\/3/);
   assert.match(text, /- system run 4: agency 2 exited with code 1/);
   // Every table row has the same number of cells.
   const rows = lines.filter((line) => line.startsWith("|"));
@@ -102,7 +97,7 @@ Deno.test("formatJsonLine() is one line of rounded medians with the setup", () =
   assert.equal(json.runs_failed, 1);
   assert.equal(json.wall_s, 1.8);
   assert.equal(json.ratio, 20);
-  assert.equal(json.ack_p99_ms, 100);
+  assert.equal(json.draw_ms, 250);
 });
 
 Deno.test("formatNumber() groups thousands and fixes digits", () => {
@@ -116,16 +111,6 @@ Deno.test("summarize() gives min, median and max", () => {
   assert.deepEqual(summarize([7]), { min: 7, median: 7, max: 7 });
   assert.deepEqual(summarize([NaN, 5, Infinity]), { min: 5, median: 5, max: 5 });
   assert.equal(summarize([]), undefined);
-});
-
-Deno.test("percentile() uses the nearest rank", () => {
-  const values = Array.from({ length: 100 }, (_, i) => 100 - i); // 100 … 1, unsorted
-  assert.equal(percentile(values, 50), 50);
-  assert.equal(percentile(values, 99), 99);
-  assert.equal(percentile(values, 100), 100);
-  assert.equal(percentile(values, 0), 1);
-  assert.equal(percentile([5, 1, 4, 2, 3], 50), 3);
-  assert.equal(percentile([], 50), undefined);
 });
 
 Deno.test("formatWorkersTable() puts the settings side by side with paired ratios of interleaved runs", () => {

@@ -12,7 +12,6 @@ import { parseLogLine } from "../../shared/log_line.ts";
 import { freePort, lastLine } from "../_cli.ts";
 import type { BenchOptions } from "./args.ts";
 import type { PreparedData } from "./data.ts";
-import { AckLatencyProxy } from "./latency_proxy.ts";
 import { reapedChildrenCpuMs, RssSampler, threadCpuMs, threadCpuSince } from "./proc.ts";
 import { spawn, type Tracked, within } from "./processes.ts";
 import { formatNumber, type SystemRun } from "./report.ts";
@@ -103,12 +102,11 @@ function lastWords(proc: Tracked): string {
 
 /**
  * Runs the system once (fresh storage, server, every agency at once, checks), named for
- * progress lines (`run 2/3`), the agencies talking through the ack-latency proxy or not.
- * The run is not ok when any check failed.
+ * progress lines (`run 2/3`). The run is not ok when any check failed.
  */
 export async function runSystem(
   ctx: SystemRunContext,
-  options: { readonly name: string; readonly withProxy: boolean; readonly workers?: string },
+  options: { readonly name: string; readonly workers?: string },
 ): Promise<SystemRun> {
   const dir = await Deno.makeTempDir({ dir: ctx.scratch, prefix: "system-" });
   const sampler = new RssSampler();
@@ -119,7 +117,6 @@ export async function runSystem(
     sampler.track(proc);
     return proc;
   };
-  let proxy: AckLatencyProxy | undefined;
   try {
     const port = freePort();
     const storage = join(dir, "storage", "bets.csv");
@@ -151,8 +148,7 @@ export async function runSystem(
         : "server did not log accept_connections within 30 s";
       return { ok: false, failures: [failure], wallMs: NaN };
     }
-    if (options.withProxy) proxy = new AckLatencyProxy(port);
-    const address = `127.0.0.1:${proxy?.port ?? port}`;
+    const address = `127.0.0.1:${port}`;
     const yaml = join(dir, "client.yaml");
     await Deno.writeTextFile(
       yaml,
@@ -221,7 +217,6 @@ export async function runSystem(
       }
     });
     failures.push(...await serverProblems(ctx.data, serverLog, storage));
-    if (proxy?.latenciesMs.length === 0) failures.push("the proxy saw no acknowledged batch");
 
     const latest = (get: (log: ClientLog) => number | undefined): number | undefined => {
       const times = agencies.map(({ log }) => get(log));
@@ -242,7 +237,6 @@ export async function runSystem(
       clientRssKb: clientPeak || undefined,
       serverCpuMs: span(cpuAfterClients, cpuAfterServer),
       clientCpuMs: span(cpuBeforeClients, cpuAfterClients),
-      ackLatenciesMs: proxy?.latenciesMs,
       workers: options.workers,
       ...(threadsBefore && threadsAfter
         ? { threadCpuMs: threadCpuSince(threadsBefore, threadsAfter) }
@@ -252,7 +246,6 @@ export async function runSystem(
     for (const proc of procs) proc.kill("SIGKILL");
     await Promise.all(procs.map((proc) => proc.exited));
     sampler.stop();
-    await proxy?.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

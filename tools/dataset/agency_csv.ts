@@ -67,12 +67,6 @@ export interface AgencyCsv {
  * Generates one agency file in memory, deterministically from the seed and agency.
  *
  * @throws {UsageError} If an option is out of range.
- *
- * @example Usage
- * ```ts
- * const { bytes, winners } = generateAgencyCsv({ agency: 1, rows: 1000, seed: 42 });
- * // winners === 1; bytes start with e.g. "Santiago Lionel,Lorca,30904465,1999-03-17,2201\r\n"
- * ```
  */
 export function generateAgencyCsv(options: AgencyCsvOptions): AgencyCsv {
   const { agency, rows, seed = DATASET_DEFAULTS.seed } = options;

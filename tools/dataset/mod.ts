@@ -1,12 +1,6 @@
 /**
- * The project's bet data on disk: `generate` writes a seeded, deterministic dataset,
- * `import` copies the course's `dataset.zip`, and the demo's `ensureDataset` generates one
- * only where there is none. The CLI is `main.ts` (`deno task dataset`).
- *
- * Each file `agency-{N}.csv` holds `first_name,last_name,document,birthdate,number` rows,
- * no header, CRLF line endings, UTF-8. Generated files carry an exact, known number of
- * winning bets (number 7574) and DNIs that are unique across the whole dataset. A folder
- * always holds one dataset: agency files the new one does not have are removed.
+ * The project's bet data on disk (`agency-{N}.csv`, CRLF, no header): generated (seeded, with
+ * a known number of winners and unique DNIs) or imported; a folder holds one dataset.
  *
  * @module
  */
@@ -167,13 +161,9 @@ function inspectAgencyCsv(name: string, bytes: Uint8Array): { rows: number; winn
 }
 
 /**
- * Imports a course-style `dataset.zip` (entries `agency-1.csv` … `agency-N.csv`, at the
- * top or inside one folder) into a folder. Every file is checked (UTF-8, five fields a
- * row) before any is written.
+ * Imports a course-style `dataset.zip` into a folder, every file checked before any is written.
  *
- * @throws {UsageError} If the file is missing; {@linkcode ToolError} if it is not a zip,
- *   has no agency files, has one twice, one of them is malformed, or its path in `dir`
- *   is a folder (nothing is written then).
+ * @throws {UsageError} If the file is missing; {@linkcode ToolError} if it is not a valid dataset.
  */
 export async function importDataset(
   zipPath: string,

@@ -1,8 +1,5 @@
 /**
- * What `deno task swarm` asks of the engines: an engine's swarm role (and a single-node
- * swarm when the local one is in none), the nodes it is given (members, holding the
- * images), the stack's deployment, tasks, services and removal, its bets volume, and what
- * the network `tp0_testing_net` is. Every command is bounded in time, and every failure is
+ * What `deno task swarm` asks of the engines, each command bounded in time and each failure
  * one {@linkcode ToolError} line.
  *
  * @module

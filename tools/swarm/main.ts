@@ -47,11 +47,8 @@ import {
 import { judge, newEvents } from "./tasks.ts";
 
 /**
- * Options of {@linkcode up}: `file` is the stack file (`docker-stack.yaml`), written from
- * `stack` first when given, deployed as it is otherwise; `build`, `path`, `quiet` and `say`
- * are as for Compose's `up`; `nodes` are the swarm's other engines (Docker host URLs) that
- * get the images; `wait` (default true) waits until every agency has finished (or failed
- * for good), at most `timeoutMs` (10 minutes).
+ * Options of {@linkcode up}: the stack file, written from `stack` when given; `nodes` (Docker
+ * host URLs) get the images; `wait` (default true) is bounded by `timeoutMs` (10 minutes).
  */
 export interface UpOptions
   extends Pick<ComposeUpOptions, "file" | "build" | "path" | "quiet" | "say"> {
@@ -71,9 +68,8 @@ export interface UpResult {
 }
 
 /**
- * `up`: makes this engine a manager (a single-node swarm if it is in none), checks the
- * nodes, builds the images and loads them into every node that lacks them, writes the
- * stack file (when given `stack`), deploys it and waits until every agency has finished.
+ * `up`: a manager (a one-node swarm if none), nodes checked, images loaded where missing,
+ * stack file written when given `stack`, deployed, and waited on until every agency finished.
  *
  * @throws {ToolError} For no engine, not a manager, a node that cannot be reached, a data
  *   folder missing on a node, an agency Swarm gave up on, or the time running out.

@@ -1,8 +1,6 @@
 /**
- * Reading the stack's tasks (`docker stack ps`) and judging a run's progress from them:
- * which agencies finished, which task failed and why, which agency Swarm gave up on, and
- * whether an agency cannot start because its node lacks the data folder. Pure, so the
- * judgement is tested without an engine.
+ * Reads the stack's tasks (`docker stack ps`) and judges a run's progress from them; pure, so
+ * it is tested without an engine.
  *
  * @module
  */
