@@ -1,12 +1,5 @@
 import assert from "node:assert/strict";
 import {
-  parseLog,
-  runServerToExit,
-  startClient,
-  startServer,
-  waitFor,
-} from "../lottery/_harness.ts";
-import {
   account,
   agencyFiles,
   allExit,
@@ -14,9 +7,14 @@ import {
   expectedRows,
   killAll,
   memoryOf,
+  parseLog,
   received,
   reportAccounted,
-  reportFault,
+  reportNoBets,
+  runServerToExit,
+  startClient,
+  startServer,
+  waitFor,
 } from "./_faults.ts";
 
 /** Clients that ride out a server restart: many quick attempts. */
@@ -172,16 +170,7 @@ Deno.test("server - 100,000 short connections (0xFB, text, garbage): RSS ends wh
 
 /** A passing row of a scenario that sends no bets, with the outcome it expects and saw. */
 function reportOutcome(scenario: string, outcome: string, faults = 1): Promise<void> {
-  return reportFault({
-    scenario,
-    faults,
-    sent: 0,
-    stored: 0,
-    lost: 0,
-    duplicated: 0,
-    result: "pass",
-    outcome,
-  });
+  return reportNoBets(scenario, faults, outcome);
 }
 
 Deno.test("server and agency - a duration out of range is refused at start, naming the key and the range", async (t) => {
