@@ -72,52 +72,47 @@ timeout: 2s
 `;
   await withFile("config.yaml", yaml, (path) => {
     assert.deepEqual(loadClientConfig({ env: {}, path }), {
-      id: 4,
-      serverAddress: { hostname: "127.0.0.1", port: 23456, text: "127.0.0.1:23456" },
-      loopAmount: 12,
-      loopPeriod: { ms: 250, text: "250ms" },
-      logLevel: "DEBUG",
       batchMaxAmount: 50,
-      mode: "echo",
-      dataPath: "/tmp/bets-4.csv",
-      window: 4,
-      secret: "s3cr3t",
       connectAttempts: 3,
       connectBackoff: { ms: 50, text: "50ms" },
       connectTimeout: { ms: 750, text: "750ms" },
+      dataPath: "/tmp/bets-4.csv",
+      id: 4,
+      logLevel: "DEBUG",
+      loopAmount: 12,
+      loopPeriod: { ms: 250, text: "250ms" },
+      mode: "echo",
+      secret: "s3cr3t",
+      serverAddress: { hostname: "127.0.0.1", port: 23456, text: "127.0.0.1:23456" },
       timeout: { ms: 2000, text: "2s" },
+      window: 4,
     });
   });
 });
 
+/** Each CLI_* variable the override test sets, its value, and the setting it must give. */
+const OVERRIDES: readonly [string, string, keyof ClientConfig, unknown][] = [
+  ["CLI_ID", "3", "id", 3],
+  ["CLI_SERVER_ADDRESS", "localhost:9000", "serverAddress", {
+    hostname: "localhost",
+    port: 9000,
+    text: "localhost:9000",
+  }],
+  ["CLI_LOOP_AMOUNT", "2", "loopAmount", 2],
+  ["CLI_LOOP_PERIOD", "100ms", "loopPeriod", { ms: 100, text: "100ms" }],
+  ["CLI_LOG_LEVEL", "ERROR", "logLevel", "ERROR"],
+  ["CLI_BATCH_MAXAMOUNT", "7", "batchMaxAmount", 7],
+  ["CLI_MODE", "bet", "mode", "bet"],
+  ["CLI_DATA_PATH", "custom.csv", "dataPath", "custom.csv"],
+  ["CLI_CONNECT_TIMEOUT", "2s", "connectTimeout", { ms: 2000, text: "2s" }],
+];
+
 Deno.test("loadClientConfig() lets CLI_* env vars override the file", async () => {
   await withFile("config.yaml", COURSE_YAML, (path) => {
-    const config = loadClientConfig({
-      path,
-      env: {
-        CLI_ID: "3",
-        CLI_SERVER_ADDRESS: "localhost:9000",
-        CLI_LOOP_AMOUNT: "2",
-        CLI_LOOP_PERIOD: "100ms",
-        CLI_LOG_LEVEL: "ERROR",
-        CLI_BATCH_MAXAMOUNT: "7",
-        CLI_MODE: "bet",
-        CLI_DATA_PATH: "custom.csv",
-        CLI_CONNECT_TIMEOUT: "2s",
-      },
-    });
-    assert.deepEqual(config, {
-      ...DEFAULTS_FOR_1,
-      id: 3,
-      serverAddress: { hostname: "localhost", port: 9000, text: "localhost:9000" },
-      loopAmount: 2,
-      loopPeriod: { ms: 100, text: "100ms" },
-      logLevel: "ERROR",
-      batchMaxAmount: 7,
-      mode: "bet",
-      dataPath: "custom.csv",
-      connectTimeout: { ms: 2000, text: "2s" },
-    });
+    const env = Object.fromEntries(OVERRIDES.map(([name, value]) => [name, value]));
+    const config = loadClientConfig({ path, env });
+    const overridden = Object.fromEntries(OVERRIDES.map(([, , key, want]) => [key, want]));
+    assert.deepEqual(config, { ...DEFAULTS_FOR_1, ...overridden });
   });
 });
 

@@ -16,6 +16,13 @@ function configFor(port: number) {
   };
 }
 
+/** Runs the echo client against `port`, returning how many messages came back and its log. */
+async function echoTo(port: number) {
+  const { log, lines } = captureLogger();
+  const echoed = await runEcho(configFor(port), { log, signal: new AbortController().signal });
+  return { echoed, lines };
+}
+
 Deno.test("runEcho() sends each message and logs the echo", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const serving = (async () => {
@@ -26,11 +33,7 @@ Deno.test("runEcho() sends each message and logs the echo", async () => {
       await conn.write(buf.subarray(0, n ?? 0));
     }
   })();
-  const { log, lines } = captureLogger();
-  const echoed = await runEcho(configFor(listener.addr.port), {
-    log,
-    signal: new AbortController().signal,
-  });
+  const { echoed, lines } = await echoTo(listener.addr.port);
   await serving;
   assert.equal(echoed, 2);
   assert.deepEqual(lines.map((l) => [l.action, l.fields.msg]), [
@@ -57,11 +60,7 @@ Deno.test("runEcho() gets each message back from the server's echo, one connecti
       });
     }
   })();
-  const { log, lines } = captureLogger();
-  const echoed = await runEcho(configFor(listener.addr.port), {
-    log,
-    signal: new AbortController().signal,
-  });
+  const { echoed, lines } = await echoTo(listener.addr.port);
   await serving;
   assert.equal(echoed, 2);
   const sent = ["[CLIENT 3] Message N°1", "[CLIENT 3] Message N°2"];

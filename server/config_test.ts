@@ -57,21 +57,21 @@ SERVER_WORKERS = 3
 `;
   await withFile("config.ini", ini, (path) => {
     assert.deepEqual(loadServerConfig({ env: {}, path }), {
-      port: 23456,
+      agencies: 20,
+      drawWait: { ms: 250, text: "250ms" },
+      excludedAgencies: [2, 4],
+      fsync: "batch",
+      idleTimeout: { ms: 90_000, text: "1m30s" },
       ip: "lottery",
+      listenAddress: "127.0.0.1",
       listenBacklog: 64,
       logLevel: "DEBUG",
-      agencies: 20,
-      storagePath: "/tmp/x/bets.csv",
-      listenAddress: "127.0.0.1",
-      fsync: "batch",
       maxConnections: 100,
-      idleTimeout: { ms: 90_000, text: "1m30s" },
       maxFrameSize: 4096,
-      drawWait: { ms: 250, text: "250ms" },
+      port: 23456,
       progressInterval: { ms: 1000, text: "1s" },
       secretsPath: "/etc/secrets.ini",
-      excludedAgencies: [2, 4],
+      storagePath: "/tmp/x/bets.csv",
       workers: 3,
     });
   });

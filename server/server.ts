@@ -14,7 +14,7 @@ import type { ConnectionSlots } from "./accept_loop.ts";
 import type { ServerConfig } from "./config.ts";
 import { collectWinners, Lottery } from "./draw.ts";
 import { listIds, startProgress } from "./progress.ts";
-import type { SessionContext } from "./session.ts";
+import { type SessionContext, sessionContext } from "./session.ts";
 import { SharedState } from "./shared_state.ts";
 import { sessionAcceptLoop } from "./sniff.ts";
 import { StoreOwner } from "./store_host.ts";
@@ -121,16 +121,14 @@ export async function startServer(
   let sessions: Sessions;
   try {
     // This thread's sessions use the store and the draw themselves.
-    const session: SessionContext = {
-      agencies: config.agencies,
-      drawWaitMs: config.drawWait.ms,
+    const session = sessionContext(config, {
       store,
       lottery,
       log,
       secrets: context.secrets,
       closing: () => closing !== undefined,
       troubled: state.troubled,
-    };
+    });
     const slots = state.slots(config.maxConnections);
     if (config.workers > 1 && context.workerUrl !== undefined) {
       owner = new StoreOwner(store, lottery, state, config.agencies);

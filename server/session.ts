@@ -88,6 +88,23 @@ export interface SessionContext {
   readonly troubled: AgencySet;
 }
 
+/** The server settings a session reads. */
+export interface SessionSettings {
+  readonly agencies: number;
+  readonly drawWait: { readonly ms: number };
+}
+
+/**
+ * A thread's SessionContext: the owner and every worker build theirs the same way, from the
+ * settings and their own store, draw and log.
+ */
+export function sessionContext(
+  settings: SessionSettings,
+  parts: Omit<SessionContext, "agencies" | "drawWaitMs">,
+): SessionContext {
+  return { agencies: settings.agencies, drawWaitMs: settings.drawWait.ms, ...parts };
+}
+
 /** Batches a session may have queued for storage before it stops reading. */
 const MAX_INFLIGHT = 128;
 

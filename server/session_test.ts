@@ -7,7 +7,7 @@ import { type ActionLogger, formatAction } from "../shared/log.ts";
 import { type ByteStream, FramedConnection } from "../shared/net/framed_conn.ts";
 import { encodeMessage, type Message, MessageType } from "../shared/protocol/mod.ts";
 import { collectWinners, Lottery } from "./draw.ts";
-import { serveAgency, type SessionContext, wireError } from "./session.ts";
+import { serveAgency, type SessionContext, sessionContext, wireError } from "./session.ts";
 import { BetStore } from "./storage.ts";
 
 function bet(i: number, number = i): BetFields {
@@ -291,4 +291,22 @@ Deno.test("wireError() maps each kind of storage failure to its wire code, keepi
     const other = new TypeError("x");
     assert.equal(wireError(other), other);
   });
+});
+
+Deno.test("sessionContext() takes the agency count and draw wait from the settings, the rest as given", () => {
+  const parts = {
+    store: {} as SessionContext["store"],
+    lottery: {} as SessionContext["lottery"],
+    log: {} as ActionLogger,
+    secrets: new Map([[1, "s"]]),
+    closing: () => true,
+    troubled: new Set<number>(),
+  };
+  const ctx = sessionContext({ agencies: 5, drawWait: { ms: 1500 } }, parts);
+  assert.equal(ctx.agencies, 5);
+  assert.equal(ctx.drawWaitMs, 1500);
+  assert.equal(ctx.store, parts.store);
+  assert.equal(ctx.secrets, parts.secrets);
+  assert.equal(ctx.closing, parts.closing);
+  assert.equal(ctx.troubled, parts.troubled);
 });

@@ -10,7 +10,7 @@
 import { actionLogger as log, LogAction, type LogLevelName, setupLogging } from "../shared/log.ts";
 import { RemoteLottery } from "./remote_draw.ts";
 import { RemoteStore } from "./remote_store.ts";
-import type { SessionContext } from "./session.ts";
+import { sessionContext } from "./session.ts";
 import { SharedState } from "./shared_state.ts";
 import { sessionAcceptLoop } from "./sniff.ts";
 import { fromThreadError, type ToOwner, type ToWorker } from "./thread_messages.ts";
@@ -82,16 +82,15 @@ function startWorker(
     return undefined;
   }
   let closing = false;
-  const session: SessionContext = {
-    agencies: config.agencies,
-    drawWaitMs: config.drawWait.ms,
+  const { troubled } = state;
+  const session = sessionContext(config, {
+    secrets: init.secrets,
     store,
     lottery,
     log,
-    secrets: init.secrets,
+    troubled,
     closing: () => closing,
-    troubled: state.troubled,
-  };
+  });
   const loop = sessionAcceptLoop(listener, {
     session,
     config,

@@ -58,51 +58,28 @@ function configProblems(fn: () => unknown): readonly string[] {
 }
 
 Deno.test("resolveSettings() takes env over file over default", async (t) => {
-  await t.step("defaults when neither is set", () => {
-    const config = resolveSettings(SETTINGS, sources({ id: 3 }));
-    assert.deepEqual(config, {
-      port: 8080,
-      period: { ms: 100, text: "100ms" },
-      level: "INFO",
-      mode: "a",
-      id: 3,
-    });
-  });
-  await t.step("file over default", () => {
-    const config = resolveSettings(
-      SETTINGS,
-      sources({ PORT: "9000", "loop.period": "5s", "log.level": "debug", mode: "B", id: 4 }),
-    );
-    assert.deepEqual(config, {
-      port: 9000,
-      period: { ms: 5000, text: "5s" },
-      level: "DEBUG",
-      mode: "b",
-      id: 4,
-    });
-  });
-  await t.step("env over file", () => {
-    const config = resolveSettings(
-      SETTINGS,
-      sources(
-        { PORT: "9000", "loop.period": "5s", "log.level": "DEBUG", mode: "b", id: 4 },
-        {
-          APP_PORT: "9001",
-          APP_PERIOD: "1m30s",
-          APP_LEVEL: "warn",
-          APP_MODE: "a",
-          APP_ID: "5",
-        },
-      ),
-    );
-    assert.deepEqual(config, {
-      port: 9001,
-      period: { ms: 90_000, text: "1m30s" },
-      level: "WARNING",
-      mode: "a",
-      id: 5,
-    });
-  });
+  /** One step: `src` must resolve to exactly `expected`. */
+  async function resolves(name: string, src: ReturnType<typeof sources>, expected: object) {
+    await t.step(name, () => assert.deepEqual(resolveSettings(SETTINGS, src), expected));
+  }
+  await resolves(
+    "defaults when neither is set",
+    sources({ id: 3 }),
+    { port: 8080, period: { ms: 100, text: "100ms" }, level: "INFO", mode: "a", id: 3 },
+  );
+  await resolves(
+    "file over default",
+    sources({ PORT: "9000", "loop.period": "5s", "log.level": "debug", mode: "B", id: 4 }),
+    { port: 9000, period: { ms: 5000, text: "5s" }, level: "DEBUG", mode: "b", id: 4 },
+  );
+  await resolves(
+    "env over file",
+    sources(
+      { PORT: "9000", "loop.period": "5s", "log.level": "DEBUG", mode: "b", id: 4 },
+      { APP_PORT: "9001", APP_PERIOD: "1m30s", APP_LEVEL: "warn", APP_MODE: "a", APP_ID: "5" },
+    ),
+    { port: 9001, period: { ms: 90_000, text: "1m30s" }, level: "WARNING", mode: "a", id: 5 },
+  );
   await t.step("a valid env value hides an invalid file value", () => {
     const config = resolveSettings(SETTINGS, sources({ PORT: "abc", id: 1 }, { APP_PORT: "1" }));
     assert.equal(config.port, 1);
@@ -284,10 +261,12 @@ Deno.test("unknownKeyWarnings() and iniWarnings() find the known key a typo mean
     ["server.adress", "server.address"],
     ["LOOP.PERIOD", "loop.period"],
   ];
+  /** One step: the warning for `typo` must name `meant` as the closest key. */
+  async function suggests(typo: string, meant: string, closest: () => string | undefined) {
+    await t.step(`${typo} → ${meant}`, () => assert.equal(closest(), meant));
+  }
   for (const [typo, meant] of yamlCases) {
-    await t.step(`${typo} → ${meant}`, () => {
-      assert.equal(unknownKeyWarnings(client, "c.yaml", [typo])[0]?.closest, meant);
-    });
+    await suggests(typo, meant, () => unknownKeyWarnings(client, "c.yaml", [typo])[0]?.closest);
   }
   const iniCases: [string, string][] = [
     ["LOGING_LEVEL = INFO", "LOGGING_LEVEL"],
@@ -296,9 +275,7 @@ Deno.test("unknownKeyWarnings() and iniWarnings() find the known key a typo mean
     ["SERVER_LISTEN_BACKLOG 5", "SERVER_LISTEN_BACKLOG"],
   ];
   for (const [line, meant] of iniCases) {
-    await t.step(`${line} → ${meant}`, () => {
-      assert.equal(iniWarnings(server, "s.ini", line)[0]?.closest, meant);
-    });
+    await suggests(line, meant, () => iniWarnings(server, "s.ini", line)[0]?.closest);
   }
 });
 

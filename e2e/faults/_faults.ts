@@ -10,6 +10,9 @@ import { MessageType } from "../../shared/protocol/mod.ts";
 import { FAULT_ROW_PREFIX, type FaultRow } from "../../tools/fault_report.ts";
 import { type ClientProcess, parseLog, readRows, type ServerProcess } from "../lottery/_harness.ts";
 export { COURSE_BET as GOOD_BET } from "../../testing/course_data.ts";
+/** The harness calls a fault scenario drives a server and its agencies with. */
+export { runServerToExit, startClient, startServer, waitFor } from "../lottery/_harness.ts";
+export { parseLog };
 import { generateDataset } from "../../tools/dataset/mod.ts";
 
 export type { FaultRow };
@@ -27,8 +30,11 @@ export async function reportFault(row: FaultRow): Promise<void> {
   if (file) await Deno.writeTextFile(file, line + "\n", { append: true });
 }
 
-/** {@linkcode reportFault} for a passing scenario that sends no bets (hostile peers, limits). */
-export function reportNoBets(scenario: string, faults: number): Promise<void> {
+/**
+ * {@linkcode reportFault} for a passing scenario that sends no bets (hostile peers, limits),
+ * with the outcome it expects and saw, if given.
+ */
+export function reportNoBets(scenario: string, faults: number, outcome?: string): Promise<void> {
   return reportFault({
     scenario,
     faults,
@@ -37,6 +43,7 @@ export function reportNoBets(scenario: string, faults: number): Promise<void> {
     lost: 0,
     duplicated: 0,
     result: "pass",
+    ...(outcome === undefined ? {} : { outcome }),
   });
 }
 

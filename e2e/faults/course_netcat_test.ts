@@ -33,21 +33,28 @@ const NETCATS = [
   ["busybox", "busybox-static"],
 ] as const;
 
+/** The rows of one input through each of `netcats`, all with the same reply. */
+function through(input: string, reply: string, netcats: readonly string[]): Row[] {
+  return netcats.map((netcat) => ({ input, netcat, reply }));
+}
+
+/**
+ * The issue's table (echo hola through nc.openbsd and nc.traditional; printf '%s' msg, printf
+ * test with -w 1 and a CRLF line with -N through nc.openbsd), then the same inputs through the
+ * other netcats and flags students' scripts use.
+ */
 const ROWS: readonly Row[] = [
-  // The issue's table.
-  { input: "echo hola", netcat: "nc.openbsd", reply: "hola\n" },
-  { input: "echo hola", netcat: "nc.traditional", reply: "hola\n" },
-  { input: "printf '%s' msg", netcat: "nc.openbsd", reply: "msg\n" },
-  { input: "printf test", netcat: "nc.openbsd -w 1", reply: "test\n" },
-  { input: "printf 'hola\\r\\n'", netcat: "nc.openbsd -N", reply: "hola\n" },
-  // The same inputs through the other netcats and flags students' scripts use.
-  { input: "echo hola", netcat: "busybox nc", reply: "hola\n" },
-  { input: "printf msg", netcat: "busybox nc", reply: "msg\n" },
-  { input: "printf msg", netcat: "nc.traditional", reply: "msg\n" },
-  { input: "printf msg", netcat: "nc.traditional -q 1", reply: "msg\n" },
-  { input: "echo hola", netcat: "nc.openbsd -N", reply: "hola\n" },
-  { input: "printf 'hola\\r\\n'", netcat: "nc.traditional", reply: "hola\n" },
-  { input: "printf 'hola  \\n'", netcat: "busybox nc -w 1", reply: "hola\n" },
+  ...through("echo hola", "hola\n", [
+    "nc.openbsd",
+    "nc.traditional",
+    "busybox nc",
+    "nc.openbsd -N",
+  ]),
+  ...through("printf '%s' msg", "msg\n", ["nc.openbsd"]),
+  ...through("printf test", "test\n", ["nc.openbsd -w 1"]),
+  ...through("printf 'hola\\r\\n'", "hola\n", ["nc.openbsd -N", "nc.traditional"]),
+  ...through("printf msg", "msg\n", ["busybox nc", "nc.traditional", "nc.traditional -q 1"]),
+  ...through("printf 'hola  \\n'", "hola\n", ["busybox nc -w 1"]),
 ];
 
 /** Whether `program` is on PATH. */

@@ -7,7 +7,6 @@ import assert from "node:assert/strict";
 import { decodeJournal, RecordKind } from "../../server/journal.ts";
 import { MessageType } from "../../shared/protocol/mod.ts";
 import type { ClientProcess, ServerProcess } from "../lottery/_harness.ts";
-import { parseLog, startClient, startServer, waitFor } from "../lottery/_harness.ts";
 import {
   account,
   agencyFiles,
@@ -16,7 +15,11 @@ import {
   expectedWinners,
   helloRaw,
   killAll,
+  parseLog,
   reportAccounted,
+  startClient,
+  startServer,
+  waitFor,
   winnersOf,
 } from "./_faults.ts";
 import { failureOf } from "./_operator.ts";

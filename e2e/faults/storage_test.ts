@@ -7,21 +7,19 @@
 import assert from "node:assert/strict";
 import type { ClientProcess, ServerProcess } from "../lottery/_harness.ts";
 import {
-  parseLog,
-  runServerToExit,
-  startClient,
-  startServer,
-  waitFor,
-} from "../lottery/_harness.ts";
-import {
   account,
   agencyFiles,
   allExit,
   expectedRows,
   expectedWinners,
   killAll,
+  parseLog,
   reportAccounted,
   reportFault,
+  runServerToExit,
+  startClient,
+  startServer,
+  waitFor,
   winnersOf,
 } from "./_faults.ts";
 import { refusedStart, storageFiles } from "./_operator.ts";
