@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { concatBytes, writeAll } from "../shared/bytes.ts";
+import { concatBytes, LF, writeAll } from "../shared/bytes.ts";
 import { type ActionLogger, LogAction } from "../shared/log.ts";
 import { isConnectionLost } from "../shared/net/framed_conn.ts";
 import { Deadline, globalTimer } from "../shared/net/timer.ts";
@@ -48,7 +48,6 @@ export interface EchoOptions {
   readonly pauseMs?: number;
 }
 
-const NEWLINE = 0x0a;
 /** Python's `bytes.rstrip()` set, as the course's server strips: space, \t, \n, \v, \f, \r. */
 const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0b, 0x0c, 0x0d]);
 const TIMED_OUT = Symbol("timed out");
@@ -87,7 +86,7 @@ export async function serveEcho(stream: EchoStream, options: EchoOptions): Promi
     return;
   }
   log.info(LogAction.RECEIVE_MESSAGE, "success", { ip, msg });
-  await answer(stream, buf, concatBytes([text, new Uint8Array([NEWLINE])]), message.reading);
+  await answer(stream, buf, concatBytes([text, new Uint8Array([LF])]), message.reading);
 }
 
 /**
@@ -106,7 +105,7 @@ async function receiveMessage(
   let length = 0;
   let chunk = options.initial;
   for (;;) {
-    const newline = chunk.indexOf(NEWLINE);
+    const newline = chunk.indexOf(LF);
     const part = newline === -1 ? chunk : chunk.subarray(0, newline);
     length += part.length;
     if (length > MAX_ECHO_MESSAGE) return `message longer than ${MAX_ECHO_MESSAGE} bytes`;

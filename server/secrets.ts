@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ConfigError } from "../shared/errors.ts";
+import { ConfigError, errorText } from "../shared/errors.ts";
 import { MAX_SECRET_BYTES, utf8Length } from "../shared/config_values.ts";
 
 /**
@@ -19,7 +19,7 @@ export async function loadSecrets(path: string, agencies: number): Promise<Map<n
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorText(error);
     throw new ConfigError([`Cannot read secrets file ${path}: ${reason}`], { cause: error });
   }
   const problems: string[] = [];

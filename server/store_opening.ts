@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { errorText } from "../shared/errors.ts";
 import { type ActionLogger, LogAction } from "../shared/log.ts";
 import { listIds } from "./progress.ts";
 import type { ServerOptions } from "./server.ts";
@@ -31,7 +32,7 @@ function storageHealthLog(log: ActionLogger, path: string) {
       failing = true;
       log.error(LogAction.STORE_BETS, "fail", {
         path: file,
-        error: error instanceof Error ? error.message : String(error),
+        error: errorText(error),
         recovery: recovers ? "automatic" : "restart",
         detail: recovers
           ? "the failed write is undone and batches are refused until one can be written again (e.g. once the disk has space); the server recovers by itself"

@@ -7,6 +7,7 @@
  */
 import {
   type ErrorCode,
+  errorText,
   ProtocolError,
   StorageError,
   type StorageErrorKind,
@@ -29,7 +30,7 @@ export function toThreadError(error: unknown): ThreadError {
     return { storage: { kind: error.kind, path: error.path }, message: error.message };
   }
   if (error instanceof ProtocolError) return { code: error.code, message: error.message };
-  return { message: error instanceof Error ? error.message : String(error) };
+  return { message: errorText(error) };
 }
 
 /** An error back from another thread, of the class it had there (or a plain `Error`). */

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { errorText } from "../shared/errors.ts";
 import { actionLogger as log, LogAction, type LogLevelName, setupLogging } from "../shared/log.ts";
 import { RemoteLottery } from "./remote_draw.ts";
 import { RemoteStore } from "./remote_store.ts";
@@ -32,8 +33,7 @@ export function inWorker(): boolean {
  * instead of Deno's "Uncaught (in worker)" and a stack trace.
  */
 export function reportFailures(post: (message: ToOwner) => void): void {
-  const failed = (error: unknown) =>
-    post({ kind: "worker_failed", error: error instanceof Error ? error.message : String(error) });
+  const failed = (error: unknown) => post({ kind: "worker_failed", error: errorText(error) });
   globalThis.addEventListener("error", (event) => {
     event.preventDefault();
     failed(event.error);
@@ -78,7 +78,7 @@ function startWorker(
   try {
     listener = Deno.listen({ hostname: config.listenAddress, port: config.port, reusePort: true });
   } catch (error) {
-    post({ kind: "start_failed", error: error instanceof Error ? error.message : String(error) });
+    post({ kind: "start_failed", error: errorText(error) });
     return undefined;
   }
   let closing = false;

@@ -8,6 +8,7 @@
  * @module
  */
 import type { Bet } from "../../shared/bet.ts";
+import { LF } from "../../shared/bytes.ts";
 import { errorText, StorageError } from "../../shared/errors.ts";
 import { parseRow } from "../bets_csv.ts";
 import { type ByteSearch, byteSearch } from "../byte_search.ts";
@@ -15,7 +16,6 @@ import { checksum } from "../journal.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const LF = 0x0a;
 
 /** Bytes read at once at most (more only for a single batch larger than this). */
 const LOAD_CHUNK = 1024 * 1024;

@@ -4,10 +4,9 @@
  *
  * @module
  */
+import { LF } from "../../shared/bytes.ts";
 import { StorageError } from "../../shared/errors.ts";
 import { freshDraw } from "../open_storage.ts";
-
-const LF = 0x0a;
 
 /** Whether two byte arrays hold the same bytes. */
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
