@@ -11,7 +11,7 @@ import { parseLogLine } from "../../shared/log_line.ts";
 import { FramedConnection } from "../../shared/net/framed_conn.ts";
 import { BATCH_HEADER_SIZE, encodeBatchHeader, MessageType } from "../../shared/protocol/mod.ts";
 import { freePort } from "../_cli.ts";
-import { threadCpuMs, threadCpuSince } from "./proc.ts";
+import { reapedChildrenCpuMs, threadCpuMs, threadCpuSince } from "./proc.ts";
 import { spawn, within } from "./processes.ts";
 import type { SystemRun } from "./report.ts";
 
@@ -52,6 +52,7 @@ export async function runLoad(ctx: LoadContext, workers: string): Promise<System
       return { ok: false, failures: ["server did not start listening"], wallMs: NaN, workers };
     }
     const before = threadCpuMs(server.pid);
+    const reapedBefore = reapedChildrenCpuMs();
     const started = performance.now();
     let summary = "";
     const args = [port, ctx.agencies, ctx.betsPerAgency, ctx.timeoutMs].map(String);
@@ -67,13 +68,19 @@ export async function runLoad(ctx: LoadContext, workers: string): Promise<System
     });
     const exit = await generator.exited;
     const after = threadCpuMs(server.pid);
+    // The generator is the only child reaped meanwhile: the difference is its CPU.
+    const reapedAfter = reapedChildrenCpuMs();
+    const clientCpuMs = reapedBefore === undefined || reapedAfter === undefined
+      ? undefined
+      : reapedAfter - reapedBefore;
     if (exit.code !== 0) failures.push(`generator exited ${exit.code}: ${summary}`);
     server.kill("SIGTERM");
     if (!(await within(server.exited, 15_000))) failures.push("server did not exit within 15 s");
     if ((await server.exited).code !== 0) failures.push("server did not exit 0 on SIGTERM");
     if (draws !== 1) failures.push(`server logged sorteo ${draws} times, expected once`);
     const threads = before && after ? { threadCpuMs: threadCpuSince(before, after) } : {};
-    return { ok: failures.length === 0, failures, wallMs: exit.at - started, workers, ...threads };
+    const wallMs = exit.at - started;
+    return { ok: failures.length === 0, failures, wallMs, workers, clientCpuMs, ...threads };
   } finally {
     server.kill("SIGKILL");
     await server.exited;
@@ -88,8 +95,14 @@ function betLine(i: number): string {
   }\n`;
 }
 
-/** Plays one agency to its winners over `batches` (lines); returns how many it was told. */
-async function playAgency(port: number, agency: number, batches: Uint8Array[]): Promise<number> {
+/** One batch every agency sends: its CSV lines and how many there are. */
+interface LoadBatch {
+  readonly lines: Uint8Array;
+  readonly count: number;
+}
+
+/** Plays one agency to its winners over `batches`; returns how many it was told. */
+async function playAgency(port: number, agency: number, batches: LoadBatch[]): Promise<number> {
   const framed = new FramedConnection(await Deno.connect({ hostname: "127.0.0.1", port }));
   const expect = async (type: number, what: string) => {
     const reply = await framed.read();
@@ -99,10 +112,9 @@ async function playAgency(port: number, agency: number, batches: Uint8Array[]): 
   try {
     await framed.send({ type: MessageType.HELLO, agency, secret: "" });
     await expect(MessageType.WELCOME, "WELCOME");
-    batches.forEach((lines, seq) => {
+    batches.forEach(({ lines, count }, seq) => {
       const frame = new Uint8Array(BATCH_HEADER_SIZE + lines.length);
       frame.set(lines, BATCH_HEADER_SIZE);
-      const count = lines.filter((byte) => byte === 0x0a).length;
       encodeBatchHeader(frame, 0, { agency, seq, count }, lines.length);
       framed.send(frame).catch(() => {});
     });
@@ -134,10 +146,11 @@ if (import.meta.main) {
     console.log(JSON.stringify({ ok: false, error: `not done within ${limitMs} ms` }));
     Deno.exit(1);
   }, limitMs);
-  const batches: Uint8Array[] = [];
+  // Built once for every agency: the generator is to load the server, not itself.
+  const batches: LoadBatch[] = [];
   for (let start = 0; start < bets; start += 100) {
     const lines = Array.from({ length: Math.min(100, bets - start) }, (_, k) => betLine(start + k));
-    batches.push(new TextEncoder().encode(lines.join("")));
+    batches.push({ lines: new TextEncoder().encode(lines.join("")), count: lines.length });
   }
   const results = await Promise.allSettled(
     Array.from({ length: agencies }, (_, i) => playAgency(port, i + 1, batches)),

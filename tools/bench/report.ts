@@ -30,7 +30,7 @@ export interface SystemRun {
   readonly clientRssKb?: number;
   /** Server CPU time (user + system) over its whole life. */
   readonly serverCpuMs?: number;
-  /** CPU time of all agencies together. */
+  /** CPU time of all agencies together (the load's generator). */
   readonly clientCpuMs?: number;
   /** The server's SERVER_WORKERS (`default`: its own). */
   readonly workers?: string;
@@ -196,8 +196,8 @@ export function formatReport(report: BenchReport): string {
 
 /**
  * The SERVER_WORKERS settings side by side, Markdown: per setting the verified runs, the
- * median wall and bets/s, and each JavaScript thread's share of the server's CPU over those
- * runs; then, for each setting after the first, the median of the run-by-run ratios of its
+ * median wall and bets/s, the median CPU of the server (every thread) and of the clients
+ * while they ran, and each JavaScript thread's share of the server's CPU over those runs; then, for each setting after the first, the median of the run-by-run ratios of its
  * wall to the first's (runs were interleaved, so each pair saw the same machine).
  */
 export function formatWorkersTable(
@@ -205,8 +205,8 @@ export function formatWorkersTable(
   { workers, bets }: { readonly workers: readonly string[]; readonly bets: number },
 ): string {
   const lines = [
-    "| SERVER_WORKERS | runs ok | wall median (s) | bets/s | server JS threads' CPU shares |",
-    "|---|---:|---:|---:|---|",
+    "| SERVER_WORKERS | runs ok | wall median (s) | bets/s | server CPU (s) | clients' CPU (s) | server JS threads' CPU shares |",
+    "|---|---:|---:|---:|---:|---:|---|",
   ];
   const byWorkers = workers.map((w) => runs.filter((run) => run.workers === w));
   byWorkers.forEach((own, i) => {
@@ -219,10 +219,17 @@ export function formatWorkersTable(
       }
     }
     const rate = wall === undefined ? "–" : formatNumber(bets / (wall / 1000), 0);
+    const seconds = (ms: number | undefined) => ms === undefined ? "–" : formatNumber(ms / 1000, 2);
+    const threads = ok.map((run) =>
+      Object.values(run.threadCpuMs ?? {}).reduce((a, b) => a + b, 0)
+    );
+    const clients = ok.flatMap((run) => run.clientCpuMs === undefined ? [] : [run.clientCpuMs]);
     lines.push(
       `| ${workers[i]} | ${ok.length}/${own.length} | ${
         wall === undefined ? "–" : formatNumber(wall / 1000, 3)
-      } | ${rate} | ${formatThreadShares(cpu)} |`,
+      } | ${rate} | ${seconds(summarize(threads)?.median)} | ${
+        seconds(summarize(clients)?.median)
+      } | ${formatThreadShares(cpu)} |`,
     );
   });
   const first = byWorkers[0] ?? [];

@@ -114,21 +114,24 @@ Deno.test("summarize() gives min, median and max", () => {
 });
 
 Deno.test("formatWorkersTable() puts the settings side by side with paired ratios of interleaved runs", () => {
-  const run = (workers: string, wallMs: number, threadCpuMs: Record<string, number>) => ({
-    ok: true,
-    failures: [],
-    wallMs,
-    workers,
-    threadCpuMs,
-  });
+  const run = (
+    workers: string,
+    wallMs: number,
+    threadCpuMs: Record<string, number>,
+    clientCpuMs: number,
+  ) => ({ ok: true, failures: [], wallMs, workers, threadCpuMs, clientCpuMs });
   const table = formatWorkersTable([
-    run("default", 1000, { main: 300, "worker-1": 100, other: 50 }),
-    run("1", 500, { main: 400 }),
-    run("default", 2000, { main: 100, "worker-1": 300 }),
-    run("1", 3000, { main: 400 }),
+    run("default", 1000, { main: 300, "worker-1": 100, other: 100 }, 1000),
+    run("1", 500, { main: 400 }, 700),
+    run("default", 2000, { main: 100, "worker-1": 300 }, 2000),
+    run("1", 3000, { main: 400 }, 900),
   ], { workers: ["default", "1"], bets: 1000 });
-  assert.match(table, /^\| default \| 2\/2 \| 1\.500 \| 667 \| main 50%, worker-1 50% \|$/m);
-  assert.match(table, /^\| 1 \| 2\/2 \| 1\.750 \| 571 \| main 100% \|$/m);
+  // Server CPU: the median of each run's threads together; clients': the median of runs.
+  assert.match(
+    table,
+    /^\| default \| 2\/2 \| 1\.500 \| 667 \| 0\.45 \| 1\.50 \| main 50%, worker-1 50% \|$/m,
+  );
+  assert.match(table, /^\| 1 \| 2\/2 \| 1\.750 \| 571 \| 0\.40 \| 0\.80 \| main 100% \|$/m);
   // Ratios 0.5 and 1.5: their median.
   assert.match(table, /wall with 1 \/ wall with default: 1\.00×/);
 });
