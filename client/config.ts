@@ -51,7 +51,7 @@ const CLIENT_SETTINGS = {
   batchMaxAmount: setting("batch.maxAmount", "CLI_BATCH_MAXAMOUNT", integer(1, 65535), 100),
   mode: setting("mode", "CLI_MODE", oneOf(CLIENT_MODES), "agency"),
   dataPath: setting("data.path", "CLI_DATA_PATH", text(4096), ""),
-  window: setting("batch.window", "CLI_BATCH_WINDOW", integer(1, 1024), 64),
+  window: setting("batch.window", "CLI_BATCH_WINDOW", integer(1, 1024), 128),
   secret: setting("secret", "CLI_SECRET", secret, ""),
   connectAttempts: setting("connect.attempts", "CLI_CONNECT_ATTEMPTS", integer(1, 1000), 10),
   connectBackoff: setting(

@@ -23,7 +23,7 @@ const DEFAULTS_FOR_1: ClientConfig = {
   batchMaxAmount: 100,
   mode: "agency",
   dataPath: ".data/agency-1.csv",
-  window: 64,
+  window: 128,
   secret: "",
   connectAttempts: 10,
   connectBackoff: { ms: 100, text: "100ms" },
