@@ -102,7 +102,11 @@ interface LoadBatch {
 }
 
 /** Plays one agency to its winners over `batches`; returns how many it was told. */
-async function playAgency(port: number, agency: number, batches: LoadBatch[]): Promise<number> {
+async function playAgency(
+  port: number,
+  agency: number,
+  batches: readonly LoadBatch[],
+): Promise<number> {
   const framed = new FramedConnection(await Deno.connect({ hostname: "127.0.0.1", port }));
   const expect = async (type: number, what: string) => {
     const reply = await framed.read();
