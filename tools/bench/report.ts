@@ -208,6 +208,7 @@ export function formatWorkersTable(
     "| SERVER_WORKERS | runs ok | wall median (s) | bets/s | server CPU (s) | clients' CPU (s) | server JS threads' CPU shares |",
     "|---|---:|---:|---:|---:|---:|---|",
   ];
+  const seconds = (ms: number | undefined) => ms === undefined ? "–" : formatNumber(ms / 1000, 2);
   const byWorkers = workers.map((w) => runs.filter((run) => run.workers === w));
   byWorkers.forEach((own, i) => {
     const ok = own.filter((run) => run.ok);
@@ -219,7 +220,6 @@ export function formatWorkersTable(
       }
     }
     const rate = wall === undefined ? "–" : formatNumber(bets / (wall / 1000), 0);
-    const seconds = (ms: number | undefined) => ms === undefined ? "–" : formatNumber(ms / 1000, 2);
     const threads = ok.map((run) =>
       Object.values(run.threadCpuMs ?? {}).reduce((a, b) => a + b, 0)
     );
