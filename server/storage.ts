@@ -218,7 +218,12 @@ export class BetStore {
     return { kind: "retry", same };
   }
 
-  /** Records durably that an agency has sent everything; resolves once durable. */
+  /**
+   * Records durably that an agency has sent everything; resolves once durable.
+   *
+   * @throws {StorageError} At once, writing nothing: `unknownAgency` or `excluded` for an
+   * agency outside the draw, `failed` or `busy` while the storage fails, `closed` after close.
+   */
   markDone(agency: number): Promise<void> {
     this.#writer.check();
     const state = this.#agencies.active(agency);

@@ -164,7 +164,15 @@ export class StoreHost {
         return this.#retry(message);
       case "done": {
         const { id, agency } = message;
-        store.markDone(agency).then(() => {
+        let durable: Promise<void>;
+        try {
+          durable = store.markDone(agency);
+        } catch (error) {
+          // Refused at once (an agency outside the draw, a failed write being undone): the
+          // worker's session answers it as the owner's own sessions do.
+          durable = Promise.reject(error);
+        }
+        durable.then(() => {
           this.#ctx.lottery.markDone(agency);
           this.#ctx.published(agency);
           this.#post({ kind: "reply", id });

@@ -127,6 +127,18 @@ Deno.test("RemoteStore() hears the owner's refusal of a batch out of order as fa
   });
 });
 
+Deno.test("RemoteStore.markDone() gets the owner's refusal as a rejection, never an uncaught throw", async () => {
+  await withOwner(async ({ store, remote }) => {
+    // The owner's store refuses at once (here: an agency outside the draw; in the fault suite,
+    // a failed write being undone), and the worker's DONE must hear it as its answer.
+    assert.throws(() => store.markDone(3), (error) => error instanceof StorageError);
+    await assert.rejects(
+      remote.markDone(3),
+      (error) => error instanceof StorageError && error.kind === "unknownAgency",
+    );
+  });
+});
+
 Deno.test("RemoteLottery() answers a held winners query the moment the owner's draw opens the barrier", async () => {
   await withOwner(async ({ remote, draw }) => {
     const r = recorder();
